@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// `pnpm bench`: runs every benchmark in the workspace, one after the other (they share two cores), and
+// prints each figure as the median of several runs. Pass a name to run only matching benchmarks.
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const benches = [{ name: 'shared-protocol', file: 'shared-protocol/bench/crypto.bench.ts' }]
+const only = process.argv[2]
+let failed = 0
+for (const bench of benches) {
+  if (only && !bench.name.includes(only)) continue
+  console.log(`\n== ${bench.name} (${bench.file})`)
+  const run = spawnSync(process.execPath, ['--import=tsx', bench.file], { cwd: root, stdio: 'inherit' })
+  if (run.status !== 0) failed++
+}
+process.exit(failed === 0 ? 0 : 1)

@@ -1,0 +1,57 @@
+import { z } from 'zod'
+import { fromBase64Url } from '../encoding.ts'
+
+/** The protocol version this code speaks. Every versioned structure carries `v` (PROTOCOL.md §10). */
+export const PROTOCOL_VERSION = 1 as const
+export const VersionSchema = z.literal(PROTOCOL_VERSION, {
+  error: (issue) =>
+    `unsupported protocol version ${JSON.stringify(issue.input)}; this side speaks v${PROTOCOL_VERSION}`,
+})
+
+/** Base64url (no padding) of exactly `bytes` bytes. */
+export function base64UrlBytes(bytes: number, what: string) {
+  const length = Math.ceil((bytes * 4) / 3)
+  return z
+    .string()
+    .length(length, { message: `${what} must be ${bytes} bytes in base64url (${length} characters)` })
+    .refine((text) => fromBase64Url(text)?.byteLength === bytes, {
+      message: `${what} must be ${bytes} bytes in base64url`,
+    })
+}
+
+/** Base64url (no padding) of at most `maxBytes` bytes. */
+export function base64UrlUpTo(maxBytes: number, what: string) {
+  return z
+    .string()
+    .max(Math.ceil((maxBytes * 4) / 3), { message: `${what} is larger than ${maxBytes} bytes` })
+    .refine((text) => fromBase64Url(text) !== undefined, {
+      message: `${what} must be base64url without padding`,
+    })
+}
+
+export const PublicKeySchema = base64UrlBytes(32, 'public key')
+export const SignatureSchema = base64UrlBytes(64, 'signature')
+export const Sha256Schema = base64UrlBytes(32, 'SHA-256 digest')
+
+/**
+ * Instance ids are derived from the first identity key (PROTOCOL.md §1) and never change, even when
+ * the keys rotate: "oc_" + 26 lowercase base32 characters.
+ */
+export const InstanceIdSchema = z
+  .string()
+  .regex(/^oc_[a-z2-7]{26}$/, { message: 'not an instance id (oc_ + 26 base32)' })
+export type InstanceId = z.infer<typeof InstanceIdSchema>
+
+/** Relay ids look like instance ids with another prefix. */
+export const RelayIdSchema = z
+  .string()
+  .regex(/^rl_[a-z2-7]{26}$/, { message: 'not a relay id (rl_ + 26 base32)' })
+export type RelayId = z.infer<typeof RelayIdSchema>
+
+/** Envelope, receipt and connection ids: UUIDs, chosen by whoever creates the thing (we mint v7). */
+export const IdSchema = z.uuid({ message: 'not a UUID' })
+
+/** Milliseconds since the Unix epoch, UTC. Seconds appear only in HTTP headers, where standards ask for them. */
+export const TimestampMsSchema = z.int().min(0).max(8_640_000_000_000_000)
+
+export const DisplayNameSchema = z.string().trim().min(1).max(200)

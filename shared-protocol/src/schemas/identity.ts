@@ -1,0 +1,144 @@
+import { z } from 'zod'
+import {
+  DisplayNameSchema,
+  InstanceIdSchema,
+  PublicKeySchema,
+  RelayIdSchema,
+  SignatureSchema,
+  TimestampMsSchema,
+  VersionSchema,
+} from './common.ts'
+
+/** An instance's public keys: Ed25519 for identity (signatures), X25519 for encryption (nacl.box). */
+export const InstancePublicKeysSchema = z.strictObject({
+  identityKey: PublicKeySchema,
+  encryptionKey: PublicKeySchema,
+})
+export type InstancePublicKeys = z.infer<typeof InstancePublicKeysSchema>
+
+/**
+ * What a node signs to register (PROTOCOL.md §1). The identity signature is the proof that the node
+ * holds the identity secret key, and it binds the encryption key to the identity. `relayId` stops a
+ * registration meant for one relay from being replayed to another; `at` bounds it to ±300 s.
+ */
+export const RegistrationSchema = z.strictObject({
+  v: VersionSchema,
+  relayId: RelayIdSchema,
+  name: DisplayNameSchema,
+  keys: InstancePublicKeysSchema,
+  /** Where the relay POSTs deliveries when the node's WebSocket is not connected; https in production. */
+  webhookUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2000)
+    .optional(),
+  /** One-time token from `ochat-relay invite`, when the relay's policy is invite-only. */
+  inviteToken: z.string().min(16).max(200).optional(),
+  at: TimestampMsSchema,
+})
+export type Registration = z.infer<typeof RegistrationSchema>
+
+export const SignedRegistrationSchema = z.strictObject({
+  registration: RegistrationSchema,
+  signature: SignatureSchema,
+})
+export type SignedRegistration = z.infer<typeof SignedRegistrationSchema>
+
+export const InstanceStatusSchema = z.enum(['active', 'suspended'])
+
+/** What the relay tells anyone about an instance it knows. */
+export const InstanceViewSchema = z.strictObject({
+  instanceId: InstanceIdSchema,
+  name: DisplayNameSchema,
+  keys: InstancePublicKeysSchema,
+  status: InstanceStatusSchema,
+  registeredAt: TimestampMsSchema,
+  keysRotatedAt: TimestampMsSchema.optional(),
+})
+export type InstanceView = z.infer<typeof InstanceViewSchema>
+
+/**
+ * Key rotation: the new keys, signed by the old identity key (authority) and by the new one (proof of
+ * possession). The instance id does not change. Peers see the new keys and must re-verify the safety
+ * code before their channel resumes (DESIGN.md invariant 8).
+ */
+export const KeyRotationSchema = z.strictObject({
+  v: VersionSchema,
+  relayId: RelayIdSchema,
+  instanceId: InstanceIdSchema,
+  previousIdentityKey: PublicKeySchema,
+  keys: InstancePublicKeysSchema,
+  at: TimestampMsSchema,
+})
+export type KeyRotation = z.infer<typeof KeyRotationSchema>
+
+export const SignedKeyRotationSchema = z.strictObject({
+  rotation: KeyRotationSchema,
+  /** By the previous identity key. */
+  signature: SignatureSchema,
+  /** By the new identity key. */
+  newKeySignature: SignatureSchema,
+})
+export type SignedKeyRotation = z.infer<typeof SignedKeyRotationSchema>
+
+/** A relay signing key, as Standard Webhooks writes it: "whpk_" + standard base64 of the 32-byte key. */
+export const WebhookPublicKeySchema = z.string().regex(/^whpk_[A-Za-z0-9+/]{43}=$/, {
+  message: 'not a Standard Webhooks ed25519 public key (whpk_ + base64)',
+})
+
+export const RelayKeySchema = z.strictObject({
+  /** Short stable name for the key, e.g. "2026-11". */
+  kid: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/),
+  publicKey: WebhookPublicKeySchema,
+  /** active: signs now; retiring: still accepted while nodes pick up the new key. */
+  status: z.enum(['active', 'retiring']),
+  notAfter: TimestampMsSchema.optional(),
+})
+export type RelayKey = z.infer<typeof RelayKeySchema>
+
+/**
+ * The relay's key set. A node pins it at registration and accepts a newer one only when it is signed
+ * by a key it already pins and its `serial` is higher (DESIGN.md invariant 4).
+ */
+export const RelayKeySetSchema = z.strictObject({
+  v: VersionSchema,
+  relayId: RelayIdSchema,
+  serial: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+  issuedAt: TimestampMsSchema,
+  keys: z
+    .array(RelayKeySchema)
+    .min(1)
+    .max(8)
+    .refine((keys) => keys.some((key) => key.status === 'active'), {
+      message: 'a key set needs an active key',
+    })
+    .refine((keys) => new Set(keys.map((key) => key.kid)).size === keys.length, { message: 'duplicate kid' }),
+})
+export type RelayKeySet = z.infer<typeof RelayKeySetSchema>
+
+export const SignedRelayKeySetSchema = z.strictObject({
+  keySet: RelayKeySetSchema,
+  /** One signature per key that vouches for this set; at least one must be a key the node pins. */
+  signatures: z
+    .array(z.strictObject({ kid: z.string().max(40), signature: SignatureSchema }))
+    .min(1)
+    .max(8),
+})
+export type SignedRelayKeySet = z.infer<typeof SignedRelayKeySetSchema>
+
+/** GET /v1/info: public, unauthenticated. */
+export const RelayInfoSchema = z.strictObject({
+  v: VersionSchema,
+  relayId: RelayIdSchema,
+  name: DisplayNameSchema,
+  registration: z.enum(['open', 'invite']),
+  keySet: SignedRelayKeySetSchema,
+  limits: z.strictObject({
+    envelopeBytes: z.int().positive(),
+    bulkRecipients: z.int().positive(),
+    attachmentBytes: z.int().positive(),
+    attachmentsPerMessage: z.int().positive(),
+    messageAttachmentBytes: z.int().positive(),
+    clockSkewSeconds: z.int().positive(),
+  }),
+})
+export type RelayInfo = z.infer<typeof RelayInfoSchema>

@@ -1,0 +1,30 @@
+// PROTOCOL.md §3.3: the connection safety code, DESIGN.md invariant 8.
+import t from 'tap'
+import { safetyCode } from '../src/crypto/safety-code.ts'
+import { buildInstance } from './factories.ts'
+
+const alice = buildInstance()
+const bob = buildInstance()
+
+t.test('both sides compute the same 60 digits, in 12 groups of five', async (t) => {
+  const fromAlice = safetyCode(alice, bob)
+  const fromBob = safetyCode(bob, alice)
+  t.same(fromAlice, fromBob)
+  t.match(fromAlice.digits, /^\d{60}$/)
+  t.equal(fromAlice.groups.length, 12)
+  t.match(fromAlice.display, /^(\d{5} ){3}\d{5}\n(\d{5} ){3}\d{5}\n(\d{5} ){3}\d{5}$/)
+})
+
+t.test('a change of either key of either side changes the code', async (t) => {
+  const before = safetyCode(alice, bob).digits
+  const other = buildInstance()
+  t.not(
+    safetyCode({ ...alice, keys: { ...alice.keys, identityKey: other.keys.identityKey } }, bob).digits,
+    before,
+  )
+  t.not(
+    safetyCode(alice, { ...bob, keys: { ...bob.keys, encryptionKey: other.keys.encryptionKey } }).digits,
+    before,
+  )
+  t.not(safetyCode(alice, other).digits, before, 'another peer')
+})

@@ -1,0 +1,209 @@
+// PROTOCOL.md §10: versions, unknown fields and sizes are refused with a clear error.
+import fc from 'fast-check'
+import t from 'tap'
+import { newId } from '../src/crypto/ids.ts'
+import { ErrorBodySchema, REASON_PREFIXES, ReasonSchema } from '../src/errors.ts'
+import { LIMITS } from '../src/limits.ts'
+import { ConnectionRequestSchema } from '../src/schemas/connection.ts'
+import { DeliveryItemSchema, StatusEventSchema, WebhookBodySchema } from '../src/schemas/delivery.ts'
+import { EnvelopeSchema, SubmitRequestSchema } from '../src/schemas/envelope.ts'
+import { NodeFrameSchema, RelayFrameSchema } from '../src/schemas/frames.ts'
+import { AttachmentRefSchema, MessagePayloadSchema, ReceiptSchema } from '../src/schemas/payload.ts'
+import { buildEnvelope, buildInstance, buildPayload } from './factories.ts'
+
+const alice = buildInstance()
+const bob = buildInstance()
+
+function firstMessage(result: { success: boolean; error?: { issues: { message: string }[] } }) {
+  return result.success ? undefined : result.error?.issues[0]?.message
+}
+
+t.test('an unknown version is refused and says which version this side speaks', async (t) => {
+  const envelope = buildEnvelope(alice, bob)
+  const result = EnvelopeSchema.safeParse({ ...envelope, header: { ...envelope.header, v: 2 } })
+  t.equal(firstMessage(result), 'unsupported protocol version 2; this side speaks v1')
+  t.equal(
+    firstMessage(MessagePayloadSchema.safeParse({ ...buildPayload(), v: '1' })),
+    'unsupported protocol version "1"; this side speaks v1',
+  )
+})
+
+t.test('unknown fields in signed structures are refused, at any depth', async (t) => {
+  const envelope = buildEnvelope(alice, bob)
+  t.notOk(EnvelopeSchema.safeParse({ ...envelope, priority: 'high' }).success)
+  t.notOk(
+    EnvelopeSchema.safeParse({ ...envelope, header: { ...envelope.header, cc: bob.instanceId } }).success,
+  )
+  t.notOk(
+    MessagePayloadSchema.safeParse({ ...buildPayload(), sender: { name: 'A', company: 'B', admin: true } })
+      .success,
+  )
+  const receipt = {
+    v: 1,
+    id: newId(),
+    kind: 'read',
+    from: bob.instanceId,
+    to: alice.instanceId,
+    envelopeIds: [newId()],
+    at: 1,
+  }
+  t.ok(ReceiptSchema.safeParse(receipt).success)
+  t.notOk(ReceiptSchema.safeParse({ ...receipt, extra: 1 }).success)
+})
+
+t.test('oversize fields are refused before anything is stored', async (t) => {
+  const envelope = buildEnvelope(alice, bob)
+  const huge = 'A'.repeat(Math.ceil((LIMITS.envelopeCiphertextBytes * 4) / 3) + 4)
+  t.match(
+    firstMessage(EnvelopeSchema.safeParse({ ...envelope, ciphertext: huge })),
+    /larger than 262144 bytes/,
+  )
+  t.notOk(
+    SubmitRequestSchema.safeParse({ envelopes: Array.from({ length: 1001 }, () => envelope) }).success,
+    '1,001 recipients',
+  )
+  t.match(firstMessage(SubmitRequestSchema.safeParse({ envelopes: [envelope, envelope] })), /unique/)
+  const file = {
+    blobId: newId(),
+    name: 'po.pdf',
+    type: 'application/pdf',
+    size: 100_000_001,
+    key: envelope.header.nonce,
+    sha256: 'x',
+  }
+  t.notOk(AttachmentRefSchema.safeParse(file).success, 'a 100 MB + 1 file')
+  const sixFiles = Array.from({ length: 6 }, () => ({
+    ...file,
+    size: 1,
+    key: 'A'.repeat(43),
+    sha256: 'A'.repeat(43),
+  }))
+  t.notOk(MessagePayloadSchema.safeParse(buildPayload({ attachments: sixFiles })).success, 'six files')
+  const fiveBig = Array.from({ length: 5 }, () => ({
+    ...file,
+    size: 100_000_000,
+    key: 'A'.repeat(43),
+    sha256: 'A'.repeat(43),
+  }))
+  t.ok(
+    MessagePayloadSchema.safeParse(buildPayload({ attachments: fiveBig })).success,
+    '5 × 100 MB = 500 MB is allowed',
+  )
+  t.notOk(ConnectionRequestSchema.safeParse({ to: bob.instanceId, message: 'x'.repeat(2001) }).success)
+  t.match(
+    firstMessage(
+      AttachmentRefSchema.safeParse({
+        ...file,
+        size: 1,
+        key: 'A'.repeat(43),
+        sha256: 'A'.repeat(43),
+        name: '../etc/passwd',
+      }),
+    ),
+    /slashes/,
+  )
+})
+
+t.test('base64url fields take exactly their byte length, and no other alphabet', async (t) => {
+  const envelope = buildEnvelope(alice, bob)
+  t.notOk(EnvelopeSchema.safeParse({ ...envelope, signature: `${envelope.signature.slice(0, -1)}=` }).success)
+  t.notOk(
+    EnvelopeSchema.safeParse({
+      ...envelope,
+      header: { ...envelope.header, nonce: envelope.header.nonce.slice(1) },
+    }).success,
+  )
+  t.notOk(EnvelopeSchema.safeParse({ ...envelope, ciphertext: `${envelope.ciphertext}+/` }).success)
+})
+
+t.test('error bodies and reasons carry one of the known prefixes', async (t) => {
+  for (const prefix of REASON_PREFIXES) t.ok(ReasonSchema.safeParse(`${prefix}: because`).success, prefix)
+  t.notOk(ReasonSchema.safeParse('nope: because').success)
+  t.ok(
+    ErrorBodySchema.safeParse({
+      error: {
+        code: 'E_CONNECTION_NOT_ACCEPTED',
+        message: 'No accepted connection.',
+        reason: 'blocked: no accepted connection',
+      },
+    }).success,
+  )
+  t.notOk(
+    ErrorBodySchema.safeParse({ error: { code: 'not-a-code', message: 'x', reason: 'invalid: x' } }).success,
+  )
+})
+
+t.test('frames and webhook bodies parse only their own shapes', async (t) => {
+  const envelope = buildEnvelope(alice, bob)
+  const item = {
+    type: 'envelope',
+    id: envelope.header.id,
+    connectionId: newId(),
+    seq: 1,
+    receivedAt: 1,
+    envelope,
+  }
+  t.ok(DeliveryItemSchema.safeParse(item).success)
+  t.ok(WebhookBodySchema.safeParse({ v: 1, items: [item] }).success)
+  t.notOk(WebhookBodySchema.safeParse({ v: 1, items: [] }).success, 'an empty webhook')
+  t.ok(RelayFrameSchema.safeParse({ type: 'deliver', items: [item] }).success)
+  t.notOk(
+    RelayFrameSchema.safeParse({ type: 'deliver', items: Array.from({ length: 257 }, () => item) }).success,
+    'window is 256',
+  )
+  t.notOk(
+    NodeFrameSchema.safeParse({ type: 'deliver', items: [item] }).success,
+    'a node cannot send relay frames',
+  )
+  t.ok(NodeFrameSchema.safeParse({ type: 'ack', results: [{ ok: true, id: item.id }] }).success)
+  const retrying = {
+    v: 1,
+    status: 'retrying',
+    envelopeId: newId(),
+    to: bob.instanceId,
+    attempt: 2,
+    nextAttemptAt: 5,
+    reason: 'error: webhook answered 503',
+    at: 1,
+  }
+  t.ok(StatusEventSchema.safeParse(retrying).success)
+  t.notOk(
+    StatusEventSchema.safeParse({ ...retrying, nextAttemptAt: undefined }).success,
+    'retrying says when',
+  )
+  t.notOk(
+    StatusEventSchema.safeParse({ ...retrying, status: 'delivered' }).success,
+    'the relay cannot report Delivered',
+  )
+})
+
+t.test('arbitrary input never throws and never passes by accident', async (t) => {
+  fc.assert(
+    fc.property(fc.anything(), (input) => {
+      for (const schema of [
+        EnvelopeSchema,
+        MessagePayloadSchema,
+        WebhookBodySchema,
+        NodeFrameSchema,
+        RelayFrameSchema,
+      ]) {
+        if (schema.safeParse(input).success) return false
+      }
+      return true
+    }),
+    { numRuns: 500 },
+  )
+  t.pass('property held')
+})
+
+t.test('valid envelopes survive a JSON round-trip unchanged', async (t) => {
+  fc.assert(
+    fc.property(fc.string({ maxLength: 2000 }), fc.nat(), (html, sentAt) => {
+      const envelope = buildEnvelope(alice, bob, { html, sentAt })
+      const again = EnvelopeSchema.parse(JSON.parse(JSON.stringify(envelope)))
+      return JSON.stringify(again) === JSON.stringify(envelope)
+    }),
+    { numRuns: 100 },
+  )
+  t.pass('property held')
+})
