@@ -173,3 +173,24 @@ t.test('a decrypted payload that is not valid is refused with the field at fault
     code: 'E_PAYLOAD_MALFORMED',
   })
 })
+
+t.test(
+  'attachments are declared in the header, so the relay can grant downloads, and must match',
+  async (t) => {
+    const file = {
+      blobId: newId(),
+      name: 'po.pdf',
+      type: 'application/pdf',
+      size: 10,
+      key: 'A'.repeat(43),
+      sha256: 'A'.repeat(43),
+    }
+    const envelope = buildEnvelope(alice, bob, { attachments: [file] })
+    t.same(envelope.header.blobs, [file.blobId])
+    t.match(open(envelope), { ok: true })
+    const id = newId()
+    const payload = buildPayload({ envelopeId: id, attachments: [file] })
+    const undeclared = sealRaw(new TextEncoder().encode(JSON.stringify(payload)), id)
+    t.match(open(undeclared), { ok: false, code: 'E_PAYLOAD_MALFORMED', reason: /blobs do not match/ })
+  },
+)

@@ -60,7 +60,8 @@ export function envelopeSigningInput(header: EnvelopeHeader, ciphertext: Uint8Ar
 }
 
 export type SealEnvelopeProps = {
-  header: Omit<EnvelopeHeader, 'v' | 'nonce'>
+  /** `blobs` is filled in from the payload's attachments. */
+  header: Omit<EnvelopeHeader, 'v' | 'nonce' | 'blobs'>
   /** Its `envelopeId` must equal `header.id`. */
   payload: MessagePayload
   senderIdentitySecretKey: Uint8Array
@@ -75,7 +76,13 @@ export function sealEnvelope(props: SealEnvelopeProps): Envelope {
   if (props.payload.envelopeId !== props.header.id)
     throw new RangeError('payload.envelopeId must equal header.id')
   const nonce = props.nonce ?? randomBytes(nacl.box.nonceLength)
-  const header: EnvelopeHeader = { v: 1, ...props.header, nonce: toBase64Url(nonce) }
+  const blobs = props.payload.attachments.map((file) => file.blobId)
+  const header: EnvelopeHeader = {
+    v: 1,
+    ...props.header,
+    nonce: toBase64Url(nonce),
+    ...(blobs.length > 0 ? { blobs } : {}),
+  }
   const plaintext = new TextEncoder().encode(JSON.stringify(props.payload))
   const ciphertext = nacl.box.after(plaintext, nonce, props.boxKeys.sharedKey(props.recipientEncryptionKey))
   const signature = signDetached(envelopeSigningInput(header, ciphertext), props.senderIdentitySecretKey)
@@ -149,6 +156,18 @@ export function openEnvelope(
   }
   if (payload.data.envelopeId !== envelope.header.id) {
     return reject('E_PAYLOAD_MALFORMED', 'invalid', 'payload belongs to another envelope')
+  }
+  const declared = [...(envelope.header.blobs ?? [])].sort().join(',')
+  const referenced = payload.data.attachments
+    .map((file) => file.blobId)
+    .sort()
+    .join(',')
+  if (declared !== referenced) {
+    return reject(
+      'E_PAYLOAD_MALFORMED',
+      'invalid',
+      "the header's blobs do not match the payload's attachments",
+    )
   }
   return accept({ envelope, payload: payload.data })
 }

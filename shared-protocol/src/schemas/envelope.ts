@@ -25,6 +25,17 @@ export const EnvelopeHeaderSchema = z.strictObject({
   createdAt: TimestampMsSchema,
   /** nacl.box nonce, 24 random bytes. */
   nonce: base64UrlBytes(24, 'nonce'),
+  /**
+   * Relay blob ids of the attachments this envelope carries (PROTOCOL.md §8.1). The relay cannot read
+   * the payload, so this is how it knows the recipient may download them; the payload's AttachmentRefs
+   * must name the same ids.
+   */
+  blobs: z
+    .array(IdSchema)
+    .min(1)
+    .max(LIMITS.attachmentsPerMessage)
+    .refine((ids) => new Set(ids).size === ids.length, { message: 'blob ids repeat' })
+    .optional(),
 })
 export type EnvelopeHeader = z.infer<typeof EnvelopeHeaderSchema>
 
