@@ -63,6 +63,7 @@ report({
     const result = openEnvelope({
       envelope: sealed[next++ % sealed.length],
       recipientInstanceId: bob.id,
+      senderInstanceId: alice.id,
       senderIdentityKey: alice.identity.publicKey,
       senderEncryptionKey: alice.encryption.publicKey,
       boxKeys: bob.boxKeys,

@@ -9,8 +9,8 @@ export function toBase64Url(bytes: Uint8Array): string {
  * Strict base64url decoding: Node's decoder silently skips characters it does not know, so a
  * round-trip check is what makes "not base64url" an error instead of a shorter key.
  */
-export function fromBase64Url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined
+export function fromBase64Url(text: unknown): Uint8Array | undefined {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text)) return undefined
   const bytes = Buffer.from(text, 'base64url')
   if (bytes.toString('base64url') !== text) return undefined
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -21,8 +21,8 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
 }
 
-export function fromBase64(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined
+export function fromBase64(text: unknown): Uint8Array | undefined {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined
   const bytes = Buffer.from(text, 'base64')
   if (bytes.toString('base64') !== text) return undefined
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)

@@ -4,6 +4,11 @@ export const LIMITS = Object.freeze({
   envelopeCiphertextBytes: 256 * 1024,
   /** Envelopes (recipients) in one bulk submit. */
   bulkRecipients: 1000,
+  /**
+   * One submit request or WebSocket frame: 64 MiB. A bulk send of 1,000 small messages fits easily; a
+   * sender with large envelopes splits its bulk send into several submits.
+   */
+  submitBodyBytes: 64 * 1024 * 1024,
   /** One attachment's plaintext: 100 MB. */
   attachmentBytes: 100 * 1000 * 1000,
   attachmentsPerMessage: 5,

@@ -149,6 +149,15 @@ t.test('truncation, reordering, duplication and tampering are each named', async
     const result = await decrypt(stream, key)
     t.match(result, { ok: false, code, reason: /^invalid: / }, what)
   }
+  const exactChunks = await encrypt(Buffer.alloc(SMALL_CHUNK * 2, 3), key)
+  t.match(
+    await decrypt(Buffer.concat([exactChunks.ciphertext, Buffer.alloc(40)]), key),
+    {
+      ok: false,
+      code: 'E_ATTACHMENT_TRAILING_DATA',
+    },
+    'bytes after a full last chunk, without the expected size',
+  )
   const headerAltered = Buffer.from(ciphertext)
   headerAltered.writeUInt32BE(2048, 4)
   t.match(await decrypt(headerAltered, key), { ok: false }, 'chunk size in the header is authenticated')

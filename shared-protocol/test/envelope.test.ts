@@ -16,6 +16,7 @@ function open(envelope: unknown, recipient: TestInstance = bob, sender: TestInst
   return openEnvelope({
     envelope,
     recipientInstanceId: recipient.instanceId,
+    senderInstanceId: sender.instanceId,
     senderIdentityKey: sender.identity.publicKey,
     senderEncryptionKey: sender.encryption.publicKey,
     boxKeys: recipient.boxKeys,
@@ -38,6 +39,7 @@ t.test('the shared key cache gives the same result as a fresh computation', asyn
   const fresh = openEnvelope({
     envelope,
     recipientInstanceId: bob.instanceId,
+    senderInstanceId: alice.instanceId,
     senderIdentityKey: alice.identity.publicKey,
     senderEncryptionKey: alice.encryption.publicKey,
     boxKeys: new PeerBoxKeys(bob.encryption.secretKey),
@@ -95,7 +97,8 @@ t.test('the wrong recipient key cannot open it', async (t) => {
   const envelope = buildEnvelope(alice, bob)
   const asCarol = openEnvelope({
     envelope: { ...envelope },
-    recipientInstanceId: bob.instanceId, // carol pretends to be bob but holds her own secret key
+    recipientInstanceId: bob.instanceId,
+    senderInstanceId: alice.instanceId, // carol pretends to be bob but holds her own secret key
     senderIdentityKey: alice.identity.publicKey,
     senderEncryptionKey: alice.encryption.publicKey,
     boxKeys: carol.boxKeys,
@@ -194,3 +197,10 @@ t.test(
     t.match(open(undeclared), { ok: false, code: 'E_PAYLOAD_MALFORMED', reason: /blobs do not match/ })
   },
 )
+
+t.test('an envelope claiming another sender than the connection peer is refused', async (t) => {
+  const carol = buildInstance()
+  const fromAlice = buildEnvelope(alice, bob)
+  // Delivered on the bob–carol connection: the pinned key would be carol's, the claim is alice's.
+  t.match(open(fromAlice, bob, carol), { ok: false, code: 'E_ENVELOPE_WRONG_SENDER' })
+})

@@ -67,11 +67,16 @@ t.test('oversize fields are refused before anything is stored', async (t) => {
     blobId: newId(),
     name: 'po.pdf',
     type: 'application/pdf',
-    size: 100_000_001,
-    key: envelope.header.nonce,
-    sha256: 'x',
+    size: 100_000_000,
+    key: 'A'.repeat(43),
+    sha256: 'A'.repeat(43),
   }
-  t.notOk(AttachmentRefSchema.safeParse(file).success, 'a 100 MB + 1 file')
+  t.ok(AttachmentRefSchema.safeParse(file).success, 'a 100 MB file')
+  t.match(
+    firstMessage(AttachmentRefSchema.safeParse({ ...file, size: 100_000_001 })),
+    /at most 100,000,000 bytes/,
+    '100 MB + 1',
+  )
   const sixFiles = Array.from({ length: 6 }, () => ({
     ...file,
     size: 1,
@@ -156,6 +161,16 @@ t.test('frames and webhook bodies parse only their own shapes', async (t) => {
     'a node cannot send relay frames',
   )
   t.ok(NodeFrameSchema.safeParse({ type: 'ack', results: [{ ok: true, id: item.id }] }).success)
+  const submit = { type: 'submit', requestId: newId(), envelopes: [envelope] }
+  t.ok(NodeFrameSchema.safeParse(submit).success)
+  t.notOk(
+    NodeFrameSchema.safeParse({ ...submit, envelopes: [envelope, envelope] }).success,
+    'repeated ids in a submit frame',
+  )
+  t.notOk(
+    DeliveryItemSchema.safeParse({ ...item, id: newId() }).success,
+    "an envelope item's id is its envelope's",
+  )
   const retrying = {
     v: 1,
     status: 'retrying',
@@ -177,19 +192,47 @@ t.test('frames and webhook bodies parse only their own shapes', async (t) => {
   )
 })
 
-t.test('arbitrary input never throws and never passes by accident', async (t) => {
+t.test('any one change to a valid envelope (a member dropped, added or retyped) is refused', async (t) => {
+  const envelope = buildEnvelope(alice, bob)
+  const paths = [
+    ['header', 'v'],
+    ['header', 'id'],
+    ['header', 'from'],
+    ['header', 'to'],
+    ['header', 'createdAt'],
+    ['header', 'nonce'],
+    ['ciphertext'],
+    ['signature'],
+  ]
+  const mutation = fc.oneof(
+    fc.record({ kind: fc.constant('drop' as const), path: fc.constantFrom(...paths) }),
+    fc.record({
+      kind: fc.constant('retype' as const),
+      path: fc.constantFrom(...paths),
+      value: fc.oneof(fc.constant(null), fc.boolean(), fc.double(), fc.object(), fc.array(fc.nat())),
+    }),
+    fc.record({
+      kind: fc.constant('add' as const),
+      path: fc.constantFrom([], ['header']),
+      key: fc.string({ minLength: 1, maxLength: 10 }),
+      value: fc.jsonValue(),
+    }),
+  )
   fc.assert(
-    fc.property(fc.anything(), (input) => {
-      for (const schema of [
-        EnvelopeSchema,
-        MessagePayloadSchema,
-        WebhookBodySchema,
-        NodeFrameSchema,
-        RelayFrameSchema,
-      ]) {
-        if (schema.safeParse(input).success) return false
+    fc.property(mutation, (change) => {
+      const copy = structuredClone(envelope) as unknown as Record<string, Record<string, unknown>>
+      if (change.kind === 'add') {
+        const target = change.path.length === 0 ? copy : (copy.header as Record<string, unknown>)
+        if (change.key in target) return true
+        ;(target as Record<string, unknown>)[change.key] = change.value
+      } else {
+        const [first, second] = change.path as [string, string | undefined]
+        const parent = second === undefined ? copy : (copy[first] as Record<string, unknown>)
+        const key = second ?? first
+        if (change.kind === 'drop') delete parent[key]
+        else parent[key] = change.value
       }
-      return true
+      return !EnvelopeSchema.safeParse(copy).success
     }),
     { numRuns: 500 },
   )

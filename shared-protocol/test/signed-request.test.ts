@@ -123,3 +123,17 @@ t.test('MemoryNonceStore forgets nonces once they expire', async (t) => {
   t.equal(nonces.claim('n', 1_000, 500), false)
   t.equal(nonces.claim('n', 30_000, 20_000), true, 'expired, then swept')
 })
+
+t.test('regression: a replay at exactly +300 s, the last accepted second, is still refused', async (t) => {
+  const nonces = new MemoryNonceStore()
+  const headers = signed()
+  t.match(await verify(headers, {}, nonces), { ok: true })
+  t.match(await verify(headers, { nowMs: now + 300_000 }, nonces), { ok: false, code: 'E_AUTH_REPLAYED' })
+})
+
+t.test('regression: a timestamp with leading zeros is malformed', async (t) => {
+  t.match(await verify({ ...signed(), 'ochat-timestamp': `00${now / 1000}` }), {
+    ok: false,
+    code: 'E_AUTH_MALFORMED',
+  })
+})

@@ -37,29 +37,22 @@ t.test('receipts', async (t) => {
     at: now,
   }
   const signed = signReceipt(receipt, bob.identity.secretKey)
-  t.match(verifyReceipt(signed, bob.identity.publicKey), { ok: true })
+  const fromBob = { from: bob.instanceId, to: alice.instanceId, signerIdentityKey: bob.identity.publicKey }
+  t.match(verifyReceipt(signed, fromBob), { ok: true })
   t.match(
-    verifyReceipt(signed, alice.identity.publicKey),
+    verifyReceipt(signed, { ...fromBob, signerIdentityKey: alice.identity.publicKey }),
     { ok: false, code: 'E_RECEIPT_BAD_SIGNATURE' },
     'the relay or the sender cannot forge one',
   )
   const moreIds = { ...signed, receipt: { ...receipt, envelopeIds: [...receipt.envelopeIds, newId()] } }
-  t.match(
-    verifyReceipt(moreIds, bob.identity.publicKey),
-    { ok: false, code: 'E_RECEIPT_BAD_SIGNATURE' },
-    'ids added',
-  )
+  t.match(verifyReceipt(moreIds, fromBob), { ok: false, code: 'E_RECEIPT_BAD_SIGNATURE' }, 'ids added')
   const delivered = { ...signed, receipt: { ...receipt, kind: 'delivered' } }
-  t.match(
-    verifyReceipt(delivered, bob.identity.publicKey),
-    { ok: false, code: 'E_RECEIPT_BAD_SIGNATURE' },
-    'kind changed',
-  )
+  t.match(verifyReceipt(delivered, fromBob), { ok: false, code: 'E_RECEIPT_BAD_SIGNATURE' }, 'kind changed')
   const repeated = {
     ...signed,
     receipt: { ...receipt, envelopeIds: [receipt.envelopeIds[0], receipt.envelopeIds[0]] },
   }
-  t.match(verifyReceipt(repeated, bob.identity.publicKey), {
+  t.match(verifyReceipt(repeated, fromBob), {
     ok: false,
     code: 'E_RECEIPT_MALFORMED',
     reason: /repeat/,
@@ -68,7 +61,7 @@ t.test('receipts', async (t) => {
     ...signed,
     receipt: { ...receipt, envelopeIds: Array.from({ length: 1001 }, () => newId()) },
   }
-  t.match(verifyReceipt(tooMany, bob.identity.publicKey), { ok: false, code: 'E_RECEIPT_MALFORMED' })
+  t.match(verifyReceipt(tooMany, fromBob), { ok: false, code: 'E_RECEIPT_MALFORMED' })
 })
 
 t.test('registration proves the identity key and derives the instance id', async (t) => {
@@ -187,7 +180,7 @@ t.test('a relay key set is trusted on first use, then only through a pinned key'
     keys: [{ kid: 'k1', publicKey: first.publicKey, status: 'active' }],
   }
   const signed1 = signKeySet(keySet1, [{ kid: 'k1', secretKey: firstSecret }])
-  t.match(verifyKeySetUpdate(signed1, undefined), { ok: true }, 'first use')
+  t.match(verifyKeySetUpdate(signed1, { relayId, pinned: undefined }), { ok: true }, 'first use')
 
   const keySet2: RelayKeySet = {
     ...keySet1,
@@ -198,12 +191,18 @@ t.test('a relay key set is trusted on first use, then only through a pinned key'
     ],
   }
   t.match(
-    verifyKeySetUpdate(signKeySet(keySet2, [{ kid: 'k1', secretKey: firstSecret }]), keySet1),
+    verifyKeySetUpdate(signKeySet(keySet2, [{ kid: 'k1', secretKey: firstSecret }]), {
+      relayId,
+      pinned: keySet1,
+    }),
     { ok: true },
     'rotation vouched by k1',
   )
   t.match(
-    verifyKeySetUpdate(signKeySet(keySet2, [{ kid: 'k2', secretKey: secondSecret }]), keySet1),
+    verifyKeySetUpdate(signKeySet(keySet2, [{ kid: 'k2', secretKey: secondSecret }]), {
+      relayId,
+      pinned: keySet1,
+    }),
     {
       ok: false,
       code: 'E_KEYSET_UNTRUSTED',
@@ -211,10 +210,10 @@ t.test('a relay key set is trusted on first use, then only through a pinned key'
     'signed only by the new key',
   )
   t.match(
-    verifyKeySetUpdate(
-      signKeySet({ ...keySet2, serial: 1 }, [{ kid: 'k1', secretKey: firstSecret }]),
-      keySet1,
-    ),
+    verifyKeySetUpdate(signKeySet({ ...keySet2, serial: 1 }, [{ kid: 'k1', secretKey: firstSecret }]), {
+      relayId,
+      pinned: keySet1,
+    }),
     {
       ok: false,
       code: 'E_KEYSET_NOT_NEWER',
@@ -222,14 +221,17 @@ t.test('a relay key set is trusted on first use, then only through a pinned key'
   )
   const forgedKid = signKeySet(keySet2, [{ kid: 'k1', secretKey: secondSecret }])
   t.match(
-    verifyKeySetUpdate(forgedKid, keySet1),
+    verifyKeySetUpdate(forgedKid, { relayId, pinned: keySet1 }),
     { ok: false, code: 'E_KEYSET_UNTRUSTED' },
     'k2 claiming to be k1',
   )
-  t.match(verifyKeySetUpdate({ ...signed1, keySet: { ...keySet1, keys: [] } }, undefined), {
-    ok: false,
-    code: 'E_KEYSET_MALFORMED',
-  })
+  t.match(
+    verifyKeySetUpdate({ ...signed1, keySet: { ...keySet1, keys: [] } }, { relayId, pinned: undefined }),
+    {
+      ok: false,
+      code: 'E_KEYSET_MALFORMED',
+    },
+  )
 })
 
 t.test('socket auth answers the challenge with the identity key', async (t) => {
@@ -238,7 +240,13 @@ t.test('socket auth answers the challenge with the identity key', async (t) => {
     { relayId, instanceId: alice.instanceId, challenge, at: now },
     alice.identity.secretKey,
   )
-  const expected = { relayId, challenge, identityKey: alice.identity.publicKey, nowMs: now }
+  const expected = {
+    relayId,
+    challenge,
+    challengeIssuedAt: now - 1000,
+    identityKey: alice.identity.publicKey,
+    nowMs: now,
+  }
   t.same(verifySocketAuth(frame, expected), { ok: true, value: { instanceId: alice.instanceId } })
   const otherChallenge = toBase64Url(new Uint8Array(32).fill(4))
   t.match(
@@ -261,3 +269,113 @@ t.test('socket auth answers the challenge with the identity key', async (t) => {
     'stale',
   )
 })
+
+t.test(
+  'regression: a signed name cannot be changed by adding spaces, and names with spaces are refused',
+  async (t) => {
+    const registration = { v: 1 as const, relayId, name: 'Acme', keys: alice.keys, at: now }
+    const signed = signRegistration(registration, alice.identity.secretKey)
+    const padded = { ...signed, registration: { ...registration, name: '  Acme  ' } }
+    t.match(verifyRegistration(padded, { relayId, nowMs: now }), {
+      ok: false,
+      code: 'E_REGISTRATION_MALFORMED',
+      reason: /spaces/,
+    })
+    const signedWithSpace = signRegistration({ ...registration, name: 'Acme ' }, alice.identity.secretKey)
+    t.match(verifyRegistration(signedWithSpace, { relayId, nowMs: now }), {
+      ok: false,
+      code: 'E_REGISTRATION_MALFORMED',
+    })
+  },
+)
+
+t.test(
+  'regression: a receipt must come from the expected instance and be addressed to the expected one',
+  async (t) => {
+    const receipt: Receipt = {
+      v: 1,
+      id: newId(),
+      kind: 'delivered',
+      from: bob.instanceId,
+      to: alice.instanceId,
+      envelopeIds: [newId()],
+      at: now,
+    }
+    const signed = signReceipt(receipt, bob.identity.secretKey)
+    const carol = buildInstance()
+    t.match(
+      verifyReceipt(signed, {
+        from: bob.instanceId,
+        to: carol.instanceId,
+        signerIdentityKey: bob.identity.publicKey,
+      }),
+      {
+        ok: false,
+        code: 'E_RECEIPT_MISADDRESSED',
+      },
+    )
+    t.match(
+      verifyReceipt(signed, {
+        from: carol.instanceId,
+        to: alice.instanceId,
+        signerIdentityKey: bob.identity.publicKey,
+      }),
+      {
+        ok: false,
+        code: 'E_RECEIPT_MISADDRESSED',
+      },
+    )
+  },
+)
+
+t.test('regression: a first key set for another relay is refused', async (t) => {
+  const key = webhookKeyPairFromSeed(relaySeed)
+  const secret = Buffer.from(key.secretKey.slice(5), 'base64')
+  const keySet: RelayKeySet = {
+    v: 1,
+    relayId: 'rl_bbbbbbbbbbbbbbbbbbbbbbbbbb',
+    serial: 1,
+    issuedAt: now,
+    keys: [{ kid: 'k1', publicKey: key.publicKey, status: 'active' }],
+  }
+  t.match(
+    verifyKeySetUpdate(signKeySet(keySet, [{ kid: 'k1', secretKey: secret }]), {
+      relayId,
+      pinned: undefined,
+    }),
+    {
+      ok: false,
+      code: 'E_KEYSET_UNTRUSTED',
+    },
+  )
+})
+
+t.test(
+  'regression: socket auth refuses a late answer, and a signature that is not a string, without throwing',
+  async (t) => {
+    const challenge = toBase64Url(new Uint8Array(32).fill(5))
+    const frame = signSocketAuth(
+      { relayId, instanceId: alice.instanceId, challenge, at: now },
+      alice.identity.secretKey,
+    )
+    const expected = {
+      relayId,
+      challenge,
+      challengeIssuedAt: now - 31_000,
+      identityKey: alice.identity.publicKey,
+      nowMs: now,
+    }
+    t.match(
+      verifySocketAuth(frame, expected),
+      { ok: false, code: 'E_SOCKET_AUTH_FAILED' },
+      'answered after 30 s',
+    )
+    for (const signature of [undefined, null, 123, {}, ['x']]) {
+      t.match(
+        verifySocketAuth({ auth: frame.auth, signature }, { ...expected, challengeIssuedAt: now }),
+        { ok: false },
+        String(signature),
+      )
+    }
+  },
+)

@@ -23,7 +23,7 @@ function verify(
     body: options.body ?? body,
     publicKeys,
     nowMs: options.nowMs ?? now,
-    ...(options.nonces ? { nonces: options.nonces } : {}),
+    nonces: options.nonces ?? new MemoryNonceStore(),
   })
 }
 
@@ -94,4 +94,27 @@ t.test('outside ±300 s, or with headers missing, it is refused', async (t) => {
     ok: false,
     code: 'E_WEBHOOK_MALFORMED',
   })
+})
+
+t.test('regression: a replay at exactly +300 s is still refused', async (t) => {
+  const nonces = new MemoryNonceStore()
+  const h = headers()
+  t.match(await verify(h, undefined, { nonces }), { ok: true })
+  t.match(await verify(h, undefined, { nonces, nowMs: now + 300_000 }), {
+    ok: false,
+    code: 'E_WEBHOOK_REPLAYED',
+  })
+})
+
+t.test('regression: the timestamp is signed as written, and leading zeros are refused', async (t) => {
+  const h = headers()
+  t.match(await verify({ ...h, 'webhook-timestamp': `00${h['webhook-timestamp']}` }), {
+    ok: false,
+    code: 'E_WEBHOOK_MALFORMED',
+  })
+})
+
+t.test('regression: more than four v1a signatures are refused before any is checked', async (t) => {
+  const five = headers([current.secretKey, next.secretKey, next.secretKey, next.secretKey, next.secretKey])
+  t.match(await verify(five), { ok: false, code: 'E_WEBHOOK_MALFORMED', reason: /more than 4/ })
 })

@@ -314,6 +314,9 @@ export class AttachmentDecryptor extends Transform {
   /** Names the fault of a chunk that failed authentication. Security does not depend on this. */
   #diagnose(header: Buffer, sealed: Buffer, final: boolean): AttachmentStreamError {
     const at = this.#index
+    if (!final && openChunk(this.#key, header, at, true, sealed)) {
+      return new AttachmentStreamError('E_ATTACHMENT_TRAILING_DATA', `bytes follow the last chunk (${at})`)
+    }
     if (final && openChunk(this.#key, header, at, false, sealed)) {
       return new AttachmentStreamError(
         'E_ATTACHMENT_TRUNCATED',

@@ -92,6 +92,7 @@ export function sealEnvelope(props: SealEnvelopeProps): Envelope {
 export type OpenEnvelopeCode =
   | 'E_ENVELOPE_MALFORMED'
   | 'E_ENVELOPE_WRONG_RECIPIENT'
+  | 'E_ENVELOPE_WRONG_SENDER'
   | 'E_ENVELOPE_BAD_SIGNATURE'
   | 'E_ENVELOPE_UNDECRYPTABLE'
   | 'E_PAYLOAD_MALFORMED'
@@ -101,7 +102,9 @@ export type OpenEnvelopeProps = {
   envelope: unknown
   /** The recipient's own instance id: an envelope for someone else is refused. */
   recipientInstanceId: string
-  /** The sender identity key pinned for this connection, not one the envelope claims. */
+  /** The peer of the connection it arrived on: an envelope claiming another sender is refused. */
+  senderInstanceId: string
+  /** The sender identity key pinned for this connection, not a key named by the envelope. */
   senderIdentityKey: Uint8Array
   senderEncryptionKey: Uint8Array
   /** The recipient's shared keys, made from its encryption secret key. */
@@ -109,7 +112,7 @@ export type OpenEnvelopeProps = {
 }
 
 /**
- * Checks, in order: shape, addressee, the sender's signature (before any decryption, invariant 5),
+ * Checks, in order: shape, addressee and sender, the sender's signature (before any decryption, invariant 5),
  * the box, then the payload and that it belongs to this envelope. Every failure is a value.
  */
 export function openEnvelope(
@@ -121,6 +124,13 @@ export function openEnvelope(
   const envelope = parsed.data
   if (envelope.header.to !== props.recipientInstanceId) {
     return reject('E_ENVELOPE_WRONG_RECIPIENT', 'invalid', 'envelope is addressed to another instance')
+  }
+  if (envelope.header.from !== props.senderInstanceId) {
+    return reject(
+      'E_ENVELOPE_WRONG_SENDER',
+      'invalid',
+      'envelope claims a sender other than its connection peer',
+    )
   }
   const ciphertext = fromBase64Url(envelope.ciphertext)
   const signature = fromBase64Url(envelope.signature)

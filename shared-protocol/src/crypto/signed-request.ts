@@ -17,6 +17,14 @@ export function sha256Base64Url(body: Uint8Array | string): string {
   return createHash('sha256').update(body).digest('base64url')
 }
 
+/**
+ * How long a nonce must be remembered: past the last instant the window still accepts its timestamp
+ * (timestamp + 300 s, inclusive), with a second to spare.
+ */
+export function nonceExpiry(timestampSeconds: number): number {
+  return (timestampSeconds + LIMITS.clockSkewSeconds + 1) * 1000
+}
+
 export function requestSigningInput(input: RequestSigningInput): Uint8Array {
   return labelled(SIGNING_LABELS.request, canonicalBytes(input))
 }
@@ -168,7 +176,7 @@ export async function verifySignedRequest(
   ) {
     return reject('E_AUTH_BAD_SIGNATURE', 'auth-required', 'signature is not valid')
   }
-  const expiresAtMs = (timestamp + LIMITS.clockSkewSeconds) * 1000
+  const expiresAtMs = nonceExpiry(timestamp)
   if (!(await props.nonces.claim(`${instanceId}:${nonce}`, expiresAtMs, nowMs))) {
     return reject('E_AUTH_REPLAYED', 'auth-required', 'nonce was already used: this request is a replay')
   }

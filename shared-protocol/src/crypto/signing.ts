@@ -31,7 +31,7 @@ export function signCanonical(label: SigningLabel, value: unknown, secretKey: Ui
 export function verifyCanonical(
   label: SigningLabel,
   value: unknown,
-  signature: string,
+  signature: unknown,
   publicKey: Uint8Array,
 ): boolean {
   const signatureBytes = fromBase64Url(signature)

@@ -34,14 +34,25 @@ export function signReceipt(receipt: Receipt, identitySecretKey: Uint8Array): Si
   return { receipt, signature: signCanonical(SIGNING_LABELS.receipt, receipt, identitySecretKey) }
 }
 
-/** `signerIdentityKey` is the key the verifier pinned for `receipt.from`. */
+/**
+ * Checks a receipt claims to come from the instance whose key is given (the key the verifier pinned for
+ * it) and is addressed to the expected instance, then its signature.
+ */
 export function verifyReceipt(
   input: unknown,
-  signerIdentityKey: Uint8Array,
-): Outcome<SignedReceipt, 'E_RECEIPT_MALFORMED' | 'E_RECEIPT_BAD_SIGNATURE'> {
+  expected: { from: string; to: string; signerIdentityKey: Uint8Array },
+): Outcome<SignedReceipt, 'E_RECEIPT_MALFORMED' | 'E_RECEIPT_MISADDRESSED' | 'E_RECEIPT_BAD_SIGNATURE'> {
   const parsed = SignedReceiptSchema.safeParse(input)
   if (!parsed.success) return reject('E_RECEIPT_MALFORMED', 'invalid', `receipt ${firstIssue(parsed.error)}`)
   const { receipt, signature } = parsed.data
+  if (receipt.from !== expected.from || receipt.to !== expected.to) {
+    return reject(
+      'E_RECEIPT_MISADDRESSED',
+      'invalid',
+      `receipt must be from ${expected.from} to ${expected.to}`,
+    )
+  }
+  const signerIdentityKey = expected.signerIdentityKey
   if (!verifyCanonical(SIGNING_LABELS.receipt, receipt, signature, signerIdentityKey)) {
     return reject('E_RECEIPT_BAD_SIGNATURE', 'invalid', 'receipt signature does not match the recipient key')
   }
@@ -161,18 +172,19 @@ export function webhookPublicKeyBytes(whpk: string): Uint8Array | undefined {
 }
 
 /**
- * Accepts a new key set only if it is for the same relay, has a higher serial, and is signed by a key
+ * Accepts a new key set only if it is for the expected relay, has a higher serial, and is signed by a key
  * of the set the node pinned (invariant 4). At registration, `pinned` is undefined: trust on first use,
  * but the set must still be signed by one of its own keys.
  */
 export function verifyKeySetUpdate(
   input: unknown,
-  pinned: RelayKeySet | undefined,
+  expected: { relayId: string; pinned: RelayKeySet | undefined },
 ): Outcome<SignedRelayKeySet, 'E_KEYSET_MALFORMED' | 'E_KEYSET_NOT_NEWER' | 'E_KEYSET_UNTRUSTED'> {
   const parsed = SignedRelayKeySetSchema.safeParse(input)
   if (!parsed.success) return reject('E_KEYSET_MALFORMED', 'invalid', `key set ${firstIssue(parsed.error)}`)
   const { keySet, signatures } = parsed.data
-  if (pinned && keySet.relayId !== pinned.relayId) {
+  const pinned = expected.pinned
+  if (keySet.relayId !== expected.relayId || (pinned && pinned.relayId !== expected.relayId)) {
     return reject('E_KEYSET_UNTRUSTED', 'blocked', 'key set belongs to another relay')
   }
   if (pinned && keySet.serial <= pinned.serial) {
@@ -194,6 +206,9 @@ export function verifyKeySetUpdate(
 
 // WebSocket authentication (PROTOCOL.md §6.1) -----------------------------------------------------
 
+/** A challenge must be answered within 30 s of being sent. */
+export const CHALLENGE_TTL_MS = 30_000
+
 export function signSocketAuth(
   auth: { relayId: string; instanceId: string; challenge: string; at: number },
   identitySecretKey: Uint8Array,
@@ -207,10 +222,12 @@ export function signSocketAuth(
 }
 
 export function verifySocketAuth(
-  input: { auth: unknown; signature: string },
+  input: { auth: unknown; signature: unknown },
   expected: {
     relayId: string
     challenge: string
+    /** When the relay sent the challenge, ms: an answer more than 30 s later is refused. */
+    challengeIssuedAt: number
     /** The current identity key of the instance the answer names (look it up from `auth.instanceId`). */
     identityKey: Uint8Array | undefined
     nowMs: number
@@ -223,6 +240,7 @@ export function verifySocketAuth(
   if (
     auth.relayId !== expected.relayId ||
     auth.challenge !== expected.challenge ||
+    expected.nowMs - expected.challengeIssuedAt > CHALLENGE_TTL_MS ||
     !withinSkew(auth.at, expected.nowMs)
   ) {
     return fail

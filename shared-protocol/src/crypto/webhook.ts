@@ -2,7 +2,7 @@ import { fromBase64, toBase64, utf8 } from '../encoding.ts'
 import { accept, type Outcome, reject } from '../errors.ts'
 import { LIMITS } from '../limits.ts'
 import { identityKeyPairFromSeed, signDetached, verifyDetached } from './ed25519.ts'
-import type { NonceStore } from './signed-request.ts'
+import { type NonceStore, nonceExpiry } from './signed-request.ts'
 import { webhookPublicKeyBytes } from './structures.ts'
 
 /**
@@ -34,7 +34,11 @@ function secretKeyBytes(whsk: string): Uint8Array {
   return bytes
 }
 
-function signedContent(id: string, timestamp: number, body: Uint8Array | string): Uint8Array {
+/** A relay signs with its active key and, while rotating, the next one: more is refused. */
+export const MAX_SIGNATURES = 4
+
+/** The signed bytes use the timestamp exactly as written in the header (Standard Webhooks). */
+function signedContent(id: string, timestamp: number | string, body: Uint8Array | string): Uint8Array {
   const prefix = utf8(`${id}.${timestamp}.`)
   const payload = typeof body === 'string' ? utf8(body) : body
   const out = new Uint8Array(prefix.byteLength + payload.byteLength)
@@ -77,11 +81,11 @@ export type VerifyWebhookProps = {
   /** The relay keys the node pinned ("whpk_…"); any one of them may have signed. */
   publicKeys: readonly string[]
   /**
-   * When given, each (webhook-id, webhook-timestamp) pair is accepted once: a captured POST cannot be
-   * replayed, while the relay's own retries (same id, new timestamp, new signature) still get through and
-   * are deduplicated per item.
+   * Each (webhook-id, webhook-timestamp) pair is accepted once: a captured POST cannot be replayed,
+   * while the relay's own retries (same id, new timestamp, new signature) still get through and are
+   * deduplicated per item.
    */
-  nonces?: NonceStore
+  nonces: NonceStore
   nowMs?: number
 }
 
@@ -102,7 +106,7 @@ export async function verifyWebhook(
       'webhook-id, webhook-timestamp and webhook-signature are required',
     )
   }
-  if (id.length > 200 || !/^[0-9]{1,12}$/.test(timestampText) || signatureHeader.length > 4000) {
+  if (id.length > 200 || !/^(0|[1-9][0-9]{0,11})$/.test(timestampText) || signatureHeader.length > 4000) {
     return reject('E_WEBHOOK_MALFORMED', 'auth-required', 'webhook headers are malformed')
   }
   const timestamp = Number(timestampText)
@@ -114,12 +118,17 @@ export async function verifyWebhook(
       'webhook timestamp is more than 300 s from our clock; check the clocks (NTP)',
     )
   }
-  const content = signedContent(id, timestamp, props.body)
+  const content = signedContent(id, timestampText, props.body)
   const keys = props.publicKeys
     .map(webhookPublicKeyBytes)
     .filter((key): key is Uint8Array => key !== undefined)
-  // Signatures of other schemes (e.g. symmetric "v1") are skipped, as the spec asks.
-  const valid = signatureHeader.split(' ').some((entry) => {
+  // Signatures of other schemes (e.g. symmetric "v1") are skipped, as the spec asks. At most
+  // MAX_SIGNATURES v1a entries are tried, so an unauthenticated sender cannot buy many verifications.
+  const entries = signatureHeader.split(' ').filter((entry) => entry.startsWith('v1a,'))
+  if (entries.length > MAX_SIGNATURES) {
+    return reject('E_WEBHOOK_MALFORMED', 'auth-required', `more than ${MAX_SIGNATURES} v1a signatures`)
+  }
+  const valid = entries.some((entry) => {
     const [scheme, encoded] = entry.split(',', 2)
     const signature = scheme === 'v1a' && encoded ? fromBase64(encoded) : undefined
     return signature !== undefined && keys.some((key) => verifyDetached(content, signature, key))
@@ -130,14 +139,7 @@ export async function verifyWebhook(
       'auth-required',
       'no webhook signature matches a pinned relay key',
     )
-  if (
-    props.nonces &&
-    !(await props.nonces.claim(
-      `webhook:${id}.${timestamp}`,
-      (timestamp + LIMITS.clockSkewSeconds) * 1000,
-      nowMs,
-    ))
-  ) {
+  if (!(await props.nonces.claim(`webhook:${id}.${timestamp}`, nonceExpiry(timestamp), nowMs))) {
     return reject('E_WEBHOOK_REPLAYED', 'auth-required', 'this webhook was already received: replay')
   }
   return accept({ id, timestamp })

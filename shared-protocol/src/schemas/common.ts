@@ -54,4 +54,14 @@ export const IdSchema = z.uuid({ message: 'not a UUID' })
 /** Milliseconds since the Unix epoch, UTC. Seconds appear only in HTTP headers, where standards ask for them. */
 export const TimestampMsSchema = z.int().min(0).max(8_640_000_000_000_000)
 
-export const DisplayNameSchema = z.string().trim().min(1).max(200)
+/**
+ * Names shown to people. Refused, not trimmed, when they have surrounding spaces: a schema that changes
+ * a value would let a signed structure verify in a form other than the one that was signed.
+ */
+export const DisplayNameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((name) => name.trim() === name && name.length > 0, {
+    message: 'a name cannot start or end with spaces',
+  })

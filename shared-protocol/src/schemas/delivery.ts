@@ -44,19 +44,24 @@ export type StatusEvent = z.infer<typeof StatusEventSchema>
  * One thing the relay delivers to a node, by WebSocket or webhook alike. `id` is the dedupe key, the
  * same on both paths and on every retry: the envelope id for envelopes.
  */
-export const DeliveryItemSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('envelope'),
-    id: IdSchema,
-    connectionId: IdSchema,
-    /** Per-connection sequence number assigned by the relay. */
-    seq: z.int().positive(),
-    receivedAt: TimestampMsSchema,
-    envelope: EnvelopeSchema,
-  }),
-  z.strictObject({ type: z.literal('receipt'), id: IdSchema, receipt: SignedReceiptSchema }),
-  z.strictObject({ type: z.literal('status'), id: IdSchema, event: StatusEventSchema }),
-])
+export const DeliveryItemSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('envelope'),
+      id: IdSchema,
+      connectionId: IdSchema,
+      /** Per-connection sequence number assigned by the relay. */
+      seq: z.int().positive(),
+      receivedAt: TimestampMsSchema,
+      envelope: EnvelopeSchema,
+    }),
+    z.strictObject({ type: z.literal('receipt'), id: IdSchema, receipt: SignedReceiptSchema }),
+    z.strictObject({ type: z.literal('status'), id: IdSchema, event: StatusEventSchema }),
+  ])
+  .refine((item) => item.type !== 'envelope' || item.id === item.envelope.header.id, {
+    message: "an envelope item's id is its envelope's id",
+    path: ['id'],
+  })
 export type DeliveryItem = z.infer<typeof DeliveryItemSchema>
 
 /**

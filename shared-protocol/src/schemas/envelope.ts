@@ -53,19 +53,17 @@ export const EnvelopeSchema = z
   })
 export type Envelope = z.infer<typeof EnvelopeSchema>
 
-/** POST /v1/envelopes: one envelope, or a bulk send of up to 1,000 (one per recipient). */
-export const SubmitRequestSchema = z.strictObject({
-  envelopes: z
-    .array(EnvelopeSchema)
-    .min(1)
-    .max(LIMITS.bulkRecipients)
-    .refine(
-      (envelopes) => new Set(envelopes.map((envelope) => envelope.header.id)).size === envelopes.length,
-      {
-        message: 'envelope ids must be unique within one submit',
-      },
-    ),
-})
+/** One envelope, or a bulk send of up to 1,000 (one per recipient), with distinct ids. */
+export const EnvelopeBatchSchema = z
+  .array(EnvelopeSchema)
+  .min(1)
+  .max(LIMITS.bulkRecipients)
+  .refine((envelopes) => new Set(envelopes.map((envelope) => envelope.header.id)).size === envelopes.length, {
+    message: 'envelope ids must be unique within one submit',
+  })
+
+/** POST /v1/envelopes */
+export const SubmitRequestSchema = z.strictObject({ envelopes: EnvelopeBatchSchema })
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
 
 /** The relay's answer per envelope, in submit order. Sent only after the durable write. */

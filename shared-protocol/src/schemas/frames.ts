@@ -11,7 +11,7 @@ import {
   VersionSchema,
 } from './common.ts'
 import { DeliveryItemSchema, ItemResultSchema } from './delivery.ts'
-import { EnvelopeSchema, SubmitResultSchema } from './envelope.ts'
+import { EnvelopeBatchSchema, SubmitResultSchema } from './envelope.ts'
 import { SignedReceiptSchema } from './payload.ts'
 
 /**
@@ -69,7 +69,7 @@ export const NodeFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('submit'),
     requestId: IdSchema,
-    envelopes: z.array(EnvelopeSchema).min(1).max(LIMITS.bulkRecipients),
+    envelopes: EnvelopeBatchSchema,
   }),
   z.strictObject({
     type: z.literal('ack'),

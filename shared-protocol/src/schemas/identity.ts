@@ -26,7 +26,10 @@ export const RegistrationSchema = z.strictObject({
   relayId: RelayIdSchema,
   name: DisplayNameSchema,
   keys: InstancePublicKeysSchema,
-  /** Where the relay POSTs deliveries when the node's WebSocket is not connected; https in production. */
+  /**
+   * Where the relay POSTs deliveries when the node's WebSocket is not connected. The relay decides which
+   * URLs it accepts (https only, and no private addresses, unless its operator allows them).
+   */
   webhookUrl: z
     .url({ protocol: /^https?$/ })
     .max(2000)
@@ -91,7 +94,6 @@ export const RelayKeySchema = z.strictObject({
   publicKey: WebhookPublicKeySchema,
   /** active: signs now; retiring: still accepted while nodes pick up the new key. */
   status: z.enum(['active', 'retiring']),
-  notAfter: TimestampMsSchema.optional(),
 })
 export type RelayKey = z.infer<typeof RelayKeySchema>
 

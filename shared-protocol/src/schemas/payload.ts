@@ -20,7 +20,6 @@ export const AttachmentRefSchema = z.strictObject({
   blobId: IdSchema,
   name: z
     .string()
-    .trim()
     .min(1)
     .max(255)
     // Control characters are what the rule is about, so they are spelled as code points, not a regex.
@@ -36,7 +35,12 @@ export const AttachmentRefSchema = z.strictObject({
     .max(255)
     .regex(/^[\w.+-]+\/[\w.+-]+$/, { message: 'not a MIME type' }),
   /** Plaintext size in bytes. */
-  size: z.int().min(0).max(LIMITS.attachmentBytes),
+  size: z
+    .int()
+    .min(0)
+    .max(LIMITS.attachmentBytes, {
+      message: `a file is at most ${LIMITS.attachmentBytes.toLocaleString('en-US')} bytes (100 MB)`,
+    }),
   /** Per-file ChaCha20-Poly1305 key (PROTOCOL.md §8.2). */
   key: base64UrlBytes(32, 'attachment key'),
   /** SHA-256 of the plaintext, checked by the receiver after decrypting. */

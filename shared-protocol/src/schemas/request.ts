@@ -14,7 +14,10 @@ export const SIGNED_REQUEST_HEADERS = Object.freeze({
 
 export const SignedRequestHeadersSchema = z.object({
   'ochat-instance': InstanceIdSchema,
-  'ochat-timestamp': z.string().regex(/^[0-9]{1,12}$/, { message: 'timestamp must be Unix seconds' }),
+  // No leading zeros: one number, one spelling.
+  'ochat-timestamp': z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,11})$/, { message: 'timestamp must be Unix seconds' }),
   /** 16 random bytes, never reused by the signer; the relay remembers it for the skew window. */
   'ochat-nonce': base64UrlBytes(16, 'nonce'),
   'ochat-signature': SignatureSchema,
