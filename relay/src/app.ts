@@ -1,0 +1,97 @@
+import websocket from '@fastify/websocket'
+import { LIMITS } from '@ochat/shared-protocol'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { databaseNonceStore } from './auth/nonce-store.ts'
+import { requireInstance } from './auth/plugin.ts'
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import { connectionRoutes } from './connections/routes.ts'
+import type { Database } from './db/client.ts'
+import type { SocketHub } from './delivery/socket-hub.ts'
+import { wsRoutes } from './delivery/ws-routes.ts'
+import type { EnvelopeWriter } from './envelopes/envelope-writer.ts'
+import type { RateLimiter } from './envelopes/rate-limiter.ts'
+import { envelopeRoutes } from './envelopes/routes.ts'
+import { installErrorHandler, RelayError } from './errors.ts'
+import type { RelayKeys } from './info/relay-keys.ts'
+import { infoRoutes } from './info/routes.ts'
+import { instanceRoutes } from './instances/routes.ts'
+
+export type AppDeps = {
+  config: Config
+  clock: Clock
+  database: Database
+  relayKeys: RelayKeys
+  writer: EnvelopeWriter
+  limits: { instance: RateLimiter; connection: RateLimiter }
+  hub: SocketHub
+}
+
+/** Room for JSON framing around the largest submit (64 MiB of envelopes). */
+const BODY_LIMIT_BYTES = LIMITS.submitBodyBytes + 1024 * 1024
+
+/**
+ * Builds the HTTP and WebSocket app. Registration is explicit and in order: parsers, error handling,
+ * then every route group. Routes that need a signed request say so with `signed`.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: deps.config.logLevel,
+      // Invariant 1: no message content or key material in logs. Bodies are never logged; these
+      // headers would only carry signatures, but they are redacted all the same.
+      redact: [
+        'req.headers["ochat-signature"]',
+        'req.headers["webhook-signature"]',
+        'req.headers.authorization',
+      ],
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+  })
+
+  // Signatures cover the raw bytes, so the JSON parser keeps them.
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES },
+    (request, body, done) => {
+      const bytes = body as Buffer
+      request.rawBody = bytes
+      if (bytes.byteLength === 0) return done(null, undefined)
+      try {
+        done(null, JSON.parse(bytes.toString('utf8')))
+      } catch {
+        done(new RelayError('E_INVALID_BODY', 'the body is not valid JSON'), undefined)
+      }
+    },
+  )
+  installErrorHandler(app)
+  await app.register(websocket, { options: { maxPayload: BODY_LIMIT_BYTES } })
+
+  const db = deps.database.db
+  const relayId = deps.relayKeys.relayId
+  const signed = requireInstance({ db, clock: deps.clock, relayId, nonces: databaseNonceStore(db) })
+
+  await app.register(infoRoutes, { config: deps.config, database: deps.database, relayKeys: deps.relayKeys })
+  await app.register(instanceRoutes, { db, clock: deps.clock, config: deps.config, relayId, signed })
+  await app.register(connectionRoutes, { db, clock: deps.clock, config: deps.config, signed })
+  await app.register(envelopeRoutes, {
+    db,
+    clock: deps.clock,
+    config: deps.config,
+    writer: deps.writer,
+    limits: deps.limits,
+    signed,
+  })
+  await app.register(wsRoutes, {
+    db,
+    clock: deps.clock,
+    config: deps.config,
+    writer: deps.writer,
+    limits: deps.limits,
+    log: app.log,
+    hub: deps.hub,
+    relayKeys: deps.relayKeys,
+  })
+  return app
+}

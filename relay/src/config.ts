@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import { LIMITS } from '@ochat/shared-protocol'
+import { z } from 'zod'
+
+/**
+ * The relay's configuration, parsed once from the environment at boot. Every problem is listed at once
+ * and the process exits; the result is frozen. Units are in the names.
+ */
+const ConfigSchema = z.object({
+  RELAY_HOST: z.string().default('127.0.0.1'),
+  RELAY_PORT: z.coerce.number().int().min(0).max(65535).default(8700),
+  /** Name shown to nodes in /v1/info. */
+  RELAY_NAME: z.string().trim().min(1).max(200).default("O'Chat relay"),
+  /** PGlite data, relay keys and blobs live here unless set separately. */
+  RELAY_DATA_DIR: z.string().default('.data/relay'),
+  /** postgres://… to use PostgreSQL; PGlite in the data directory when unset. */
+  DATABASE_URL: z.string().url().optional(),
+  /** Shared by replicas: a volume they all mount. */
+  RELAY_BLOB_DIR: z.string().optional(),
+  /** File holding the relay's signing keys (created on first start); replicas share it. */
+  RELAY_KEYS_FILE: z.string().optional(),
+  /** open: anyone may register; invite: a one-time token from `ochat-relay invite` is required. */
+  RELAY_REGISTRATION: z.enum(['open', 'invite']).default('invite'),
+  /** Unique per process; defaults to a random id. */
+  RELAY_REPLICA_ID: z.string().min(1).max(100).optional(),
+  RELAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Per-connection token bucket: burst and refill per second (DESIGN.md: 60 burst, 10/s). */
+  RELAY_RATE_CONNECTION_BURST: z.coerce.number().int().positive().default(60),
+  RELAY_RATE_CONNECTION_PER_S: z.coerce.number().positive().default(10),
+  /** Per-instance token bucket over all its envelopes; a bulk send of 1,000 must fit in one burst. */
+  RELAY_RATE_INSTANCE_BURST: z.coerce.number().int().positive().default(2000),
+  RELAY_RATE_INSTANCE_PER_S: z.coerce.number().positive().default(200),
+  /** Undelivered envelopes fail after this long: 72 h. */
+  RELAY_DELIVERY_DEADLINE_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(72 * 3600 * 1000),
+  /** Metadata (ids, sizes, timestamps, statuses) is purged after this long: 30 days. */
+  RELAY_METADATA_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(30 * 24 * 3600 * 1000),
+  /** How long a claimed delivery stays invisible to other replicas: 60 s. */
+  RELAY_CLAIM_VISIBILITY_MS: z.coerce.number().int().positive().default(60_000),
+  /** Socket lease: renewed every 10 s, expires after 30 s (DESIGN.md replicas). */
+  RELAY_LEASE_HEARTBEAT_MS: z.coerce.number().int().positive().default(10_000),
+  RELAY_LEASE_TTL_MS: z.coerce.number().int().positive().default(30_000),
+  /** Poll backstop beside LISTEN/NOTIFY: 5 s. */
+  RELAY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
+  RELAY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  /** Allow http and private addresses as webhook URLs: only for test setups on one machine. */
+  RELAY_ALLOW_PRIVATE_WEBHOOKS: z.enum(['true', 'false', '1', '0']).default('false'),
+})
+
+export type Config = Readonly<{
+  host: string
+  port: number
+  name: string
+  dataDir: string
+  databaseUrl: string | undefined
+  blobDir: string
+  keysFile: string
+  registration: 'open' | 'invite'
+  replicaId: string
+  logLevel: z.infer<typeof ConfigSchema>['RELAY_LOG_LEVEL']
+  rate: Readonly<{
+    connectionBurst: number
+    connectionPerSecond: number
+    instanceBurst: number
+    instancePerSecond: number
+  }>
+  deliveryDeadlineMs: number
+  metadataRetentionMs: number
+  claimVisibilityMs: number
+  leaseHeartbeatMs: number
+  leaseTtlMs: number
+  pollIntervalMs: number
+  webhookTimeoutMs: number
+  allowPrivateWebhooks: boolean
+  limits: typeof LIMITS
+}>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.')}: ${issue.message}`)
+    throw new ConfigError(`The relay configuration is not valid:\n${problems.join('\n')}`)
+  }
+  const e = parsed.data
+  const dataDir = resolve(e.RELAY_DATA_DIR)
+  return Object.freeze({
+    host: e.RELAY_HOST,
+    port: e.RELAY_PORT,
+    name: e.RELAY_NAME,
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    blobDir: resolve(e.RELAY_BLOB_DIR ?? `${dataDir}/blobs`),
+    keysFile: resolve(e.RELAY_KEYS_FILE ?? `${dataDir}/relay-keys.json`),
+    registration: e.RELAY_REGISTRATION,
+    replicaId: e.RELAY_REPLICA_ID ?? `replica-${randomBytes(4).toString('hex')}`,
+    logLevel: e.RELAY_LOG_LEVEL,
+    rate: Object.freeze({
+      connectionBurst: e.RELAY_RATE_CONNECTION_BURST,
+      connectionPerSecond: e.RELAY_RATE_CONNECTION_PER_S,
+      instanceBurst: e.RELAY_RATE_INSTANCE_BURST,
+      instancePerSecond: e.RELAY_RATE_INSTANCE_PER_S,
+    }),
+    deliveryDeadlineMs: e.RELAY_DELIVERY_DEADLINE_MS,
+    metadataRetentionMs: e.RELAY_METADATA_RETENTION_MS,
+    claimVisibilityMs: e.RELAY_CLAIM_VISIBILITY_MS,
+    leaseHeartbeatMs: e.RELAY_LEASE_HEARTBEAT_MS,
+    leaseTtlMs: e.RELAY_LEASE_TTL_MS,
+    pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
+    webhookTimeoutMs: e.RELAY_WEBHOOK_TIMEOUT_MS,
+    allowPrivateWebhooks: e.RELAY_ALLOW_PRIVATE_WEBHOOKS === 'true' || e.RELAY_ALLOW_PRIVATE_WEBHOOKS === '1',
+    limits: LIMITS,
+  })
+}

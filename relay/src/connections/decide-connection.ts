@@ -1,0 +1,108 @@
+import {
+  CONNECTION_TRANSITIONS,
+  type ConnectionDecision,
+  type ConnectionState,
+  type ConnectionView,
+  STATE_AFTER,
+} from '@ochat/shared-protocol'
+import type { Db } from '../db/client.ts'
+import { insertQueueItems, statusItem, wake } from '../delivery/queue-repository.ts'
+import { markPurged } from '../envelopes/repository.ts'
+import { RelayError } from '../errors.ts'
+import type { InstanceRow } from '../instances/repository.ts'
+import { presentConnection } from './presenter.ts'
+import {
+  historyOf,
+  insertHistory,
+  instancesByIds,
+  lockConnection,
+  purgeQueuedEnvelopes,
+  setConnectionState,
+} from './repository.ts'
+
+export type DecideConnectionProps = {
+  db: Db
+  actor: InstanceRow
+  connectionId: string
+  decision: ConnectionDecision
+  nowMs: number
+  /** How long the failure notices for purged envelopes stay queued for their senders. */
+  deadlineMs: number
+}
+
+/**
+ * Accept, reject or revoke (PROTOCOL.md §3.1). The row is locked, so a revoke waits for an envelope
+ * batch that holds the connection and then purges what it queued; envelopes submitted after the revoke
+ * commits find the connection revoked and are refused (invariant 7).
+ */
+export async function decideConnection(
+  props: DecideConnectionProps,
+): Promise<{ view: ConnectionView; purged: number }> {
+  return props.db.transaction(async (tx) => {
+    const row = await lockConnection(tx, props.connectionId)
+    // Someone else's connection does not exist for this instance (invariant 11).
+    if (!row || (row.requester !== props.actor.id && row.addressee !== props.actor.id))
+      throw new RelayError('E_NOT_FOUND')
+    const side = row.requester === props.actor.id ? 'requester' : 'addressee'
+    const allowed = CONNECTION_TRANSITIONS[row.state as ConnectionState][side] ?? []
+    if (!allowed.includes(props.decision.action)) {
+      throw new RelayError(
+        'E_CONNECTION_TRANSITION',
+        `cannot ${props.decision.action} a ${row.state} connection as the ${side}`,
+      )
+    }
+    const state = STATE_AFTER[props.decision.action]
+    await setConnectionState(tx, { id: row.id, state, nowMs: props.nowMs })
+    await insertHistory(tx, {
+      connectionId: row.id,
+      action: props.decision.action,
+      state,
+      by: props.actor.id,
+      at: props.nowMs,
+      note: props.decision.note ?? null,
+    })
+    let purged = 0
+    if (state === 'revoked') {
+      const reason = 'blocked: the connection was revoked before delivery'
+      const rows = await markPurged(tx, {
+        ids: await purgeQueuedEnvelopes(tx, row.id),
+        nowMs: props.nowMs,
+        reason,
+      })
+      purged = rows.length
+      // Each sender learns its undelivered envelopes failed, and why.
+      await insertQueueItems(
+        tx,
+        rows.map((envelope) =>
+          statusItem({
+            destination: envelope.sender,
+            event: {
+              v: 1,
+              status: 'failed',
+              envelopeId: envelope.id,
+              to: envelope.recipient,
+              reason,
+              at: props.nowMs,
+            },
+            nowMs: props.nowMs,
+            deadlineMs: props.deadlineMs,
+          }),
+        ),
+      )
+    }
+    await wake(tx, [row.requester, row.addressee])
+    const peerId = side === 'requester' ? row.addressee : row.requester
+    const peer = (await instancesByIds(tx, [peerId])).get(peerId)
+    if (!peer) throw new Error(`connection ${row.id} names a missing instance`)
+    const history = (await historyOf(tx, [row.id])).get(row.id) ?? []
+    return {
+      view: presentConnection({
+        row: { ...row, state, updatedAt: props.nowMs },
+        viewer: props.actor.id,
+        peer,
+        history,
+      }),
+      purged,
+    }
+  })
+}

@@ -1,0 +1,116 @@
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { PGlite } from '@electric-sql/pglite'
+import type { ExtractTablesWithRelations } from 'drizzle-orm'
+import { type SQL, sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
+import postgres from 'postgres'
+import * as schema from './schema.ts'
+
+/**
+ * One database API over two drivers: PostgreSQL through postgres.js when DATABASE_URL is set, and
+ * PGlite (embedded PostgreSQL in WebAssembly) in the data directory otherwise. Same schema, same SQL,
+ * same migrations.
+ */
+
+export type Schema = typeof schema
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>
+/** Repositories take either, so a command decides whether they run in its transaction. */
+export type Executor = Db | Tx
+
+export type Database = {
+  db: Db
+  driver: 'postgres' | 'pglite'
+  /** The PostgreSQL URL, for the postgres driver. */
+  url?: string
+  /** Runs `fn` on every NOTIFY on `channel`; resolves to an unsubscribe function. */
+  listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>
+  /** Throws if the database cannot answer. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url))
+/** Serialises migrations when several replicas start at once. */
+const MIGRATION_LOCK = 870_001
+
+export async function openDatabase(options: {
+  databaseUrl: string | undefined
+  dataDir: string
+}): Promise<Database> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl) : openPglite(`${options.dataDir}/pglite`)
+}
+
+export async function openPostgres(url: string): Promise<Database> {
+  const client = postgres(url, {
+    max: 10,
+    onnotice: () => {},
+    transform: { undefined: null },
+  })
+  const db = drizzlePostgres(client, { schema }) as unknown as Db
+  return {
+    db,
+    driver: 'postgres',
+    url,
+    async listen(channel, fn) {
+      const subscription = await client.listen(channel, (payload) => fn(payload))
+      return () => subscription.unlisten()
+    },
+    async ping() {
+      await client`select 1`
+    },
+    async close() {
+      await client.end({ timeout: 5 })
+    },
+  }
+}
+
+export async function openPglite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true })
+  const client = dataDir ? new PGlite(dataDir) : new PGlite()
+  await client.waitReady
+  const db = drizzlePglite(client, { schema }) as unknown as Db
+  return {
+    db,
+    driver: 'pglite',
+    async listen(channel, fn) {
+      return client.listen(channel, fn)
+    },
+    async ping() {
+      await client.query('select 1')
+    },
+    async close() {
+      await client.close()
+    },
+  }
+}
+
+/** Applies the committed migrations; safe to run from several replicas at once. */
+export async function migrateDatabase(database: Database): Promise<void> {
+  if (database.driver === 'pglite') {
+    await migratePglite(database.db as never, { migrationsFolder: MIGRATIONS })
+    return
+  }
+  // A session advisory lock needs one connection for lock, migrate and unlock: a second replica waits
+  // on the lock, then finds nothing left to do.
+  const one = postgres(database.url ?? '', { max: 1, onnotice: () => {} })
+  try {
+    await one`select pg_advisory_lock(${MIGRATION_LOCK})`
+    await migratePostgres(drizzlePostgres(one), { migrationsFolder: MIGRATIONS })
+    await one`select pg_advisory_unlock(${MIGRATION_LOCK})`
+  } finally {
+    await one.end({ timeout: 5 })
+  }
+}
+
+/** Rows of a raw query, whichever driver ran it (postgres.js returns an array, PGlite `{ rows }`). */
+export async function rows<T>(executor: Executor, query: SQL): Promise<T[]> {
+  const result = (await executor.execute(query)) as unknown
+  if (Array.isArray(result)) return result as T[]
+  return ((result as { rows?: T[] }).rows ?? []) as T[]
+}

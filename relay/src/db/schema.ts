@@ -1,0 +1,190 @@
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core'
+
+/**
+ * The relay's tables. Times are integer milliseconds since the epoch (as on the wire), so a faked
+ * clock in tests drives every deadline. The relay stores ciphertext only in `queue.body`, and deletes
+ * the row as soon as the recipient acknowledges it; everything else is metadata.
+ */
+
+const ms = (name: string) => bigint(name, { mode: 'number' })
+
+export const instances = pgTable('instances', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  identityKey: text('identity_key').notNull(),
+  encryptionKey: text('encryption_key').notNull(),
+  webhookUrl: text('webhook_url'),
+  /** active | suspended */
+  status: text('status').notNull().default('active'),
+  registeredAt: ms('registered_at').notNull(),
+  keysRotatedAt: ms('keys_rotated_at'),
+})
+
+export const invites = pgTable('invites', {
+  /** SHA-256 of the token: a leaked table does not leak usable tokens. */
+  tokenHash: text('token_hash').primaryKey(),
+  note: text('note').notNull().default(''),
+  createdAt: ms('created_at').notNull(),
+  expiresAt: ms('expires_at').notNull(),
+  usedAt: ms('used_at'),
+  usedBy: text('used_by'),
+})
+
+/** Signed-request nonces, kept for the ±300 s window; shared by every replica. */
+export const nonces = pgTable(
+  'nonces',
+  {
+    key: text('key').primaryKey(),
+    expiresAt: ms('expires_at').notNull(),
+  },
+  (table) => [index('nonces_expires_at').on(table.expiresAt)],
+)
+
+export const connections = pgTable(
+  'connections',
+  {
+    id: uuid('id').primaryKey(),
+    requester: text('requester').notNull(),
+    addressee: text('addressee').notNull(),
+    /** pending | accepted | rejected | revoked */
+    state: text('state').notNull(),
+    message: text('message').notNull().default(''),
+    createdAt: ms('created_at').notNull(),
+    updatedAt: ms('updated_at').notNull(),
+    /** Last sequence number given to an envelope from the requester, and from the addressee. */
+    requesterSeq: bigint('requester_seq', { mode: 'number' }).notNull().default(0),
+    addresseeSeq: bigint('addressee_seq', { mode: 'number' }).notNull().default(0),
+  },
+  (table) => [
+    // At most one live connection per pair of instances, whoever asked first.
+    uniqueIndex('connections_live_pair')
+      .on(
+        sql`least(${table.requester}, ${table.addressee})`,
+        sql`greatest(${table.requester}, ${table.addressee})`,
+      )
+      .where(sql`${table.state} in ('pending', 'accepted')`),
+    index('connections_requester').on(table.requester),
+    index('connections_addressee').on(table.addressee),
+  ],
+)
+
+export const connectionHistory = pgTable(
+  'connection_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    connectionId: uuid('connection_id').notNull(),
+    action: text('action').notNull(),
+    state: text('state').notNull(),
+    by: text('by').notNull(),
+    at: ms('at').notNull(),
+    note: text('note'),
+  },
+  (table) => [index('connection_history_connection').on(table.connectionId)],
+)
+
+/** Envelope metadata: what the sender can query, and what dedupes a repeated submit. No ciphertext. */
+export const envelopes = pgTable(
+  'envelopes',
+  {
+    id: uuid('id').primaryKey(),
+    sender: text('sender').notNull(),
+    recipient: text('recipient').notNull(),
+    connectionId: uuid('connection_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    /** Ciphertext bytes. */
+    size: integer('size').notNull(),
+    /** queued | delivered | failed | purged */
+    status: text('status').notNull(),
+    acceptedAt: ms('accepted_at').notNull(),
+    deliveredAt: ms('delivered_at'),
+    readAt: ms('read_at'),
+    failedAt: ms('failed_at'),
+    reason: text('reason'),
+  },
+  (table) => [
+    index('envelopes_sender').on(table.sender, table.id),
+    index('envelopes_recipient').on(table.recipient),
+    index('envelopes_accepted_at').on(table.acceptedAt),
+  ],
+)
+
+/**
+ * Everything waiting to be delivered to an instance: envelopes (with their ciphertext), receipts and
+ * status events, as the exact DeliveryItem JSON to send. `qid` gives FIFO order per destination.
+ */
+export const queue = pgTable(
+  'queue',
+  {
+    qid: bigserial('qid', { mode: 'number' }).primaryKey(),
+    destination: text('destination').notNull(),
+    itemId: uuid('item_id').notNull(),
+    /** envelope | receipt | status */
+    kind: text('kind').notNull(),
+    /** For envelopes: purge on revoke. */
+    connectionId: uuid('connection_id'),
+    body: text('body').notNull(),
+    createdAt: ms('created_at').notNull(),
+    deadlineAt: ms('deadline_at').notNull(),
+    nextAttemptAt: ms('next_attempt_at').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    claimedBy: text('claimed_by'),
+    claimedUntil: ms('claimed_until'),
+  },
+  (table) => [
+    uniqueIndex('queue_destination_item').on(table.destination, table.itemId),
+    index('queue_destination_qid').on(table.destination, table.qid),
+    index('queue_next_attempt').on(table.nextAttemptAt),
+    index('queue_connection').on(table.connectionId),
+  ],
+)
+
+/** Which replica holds an instance's WebSocket (DESIGN.md: heartbeat 10 s, expiry 30 s). */
+export const leases = pgTable('leases', {
+  instanceId: text('instance_id').primaryKey(),
+  replicaId: text('replica_id').notNull(),
+  expiresAt: ms('expires_at').notNull(),
+})
+
+/** Per-destination backoff: one breaker per recipient instance (DESIGN.md delivery contract). */
+export const destinations = pgTable('destinations', {
+  instanceId: text('instance_id').primaryKey(),
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+  openUntil: ms('open_until'),
+  lastError: text('last_error'),
+  updatedAt: ms('updated_at').notNull(),
+})
+
+export const blobs = pgTable('blobs', {
+  id: uuid('id').primaryKey(),
+  uploader: text('uploader').notNull(),
+  /** Declared ciphertext length; the upload must match it exactly. */
+  size: bigint('size', { mode: 'number' }).notNull(),
+  /** uploading | complete */
+  state: text('state').notNull(),
+  createdAt: ms('created_at').notNull(),
+  expiresAt: ms('expires_at').notNull(),
+})
+
+/** Who may download a blob: recipients of an envelope that lists it in its header. */
+export const blobGrants = pgTable(
+  'blob_grants',
+  {
+    blobId: uuid('blob_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    envelopeId: uuid('envelope_id').notNull(),
+    fetchedAt: ms('fetched_at'),
+  },
+  (table) => [primaryKey({ columns: [table.blobId, table.instanceId] })],
+)

@@ -1,0 +1,90 @@
+import { fromBase64Url, reason, type SignedReceipt, verifyReceipt } from '@ochat/shared-protocol'
+import type { Tx } from '../db/client.ts'
+import { findEnvelopes, markDelivered, markRead } from '../envelopes/repository.ts'
+import type { InstanceRow } from '../instances/repository.ts'
+import { deleteItems, insertQueueItems, type QueueInsert, wake } from './queue-repository.ts'
+
+export type AcceptReceiptsProps = {
+  tx: Tx
+  /** The authenticated instance: the recipient of the envelopes, and the receipts' signer. */
+  recipient: InstanceRow
+  receipts: SignedReceipt[]
+  nowMs: number
+  deadlineMs: number
+}
+
+export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false; reason: string }
+
+/**
+ * Delivered and Read receipts from a recipient (PROTOCOL.md §5.1, invariant 6). Each is checked (it is
+ * from this instance, signed by its key, about envelopes the named sender sent to it), then forwarded to
+ * the sender through the same durable queue. A Delivered receipt is what deletes the ciphertext.
+ */
+export async function acceptReceipts(
+  props: AcceptReceiptsProps,
+): Promise<{ outcomes: ReceiptOutcome[]; delivered: string[] }> {
+  const identityKey = fromBase64Url(props.recipient.identityKey)
+  const ids = props.receipts.flatMap((signed) => signed.receipt.envelopeIds)
+  const known = new Map((await findEnvelopes(props.tx, ids)).map((row) => [row.id, row]))
+  const outcomes: ReceiptOutcome[] = []
+  const forward: QueueInsert[] = []
+  const delivered: string[] = []
+  for (const signed of props.receipts) {
+    const { receipt } = signed
+    const verified = identityKey
+      ? verifyReceipt(signed, { from: props.recipient.id, to: receipt.to, signerIdentityKey: identityKey })
+      : undefined
+    if (!verified?.ok) {
+      outcomes.push({
+        id: receipt.id,
+        ok: false,
+        reason: verified?.reason ?? reason('invalid', 'receipt signature'),
+      })
+      continue
+    }
+    const foreign = receipt.envelopeIds.find((id) => {
+      const row = known.get(id)
+      return !row || row.recipient !== props.recipient.id || row.sender !== receipt.to
+    })
+    if (foreign) {
+      // Same answer for an unknown id and someone else's: nothing about other envelopes leaks.
+      outcomes.push({
+        id: receipt.id,
+        ok: false,
+        reason: reason('invalid', `envelope ${foreign} was not sent to you by ${receipt.to}`),
+      })
+      continue
+    }
+    const change = {
+      ids: receipt.envelopeIds,
+      recipient: props.recipient.id,
+      sender: receipt.to,
+      nowMs: props.nowMs,
+    }
+    if (receipt.kind === 'delivered') {
+      const newly = await markDelivered(props.tx, change)
+      delivered.push(...newly.map((row) => row.id))
+      // The ciphertext goes as soon as the recipient holds it (DESIGN.md retention).
+      await deleteItems(props.tx, props.recipient.id, receipt.envelopeIds)
+    } else {
+      await markRead(props.tx, change)
+    }
+    forward.push({
+      destination: receipt.to,
+      itemId: receipt.id,
+      kind: 'receipt',
+      connectionId: null,
+      body: JSON.stringify({ type: 'receipt', id: receipt.id, receipt: signed }),
+      createdAt: props.nowMs,
+      deadlineAt: props.nowMs + props.deadlineMs,
+      nextAttemptAt: props.nowMs,
+    })
+    outcomes.push({ id: receipt.id, ok: true })
+  }
+  await insertQueueItems(props.tx, forward)
+  await wake(
+    props.tx,
+    forward.map((item) => item.destination),
+  )
+  return { outcomes, delivered }
+}

@@ -1,0 +1,77 @@
+import { and, eq, gt, inArray, sql } from 'drizzle-orm'
+import type { Executor } from '../db/client.ts'
+import { destinations, leases } from '../db/schema.ts'
+
+/**
+ * Which replica holds an instance's socket (DESIGN.md replicas: heartbeat 10 s, expiry 30 s). The
+ * newest connection wins: taking a lease from another replica tells it, through LEASE_CHANNEL, to close
+ * its socket for that instance.
+ */
+export const LEASE_CHANNEL = 'ochat_lease'
+
+export async function takeLease(
+  executor: Executor,
+  props: { instanceId: string; replicaId: string; nowMs: number; ttlMs: number },
+): Promise<void> {
+  await executor
+    .insert(leases)
+    .values({
+      instanceId: props.instanceId,
+      replicaId: props.replicaId,
+      expiresAt: props.nowMs + props.ttlMs,
+    })
+    .onConflictDoUpdate({
+      target: leases.instanceId,
+      set: { replicaId: props.replicaId, expiresAt: props.nowMs + props.ttlMs },
+    })
+  await executor.execute(sql`select pg_notify(${LEASE_CHANNEL}, ${`${props.instanceId}|${props.replicaId}`})`)
+}
+
+export async function renewLeases(
+  executor: Executor,
+  props: { instanceIds: string[]; replicaId: string; nowMs: number; ttlMs: number },
+): Promise<void> {
+  if (props.instanceIds.length === 0) return
+  await executor
+    .update(leases)
+    .set({ expiresAt: props.nowMs + props.ttlMs })
+    .where(and(eq(leases.replicaId, props.replicaId), inArray(leases.instanceId, props.instanceIds)))
+}
+
+export async function dropLease(
+  executor: Executor,
+  props: { instanceId: string; replicaId: string },
+): Promise<void> {
+  await executor
+    .delete(leases)
+    .where(and(eq(leases.instanceId, props.instanceId), eq(leases.replicaId, props.replicaId)))
+}
+
+/** Instances whose socket some replica holds now: the webhook worker leaves them alone. */
+export async function liveLeaseHolders(executor: Executor, nowMs: number): Promise<Set<string>> {
+  const live = await executor
+    .select({ instanceId: leases.instanceId })
+    .from(leases)
+    .where(gt(leases.expiresAt, nowMs))
+  return new Set(live.map((row) => row.instanceId))
+}
+
+/** A WebSocket connect resets the destination's breaker (DESIGN.md delivery contract). */
+export async function resetBreaker(
+  executor: Executor,
+  props: { instanceId: string; nowMs: number },
+): Promise<void> {
+  await executor
+    .insert(destinations)
+    .values({
+      instanceId: props.instanceId,
+      consecutiveFailures: 0,
+      openUntil: null,
+      lastError: null,
+      updatedAt: props.nowMs,
+    })
+    .onConflictDoUpdate({
+      target: destinations.instanceId,
+      set: { consecutiveFailures: 0, openUntil: null, lastError: null, updatedAt: props.nowMs },
+    })
+}

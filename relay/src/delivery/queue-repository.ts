@@ -1,0 +1,157 @@
+import { newId, type StatusEvent } from '@ochat/shared-protocol'
+import { and, eq, inArray, ne, sql } from 'drizzle-orm'
+import { type Executor, rows } from '../db/client.ts'
+import { queue } from '../db/schema.ts'
+
+/**
+ * The durable delivery queue (DESIGN.md delivery contract). One row per item to deliver to an
+ * instance: an envelope with its ciphertext, a receipt, or a status event, stored as the exact
+ * DeliveryItem JSON that goes on the wire.
+ */
+
+export type QueueInsert = typeof queue.$inferInsert
+export type ClaimedItem = {
+  qid: number
+  itemId: string
+  kind: string
+  body: string
+  attempts: number
+  deadlineAt: number
+  connectionId: string | null
+}
+
+export const WAKE_CHANNEL = 'ochat_wake'
+
+export async function insertQueueItems(executor: Executor, items: QueueInsert[]): Promise<void> {
+  for (let start = 0; start < items.length; start += 500) {
+    await executor
+      .insert(queue)
+      .values(items.slice(start, start + 500))
+      .onConflictDoNothing()
+  }
+}
+
+/** A status event for a sender (PROTOCOL.md §5.2), ready to queue. */
+export function statusItem(props: {
+  destination: string
+  event: StatusEvent
+  nowMs: number
+  deadlineMs: number
+}): QueueInsert {
+  const itemId = newId(props.nowMs)
+  return {
+    destination: props.destination,
+    itemId,
+    kind: 'status',
+    connectionId: null,
+    body: JSON.stringify({ type: 'status', id: itemId, event: props.event }),
+    createdAt: props.nowMs,
+    deadlineAt: props.nowMs + props.deadlineMs,
+    nextAttemptAt: props.nowMs,
+  }
+}
+
+/**
+ * Claims up to `limit` due items of one destination for this replica, oldest first, skipping rows
+ * another transaction holds. A claim hides the row for `visibilityMs`: if this replica dies, another
+ * one delivers it after that.
+ */
+export async function claimItems(
+  executor: Executor,
+  props: { destination: string; replicaId: string; limit: number; nowMs: number; visibilityMs: number },
+): Promise<ClaimedItem[]> {
+  if (props.limit <= 0) return []
+  const claimed = await rows<{
+    qid: string | number
+    item_id: string
+    kind: string
+    body: string
+    attempts: number
+    deadline_at: string | number
+    connection_id: string | null
+  }>(
+    executor,
+    sql`update ${queue} set claimed_by = ${props.replicaId}, claimed_until = ${props.nowMs + props.visibilityMs},
+          attempts = ${queue.attempts} + 1
+        where ${queue.qid} in (
+          select qid from ${queue}
+          where ${queue.destination} = ${props.destination} and ${queue.nextAttemptAt} <= ${props.nowMs}
+            and (${queue.claimedUntil} is null or ${queue.claimedUntil} < ${props.nowMs})
+          order by qid limit ${props.limit}
+          for update skip locked)
+        returning qid, item_id, kind, body, attempts, deadline_at, connection_id`,
+  )
+  return claimed
+    .map((row) => ({
+      qid: Number(row.qid),
+      itemId: row.item_id,
+      kind: row.kind,
+      body: row.body,
+      attempts: row.attempts,
+      deadlineAt: Number(row.deadline_at),
+      connectionId: row.connection_id,
+    }))
+    .sort((a, b) => a.qid - b.qid)
+}
+
+export async function deleteItems(
+  executor: Executor,
+  destination: string,
+  itemIds: string[],
+): Promise<number> {
+  if (itemIds.length === 0) return 0
+  const deleted = await executor
+    .delete(queue)
+    .where(and(eq(queue.destination, destination), inArray(queue.itemId, itemIds)))
+    .returning({ qid: queue.qid })
+  return deleted.length
+}
+
+/** Makes claimed items due again at `nextAttemptAt` (now, or later after a failure). */
+export async function releaseItems(
+  executor: Executor,
+  props: { destination: string; itemIds: string[]; nextAttemptAt: number; lastError?: string },
+): Promise<void> {
+  if (props.itemIds.length === 0) return
+  await executor
+    .update(queue)
+    .set({
+      claimedBy: null,
+      claimedUntil: null,
+      nextAttemptAt: props.nextAttemptAt,
+      ...(props.lastError ? { lastError: props.lastError } : {}),
+    })
+    .where(and(eq(queue.destination, props.destination), inArray(queue.itemId, props.itemIds)))
+}
+
+/** A node connected to this replica: what other replicas had claimed for it is due again at once. */
+export async function takeOverClaims(
+  executor: Executor,
+  props: { destination: string; replicaId: string },
+): Promise<void> {
+  await executor
+    .update(queue)
+    .set({ claimedBy: null, claimedUntil: null })
+    .where(and(eq(queue.destination, props.destination), ne(queue.claimedBy, props.replicaId)))
+}
+
+/** Releases everything this replica claimed for a destination (its socket closed). */
+export async function releaseClaimsOf(
+  executor: Executor,
+  props: { destination: string; replicaId: string },
+): Promise<void> {
+  await executor
+    .update(queue)
+    .set({ claimedBy: null, claimedUntil: null })
+    .where(and(eq(queue.destination, props.destination), eq(queue.claimedBy, props.replicaId)))
+}
+
+/** Wake-ups carry only instance ids (PostgreSQL payloads stop at 8,000 bytes); sent at commit. */
+export async function wake(executor: Executor, instanceIds: Iterable<string>): Promise<void> {
+  const unique = [...new Set(instanceIds)]
+  for (let start = 0; start < unique.length; start += 200) {
+    await executor.execute(
+      sql`select pg_notify(${WAKE_CHANNEL}, ${unique.slice(start, start + 200).join(',')})`,
+    )
+  }
+}

@@ -1,0 +1,50 @@
+import type { SocketSession } from './socket-session.ts'
+
+/** The node sockets this replica holds, by instance id: at most one per instance. */
+export class SocketHub {
+  readonly #sessions = new Map<string, SocketSession>()
+
+  /** Adds a session; an older one for the same instance is closed first ("connected elsewhere"). */
+  async add(session: SocketSession): Promise<void> {
+    const previous = this.#sessions.get(session.instance.id)
+    this.#sessions.set(session.instance.id, session)
+    if (previous && previous !== session) await previous.shutdown(4409, 'connected elsewhere')
+  }
+
+  async remove(session: SocketSession): Promise<void> {
+    if (this.#sessions.get(session.instance.id) === session) this.#sessions.delete(session.instance.id)
+    await session.shutdown()
+  }
+
+  get(instanceId: string): SocketSession | undefined {
+    return this.#sessions.get(instanceId)
+  }
+
+  get size(): number {
+    return this.#sessions.size
+  }
+
+  instanceIds(): string[] {
+    return [...this.#sessions.keys()]
+  }
+
+  /** A wake-up: push what is queued for these instances, if their socket is here. */
+  wake(instanceIds: Iterable<string>, onError: (error: unknown) => void): void {
+    for (const id of instanceIds) this.#sessions.get(id)?.drain().catch(onError)
+  }
+
+  /** Another replica took this instance's socket over. */
+  async evict(instanceId: string, unlessReplica: string, replicaId: string): Promise<void> {
+    if (unlessReplica === replicaId) return
+    const session = this.#sessions.get(instanceId)
+    if (!session) return
+    this.#sessions.delete(instanceId)
+    await session.shutdown(4409, 'connected elsewhere')
+  }
+
+  async closeAll(code: number, why: string): Promise<void> {
+    const sessions = [...this.#sessions.values()]
+    this.#sessions.clear()
+    await Promise.all(sessions.map((session) => session.shutdown(code, why)))
+  }
+}

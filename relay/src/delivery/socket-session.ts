@@ -1,0 +1,172 @@
+import { LIMITS, type NodeFrame, type RelayFrame, reason } from '@ochat/shared-protocol'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import type { Db } from '../db/client.ts'
+import type { EnvelopeWriter } from '../envelopes/envelope-writer.ts'
+import type { RateLimiter } from '../envelopes/rate-limiter.ts'
+import { submitEnvelopes } from '../envelopes/submit-envelopes.ts'
+import type { InstanceRow } from '../instances/repository.ts'
+import { acceptReceipts } from './accept-receipts.ts'
+import { acknowledge } from './acknowledge.ts'
+import { type ClaimedItem, claimItems, releaseClaimsOf } from './queue-repository.ts'
+
+export type SessionDeps = {
+  db: Db
+  clock: Clock
+  config: Config
+  writer: EnvelopeWriter
+  limits: { instance: RateLimiter; connection: RateLimiter }
+  log: FastifyBaseLogger
+}
+
+/**
+ * One authenticated node socket on this replica (PROTOCOL.md §6): pushes what is queued for the node,
+ * at most 256 unacknowledged at a time, and handles what the node sends.
+ */
+export class SocketSession {
+  readonly instance: InstanceRow
+  readonly inflight = new Map<string, ClaimedItem>()
+  readonly #deps: SessionDeps
+  readonly #send: (text: string) => void
+  readonly #close: (code: number, why: string) => void
+  #draining = false
+  #drainAgain = false
+  #closed = false
+
+  constructor(props: {
+    deps: SessionDeps
+    instance: InstanceRow
+    send: (text: string) => void
+    close: (code: number, why: string) => void
+  }) {
+    this.#deps = props.deps
+    this.instance = props.instance
+    this.#send = props.send
+    this.#close = props.close
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  sendFrame(frame: RelayFrame): void {
+    if (!this.#closed) this.#send(JSON.stringify(frame))
+  }
+
+  /** Sends what is due, up to the window. Concurrent calls fold into one more pass. */
+  async drain(): Promise<void> {
+    if (this.#closed) return
+    if (this.#draining) {
+      this.#drainAgain = true
+      return
+    }
+    this.#draining = true
+    try {
+      do {
+        this.#drainAgain = false
+        const room = LIMITS.socketWindow - this.inflight.size
+        if (room <= 0) break
+        const items = await claimItems(this.#deps.db, {
+          destination: this.instance.id,
+          replicaId: this.#deps.config.replicaId,
+          limit: room,
+          nowMs: this.#deps.clock.now(),
+          visibilityMs: this.#deps.config.claimVisibilityMs,
+        })
+        if (items.length === 0 || this.#closed) break
+        for (const item of items) this.inflight.set(item.itemId, item)
+        // The bodies are stored as the exact JSON of each item: no parse, no re-serialise.
+        this.#send(`{"type":"deliver","items":[${items.map((item) => item.body).join(',')}]}`)
+        if (items.length === room) this.#drainAgain = true
+      } while (this.#drainAgain && !this.#closed)
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  async handle(frame: NodeFrame): Promise<void> {
+    switch (frame.type) {
+      case 'ack': {
+        const { settled, receipts } = await acknowledge({
+          db: this.#deps.db,
+          recipient: this.instance,
+          results: frame.results,
+          receipts: frame.receipts,
+          inflight: this.inflight,
+          nowMs: this.#deps.clock.now(),
+          deadlineMs: this.#deps.config.deliveryDeadlineMs,
+        })
+        for (const id of settled) this.inflight.delete(id)
+        this.#reportRefusedReceipts(receipts)
+        await this.drain()
+        return
+      }
+      case 'receipt': {
+        const { outcomes } = await this.#deps.db.transaction((tx) =>
+          acceptReceipts({
+            tx,
+            recipient: this.instance,
+            receipts: frame.receipts,
+            nowMs: this.#deps.clock.now(),
+            deadlineMs: this.#deps.config.deliveryDeadlineMs,
+          }),
+        )
+        this.#reportRefusedReceipts(outcomes)
+        return
+      }
+      case 'submit': {
+        const { results } = await submitEnvelopes({
+          db: this.#deps.db,
+          writer: this.#deps.writer,
+          limits: this.#deps.limits,
+          sender: this.instance.id,
+          envelopes: frame.envelopes,
+          nowMs: this.#deps.clock.now(),
+        })
+        this.sendFrame({ type: 'submitted', requestId: frame.requestId, results })
+        return
+      }
+      case 'ping':
+        this.sendFrame({ type: 'pong', at: this.#deps.clock.now() })
+        return
+      case 'pong':
+        return
+      case 'auth':
+        this.sendFrame({
+          type: 'error',
+          error: {
+            code: 'E_ALREADY_AUTHENTICATED',
+            message: 'This socket is already authenticated.',
+            reason: reason('invalid', 'auth sent twice'),
+          },
+        })
+        return
+    }
+  }
+
+  #reportRefusedReceipts(outcomes: { id: string; ok: boolean; reason?: string }[]): void {
+    for (const outcome of outcomes) {
+      if (outcome.ok || !outcome.reason) continue
+      this.sendFrame({
+        type: 'error',
+        error: {
+          code: 'E_RECEIPT_INVALID',
+          message: `Receipt ${outcome.id} was refused.`,
+          reason: outcome.reason as `invalid: ${string}`,
+        },
+      })
+    }
+  }
+
+  /** Stops sending; what was claimed and not settled is due again at once for the next socket. */
+  async shutdown(code?: number, why?: string): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (code !== undefined) this.#close(code, why ?? '')
+    await releaseClaimsOf(this.#deps.db, {
+      destination: this.instance.id,
+      replicaId: this.#deps.config.replicaId,
+    })
+  }
+}

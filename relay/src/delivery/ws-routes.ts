@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto'
+import type {} from '@fastify/websocket'
+import {
+  fromBase64Url,
+  type NodeFrame,
+  NodeFrameSchema,
+  reason,
+  toBase64Url,
+  verifySocketAuth,
+  zodDetails,
+} from '@ochat/shared-protocol'
+import type { FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { RelayKeys } from '../info/relay-keys.ts'
+import { findInstance } from '../instances/repository.ts'
+import { resetBreaker, takeLease } from './lease-repository.ts'
+import { takeOverClaims } from './queue-repository.ts'
+import type { SocketHub } from './socket-hub.ts'
+import { type SessionDeps, SocketSession } from './socket-session.ts'
+
+/** Close codes, in the 4000–4999 range WebSocket leaves to applications. */
+export const CLOSE = Object.freeze({
+  authFailed: 4401,
+  suspended: 4403,
+  connectedElsewhere: 4409,
+  shuttingDown: 4503,
+})
+
+/**
+ * GET /v1/ws (PROTOCOL.md §6). The relay speaks first with a challenge; until the node answers it, only
+ * `auth` and `ping` are accepted. Frames of one socket are handled one after the other, in order.
+ */
+export async function wsRoutes(
+  app: FastifyInstance,
+  deps: SessionDeps & { hub: SocketHub; relayKeys: RelayKeys },
+): Promise<void> {
+  app.get('/v1/ws', { websocket: true }, (socket: WebSocket) => {
+    const challenge = toBase64Url(randomBytes(32))
+    const challengeIssuedAt = deps.clock.now()
+    let session: SocketSession | undefined
+    let queue: Promise<void> = Promise.resolve()
+    const send = (frame: object): void => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame))
+    }
+    const refuse = (code: string, why: string, message: string) =>
+      send({ type: 'error', error: { code, message, reason: why } })
+    const authTimer = setTimeout(() => socket.close(CLOSE.authFailed, 'authentication timed out'), 30_000)
+
+    send({ type: 'challenge', v: 1, relayId: deps.relayKeys.relayId, challenge, at: challengeIssuedAt })
+
+    socket.on('message', (data, isBinary) => {
+      queue = queue
+        .then(async () => {
+          const frame = parseFrame(data, isBinary)
+          if (!frame.ok) return refuse('E_INVALID_FRAME', frame.reason, 'The frame is not valid; see reason.')
+          if (session) return session.handle(frame.value)
+          if (frame.value.type === 'ping') return send({ type: 'pong', at: deps.clock.now() })
+          if (frame.value.type !== 'auth') {
+            refuse(
+              'E_AUTH_REQUIRED',
+              reason('auth-required', 'answer the challenge first'),
+              'Authenticate first.',
+            )
+            return socket.close(CLOSE.authFailed, 'authentication required')
+          }
+          session = await authenticateSocket(frame.value)
+        })
+        .catch((error: unknown) => {
+          deps.log.error({ err: error }, 'socket frame failed')
+          refuse(
+            'E_INTERNAL',
+            reason('error', 'the relay failed on this frame; retry'),
+            'The relay failed; retry.',
+          )
+        })
+    })
+
+    socket.on('close', () => {
+      clearTimeout(authTimer)
+      if (session) {
+        const closing = session
+        queue = queue
+          .then(() => deps.hub.remove(closing))
+          .catch((error: unknown) => deps.log.error({ err: error }, 'socket close failed'))
+      }
+    })
+
+    async function authenticateSocket(
+      frame: Extract<NodeFrame, { type: 'auth' }>,
+    ): Promise<SocketSession | undefined> {
+      const instance = await findInstance(deps.db, frame.auth.instanceId)
+      const verified = verifySocketAuth(frame, {
+        relayId: deps.relayKeys.relayId,
+        challenge,
+        challengeIssuedAt,
+        identityKey: instance ? fromBase64Url(instance.identityKey) : undefined,
+        nowMs: deps.clock.now(),
+      })
+      if (!verified.ok || !instance) {
+        refuse(
+          'E_SOCKET_AUTH_FAILED',
+          reason('auth-required', 'challenge answer is not valid'),
+          'Authentication failed.',
+        )
+        socket.close(CLOSE.authFailed, 'authentication failed')
+        return undefined
+      }
+      if (instance.status === 'suspended') {
+        refuse(
+          'E_SUSPENDED',
+          reason('blocked', 'this instance is suspended'),
+          'This instance is suspended by the relay operator.',
+        )
+        socket.close(CLOSE.suspended, 'suspended')
+        return undefined
+      }
+      clearTimeout(authTimer)
+      const nowMs = deps.clock.now()
+      const created = new SocketSession({
+        deps,
+        instance,
+        send: (text) => {
+          if (socket.readyState === socket.OPEN) socket.send(text)
+        },
+        close: (code, why) => socket.close(code, why),
+      })
+      await deps.hub.add(created)
+      await deps.db.transaction(async (tx) => {
+        await takeLease(tx, {
+          instanceId: instance.id,
+          replicaId: deps.config.replicaId,
+          nowMs,
+          ttlMs: deps.config.leaseTtlMs,
+        })
+        // A connect drains the queue at once: claims held elsewhere are released, and the breaker resets.
+        await takeOverClaims(tx, { destination: instance.id, replicaId: deps.config.replicaId })
+        await resetBreaker(tx, { instanceId: instance.id, nowMs })
+      })
+      created.sendFrame({ type: 'ready', instanceId: instance.id, window: 256 })
+      await created.drain()
+      return created
+    }
+  })
+}
+
+function parseFrame(
+  data: unknown,
+  isBinary: boolean,
+): { ok: true; value: NodeFrame } | { ok: false; reason: string } {
+  if (isBinary) return { ok: false, reason: reason('invalid', 'frames are JSON text') }
+  let json: unknown
+  try {
+    json = JSON.parse(String(data))
+  } catch {
+    return { ok: false, reason: reason('invalid', 'the frame is not JSON') }
+  }
+  const parsed = NodeFrameSchema.safeParse(json)
+  if (parsed.success) return { ok: true, value: parsed.data }
+  const first = zodDetails(parsed.error)[0]
+  return { ok: false, reason: reason('invalid', first ? `${first.path}: ${first.message}` : 'unknown frame') }
+}

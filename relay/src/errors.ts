@@ -1,0 +1,201 @@
+import { type ErrorBody, type ReasonPrefix, reason, zodDetails } from '@ochat/shared-protocol'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import type { z } from 'zod'
+
+/**
+ * The relay's error catalog: one stable code, an HTTP status, a reason prefix and a message that tells
+ * the caller what to do next. Routes throw `RelayError`s; one handler turns anything into an ErrorBody.
+ */
+const CATALOG = {
+  E_INVALID_BODY: { status: 400, prefix: 'invalid', message: 'The request body is not valid; see details.' },
+  E_INVALID_PARAMS: { status: 400, prefix: 'invalid', message: 'The request path or query is not valid.' },
+  E_BODY_TOO_LARGE: {
+    status: 413,
+    prefix: 'invalid',
+    message: 'The request body is larger than the relay accepts.',
+  },
+  E_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    prefix: 'invalid',
+    message: 'Send JSON (Content-Type: application/json).',
+  },
+  E_NOT_FOUND: { status: 404, prefix: 'invalid', message: 'Not found, or you do not have access to it.' },
+  E_AUTH_REQUIRED: {
+    status: 401,
+    prefix: 'auth-required',
+    message: 'Sign this request with your instance identity key.',
+  },
+  E_SUSPENDED: {
+    status: 403,
+    prefix: 'blocked',
+    message: 'This instance is suspended by the relay operator. Contact the operator to have it reinstated.',
+  },
+  E_REGISTRATION_INVITE_REQUIRED: {
+    status: 403,
+    prefix: 'blocked',
+    message: 'This relay registers instances by invitation only. Ask the operator for an invite token.',
+  },
+  E_REGISTRATION_INVITE_INVALID: {
+    status: 403,
+    prefix: 'blocked',
+    message: 'The invite token is unknown, expired or already used. Ask the operator for a new one.',
+  },
+  E_REGISTRATION_CONFLICT: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'An instance with this identity key is already registered with other details.',
+  },
+  E_CONNECTION_SELF: { status: 400, prefix: 'invalid', message: 'An instance cannot connect to itself.' },
+  E_CONNECTION_EXISTS: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'A pending or accepted connection with this instance already exists.',
+  },
+  E_CONNECTION_TRANSITION: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'This action is not possible in the connection’s current state.',
+  },
+  E_CONNECTION_NOT_ACCEPTED: {
+    status: 403,
+    prefix: 'blocked',
+    message:
+      'There is no accepted connection between these instances. Ask the other company to accept your request.',
+  },
+  E_ENVELOPE_FROM_MISMATCH: {
+    status: 403,
+    prefix: 'blocked',
+    message: 'An envelope’s "from" must be the instance that submits it.',
+  },
+  E_ENVELOPE_ID_TAKEN: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'This envelope id is already used by another sender.',
+  },
+  E_RATE_LIMITED: {
+    status: 429,
+    prefix: 'rate-limited',
+    message: 'Too many envelopes; retry after the delay given.',
+  },
+  E_RECEIPT_INVALID: { status: 400, prefix: 'invalid', message: 'The receipt is not valid.' },
+  E_UNAVAILABLE: {
+    status: 503,
+    prefix: 'error',
+    message: 'The relay cannot reach its database; retry later.',
+  },
+  E_INTERNAL: {
+    status: 500,
+    prefix: 'error',
+    message: 'The relay failed; the operator has the details in the logs.',
+  },
+} as const satisfies Record<string, { status: number; prefix: ReasonPrefix; message: string }>
+
+export type RelayErrorCode = keyof typeof CATALOG
+
+export class RelayError extends Error {
+  override name = 'RelayError'
+  readonly code: RelayErrorCode | string
+  readonly status: number
+  readonly prefix: ReasonPrefix
+  readonly detail: string
+  readonly details: ErrorBody['error']['details']
+  readonly headers: Record<string, string>
+
+  constructor(
+    code: RelayErrorCode,
+    detail?: string,
+    extra: { details?: ErrorBody['error']['details']; headers?: Record<string, string> } = {},
+  ) {
+    const entry = CATALOG[code]
+    super(detail ?? entry.message)
+    this.code = code
+    this.status = entry.status
+    this.prefix = entry.prefix
+    this.detail = detail ?? entry.message.replace(/\.$/, '').toLowerCase()
+    this.details = extra.details
+    this.headers = extra.headers ?? {}
+  }
+
+  /** A protocol rejection (`{ code, reason }` from shared-protocol) carried as an HTTP error. */
+  static fromRejection(
+    status: number,
+    rejection: { code: string; reason: string },
+    message?: string,
+  ): RelayError {
+    const error = new RelayError('E_INVALID_BODY')
+    return Object.assign(error, {
+      code: rejection.code,
+      status,
+      prefix: rejection.reason.slice(0, rejection.reason.indexOf(':')) as ReasonPrefix,
+      detail: rejection.reason.slice(rejection.reason.indexOf(':') + 2),
+      message: message ?? rejection.reason.slice(rejection.reason.indexOf(':') + 2),
+    })
+  }
+
+  body(): ErrorBody {
+    const entry = (CATALOG as Record<string, { message: string }>)[this.code]
+    return {
+      error: {
+        code: this.code,
+        message: entry?.message ?? this.message,
+        reason: reason(this.prefix, this.detail),
+        ...(this.details ? { details: this.details } : {}),
+      },
+    }
+  }
+}
+
+/** Parses with a shared schema, or throws E_INVALID_BODY listing every bad field. */
+export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value)
+  if (parsed.success) return parsed.data
+  const details = zodDetails(parsed.error)
+  const first = details[0]
+  throw new RelayError('E_INVALID_BODY', first ? `${first.path}: ${first.message}` : undefined, { details })
+}
+
+/** One error handler: logs the full error with request context, exposes the message only below 500. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | RelayError | Error, request, reply) => {
+    const relayError = toRelayError(error)
+    if (relayError.status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: relayError.code, status: relayError.status }, 'request refused')
+    void reply.status(relayError.status).headers(relayError.headers).send(relayError.body())
+  })
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.status(404).send(new RelayError('E_NOT_FOUND').body())
+  })
+}
+
+function toRelayError(error: FastifyError | RelayError | Error): RelayError {
+  if (error instanceof RelayError) return error
+  const fastifyError = error as FastifyError
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RelayError('E_BODY_TOO_LARGE')
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new RelayError('E_UNSUPPORTED_MEDIA_TYPE')
+  if (
+    fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+    fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+  ) {
+    return new RelayError('E_INVALID_BODY', 'the body is not valid JSON')
+  }
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new RelayError('E_INVALID_BODY', fastifyError.message)
+  }
+  if (isDatabaseUnavailable(error)) return new RelayError('E_UNAVAILABLE')
+  return new RelayError('E_INTERNAL')
+}
+
+/** Connection-level database failures become 503 + retry, not 500. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECTION_ENDED' ||
+    code === 'CONNECTION_DESTROYED' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' // cannot_connect_now
+  )
+}

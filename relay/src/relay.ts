@@ -1,0 +1,99 @@
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.ts'
+import { purgeExpiredNonces } from './auth/nonce-store.ts'
+import { type Clock, systemClock } from './clock.ts'
+import type { Config } from './config.ts'
+import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
+import { LEASE_CHANNEL, renewLeases } from './delivery/lease-repository.ts'
+import { WAKE_CHANNEL } from './delivery/queue-repository.ts'
+import { SocketHub } from './delivery/socket-hub.ts'
+import { CLOSE } from './delivery/ws-routes.ts'
+import { EnvelopeWriter } from './envelopes/envelope-writer.ts'
+import { RateLimiter } from './envelopes/rate-limiter.ts'
+import { loadOrCreateRelayKeys, type RelayKeys } from './info/relay-keys.ts'
+
+export type Relay = {
+  app: FastifyInstance
+  config: Config
+  database: Database
+  relayKeys: RelayKeys
+  hub: SocketHub
+  writer: EnvelopeWriter
+  /** Stops taking work, finishes what is in flight, then closes the database. */
+  close(): Promise<void>
+}
+
+/**
+ * Everything one relay process runs: the database (migrated), the relay keys, the app, the wake-up
+ * listeners and the periodic jobs. Replicas run this same code over one PostgreSQL.
+ */
+export async function startRelay(props: {
+  config: Config
+  clock?: Clock
+  database?: Database
+}): Promise<Relay> {
+  const { config } = props
+  const clock = props.clock ?? systemClock
+  const database = props.database ?? (await openDatabase(config))
+  await migrateDatabase(database)
+  const relayKeys = loadOrCreateRelayKeys(config.keysFile, clock.now())
+  const writer = new EnvelopeWriter({ db: database.db, clock, deadlineMs: config.deliveryDeadlineMs })
+  const limits = {
+    instance: new RateLimiter({ burst: config.rate.instanceBurst, perSecond: config.rate.instancePerSecond }),
+    connection: new RateLimiter({
+      burst: config.rate.connectionBurst,
+      perSecond: config.rate.connectionPerSecond,
+    }),
+  }
+  const hub = new SocketHub()
+  const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub })
+  const onError = (error: unknown) => app.log.error({ err: error }, 'background work failed')
+
+  // Wake-ups carry instance ids only; the queue in PostgreSQL is the only data path.
+  const unlisten = [
+    await database.listen(WAKE_CHANNEL, (payload) => hub.wake(payload.split(','), onError)),
+    await database.listen(LEASE_CHANNEL, (payload) => {
+      const [instanceId = '', holder = ''] = payload.split('|')
+      hub.evict(instanceId, holder, config.replicaId).catch(onError)
+    }),
+  ]
+  const timers = [
+    // Poll backstop: a NOTIFY is lost if the listening connection drops.
+    setInterval(() => hub.wake(hub.instanceIds(), onError), config.pollIntervalMs),
+    setInterval(() => {
+      renewLeases(database.db, {
+        instanceIds: hub.instanceIds(),
+        replicaId: config.replicaId,
+        nowMs: clock.now(),
+        ttlMs: config.leaseTtlMs,
+      }).catch(onError)
+    }, config.leaseHeartbeatMs),
+    setInterval(() => {
+      purgeExpiredNonces(database.db, clock.now()).catch(onError)
+      limits.instance.prune(clock.now())
+      limits.connection.prune(clock.now())
+    }, 60_000),
+  ]
+  for (const timer of timers) timer.unref()
+
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    config,
+    database,
+    relayKeys,
+    hub,
+    writer,
+    close() {
+      closing ??= (async () => {
+        for (const timer of timers) clearInterval(timer)
+        await hub.closeAll(CLOSE.shuttingDown, 'relay shutting down')
+        await writer.drain()
+        await app.close()
+        for (const stop of unlisten) await stop().catch(onError)
+        await database.close()
+      })()
+      return closing
+    },
+  }
+}

@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  deriveInstanceId,
+  type Envelope,
+  generateEncryptionKeyPair,
+  generateIdentityKeyPair,
+  type MessagePayload,
+  newId,
+  PeerBoxKeys,
+  sealEnvelope,
+  signRegistration,
+  signRequest,
+  toBase64Url,
+} from '@ochat/shared-protocol'
+import postgres from 'postgres'
+import type { Test } from 'tap'
+import { type Clock, ManualClock } from '../src/clock.ts'
+import { loadConfig } from '../src/config.ts'
+import { type Database, openPglite, openPostgres } from '../src/db/client.ts'
+import { type Relay, startRelay } from '../src/relay.ts'
+
+/**
+ * Real storage only: every test runs on a throwaway PostgreSQL database (created here, dropped after)
+ * and on in-memory PGlite. Only the clock may be faked.
+ */
+export const DRIVERS = ['postgres', 'pglite'] as const
+export type Driver = (typeof DRIVERS)[number]
+
+const ADMIN_URL = process.env.OCHAT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** Runs `body` once per driver, as two subtests. */
+export function eachDriver(t: Test, name: string, body: (t: Test, driver: Driver) => Promise<void>): void {
+  for (const driver of DRIVERS) t.test(`${name} [${driver}]`, (t) => body(t, driver))
+}
+
+export async function createTestDatabase(
+  t: Test,
+  driver: Driver,
+): Promise<{ database: Database; url?: string }> {
+  if (driver === 'pglite') return { database: await openPglite(undefined) }
+  const name = `ochat_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  const url = ADMIN_URL.replace(/\/[^/]*$/, `/${name}`)
+  t.teardown(async () => {
+    const cleanup = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+    await cleanup.unsafe(`drop database if exists ${name} with (force)`)
+    await cleanup.end()
+  })
+  return { database: await openPostgres(url), url }
+}
+
+export type TestRelay = Relay & { clock: Clock; baseUrl: string }
+
+export async function buildRelay(
+  t: Test,
+  driver: Driver,
+  options: { env?: Record<string, string>; clock?: Clock; listen?: boolean; database?: Database } = {},
+): Promise<TestRelay> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ochat-relay-'))
+  const { database } = options.database ? { database: options.database } : await createTestDatabase(t, driver)
+  const clock = options.clock ?? new ManualClock()
+  const config = loadConfig({
+    RELAY_DATA_DIR: dataDir,
+    RELAY_REGISTRATION: 'open',
+    RELAY_LOG_LEVEL: 'silent',
+    RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true',
+    RELAY_PORT: '0',
+    ...options.env,
+  })
+  const relay = await startRelay({ config, clock, database })
+  let baseUrl = ''
+  if (options.listen) {
+    await relay.app.listen({ host: '127.0.0.1', port: 0 })
+    const address = relay.app.server.address()
+    if (address && typeof address === 'object') baseUrl = `http://127.0.0.1:${address.port}`
+  }
+  t.teardown(async () => {
+    await relay.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  return Object.assign(relay, { clock, baseUrl })
+}
+
+/** A node as the relay sees it: real keys, signed requests. */
+export function buildNode(name = 'Acme') {
+  const identity = generateIdentityKeyPair()
+  const encryption = generateEncryptionKeyPair()
+  return {
+    name,
+    instanceId: deriveInstanceId(identity.publicKey),
+    identity,
+    encryption,
+    boxKeys: new PeerBoxKeys(encryption.secretKey),
+    keys: { identityKey: toBase64Url(identity.publicKey), encryptionKey: toBase64Url(encryption.publicKey) },
+  }
+}
+export type TestNode = ReturnType<typeof buildNode>
+
+export async function register(
+  relay: TestRelay,
+  node: TestNode,
+  extra: { inviteToken?: string; webhookUrl?: string } = {},
+) {
+  const body = signRegistration(
+    {
+      v: 1,
+      relayId: relay.relayKeys.relayId,
+      name: node.name,
+      keys: node.keys,
+      at: relay.clock.now(),
+      ...extra,
+    },
+    node.identity.secretKey,
+  )
+  return relay.app.inject({ method: 'POST', url: '/v1/instances', payload: body })
+}
+
+/** A signed request from `node`, through app.inject. */
+export function signed(
+  relay: TestRelay,
+  node: TestNode,
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+) {
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  const headers = signRequest({
+    method,
+    path: url,
+    audience: relay.relayKeys.relayId,
+    instanceId: node.instanceId,
+    identitySecretKey: node.identity.secretKey,
+    body: payload ?? '',
+    timestamp: Math.floor(relay.clock.now() / 1000),
+  })
+  return relay.app.inject({
+    method,
+    url,
+    headers: { ...headers, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(payload === undefined ? {} : { payload }),
+  })
+}
+
+/** Registers both nodes and makes an accepted connection between them; returns its id. */
+export async function connect(relay: TestRelay, a: TestNode, b: TestNode): Promise<string> {
+  for (const node of [a, b]) {
+    const response = await register(relay, node)
+    if (response.statusCode >= 300) throw new Error(`register failed: ${response.body}`)
+  }
+  const requested = await signed(relay, a, 'POST', '/v1/connections', { to: b.instanceId, message: 'Hello' })
+  const id = requested.json().connection.id as string
+  const accepted = await signed(relay, b, 'POST', `/v1/connections/${id}/decision`, { action: 'accept' })
+  if (accepted.statusCode !== 200) throw new Error(`accept failed: ${accepted.body}`)
+  return id
+}
+
+export function sealFor(
+  from: TestNode,
+  to: TestNode,
+  overrides: Partial<MessagePayload> = {},
+  nowMs = Date.now(),
+): Envelope {
+  const id = newId(nowMs)
+  return sealEnvelope({
+    header: { id, from: from.instanceId, to: to.instanceId, createdAt: nowMs },
+    payload: {
+      v: 1,
+      type: 'message',
+      envelopeId: id,
+      sentAt: nowMs,
+      sender: { name: 'Alice Martin', company: from.name },
+      html: '<p>Hello</p>',
+      attachments: [],
+      ...overrides,
+    },
+    senderIdentitySecretKey: from.identity.secretKey,
+    boxKeys: from.boxKeys,
+    recipientEncryptionKey: to.encryption.publicKey,
+  })
+}
