@@ -21,7 +21,7 @@ export async function requestConnection(props: RequestConnectionProps): Promise<
   return props.db.transaction(async (tx) => {
     const addressee = await findInstance(tx, props.to)
     // A suspended instance cannot be reached; it answers like an unknown one.
-    if (!addressee || addressee.status !== 'active') {
+    if (addressee?.status !== 'active') {
       throw new RelayError(
         'E_NOT_FOUND',
         `no instance ${props.to} on this relay; check the id with the other company`,

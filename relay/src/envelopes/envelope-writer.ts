@@ -78,7 +78,9 @@ export class EnvelopeWriter {
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await this.#db.transaction((tx) => this.#writeBatch(tx, batch))
-        batch.forEach((job, index) => job.resolve(results[index] ?? []))
+        batch.forEach((job, index) => {
+          job.resolve(results[index] ?? [])
+        })
         return
       } catch (error) {
         if (attempt < 3 && RETRYABLE.has((error as { code?: string }).code ?? '')) continue

@@ -1,0 +1,101 @@
+// PROTOCOL.md §2.2: every instance request is signed; forged, replayed and stale ones are refused.
+import { signRequest } from '@ochat/shared-protocol'
+import t from 'tap'
+import type { ManualClock } from '../src/clock.ts'
+import { buildNode, buildRelay, eachDriver, register, signed } from './helpers.ts'
+
+eachDriver(
+  t,
+  'unsigned, forged, tampered, replayed and stale requests get 401 with a reason',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver)
+    const acme = buildNode()
+    await register(relay, acme)
+
+    const unsigned = await relay.app.inject({ method: 'GET', url: '/v1/connections' })
+    t.equal(unsigned.statusCode, 401)
+    t.match(unsigned.json(), {
+      error: { code: 'E_AUTH_MISSING', reason: /^auth-required: sign this request/ },
+    })
+
+    const body = JSON.stringify({ to: buildNode().instanceId, message: 'hi' })
+    const headers = signRequest({
+      method: 'POST',
+      path: '/v1/connections',
+      audience: relay.relayKeys.relayId,
+      instanceId: acme.instanceId,
+      identitySecretKey: acme.identity.secretKey,
+      body,
+      timestamp: Math.floor(relay.clock.now() / 1000),
+    })
+    const send = (payload: string, extra: Record<string, string> = {}) =>
+      relay.app.inject({
+        method: 'POST',
+        url: '/v1/connections',
+        headers: { ...headers, 'content-type': 'application/json', ...extra },
+        payload,
+      })
+
+    const tampered = await send(body.replace('hi', 'HI'))
+    t.match(tampered.json(), { error: { code: 'E_AUTH_BAD_SIGNATURE' } }, 'body changed after signing')
+    const wrongPath = await relay.app.inject({
+      method: 'POST',
+      url: '/v1/connections?x=1',
+      headers: { ...headers, 'content-type': 'application/json' },
+      payload: body,
+    })
+    t.match(wrongPath.json(), { error: { code: 'E_AUTH_BAD_SIGNATURE' } }, 'query added after signing')
+
+    const first = await send(body)
+    t.equal(first.statusCode, 404, 'genuine request goes through (to an unknown instance)')
+    const replay = await send(body)
+    t.equal(replay.statusCode, 401)
+    t.match(replay.json(), { error: { code: 'E_AUTH_REPLAYED', reason: /replay/ } })
+
+    const stranger = buildNode()
+    const unknown = await signed(relay, stranger, 'GET', '/v1/connections')
+    const forged = await signed(
+      relay,
+      { ...buildNode(), instanceId: acme.instanceId },
+      'GET',
+      '/v1/connections',
+    )
+    t.same(unknown.json(), forged.json(), 'unknown instance and bad signature look the same')
+
+    const clock = relay.clock as ManualClock
+    const stale = signRequest({
+      method: 'GET',
+      path: '/v1/connections',
+      audience: relay.relayKeys.relayId,
+      instanceId: acme.instanceId,
+      identitySecretKey: acme.identity.secretKey,
+      timestamp: Math.floor(clock.now() / 1000) - 301,
+    })
+    const old = await relay.app.inject({ method: 'GET', url: '/v1/connections', headers: stale })
+    t.match(old.json(), { error: { code: 'E_AUTH_CLOCK_SKEW', reason: /NTP/ } })
+  },
+)
+
+eachDriver(t, 'a request signed for another relay is refused here', async (t, driver) => {
+  const relay = await buildRelay(t, driver)
+  const acme = buildNode()
+  await register(relay, acme)
+  const headers = signRequest({
+    method: 'GET',
+    path: '/v1/connections',
+    audience: 'rl_aaaaaaaaaaaaaaaaaaaaaaaaaa',
+    instanceId: acme.instanceId,
+    identitySecretKey: acme.identity.secretKey,
+    timestamp: Math.floor(relay.clock.now() / 1000),
+  })
+  t.match((await relay.app.inject({ method: 'GET', url: '/v1/connections', headers })).json(), {
+    error: { code: 'E_AUTH_BAD_SIGNATURE' },
+  })
+})
+
+eachDriver(t, 'unknown routes answer a JSON 404, never a stack trace', async (t, driver) => {
+  const relay = await buildRelay(t, driver)
+  const response = await relay.app.inject({ method: 'GET', url: '/v1/nothing-here' })
+  t.equal(response.statusCode, 404)
+  t.match(response.json(), { error: { code: 'E_NOT_FOUND' } })
+})

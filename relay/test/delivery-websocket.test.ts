@@ -1,0 +1,223 @@
+// PROTOCOL.md §5 and §6: delivery over the node's WebSocket, acknowledgement by signed receipt.
+import { newId, signReceipt } from '@ochat/shared-protocol'
+import t from 'tap'
+import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
+import { openSocket } from './ws-client.ts'
+
+eachDriver(
+  t,
+  'an envelope reaches the connected recipient; its Delivered receipt deletes the ciphertext and reaches the sender',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const acmeSocket = await openSocket(relay, acme)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => Promise.all([acmeSocket.close(), globexSocket.close()]))
+
+    const envelope = sealFor(acme, globex)
+    const submitted = await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    t.match(submitted.json().results[0], { ok: true, id: envelope.header.id, seq: 1 })
+
+    const deliver = await globexSocket.next('deliver')
+    t.equal(deliver.items.length, 1)
+    const [item] = deliver.items
+    t.match(item, { type: 'envelope', id: envelope.header.id, seq: 1 })
+    t.same(item?.type === 'envelope' && item.envelope, envelope, 'the envelope arrives byte for byte')
+
+    const [receipt] = globexSocket.ackWithReceipts(deliver.items)
+    const forwarded = await acmeSocket.next('deliver', (frame) =>
+      frame.items.some((entry) => entry.type === 'receipt'),
+    )
+    t.match(forwarded.items[0], { type: 'receipt', id: receipt?.receipt.id })
+    t.same(
+      forwarded.items[0]?.type === 'receipt' && forwarded.items[0].receipt,
+      receipt,
+      'the signed receipt reaches the sender unchanged',
+    )
+    acmeSocket.send({ type: 'ack', results: [{ ok: true, id: receipt?.receipt.id }] })
+
+    const status = (await signed(relay, acme, 'GET', `/v1/envelopes/${envelope.header.id}`)).json().envelope
+    t.match(status, { status: 'delivered', seq: 1 })
+    const left = await relay.database.db.query.queue.findMany()
+    t.same(
+      left.filter((row) => row.kind === 'envelope'),
+      [],
+      'no ciphertext remains on the relay',
+    )
+  },
+)
+
+eachDriver(t, 'a node that connects later gets its queue drained at once, in order', async (t, driver) => {
+  const relay = await buildRelay(t, driver, { listen: true })
+  const acme = buildNode('Acme')
+  const globex = buildNode('Globex')
+  await connect(relay, acme, globex)
+  const envelopes = Array.from({ length: 5 }, () => sealFor(acme, globex))
+  await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes })
+  const globexSocket = await openSocket(relay, globex)
+  t.teardown(() => globexSocket.close())
+  const deliver = await globexSocket.next('deliver')
+  t.same(
+    deliver.items.map((item) => item.type === 'envelope' && item.seq),
+    [1, 2, 3, 4, 5],
+  )
+})
+
+eachDriver(
+  t,
+  'at most 256 unacknowledged deliveries per socket; acks let more through',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, {
+      listen: true,
+      env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
+    })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const envelopes = Array.from({ length: 300 }, () => sealFor(acme, globex))
+    t.equal((await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes })).statusCode, 200)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => globexSocket.close())
+    const first = await globexSocket.next('deliver')
+    t.equal(first.items.length, 256)
+    await t.rejects(
+      globexSocket.next('deliver', () => true, 300),
+      'nothing more before an ack',
+    )
+    globexSocket.ackWithReceipts(first.items)
+    const second = await globexSocket.next('deliver')
+    t.equal(second.items.length, 44)
+  },
+)
+
+eachDriver(
+  t,
+  'Read receipts reach the sender; receipts for envelopes the signer did not receive are refused',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    const initech = buildNode('Initech')
+    await connect(relay, acme, globex)
+    await register(relay, initech)
+    const envelope = sealFor(acme, globex)
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => globexSocket.close())
+    globexSocket.ackWithReceipts((await globexSocket.next('deliver')).items)
+
+    const read = signReceipt(
+      {
+        v: 1,
+        id: newId(),
+        kind: 'read',
+        from: globex.instanceId,
+        to: acme.instanceId,
+        envelopeIds: [envelope.header.id],
+        at: relay.clock.now(),
+      },
+      globex.identity.secretKey,
+    )
+    const accepted = await signed(relay, globex, 'POST', '/v1/receipts', { receipts: [read] })
+    t.same(accepted.json().results, [{ id: read.receipt.id, ok: true }])
+    t.ok(
+      (await signed(relay, acme, 'GET', `/v1/envelopes/${envelope.header.id}`)).json().envelope.readAt,
+      'read time recorded',
+    )
+
+    const meddling = signReceipt(
+      {
+        v: 1,
+        id: newId(),
+        kind: 'read',
+        from: initech.instanceId,
+        to: acme.instanceId,
+        envelopeIds: [envelope.header.id],
+        at: relay.clock.now(),
+      },
+      initech.identity.secretKey,
+    )
+    const refused = await signed(relay, initech, 'POST', '/v1/receipts', { receipts: [meddling] })
+    t.match(refused.json().results[0], { ok: false, reason: /was not sent to you/ })
+    const impersonated = await signed(relay, initech, 'POST', '/v1/receipts', { receipts: [read] })
+    t.match(
+      impersonated.json().results[0],
+      { ok: false, reason: /^invalid: receipt must be from/ },
+      'cannot pass on another instance’s receipt',
+    )
+  },
+)
+
+eachDriver(
+  t,
+  'socket authentication: a bad answer closes with 4401, nothing but auth before it',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    await register(relay, acme)
+    const early = await openSocket(relay, acme, { authenticate: false })
+    early.send({ type: 'receipt', receipts: [] })
+    t.match(
+      await early.next('error'),
+      { error: { code: 'E_INVALID_FRAME' } },
+      'a malformed frame is answered, not fatal',
+    )
+    early.send({ type: 'ping', at: 1 })
+    t.ok(await early.next('pong'))
+    early.send({ type: 'submit', requestId: newId(), envelopes: [sealFor(acme, buildNode())] })
+    t.match(await early.next('error'), { error: { code: 'E_AUTH_REQUIRED' } })
+    t.equal((await early.closed()).code, 4401)
+
+    const impostor = await openSocket(relay, acme, { authenticate: false })
+    const stranger = buildNode()
+    const { signSocketAuth } = await import('@ochat/shared-protocol')
+    impostor.send(
+      signSocketAuth(
+        {
+          relayId: impostor.challenge.relayId,
+          instanceId: acme.instanceId,
+          challenge: impostor.challenge.challenge,
+          at: relay.clock.now(),
+        },
+        stranger.identity.secretKey,
+      ),
+    )
+    t.match(await impostor.next('error'), { error: { code: 'E_SOCKET_AUTH_FAILED' } })
+    t.equal((await impostor.closed()).code, 4401)
+  },
+)
+
+eachDriver(
+  t,
+  'submitting over the socket answers per envelope after the durable write',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const socket = await openSocket(relay, acme)
+    t.teardown(() => socket.close())
+    const requestId = newId()
+    const good = sealFor(acme, globex)
+    const spoofed = sealFor(globex, acme)
+    socket.send({ type: 'submit', requestId, envelopes: [good, spoofed] })
+    const submitted = await socket.next('submitted')
+    t.equal(submitted.requestId, requestId)
+    t.match(submitted.results, [
+      { ok: true, id: good.header.id, seq: 1 },
+      { ok: false, id: spoofed.header.id, code: 'E_ENVELOPE_FROM_MISMATCH', reason: /^blocked: / },
+    ])
+  },
+)
+
+eachDriver(t, 'a second socket for the same instance replaces the first (4409)', async (t, driver) => {
+  const relay = await buildRelay(t, driver, { listen: true })
+  const acme = buildNode('Acme')
+  await register(relay, acme)
+  const first = await openSocket(relay, acme)
+  const second = await openSocket(relay, acme)
+  t.teardown(() => second.close())
+  t.equal((await first.closed()).code, 4409)
+})
