@@ -7,6 +7,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { connectionRoutes } from './connections/routes.ts'
 import type { Database } from './db/client.ts'
+import type { DeliveryMetrics } from './delivery/metrics.ts'
 import type { SocketHub } from './delivery/socket-hub.ts'
 import { wsRoutes } from './delivery/ws-routes.ts'
 import type { EnvelopeWriter } from './envelopes/envelope-writer.ts'
@@ -16,6 +17,7 @@ import { installErrorHandler, RelayError } from './errors.ts'
 import type { RelayKeys } from './info/relay-keys.ts'
 import { infoRoutes } from './info/routes.ts'
 import { instanceRoutes } from './instances/routes.ts'
+import { opsRoutes } from './ops/routes.ts'
 
 export type AppDeps = {
   config: Config
@@ -25,6 +27,7 @@ export type AppDeps = {
   writer: EnvelopeWriter
   limits: { instance: RateLimiter; connection: RateLimiter }
   hub: SocketHub
+  metrics: DeliveryMetrics
 }
 
 /** Room for JSON framing around the largest submit (64 MiB of envelopes). */
@@ -72,6 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const relayId = deps.relayKeys.relayId
   const signed = requireInstance({ db, clock: deps.clock, relayId, nonces: databaseNonceStore(db) })
 
+  await app.register(opsRoutes, { metrics: deps.metrics, metricsToken: deps.config.metricsToken })
   await app.register(infoRoutes, { config: deps.config, database: deps.database, relayKeys: deps.relayKeys })
   await app.register(instanceRoutes, { db, clock: deps.clock, config: deps.config, relayId, signed })
   await app.register(connectionRoutes, { db, clock: deps.clock, config: deps.config, signed })
@@ -90,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writer: deps.writer,
     limits: deps.limits,
     log: app.log,
+    metrics: deps.metrics,
     hub: deps.hub,
     relayKeys: deps.relayKeys,
   })

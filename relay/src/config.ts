@@ -51,6 +51,8 @@ const ConfigSchema = z.object({
   /** Poll backstop beside LISTEN/NOTIFY: 5 s. */
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
   RELAY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  /** Bearer token for GET /metrics; without it, only local callers may scrape. */
+  RELAY_METRICS_TOKEN: z.string().min(16).optional(),
   /** Allow http and private addresses as webhook URLs: only for test setups on one machine. */
   RELAY_ALLOW_PRIVATE_WEBHOOKS: z.enum(['true', 'false', '1', '0']).default('false'),
 })
@@ -80,6 +82,7 @@ export type Config = Readonly<{
   pollIntervalMs: number
   webhookTimeoutMs: number
   allowPrivateWebhooks: boolean
+  metricsToken: string | undefined
   limits: typeof LIMITS
 }>
 
@@ -120,6 +123,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
     webhookTimeoutMs: e.RELAY_WEBHOOK_TIMEOUT_MS,
     allowPrivateWebhooks: e.RELAY_ALLOW_PRIVATE_WEBHOOKS === 'true' || e.RELAY_ALLOW_PRIVATE_WEBHOOKS === '1',
+    metricsToken: e.RELAY_METRICS_TOKEN,
     limits: LIMITS,
   })
 }

@@ -4,13 +4,17 @@ import { purgeExpiredNonces } from './auth/nonce-store.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
+import { sweepExpired } from './delivery/delivery-failures.ts'
 import { LEASE_CHANNEL, renewLeases } from './delivery/lease-repository.ts'
+import { createMetrics, type DeliveryMetrics } from './delivery/metrics.ts'
 import { WAKE_CHANNEL } from './delivery/queue-repository.ts'
 import { SocketHub } from './delivery/socket-hub.ts'
+import { WebhookWorker } from './delivery/webhook-worker.ts'
 import { CLOSE } from './delivery/ws-routes.ts'
 import { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import { RateLimiter } from './envelopes/rate-limiter.ts'
 import { loadOrCreateRelayKeys, type RelayKeys } from './info/relay-keys.ts'
+import { purgeMetadata } from './ops/retention.ts'
 
 export type Relay = {
   app: FastifyInstance
@@ -19,6 +23,10 @@ export type Relay = {
   relayKeys: RelayKeys
   hub: SocketHub
   writer: EnvelopeWriter
+  webhooks: WebhookWorker
+  metrics: DeliveryMetrics
+  /** Runs the periodic jobs now (tests with a faked clock call it instead of waiting). */
+  runJobs(): Promise<void>
   /** Stops taking work, finishes what is in flight, then closes the database. */
   close(): Promise<void>
 }
@@ -37,7 +45,14 @@ export async function startRelay(props: {
   const database = props.database ?? (await openDatabase(config))
   await migrateDatabase(database)
   const relayKeys = loadOrCreateRelayKeys(config.keysFile, clock.now())
-  const writer = new EnvelopeWriter({ db: database.db, clock, deadlineMs: config.deliveryDeadlineMs })
+  const hub = new SocketHub()
+  const metrics = createMetrics({ db: database.db, clock, sockets: () => hub.size })
+  const writer = new EnvelopeWriter({
+    db: database.db,
+    clock,
+    deadlineMs: config.deliveryDeadlineMs,
+    onCommitted: (count) => metrics.accepted.inc(count),
+  })
   const limits = {
     instance: new RateLimiter({ burst: config.rate.instanceBurst, perSecond: config.rate.instancePerSecond }),
     connection: new RateLimiter({
@@ -45,13 +60,19 @@ export async function startRelay(props: {
       perSecond: config.rate.connectionPerSecond,
     }),
   }
-  const hub = new SocketHub()
-  const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub })
+  const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub, metrics })
   const onError = (error: unknown) => app.log.error({ err: error }, 'background work failed')
+  const webhooks = new WebhookWorker({ db: database.db, clock, config, relayKeys, metrics, log: app.log })
+  const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)
+  const sweep = () =>
+    sweepExpired(database.db, { nowMs: clock.now(), deadlineMs: config.deliveryDeadlineMs, deadlineHours })
 
   // Wake-ups carry instance ids only; the queue in PostgreSQL is the only data path.
   const unlisten = [
-    await database.listen(WAKE_CHANNEL, (payload) => hub.wake(payload.split(','), onError)),
+    await database.listen(WAKE_CHANNEL, (payload) => {
+      hub.wake(payload.split(','), onError)
+      webhooks.tick()
+    }),
     await database.listen(LEASE_CHANNEL, (payload) => {
       const [instanceId = '', holder = ''] = payload.split('|')
       hub.evict(instanceId, holder, config.replicaId).catch(onError)
@@ -59,7 +80,11 @@ export async function startRelay(props: {
   ]
   const timers = [
     // Poll backstop: a NOTIFY is lost if the listening connection drops.
-    setInterval(() => hub.wake(hub.instanceIds(), onError), config.pollIntervalMs),
+    setInterval(() => {
+      hub.wake(hub.instanceIds(), onError)
+      webhooks.tick()
+      sweep().catch(onError)
+    }, config.pollIntervalMs),
     setInterval(() => {
       renewLeases(database.db, {
         instanceIds: hub.instanceIds(),
@@ -70,11 +95,15 @@ export async function startRelay(props: {
     }, config.leaseHeartbeatMs),
     setInterval(() => {
       purgeExpiredNonces(database.db, clock.now()).catch(onError)
+      purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs }).catch(
+        onError,
+      )
       limits.instance.prune(clock.now())
       limits.connection.prune(clock.now())
     }, 60_000),
   ]
   for (const timer of timers) timer.unref()
+  webhooks.tick()
 
   let closing: Promise<void> | undefined
   return {
@@ -84,9 +113,19 @@ export async function startRelay(props: {
     relayKeys,
     hub,
     writer,
+    webhooks,
+    metrics,
+    async runJobs() {
+      await sweep()
+      await purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs })
+      hub.wake(hub.instanceIds(), onError)
+      webhooks.tick()
+    },
     close() {
       closing ??= (async () => {
         for (const timer of timers) clearInterval(timer)
+        // In-flight webhook POSTs finish and are settled before the sockets and the database close.
+        await webhooks.stop()
         await hub.closeAll(CLOSE.shuttingDown, 'relay shutting down')
         await writer.drain()
         await app.close()

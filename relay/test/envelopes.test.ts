@@ -142,18 +142,16 @@ eachDriver(
     // Connections are set up directly in the database to keep the test short; their lifecycle is tested elsewhere.
     const { connections } = await import('../src/db/schema.ts')
     const now = relay.clock.now()
-    await relay.database.db
-      .insert(connections)
-      .values(
-        peers.map((peer) => ({
-          id: newId(),
-          requester: acme.instanceId,
-          addressee: peer.instanceId,
-          state: 'accepted',
-          createdAt: now,
-          updatedAt: now,
-        })),
-      )
+    await relay.database.db.insert(connections).values(
+      peers.map((peer) => ({
+        id: newId(),
+        requester: acme.instanceId,
+        addressee: peer.instanceId,
+        state: 'accepted',
+        createdAt: now,
+        updatedAt: now,
+      })),
+    )
     const envelopes = peers.map((peer) => sealFor(acme, peer))
     const response = await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes })
     t.equal(response.statusCode, 200)

@@ -35,7 +35,7 @@ export type AcknowledgeProps = {
  */
 export async function acknowledge(
   props: AcknowledgeProps,
-): Promise<{ settled: string[]; receipts: ReceiptOutcome[] }> {
+): Promise<{ settled: string[]; delivered: string[]; receipts: ReceiptOutcome[] }> {
   return props.db.transaction(async (tx) => {
     const { outcomes, delivered } = await acceptReceipts({
       tx,
@@ -106,6 +106,6 @@ export async function acknowledge(
       lastError: 'refused by the recipient',
     })
     const settled = props.results.map((result) => result.id)
-    return { settled: [...new Set([...settled, ...delivered])], receipts: outcomes }
+    return { settled: [...new Set([...settled, ...delivered])], delivered, receipts: outcomes }
   })
 }

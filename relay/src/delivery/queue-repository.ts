@@ -1,5 +1,5 @@
 import { newId, type StatusEvent } from '@ochat/shared-protocol'
-import { and, eq, inArray, ne, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, ne, sql } from 'drizzle-orm'
 import { type Executor, rows } from '../db/client.ts'
 import { queue } from '../db/schema.ts'
 
@@ -127,12 +127,18 @@ export async function releaseItems(
 /** A node connected to this replica: what other replicas had claimed for it is due again at once. */
 export async function takeOverClaims(
   executor: Executor,
-  props: { destination: string; replicaId: string },
+  props: { destination: string; replicaId: string; nowMs: number },
 ): Promise<void> {
+  // Claims held by other replicas (or left by a crashed one) are released...
   await executor
     .update(queue)
     .set({ claimedBy: null, claimedUntil: null })
     .where(and(eq(queue.destination, props.destination), ne(queue.claimedBy, props.replicaId)))
+  // ...and items waiting out a failed webhook are due now: the node is here.
+  await executor
+    .update(queue)
+    .set({ nextAttemptAt: props.nowMs })
+    .where(and(eq(queue.destination, props.destination), gt(queue.nextAttemptAt, props.nowMs)))
 }
 
 /** Releases everything this replica claimed for a destination (its socket closed). */

@@ -9,6 +9,7 @@ import { submitEnvelopes } from '../envelopes/submit-envelopes.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts } from './accept-receipts.ts'
 import { acknowledge } from './acknowledge.ts'
+import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, claimItems, releaseClaimsOf } from './queue-repository.ts'
 
 export type SessionDeps = {
@@ -18,6 +19,7 @@ export type SessionDeps = {
   writer: EnvelopeWriter
   limits: { instance: RateLimiter; connection: RateLimiter }
   log: FastifyBaseLogger
+  metrics: DeliveryMetrics
 }
 
 /**
@@ -88,7 +90,7 @@ export class SocketSession {
   async handle(frame: NodeFrame): Promise<void> {
     switch (frame.type) {
       case 'ack': {
-        const { settled, receipts } = await acknowledge({
+        const { settled, delivered, receipts } = await acknowledge({
           db: this.#deps.db,
           recipient: this.instance,
           results: frame.results,
@@ -98,6 +100,8 @@ export class SocketSession {
           deadlineMs: this.#deps.config.deliveryDeadlineMs,
         })
         for (const id of settled) this.inflight.delete(id)
+        if (delivered.length > 0)
+          this.#deps.metrics.deliveries.inc({ path: 'ws', outcome: 'delivered' }, delivered.length)
         this.#reportRefusedReceipts(receipts)
         await this.drain()
         return

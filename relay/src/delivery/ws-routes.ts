@@ -133,7 +133,7 @@ export async function wsRoutes(
           ttlMs: deps.config.leaseTtlMs,
         })
         // A connect drains the queue at once: claims held elsewhere are released, and the breaker resets.
-        await takeOverClaims(tx, { destination: instance.id, replicaId: deps.config.replicaId })
+        await takeOverClaims(tx, { destination: instance.id, replicaId: deps.config.replicaId, nowMs })
         await resetBreaker(tx, { instanceId: instance.id, nowMs })
       })
       created.sendFrame({ type: 'ready', instanceId: instance.id, window: 256 })

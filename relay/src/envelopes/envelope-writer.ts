@@ -32,14 +32,20 @@ export class EnvelopeWriter {
   #jobs: Job[] = []
   #writing: Promise<void> | undefined
 
+  readonly #onCommitted: (envelopes: number) => void
+
   constructor(props: {
     db: Db
-    clock: Clock /** undelivered envelopes fail after this */
+    clock: Clock
+    /** Undelivered envelopes fail after this long. */
     deadlineMs: number
+    /** Told how many new envelopes each commit stored (metrics). */
+    onCommitted?: (envelopes: number) => void
   }) {
     this.#db = props.db
     this.#clock = props.clock
     this.#deadlineMs = props.deadlineMs
+    this.#onCommitted = props.onCommitted ?? (() => {})
   }
 
   /** Resolves with one result per envelope, in order, after the durable write. */
@@ -78,6 +84,7 @@ export class EnvelopeWriter {
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await this.#db.transaction((tx) => this.#writeBatch(tx, batch))
+        this.#onCommitted(results.flat().filter((result) => result.ok && !result.duplicate).length)
         batch.forEach((job, index) => {
           job.resolve(results[index] ?? [])
         })

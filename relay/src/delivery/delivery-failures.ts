@@ -1,0 +1,200 @@
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { destinations, instances, queue } from '../db/schema.ts'
+import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
+import type { InstanceRow } from '../instances/repository.ts'
+import {
+  type ClaimedItem,
+  deleteItems,
+  insertQueueItems,
+  releaseItems,
+  statusItem,
+  wake,
+} from './queue-repository.ts'
+import { retryDelayMs } from './retry-schedule.ts'
+
+/** What happens after a failed delivery: the breaker, Retrying and Failed statuses, the deadline. */
+
+export async function recordSuccess(db: Db, props: { instanceId: string; nowMs: number }): Promise<void> {
+  await db
+    .insert(destinations)
+    .values({ instanceId: props.instanceId, consecutiveFailures: 0, updatedAt: props.nowMs })
+    .onConflictDoUpdate({
+      target: destinations.instanceId,
+      set: { consecutiveFailures: 0, openUntil: null, lastError: null, updatedAt: props.nowMs },
+    })
+}
+
+export type RecordFailureProps = {
+  db: Db
+  instance: InstanceRow
+  items: ClaimedItem[]
+  /** With its prefix, e.g. "error: the recipient's webhook answered 503". */
+  reason: string
+  /** From the node's Retry-After: the next attempt is not before. */
+  retryAfterMs: number | undefined
+  /** 410: the webhook URL is dropped until the node registers a new one. */
+  gone: boolean
+  nowMs: number
+  deadlineMs: number
+}
+
+/**
+ * One breaker per destination (DESIGN.md): each failure moves the whole destination's next attempt along
+ * the retry schedule, so a dead node costs one attempt per step, not one per envelope. Each sender learns
+ * that its envelopes are Retrying, when the next attempt is, and why.
+ */
+export async function recordFailure(props: RecordFailureProps): Promise<void> {
+  const { db, instance, items, nowMs } = props
+  await db.transaction(async (tx) => {
+    const [breaker] = await tx
+      .insert(destinations)
+      .values({ instanceId: instance.id, consecutiveFailures: 1, lastError: props.reason, updatedAt: nowMs })
+      .onConflictDoUpdate({
+        target: destinations.instanceId,
+        set: {
+          consecutiveFailures: sql`${destinations.consecutiveFailures} + 1`,
+          lastError: props.reason,
+          updatedAt: nowMs,
+        },
+      })
+      .returning({ failures: destinations.consecutiveFailures })
+    const failures = breaker?.failures ?? 1
+    const nextAttemptAt = nowMs + Math.max(retryDelayMs(failures), props.retryAfterMs ?? 0)
+    await tx
+      .update(destinations)
+      .set({ openUntil: nextAttemptAt })
+      .where(eq(destinations.instanceId, instance.id))
+    if (props.gone) await tx.update(instances).set({ webhookUrl: null }).where(eq(instances.id, instance.id))
+    await releaseItems(tx, {
+      destination: instance.id,
+      itemIds: items.map((item) => item.itemId),
+      nextAttemptAt,
+      lastError: props.reason,
+    })
+
+    const envelopeItems = items.filter((item) => item.kind === 'envelope')
+    const envelopes = await findEnvelopes(
+      tx,
+      envelopeItems.map((item) => item.itemId),
+    )
+    const attempts = new Map(items.map((item) => [item.itemId, item.attempts]))
+    const statuses = envelopes.map((envelope) =>
+      statusItem({
+        destination: envelope.sender,
+        event: {
+          v: 1,
+          status: 'retrying',
+          envelopeId: envelope.id,
+          to: envelope.recipient,
+          attempt: attempts.get(envelope.id) ?? 1,
+          nextAttemptAt,
+          reason: props.reason,
+          at: nowMs,
+        },
+        nowMs,
+        deadlineMs: props.deadlineMs,
+      }),
+    )
+    await insertQueueItems(tx, statuses)
+    await wake(
+      tx,
+      statuses.map((status) => status.destination),
+    )
+  })
+}
+
+/** The node refused the delivery for good: envelopes fail now and their senders are told why. */
+export async function settleFailedDelivery(
+  db: Db,
+  props: { destination: string; items: ClaimedItem[]; reason: string; nowMs: number; deadlineMs: number },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const envelopeIds = props.items.filter((item) => item.kind === 'envelope').map((item) => item.itemId)
+    const failed = await markFailed(tx, { ids: envelopeIds, nowMs: props.nowMs, reason: props.reason })
+    await deleteItems(
+      tx,
+      props.destination,
+      props.items.map((item) => item.itemId),
+    )
+    const statuses = failed.map((envelope) =>
+      statusItem({
+        destination: envelope.sender,
+        event: {
+          v: 1,
+          status: 'failed',
+          envelopeId: envelope.id,
+          to: envelope.recipient,
+          reason: props.reason,
+          at: props.nowMs,
+        },
+        nowMs: props.nowMs,
+        deadlineMs: props.deadlineMs,
+      }),
+    )
+    await insertQueueItems(tx, statuses)
+    await wake(
+      tx,
+      statuses.map((status) => status.destination),
+    )
+  })
+}
+
+/**
+ * Past its deadline (72 h by default) an envelope is Failed with the last error, and its ciphertext is
+ * deleted; receipts and statuses nobody fetched are dropped. Runs from every replica; claims keep them
+ * from handling the same rows.
+ */
+export async function sweepExpired(
+  db: Db,
+  props: { nowMs: number; deadlineMs: number; deadlineHours: number },
+): Promise<number> {
+  return db.transaction(async (tx) => {
+    const expired = await tx
+      .delete(queue)
+      .where(
+        and(
+          lt(queue.deadlineAt, props.nowMs),
+          or(isNull(queue.claimedUntil), lt(queue.claimedUntil, props.nowMs)),
+        ),
+      )
+      .returning({ itemId: queue.itemId, kind: queue.kind, lastError: queue.lastError })
+    const envelopes = expired.filter((item) => item.kind === 'envelope')
+    const lastErrors = new Map(envelopes.map((item) => [item.itemId, item.lastError]))
+    const statuses = []
+    for (const envelope of await findEnvelopes(
+      tx,
+      envelopes.map((item) => item.itemId),
+    )) {
+      const last = lastErrors.get(envelope.id)
+      const reason =
+        `error: not delivered within ${props.deadlineHours} h${last ? `; last error: ${last.replace(/^\w[\w-]*: /, '')}` : '; the recipient never connected'}`.slice(
+          0,
+          500,
+        )
+      const [failed] = await markFailed(tx, { ids: [envelope.id], nowMs: props.nowMs, reason })
+      if (!failed) continue
+      statuses.push(
+        statusItem({
+          destination: envelope.sender,
+          event: {
+            v: 1,
+            status: 'failed',
+            envelopeId: envelope.id,
+            to: envelope.recipient,
+            reason,
+            at: props.nowMs,
+          },
+          nowMs: props.nowMs,
+          deadlineMs: props.deadlineMs,
+        }),
+      )
+    }
+    await insertQueueItems(tx, statuses)
+    await wake(
+      tx,
+      statuses.map((status) => status.destination),
+    )
+    return expired.length
+  })
+}

@@ -1,0 +1,246 @@
+import { newId, signWebhook, WebhookResponseSchema } from '@ochat/shared-protocol'
+import { sql } from 'drizzle-orm'
+import type { FastifyBaseLogger } from 'fastify'
+import { request } from 'undici'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import { type Db, rows } from '../db/client.ts'
+import type { RelayKeys } from '../info/relay-keys.ts'
+import { findInstance, type InstanceRow } from '../instances/repository.ts'
+import { checkWebhookUrl } from '../instances/webhook-url.ts'
+import { acknowledge } from './acknowledge.ts'
+import { recordFailure, recordSuccess, settleFailedDelivery } from './delivery-failures.ts'
+import type { DeliveryMetrics } from './metrics.ts'
+import { type ClaimedItem, claimItems } from './queue-repository.ts'
+import { classifyResponse, type WebhookOutcome } from './retry-schedule.ts'
+
+/** Items per POST (relay anchors: ≤ 50 per batch, as Matrix transactions). */
+const BATCH_ITEMS = 50
+/** POSTs in flight from this replica at once, to different destinations. */
+const CONCURRENCY = 8
+/** Largest answer body read from a node: 1 MiB. */
+const MAX_RESPONSE_BYTES = 1024 * 1024
+
+export type WebhookWorkerDeps = {
+  db: Db
+  clock: Clock
+  config: Config
+  relayKeys: RelayKeys
+  metrics: DeliveryMetrics
+  log: FastifyBaseLogger
+}
+
+/**
+ * Delivers by webhook to instances whose socket no replica holds (PROTOCOL.md §7). Each replica runs
+ * one; they share the work through the queue's claims (FOR UPDATE SKIP LOCKED + visibility timeout).
+ * One POST at a time per destination, whose breaker decides when it may be tried again.
+ */
+export class WebhookWorker {
+  readonly #deps: WebhookWorkerDeps
+  readonly #busy = new Set<string>()
+  readonly #inflight = new Set<Promise<void>>()
+  #scanning = false
+  #scanAgain = false
+  #stopped = false
+
+  constructor(deps: WebhookWorkerDeps) {
+    this.#deps = deps
+  }
+
+  /** Looks for due work now (on a wake-up, or from the poll backstop). */
+  tick(): void {
+    if (this.#stopped) return
+    if (this.#scanning) {
+      this.#scanAgain = true
+      return
+    }
+    this.#scanning = true
+    this.#scan()
+      .catch((error: unknown) => this.#deps.log.error({ err: error }, 'webhook scan failed'))
+      .finally(() => {
+        this.#scanning = false
+        if (this.#scanAgain) {
+          this.#scanAgain = false
+          this.tick()
+        }
+      })
+  }
+
+  /** Stops starting work and waits for POSTs in flight (graceful shutdown). */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
+  }
+
+  async #scan(): Promise<void> {
+    const room = CONCURRENCY - this.#busy.size
+    if (room <= 0) return
+    const nowMs = this.#deps.clock.now()
+    const due = await rows<{ destination: string }>(
+      this.#deps.db,
+      sql`select q.destination from queue q
+          join instances i on i.id = q.destination and i.webhook_url is not null and i.status = 'active'
+          left join leases l on l.instance_id = q.destination and l.expires_at > ${nowMs}
+          left join destinations d on d.instance_id = q.destination
+          where l.instance_id is null and q.next_attempt_at <= ${nowMs}
+            and (q.claimed_until is null or q.claimed_until < ${nowMs})
+            and (d.open_until is null or d.open_until <= ${nowMs})
+          group by q.destination
+          order by min(q.qid)
+          limit ${room + this.#busy.size}`,
+    )
+    for (const { destination } of due) {
+      if (this.#busy.size >= CONCURRENCY || this.#stopped) break
+      if (this.#busy.has(destination)) continue
+      this.#busy.add(destination)
+      const work = this.#deliverTo(destination)
+        .catch((error: unknown) =>
+          this.#deps.log.error({ err: error, destination }, 'webhook delivery failed'),
+        )
+        .finally(() => {
+          this.#busy.delete(destination)
+          this.#inflight.delete(work)
+          // More may be waiting for this destination, or for others that had no room.
+          this.tick()
+        })
+      this.#inflight.add(work)
+    }
+  }
+
+  async #deliverTo(destination: string): Promise<void> {
+    const { db, clock, config } = this.#deps
+    const instance = await findInstance(db, destination)
+    if (!instance?.webhookUrl || instance.status !== 'active') return
+    const items = await claimItems(db, {
+      destination,
+      replicaId: config.replicaId,
+      limit: BATCH_ITEMS,
+      nowMs: clock.now(),
+      visibilityMs: config.webhookTimeoutMs + 5_000,
+    })
+    if (items.length === 0) return
+    const started = clock.now()
+    const { outcome, body } = await this.#post(instance, items)
+    this.#deps.metrics.deliveries.inc({ path: 'webhook', outcome: outcome.kind }, items.length)
+    this.#deps.log.info(
+      { destination, items: items.length, outcome: outcome.kind, ms: clock.now() - started },
+      'webhook delivery',
+    )
+    if (outcome.kind === 'delivered') {
+      await this.#settleDelivered(instance, items, body)
+      await recordSuccess(db, { instanceId: destination, nowMs: clock.now() })
+      return
+    }
+    if (outcome.kind === 'permanent') {
+      await settleFailedDelivery(db, {
+        destination,
+        items,
+        reason: outcome.reason,
+        nowMs: clock.now(),
+        deadlineMs: config.deliveryDeadlineMs,
+      })
+      await recordSuccess(db, { instanceId: destination, nowMs: clock.now() })
+      return
+    }
+    await recordFailure({
+      db,
+      instance,
+      items,
+      reason: outcome.reason,
+      retryAfterMs: outcome.kind === 'retry' ? outcome.retryAfterMs : undefined,
+      gone: outcome.kind === 'gone',
+      nowMs: clock.now(),
+      deadlineMs: config.deliveryDeadlineMs,
+    })
+  }
+
+  async #post(
+    instance: InstanceRow,
+    items: ClaimedItem[],
+  ): Promise<{ outcome: WebhookOutcome; body: string }> {
+    const { clock, config, relayKeys } = this.#deps
+    const url = instance.webhookUrl ?? ''
+    try {
+      // Checked again at each delivery: DNS may have changed since registration.
+      await checkWebhookUrl(url, config.allowPrivateWebhooks)
+    } catch (error) {
+      return { outcome: { kind: 'retry', reason: `blocked: ${(error as Error).message}` }, body: '' }
+    }
+    const payload = `{"v":1,"items":[${items.map((item) => item.body).join(',')}]}`
+    const headers = signWebhook({
+      id: `msg_${newId(clock.now()).replaceAll('-', '')}`,
+      timestamp: Math.floor(clock.now() / 1000),
+      body: payload,
+      secretKeys: relayKeys.signingKeys,
+    })
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'ochat-relay' },
+        body: payload,
+        headersTimeout: config.webhookTimeoutMs,
+        bodyTimeout: config.webhookTimeoutMs,
+        signal: AbortSignal.timeout(config.webhookTimeoutMs),
+      })
+      const body = await readLimited(response.body)
+      const retryAfter = response.headers['retry-after']
+      return {
+        outcome: classifyResponse(
+          response.statusCode,
+          Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+          clock.now(),
+        ),
+        body,
+      }
+    } catch (error) {
+      const name = (error as Error).name
+      const timedOut =
+        name === 'TimeoutError' ||
+        name === 'AbortError' ||
+        (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
+      const reason = timedOut
+        ? `error: the recipient's webhook did not answer within ${Math.round(config.webhookTimeoutMs / 1000)} s`
+        : `error: the recipient's webhook cannot be reached (${(error as { code?: string }).code ?? name})`
+      return { outcome: { kind: 'retry', reason }, body: '' }
+    }
+  }
+
+  /** A 2xx: what the node says per item, and its Delivered receipts, settle the items. */
+  async #settleDelivered(instance: InstanceRow, items: ClaimedItem[], body: string): Promise<void> {
+    let parsed: ReturnType<typeof WebhookResponseSchema.safeParse> | undefined
+    try {
+      parsed = WebhookResponseSchema.safeParse(JSON.parse(body))
+    } catch {
+      parsed = undefined
+    }
+    // A 2xx without a valid answer means the node took the items but sent no receipts yet: envelopes
+    // stay claimed until their receipts arrive (or the claim expires and they are offered again).
+    const results = parsed?.success
+      ? parsed.data.results
+      : items.map((item) => ({ ok: true as const, id: item.itemId }))
+    const receipts = parsed?.success ? parsed.data.receipts : []
+    await acknowledge({
+      db: this.#deps.db,
+      recipient: instance,
+      results,
+      receipts,
+      inflight: new Map(items.map((item) => [item.itemId, item])),
+      nowMs: this.#deps.clock.now(),
+      deadlineMs: this.#deps.config.deliveryDeadlineMs,
+    })
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.byteLength
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy?.()
+      break
+    }
+    parts.push(chunk)
+  }
+  return Buffer.concat(parts).toString('utf8')
+}

@@ -1,0 +1,38 @@
+import { and, inArray, lt, ne, sql } from 'drizzle-orm'
+import { type Db, rows } from '../db/client.ts'
+import { envelopes } from '../db/schema.ts'
+
+/** Rows deleted per statement, so a purge never holds long locks. */
+const BATCH = 5000
+
+/**
+ * Metadata retention (DESIGN.md: 30 days by default): envelope rows whose delivery is settled are
+ * deleted once older than the retention, in batches, keeping the tables small. Ciphertext is not
+ * here: it left with the queue row when the recipient acknowledged it.
+ */
+export async function purgeMetadata(db: Db, props: { nowMs: number; retentionMs: number }): Promise<number> {
+  const cutoff = props.nowMs - props.retentionMs
+  let total = 0
+  for (;;) {
+    const batch = await rows<{ id: string }>(
+      db,
+      sql`select id from ${envelopes} where ${envelopes.acceptedAt} < ${cutoff} and ${envelopes.status} <> 'queued' limit ${BATCH}`,
+    )
+    if (batch.length === 0) return total
+    const deleted = await db
+      .delete(envelopes)
+      .where(
+        and(
+          inArray(
+            envelopes.id,
+            batch.map((row) => row.id),
+          ),
+          lt(envelopes.acceptedAt, cutoff),
+          ne(envelopes.status, 'queued'),
+        ),
+      )
+      .returning({ id: envelopes.id })
+    total += deleted.length
+    if (batch.length < BATCH) return total
+  }
+}
