@@ -2,6 +2,7 @@ CREATE TABLE "blob_grants" (
 	"blob_id" uuid NOT NULL,
 	"instance_id" text NOT NULL,
 	"envelope_id" uuid NOT NULL,
+	"granted_at" bigint NOT NULL,
 	"fetched_at" bigint,
 	CONSTRAINT "blob_grants_blob_id_instance_id_pk" PRIMARY KEY("blob_id","instance_id")
 );
@@ -10,8 +11,11 @@ CREATE TABLE "blobs" (
 	"id" uuid PRIMARY KEY NOT NULL,
 	"uploader" text NOT NULL,
 	"size" bigint NOT NULL,
+	"sha256" text,
+	"upload_token_hash" text,
 	"state" text NOT NULL,
 	"created_at" bigint NOT NULL,
+	"completed_at" bigint,
 	"expires_at" bigint NOT NULL
 );
 --> statement-breakpoint
@@ -107,6 +111,7 @@ CREATE TABLE "queue" (
 	"claimed_until" bigint
 );
 --> statement-breakpoint
+CREATE INDEX "blobs_expires_at" ON "blobs" USING btree ("expires_at");--> statement-breakpoint
 CREATE INDEX "connection_history_connection" ON "connection_history" USING btree ("connection_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "connections_live_pair" ON "connections" USING btree (least("requester", "addressee"),greatest("requester", "addressee")) WHERE "connections"."state" in ('pending', 'accepted');--> statement-breakpoint
 CREATE INDEX "connections_requester" ON "connections" USING btree ("requester");--> statement-breakpoint

@@ -3,6 +3,8 @@ import { LIMITS } from '@ochat/shared-protocol'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { databaseNonceStore } from './auth/nonce-store.ts'
 import { requireInstance } from './auth/plugin.ts'
+import type { BlobStore } from './blobs/blob-store.ts'
+import { blobRoutes } from './blobs/routes.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { connectionRoutes } from './connections/routes.ts'
@@ -28,6 +30,7 @@ export type AppDeps = {
   limits: { instance: RateLimiter; connection: RateLimiter }
   hub: SocketHub
   metrics: DeliveryMetrics
+  blobStore: BlobStore
 }
 
 /** Room for JSON framing around the largest submit (64 MiB of envelopes). */
@@ -87,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limits: deps.limits,
     signed,
   })
+  await app.register(blobRoutes, { db, clock: deps.clock, store: deps.blobStore, signed })
   await app.register(wsRoutes, {
     db,
     clock: deps.clock,

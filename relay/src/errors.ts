@@ -78,6 +78,13 @@ const CATALOG = {
     message: 'Too many envelopes; retry after the delay given.',
   },
   E_RECEIPT_INVALID: { status: 400, prefix: 'invalid', message: 'The receipt is not valid.' },
+  E_BLOB_LENGTH: {
+    status: 400,
+    prefix: 'invalid',
+    message:
+      'The upload does not match what was declared; nothing was stored. Declare the blob again and re-upload.',
+  },
+  E_RANGE: { status: 416, prefix: 'invalid', message: 'The requested range is outside the file.' },
   E_UNAVAILABLE: {
     status: 503,
     prefix: 'error',

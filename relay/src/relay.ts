@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { purgeExpiredNonces } from './auth/nonce-store.ts'
+import { FileBlobStore } from './blobs/blob-store.ts'
+import { purgeBlobs } from './blobs/purge-blobs.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
@@ -60,7 +62,8 @@ export async function startRelay(props: {
       perSecond: config.rate.connectionPerSecond,
     }),
   }
-  const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub, metrics })
+  const blobStore = new FileBlobStore(config.blobDir)
+  const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub, metrics, blobStore })
   const onError = (error: unknown) => app.log.error({ err: error }, 'background work failed')
   const webhooks = new WebhookWorker({ db: database.db, clock, config, relayKeys, metrics, log: app.log })
   const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)
@@ -118,6 +121,7 @@ export async function startRelay(props: {
     async runJobs() {
       await sweep()
       await purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs })
+      await purgeBlobs(database.db, blobStore, clock.now())
       hub.wake(hub.instanceIds(), onError)
       webhooks.tick()
     },

@@ -166,16 +166,26 @@ export const destinations = pgTable('destinations', {
   updatedAt: ms('updated_at').notNull(),
 })
 
-export const blobs = pgTable('blobs', {
-  id: uuid('id').primaryKey(),
-  uploader: text('uploader').notNull(),
-  /** Declared ciphertext length; the upload must match it exactly. */
-  size: bigint('size', { mode: 'number' }).notNull(),
-  /** uploading | complete */
-  state: text('state').notNull(),
-  createdAt: ms('created_at').notNull(),
-  expiresAt: ms('expires_at').notNull(),
-})
+export const blobs = pgTable(
+  'blobs',
+  {
+    id: uuid('id').primaryKey(),
+    uploader: text('uploader').notNull(),
+    /** Declared ciphertext length; the upload must match it exactly. */
+    size: bigint('size', { mode: 'number' }).notNull(),
+    /** Declared SHA-256 of the ciphertext (base64url), checked when the upload ends; optional. */
+    sha256: text('sha256'),
+    /** SHA-256 of the one upload token; cleared when the upload completes. */
+    uploadTokenHash: text('upload_token_hash'),
+    /** uploading | complete */
+    state: text('state').notNull(),
+    createdAt: ms('created_at').notNull(),
+    completedAt: ms('completed_at'),
+    /** Deleted after this even if not everyone fetched it (30 days). */
+    expiresAt: ms('expires_at').notNull(),
+  },
+  (table) => [index('blobs_expires_at').on(table.expiresAt)],
+)
 
 /** Who may download a blob: recipients of an envelope that lists it in its header. */
 export const blobGrants = pgTable(
@@ -184,6 +194,7 @@ export const blobGrants = pgTable(
     blobId: uuid('blob_id').notNull(),
     instanceId: text('instance_id').notNull(),
     envelopeId: uuid('envelope_id').notNull(),
+    grantedAt: ms('granted_at').notNull(),
     fetchedAt: ms('fetched_at'),
   },
   (table) => [primaryKey({ columns: [table.blobId, table.instanceId] })],

@@ -192,7 +192,7 @@ export class EnvelopeWriter {
         nextAttemptAt: nowMs,
       })
       for (const blobId of header.blobs ?? [])
-        grants.push({ blobId, instanceId: header.to, envelopeId: header.id })
+        grants.push({ blobId, instanceId: header.to, envelopeId: header.id, grantedAt: nowMs })
       answer(entry, { ok: true, id: header.id, seq, acceptedAt: nowMs })
     }
     for (const { entry, first } of repeats) {

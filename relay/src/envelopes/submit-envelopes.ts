@@ -1,7 +1,14 @@
-import { type Envelope, reason, type SubmitResult } from '@ochat/shared-protocol'
-import { and, eq, inArray } from 'drizzle-orm'
+import {
+  ATTACHMENT_CHUNK_BYTES,
+  ATTACHMENT_HEADER_BYTES,
+  ATTACHMENT_TAG_BYTES,
+  type Envelope,
+  LIMITS,
+  reason,
+  type SubmitResult,
+} from '@ochat/shared-protocol'
+import { completeBlobsOf } from '../blobs/repository.ts'
 import type { Executor } from '../db/client.ts'
-import { blobs } from '../db/schema.ts'
 import type { EnvelopeWriter } from './envelope-writer.ts'
 import type { RateLimiter } from './rate-limiter.ts'
 
@@ -25,7 +32,7 @@ export async function submitEnvelopes(
   props: SubmitEnvelopesProps,
 ): Promise<{ results: SubmitResult[]; retryAfterMs?: number }> {
   const results = new Array<SubmitResult | undefined>(props.envelopes.length)
-  const ownBlobs = await blobsOwnedBy(
+  const ownBlobs = await completeBlobsOf(
     props.db,
     props.sender,
     props.envelopes.flatMap((envelope) => envelope.header.blobs ?? []),
@@ -43,13 +50,24 @@ export async function submitEnvelopes(
       }
       return
     }
-    const foreign = (envelope.header.blobs ?? []).find((blobId) => !ownBlobs.has(blobId))
+    const listed = envelope.header.blobs ?? []
+    const foreign = listed.find((blobId) => !ownBlobs.has(blobId))
     if (foreign) {
       results[index] = {
         ok: false,
         id,
         code: 'E_BLOB_UNKNOWN',
-        reason: reason('invalid', `blob ${foreign} was not uploaded by this instance`),
+        reason: reason('invalid', `blob ${foreign} was not uploaded (completely) by this instance`),
+      }
+      return
+    }
+    const plaintextBytes = listed.reduce((sum, blobId) => sum + plaintextSize(ownBlobs.get(blobId) ?? 0), 0)
+    if (plaintextBytes > LIMITS.messageAttachmentBytes) {
+      results[index] = {
+        ok: false,
+        id,
+        code: 'E_ATTACHMENTS_TOO_LARGE',
+        reason: reason('invalid', 'attachments of one message add up to more than 500 MB'),
       }
       return
     }
@@ -96,11 +114,11 @@ function failedInternally(envelope: Envelope | undefined): SubmitResult {
   }
 }
 
-async function blobsOwnedBy(db: Executor, sender: string, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set()
-  const found = await db
-    .select({ id: blobs.id })
-    .from(blobs)
-    .where(and(inArray(blobs.id, ids), eq(blobs.uploader, sender), eq(blobs.state, 'complete')))
-  return new Set(found.map((row) => row.id))
+/** Plaintext bytes of an attachment stream of `ciphertextBytes` (PROTOCOL.md §8.2: 8-byte header, 16-byte tag per 64 KiB chunk). */
+function plaintextSize(ciphertextBytes: number): number {
+  const chunks = Math.max(
+    1,
+    Math.ceil((ciphertextBytes - ATTACHMENT_HEADER_BYTES) / (ATTACHMENT_CHUNK_BYTES + ATTACHMENT_TAG_BYTES)),
+  )
+  return ciphertextBytes - ATTACHMENT_HEADER_BYTES - chunks * ATTACHMENT_TAG_BYTES
 }

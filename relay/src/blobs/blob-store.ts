@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+
+/**
+ * Where attachment ciphertext lives: a directory, which replicas share as one volume. Small on purpose,
+ * so an object store can replace it behind the same four methods.
+ */
+export interface BlobStore {
+  /** Streams `source` in, refusing more than `maxBytes`; the blob appears only once complete. */
+  write(id: string, source: Readable, maxBytes: number): Promise<{ size: number; sha256: string }>
+  read(id: string, range?: { start: number; end: number }): Readable
+  size(id: string): Promise<number | undefined>
+  delete(id: string): Promise<void>
+}
+
+export class BlobTooLargeError extends Error {
+  override name = 'BlobTooLargeError'
+}
+
+export class FileBlobStore implements BlobStore {
+  readonly #dir: string
+
+  constructor(dir: string) {
+    this.#dir = dir
+  }
+
+  #path(id: string): string {
+    // Ids are UUIDs (validated by the routes); two levels of fan-out keep directories small.
+    return join(this.#dir, id.slice(0, 2), id)
+  }
+
+  async write(id: string, source: Readable, maxBytes: number): Promise<{ size: number; sha256: string }> {
+    const target = this.#path(id)
+    const partial = `${target}.part`
+    await mkdir(join(this.#dir, id.slice(0, 2)), { recursive: true })
+    const hash = createHash('sha256')
+    let size = 0
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.byteLength
+        // Enforced while streaming, not after buffering (issue 3, attachments).
+        if (size > maxBytes) return done(new BlobTooLargeError(`more than the declared ${maxBytes} bytes`))
+        hash.update(chunk)
+        done(null, chunk)
+      },
+    })
+    try {
+      await pipeline(source, meter, createWriteStream(partial, { mode: 0o600 }))
+      await rename(partial, target)
+    } catch (error) {
+      await rm(partial, { force: true })
+      throw error
+    }
+    return { size, sha256: hash.digest('base64url') }
+  }
+
+  read(id: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.#path(id), range ?? {})
+  }
+
+  async size(id: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.#path(id))).size
+    } catch {
+      return undefined
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    await rm(this.#path(id), { force: true })
+    await rm(`${this.#path(id)}.part`, { force: true })
+  }
+}

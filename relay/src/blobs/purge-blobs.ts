@@ -1,0 +1,11 @@
+import type { Db } from '../db/client.ts'
+import type { BlobStore } from './blob-store.ts'
+import { blobsToDelete, deleteBlobRows } from './repository.ts'
+
+/** Deletes blobs every recipient fetched, and those past 30 days (DESIGN.md attachment storage). */
+export async function purgeBlobs(db: Db, store: BlobStore, nowMs: number): Promise<number> {
+  const ids = await blobsToDelete(db, nowMs)
+  for (const id of ids) await store.delete(id)
+  await deleteBlobRows(db, ids)
+  return ids.length
+}

@@ -1,0 +1,159 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { attachmentCiphertextSize, IdSchema, LIMITS, newId, Sha256Schema } from '@ochat/shared-protocol'
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
+import { z } from 'zod'
+import { currentInstance } from '../auth/plugin.ts'
+import type { Clock } from '../clock.ts'
+import type { Db } from '../db/client.ts'
+import { parseBody, RelayError } from '../errors.ts'
+import { type BlobStore, BlobTooLargeError } from './blob-store.ts'
+import { completeBlob, findBlob, hasGrant, insertBlob, markFetched } from './repository.ts'
+
+/** Largest ciphertext of one attachment: 100 MB of plaintext, sealed in 64 KiB chunks. */
+export const MAX_BLOB_BYTES = attachmentCiphertextSize(LIMITS.attachmentBytes)
+/** Blobs are deleted after 30 days even if not every recipient fetched them. */
+const BLOB_TTL_MS = 30 * 86_400_000
+
+const CreateBlobSchema = z.strictObject({
+  /** Ciphertext bytes that will be uploaded: the declared length. */
+  size: z
+    .int()
+    .min(1)
+    .max(MAX_BLOB_BYTES, {
+      message: `an attachment is at most ${LIMITS.attachmentBytes.toLocaleString('en-US')} bytes (100 MB) before encryption`,
+    }),
+  /** SHA-256 of the ciphertext, base64url; checked when the upload ends. */
+  sha256: Sha256Schema.optional(),
+})
+
+const tokenHash = (token: string) => createHash('sha256').update(token).digest('base64url')
+
+function blobId(params: unknown): string {
+  const { id } = parseBody(z.object({ id: z.string() }), params)
+  if (!IdSchema.safeParse(id).success) throw new RelayError('E_NOT_FOUND')
+  return id
+}
+
+/**
+ * Attachments (PROTOCOL.md §8, issue 3): the ciphertext is uploaded once, even for a bulk send, with a
+ * declared length enforced while streaming; recipients of an envelope that lists it may download it,
+ * resuming with Range.
+ */
+export async function blobRoutes(
+  app: FastifyInstance,
+  deps: { db: Db; clock: Clock; store: BlobStore; signed: preHandlerHookHandler },
+): Promise<void> {
+  // The upload body is a raw stream, handed to the store as it arrives.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload))
+
+  /** Step 1, signed: declare the upload; the answer carries a one-time upload token. */
+  app.post('/v1/blobs', { preHandler: deps.signed }, async (request, reply) => {
+    const body = parseBody(CreateBlobSchema, request.body)
+    const nowMs = deps.clock.now()
+    const id = newId(nowMs)
+    const uploadToken = randomBytes(32).toString('base64url')
+    await insertBlob(deps.db, {
+      id,
+      uploader: currentInstance(request).id,
+      size: body.size,
+      sha256: body.sha256 ?? null,
+      uploadTokenHash: tokenHash(uploadToken),
+      state: 'uploading',
+      createdAt: nowMs,
+      expiresAt: nowMs + BLOB_TTL_MS,
+    })
+    return reply.status(201).send({ blobId: id, uploadUrl: `/v1/blobs/${id}`, uploadToken, size: body.size })
+  })
+
+  /**
+   * Step 2: stream the bytes with `Authorization: Bearer <uploadToken>`. A signed request would need the
+   * body's hash before sending, so the token (bound to this blob, single use) authorises the stream.
+   */
+  app.put('/v1/blobs/:id', async (request, reply) => {
+    const id = blobId(request.params)
+    const blob = await findBlob(deps.db, id)
+    const token = request.headers.authorization?.replace(/^Bearer /, '') ?? ''
+    if (!blob?.uploadTokenHash || blob.uploadTokenHash !== tokenHash(token))
+      throw new RelayError('E_NOT_FOUND')
+    const declared = Number(request.headers['content-length'])
+    if (declared !== blob.size) {
+      throw new RelayError('E_BLOB_LENGTH', `Content-Length must be the declared ${blob.size} bytes`)
+    }
+    if (request.headers['content-type'] !== 'application/octet-stream')
+      throw new RelayError('E_UNSUPPORTED_MEDIA_TYPE')
+    let written: { size: number; sha256: string }
+    try {
+      written = await deps.store.write(id, request.body as Readable, blob.size)
+    } catch (error) {
+      if (error instanceof BlobTooLargeError)
+        throw new RelayError('E_BLOB_LENGTH', `more bytes than the declared ${blob.size}`)
+      throw error
+    }
+    if (written.size !== blob.size || (blob.sha256 && blob.sha256 !== written.sha256)) {
+      await deps.store.delete(id)
+      throw new RelayError(
+        'E_BLOB_LENGTH',
+        written.size !== blob.size
+          ? `received ${written.size} of the declared ${blob.size} bytes`
+          : 'the upload does not match its declared SHA-256',
+      )
+    }
+    await completeBlob(deps.db, { id, nowMs: deps.clock.now() })
+    return reply.status(200).send({ blobId: id, size: written.size, sha256: written.sha256 })
+  })
+
+  /** Download, signed: only a recipient of an envelope listing the blob (or its uploader). Range resumes. */
+  app.get('/v1/blobs/:id', { preHandler: deps.signed }, async (request, reply) => {
+    const id = blobId(request.params)
+    const me = currentInstance(request)
+    const blob = await findBlob(deps.db, id)
+    const allowed =
+      blob?.state === 'complete' &&
+      (blob.uploader === me.id || (await hasGrant(deps.db, { blobId: id, instanceId: me.id })))
+    if (!blob || !allowed) throw new RelayError('E_NOT_FOUND')
+    const range = parseRange(request, blob.size)
+    if (range === 'unsatisfiable') {
+      return reply
+        .status(416)
+        .header('content-range', `bytes */${blob.size}`)
+        .send(new RelayError('E_RANGE').body())
+    }
+    const { start, end } = range ?? { start: 0, end: blob.size - 1 }
+    const stream = deps.store.read(id, { start, end })
+    // The grant counts as fetched once the last byte has been sent, whatever ranges it took.
+    if (end === blob.size - 1 && blob.uploader !== me.id) {
+      reply.raw.once('finish', () => {
+        markFetched(deps.db, { blobId: id, instanceId: me.id, nowMs: deps.clock.now() }).catch(
+          (error: unknown) => request.log.error({ err: error }, 'marking a blob fetched failed'),
+        )
+      })
+    }
+    return reply
+      .status(range ? 206 : 200)
+      .headers({
+        'content-type': 'application/octet-stream',
+        'content-length': String(end - start + 1),
+        'accept-ranges': 'bytes',
+        ...(range ? { 'content-range': `bytes ${start}-${end}/${blob.size}` } : {}),
+      })
+      .send(stream)
+  })
+}
+
+/** One `bytes=start-end` range (RFC 9110 §14.2); several ranges are not supported and get the whole file. */
+function parseRange(
+  request: FastifyRequest,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const header = request.headers.range
+  if (!header) return undefined
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (!match) return undefined
+  const [, from = '', to = ''] = match
+  if (from === '' && to === '') return undefined
+  const start = from === '' ? Math.max(0, size - Number(to)) : Number(from)
+  const end = from === '' || to === '' ? size - 1 : Math.min(Number(to), size - 1)
+  if (start > end || start >= size) return 'unsatisfiable'
+  return { start, end }
+}
