@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { type Database, migrateDatabase, openDatabase, rows } from './db/client.ts'
+import { errorCode, loggable } from './errors.ts'
 import { createInvite } from './instances/invites.ts'
 import { findInstance, listInstances, updateInstance } from './instances/repository.ts'
 import { startRelay } from './relay.ts'
@@ -142,6 +143,8 @@ async function withDatabase(config: Config, body: (database: Database) => Promis
 async function serve(config: Config): Promise<number> {
   const relay = await startRelay({ config })
   await relay.app.listen({ host: config.host, port: config.port })
+  const address = relay.app.server.address()
+  const port = address && typeof address === 'object' ? address.port : config.port
   relay.app.log.info(
     {
       relayId: relay.relayKeys.relayId,
@@ -149,7 +152,7 @@ async function serve(config: Config): Promise<number> {
       registration: config.registration,
       replica: config.replicaId,
     },
-    `relay listening on http://${config.host}:${config.port}`,
+    `relay listening on http://${config.host}:${port}`,
   )
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -167,8 +170,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return await main(argv)
   } catch (error) {
-    const code = (error as { code?: string }).code
-    const message = (error as Error).message ?? String(error)
+    const code = errorCode(error)
+    const message = String(loggable(error).message)
     const hint =
       code === 'ECONNREFUSED'
         ? 'PostgreSQL does not answer: check DATABASE_URL and that the server is running.'

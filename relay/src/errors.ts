@@ -165,7 +165,7 @@ export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.inf
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | RelayError | Error, request, reply) => {
     const relayError = toRelayError(error)
-    if (relayError.status >= 500) request.log.error({ err: error }, 'request failed')
+    if (relayError.status >= 500) request.log.error({ err: loggable(error) }, 'request failed')
     else request.log.info({ code: relayError.code, status: relayError.status }, 'request refused')
     void reply.status(relayError.status).headers(relayError.headers).send(relayError.body())
   })
@@ -193,16 +193,54 @@ function toRelayError(error: FastifyError | RelayError | Error): RelayError {
   return new RelayError('E_INTERNAL')
 }
 
+/**
+ * The SQLSTATE or driver code of a database error. Drizzle wraps driver errors in a DrizzleQueryError
+ * whose `cause` holds the real one, so the chain is walked.
+ */
+export function errorCode(error: unknown): string | undefined {
+  for (
+    let current = error, depth = 0;
+    current && depth < 5;
+    current = (current as { cause?: unknown }).cause, depth++
+  ) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string') return code
+  }
+  return undefined
+}
+
+/**
+ * What may be logged of an error (invariant 1). A DrizzleQueryError's message carries the query's
+ * parameters, which can be ciphertext or keys: only the SQL text and the driver's error are kept.
+ */
+export function loggable(error: unknown): Record<string, unknown> {
+  const query = (error as { query?: unknown }).query
+  const cause = typeof query === 'string' ? (error as { cause?: unknown }).cause : error
+  const base = cause instanceof Error ? cause : new Error(String(cause))
+  return {
+    type: base.name,
+    message: base.message,
+    code: errorCode(error),
+    stack: base.stack,
+    ...(typeof query === 'string' ? { query: query.slice(0, 500) } : {}),
+  }
+}
+
 /** Connection-level database failures become 503 + retry, not 500. */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code
+  const code = errorCode(error)
   return (
     code === 'ECONNREFUSED' ||
     code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
     code === 'CONNECTION_CLOSED' ||
     code === 'CONNECTION_ENDED' ||
     code === 'CONNECTION_DESTROYED' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' // cannot_connect_now
+    code === 'CONNECT_TIMEOUT' ||
+    code === '57P01' || // admin_shutdown: the connection was terminated
+    code === '57P02' || // crash_shutdown
+    code === '57P03' || // cannot_connect_now
+    code === '08006' || // connection_failure
+    code === '08003' // connection_does_not_exist
   )
 }

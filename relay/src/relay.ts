@@ -15,6 +15,7 @@ import { WebhookWorker } from './delivery/webhook-worker.ts'
 import { CLOSE } from './delivery/ws-routes.ts'
 import { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import { RateLimiter } from './envelopes/rate-limiter.ts'
+import { loggable } from './errors.ts'
 import { loadOrCreateRelayKeys, type RelayKeys } from './info/relay-keys.ts'
 import { purgeMetadata } from './ops/retention.ts'
 
@@ -64,7 +65,7 @@ export async function startRelay(props: {
   }
   const blobStore = new FileBlobStore(config.blobDir)
   const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub, metrics, blobStore })
-  const onError = (error: unknown) => app.log.error({ err: error }, 'background work failed')
+  const onError = (error: unknown) => app.log.error({ err: loggable(error) }, 'background work failed')
   const webhooks = new WebhookWorker({ db: database.db, clock, config, relayKeys, metrics, log: app.log })
   const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)
   const sweep = () =>

@@ -3,7 +3,14 @@ import WebSocket from 'ws'
 import type { TestNode, TestRelay } from './helpers.ts'
 
 /** A node's WebSocket to the relay, as a test drives it: authenticates, records every frame. */
-export async function openSocket(relay: TestRelay, node: TestNode, options: { authenticate?: boolean } = {}) {
+export async function openSocket(
+  relay: Pick<TestRelay, 'baseUrl' | 'clock'>,
+  node: TestNode,
+  options: {
+    authenticate?: boolean
+    onDeliver?: (frame: Extract<RelayFrame, { type: 'deliver' }>) => void
+  } = {},
+) {
   const socket = new WebSocket(`${relay.baseUrl.replace('http', 'ws')}/v1/ws`)
   const frames: RelayFrame[] = []
   const waiters: { match: (frame: RelayFrame) => boolean; resolve: (frame: RelayFrame) => void }[] = []
@@ -11,6 +18,7 @@ export async function openSocket(relay: TestRelay, node: TestNode, options: { au
   const closeWaiters: ((value: { code: number; reason: string }) => void)[] = []
   socket.on('message', (data) => {
     const frame = JSON.parse(String(data)) as RelayFrame
+    if (frame.type === 'deliver' && options.onDeliver) return options.onDeliver(frame)
     frames.push(frame)
     for (const waiter of [...waiters]) {
       if (waiter.match(frame)) {

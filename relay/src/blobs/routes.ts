@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { currentInstance } from '../auth/plugin.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/client.ts'
-import { parseBody, RelayError } from '../errors.ts'
+import { loggable, parseBody, RelayError } from '../errors.ts'
 import { type BlobStore, BlobTooLargeError } from './blob-store.ts'
 import { completeBlob, findBlob, hasGrant, insertBlob, markFetched } from './repository.ts'
 
@@ -125,7 +125,7 @@ export async function blobRoutes(
     if (end === blob.size - 1 && blob.uploader !== me.id) {
       reply.raw.once('finish', () => {
         markFetched(deps.db, { blobId: id, instanceId: me.id, nowMs: deps.clock.now() }).catch(
-          (error: unknown) => request.log.error({ err: error }, 'marking a blob fetched failed'),
+          (error: unknown) => request.log.error({ err: loggable(error) }, 'marking a blob fetched failed'),
         )
       })
     }

@@ -1,6 +1,6 @@
 import { type ConnectionView, newId } from '@ochat/shared-protocol'
 import type { Db } from '../db/client.ts'
-import { RelayError } from '../errors.ts'
+import { errorCode, RelayError } from '../errors.ts'
 import { findInstance, type InstanceRow } from '../instances/repository.ts'
 import { presentConnection } from './presenter.ts'
 import { findLiveConnectionBetween, insertConnection, insertHistory } from './repository.ts'
@@ -44,7 +44,7 @@ export async function requestConnection(props: RequestConnectionProps): Promise<
       await insertConnection(tx, row)
     } catch (error) {
       // Two requests crossing: the partial unique index on the pair decides.
-      if ((error as { code?: string }).code === '23505') throw new RelayError('E_CONNECTION_EXISTS')
+      if (errorCode(error) === '23505') throw new RelayError('E_CONNECTION_EXISTS')
       throw error
     }
     const entry = {

@@ -5,6 +5,7 @@ import { request } from 'undici'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { type Db, rows } from '../db/client.ts'
+import { loggable } from '../errors.ts'
 import type { RelayKeys } from '../info/relay-keys.ts'
 import { findInstance, type InstanceRow } from '../instances/repository.ts'
 import { checkWebhookUrl } from '../instances/webhook-url.ts'
@@ -56,7 +57,7 @@ export class WebhookWorker {
     }
     this.#scanning = true
     this.#scan()
-      .catch((error: unknown) => this.#deps.log.error({ err: error }, 'webhook scan failed'))
+      .catch((error: unknown) => this.#deps.log.error({ err: loggable(error) }, 'webhook scan failed'))
       .finally(() => {
         this.#scanning = false
         if (this.#scanAgain) {
@@ -95,7 +96,7 @@ export class WebhookWorker {
       this.#busy.add(destination)
       const work = this.#deliverTo(destination)
         .catch((error: unknown) =>
-          this.#deps.log.error({ err: error, destination }, 'webhook delivery failed'),
+          this.#deps.log.error({ err: loggable(error), destination }, 'webhook delivery failed'),
         )
         .finally(() => {
           this.#busy.delete(destination)

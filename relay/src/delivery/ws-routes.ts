@@ -11,6 +11,7 @@ import {
 } from '@ochat/shared-protocol'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
+import { loggable } from '../errors.ts'
 import type { RelayKeys } from '../info/relay-keys.ts'
 import { findInstance } from '../instances/repository.ts'
 import { resetBreaker, takeLease } from './lease-repository.ts'
@@ -66,7 +67,7 @@ export async function wsRoutes(
           session = await authenticateSocket(frame.value)
         })
         .catch((error: unknown) => {
-          deps.log.error({ err: error }, 'socket frame failed')
+          deps.log.error({ err: loggable(error) }, 'socket frame failed')
           refuse(
             'E_INTERNAL',
             reason('error', 'the relay failed on this frame; retry'),
@@ -81,7 +82,7 @@ export async function wsRoutes(
         const closing = session
         queue = queue
           .then(() => deps.hub.remove(closing))
-          .catch((error: unknown) => deps.log.error({ err: error }, 'socket close failed'))
+          .catch((error: unknown) => deps.log.error({ err: loggable(error) }, 'socket close failed'))
       }
     })
 

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts'
 import { type Db, rows, type Tx } from '../db/client.ts'
 import { blobGrants } from '../db/schema.ts'
 import { insertQueueItems, type QueueInsert, wake } from '../delivery/queue-repository.ts'
+import { errorCode } from '../errors.ts'
 import { findEnvelopes, insertEnvelopes } from './repository.ts'
 
 /**
@@ -90,7 +91,7 @@ export class EnvelopeWriter {
         })
         return
       } catch (error) {
-        if (attempt < 3 && RETRYABLE.has((error as { code?: string }).code ?? '')) continue
+        if (attempt < 3 && RETRYABLE.has(errorCode(error) ?? '')) continue
         for (const job of batch) job.reject(error)
         return
       }
