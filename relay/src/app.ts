@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket'
 import { LIMITS } from '@ochat/shared-protocol'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino } from 'pino'
 import { databaseNonceStore } from './auth/nonce-store.ts'
 import { requireInstance } from './auth/plugin.ts'
 import type { BlobStore } from './blobs/blob-store.ts'
@@ -12,6 +13,7 @@ import type { Database } from './db/client.ts'
 import type { DeliveryMetrics } from './delivery/metrics.ts'
 import type { SocketHub } from './delivery/socket-hub.ts'
 import { wsRoutes } from './delivery/ws-routes.ts'
+import { docsRoutes } from './docs/openapi.ts'
 import type { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import type { RateLimiter } from './envelopes/rate-limiter.ts'
 import { envelopeRoutes } from './envelopes/routes.ts'
@@ -20,6 +22,13 @@ import type { RelayKeys } from './info/relay-keys.ts'
 import { infoRoutes } from './info/routes.ts'
 import { instanceRoutes } from './instances/routes.ts'
 import { opsRoutes } from './ops/routes.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** "method /path" of every route, in registration order. */
+    registeredRoutes: string[]
+  }
+}
 
 export type AppDeps = {
   config: Config
@@ -31,6 +40,8 @@ export type AppDeps = {
   hub: SocketHub
   metrics: DeliveryMetrics
   blobStore: BlobStore
+  /** Where logs go; stdout unless a test captures them. */
+  logStream?: NodeJS.WritableStream
 }
 
 /** Room for JSON framing around the largest submit (64 MiB of envelopes). */
@@ -42,16 +53,19 @@ const BODY_LIMIT_BYTES = LIMITS.submitBodyBytes + 1024 * 1024
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: {
-      level: deps.config.logLevel,
-      // Invariant 1: no message content or key material in logs. Bodies are never logged; these
-      // headers would only carry signatures, but they are redacted all the same.
-      redact: [
-        'req.headers["ochat-signature"]',
-        'req.headers["webhook-signature"]',
-        'req.headers.authorization',
-      ],
-    },
+    loggerInstance: pino(
+      {
+        level: deps.config.logLevel,
+        // Invariant 1: no message content or key material in logs. Bodies are never logged; these
+        // headers would only carry signatures and tokens, but they are redacted all the same.
+        redact: [
+          'req.headers["ochat-signature"]',
+          'req.headers["webhook-signature"]',
+          'req.headers.authorization',
+        ],
+      },
+      deps.logStream ?? process.stdout,
+    ) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
   })
@@ -72,12 +86,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   )
   installErrorHandler(app)
+  // Every route, as registered: the OpenAPI test checks each one is documented.
+  const registered: string[] = []
+  app.decorate('registeredRoutes', registered)
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
+  })
   await app.register(websocket, { options: { maxPayload: BODY_LIMIT_BYTES } })
 
   const db = deps.database.db
   const relayId = deps.relayKeys.relayId
   const signed = requireInstance({ db, clock: deps.clock, relayId, nonces: databaseNonceStore(db) })
 
+  await app.register(docsRoutes, { relayName: deps.config.name })
   await app.register(opsRoutes, { metrics: deps.metrics, metricsToken: deps.config.metricsToken })
   await app.register(infoRoutes, { config: deps.config, database: deps.database, relayKeys: deps.relayKeys })
   await app.register(instanceRoutes, { db, clock: deps.clock, config: deps.config, relayId, signed })

@@ -42,6 +42,8 @@ export async function startRelay(props: {
   config: Config
   clock?: Clock
   database?: Database
+  /** Where logs go; stdout by default. */
+  logStream?: NodeJS.WritableStream
 }): Promise<Relay> {
   const { config } = props
   const clock = props.clock ?? systemClock
@@ -64,7 +66,18 @@ export async function startRelay(props: {
     }),
   }
   const blobStore = new FileBlobStore(config.blobDir)
-  const app = await buildApp({ config, clock, database, relayKeys, writer, limits, hub, metrics, blobStore })
+  const app = await buildApp({
+    config,
+    clock,
+    database,
+    relayKeys,
+    writer,
+    limits,
+    hub,
+    metrics,
+    blobStore,
+    ...(props.logStream ? { logStream: props.logStream } : {}),
+  })
   const onError = (error: unknown) => app.log.error({ err: loggable(error) }, 'background work failed')
   const webhooks = new WebhookWorker({ db: database.db, clock, config, relayKeys, metrics, log: app.log })
   const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)

@@ -59,7 +59,13 @@ export type TestRelay = Relay & { clock: Clock; baseUrl: string }
 export async function buildRelay(
   t: Test,
   driver: Driver,
-  options: { env?: Record<string, string>; clock?: Clock; listen?: boolean; database?: Database } = {},
+  options: {
+    env?: Record<string, string>
+    clock?: Clock
+    listen?: boolean
+    database?: Database
+    logStream?: NodeJS.WritableStream
+  } = {},
 ): Promise<TestRelay> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ochat-relay-'))
   const { database } = options.database ? { database: options.database } : await createTestDatabase(t, driver)
@@ -72,7 +78,12 @@ export async function buildRelay(
     RELAY_PORT: '0',
     ...options.env,
   })
-  const relay = await startRelay({ config, clock, database })
+  const relay = await startRelay({
+    config,
+    clock,
+    database,
+    ...(options.logStream ? { logStream: options.logStream } : {}),
+  })
   let baseUrl = ''
   if (options.listen) {
     await relay.app.listen({ host: '127.0.0.1', port: 0 })
