@@ -116,8 +116,6 @@ CREATE INDEX "connection_history_connection" ON "connection_history" USING btree
 CREATE UNIQUE INDEX "connections_live_pair" ON "connections" USING btree (least("requester", "addressee"),greatest("requester", "addressee")) WHERE "connections"."state" in ('pending', 'accepted');--> statement-breakpoint
 CREATE INDEX "connections_requester" ON "connections" USING btree ("requester");--> statement-breakpoint
 CREATE INDEX "connections_addressee" ON "connections" USING btree ("addressee");--> statement-breakpoint
-CREATE INDEX "envelopes_sender" ON "envelopes" USING btree ("sender","id");--> statement-breakpoint
-CREATE INDEX "envelopes_recipient" ON "envelopes" USING btree ("recipient");--> statement-breakpoint
 CREATE INDEX "envelopes_accepted_at" ON "envelopes" USING btree ("accepted_at");--> statement-breakpoint
 CREATE INDEX "nonces_expires_at" ON "nonces" USING btree ("expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "queue_destination_item" ON "queue" USING btree ("destination","item_id");--> statement-breakpoint

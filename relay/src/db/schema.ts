@@ -112,11 +112,7 @@ export const envelopes = pgTable(
     failedAt: ms('failed_at'),
     reason: text('reason'),
   },
-  (table) => [
-    index('envelopes_sender').on(table.sender, table.id),
-    index('envelopes_recipient').on(table.recipient),
-    index('envelopes_accepted_at').on(table.acceptedAt),
-  ],
+  (table) => [index('envelopes_accepted_at').on(table.acceptedAt)],
 )
 
 /**

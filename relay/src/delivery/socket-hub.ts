@@ -3,6 +3,8 @@ import type { SocketSession } from './socket-session.ts'
 /** The node sockets this replica holds, by instance id: at most one per instance. */
 export class SocketHub {
   readonly #sessions = new Map<string, SocketSession>()
+  /** Sessions being shut down after their socket closed; closeAll waits for them too. */
+  readonly #closing = new Set<Promise<void>>()
 
   /** Adds a session; an older one for the same instance is closed first ("connected elsewhere"). */
   async add(session: SocketSession): Promise<void> {
@@ -13,7 +15,13 @@ export class SocketHub {
 
   async remove(session: SocketSession): Promise<void> {
     if (this.#sessions.get(session.instance.id) === session) this.#sessions.delete(session.instance.id)
-    await session.shutdown()
+    const closing = session.shutdown()
+    this.#closing.add(closing)
+    try {
+      await closing
+    } finally {
+      this.#closing.delete(closing)
+    }
   }
 
   get(instanceId: string): SocketSession | undefined {
@@ -46,5 +54,6 @@ export class SocketHub {
     const sessions = [...this.#sessions.values()]
     this.#sessions.clear()
     await Promise.all(sessions.map((session) => session.shutdown(code, why)))
+    await Promise.allSettled([...this.#closing])
   }
 }

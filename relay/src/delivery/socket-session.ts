@@ -6,6 +6,7 @@ import type { Db } from '../db/client.ts'
 import type { EnvelopeWriter } from '../envelopes/envelope-writer.ts'
 import type { RateLimiter } from '../envelopes/rate-limiter.ts'
 import { submitEnvelopes } from '../envelopes/submit-envelopes.ts'
+import { loggable } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts } from './accept-receipts.ts'
 import { acknowledge } from './acknowledge.ts'
@@ -35,6 +36,10 @@ export class SocketSession {
   #draining = false
   #drainAgain = false
   #closed = false
+  /** Submits waiting for their commit; shutdown waits for them. */
+  readonly #submits = new Set<Promise<void>>()
+  #acks: Extract<NodeFrame, { type: 'ack' }>[] = []
+  #acking: Promise<void> | undefined
 
   constructor(props: {
     deps: SessionDeps
@@ -90,20 +95,9 @@ export class SocketSession {
   async handle(frame: NodeFrame): Promise<void> {
     switch (frame.type) {
       case 'ack': {
-        const { settled, delivered, receipts } = await acknowledge({
-          db: this.#deps.db,
-          recipient: this.instance,
-          results: frame.results,
-          receipts: frame.receipts,
-          inflight: this.inflight,
-          nowMs: this.#deps.clock.now(),
-          deadlineMs: this.#deps.config.deliveryDeadlineMs,
-        })
-        for (const id of settled) this.inflight.delete(id)
-        if (delivered.length > 0)
-          this.#deps.metrics.deliveries.inc({ path: 'ws', outcome: 'delivered' }, delivered.length)
-        this.#reportRefusedReceipts(receipts)
-        await this.drain()
+        // Acks that arrive while one is being written are merged into the next transaction.
+        this.#acks.push(frame)
+        if (!this.#acking) this.#acking = this.#flushAcks().finally(() => (this.#acking = undefined))
         return
       }
       case 'receipt': {
@@ -120,7 +114,9 @@ export class SocketSession {
         return
       }
       case 'submit': {
-        const { results } = await submitEnvelopes({
+        // Not awaited: the next frames are read while this one waits for its commit, so submits from
+        // one socket share group commits. Results carry the requestId; order is kept by the writer.
+        const work = submitEnvelopes({
           db: this.#deps.db,
           writer: this.#deps.writer,
           limits: this.#deps.limits,
@@ -128,7 +124,21 @@ export class SocketSession {
           envelopes: frame.envelopes,
           nowMs: this.#deps.clock.now(),
         })
-        this.sendFrame({ type: 'submitted', requestId: frame.requestId, results })
+          .then(({ results }) => this.sendFrame({ type: 'submitted', requestId: frame.requestId, results }))
+          .catch((error: unknown) => {
+            this.#deps.log.error({ err: loggable(error) }, 'submit over the socket failed')
+            this.sendFrame({
+              type: 'error',
+              requestId: frame.requestId,
+              error: {
+                code: 'E_INTERNAL',
+                message: 'The relay could not store these envelopes; retry them.',
+                reason: reason('error', 'not stored; retry'),
+              },
+            })
+          })
+          .finally(() => this.#submits.delete(work))
+        this.#submits.add(work)
         return
       }
       case 'ping':
@@ -146,6 +156,32 @@ export class SocketSession {
           },
         })
         return
+    }
+  }
+
+  async #flushAcks(): Promise<void> {
+    while (this.#acks.length > 0) {
+      const frames = this.#acks
+      this.#acks = []
+      try {
+        const { settled, delivered, receipts } = await acknowledge({
+          db: this.#deps.db,
+          recipient: this.instance,
+          results: frames.flatMap((frame) => frame.results),
+          receipts: frames.flatMap((frame) => frame.receipts),
+          inflight: this.inflight,
+          nowMs: this.#deps.clock.now(),
+          deadlineMs: this.#deps.config.deliveryDeadlineMs,
+        })
+        for (const id of settled) this.inflight.delete(id)
+        if (delivered.length > 0)
+          this.#deps.metrics.deliveries.inc({ path: 'ws', outcome: 'delivered' }, delivered.length)
+        this.#reportRefusedReceipts(receipts)
+      } catch (error) {
+        // Nothing is lost: unacknowledged items stay claimed and are offered again after the claim expires.
+        this.#deps.log.error({ err: loggable(error) }, 'acknowledgement failed')
+      }
+      await this.drain()
     }
   }
 
@@ -167,6 +203,7 @@ export class SocketSession {
   async shutdown(code?: number, why?: string): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await Promise.allSettled([...this.#submits, this.#acking])
     if (code !== undefined) this.#close(code, why ?? '')
     await releaseClaimsOf(this.#deps.db, {
       destination: this.instance.id,

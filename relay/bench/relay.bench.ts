@@ -1,0 +1,283 @@
+// Relay figures for `pnpm bench` (issue 3). The relay runs as its own process on a throwaway PostgreSQL
+// database; each ratio's baseline runs in the same invocation. Every figure is the median of several runs.
+import { createServer } from 'node:http'
+import {
+  generateIdentityKeyPair,
+  newId,
+  signDetached,
+  signReceipt,
+  verifyDetached,
+  type WebhookBody,
+} from '@ochat/shared-protocol'
+import { opsPerSecond, report } from '../../shared-protocol/bench/measure.ts'
+import { type BenchNode, benchNode, client, seal, startBareServer, startRelayProcess } from './harness.ts'
+import { benchSocket } from './socket.ts'
+
+const RUNS = 3
+const SECONDS = 3
+
+const relay = await startRelayProcess()
+const http = client(relay.baseUrl, relay.relayId)
+const bare = await startBareServer()
+const bareClient = client(bare.baseUrl, relay.relayId)
+
+try {
+  const acme = benchNode('Acme')
+  const globex = benchNode('Globex')
+  // The accept runs write to a node that never connects, so their backlog does not slow the others.
+  const sink = benchNode('Sink')
+  for (const node of [acme, globex, sink]) await http.register(node)
+  await http.connect(acme, globex)
+  await http.connect(acme, sink)
+  // Sealing costs the client ~70 µs: envelopes are sealed before the clock starts.
+  const toSink = Array.from({ length: 5_000 }, () => seal(acme, sink))
+  const toGlobex = Array.from({ length: 5_000 }, () => seal(acme, globex))
+  let next = 0
+  const take = (pool = toSink) => {
+    const envelope = pool[next++ % pool.length]
+    // A fresh id per submit, so every one is a real insert, not a duplicate.
+    return envelope ? { ...envelope, header: { ...envelope.header, id: newId() } } : undefined
+  }
+  console.log(
+    `relay: PostgreSQL, relay in its own process; ${SECONDS} s per run, median of ${RUNS}; 1 KiB messages`,
+  )
+
+  // 1. Durable accept over the sender's WebSocket, against a bare Fastify route with zod validation.
+  const bareRates = await timed(RUNS, async () =>
+    closedLoop(64, () => bareClient.call(undefined, 'POST', '/v1/envelopes', { envelopes: [take()] })),
+  )
+  const bareFigure = report({
+    name: 'baseline: bare Fastify POST + zod, 1 envelope/request',
+    unit: 'req/s',
+    runs: bareRates,
+  })
+  const wsAccept = await timed(RUNS, async () => {
+    let done = 0
+    let inflight = 0
+    let resolveTick: () => void = () => {}
+    const socket = await benchSocket(relay.baseUrl, acme, {
+      onSubmitted: () => {
+        done++
+        inflight--
+        resolveTick()
+      },
+    })
+    const until = Date.now() + SECONDS * 1000
+    const started = Date.now()
+    while (Date.now() < until) {
+      while (inflight < 256) {
+        socket.submit([take()])
+        inflight++
+      }
+      await new Promise<void>((resolve) => {
+        resolveTick = resolve
+      })
+    }
+    const rate = done / ((Date.now() - started) / 1000)
+    await socket.close()
+    return rate
+  })
+  const wsFigure = report({
+    name: 'durable accept over the sender WebSocket, 1 envelope/frame',
+    unit: 'env/s',
+    runs: wsAccept,
+  })
+  console.log(
+    `  → ${((wsFigure.median / bareFigure.median) * 100).toFixed(0)}% of the bare route (target ≥ 50%)`,
+  )
+
+  // 2. Signed single-envelope HTTP requests, beside the relay's cost of one Ed25519 verify per request.
+  const httpAccept = await timed(RUNS, async () =>
+    closedLoop(64, () => http.call(acme, 'POST', '/v1/envelopes', { envelopes: [take()] })),
+  )
+  report({ name: 'durable accept over signed HTTP, 1 envelope/request', unit: 'req/s', runs: httpAccept })
+  const pair = generateIdentityKeyPair()
+  const message = new Uint8Array(300)
+  const signature = signDetached(message, pair.secretKey)
+  report({
+    name: 'beside: one Ed25519 verify (node:crypto), per core',
+    unit: 'ops/s',
+    runs: opsPerSecond(() => verifyDetached(message, signature, pair.publicKey)),
+  })
+
+  // 3. End to end over WebSockets: submit → relay → recipient stores and receipts → receipt at the sender.
+  const receiver = await benchSocket(relay.baseUrl, globex)
+  const e2e = async (ratePerSecond: number | undefined) => {
+    const sentAt = new Map<string, number>()
+    const latencies: number[] = []
+    const socket = await benchSocket(relay.baseUrl, acme, {
+      onReceipt: (ids) => {
+        for (const id of ids) {
+          const at = sentAt.get(id)
+          if (at !== undefined) latencies.push(performance.now() - at)
+          sentAt.delete(id)
+        }
+      },
+    })
+    const started = performance.now()
+    const until = started + SECONDS * 1000
+    let sent = 0
+    while (performance.now() < until) {
+      const target =
+        ratePerSecond === undefined
+          ? Number.POSITIVE_INFINITY
+          : ((performance.now() - started) / 1000) * ratePerSecond
+      // At most 512 outstanding; paced runs also keep to their rate.
+      while (sentAt.size < 512 && sent < target) {
+        const envelope = take(toGlobex)
+        if (!envelope) break
+        sentAt.set(envelope.header.id, performance.now())
+        socket.submit([envelope])
+        sent++
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    const drainUntil = performance.now() + 5000
+    while (sentAt.size > 0 && performance.now() < drainUntil)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    await socket.close()
+    latencies.sort((a, b) => a - b)
+    return {
+      rate: latencies.length / ((performance.now() - started) / 1000),
+      p50: latencies[Math.floor(latencies.length * 0.5)] ?? Number.NaN,
+      p99: latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN,
+    }
+  }
+  const maxRuns = []
+  for (let run = 0; run < RUNS; run++) maxRuns.push(await e2e(undefined))
+  const e2eFigure = report({
+    name: 'end to end over WebSockets, submit → Delivered receipt back',
+    unit: 'env/s',
+    runs: maxRuns.map((run) => run.rate),
+  })
+  console.log(
+    `  → ${((e2eFigure.median / bareFigure.median) * 100).toFixed(0)}% of the bare route (target ≥ 25%)`,
+  )
+  const halfRuns = []
+  for (let run = 0; run < RUNS; run++) halfRuns.push(await e2e(e2eFigure.median / 2))
+  report({
+    name: `  latency p50 at half load (${Math.round(e2eFigure.median / 2)}/s)`,
+    unit: 'ms',
+    runs: halfRuns.map((run) => run.p50),
+  })
+  report({
+    name: `  latency p99 at half load (target ≤ 50 ms)`,
+    unit: 'ms',
+    runs: halfRuns.map((run) => run.p99),
+  })
+  await receiver.close()
+
+  // 4. Webhook delivery: the recipient has no socket; the relay POSTs batches, the node answers with receipts.
+  const hookNode = benchNode('Hooked')
+  const hookServer = await webhookServer(hookNode)
+  await http.register(hookNode, hookServer.url)
+  await http.connect(acme, hookNode)
+  const hookRuns = []
+  for (let run = 0; run < RUNS; run++) {
+    const total = 3000
+    const before = hookServer.received()
+    const started = performance.now()
+    const envelopes = Array.from({ length: total }, () => seal(acme, hookNode, '<p>hook</p>'))
+    for (let start = 0; start < total; start += 500)
+      await http.call(acme, 'POST', '/v1/envelopes', { envelopes: envelopes.slice(start, start + 500) })
+    while (hookServer.received() - before < total) await new Promise((resolve) => setTimeout(resolve, 5))
+    hookRuns.push(total / ((performance.now() - started) / 1000))
+  }
+  report({ name: 'webhook delivery (POSTs of ≤ 50, receipts in the answer)', unit: 'env/s', runs: hookRuns })
+  await hookServer.close()
+
+  // 5. Bulk: one submit to 1,000 recipients, until the last one has it.
+  const recipients = Array.from({ length: 1000 }, (_, index) => benchNode(`Peer ${index}`))
+  await Promise.all(recipients.map((peer) => http.register(peer)))
+  await Promise.all(recipients.map((peer) => http.connect(acme, peer)))
+  let delivered = 0
+  const sockets = []
+  for (let start = 0; start < recipients.length; start += 100) {
+    sockets.push(
+      ...(await Promise.all(
+        recipients
+          .slice(start, start + 100)
+          .map((peer) => benchSocket(relay.baseUrl, peer, { onEnvelopes: (count) => (delivered += count) })),
+      )),
+    )
+  }
+  const bulkRuns = []
+  for (let run = 0; run < RUNS; run++) {
+    const envelopes = recipients.map((peer) => seal(acme, peer))
+    const before = delivered
+    const started = performance.now()
+    await http.call(acme, 'POST', '/v1/envelopes', { envelopes })
+    while (delivered - before < recipients.length) await new Promise((resolve) => setTimeout(resolve, 2))
+    bulkRuns.push(performance.now() - started)
+  }
+  report({
+    name: 'bulk send to 1,000 recipients, submit → last delivered (target ≤ 1 s)',
+    unit: 'ms',
+    runs: bulkRuns,
+  })
+  await Promise.all(sockets.map((socket) => socket.close()))
+} finally {
+  await http.close()
+  await bareClient.close()
+  bare.stop()
+  await relay.stop()
+}
+
+async function timed(runs: number, body: () => Promise<number>): Promise<number[]> {
+  await body() // warm-up
+  const results: number[] = []
+  for (let run = 0; run < runs; run++) results.push(await body())
+  return results
+}
+
+/** `concurrency` loops each doing one call after another for SECONDS; returns calls per second. */
+async function closedLoop(concurrency: number, call: () => Promise<unknown>): Promise<number> {
+  const until = Date.now() + SECONDS * 1000
+  let count = 0
+  const started = Date.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) {
+        await call()
+        count++
+      }
+    }),
+  )
+  return count / ((Date.now() - started) / 1000)
+}
+
+async function webhookServer(node: BenchNode) {
+  let received = 0
+  const server = createServer((request, response) => {
+    const parts: Buffer[] = []
+    request.on('data', (chunk: Buffer) => parts.push(chunk))
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as WebhookBody
+      const bySender = new Map<string, string[]>()
+      for (const item of body.items)
+        if (item.type === 'envelope')
+          bySender.set(item.envelope.header.from, [
+            ...(bySender.get(item.envelope.header.from) ?? []),
+            item.id,
+          ])
+      received += body.items.filter((item) => item.type === 'envelope').length
+      const receipts = [...bySender].map(([to, envelopeIds]) =>
+        signReceipt(
+          { v: 1, id: newId(), kind: 'delivered', from: node.instanceId, to, envelopeIds, at: Date.now() },
+          node.identity.secretKey,
+        ),
+      )
+      response.writeHead(200, { 'content-type': 'application/json' })
+      response.end(
+        JSON.stringify({ v: 1, results: body.items.map((item) => ({ ok: true, id: item.id })), receipts }),
+      )
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  return {
+    url: `http://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}/ochat/webhook`,
+    received: () => received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
