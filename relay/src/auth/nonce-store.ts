@@ -1,23 +1,31 @@
 import type { NonceStore } from '@ochat/shared-protocol'
 import { lt, sql } from 'drizzle-orm'
-import { type Executor, rows } from '../db/client.ts'
+import { type Db, type Executor, rows } from '../db/client.ts'
 import { nonces } from '../db/schema.ts'
 
 /**
  * Nonces in PostgreSQL, shared by every replica. A claim is one statement: insert, or take over a row
  * whose time has passed; a live row means a replay. The purge job deletes expired rows.
  */
-export function databaseNonceStore(executor: Executor): NonceStore {
+export function databaseNonceStore(db: Db): NonceStore {
   return {
     async claim(nonce, expiresAtMs, nowMs) {
-      const claimed = await rows<{ key: string }>(
-        executor,
-        sql`insert into ${nonces} (key, expires_at) values (${nonce}, ${expiresAtMs})
-            on conflict (key) do update set expires_at = excluded.expires_at
-            where ${nonces.expiresAt} <= ${nowMs}
-            returning key`,
-      )
-      return claimed.length === 1
+      return db.transaction(async (tx) => {
+        // The claim is made visible at once but not waited for on disk: after a database crash the last
+        // few hundred milliseconds of claims can be lost, so a request signed then could be replayed
+        // within its 300 s. Every signed route is idempotent or refuses a repeat (a duplicate envelope is
+        // answered as such, a decision cannot be made twice), so that costs nothing, while waiting for
+        // the disk would cap signed requests at one fsync each.
+        await tx.execute(sql`set local synchronous_commit to off`)
+        const claimed = await rows<{ key: string }>(
+          tx,
+          sql`insert into ${nonces} (key, expires_at) values (${nonce}, ${expiresAtMs})
+              on conflict (key) do update set expires_at = excluded.expires_at
+              where ${nonces.expiresAt} <= ${nowMs}
+              returning key`,
+        )
+        return claimed.length === 1
+      })
     },
   }
 }

@@ -22,13 +22,33 @@ export type ClaimedItem = {
 
 export const WAKE_CHANNEL = 'ochat_wake'
 
+/**
+ * One statement however many rows: the rows travel as one JSON parameter. On the hot path this is
+ * several times cheaper than building a parameter per column per row.
+ */
 export async function insertQueueItems(executor: Executor, items: QueueInsert[]): Promise<void> {
-  for (let start = 0; start < items.length; start += 500) {
-    await executor
-      .insert(queue)
-      .values(items.slice(start, start + 500))
-      .onConflictDoNothing()
-  }
+  if (items.length === 0) return
+  const rowsJson = JSON.stringify(
+    items.map((item) => ({
+      destination: item.destination,
+      item_id: item.itemId,
+      kind: item.kind,
+      connection_id: item.connectionId ?? null,
+      body: item.body,
+      created_at: item.createdAt,
+      deadline_at: item.deadlineAt,
+      next_attempt_at: item.nextAttemptAt,
+    })),
+  )
+  await executor.execute(
+    sql`insert into queue (destination, item_id, kind, connection_id, body, created_at, deadline_at, next_attempt_at)
+        select destination, item_id, kind, connection_id, body, created_at, deadline_at, next_attempt_at
+        from rows from (jsonb_to_recordset(${rowsJson}::jsonb) as (destination text, item_id uuid, kind text,
+          connection_id uuid, body text, created_at bigint, deadline_at bigint, next_attempt_at bigint))
+          with ordinality as x(destination, item_id, kind, connection_id, body, created_at, deadline_at, next_attempt_at, n)
+        order by n
+        on conflict do nothing`,
+  )
 }
 
 /** A status event for a sender (PROTOCOL.md §5.2), ready to queue. */

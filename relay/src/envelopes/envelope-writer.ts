@@ -23,15 +23,23 @@ type Job = {
 
 /** Largest batch written in one transaction, in envelopes. */
 const MAX_BATCH_ENVELOPES = 5000
-/** Deadlocks and serialization failures between replicas are retried (SQLSTATE 40P01, 40001). */
-const RETRYABLE = new Set(['40P01', '40001'])
+/**
+ * Two batches may be in flight: while one waits for its commit, the next is sent. Order per connection
+ * stays best effort (DESIGN.md), and sequence numbers follow commit order.
+ */
+const CONCURRENT_BATCHES = 2
+/**
+ * Retried: deadlocks and serialization failures between replicas (40P01, 40001), and a unique violation
+ * (23505) when two batches in flight carry the same new id; on retry it is found and answered as a duplicate.
+ */
+const RETRYABLE = new Set(['40P01', '40001', '23505'])
 
 export class EnvelopeWriter {
   readonly #db: Db
   readonly #clock: Clock
   readonly #deadlineMs: number
   #jobs: Job[] = []
-  #writing: Promise<void> | undefined
+  readonly #writing = new Set<Promise<void>>()
 
   readonly #onCommitted: (envelopes: number) => void
 
@@ -59,11 +67,11 @@ export class EnvelopeWriter {
 
   /** Waits for what is being written and what is waiting. */
   async drain(): Promise<void> {
-    while (this.#writing) await this.#writing
+    while (this.#writing.size > 0) await Promise.allSettled([...this.#writing])
   }
 
   #pump(): void {
-    if (this.#writing || this.#jobs.length === 0) return
+    if (this.#writing.size >= CONCURRENT_BATCHES || this.#jobs.length === 0) return
     const batch: Job[] = []
     let count = 0
     while (
@@ -75,10 +83,11 @@ export class EnvelopeWriter {
       batch.push(job)
       count += job.envelopes.length
     }
-    this.#writing = this.#write(batch).finally(() => {
-      this.#writing = undefined
+    const writing = this.#write(batch).finally(() => {
+      this.#writing.delete(writing)
       this.#pump()
     })
+    this.#writing.add(writing)
   }
 
   async #write(batch: Job[]): Promise<void> {

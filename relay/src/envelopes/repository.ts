@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Executor } from '../db/client.ts'
 import { envelopes } from '../db/schema.ts'
 
@@ -6,7 +6,13 @@ export type EnvelopeRow = typeof envelopes.$inferSelect
 
 export async function findEnvelopes(executor: Executor, ids: string[]): Promise<EnvelopeRow[]> {
   if (ids.length === 0) return []
-  return executor.select().from(envelopes).where(inArray(envelopes.id, ids))
+  // One JSON parameter instead of one per id: this runs for every batch on the hot path.
+  return executor
+    .select()
+    .from(envelopes)
+    .where(
+      sql`${envelopes.id} in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`,
+    )
 }
 
 export async function findEnvelopeOfSender(
@@ -21,13 +27,30 @@ export async function findEnvelopeOfSender(
   return row
 }
 
+/** One statement for the whole batch, the rows as one JSON parameter (see insertQueueItems). */
 export async function insertEnvelopes(
   executor: Executor,
   rows: (typeof envelopes.$inferInsert)[],
 ): Promise<void> {
-  for (let start = 0; start < rows.length; start += 1000) {
-    await executor.insert(envelopes).values(rows.slice(start, start + 1000))
-  }
+  if (rows.length === 0) return
+  const rowsJson = JSON.stringify(
+    rows.map((row) => ({
+      id: row.id,
+      sender: row.sender,
+      recipient: row.recipient,
+      connection_id: row.connectionId,
+      seq: row.seq,
+      size: row.size,
+      status: row.status,
+      accepted_at: row.acceptedAt,
+    })),
+  )
+  await executor.execute(
+    sql`insert into ${envelopes} (id, sender, recipient, connection_id, seq, size, status, accepted_at)
+        select id, sender, recipient, connection_id, seq, size, status, accepted_at
+        from jsonb_to_recordset(${rowsJson}::jsonb) as x(id uuid, sender text, recipient text, connection_id uuid,
+          seq bigint, size int, status text, accepted_at bigint)`,
+  )
 }
 
 /** Envelopes whose ciphertext was purged by a revoke: they will never be delivered. */
