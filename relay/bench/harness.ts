@@ -46,6 +46,7 @@ export async function startRelayProcess(env: Record<string, string> = {}) {
   const name = `ochat_bench_${randomBytes(4).toString('hex')}`
   const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name}`)
+  await admin.unsafe(`alter database ${name} set log_min_duration_statement = 100`)
   await admin.end()
   const dir = mkdtempSync(join(tmpdir(), 'ochat-bench-'))
   const port = await freePort()

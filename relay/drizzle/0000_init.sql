@@ -120,5 +120,5 @@ CREATE INDEX "envelopes_accepted_at" ON "envelopes" USING btree ("accepted_at");
 CREATE INDEX "nonces_expires_at" ON "nonces" USING btree ("expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "queue_destination_item" ON "queue" USING btree ("destination","item_id");--> statement-breakpoint
 CREATE INDEX "queue_destination_qid" ON "queue" USING btree ("destination","qid");--> statement-breakpoint
-CREATE INDEX "queue_next_attempt" ON "queue" USING btree ("next_attempt_at");--> statement-breakpoint
+CREATE INDEX "queue_deadline" ON "queue" USING btree ("deadline_at");--> statement-breakpoint
 CREATE INDEX "queue_connection" ON "queue" USING btree ("connection_id");

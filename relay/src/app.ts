@@ -10,6 +10,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { connectionRoutes } from './connections/routes.ts'
 import type { Database } from './db/client.ts'
+import { Drainer } from './delivery/drainer.ts'
 import type { DeliveryMetrics } from './delivery/metrics.ts'
 import type { SocketHub } from './delivery/socket-hub.ts'
 import { wsRoutes } from './delivery/ws-routes.ts'
@@ -121,6 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limits: deps.limits,
     log: app.log,
     metrics: deps.metrics,
+    drainer: new Drainer({ db, clock: deps.clock, config: deps.config, log: app.log }),
     hub: deps.hub,
     relayKeys: deps.relayKeys,
   })

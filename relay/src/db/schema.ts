@@ -141,7 +141,8 @@ export const queue = pgTable(
   (table) => [
     uniqueIndex('queue_destination_item').on(table.destination, table.itemId),
     index('queue_destination_qid').on(table.destination, table.qid),
-    index('queue_next_attempt').on(table.nextAttemptAt),
+    // The deadline sweeper runs every few seconds: without this it would read the whole queue, bodies included.
+    index('queue_deadline').on(table.deadlineAt),
     index('queue_connection').on(table.connectionId),
   ],
 )

@@ -10,8 +10,9 @@ import { loggable } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts } from './accept-receipts.ts'
 import { acknowledge } from './acknowledge.ts'
+import type { Drainer, DrainTarget } from './drainer.ts'
 import type { DeliveryMetrics } from './metrics.ts'
-import { type ClaimedItem, claimItems, releaseClaimsOf } from './queue-repository.ts'
+import { type ClaimedItem, releaseClaimsOf } from './queue-repository.ts'
 
 export type SessionDeps = {
   db: Db
@@ -21,20 +22,19 @@ export type SessionDeps = {
   limits: { instance: RateLimiter; connection: RateLimiter }
   log: FastifyBaseLogger
   metrics: DeliveryMetrics
+  drainer: Drainer
 }
 
 /**
  * One authenticated node socket on this replica (PROTOCOL.md §6): pushes what is queued for the node,
  * at most 256 unacknowledged at a time, and handles what the node sends.
  */
-export class SocketSession {
+export class SocketSession implements DrainTarget {
   readonly instance: InstanceRow
   readonly inflight = new Map<string, ClaimedItem>()
   readonly #deps: SessionDeps
   readonly #send: (text: string) => void
   readonly #close: (code: number, why: string) => void
-  #draining = false
-  #drainAgain = false
   #closed = false
   /** Submits waiting for their commit; shutdown waits for them. */
   readonly #submits = new Set<Promise<void>>()
@@ -61,35 +61,25 @@ export class SocketSession {
     if (!this.#closed) this.#send(JSON.stringify(frame))
   }
 
-  /** Sends what is due, up to the window. Concurrent calls fold into one more pass. */
-  async drain(): Promise<void> {
+  /** Sends what is due, up to the window; claims are batched across sockets by the drainer. */
+  drain(): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    return this.#deps.drainer.request(this)
+  }
+
+  get destination(): string {
+    return this.instance.id
+  }
+
+  room(): number {
+    return LIMITS.socketWindow - this.inflight.size
+  }
+
+  take(items: ClaimedItem[]): void {
     if (this.#closed) return
-    if (this.#draining) {
-      this.#drainAgain = true
-      return
-    }
-    this.#draining = true
-    try {
-      do {
-        this.#drainAgain = false
-        const room = LIMITS.socketWindow - this.inflight.size
-        if (room <= 0) break
-        const items = await claimItems(this.#deps.db, {
-          destination: this.instance.id,
-          replicaId: this.#deps.config.replicaId,
-          limit: room,
-          nowMs: this.#deps.clock.now(),
-          visibilityMs: this.#deps.config.claimVisibilityMs,
-        })
-        if (items.length === 0 || this.#closed) break
-        for (const item of items) this.inflight.set(item.itemId, item)
-        // The bodies are stored as the exact JSON of each item: no parse, no re-serialise.
-        this.#send(`{"type":"deliver","items":[${items.map((item) => item.body).join(',')}]}`)
-        if (items.length === room) this.#drainAgain = true
-      } while (this.#drainAgain && !this.#closed)
-    } finally {
-      this.#draining = false
-    }
+    for (const item of items) this.inflight.set(item.itemId, item)
+    // The bodies are stored as the exact JSON of each item: no parse, no re-serialise.
+    this.#send(`{"type":"deliver","items":[${items.map((item) => item.body).join(',')}]}`)
   }
 
   async handle(frame: NodeFrame): Promise<void> {

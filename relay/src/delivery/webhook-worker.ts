@@ -79,15 +79,15 @@ export class WebhookWorker {
     const nowMs = this.#deps.clock.now()
     const due = await rows<{ destination: string }>(
       this.#deps.db,
-      sql`select q.destination from queue q
-          join instances i on i.id = q.destination and i.webhook_url is not null and i.status = 'active'
-          left join leases l on l.instance_id = q.destination and l.expires_at > ${nowMs}
-          left join destinations d on d.instance_id = q.destination
-          where l.instance_id is null and q.next_attempt_at <= ${nowMs}
-            and (q.claimed_until is null or q.claimed_until < ${nowMs})
+      // Driven by instances with a webhook, not by the queue: this runs on every wake-up, and the
+      // queue can hold a large backlog for nodes that never connect.
+      sql`select i.id as destination from instances i
+          left join leases l on l.instance_id = i.id and l.expires_at > ${nowMs}
+          left join destinations d on d.instance_id = i.id
+          where i.webhook_url is not null and i.status = 'active' and l.instance_id is null
             and (d.open_until is null or d.open_until <= ${nowMs})
-          group by q.destination
-          order by min(q.qid)
+            and exists (select 1 from queue q where q.destination = i.id and q.next_attempt_at <= ${nowMs}
+                          and (q.claimed_until is null or q.claimed_until < ${nowMs}))
           limit ${room + this.#busy.size}`,
     )
     for (const { destination } of due) {

@@ -233,6 +233,15 @@ export class EnvelopeWriter {
 }
 
 /**
+ * A connection matches a (sender, recipient) pair whichever of the two requested it. Written with
+ * least/greatest so PostgreSQL uses the unique index on the live pair: by requester alone, a bulk
+ * sender's thousand connections would be scanned once per recipient.
+ */
+const SAME_PAIR = sql.raw(
+  'least(c.requester, c.addressee) = least(v.sender, v.recipient) and greatest(c.requester, c.addressee) = greatest(v.sender, v.recipient)',
+)
+
+/**
  * Reserves sequence numbers on accepted connections for each (sender, recipient) pair, returning the
  * first number of each pair's range. Pairs of one connection in both directions go in separate rounds,
  * because an UPDATE … FROM applies only one joined row per target row.
@@ -257,7 +266,7 @@ async function allocateSequences(tx: Tx, pairs: { sender: string; recipient: str
     // Lock the rows in id order first, so two replicas' batches cannot deadlock on each other.
     await tx.execute(
       sql`select c.id from connections c join ${values} v
-            on (c.requester = v.sender and c.addressee = v.recipient) or (c.requester = v.recipient and c.addressee = v.sender)
+            on ${SAME_PAIR}
           where c.state = 'accepted' order by c.id for update of c`,
     )
     const updated = await rows<{
@@ -273,8 +282,7 @@ async function allocateSequences(tx: Tx, pairs: { sender: string; recipient: str
             addressee_seq = c.addressee_seq + case when v.sender = c.addressee then v.n else 0 end,
             updated_at = c.updated_at
           from ${values} v
-          where c.state = 'accepted'
-            and ((c.requester = v.sender and c.addressee = v.recipient) or (c.requester = v.recipient and c.addressee = v.sender))
+          where c.state = 'accepted' and ${SAME_PAIR}
           returning c.id, v.sender, v.recipient, v.n,
             case when v.sender = c.requester then c.requester_seq else c.addressee_seq end as last_seq`,
     )

@@ -1,0 +1,125 @@
+import { sql } from 'drizzle-orm'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import { type Db, rows } from '../db/client.ts'
+import { loggable } from '../errors.ts'
+import type { ClaimedItem } from './queue-repository.ts'
+
+/** What the drainer needs of a socket: who it is, how much room its window has, and how to hand items over. */
+export interface DrainTarget {
+  readonly destination: string
+  readonly closed: boolean
+  /** Free places in the socket's window (256 − unacknowledged). */
+  room(): number
+  /** Takes claimed items, oldest first, and sends them. */
+  take(items: ClaimedItem[]): void
+}
+
+/**
+ * Claims work for many sockets in one query. Wake-ups, acks and connects ask for a drain; requests that
+ * arrive while a claim runs are served together by the next one. A bulk send to 1,000 connected
+ * recipients costs one claim query, not 1,000.
+ */
+export class Drainer {
+  readonly #db: Db
+  readonly #clock: Clock
+  readonly #config: Config
+  readonly #log: FastifyBaseLogger
+  #pending = new Map<DrainTarget, (() => void)[]>()
+  #running: Promise<void> | undefined
+
+  constructor(props: { db: Db; clock: Clock; config: Config; log: FastifyBaseLogger }) {
+    this.#db = props.db
+    this.#clock = props.clock
+    this.#config = props.config
+    this.#log = props.log
+  }
+
+  /** Resolves once a claim that includes this target has run (and its items were handed over). */
+  request(target: DrainTarget): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = this.#pending.get(target) ?? []
+      waiting.push(resolve)
+      this.#pending.set(target, waiting)
+      this.#running ??= this.#run().finally(() => {
+        this.#running = undefined
+      })
+    })
+  }
+
+  async #run(): Promise<void> {
+    while (this.#pending.size > 0) {
+      // Let the requests of this turn of the event loop gather first.
+      await new Promise((resolve) => setImmediate(resolve))
+      const batch = this.#pending
+      this.#pending = new Map()
+      const targets = [...batch.keys()].filter((target) => !target.closed && target.room() > 0)
+      try {
+        const again = await this.#claim(targets)
+        for (const target of again) this.request(target).catch(() => {})
+      } catch (error) {
+        // Nothing is lost: the items stay in the queue; the poll backstop asks again.
+        this.#log.error({ err: loggable(error) }, 'claiming deliveries failed')
+      }
+      for (const waiting of batch.values()) for (const resolve of waiting) resolve()
+    }
+  }
+
+  /** One claim for all targets; returns those that filled their window and may have more waiting. */
+  async #claim(targets: DrainTarget[]): Promise<DrainTarget[]> {
+    if (targets.length === 0) return []
+    const byDestination = new Map(targets.map((target) => [target.destination, target]))
+    const rooms = JSON.stringify(
+      targets.map((target) => ({ destination: target.destination, room: target.room() })),
+    )
+    const nowMs = this.#clock.now()
+    const claimed = await rows<{
+      qid: string | number
+      destination: string
+      item_id: string
+      kind: string
+      body: string
+      attempts: number
+      deadline_at: string | number
+      connection_id: string | null
+    }>(
+      this.#db,
+      sql`update queue q set claimed_by = ${this.#config.replicaId}, claimed_until = ${nowMs + this.#config.claimVisibilityMs},
+            attempts = q.attempts + 1
+          where q.qid in (
+            select c.qid from jsonb_to_recordset(${rooms}::jsonb) as r(destination text, room int)
+            cross join lateral (
+              select qid from queue
+              where destination = r.destination and next_attempt_at <= ${nowMs}
+                and (claimed_until is null or claimed_until < ${nowMs})
+              order by qid limit r.room
+              for update skip locked) c)
+          returning q.qid, q.destination, q.item_id, q.kind, q.body, q.attempts, q.deadline_at, q.connection_id`,
+    )
+    const items = new Map<string, ClaimedItem[]>()
+    for (const row of claimed) {
+      const list = items.get(row.destination) ?? []
+      list.push({
+        qid: Number(row.qid),
+        itemId: row.item_id,
+        kind: row.kind,
+        body: row.body,
+        attempts: row.attempts,
+        deadlineAt: Number(row.deadline_at),
+        connectionId: row.connection_id,
+      })
+      items.set(row.destination, list)
+    }
+    const full: DrainTarget[] = []
+    for (const [destination, list] of items) {
+      const target = byDestination.get(destination)
+      if (!target) continue
+      list.sort((a, b) => a.qid - b.qid)
+      const filled = list.length >= target.room()
+      target.take(list)
+      if (filled) full.push(target)
+    }
+    return full
+  }
+}
