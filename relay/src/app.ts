@@ -100,6 +100,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const relayId = deps.relayKeys.relayId
   const signed = requireInstance({ db, clock: deps.clock, relayId, nonces: databaseNonceStore(db) })
 
+  // At the root, so it sees every route (a hook inside a plugin would see only that plugin's routes).
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.requestSeconds.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    )
+  })
   await app.register(docsRoutes, { relayName: deps.config.name })
   await app.register(opsRoutes, { metrics: deps.metrics, metricsToken: deps.config.metricsToken })
   await app.register(infoRoutes, { config: deps.config, database: deps.database, relayKeys: deps.relayKeys })

@@ -48,22 +48,28 @@ export function createMetrics(props: {
     registers: [registry],
     async collect() {
       this.reset()
-      const nowMs = props.clock.now()
-      const depth = await rows<{ destination: string; items: string | number; oldest: string | number }>(
+      const depth = await rows<{ destination: string; items: string | number }>(
         props.db,
-        sql`select destination, count(*) as items, min(created_at) as oldest from queue group by destination`,
+        sql`select destination, count(*) as items from queue group by destination`,
       )
-      for (const row of depth) {
-        this.set({ destination: row.destination }, Number(row.items))
-        oldestAge.set({ destination: row.destination }, (nowMs - Number(row.oldest)) / 1000)
-      }
+      for (const row of depth) this.set({ destination: row.destination }, Number(row.items))
     },
   })
-  const oldestAge = new Gauge({
+  new Gauge({
     name: 'ochat_relay_queue_oldest_age_seconds',
     help: 'Age of the oldest undelivered item, by destination instance',
     labelNames: ['destination'] as const,
     registers: [registry],
+    async collect() {
+      this.reset()
+      const nowMs = props.clock.now()
+      const oldest = await rows<{ destination: string; oldest: string | number }>(
+        props.db,
+        sql`select destination, min(created_at) as oldest from queue group by destination`,
+      )
+      for (const row of oldest)
+        this.set({ destination: row.destination }, (nowMs - Number(row.oldest)) / 1000)
+    },
   })
   new Gauge({
     name: 'ochat_relay_breaker_open',

@@ -10,17 +10,6 @@ export async function opsRoutes(
   app: FastifyInstance,
   deps: { metrics: DeliveryMetrics; metricsToken: string | undefined },
 ): Promise<void> {
-  app.addHook('onResponse', async (request, reply) => {
-    deps.metrics.requestSeconds.observe(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unknown',
-        status: String(reply.statusCode),
-      },
-      reply.elapsedTime / 1000,
-    )
-  })
-
   app.get('/metrics', async (request, reply) => {
     const allowed = deps.metricsToken
       ? request.headers.authorization === `Bearer ${deps.metricsToken}`
