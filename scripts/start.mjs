@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const missing = [
-  { part: 'relay', entry: 'relay/src/server.ts', issue: 'issue 3 (relay)' },
   { part: 'node', entry: 'node/src/server.ts', issue: "issues 4 and 5 (node, O'Chat on the node)" },
 ].filter(({ entry }) => !existsSync(`${root}${entry}`))
 
@@ -15,8 +14,9 @@ if (missing.length > 0) {
   for (const { part, issue } of missing)
     console.error(`  - the ${part} is not built yet; it comes with ${issue}.`)
   console.error(
-    '\nWhat works today: the shared protocol and its tests (`npx pnpm@10 test`) and benchmarks (`npx pnpm@10 bench`).',
+    '\nWhat works today: the relay on its own (`node relay/bin/ochat-relay.mjs serve`), the shared',
   )
+  console.error('protocol, every test (`npx pnpm@10 test`) and the benchmarks (`npx pnpm@10 bench`).')
   console.error('See README.md and shared-protocol/PROTOCOL.md.')
   process.exit(1)
 }
