@@ -5,11 +5,11 @@ import {
   generateIdentityKeyPair,
   newId,
   signDetached,
-  signReceipt,
   verifyDetached,
   type WebhookBody,
 } from '@ochat/shared-protocol'
 import { opsPerSecond, report } from '../../shared-protocol/bench/measure.ts'
+import { deliveredReceipts } from '../test/receipts.ts'
 import { type BenchNode, benchNode, client, seal, startBareServer, startRelayProcess } from './harness.ts'
 import { benchSocket } from './socket.ts'
 
@@ -264,20 +264,8 @@ async function webhookServer(node: BenchNode) {
     request.on('data', (chunk: Buffer) => parts.push(chunk))
     request.on('end', () => {
       const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as WebhookBody
-      const bySender = new Map<string, string[]>()
-      for (const item of body.items)
-        if (item.type === 'envelope')
-          bySender.set(item.envelope.header.from, [
-            ...(bySender.get(item.envelope.header.from) ?? []),
-            item.id,
-          ])
-      received += body.items.filter((item) => item.type === 'envelope').length
-      const receipts = [...bySender].map(([to, envelopeIds]) =>
-        signReceipt(
-          { v: 1, id: newId(), kind: 'delivered', from: node.instanceId, to, envelopeIds, at: Date.now() },
-          node.identity.secretKey,
-        ),
-      )
+      for (const _item of body.items) received += body.items.filter((item) => item.type === 'envelope').length
+      const receipts = deliveredReceipts(node, body.items, Date.now())
       response.writeHead(200, { 'content-type': 'application/json' })
       response.end(
         JSON.stringify({ v: 1, results: body.items.map((item) => ({ ok: true, id: item.id })), receipts }),

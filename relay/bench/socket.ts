@@ -1,5 +1,6 @@
-import { newId, type RelayFrame, signReceipt, signSocketAuth } from '@ochat/shared-protocol'
+import { newId, type RelayFrame, signSocketAuth } from '@ochat/shared-protocol'
 import WebSocket from 'ws'
+import { deliveredReceipts } from '../test/receipts.ts'
 import type { BenchNode } from './harness.ts'
 
 /**
@@ -43,24 +44,14 @@ export async function benchSocket(
       case 'submitted':
         return handlers.onSubmitted?.(frame.requestId, frame.results.filter((result) => result.ok).length)
       case 'deliver': {
-        const bySender = new Map<string, string[]>()
         let envelopes = 0
         for (const item of frame.items) {
           if (item.type === 'receipt') handlers.onReceipt?.(item.receipt.receipt.envelopeIds)
           if (item.type !== 'envelope') continue
           envelopes++
-          bySender.set(item.envelope.header.from, [
-            ...(bySender.get(item.envelope.header.from) ?? []),
-            item.id,
-          ])
         }
         if (envelopes > 0) handlers.onEnvelopes?.(envelopes)
-        const receipts = [...bySender].map(([to, envelopeIds]) =>
-          signReceipt(
-            { v: 1, id: newId(), kind: 'delivered', from: node.instanceId, to, envelopeIds, at: Date.now() },
-            node.identity.secretKey,
-          ),
-        )
+        const receipts = deliveredReceipts(node, frame.items, Date.now())
         socket.send(
           JSON.stringify({
             type: 'ack',

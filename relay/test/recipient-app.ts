@@ -1,5 +1,6 @@
-import { newId, type RelayFrame, signReceipt } from '@ochat/shared-protocol'
+import type { RelayFrame } from '@ochat/shared-protocol'
 import type { TestNode, TestRelay } from './helpers.ts'
+import { deliveredReceipts } from './receipts.ts'
 import { openSocket } from './ws-client.ts'
 
 /**
@@ -15,26 +16,11 @@ export function recipientApp(node: TestNode) {
   function handle(frame: Extract<RelayFrame, { type: 'deliver' }>) {
     const envelopes = frame.items.filter((item) => item.type === 'envelope')
     offered += envelopes.length
-    const bySender = new Map<string, string[]>()
     for (const item of envelopes) {
       const key = `${item.envelope.header.from}/${item.id}`
       if (!stored.has(key)) stored.set(key, 1)
-      bySender.set(item.envelope.header.from, [...(bySender.get(item.envelope.header.from) ?? []), item.id])
     }
-    const receipts = [...bySender].map(([sender, envelopeIds]) =>
-      signReceipt(
-        {
-          v: 1,
-          id: newId(),
-          kind: 'delivered',
-          from: node.instanceId,
-          to: sender,
-          envelopeIds,
-          at: Date.now(),
-        },
-        node.identity.secretKey,
-      ),
-    )
+    const receipts = deliveredReceipts(node, envelopes, Date.now())
     socket?.send({ type: 'ack', results: frame.items.map((item) => ({ ok: true, id: item.id })), receipts })
   }
 

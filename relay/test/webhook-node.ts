@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http'
-import { MemoryNonceStore, newId, signReceipt, verifyWebhook, type WebhookBody } from '@ochat/shared-protocol'
+import { MemoryNonceStore, verifyWebhook, type WebhookBody } from '@ochat/shared-protocol'
 import type { TestNode, TestRelay } from './helpers.ts'
+import { deliveredReceipts } from './receipts.ts'
 
 type Answer =
   | { status: number; headers?: Record<string, string>; delayMs?: number; body?: string }
@@ -34,28 +35,9 @@ export async function startWebhookNode(relay: TestRelay, node: TestNode) {
       response.end(answer.body ?? '')
       return
     }
-    const envelopesBySender = new Map<string, string[]>()
-    for (const item of body.items) {
-      if (item.type === 'envelope')
-        envelopesBySender.set(item.envelope.header.from, [
-          ...(envelopesBySender.get(item.envelope.header.from) ?? []),
-          item.id,
-        ])
+    for (const _item of body.items) {
     }
-    const receipts = [...envelopesBySender].map(([sender, envelopeIds]) =>
-      signReceipt(
-        {
-          v: 1,
-          id: newId(),
-          kind: 'delivered',
-          from: node.instanceId,
-          to: sender,
-          envelopeIds,
-          at: relay.clock.now(),
-        },
-        node.identity.secretKey,
-      ),
-    )
+    const receipts = deliveredReceipts(node, body.items, relay.clock.now())
     response.writeHead(200, { 'content-type': 'application/json' })
     response.end(
       JSON.stringify({ v: 1, results: body.items.map((item) => ({ ok: true, id: item.id })), receipts }),

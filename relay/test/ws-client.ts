@@ -1,6 +1,7 @@
-import { newId, type RelayFrame, signReceipt, signSocketAuth } from '@ochat/shared-protocol'
+import { type RelayFrame, signSocketAuth } from '@ochat/shared-protocol'
 import WebSocket from 'ws'
 import type { TestNode, TestRelay } from './helpers.ts'
+import { deliveredReceipts } from './receipts.ts'
 
 /** A node's WebSocket to the relay, as a test drives it: authenticates, records every frame. */
 export async function openSocket(
@@ -93,25 +94,10 @@ export async function openSocket(
         : new Promise<{ code: number; reason: string }>((resolve) => closeWaiters.push(resolve)),
     /** Acknowledges delivered items as a node does after its durable write: results + a signed Delivered receipt per sender. */
     ackWithReceipts(items: Extract<RelayFrame, { type: 'deliver' }>['items']) {
-      const bySender = new Map<string, string[]>()
       for (const item of items) {
         if (item.type !== 'envelope') continue
-        bySender.set(item.envelope.header.from, [...(bySender.get(item.envelope.header.from) ?? []), item.id])
       }
-      const receipts = [...bySender].map(([sender, envelopeIds]) =>
-        signReceipt(
-          {
-            v: 1,
-            id: newId(),
-            kind: 'delivered',
-            from: node.instanceId,
-            to: sender,
-            envelopeIds,
-            at: relay.clock.now(),
-          },
-          node.identity.secretKey,
-        ),
-      )
+      const receipts = deliveredReceipts(node, items, relay.clock.now())
       socket.send(
         JSON.stringify({ type: 'ack', results: items.map((item) => ({ ok: true, id: item.id })), receipts }),
       )

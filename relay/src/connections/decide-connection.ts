@@ -6,7 +6,7 @@ import {
   STATE_AFTER,
 } from '@ochat/shared-protocol'
 import type { Db } from '../db/client.ts'
-import { insertQueueItems, statusItem, wake } from '../delivery/queue-repository.ts'
+import { reportFailures, wake } from '../delivery/queue-repository.ts'
 import { markPurged } from '../envelopes/repository.ts'
 import { RelayError } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
@@ -71,24 +71,11 @@ export async function decideConnection(
       })
       purged = rows.length
       // Each sender learns its undelivered envelopes failed, and why.
-      await insertQueueItems(
-        tx,
-        rows.map((envelope) =>
-          statusItem({
-            destination: envelope.sender,
-            event: {
-              v: 1,
-              status: 'failed',
-              envelopeId: envelope.id,
-              to: envelope.recipient,
-              reason,
-              at: props.nowMs,
-            },
-            nowMs: props.nowMs,
-            deadlineMs: props.deadlineMs,
-          }),
-        ),
-      )
+      await reportFailures(tx, {
+        failures: rows.map((envelope) => ({ ...envelope, reason })),
+        nowMs: props.nowMs,
+        deadlineMs: props.deadlineMs,
+      })
     }
     await wake(tx, [row.requester, row.addressee])
     const peerId = side === 'requester' ? row.addressee : row.requester

@@ -3,14 +3,7 @@ import type { Db } from '../db/client.ts'
 import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts, type ReceiptOutcome } from './accept-receipts.ts'
-import {
-  type ClaimedItem,
-  deleteItems,
-  insertQueueItems,
-  releaseItems,
-  statusItem,
-  wake,
-} from './queue-repository.ts'
+import { type ClaimedItem, deleteItems, releaseItems, reportFailures } from './queue-repository.ts'
 
 /** After a non-permanent refusal on the socket, the item is offered again after 5 s. */
 const SOCKET_RETRY_MS = 5_000
@@ -64,40 +57,24 @@ export async function acknowledge(
       const envelopeIds = refused
         .filter((entry) => props.inflight.get(entry.id)?.kind === 'envelope')
         .map((entry) => entry.id)
-      const senders = new Map((await findEnvelopes(tx, envelopeIds)).map((row) => [row.id, row]))
-      const statuses = []
-      for (const entry of refused) {
-        const envelope = senders.get(entry.id)
-        if (!envelope) continue
-        const failureReason =
-          `invalid: the recipient refused it: ${entry.reason.slice('invalid: '.length)}`.slice(0, 500)
-        await markFailed(tx, { ids: [entry.id], nowMs: props.nowMs, reason: failureReason })
-        statuses.push(
-          statusItem({
-            destination: envelope.sender,
-            event: {
-              v: 1,
-              status: 'failed',
-              envelopeId: entry.id,
-              to: envelope.recipient,
-              reason: failureReason,
-              at: props.nowMs,
-            },
-            nowMs: props.nowMs,
-            deadlineMs: props.deadlineMs,
-          }),
+      const refusedReasons = new Map(
+        refused.map((entry) => [entry.id, entry.reason.slice('invalid: '.length)]),
+      )
+      const failures = []
+      for (const envelope of await findEnvelopes(tx, envelopeIds)) {
+        const reason = `invalid: the recipient refused it: ${refusedReasons.get(envelope.id) ?? ''}`.slice(
+          0,
+          500,
         )
+        const [failed] = await markFailed(tx, { ids: [envelope.id], nowMs: props.nowMs, reason })
+        if (failed) failures.push({ ...failed, reason })
       }
       await deleteItems(
         tx,
         props.recipient.id,
         refused.map((entry) => entry.id),
       )
-      await insertQueueItems(tx, statuses)
-      await wake(
-        tx,
-        statuses.map((item) => item.destination),
-      )
+      await reportFailures(tx, { failures, nowMs: props.nowMs, deadlineMs: props.deadlineMs })
     }
     await releaseItems(tx, {
       destination: props.recipient.id,

@@ -8,6 +8,7 @@ import {
   deleteItems,
   insertQueueItems,
   releaseItems,
+  reportFailures,
   statusItem,
   wake,
 } from './queue-repository.ts'
@@ -117,26 +118,11 @@ export async function settleFailedDelivery(
       props.destination,
       props.items.map((item) => item.itemId),
     )
-    const statuses = failed.map((envelope) =>
-      statusItem({
-        destination: envelope.sender,
-        event: {
-          v: 1,
-          status: 'failed',
-          envelopeId: envelope.id,
-          to: envelope.recipient,
-          reason: props.reason,
-          at: props.nowMs,
-        },
-        nowMs: props.nowMs,
-        deadlineMs: props.deadlineMs,
-      }),
-    )
-    await insertQueueItems(tx, statuses)
-    await wake(
-      tx,
-      statuses.map((status) => status.destination),
-    )
+    await reportFailures(tx, {
+      failures: failed.map((envelope) => ({ ...envelope, reason: props.reason })),
+      nowMs: props.nowMs,
+      deadlineMs: props.deadlineMs,
+    })
   })
 }
 
@@ -161,7 +147,7 @@ export async function sweepExpired(
       .returning({ itemId: queue.itemId, kind: queue.kind, lastError: queue.lastError })
     const envelopes = expired.filter((item) => item.kind === 'envelope')
     const lastErrors = new Map(envelopes.map((item) => [item.itemId, item.lastError]))
-    const statuses = []
+    const failures = []
     for (const envelope of await findEnvelopes(
       tx,
       envelopes.map((item) => item.itemId),
@@ -173,28 +159,9 @@ export async function sweepExpired(
           500,
         )
       const [failed] = await markFailed(tx, { ids: [envelope.id], nowMs: props.nowMs, reason })
-      if (!failed) continue
-      statuses.push(
-        statusItem({
-          destination: envelope.sender,
-          event: {
-            v: 1,
-            status: 'failed',
-            envelopeId: envelope.id,
-            to: envelope.recipient,
-            reason,
-            at: props.nowMs,
-          },
-          nowMs: props.nowMs,
-          deadlineMs: props.deadlineMs,
-        }),
-      )
+      if (failed) failures.push({ ...failed, reason })
     }
-    await insertQueueItems(tx, statuses)
-    await wake(
-      tx,
-      statuses.map((status) => status.destination),
-    )
+    await reportFailures(tx, { failures, nowMs: props.nowMs, deadlineMs: props.deadlineMs })
     return expired.length
   })
 }

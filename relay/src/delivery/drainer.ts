@@ -1,10 +1,9 @@
-import { sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
-import { type Db, rows } from '../db/client.ts'
+import type { Db } from '../db/client.ts'
 import { loggable } from '../errors.ts'
-import type { ClaimedItem } from './queue-repository.ts'
+import { type ClaimedItem, claimDue } from './queue-repository.ts'
 
 /** What the drainer needs of a socket: who it is, how much room its window has, and how to hand items over. */
 export interface DrainTarget {
@@ -70,52 +69,16 @@ export class Drainer {
   async #claim(targets: DrainTarget[]): Promise<DrainTarget[]> {
     if (targets.length === 0) return []
     const byDestination = new Map(targets.map((target) => [target.destination, target]))
-    const rooms = JSON.stringify(
-      targets.map((target) => ({ destination: target.destination, room: target.room() })),
-    )
-    const nowMs = this.#clock.now()
-    const claimed = await rows<{
-      qid: string | number
-      destination: string
-      item_id: string
-      kind: string
-      body: string
-      attempts: number
-      deadline_at: string | number
-      connection_id: string | null
-    }>(
-      this.#db,
-      sql`update queue q set claimed_by = ${this.#config.replicaId}, claimed_until = ${nowMs + this.#config.claimVisibilityMs},
-            attempts = q.attempts + 1
-          where q.qid in (
-            select c.qid from jsonb_to_recordset(${rooms}::jsonb) as r(destination text, room int)
-            cross join lateral (
-              select qid from queue
-              where destination = r.destination and next_attempt_at <= ${nowMs}
-                and (claimed_until is null or claimed_until < ${nowMs})
-              order by qid limit r.room
-              for update skip locked) c)
-          returning q.qid, q.destination, q.item_id, q.kind, q.body, q.attempts, q.deadline_at, q.connection_id`,
-    )
-    const items = new Map<string, ClaimedItem[]>()
-    for (const row of claimed) {
-      const list = items.get(row.destination) ?? []
-      list.push({
-        qid: Number(row.qid),
-        itemId: row.item_id,
-        kind: row.kind,
-        body: row.body,
-        attempts: row.attempts,
-        deadlineAt: Number(row.deadline_at),
-        connectionId: row.connection_id,
-      })
-      items.set(row.destination, list)
-    }
+    const items = await claimDue(this.#db, {
+      rooms: targets.map((target) => ({ destination: target.destination, room: target.room() })),
+      replicaId: this.#config.replicaId,
+      nowMs: this.#clock.now(),
+      visibilityMs: this.#config.claimVisibilityMs,
+    })
     const full: DrainTarget[] = []
     for (const [destination, list] of items) {
       const target = byDestination.get(destination)
       if (!target) continue
-      list.sort((a, b) => a.qid - b.qid)
       const filled = list.length >= target.room()
       target.take(list)
       if (filled) full.push(target)

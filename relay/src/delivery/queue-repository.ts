@@ -72,17 +72,25 @@ export function statusItem(props: {
 }
 
 /**
- * Claims up to `limit` due items of one destination for this replica, oldest first, skipping rows
- * another transaction holds. A claim hides the row for `visibilityMs`: if this replica dies, another
- * one delivers it after that.
+ * Claims due items for several destinations at once, up to each one's `room`, oldest first, skipping
+ * rows another transaction holds (FOR UPDATE SKIP LOCKED). A claim hides the row for `visibilityMs`: if
+ * this replica dies, another one delivers it after that. Returns the items by destination, in order.
  */
-export async function claimItems(
+export async function claimDue(
   executor: Executor,
-  props: { destination: string; replicaId: string; limit: number; nowMs: number; visibilityMs: number },
-): Promise<ClaimedItem[]> {
-  if (props.limit <= 0) return []
+  props: {
+    rooms: { destination: string; room: number }[]
+    replicaId: string
+    nowMs: number
+    visibilityMs: number
+  },
+): Promise<Map<string, ClaimedItem[]>> {
+  const byDestination = new Map<string, ClaimedItem[]>()
+  const rooms = props.rooms.filter((entry) => entry.room > 0)
+  if (rooms.length === 0) return byDestination
   const claimed = await rows<{
     qid: string | number
+    destination: string
     item_id: string
     kind: string
     body: string
@@ -91,18 +99,21 @@ export async function claimItems(
     connection_id: string | null
   }>(
     executor,
-    sql`update ${queue} set claimed_by = ${props.replicaId}, claimed_until = ${props.nowMs + props.visibilityMs},
-          attempts = ${queue.attempts} + 1
-        where ${queue.qid} in (
-          select qid from ${queue}
-          where ${queue.destination} = ${props.destination} and ${queue.nextAttemptAt} <= ${props.nowMs}
-            and (${queue.claimedUntil} is null or ${queue.claimedUntil} < ${props.nowMs})
-          order by qid limit ${props.limit}
-          for update skip locked)
-        returning qid, item_id, kind, body, attempts, deadline_at, connection_id`,
+    sql`update queue q set claimed_by = ${props.replicaId}, claimed_until = ${props.nowMs + props.visibilityMs},
+          attempts = q.attempts + 1
+        where q.qid in (
+          select c.qid from jsonb_to_recordset(${JSON.stringify(rooms)}::jsonb) as r(destination text, room int)
+          cross join lateral (
+            select qid from queue
+            where destination = r.destination and next_attempt_at <= ${props.nowMs}
+              and (claimed_until is null or claimed_until < ${props.nowMs})
+            order by qid limit r.room
+            for update skip locked) c)
+        returning q.qid, q.destination, q.item_id, q.kind, q.body, q.attempts, q.deadline_at, q.connection_id`,
   )
-  return claimed
-    .map((row) => ({
+  for (const row of claimed) {
+    const list = byDestination.get(row.destination) ?? []
+    list.push({
       qid: Number(row.qid),
       itemId: row.item_id,
       kind: row.kind,
@@ -110,8 +121,23 @@ export async function claimItems(
       attempts: row.attempts,
       deadlineAt: Number(row.deadline_at),
       connectionId: row.connection_id,
-    }))
-    .sort((a, b) => a.qid - b.qid)
+    })
+    byDestination.set(row.destination, list)
+  }
+  for (const list of byDestination.values()) list.sort((a, b) => a.qid - b.qid)
+  return byDestination
+}
+
+/** Claims up to `limit` due items of one destination (see claimDue). */
+export async function claimItems(
+  executor: Executor,
+  props: { destination: string; replicaId: string; limit: number; nowMs: number; visibilityMs: number },
+): Promise<ClaimedItem[]> {
+  const claimed = await claimDue(executor, {
+    ...props,
+    rooms: [{ destination: props.destination, room: props.limit }],
+  })
+  return claimed.get(props.destination) ?? []
 }
 
 export async function deleteItems(
@@ -180,4 +206,38 @@ export async function wake(executor: Executor, instanceIds: Iterable<string>): P
       sql`select pg_notify(${WAKE_CHANNEL}, ${unique.slice(start, start + 200).join(',')})`,
     )
   }
+}
+
+/**
+ * Tells each sender, through its queue, that these envelopes failed and why (PROTOCOL.md §5.2), and
+ * wakes the senders. Every path that fails an envelope (revoke, refusal, 4xx, deadline) ends here.
+ */
+export async function reportFailures(
+  executor: Executor,
+  props: {
+    failures: { id: string; sender: string; recipient: string; reason: string }[]
+    nowMs: number
+    deadlineMs: number
+  },
+): Promise<void> {
+  const statuses = props.failures.map((failure) =>
+    statusItem({
+      destination: failure.sender,
+      event: {
+        v: 1,
+        status: 'failed',
+        envelopeId: failure.id,
+        to: failure.recipient,
+        reason: failure.reason,
+        at: props.nowMs,
+      },
+      nowMs: props.nowMs,
+      deadlineMs: props.deadlineMs,
+    }),
+  )
+  await insertQueueItems(executor, statuses)
+  await wake(
+    executor,
+    statuses.map((status) => status.destination),
+  )
 }
