@@ -190,6 +190,10 @@ function toRelayError(error: FastifyError | RelayError | Error): RelayError {
     return new RelayError('E_INVALID_BODY', fastifyError.message)
   }
   if (isDatabaseUnavailable(error)) return new RelayError('E_UNAVAILABLE')
+  // Text PostgreSQL cannot store (a NUL byte, bad encoding) that slipped past a schema: still the caller's input.
+  if (['22021', '22P05', '22001'].includes(errorCode(error) ?? '')) {
+    return new RelayError('E_INVALID_BODY', 'a text field holds characters that cannot be stored')
+  }
   return new RelayError('E_INTERNAL')
 }
 

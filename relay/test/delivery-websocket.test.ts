@@ -157,13 +157,15 @@ eachDriver(
     const relay = await buildRelay(t, driver, { listen: true })
     const acme = buildNode('Acme')
     await register(relay, acme)
-    const early = await openSocket(relay, acme, { authenticate: false })
-    early.send({ type: 'receipt', receipts: [] })
+    const malformed = await openSocket(relay, acme, { authenticate: false })
+    malformed.send({ type: 'receipt', receipts: [] })
     t.match(
-      await early.next('error'),
+      await malformed.next('error'),
       { error: { code: 'E_INVALID_FRAME' } },
-      'a malformed frame is answered, not fatal',
+      'a malformed frame is answered…',
     )
+    t.equal((await malformed.closed()).code, 4401, '…and before authentication it ends the socket')
+    const early = await openSocket(relay, acme, { authenticate: false })
     early.send({ type: 'ping', at: 1 })
     t.ok(await early.next('pong'))
     early.send({ type: 'submit', requestId: newId(), envelopes: [sealFor(acme, buildNode())] })

@@ -5,9 +5,12 @@ export class SocketHub {
   readonly #sessions = new Map<string, SocketSession>()
   /** Sessions being shut down after their socket closed; closeAll waits for them too. */
   readonly #closing = new Set<Promise<void>>()
+  #shuttingDown = false
 
   /** Adds a session; an older one for the same instance is closed first ("connected elsewhere"). */
   async add(session: SocketSession): Promise<void> {
+    // During shutdown, a socket that authenticates late is closed at once instead of being kept.
+    if (this.#shuttingDown) return session.shutdown(4503, 'relay shutting down')
     const previous = this.#sessions.get(session.instance.id)
     this.#sessions.set(session.instance.id, session)
     if (previous && previous !== session) await previous.shutdown(4409, 'connected elsewhere')
@@ -51,6 +54,7 @@ export class SocketHub {
   }
 
   async closeAll(code: number, why: string): Promise<void> {
+    this.#shuttingDown = true
     const sessions = [...this.#sessions.values()]
     this.#sessions.clear()
     await Promise.all(sessions.map((session) => session.shutdown(code, why)))

@@ -36,6 +36,7 @@ export class SocketSession implements DrainTarget {
   readonly #send: (text: string) => void
   readonly #close: (code: number, why: string) => void
   #closed = false
+  #stopping = false
   /** Submits waiting for their commit; shutdown waits for them. */
   readonly #submits = new Set<Promise<void>>()
   #acks: Extract<NodeFrame, { type: 'ack' }>[] = []
@@ -54,7 +55,7 @@ export class SocketSession implements DrainTarget {
   }
 
   get closed(): boolean {
-    return this.#closed
+    return this.#stopping
   }
 
   sendFrame(frame: RelayFrame): void {
@@ -63,7 +64,7 @@ export class SocketSession implements DrainTarget {
 
   /** Sends what is due, up to the window; claims are batched across sockets by the drainer. */
   drain(): Promise<void> {
-    if (this.#closed) return Promise.resolve()
+    if (this.#stopping) return Promise.resolve()
     return this.#deps.drainer.request(this)
   }
 
@@ -191,9 +192,11 @@ export class SocketSession implements DrainTarget {
 
   /** Stops sending; what was claimed and not settled is due again at once for the next socket. */
   async shutdown(code?: number, why?: string): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.#stopping) return
+    // Stop taking new deliveries, but let submits and acks already under way finish and answer.
+    this.#stopping = true
     await Promise.allSettled([...this.#submits, this.#acking])
+    this.#closed = true
     if (code !== undefined) this.#close(code, why ?? '')
     await releaseClaimsOf(this.#deps.db, {
       destination: this.instance.id,

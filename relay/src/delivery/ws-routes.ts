@@ -39,6 +39,7 @@ export async function wsRoutes(
     const challenge = toBase64Url(randomBytes(32))
     const challengeIssuedAt = deps.clock.now()
     let session: SocketSession | undefined
+    let socketClosed = false
     let queue: Promise<void> = Promise.resolve()
     const send = (frame: object): void => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame))
@@ -53,7 +54,12 @@ export async function wsRoutes(
       queue = queue
         .then(async () => {
           const frame = parseFrame(data, isBinary)
-          if (!frame.ok) return refuse('E_INVALID_FRAME', frame.reason, 'The frame is not valid; see reason.')
+          if (!frame.ok) {
+            refuse('E_INVALID_FRAME', frame.reason, 'The frame is not valid; see reason.')
+            // Before authentication, nothing is owed to the sender: one bad frame ends the socket.
+            if (!session) socket.close(CLOSE.authFailed, 'invalid frame before authentication')
+            return
+          }
           if (session) return session.handle(frame.value)
           if (frame.value.type === 'ping') return send({ type: 'pong', at: deps.clock.now() })
           if (frame.value.type !== 'auth') {
@@ -78,6 +84,7 @@ export async function wsRoutes(
 
     socket.on('close', () => {
       clearTimeout(authTimer)
+      socketClosed = true
       if (session) {
         const closing = session
         queue = queue
@@ -125,7 +132,6 @@ export async function wsRoutes(
         },
         close: (code, why) => socket.close(code, why),
       })
-      await deps.hub.add(created)
       await deps.db.transaction(async (tx) => {
         await takeLease(tx, {
           instanceId: instance.id,
@@ -137,6 +143,15 @@ export async function wsRoutes(
         await takeOverClaims(tx, { destination: instance.id, replicaId: deps.config.replicaId, nowMs })
         await resetBreaker(tx, { instanceId: instance.id, nowMs })
       })
+      // The socket may have closed while the lease was taken: then it must not stay in the hub, where
+      // its lease would be renewed and keep webhook delivery away from this node.
+      if (socketClosed) {
+        await created.shutdown()
+        return undefined
+      }
+      await deps.hub.add(created)
+      // Known to the close handler from here on, even while the first drain runs.
+      session = created
       created.sendFrame({ type: 'ready', instanceId: instance.id, window: 256 })
       await created.drain()
       return created

@@ -101,6 +101,11 @@ export class EnvelopeWriter {
         return
       } catch (error) {
         if (attempt < 3 && RETRYABLE.has(errorCode(error) ?? '')) continue
+        // One bad submit must not fail the others it was batched with: write each on its own.
+        if (batch.length > 1) {
+          for (const job of batch) await this.#write([job])
+          return
+        }
         for (const job of batch) job.reject(error)
         return
       }

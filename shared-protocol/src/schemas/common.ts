@@ -49,7 +49,31 @@ export const RelayIdSchema = z
 export type RelayId = z.infer<typeof RelayIdSchema>
 
 /** Envelope, receipt and connection ids: UUIDs, chosen by whoever creates the thing (we mint v7). */
-export const IdSchema = z.uuid({ message: 'not a UUID' })
+/**
+ * Lower case only: PostgreSQL and most stores fold UUIDs to lower case, so an id in capitals would name
+ * the same row as its lower-case twin while comparing unequal everywhere else.
+ */
+export const IdSchema = z
+  .uuid({ message: 'not a UUID' })
+  .refine((id) => id === id.toLowerCase(), { message: 'a UUID is written in lower case' })
+
+/** True if `text` holds a C0 control character or DEL; tab, line feed and carriage return may be allowed. */
+export function hasControlCharacters(text: string, allowLineBreaks: boolean): boolean {
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (allowLineBreaks && (code === 9 || code === 10 || code === 13)) continue
+    if (code < 32 || code === 127) return true
+  }
+  return false
+}
+
+/** Free text people type (messages, notes): no NUL or other control characters but tab and line breaks. */
+export function plainText(maxChars: number) {
+  return z
+    .string()
+    .max(maxChars)
+    .refine((text) => !hasControlCharacters(text, true), { message: 'text cannot hold control characters' })
+}
 
 /** Milliseconds since the Unix epoch, UTC. Seconds appear only in HTTP headers, where standards ask for them. */
 export const TimestampMsSchema = z.int().min(0).max(8_640_000_000_000_000)
@@ -62,6 +86,7 @@ export const DisplayNameSchema = z
   .string()
   .min(1)
   .max(200)
+  .refine((name) => !hasControlCharacters(name, false), { message: 'a name cannot hold control characters' })
   .refine((name) => name.trim() === name && name.length > 0, {
     message: 'a name cannot start or end with spaces',
   })

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { LIMITS } from '../limits.ts'
-import { IdSchema, InstanceIdSchema, TimestampMsSchema } from './common.ts'
+import { IdSchema, InstanceIdSchema, plainText, TimestampMsSchema } from './common.ts'
 import { InstancePublicKeysSchema } from './identity.ts'
 
 /**
@@ -37,7 +37,7 @@ export const STATE_AFTER: Readonly<Record<Exclude<ConnectionAction, 'request'>, 
 export const ConnectionRequestSchema = z.strictObject({
   to: InstanceIdSchema,
   /** Shown to the other company's admin next to the request. */
-  message: z.string().trim().max(LIMITS.connectionMessageChars).default(''),
+  message: plainText(LIMITS.connectionMessageChars).default(''),
 })
 export type ConnectionRequest = z.infer<typeof ConnectionRequestSchema>
 
@@ -45,7 +45,7 @@ export type ConnectionRequest = z.infer<typeof ConnectionRequestSchema>
 export const ConnectionDecisionSchema = z.strictObject({
   action: z.enum(['accept', 'reject', 'revoke']),
   /** Optional note kept in the history, e.g. why a request was rejected. */
-  note: z.string().trim().max(500).optional(),
+  note: plainText(500).optional(),
 })
 export type ConnectionDecision = z.infer<typeof ConnectionDecisionSchema>
 
