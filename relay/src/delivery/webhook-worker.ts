@@ -5,10 +5,10 @@ import { request } from 'undici'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { type Db, rows } from '../db/client.ts'
-import { loggable } from '../errors.ts'
+import { errorCode, loggable } from '../errors.ts'
 import type { RelayKeys } from '../info/relay-keys.ts'
 import { findInstance, type InstanceRow } from '../instances/repository.ts'
-import { checkWebhookUrl } from '../instances/webhook-url.ts'
+import { checkWebhookUrl, webhookAgent } from '../instances/webhook-url.ts'
 import { acknowledge } from './acknowledge.ts'
 import { recordFailure, recordSuccess, settleFailedDelivery } from './delivery-failures.ts'
 import type { DeliveryMetrics } from './metrics.ts'
@@ -38,6 +38,7 @@ export type WebhookWorkerDeps = {
  */
 export class WebhookWorker {
   readonly #deps: WebhookWorkerDeps
+  readonly #agent: ReturnType<typeof webhookAgent>
   readonly #busy = new Set<string>()
   readonly #inflight = new Set<Promise<void>>()
   #scanning = false
@@ -46,6 +47,7 @@ export class WebhookWorker {
 
   constructor(deps: WebhookWorkerDeps) {
     this.#deps = deps
+    this.#agent = webhookAgent(deps.config.allowPrivateWebhooks)
   }
 
   /** Looks for due work now (on a wake-up, or from the poll backstop). */
@@ -71,6 +73,7 @@ export class WebhookWorker {
   async stop(): Promise<void> {
     this.#stopped = true
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
+    await this.#agent.close()
   }
 
   async #scan(): Promise<void> {
@@ -182,6 +185,7 @@ export class WebhookWorker {
         headersTimeout: config.webhookTimeoutMs,
         bodyTimeout: config.webhookTimeoutMs,
         signal: AbortSignal.timeout(config.webhookTimeoutMs),
+        dispatcher: this.#agent,
       })
       const body = await readLimited(response.body)
       const retryAfter = response.headers['retry-after']
@@ -199,9 +203,15 @@ export class WebhookWorker {
         name === 'TimeoutError' ||
         name === 'AbortError' ||
         (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
+      if (!timedOut)
+        this.#deps.log.info(
+          { destination: instance.id, code: errorCode(error) ?? name },
+          'webhook connect failed',
+        )
       const reason = timedOut
         ? `error: the recipient's webhook did not answer within ${Math.round(config.webhookTimeoutMs / 1000)} s`
-        : `error: the recipient's webhook cannot be reached (${(error as { code?: string }).code ?? name})`
+        : // The connection error's code stays in the logs: telling senders would make a port scanner.
+          "error: the recipient's webhook cannot be reached"
       return { outcome: { kind: 'retry', reason }, body: '' }
     }
   }

@@ -37,3 +37,22 @@ export async function consumeInvite(
     .returning({ tokenHash: invites.tokenHash })
   return used.length === 1
 }
+
+/** Whether a token could be used now, without using it (the registration uses it in its transaction). */
+export async function inviteIsUsable(
+  executor: Executor,
+  props: { token: string; nowMs: number },
+): Promise<boolean> {
+  const [row] = await executor
+    .select({ tokenHash: invites.tokenHash })
+    .from(invites)
+    .where(
+      and(
+        eq(invites.tokenHash, hash(props.token)),
+        isNull(invites.usedAt),
+        gt(invites.expiresAt, props.nowMs),
+      ),
+    )
+    .limit(1)
+  return row !== undefined
+}

@@ -2,7 +2,7 @@ import { type InstanceView, verifyRegistration } from '@ochat/shared-protocol'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { RelayError } from '../errors.ts'
-import { consumeInvite } from './invites.ts'
+import { consumeInvite, inviteIsUsable } from './invites.ts'
 import { presentInstance } from './presenter.ts'
 import { findInstance, insertInstance, updateInstance } from './repository.ts'
 import { checkWebhookUrl } from './webhook-url.ts'
@@ -27,6 +27,13 @@ export async function registerInstance(
   const verified = verifyRegistration(props.input, { relayId: props.relayId, nowMs: props.nowMs })
   if (!verified.ok) throw RelayError.fromRejection(400, verified)
   const { instanceId, registration } = verified.value
+  // The invite is checked before anything costly (the webhook URL's DNS lookup) is done for a stranger.
+  if (props.config.registration === 'invite' && !(await findInstance(props.db, instanceId))) {
+    if (!registration.inviteToken) throw new RelayError('E_REGISTRATION_INVITE_REQUIRED')
+    if (!(await inviteIsUsable(props.db, { token: registration.inviteToken, nowMs: props.nowMs }))) {
+      throw new RelayError('E_REGISTRATION_INVITE_INVALID')
+    }
+  }
   if (registration.webhookUrl)
     await checkWebhookUrl(registration.webhookUrl, props.config.allowPrivateWebhooks)
 
