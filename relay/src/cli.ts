@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { type Database, migrateDatabase, openDatabase, rows } from './db/client.ts'
+import { announceInstanceChange } from './delivery/lease-repository.ts'
 import { errorCode, loggable } from './errors.ts'
 import { createInvite } from './instances/invites.ts'
 import { findInstance, listInstances, updateInstance } from './instances/repository.ts'
@@ -87,6 +88,8 @@ export async function main(argv: string[]): Promise<number> {
         if (!(await findInstance(database.db, id)))
           throw new UserError(`no instance ${id}; see \`ochat-relay instances\``)
         await updateInstance(database.db, id, { status: command === 'suspend' ? 'suspended' : 'active' })
+        // Open sockets are closed on every replica; reconnecting, a suspended instance gets 4403.
+        await announceInstanceChange(database.db, id)
         process.stdout.write(
           `${id} ${command === 'suspend' ? 'suspended: its requests and sockets get 403' : 'active again'}\n`,
         )

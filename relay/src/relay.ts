@@ -7,7 +7,7 @@ import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
 import { sweepExpired } from './delivery/delivery-failures.ts'
-import { LEASE_CHANNEL, renewLeases } from './delivery/lease-repository.ts'
+import { INSTANCE_CHANNEL, LEASE_CHANNEL, renewLeases } from './delivery/lease-repository.ts'
 import { createMetrics, type DeliveryMetrics } from './delivery/metrics.ts'
 import { WAKE_CHANNEL } from './delivery/queue-repository.ts'
 import { SocketHub } from './delivery/socket-hub.ts'
@@ -89,6 +89,9 @@ export async function startRelay(props: {
     await database.listen(WAKE_CHANNEL, (payload) => {
       hub.wake(payload.split(','), onError)
       webhooks.tick()
+    }),
+    await database.listen(INSTANCE_CHANNEL, (instanceId) => {
+      hub.kick(instanceId, CLOSE.authFailed, 'instance changed: authenticate again').catch(onError)
     }),
     await database.listen(LEASE_CHANNEL, (payload) => {
       const [instanceId = '', holder = ''] = payload.split('|')

@@ -79,3 +79,32 @@ eachDriver(t, 'graceful shutdown finishes a webhook delivery already in flight',
   t.pass('close waited for the POST in flight instead of dropping it')
   t.equal(hook.received.length, 1)
 })
+
+eachDriver(
+  t,
+  'suspending an instance closes its open socket on every replica; reconnecting gets 4403',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    await register(relay, acme)
+    const socket = await openSocket(relay, acme)
+    const { announceInstanceChange } = await import('../src/delivery/lease-repository.ts')
+    await updateInstance(relay.database.db, acme.instanceId, { status: 'suspended' })
+    await announceInstanceChange(relay.database.db, acme.instanceId)
+    t.equal((await socket.closed()).code, 4401, 'closed: authenticate again')
+    const again = await openSocket(relay, acme, { authenticate: false })
+    const { signSocketAuth } = await import('@ochat/shared-protocol')
+    again.send(
+      signSocketAuth(
+        {
+          relayId: again.challenge.relayId,
+          instanceId: acme.instanceId,
+          challenge: again.challenge.challenge,
+          at: relay.clock.now(),
+        },
+        acme.identity.secretKey,
+      ),
+    )
+    t.equal((await again.closed()).code, 4403)
+  },
+)

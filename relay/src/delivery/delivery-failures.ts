@@ -1,6 +1,6 @@
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
-import { destinations, instances, queue } from '../db/schema.ts'
+import { eq, sql } from 'drizzle-orm'
+import { type Db, rows } from '../db/client.ts'
+import { destinations, instances } from '../db/schema.ts'
 import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import {
@@ -105,7 +105,7 @@ export async function recordFailure(props: RecordFailureProps): Promise<void> {
   })
 }
 
-/** The node refused the delivery for good: envelopes fail now and their senders are told why. */
+/** The node refused the delivery for good (a 4xx): its envelopes fail now and their senders are told why. */
 export async function settleFailedDelivery(
   db: Db,
   props: { destination: string; items: ClaimedItem[]; reason: string; nowMs: number; deadlineMs: number },
@@ -113,11 +113,14 @@ export async function settleFailedDelivery(
   await db.transaction(async (tx) => {
     const envelopeIds = props.items.filter((item) => item.kind === 'envelope').map((item) => item.itemId)
     const failed = await markFailed(tx, { ids: envelopeIds, nowMs: props.nowMs, reason: props.reason })
-    await deleteItems(
-      tx,
-      props.destination,
-      props.items.map((item) => item.itemId),
-    )
+    await deleteItems(tx, props.destination, envelopeIds)
+    // Receipts and statuses for this node are not the refused envelopes' fault: they wait and go again.
+    await releaseItems(tx, {
+      destination: props.destination,
+      itemIds: props.items.filter((item) => item.kind !== 'envelope').map((item) => item.itemId),
+      nextAttemptAt: props.nowMs + retryDelayMs(2),
+      lastError: props.reason,
+    })
     await reportFailures(tx, {
       failures: failed.map((envelope) => ({ ...envelope, reason: props.reason })),
       nowMs: props.nowMs,
@@ -136,15 +139,15 @@ export async function sweepExpired(
   props: { nowMs: number; deadlineMs: number; deadlineHours: number },
 ): Promise<number> {
   return db.transaction(async (tx) => {
-    const expired = await tx
-      .delete(queue)
-      .where(
-        and(
-          lt(queue.deadlineAt, props.nowMs),
-          or(isNull(queue.claimedUntil), lt(queue.claimedUntil, props.nowMs)),
-        ),
-      )
-      .returning({ itemId: queue.itemId, kind: queue.kind, lastError: queue.lastError })
+    // At most 1,000 rows a sweep, skipping rows other replicas hold: the next sweep takes the rest.
+    const expired = await rows<{ itemId: string; kind: string; lastError: string | null }>(
+      tx,
+      sql`delete from queue where qid in (
+            select qid from queue
+            where deadline_at < ${props.nowMs} and (claimed_until is null or claimed_until < ${props.nowMs})
+            limit 1000 for update skip locked)
+          returning item_id as "itemId", kind, last_error as "lastError"`,
+    )
     const envelopes = expired.filter((item) => item.kind === 'envelope')
     const lastErrors = new Map(envelopes.map((item) => [item.itemId, item.lastError]))
     const failures = []

@@ -8,6 +8,12 @@ import { destinations, leases } from '../db/schema.ts'
  * its socket for that instance.
  */
 export const LEASE_CHANNEL = 'ochat_lease'
+/** An instance was suspended or rotated its keys: every replica closes its socket, which must authenticate again. */
+export const INSTANCE_CHANNEL = 'ochat_instance'
+
+export async function announceInstanceChange(executor: Executor, instanceId: string): Promise<void> {
+  await executor.execute(sql`select pg_notify(${INSTANCE_CHANNEL}, ${instanceId})`)
+}
 
 export async function takeLease(
   executor: Executor,

@@ -53,6 +53,14 @@ export class SocketHub {
     await session.shutdown(4409, 'connected elsewhere')
   }
 
+  /** Closes an instance's socket here, if any: it must authenticate again (suspension, new keys). */
+  async kick(instanceId: string, code: number, why: string): Promise<void> {
+    const session = this.#sessions.get(instanceId)
+    if (!session) return
+    this.#sessions.delete(instanceId)
+    await session.shutdown(code, why)
+  }
+
   async closeAll(code: number, why: string): Promise<void> {
     this.#shuttingDown = true
     const sessions = [...this.#sessions.values()]

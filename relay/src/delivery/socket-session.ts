@@ -36,6 +36,8 @@ export class SocketSession implements DrainTarget {
   readonly #send: (text: string) => void
   readonly #close: (code: number, why: string) => void
   #closed = false
+  /** When each unacknowledged item's claim runs out, ms. */
+  readonly #claimExpires = new Map<string, number>()
   #stopping = false
   /** Submits waiting for their commit; shutdown waits for them. */
   readonly #submits = new Set<Promise<void>>()
@@ -73,12 +75,24 @@ export class SocketSession implements DrainTarget {
   }
 
   room(): number {
+    // Items the node never acknowledged leave the window when their claim expires, so a node that
+    // drops acks cannot freeze its socket; they are offered again from the queue.
+    const nowMs = this.#deps.clock.now()
+    for (const [itemId, expires] of this.#claimExpires) {
+      if (expires > nowMs) continue
+      this.#claimExpires.delete(itemId)
+      this.inflight.delete(itemId)
+    }
     return LIMITS.socketWindow - this.inflight.size
   }
 
   take(items: ClaimedItem[]): void {
     if (this.#closed) return
-    for (const item of items) this.inflight.set(item.itemId, item)
+    const claimExpires = this.#deps.clock.now() + this.#deps.config.claimVisibilityMs
+    for (const item of items) {
+      this.inflight.set(item.itemId, item)
+      this.#claimExpires.set(item.itemId, claimExpires)
+    }
     // The bodies are stored as the exact JSON of each item: no parse, no re-serialise.
     this.#send(`{"type":"deliver","items":[${items.map((item) => item.body).join(',')}]}`)
   }
@@ -164,7 +178,10 @@ export class SocketSession implements DrainTarget {
           nowMs: this.#deps.clock.now(),
           deadlineMs: this.#deps.config.deliveryDeadlineMs,
         })
-        for (const id of settled) this.inflight.delete(id)
+        for (const id of settled) {
+          this.inflight.delete(id)
+          this.#claimExpires.delete(id)
+        }
         if (delivered.length > 0)
           this.#deps.metrics.deliveries.inc({ path: 'ws', outcome: 'delivered' }, delivered.length)
         this.#reportRefusedReceipts(receipts)

@@ -143,7 +143,6 @@ export class WebhookWorker {
         nowMs: clock.now(),
         deadlineMs: config.deliveryDeadlineMs,
       })
-      await recordSuccess(db, { instanceId: destination, nowMs: clock.now() })
       return
     }
     await recordFailure({

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { haveConnection } from '../connections/repository.ts'
 import type { Db } from '../db/client.ts'
+import { announceInstanceChange } from '../delivery/lease-repository.ts'
 import { parseBody, RelayError } from '../errors.ts'
 import { presentInstance } from './presenter.ts'
 import { registerInstance } from './register-instance.ts'
@@ -60,6 +61,8 @@ export async function instanceRoutes(
       keysRotatedAt: deps.clock.now(),
     })
     if (!updated) throw new RelayError('E_NOT_FOUND')
+    // A socket authenticated with the old key must authenticate again with the new one.
+    await announceInstanceChange(deps.db, me.id)
     return { instance: presentInstance(updated) }
   })
 }
