@@ -3,7 +3,7 @@ import { LIMITS } from '@ochat/shared-protocol'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { databaseNonceStore } from './auth/nonce-store.ts'
-import { requireInstance } from './auth/plugin.ts'
+import { assertRouteAuth, requireInstance } from './auth/plugin.ts'
 import type { BlobStore } from './blobs/blob-store.ts'
 import { blobRoutes } from './blobs/routes.ts'
 import type { Clock } from './clock.ts'
@@ -91,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const registered: string[] = []
   app.decorate('registeredRoutes', registered)
   app.addHook('onRoute', (route) => {
+    if (route.method !== 'HEAD') assertRouteAuth(route)
     for (const method of [route.method].flat())
       if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
   })

@@ -51,7 +51,7 @@ const ConfigSchema = z.object({
   /** Poll backstop beside LISTEN/NOTIFY: 5 s. */
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
   RELAY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
-  /** Bearer token for GET /metrics; without it, only local callers may scrape. */
+  /** Bearer token for GET /metrics; without it, /metrics is off. */
   RELAY_METRICS_TOKEN: z.string().min(16).optional(),
   /** Allow http and private addresses as webhook URLs: only for test setups on one machine. */
   RELAY_ALLOW_PRIVATE_WEBHOOKS: z.enum(['true', 'false', '1', '0']).default('false'),

@@ -99,3 +99,21 @@ eachDriver(t, 'unknown routes answer a JSON 404, never a stack trace', async (t,
   t.equal(response.statusCode, 404)
   t.match(response.json(), { error: { code: 'E_NOT_FOUND' } })
 })
+
+t.test(
+  'deny by default: a route that is neither signed nor declares its auth stops the relay from starting',
+  async (t) => {
+    const { assertRouteAuth, requireInstance } = await import('../src/auth/plugin.ts')
+    t.throws(
+      () => assertRouteAuth({ method: 'GET', url: '/v1/secret' }),
+      /neither signed nor declares its auth/,
+    )
+    t.doesNotThrow(() => assertRouteAuth({ method: 'GET', url: '/v1/info', config: { auth: 'public' } }))
+    const signedHandler = requireInstance({} as never)
+    t.doesNotThrow(() => assertRouteAuth({ method: 'GET', url: '/v1/mine', preHandler: signedHandler }))
+    t.throws(
+      () => assertRouteAuth({ method: 'GET', url: '/v1/mine', preHandler: async () => {} }),
+      'a look-alike preHandler is not enough',
+    )
+  },
+)

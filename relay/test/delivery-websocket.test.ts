@@ -101,7 +101,7 @@ eachDriver(
     const globex = buildNode('Globex')
     const initech = buildNode('Initech')
     await connect(relay, acme, globex)
-    await register(relay, initech)
+    await connect(relay, acme, initech)
     const envelope = sealFor(acme, globex)
     await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
     const globexSocket = await openSocket(relay, globex)

@@ -12,10 +12,11 @@ export function databaseNonceStore(db: Db): NonceStore {
     async claim(nonce, expiresAtMs, nowMs) {
       return db.transaction(async (tx) => {
         // The claim is made visible at once but not waited for on disk: after a database crash the last
-        // few hundred milliseconds of claims can be lost, so a request signed then could be replayed
-        // within its 300 s. Every signed route is idempotent or refuses a repeat (a duplicate envelope is
-        // answered as such, a decision cannot be made twice), so that costs nothing, while waiting for
-        // the disk would cap signed requests at one fsync each.
+        // few hundred milliseconds of claims can be lost, so a request signed just before could be
+        // replayed within its 300 s. What a replay could do then is bounded: a repeated envelope submit
+        // or receipt is answered as a duplicate, a registration or decision cannot be applied twice, and
+        // a replayed connection request or blob declaration adds a pending request or an empty upload
+        // that expires. Waiting for the disk instead would cap signed requests at one fsync each.
         await tx.execute(sql`set local synchronous_commit to off`)
         const claimed = await rows<{ key: string }>(
           tx,

@@ -2,20 +2,47 @@ import type { FastifyRequest } from 'fastify'
 import type { InstanceRow } from '../instances/repository.ts'
 import { type AuthDeps, authenticate } from './authenticate.ts'
 
+/** How a route that is not signed authenticates; any route without one must be signed. */
+export type RouteAuth = 'public' | 'self-signed' | 'upload-token' | 'socket' | 'metrics-token'
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by `requireInstance` on signed routes. */
     instance?: InstanceRow
   }
+  interface FastifyContextConfig {
+    /** Declares why a route has no signed-request preHandler (see assertRouteAuth). */
+    auth?: RouteAuth
+  }
+}
+
+const SIGNED = Symbol('signed request preHandler')
+
+/** The preHandler of signed routes (PROTOCOL.md §2.2). */
+export function requireInstance(deps: AuthDeps) {
+  const handler = async (request: FastifyRequest): Promise<void> => {
+    request.instance = await authenticate(request, deps)
+  }
+  return Object.assign(handler, { [SIGNED]: true })
 }
 
 /**
- * A preHandler for signed routes: every instance route uses it, so a route without it is public by
- * mistake only if it is also missing from the list in app.ts (deny by default).
+ * Deny by default, enforced when routes are registered: a route either runs the signed-request
+ * preHandler or says in its config how else it authenticates. A route that does neither stops the
+ * relay from starting, instead of quietly being public.
  */
-export function requireInstance(deps: AuthDeps) {
-  return async (request: FastifyRequest): Promise<void> => {
-    request.instance = await authenticate(request, deps)
+export function assertRouteAuth(route: {
+  url: string
+  method: string | string[]
+  preHandler?: unknown
+  config?: { auth?: RouteAuth }
+}): void {
+  const preHandlers = [route.preHandler].flat()
+  const signed = preHandlers.some((handler) => typeof handler === 'function' && SIGNED in handler)
+  if (!signed && !route.config?.auth) {
+    throw new Error(
+      `route ${[route.method].flat().join(',')} ${route.url} is neither signed nor declares its auth`,
+    )
   }
 }
 

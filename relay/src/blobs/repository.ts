@@ -65,7 +65,8 @@ export async function markFetched(
 /**
  * Blobs to delete (DESIGN.md attachment storage): every recipient fetched it and no new grant came for
  * an hour (a bulk send may list one blob in several submits), or it is past its 30 days, or its upload
- * was abandoned for a day.
+ * was abandoned for a day, or it was uploaded a day ago and no envelope ever listed it (so uploads
+ * cannot be used as free storage).
  */
 export async function blobsToDelete(executor: Executor, nowMs: number): Promise<string[]> {
   const found = await rows<{ id: string }>(
@@ -73,6 +74,8 @@ export async function blobsToDelete(executor: Executor, nowMs: number): Promise<
     sql`select b.id from ${blobs} b
         where b.expires_at < ${nowMs}
            or (b.state = 'uploading' and b.created_at < ${nowMs - 86_400_000})
+           or (b.state = 'complete' and b.completed_at < ${nowMs - 86_400_000}
+               and not exists (select 1 from ${blobGrants} g where g.blob_id = b.id))
            or (b.state = 'complete'
                and exists (select 1 from ${blobGrants} g where g.blob_id = b.id)
                and not exists (select 1 from ${blobGrants} g where g.blob_id = b.id and (g.fetched_at is null or g.granted_at > ${nowMs - 3_600_000})))

@@ -70,7 +70,7 @@ export async function blobRoutes(
    * Step 2: stream the bytes with `Authorization: Bearer <uploadToken>`. A signed request would need the
    * body's hash before sending, so the token (bound to this blob, single use) authorises the stream.
    */
-  app.put('/v1/blobs/:id', async (request, reply) => {
+  app.put('/v1/blobs/:id', { config: { auth: 'upload-token' } }, async (request, reply) => {
     const id = blobId(request.params)
     const blob = await findBlob(deps.db, id)
     const token = request.headers.authorization?.replace(/^Bearer /, '') ?? ''

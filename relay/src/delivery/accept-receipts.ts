@@ -1,4 +1,5 @@
 import { fromBase64Url, reason, type SignedReceipt, verifyReceipt } from '@ochat/shared-protocol'
+import { findLiveConnectionBetween } from '../connections/repository.ts'
 import type { Tx } from '../db/client.ts'
 import { findEnvelopes, markDelivered, markRead } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
@@ -27,6 +28,15 @@ export async function acceptReceipts(
   const ids = props.receipts.flatMap((signed) => signed.receipt.envelopeIds)
   const known = new Map((await findEnvelopes(props.tx, ids)).map((row) => [row.id, row]))
   const outcomes: ReceiptOutcome[] = []
+  const accepted = new Map<string, boolean>()
+  const connected = async (peer: string) => {
+    const known = accepted.get(peer)
+    if (known !== undefined) return known
+    const live = await findLiveConnectionBetween(props.tx, props.recipient.id, peer)
+    const ok = live?.state === 'accepted'
+    accepted.set(peer, ok)
+    return ok
+  }
   const forward: QueueInsert[] = []
   const delivered: string[] = []
   for (const signed of props.receipts) {
@@ -39,6 +49,15 @@ export async function acceptReceipts(
         id: receipt.id,
         ok: false,
         reason: verified?.reason ?? reason('invalid', 'receipt signature'),
+      })
+      continue
+    }
+    // Invariant 7: nothing flows without an accepted connection, receipts included.
+    if (!(await connected(receipt.to))) {
+      outcomes.push({
+        id: receipt.id,
+        ok: false,
+        reason: reason('blocked', `no accepted connection with ${receipt.to}`),
       })
       continue
     }

@@ -35,7 +35,7 @@ export async function wsRoutes(
   app: FastifyInstance,
   deps: SessionDeps & { hub: SocketHub; relayKeys: RelayKeys },
 ): Promise<void> {
-  app.get('/v1/ws', { websocket: true }, (socket: WebSocket) => {
+  app.get('/v1/ws', { websocket: true, config: { auth: 'socket' } }, (socket: WebSocket) => {
     const challenge = toBase64Url(randomBytes(32))
     const challengeIssuedAt = deps.clock.now()
     let session: SocketSession | undefined

@@ -256,5 +256,5 @@ export function buildOpenApi(relayName: string) {
 
 export async function docsRoutes(app: FastifyInstance, deps: { relayName: string }): Promise<void> {
   const document = buildOpenApi(deps.relayName)
-  app.get('/docs', async () => document)
+  app.get('/docs', { config: { auth: 'public' } }, async () => document)
 }

@@ -25,11 +25,11 @@ export async function infoRoutes(
     },
   }
 
-  app.get('/v1/info', async () => info)
+  app.get('/v1/info', { config: { auth: 'public' } }, async () => info)
 
-  app.get('/healthz', async () => ({ ok: true }))
+  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ ok: true }))
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { config: { auth: 'public' } }, async (_request, reply) => {
     try {
       await deps.database.ping()
       return { ok: true }

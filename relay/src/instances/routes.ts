@@ -17,7 +17,7 @@ export async function instanceRoutes(
   deps: { db: Db; clock: Clock; config: Config; relayId: string; signed: preHandlerHookHandler },
 ): Promise<void> {
   /** Registration is self-authenticating: the body is signed by the identity key it registers. */
-  app.post('/v1/instances', async (request, reply) => {
+  app.post('/v1/instances', { config: { auth: 'self-signed' } }, async (request, reply) => {
     const { created, instance } = await registerInstance({
       db: deps.db,
       config: deps.config,
