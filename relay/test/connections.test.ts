@@ -1,4 +1,5 @@
 // PROTOCOL.md §3: the connection lifecycle, as both sides see it.
+import { newId, signReceipt } from '@ochat/shared-protocol'
 import t from 'tap'
 import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
 
@@ -131,4 +132,22 @@ eachDriver(t, 'revoking refuses new envelopes at once and purges the queued ones
   t.match(after.json().results[0], { ok: false, code: 'E_CONNECTION_NOT_ACCEPTED', reason: /^blocked: / })
   const status = await signed(relay, acme, 'GET', `/v1/envelopes/${queued.json().results[0].id}`)
   t.match(status.json().envelope, { status: 'purged', reason: /revoked/ })
+  const read = signReceipt(
+    {
+      v: 1,
+      id: newId(),
+      kind: 'read',
+      from: globex.instanceId,
+      to: acme.instanceId,
+      envelopeIds: [queued.json().results[0].id],
+      at: relay.clock.now(),
+    },
+    globex.identity.secretKey,
+  )
+  const refused = await signed(relay, globex, 'POST', '/v1/receipts', { receipts: [read] })
+  t.match(
+    refused.json().results[0],
+    { ok: false, reason: /^blocked: no accepted connection/ },
+    'receipts stop too',
+  )
 })
