@@ -17,7 +17,7 @@ import { wsRoutes } from './delivery/ws-routes.ts'
 import { docsRoutes } from './docs/openapi.ts'
 import type { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import type { RateLimiter } from './envelopes/rate-limiter.ts'
-import { envelopeRoutes } from './envelopes/routes.ts'
+import { envelopeRoutes, SUBMIT_BODY_LIMIT_BYTES } from './envelopes/routes.ts'
 import { installErrorHandler, RelayError } from './errors.ts'
 import type { RelayKeys } from './info/relay-keys.ts'
 import { infoRoutes } from './info/routes.ts'
@@ -45,8 +45,8 @@ export type AppDeps = {
   logStream?: NodeJS.WritableStream
 }
 
-/** Room for JSON framing around the largest submit (64 MiB of envelopes). */
-const BODY_LIMIT_BYTES = LIMITS.submitBodyBytes + 1024 * 1024
+/** Every other JSON body: parsing happens before authentication, so it stays small. */
+const BODY_LIMIT_BYTES = 1024 * 1024
 
 /**
  * Builds the HTTP and WebSocket app. Registration is explicit and in order: parsers, error handling,
@@ -72,20 +72,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   // Signatures cover the raw bytes, so the JSON parser keeps them.
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES },
-    (request, body, done) => {
-      const bytes = body as Buffer
-      request.rawBody = bytes
-      if (bytes.byteLength === 0) return done(null, undefined)
-      try {
-        done(null, JSON.parse(bytes.toString('utf8')))
-      } catch {
-        done(new RelayError('E_INVALID_BODY', 'the body is not valid JSON'), undefined)
-      }
-    },
-  )
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer
+    request.rawBody = bytes
+    if (bytes.byteLength === 0) return done(null, undefined)
+    try {
+      done(null, JSON.parse(bytes.toString('utf8')))
+    } catch {
+      done(new RelayError('E_INVALID_BODY', 'the body is not valid JSON'), undefined)
+    }
+  })
   installErrorHandler(app)
   // Every route, as registered: the OpenAPI test checks each one is documented.
   const registered: string[] = []
@@ -95,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const method of [route.method].flat())
       if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
   })
-  await app.register(websocket, { options: { maxPayload: BODY_LIMIT_BYTES } })
+  await app.register(websocket, { options: { maxPayload: SUBMIT_BODY_LIMIT_BYTES } })
 
   const db = deps.database.db
   const relayId = deps.relayKeys.relayId

@@ -117,3 +117,27 @@ t.test(
     )
   },
 )
+
+eachDriver(
+  t,
+  'bodies are capped before authentication: 1 MiB, except envelope submits',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver)
+    const big = JSON.stringify({ to: 'x', message: 'y'.repeat(1_100_000) })
+    const response = await relay.app.inject({
+      method: 'POST',
+      url: '/v1/connections',
+      headers: { 'content-type': 'application/json' },
+      payload: big,
+    })
+    t.equal(response.statusCode, 413)
+    t.match(response.json(), { error: { code: 'E_BODY_TOO_LARGE' } })
+    const submit = await relay.app.inject({
+      method: 'POST',
+      url: '/v1/envelopes',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ envelopes: 'z'.repeat(1_100_000) }),
+    })
+    t.equal(submit.statusCode, 401, 'a large submit is read, then refused for its missing signature')
+  },
+)

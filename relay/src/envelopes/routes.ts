@@ -1,4 +1,4 @@
-import { IdSchema, SignedReceiptSchema, SubmitRequestSchema } from '@ochat/shared-protocol'
+import { IdSchema, LIMITS, SignedReceiptSchema, SubmitRequestSchema } from '@ochat/shared-protocol'
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify'
 import { z } from 'zod'
 import { currentInstance } from '../auth/plugin.ts'
@@ -13,6 +13,9 @@ import type { RateLimiter } from './rate-limiter.ts'
 import { findEnvelopeOfSender } from './repository.ts'
 import { submitEnvelopes } from './submit-envelopes.ts'
 
+/** Room for JSON framing around the largest submit (64 MiB of envelopes); other routes take 1 MiB. */
+export const SUBMIT_BODY_LIMIT_BYTES = LIMITS.submitBodyBytes + 1024 * 1024
+
 export async function envelopeRoutes(
   app: FastifyInstance,
   deps: {
@@ -25,27 +28,31 @@ export async function envelopeRoutes(
   },
 ): Promise<void> {
   /** One result per envelope, after the durable write (PROTOCOL.md §4.4). */
-  app.post('/v1/envelopes', { preHandler: deps.signed }, async (request, reply) => {
-    const { envelopes } = parseBody(SubmitRequestSchema, request.body)
-    const { results, retryAfterMs } = await submitEnvelopes({
-      db: deps.db,
-      writer: deps.writer,
-      limits: deps.limits,
-      sender: currentInstance(request).id,
-      envelopes,
-      nowMs: deps.clock.now(),
-    })
-    if (
-      retryAfterMs !== undefined &&
-      results.every((result) => !result.ok && result.code === 'E_RATE_LIMITED')
-    ) {
-      throw new RelayError('E_RATE_LIMITED', `retry in ${Math.ceil(retryAfterMs / 1000)} s`, {
-        headers: { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) },
+  app.post(
+    '/v1/envelopes',
+    { preHandler: deps.signed, bodyLimit: SUBMIT_BODY_LIMIT_BYTES },
+    async (request, reply) => {
+      const { envelopes } = parseBody(SubmitRequestSchema, request.body)
+      const { results, retryAfterMs } = await submitEnvelopes({
+        db: deps.db,
+        writer: deps.writer,
+        limits: deps.limits,
+        sender: currentInstance(request).id,
+        envelopes,
+        nowMs: deps.clock.now(),
       })
-    }
-    if (retryAfterMs !== undefined) void reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)))
-    return { results }
-  })
+      if (
+        retryAfterMs !== undefined &&
+        results.every((result) => !result.ok && result.code === 'E_RATE_LIMITED')
+      ) {
+        throw new RelayError('E_RATE_LIMITED', `retry in ${Math.ceil(retryAfterMs / 1000)} s`, {
+          headers: { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) },
+        })
+      }
+      if (retryAfterMs !== undefined) void reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)))
+      return { results }
+    },
+  )
 
   /** The sender's view of one of its envelopes; anyone else's answers 404. */
   app.get('/v1/envelopes/:id', { preHandler: deps.signed }, async (request) => {
