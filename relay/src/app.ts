@@ -1,5 +1,4 @@
 import websocket from '@fastify/websocket'
-import { LIMITS } from '@ochat/shared-protocol'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { databaseNonceStore } from './auth/nonce-store.ts'
