@@ -250,3 +250,16 @@ t.test('valid envelopes survive a JSON round-trip unchanged', async (t) => {
   )
   t.pass('property held')
 })
+
+t.test(
+  'regression: ids are lower-case UUIDs only (a capitalised twin once failed a whole relay batch)',
+  async (t) => {
+    const envelope = buildEnvelope(alice, bob)
+    const upper = { ...envelope, header: { ...envelope.header, id: envelope.header.id.toUpperCase() } }
+    t.match(firstMessage(EnvelopeSchema.safeParse(upper)), /lower case/)
+    t.match(
+      firstMessage(ConnectionRequestSchema.safeParse({ to: bob.instanceId, message: 'a\u0000b' })),
+      /control characters/,
+    )
+  },
+)
