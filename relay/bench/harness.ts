@@ -5,19 +5,10 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  deriveInstanceId,
-  generateEncryptionKeyPair,
-  generateIdentityKeyPair,
-  newId,
-  PeerBoxKeys,
-  sealEnvelope,
-  signRegistration,
-  signRequest,
-  toBase64Url,
-} from '@ochat/shared-protocol'
+import { signRegistration, signRequest } from '@ochat/shared-protocol'
 import postgres from 'postgres'
 import { Pool } from 'undici'
+import { sealFor, type TestNode } from '../test/helpers.ts'
 
 /** Processes and clients for the relay benchmarks: the relay runs as its own process, as in production. */
 
@@ -114,42 +105,16 @@ export async function startBareServer() {
   return { baseUrl, stop: () => child.kill('SIGTERM') }
 }
 
-export function benchNode(name: string) {
-  const identity = generateIdentityKeyPair()
-  const encryption = generateEncryptionKeyPair()
-  return {
-    name,
-    instanceId: deriveInstanceId(identity.publicKey),
-    identity,
-    encryption,
-    boxKeys: new PeerBoxKeys(encryption.secretKey),
-    keys: { identityKey: toBase64Url(identity.publicKey), encryptionKey: toBase64Url(encryption.publicKey) },
-  }
-}
-export type BenchNode = ReturnType<typeof benchNode>
+// The bench's nodes and envelopes are the tests' own: real keys, real sealing.
+export { buildNode as benchNode, type TestNode as BenchNode } from '../test/helpers.ts'
 
-export function seal(from: BenchNode, to: BenchNode, html = `<p>${'x'.repeat(1000)}</p>`) {
-  const id = newId()
-  return sealEnvelope({
-    header: { id, from: from.instanceId, to: to.instanceId, createdAt: Date.now() },
-    payload: {
-      v: 1,
-      type: 'message',
-      envelopeId: id,
-      sentAt: Date.now(),
-      sender: { name: 'Bench', company: from.name },
-      html,
-      attachments: [],
-    },
-    senderIdentitySecretKey: from.identity.secretKey,
-    boxKeys: from.boxKeys,
-    recipientEncryptionKey: to.encryption.publicKey,
-  })
+export function seal(from: TestNode, to: TestNode, html = `<p>${'x'.repeat(1000)}</p>`) {
+  return sealFor(from, to, { sender: { name: 'Bench', company: from.name }, html })
 }
 
 export function client(baseUrl: string, relayId: string) {
   const pool = new Pool(baseUrl, { connections: 64, pipelining: 1 })
-  async function call(node: BenchNode | undefined, method: 'GET' | 'POST', path: string, body?: unknown) {
+  async function call(node: TestNode | undefined, method: 'GET' | 'POST', path: string, body?: unknown) {
     const payload = body === undefined ? undefined : JSON.stringify(body)
     const headers: Record<string, string> = payload ? { 'content-type': 'application/json' } : {}
     if (node) {
@@ -173,7 +138,7 @@ export function client(baseUrl: string, relayId: string) {
   return {
     pool,
     call,
-    async register(node: BenchNode, webhookUrl?: string) {
+    async register(node: TestNode, webhookUrl?: string) {
       const registration = {
         v: 1 as const,
         relayId,
@@ -184,7 +149,7 @@ export function client(baseUrl: string, relayId: string) {
       }
       await call(undefined, 'POST', '/v1/instances', signRegistration(registration, node.identity.secretKey))
     },
-    async connect(a: BenchNode, b: BenchNode) {
+    async connect(a: TestNode, b: TestNode) {
       const requested = (await call(a, 'POST', '/v1/connections', { to: b.instanceId })) as {
         connection: { id: string }
       }

@@ -7,7 +7,7 @@ import {
 } from '@ochat/shared-protocol'
 import type { Db } from '../db/client.ts'
 import { reportFailures, wake } from '../delivery/queue-repository.ts'
-import { markPurged } from '../envelopes/repository.ts'
+import { markFailed } from '../envelopes/repository.ts'
 import { RelayError } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { presentConnection } from './presenter.ts'
@@ -64,7 +64,8 @@ export async function decideConnection(
     let purged = 0
     if (state === 'revoked') {
       const reason = 'blocked: the connection was revoked before delivery'
-      const rows = await markPurged(tx, {
+      const rows = await markFailed(tx, {
+        status: 'purged',
         ids: await purgeQueuedEnvelopes(tx, row.id),
         nowMs: props.nowMs,
         reason,

@@ -53,19 +53,6 @@ export async function insertEnvelopes(
   )
 }
 
-/** Envelopes whose ciphertext was purged by a revoke: they will never be delivered. */
-export async function markPurged(
-  executor: Executor,
-  props: { ids: string[]; nowMs: number; reason: string },
-): Promise<EnvelopeRow[]> {
-  if (props.ids.length === 0) return []
-  return executor
-    .update(envelopes)
-    .set({ status: 'purged', failedAt: props.nowMs, reason: props.reason })
-    .where(and(inArray(envelopes.id, props.ids), eq(envelopes.status, 'queued')))
-    .returning()
-}
-
 /** Marks the recipient's envelopes delivered; returns the ones that were still queued. */
 export async function markDelivered(
   executor: Executor,
@@ -103,14 +90,18 @@ export async function markRead(
     )
 }
 
+/**
+ * Envelopes that will never be delivered: `failed` (refused, or past the deadline) or `purged` (the
+ * connection was revoked). Only queued ones change; returns those.
+ */
 export async function markFailed(
   executor: Executor,
-  props: { ids: string[]; nowMs: number; reason: string },
+  props: { ids: string[]; nowMs: number; reason: string; status?: 'failed' | 'purged' },
 ): Promise<EnvelopeRow[]> {
   if (props.ids.length === 0) return []
   return executor
     .update(envelopes)
-    .set({ status: 'failed', failedAt: props.nowMs, reason: props.reason })
+    .set({ status: props.status ?? 'failed', failedAt: props.nowMs, reason: props.reason })
     .where(and(inArray(envelopes.id, props.ids), eq(envelopes.status, 'queued')))
     .returning()
 }
