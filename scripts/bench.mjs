@@ -5,7 +5,11 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const benches = [{ name: 'shared-protocol', file: 'shared-protocol/bench/crypto.bench.ts' }]
+const benches = [
+  { name: 'shared-protocol', file: 'shared-protocol/bench/crypto.bench.ts' },
+  // Needs PostgreSQL on 127.0.0.1:5432, like the tests; it creates and drops its own database.
+  { name: 'relay', file: 'relay/bench/relay.bench.ts' },
+]
 const only = process.argv[2]
 let failed = 0
 for (const bench of benches) {
