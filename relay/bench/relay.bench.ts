@@ -211,7 +211,6 @@ try {
     const receiptsBefore = receipted
     const started = performance.now()
     await http.call(acme, 'POST', '/v1/envelopes', { envelopes })
-    console.log(`  submit answered after ${(performance.now() - started).toFixed(0)} ms`)
     while (delivered - before < recipients.length) await new Promise((resolve) => setTimeout(resolve, 2))
     bulkRuns.push(performance.now() - started)
     // Each run starts from a quiet relay: every Delivered receipt is back at the sender first.
