@@ -118,7 +118,7 @@ CREATE INDEX "connections_requester" ON "connections" USING btree ("requester");
 CREATE INDEX "connections_addressee" ON "connections" USING btree ("addressee");--> statement-breakpoint
 CREATE INDEX "envelopes_accepted_at" ON "envelopes" USING btree ("accepted_at");--> statement-breakpoint
 CREATE INDEX "nonces_expires_at" ON "nonces" USING btree ("expires_at");--> statement-breakpoint
-CREATE UNIQUE INDEX "queue_destination_item" ON "queue" USING btree ("destination","kind","item_id");--> statement-breakpoint
+CREATE UNIQUE INDEX "queue_destination_item" ON "queue" USING btree ("destination","item_id","kind");--> statement-breakpoint
 CREATE INDEX "queue_destination_qid" ON "queue" USING btree ("destination","qid");--> statement-breakpoint
 CREATE INDEX "queue_deadline" ON "queue" USING btree ("deadline_at");--> statement-breakpoint
 CREATE INDEX "queue_connection" ON "queue" USING btree ("connection_id");

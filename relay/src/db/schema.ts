@@ -139,8 +139,9 @@ export const queue = pgTable(
     claimedUntil: ms('claimed_until'),
   },
   (table) => [
-    // With the kind: an envelope can never be dropped because a receipt or status had its id.
-    uniqueIndex('queue_destination_item').on(table.destination, table.kind, table.itemId),
+    // With the kind (last, so lookups by destination and item id use it): an envelope can never be
+    // dropped because a receipt or status had its id.
+    uniqueIndex('queue_destination_item').on(table.destination, table.itemId, table.kind),
     index('queue_destination_qid').on(table.destination, table.qid),
     // The deadline sweeper runs every few seconds: without this it would read the whole queue, bodies included.
     index('queue_deadline').on(table.deadlineAt),
