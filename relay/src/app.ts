@@ -2,7 +2,7 @@ import websocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { databaseNonceStore } from './auth/nonce-store.ts'
-import { assertRouteAuth, requireInstance } from './auth/plugin.ts'
+import { assertRouteAuth, precheckSignedHeaders, requireInstance } from './auth/plugin.ts'
 import type { BlobStore } from './blobs/blob-store.ts'
 import { blobRoutes } from './blobs/routes.ts'
 import type { Clock } from './clock.ts'
@@ -89,6 +89,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (route.method !== 'HEAD') assertRouteAuth(route)
     for (const method of [route.method].flat())
       if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
+  })
+  // Signed routes (those without a declared `auth`) check their headers and clock window before the
+  // body is read: an unsigned or stale request is refused without reading up to 64 MiB first.
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config?.auth || !request.routeOptions.url) return
+    precheckSignedHeaders(request.headers, deps.clock.now())
   })
   await app.register(websocket, { options: { maxPayload: SUBMIT_BODY_LIMIT_BYTES } })
 

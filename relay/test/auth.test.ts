@@ -123,11 +123,23 @@ eachDriver(
   'bodies are capped before authentication: 1 MiB, except envelope submits',
   async (t, driver) => {
     const relay = await buildRelay(t, driver)
+    const acme = buildNode()
+    await register(relay, acme)
     const big = JSON.stringify({ to: 'x', message: 'y'.repeat(1_100_000) })
+    // Well-formed signed headers get past the pre-check; the body limit then stops the read.
+    const headers = signRequest({
+      method: 'POST',
+      path: '/v1/connections',
+      audience: relay.relayKeys.relayId,
+      instanceId: acme.instanceId,
+      identitySecretKey: acme.identity.secretKey,
+      body: big,
+      timestamp: Math.floor(relay.clock.now() / 1000),
+    })
     const response = await relay.app.inject({
       method: 'POST',
       url: '/v1/connections',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...headers, 'content-type': 'application/json' },
       payload: big,
     })
     t.equal(response.statusCode, 413)
@@ -138,6 +150,7 @@ eachDriver(
       headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ envelopes: 'z'.repeat(1_100_000) }),
     })
-    t.equal(submit.statusCode, 401, 'a large submit is read, then refused for its missing signature')
+    t.equal(submit.statusCode, 401, 'an unsigned submit is refused before its body is read')
+    t.match(submit.json(), { error: { code: 'E_AUTH_MISSING' } })
   },
 )

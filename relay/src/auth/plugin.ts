@@ -1,4 +1,6 @@
+import { LIMITS, parseSignedRequestHeaders } from '@ochat/shared-protocol'
 import type { FastifyRequest } from 'fastify'
+import { RelayError } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { type AuthDeps, authenticate } from './authenticate.ts'
 
@@ -50,4 +52,20 @@ export function assertRouteAuth(route: {
 export function currentInstance(request: FastifyRequest): InstanceRow {
   if (!request.instance) throw new Error('route is missing requireInstance')
   return request.instance
+}
+
+/**
+ * The part of authentication that needs no body: headers present and well formed, timestamp inside the
+ * ±300 s window. Runs before the body is read; the signature itself is checked in `requireInstance`.
+ */
+export function precheckSignedHeaders(headers: FastifyRequest['headers'], nowMs: number): void {
+  const parsed = parseSignedRequestHeaders(headers)
+  if (!parsed.ok) throw RelayError.fromRejection(401, parsed)
+  if (Math.abs(nowMs / 1000 - parsed.value.timestamp) > LIMITS.clockSkewSeconds) {
+    throw RelayError.fromRejection(401, {
+      code: 'E_AUTH_CLOCK_SKEW',
+      reason:
+        'auth-required: request timestamp is more than 300 s from the relay clock; check the node clock (NTP)',
+    })
+  }
 }
