@@ -174,18 +174,7 @@ eachDriver(
 
     const impostor = await openSocket(relay, acme, { authenticate: false })
     const stranger = buildNode()
-    const { signSocketAuth } = await import('@ochat/shared-protocol')
-    impostor.send(
-      signSocketAuth(
-        {
-          relayId: impostor.challenge.relayId,
-          instanceId: acme.instanceId,
-          challenge: impostor.challenge.challenge,
-          at: relay.clock.now(),
-        },
-        stranger.identity.secretKey,
-      ),
-    )
+    impostor.answerChallenge(stranger)
     t.match(await impostor.next('error'), { error: { code: 'E_SOCKET_AUTH_FAILED' } })
     t.equal((await impostor.closed()).code, 4401)
   },

@@ -44,18 +44,7 @@ eachDriver(t, 'a suspended instance’s socket is refused with 4403 and a clear 
   await register(relay, acme)
   await updateInstance(relay.database.db, acme.instanceId, { status: 'suspended' })
   const socket = await openSocket(relay, acme, { authenticate: false })
-  const { signSocketAuth } = await import('@ochat/shared-protocol')
-  socket.send(
-    signSocketAuth(
-      {
-        relayId: socket.challenge.relayId,
-        instanceId: acme.instanceId,
-        challenge: socket.challenge.challenge,
-        at: relay.clock.now(),
-      },
-      acme.identity.secretKey,
-    ),
-  )
+  socket.answerChallenge()
   t.match(await socket.next('error'), {
     error: { code: 'E_SUSPENDED', message: /suspended by the relay operator/ },
   })
@@ -93,18 +82,7 @@ eachDriver(
     await announceInstanceChange(relay.database.db, acme.instanceId)
     t.equal((await socket.closed()).code, 4401, 'closed: authenticate again')
     const again = await openSocket(relay, acme, { authenticate: false })
-    const { signSocketAuth } = await import('@ochat/shared-protocol')
-    again.send(
-      signSocketAuth(
-        {
-          relayId: again.challenge.relayId,
-          instanceId: acme.instanceId,
-          challenge: again.challenge.challenge,
-          at: relay.clock.now(),
-        },
-        acme.identity.secretKey,
-      ),
-    )
+    again.answerChallenge()
     t.equal((await again.closed()).code, 4403)
   },
 )

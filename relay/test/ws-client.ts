@@ -65,7 +65,8 @@ export async function openSocket(
     socket.once('error', reject)
   })
   const challenge = await next('challenge')
-  if (options.authenticate !== false) {
+  /** Answers the challenge for `node`'s instance, signed with `signer`'s key (another key: a forgery). */
+  const answerChallenge = (signer: { identity: { secretKey: Uint8Array } } = node) =>
     socket.send(
       JSON.stringify(
         signSocketAuth(
@@ -75,10 +76,12 @@ export async function openSocket(
             challenge: challenge.challenge,
             at: relay.clock.now(),
           },
-          node.identity.secretKey,
+          signer.identity.secretKey,
         ),
       ),
     )
+  if (options.authenticate !== false) {
+    answerChallenge()
     await next('ready')
   }
 
@@ -87,6 +90,7 @@ export async function openSocket(
     frames,
     next,
     challenge,
+    answerChallenge,
     send: (frame: unknown) => socket.send(JSON.stringify(frame)),
     closed: () =>
       closed
