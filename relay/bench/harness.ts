@@ -33,7 +33,8 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} never became ready`)
 }
 
-export async function startRelayProcess(env: Record<string, string> = {}) {
+/** `nodeArgs` go to the relay's Node.js, for instance `--cpu-prof` to profile a run. */
+export async function startRelayProcess(env: Record<string, string> = {}, nodeArgs: string[] = []) {
   const name = `ochat_bench_${randomBytes(4).toString('hex')}`
   const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name}`)
@@ -43,7 +44,7 @@ export async function startRelayProcess(env: Record<string, string> = {}) {
   const port = await freePort()
   const child = spawn(
     process.execPath,
-    [fileURLToPath(new URL('../bin/ochat-relay.mjs', import.meta.url)), 'serve'],
+    [...nodeArgs, fileURLToPath(new URL('../bin/ochat-relay.mjs', import.meta.url)), 'serve'],
     {
       env: {
         ...process.env,
@@ -114,8 +115,9 @@ export function seal(from: TestNode, to: TestNode, html = `<p>${'x'.repeat(1000)
 
 export function client(baseUrl: string, relayId: string) {
   const pool = new Pool(baseUrl, { connections: 64, pipelining: 1 })
+  /** A body given as a string is sent as it is: already JSON. */
   async function call(node: TestNode | undefined, method: 'GET' | 'POST', path: string, body?: unknown) {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const payload = body === undefined || typeof body === 'string' ? body : JSON.stringify(body)
     const headers: Record<string, string> = payload ? { 'content-type': 'application/json' } : {}
     if (node) {
       Object.assign(

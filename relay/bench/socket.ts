@@ -72,6 +72,12 @@ export async function benchSocket(
       socket.send(JSON.stringify({ type: 'submit', requestId, envelopes }))
       return requestId
     },
+    /** Submits envelopes already serialised as a JSON array. */
+    submitText(envelopesJson: string): string {
+      const requestId = newId()
+      socket.send(`{"type":"submit","requestId":"${requestId}","envelopes":${envelopesJson}}`)
+      return requestId
+    },
     close: () =>
       new Promise<void>((resolve) => {
         socket.once('close', () => resolve())

@@ -198,14 +198,25 @@ export async function releaseClaimsOf(
     .where(and(eq(queue.destination, props.destination), eq(queue.claimedBy, props.replicaId)))
 }
 
-/** Wake-ups carry only instance ids (PostgreSQL payloads stop at 8,000 bytes); sent at commit. */
-export async function wake(executor: Executor, instanceIds: Iterable<string>): Promise<void> {
+/**
+ * Wake-up payloads: instance ids joined by commas, at most 200 per payload (PostgreSQL payloads stop at
+ * 8,000 bytes). Also sent by ochat_submit_envelopes (drizzle/0001_submit_envelopes.sql).
+ */
+export function wakePayloads(instanceIds: Iterable<string>): string[] {
   const unique = [...new Set(instanceIds)]
-  for (let start = 0; start < unique.length; start += 200) {
-    await executor.execute(
-      sql`select pg_notify(${WAKE_CHANNEL}, ${unique.slice(start, start + 200).join(',')})`,
-    )
-  }
+  const payloads: string[] = []
+  for (let start = 0; start < unique.length; start += 200)
+    payloads.push(unique.slice(start, start + 200).join(','))
+  return payloads
+}
+
+/** Wakes whoever holds each instance's socket or webhook; sent at commit. */
+export async function wake(executor: Executor, instanceIds: Iterable<string>): Promise<void> {
+  const payloads = wakePayloads(instanceIds)
+  if (payloads.length === 0) return
+  await executor.execute(
+    sql`select pg_notify(${WAKE_CHANNEL}, payload) from json_array_elements_text(${JSON.stringify(payloads)}::json) as w(payload)`,
+  )
 }
 
 /**

@@ -1,11 +1,9 @@
 import { type Envelope, reason, type SubmitResult } from '@ochat/shared-protocol'
 import { sql } from 'drizzle-orm'
 import type { Clock } from '../clock.ts'
-import { type Db, rows, type Tx } from '../db/client.ts'
-import { blobGrants } from '../db/schema.ts'
-import { insertQueueItems, type QueueInsert, wake } from '../delivery/queue-repository.ts'
+import { type Db, rows } from '../db/client.ts'
+import { wakePayloads } from '../delivery/queue-repository.ts'
 import { errorCode } from '../errors.ts'
-import { findEnvelopes, insertEnvelopes } from './repository.ts'
 
 /**
  * Group commit for envelope submits (issue 3: PostgreSQL does ~2.6k single-row commits/s here but
@@ -93,7 +91,7 @@ export class EnvelopeWriter {
   async #write(batch: Job[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const results = await this.#db.transaction((tx) => this.#writeBatch(tx, batch))
+        const results = await this.#writeBatch(this.#db, batch)
         this.#onCommitted(results.flat().filter((result) => result.ok && !result.duplicate).length)
         batch.forEach((job, index) => {
           job.resolve(results[index] ?? [])
@@ -112,191 +110,94 @@ export class EnvelopeWriter {
     }
   }
 
-  async #writeBatch(tx: Tx, batch: Job[]): Promise<SubmitResult[][]> {
+  async #writeBatch(db: Db, batch: Job[]): Promise<SubmitResult[][]> {
     const nowMs = this.#clock.now()
     const results: SubmitResult[][] = batch.map((job) => new Array<SubmitResult>(job.envelopes.length))
     const entries = batch.flatMap((job, jobIndex) =>
       job.envelopes.map((envelope, index) => ({ job, jobIndex, index, envelope, sender: job.sender })),
     )
-
-    const answer = (entry: (typeof entries)[number], result: SubmitResult) => {
+    type Entry = (typeof entries)[number]
+    const answer = (entry: Entry, result: SubmitResult) => {
       const list = results[entry.jobIndex]
       if (list) list[entry.index] = result
     }
+    const taken = (id: string): SubmitResult => ({
+      ok: false,
+      id,
+      code: 'E_ENVELOPE_ID_TAKEN',
+      reason: reason('invalid', 'envelope id is already used; choose another'),
+    })
 
-    // 1. Repeats: an id already stored answers with its first result (a duplicate is a success), or is
-    //    refused if another sender owns it. A repeat within this batch gets the answer of its first copy.
-    const stored = new Map(
-      (
-        await findEnvelopes(
-          tx,
-          entries.map((entry) => entry.envelope.header.id),
-        )
-      ).map((row) => [row.id, row]),
-    )
-    const fresh: typeof entries = []
-    const repeats: { entry: (typeof entries)[number]; first: (typeof entries)[number] }[] = []
-    const firstInBatch = new Map<string, (typeof entries)[number]>()
+    // A repeat within this batch gets the answer of its first copy; only first copies are written.
+    const fresh: Entry[] = []
+    const repeats: { entry: Entry; first: Entry }[] = []
+    const firstInBatch = new Map<string, Entry>()
     for (const entry of entries) {
-      const id = entry.envelope.header.id
-      const previous = stored.get(id)
-      const first = firstInBatch.get(id)
-      if (previous) {
-        answer(
-          entry,
-          previous.sender === entry.sender
-            ? { ok: true, id, seq: previous.seq, acceptedAt: previous.acceptedAt, duplicate: true }
-            : {
-                ok: false,
-                id,
-                code: 'E_ENVELOPE_ID_TAKEN',
-                reason: reason('invalid', 'envelope id is already used; choose another'),
-              },
-        )
-      } else if (first) {
-        repeats.push({ entry, first })
-      } else {
-        firstInBatch.set(id, entry)
+      const first = firstInBatch.get(entry.envelope.header.id)
+      if (first) repeats.push({ entry, first })
+      else {
+        firstInBatch.set(entry.envelope.header.id, entry)
         fresh.push(entry)
       }
     }
 
-    // 2. Sequence numbers, and the accepted-connection check, in one statement per round: the UPDATE
-    //    locks each connection row, so a concurrent revoke either waits for this commit (and purges what
-    //    it wrote) or commits first (and this finds no accepted connection).
-    const allocated = await allocateSequences(
-      tx,
-      fresh.map((entry) => ({ sender: entry.sender, recipient: entry.envelope.header.to })),
+    // One statement writes the batch: repeats of stored ids, the connection check, sequence numbers,
+    // envelope rows, queue items, blob grants and the wake-up (drizzle/0001_submit_envelopes.sql).
+    const batchJson = JSON.stringify(
+      fresh.map(({ sender, envelope }, i) => ({
+        i,
+        id: envelope.header.id,
+        sender,
+        to: envelope.header.to,
+        size: Math.floor((envelope.ciphertext.length * 3) / 4),
+        blobs: envelope.header.blobs ?? null,
+      })),
     )
-
-    const envelopeRows = []
-    const queueRows: QueueInsert[] = []
-    const grants = []
-    for (const entry of fresh) {
-      const { header } = entry.envelope
-      const slot = allocated.get(`${entry.sender}\u0000${header.to}`)
-      if (!slot) {
+    // JSON.stringify never writes a raw line feed, so one per line is unambiguous.
+    const envelopeLines = fresh.map((entry) => JSON.stringify(entry.envelope)).join('\n')
+    const wakes = JSON.stringify(wakePayloads(fresh.map((entry) => entry.envelope.header.to)))
+    const outcomes = await rows<{
+      i: number
+      outcome: 'stored' | 'prior' | 'unconnected'
+      seq: string | number | null
+      prior_sender: string | null
+      accepted_at: string | number | null
+    }>(
+      db,
+      sql`select * from ochat_submit_envelopes(${batchJson}::json, ${envelopeLines}::text, ${wakes}::json,
+            ${nowMs}::bigint, ${nowMs + this.#deadlineMs}::bigint)`,
+    )
+    for (const row of outcomes) {
+      const entry = fresh[row.i]
+      if (!entry) continue
+      const { id, to } = entry.envelope.header
+      if (row.outcome === 'stored') answer(entry, { ok: true, id, seq: Number(row.seq), acceptedAt: nowMs })
+      else if (row.outcome === 'prior')
+        answer(
+          entry,
+          row.prior_sender === entry.sender
+            ? { ok: true, id, seq: Number(row.seq), acceptedAt: Number(row.accepted_at), duplicate: true }
+            : taken(id),
+        )
+      else
         answer(entry, {
           ok: false,
-          id: header.id,
+          id,
           code: 'E_CONNECTION_NOT_ACCEPTED',
-          reason: reason('blocked', `no accepted connection with ${header.to}`),
+          reason: reason('blocked', `no accepted connection with ${to}`),
         })
-        continue
-      }
-      const seq = slot.next++
-      const size = Math.floor((entry.envelope.ciphertext.length * 3) / 4)
-      envelopeRows.push({
-        id: header.id,
-        sender: entry.sender,
-        recipient: header.to,
-        connectionId: slot.connectionId,
-        seq,
-        size,
-        status: 'queued',
-        acceptedAt: nowMs,
-      })
-      queueRows.push({
-        destination: header.to,
-        itemId: header.id,
-        kind: 'envelope',
-        connectionId: slot.connectionId,
-        body: `{"type":"envelope","id":${JSON.stringify(header.id)},"connectionId":"${slot.connectionId}","seq":${seq},"receivedAt":${nowMs},"envelope":${JSON.stringify(entry.envelope)}}`,
-        createdAt: nowMs,
-        deadlineAt: nowMs + this.#deadlineMs,
-        nextAttemptAt: nowMs,
-      })
-      for (const blobId of header.blobs ?? [])
-        grants.push({ blobId, instanceId: header.to, envelopeId: header.id, grantedAt: nowMs })
-      answer(entry, { ok: true, id: header.id, seq, acceptedAt: nowMs })
     }
     for (const { entry, first } of repeats) {
       const original = results[first.jobIndex]?.[first.index]
       answer(
         entry,
-        original?.ok && first.sender === entry.sender
-          ? { ...original, duplicate: true }
-          : original && !original.ok && first.sender === entry.sender
-            ? original
-            : {
-                ok: false,
-                id: entry.envelope.header.id,
-                code: 'E_ENVELOPE_ID_TAKEN',
-                reason: reason('invalid', 'envelope id is already used; choose another'),
-              },
+        first.sender !== entry.sender || !original
+          ? taken(entry.envelope.header.id)
+          : original.ok
+            ? { ...original, duplicate: true }
+            : original,
       )
     }
-    await insertEnvelopes(tx, envelopeRows)
-    await insertQueueItems(tx, queueRows)
-    if (grants.length > 0) await tx.insert(blobGrants).values(grants).onConflictDoNothing()
-    await wake(
-      tx,
-      queueRows.map((row) => row.destination),
-    )
     return results
   }
-}
-
-/**
- * A connection matches a (sender, recipient) pair whichever of the two requested it. Written with
- * least/greatest so PostgreSQL uses the unique index on the live pair: by requester alone, a bulk
- * sender's thousand connections would be scanned once per recipient.
- */
-const SAME_PAIR = sql.raw(
-  'least(c.requester, c.addressee) = least(v.sender, v.recipient) and greatest(c.requester, c.addressee) = greatest(v.sender, v.recipient)',
-)
-
-/**
- * Reserves sequence numbers on accepted connections for each (sender, recipient) pair, returning the
- * first number of each pair's range. Pairs of one connection in both directions go in separate rounds,
- * because an UPDATE … FROM applies only one joined row per target row.
- */
-async function allocateSequences(tx: Tx, pairs: { sender: string; recipient: string }[]) {
-  const counts = new Map<string, { sender: string; recipient: string; n: number }>()
-  for (const pair of pairs) {
-    const key = `${pair.sender}\u0000${pair.recipient}`
-    const entry = counts.get(key) ?? { ...pair, n: 0 }
-    entry.n++
-    counts.set(key, entry)
-  }
-  const rounds: { sender: string; recipient: string; n: number }[][] = [[], []]
-  for (const entry of counts.values()) {
-    const reverse = counts.has(`${entry.recipient}\u0000${entry.sender}`)
-    rounds[reverse && entry.sender > entry.recipient ? 1 : 0]?.push(entry)
-  }
-  const allocated = new Map<string, { connectionId: string; next: number }>()
-  for (const round of rounds) {
-    if (round.length === 0) continue
-    const values = sql`(select * from jsonb_to_recordset(${JSON.stringify(round)}::jsonb) as x(sender text, recipient text, n int))`
-    // Lock the rows in id order first, so two replicas' batches cannot deadlock on each other.
-    await tx.execute(
-      sql`select c.id from connections c join ${values} v
-            on ${SAME_PAIR}
-          where c.state = 'accepted' order by c.id for update of c`,
-    )
-    const updated = await rows<{
-      id: string
-      sender: string
-      recipient: string
-      last_seq: string | number
-      n: number
-    }>(
-      tx,
-      sql`update connections c set
-            requester_seq = c.requester_seq + case when v.sender = c.requester then v.n else 0 end,
-            addressee_seq = c.addressee_seq + case when v.sender = c.addressee then v.n else 0 end,
-            updated_at = c.updated_at
-          from ${values} v
-          where c.state = 'accepted' and ${SAME_PAIR}
-          returning c.id, v.sender, v.recipient, v.n,
-            case when v.sender = c.requester then c.requester_seq else c.addressee_seq end as last_seq`,
-    )
-    for (const row of updated) {
-      allocated.set(`${row.sender}\u0000${row.recipient}`, {
-        connectionId: row.id,
-        next: Number(row.last_seq) - row.n + 1,
-      })
-    }
-  }
-  return allocated
 }

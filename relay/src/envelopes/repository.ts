@@ -27,32 +27,6 @@ export async function findEnvelopeOfSender(
   return row
 }
 
-/** One statement for the whole batch, the rows as one JSON parameter (see insertQueueItems). */
-export async function insertEnvelopes(
-  executor: Executor,
-  rows: (typeof envelopes.$inferInsert)[],
-): Promise<void> {
-  if (rows.length === 0) return
-  const rowsJson = JSON.stringify(
-    rows.map((row) => ({
-      id: row.id,
-      sender: row.sender,
-      recipient: row.recipient,
-      connection_id: row.connectionId,
-      seq: row.seq,
-      size: row.size,
-      status: row.status,
-      accepted_at: row.acceptedAt,
-    })),
-  )
-  await executor.execute(
-    sql`insert into ${envelopes} (id, sender, recipient, connection_id, seq, size, status, accepted_at)
-        select id, sender, recipient, connection_id, seq, size, status, accepted_at
-        from jsonb_to_recordset(${rowsJson}::jsonb) as x(id uuid, sender text, recipient text, connection_id uuid,
-          seq bigint, size int, status text, accepted_at bigint)`,
-  )
-}
-
 /** Marks the recipient's envelopes delivered; returns the ones that were still queued. */
 export async function markDelivered(
   executor: Executor,
