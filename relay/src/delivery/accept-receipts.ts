@@ -38,7 +38,8 @@ export async function acceptReceipts(
     return ok
   }
   const forward: QueueInsert[] = []
-  const delivered: string[] = []
+  const deliveredIds: string[] = []
+  const readIds: string[] = []
   for (const signed of props.receipts) {
     const { receipt } = signed
     const verified = identityKey
@@ -74,20 +75,9 @@ export async function acceptReceipts(
       })
       continue
     }
-    const change = {
-      ids: receipt.envelopeIds,
-      recipient: props.recipient.id,
-      sender: receipt.to,
-      nowMs: props.nowMs,
-    }
-    if (receipt.kind === 'delivered') {
-      const newly = await markDelivered(props.tx, change)
-      delivered.push(...newly.map((row) => row.id))
-      // The ciphertext goes as soon as the recipient holds it (DESIGN.md retention).
-      await deleteItems(props.tx, props.recipient.id, receipt.envelopeIds)
-    } else {
-      await markRead(props.tx, change)
-    }
+    // Statements are gathered for the whole batch below: one per kind, not one per receipt.
+    if (receipt.kind === 'delivered') deliveredIds.push(...receipt.envelopeIds)
+    else readIds.push(...receipt.envelopeIds)
     forward.push({
       destination: receipt.to,
       itemId: receipt.id,
@@ -100,6 +90,12 @@ export async function acceptReceipts(
     })
     outcomes.push({ id: receipt.id, ok: true })
   }
+  // Every id here was checked above: sent to this recipient by the receipt's addressee.
+  const change = { recipient: props.recipient.id, nowMs: props.nowMs }
+  const delivered = (await markDelivered(props.tx, { ...change, ids: deliveredIds })).map((row) => row.id)
+  // The ciphertext goes as soon as the recipient holds it (DESIGN.md retention).
+  await deleteItems(props.tx, props.recipient.id, deliveredIds)
+  await markRead(props.tx, { ...change, ids: readIds })
   await insertQueueItems(props.tx, forward)
   await wake(
     props.tx,

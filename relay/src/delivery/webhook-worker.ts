@@ -31,6 +31,9 @@ export type WebhookWorkerDeps = {
   log: FastifyBaseLogger
 }
 
+/** Least time between two scans asked for while one was running. */
+const RESCAN_MS = 20
+
 /**
  * Delivers by webhook to instances whose socket no replica holds (PROTOCOL.md §7). Each replica runs
  * one; they share the work through the queue's claims (FOR UPDATE SKIP LOCKED + visibility timeout).
@@ -64,7 +67,8 @@ export class WebhookWorker {
         this.#scanning = false
         if (this.#scanAgain) {
           this.#scanAgain = false
-          this.tick()
+          // Wake-ups come with every commit: under load, scan at most every RESCAN_MS, not back to back.
+          setTimeout(() => this.tick(), RESCAN_MS).unref()
         }
       })
   }

@@ -27,10 +27,13 @@ export async function findEnvelopeOfSender(
   return row
 }
 
-/** Marks the recipient's envelopes delivered; returns the ones that were still queued. */
+/**
+ * Marks the recipient's envelopes delivered; returns the ones that were still queued. The caller has
+ * checked each id's sender against the receipt.
+ */
 export async function markDelivered(
   executor: Executor,
-  props: { ids: string[]; recipient: string; sender: string; nowMs: number },
+  props: { ids: string[]; recipient: string; nowMs: number },
 ): Promise<EnvelopeRow[]> {
   if (props.ids.length === 0) return []
   return executor
@@ -40,7 +43,6 @@ export async function markDelivered(
       and(
         inArray(envelopes.id, props.ids),
         eq(envelopes.recipient, props.recipient),
-        eq(envelopes.sender, props.sender),
         eq(envelopes.status, 'queued'),
       ),
     )
@@ -49,19 +51,13 @@ export async function markDelivered(
 
 export async function markRead(
   executor: Executor,
-  props: { ids: string[]; recipient: string; sender: string; nowMs: number },
+  props: { ids: string[]; recipient: string; nowMs: number },
 ): Promise<void> {
   if (props.ids.length === 0) return
   await executor
     .update(envelopes)
     .set({ readAt: props.nowMs })
-    .where(
-      and(
-        inArray(envelopes.id, props.ids),
-        eq(envelopes.recipient, props.recipient),
-        eq(envelopes.sender, props.sender),
-      ),
-    )
+    .where(and(inArray(envelopes.id, props.ids), eq(envelopes.recipient, props.recipient)))
 }
 
 /**
