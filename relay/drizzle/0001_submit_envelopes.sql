@@ -105,6 +105,4 @@ $$;
 -- a failed compression and a TOAST row per envelope.
 alter table queue alter column body set storage external;
 --> statement-breakpoint
--- Half-empty pages: claiming an item rewrites its row, and with room on its page that is a HOT update
--- (no new index entries, dead versions pruned in place) rather than a new row in every index.
-alter table queue set (toast_tuple_target = 8160, fillfactor = 50);
+alter table queue set (toast_tuple_target = 8160);
