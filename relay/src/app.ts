@@ -9,6 +9,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { connectionRoutes } from './connections/routes.ts'
 import type { Database } from './db/client.ts'
+import { AckWriter } from './delivery/ack-writer.ts'
 import { Drainer } from './delivery/drainer.ts'
 import type { DeliveryMetrics } from './delivery/metrics.ts'
 import type { SocketHub } from './delivery/socket-hub.ts'
@@ -136,6 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: app.log,
     metrics: deps.metrics,
     drainer: new Drainer({ db, clock: deps.clock, config: deps.config, log: app.log }),
+    acks: new AckWriter({ db, clock: deps.clock, deadlineMs: deps.config.deliveryDeadlineMs }),
     hub: deps.hub,
     relayKeys: deps.relayKeys,
   })

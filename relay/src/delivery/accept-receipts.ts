@@ -1,105 +1,145 @@
 import { fromBase64Url, reason, type SignedReceipt, verifyReceipt } from '@ochat/shared-protocol'
-import { findLiveConnectionBetween } from '../connections/repository.ts'
+import { acceptedPairs, pairKey } from '../connections/repository.ts'
 import type { Tx } from '../db/client.ts'
 import { findEnvelopes, markDelivered, markRead } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import { deleteItems, insertQueueItems, type QueueInsert, wake } from './queue-repository.ts'
-
-export type AcceptReceiptsProps = {
-  tx: Tx
-  /** The authenticated instance: the recipient of the envelopes, and the receipts' signer. */
-  recipient: InstanceRow
-  receipts: SignedReceipt[]
-  nowMs: number
-  deadlineMs: number
-}
+import { deleteItemsOf, insertQueueItems, type QueueInsert, wake } from './queue-repository.ts'
 
 export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false; reason: string }
 
-/**
- * Delivered and Read receipts from a recipient (PROTOCOL.md §5.1, invariant 6). Each is checked (it is
- * from this instance, signed by its key, about envelopes the named sender sent to it), then forwarded to
- * the sender through the same durable queue. A Delivered receipt is what deletes the ciphertext.
- */
+/** Receipts sent by one instance: the recipient of the envelopes, and the receipts' signer. */
+export type ReceiptBatch = { recipient: InstanceRow; receipts: SignedReceipt[] }
+
+export type AcceptReceiptsProps = ReceiptBatch & { tx: Tx; nowMs: number; deadlineMs: number }
+
+/** Receipts from one recipient (see acceptReceiptBatches). */
 export async function acceptReceipts(
   props: AcceptReceiptsProps,
 ): Promise<{ outcomes: ReceiptOutcome[]; delivered: string[] }> {
-  const identityKey = fromBase64Url(props.recipient.identityKey)
-  const ids = props.receipts.flatMap((signed) => signed.receipt.envelopeIds)
-  const known = new Map((await findEnvelopes(props.tx, ids)).map((row) => [row.id, row]))
-  const outcomes: ReceiptOutcome[] = []
-  const accepted = new Map<string, boolean>()
-  const connected = async (peer: string) => {
-    const known = accepted.get(peer)
-    if (known !== undefined) return known
-    const live = await findLiveConnectionBetween(props.tx, props.recipient.id, peer)
-    const ok = live?.state === 'accepted'
-    accepted.set(peer, ok)
-    return ok
-  }
+  const [result] = await acceptReceiptBatches(props.tx, {
+    batches: [props],
+    nowMs: props.nowMs,
+    deadlineMs: props.deadlineMs,
+  })
+  return result ?? { outcomes: [], delivered: [] }
+}
+
+/**
+ * Delivered and Read receipts (PROTOCOL.md §5.1, invariant 6), from any number of recipients in one
+ * transaction and a fixed number of statements. Each receipt is checked (it is from its batch's
+ * instance, signed by its key, about envelopes the named sender sent to it), then forwarded to the
+ * sender through the same durable queue. A Delivered receipt is what deletes the ciphertext. Returns,
+ * per batch, one outcome per receipt and the envelopes that became delivered.
+ */
+export async function acceptReceiptBatches(
+  tx: Tx,
+  props: { batches: ReceiptBatch[]; nowMs: number; deadlineMs: number },
+): Promise<{ outcomes: ReceiptOutcome[]; delivered: string[] }[]> {
+  // Signatures first: an unsigned receipt costs no query.
+  const signed = props.batches.map((batch) => {
+    const identityKey = fromBase64Url(batch.recipient.identityKey)
+    return batch.receipts.map((receipt) =>
+      identityKey
+        ? verifyReceipt(receipt, {
+            from: batch.recipient.id,
+            to: receipt.receipt.to,
+            signerIdentityKey: identityKey,
+          })
+        : undefined,
+    )
+  })
+  const wanted = props.batches.flatMap((batch, b) =>
+    batch.receipts.filter((_, r) => signed[b]?.[r]?.ok).map((receipt) => ({ batch, receipt })),
+  )
+  const known = new Map(
+    (
+      await findEnvelopes(
+        tx,
+        wanted.flatMap(({ receipt }) => receipt.receipt.envelopeIds),
+      )
+    ).map((row) => [row.id, row]),
+  )
+  // Invariant 7: nothing flows without an accepted connection, receipts included.
+  const connected = await acceptedPairs(tx, [
+    ...new Map(
+      wanted.map(({ batch, receipt }) => [
+        pairKey(batch.recipient.id, receipt.receipt.to),
+        { a: batch.recipient.id, b: receipt.receipt.to },
+      ]),
+    ).values(),
+  ])
+
   const forward: QueueInsert[] = []
-  const deliveredIds: string[] = []
-  const readIds: string[] = []
-  for (const signed of props.receipts) {
-    const { receipt } = signed
-    const verified = identityKey
-      ? verifyReceipt(signed, { from: props.recipient.id, to: receipt.to, signerIdentityKey: identityKey })
-      : undefined
-    if (!verified?.ok) {
-      outcomes.push({
-        id: receipt.id,
-        ok: false,
-        reason: verified?.reason ?? reason('invalid', 'receipt signature'),
+  const delivered: { id: string; recipient: string }[] = []
+  const read: { id: string; recipient: string }[] = []
+  const outcomes = props.batches.map((batch, b) =>
+    batch.receipts.map((signedReceipt, r): ReceiptOutcome => {
+      const { receipt } = signedReceipt
+      const recipient = batch.recipient.id
+      const verified = signed[b]?.[r]
+      if (!verified?.ok)
+        return {
+          id: receipt.id,
+          ok: false,
+          reason: verified?.reason ?? reason('invalid', 'receipt signature'),
+        }
+      if (!connected.has(pairKey(recipient, receipt.to)))
+        return {
+          id: receipt.id,
+          ok: false,
+          reason: reason('blocked', `no accepted connection with ${receipt.to}`),
+        }
+      const foreign = receipt.envelopeIds.find((id) => {
+        const row = known.get(id)
+        return !row || row.recipient !== recipient || row.sender !== receipt.to
       })
-      continue
-    }
-    // Invariant 7: nothing flows without an accepted connection, receipts included.
-    if (!(await connected(receipt.to))) {
-      outcomes.push({
-        id: receipt.id,
-        ok: false,
-        reason: reason('blocked', `no accepted connection with ${receipt.to}`),
-      })
-      continue
-    }
-    const foreign = receipt.envelopeIds.find((id) => {
-      const row = known.get(id)
-      return !row || row.recipient !== props.recipient.id || row.sender !== receipt.to
-    })
-    if (foreign) {
       // Same answer for an unknown id and someone else's: nothing about other envelopes leaks.
-      outcomes.push({
-        id: receipt.id,
-        ok: false,
-        reason: reason('invalid', `envelope ${foreign} was not sent to you by ${receipt.to}`),
+      if (foreign)
+        return {
+          id: receipt.id,
+          ok: false,
+          reason: reason('invalid', `envelope ${foreign} was not sent to you by ${receipt.to}`),
+        }
+      const items = receipt.envelopeIds.map((id) => ({ id, recipient }))
+      if (receipt.kind === 'delivered') delivered.push(...items)
+      else read.push(...items)
+      forward.push({
+        destination: receipt.to,
+        itemId: receipt.id,
+        kind: 'receipt',
+        connectionId: null,
+        body: JSON.stringify({ type: 'receipt', id: receipt.id, receipt: signedReceipt }),
+        createdAt: props.nowMs,
+        deadlineAt: props.nowMs + props.deadlineMs,
+        nextAttemptAt: props.nowMs,
       })
-      continue
-    }
-    // Statements are gathered for the whole batch below: one per kind, not one per receipt.
-    if (receipt.kind === 'delivered') deliveredIds.push(...receipt.envelopeIds)
-    else readIds.push(...receipt.envelopeIds)
-    forward.push({
-      destination: receipt.to,
-      itemId: receipt.id,
-      kind: 'receipt',
-      connectionId: null,
-      body: JSON.stringify({ type: 'receipt', id: receipt.id, receipt: signed }),
-      createdAt: props.nowMs,
-      deadlineAt: props.nowMs + props.deadlineMs,
-      nextAttemptAt: props.nowMs,
-    })
-    outcomes.push({ id: receipt.id, ok: true })
-  }
-  // Every id here was checked above: sent to this recipient by the receipt's addressee.
-  const change = { recipient: props.recipient.id, nowMs: props.nowMs }
-  const delivered = (await markDelivered(props.tx, { ...change, ids: deliveredIds })).map((row) => row.id)
+      return { id: receipt.id, ok: true }
+    }),
+  )
+
+  const newly = new Set(
+    (await markDelivered(tx, { items: delivered, nowMs: props.nowMs })).map((row) => row.id),
+  )
   // The ciphertext goes as soon as the recipient holds it (DESIGN.md retention).
-  await deleteItems(props.tx, props.recipient.id, deliveredIds)
-  await markRead(props.tx, { ...change, ids: readIds })
-  await insertQueueItems(props.tx, forward)
+  await deleteItemsOf(
+    tx,
+    delivered.map((item) => ({ destination: item.recipient, itemId: item.id })),
+  )
+  await markRead(tx, { items: read, nowMs: props.nowMs })
+  await insertQueueItems(tx, forward)
   await wake(
-    props.tx,
+    tx,
     forward.map((item) => item.destination),
   )
-  return { outcomes, delivered }
+  const deliveredTo = new Map<string, Set<string>>()
+  for (const item of delivered) {
+    if (!newly.has(item.id)) continue
+    const ids = deliveredTo.get(item.recipient) ?? new Set<string>()
+    ids.add(item.id)
+    deliveredTo.set(item.recipient, ids)
+  }
+  return props.batches.map((batch, b) => ({
+    outcomes: outcomes[b] ?? [],
+    delivered: [...(deliveredTo.get(batch.recipient.id) ?? [])],
+  }))
 }

@@ -1,88 +1,108 @@
 import { type ItemResult, reasonPrefix, type SignedReceipt } from '@ochat/shared-protocol'
-import type { Db } from '../db/client.ts'
+import type { Db, Tx } from '../db/client.ts'
 import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import { acceptReceipts, type ReceiptOutcome } from './accept-receipts.ts'
-import { type ClaimedItem, deleteItems, releaseItems, reportFailures } from './queue-repository.ts'
+import { acceptReceiptBatches, type ReceiptOutcome } from './accept-receipts.ts'
+import { type ClaimedItem, deleteItemsOf, releaseItems, reportFailures } from './queue-repository.ts'
 
 /** After a non-permanent refusal on the socket, the item is offered again after 5 s. */
 const SOCKET_RETRY_MS = 5_000
 
-export type AcknowledgeProps = {
-  db: Db
+/** One instance's acknowledgement of items it was sent. */
+export type Acknowledgement = {
   recipient: InstanceRow
   results: ItemResult[]
   /** Delivered receipts sent with the ack. */
   receipts: SignedReceipt[]
-  /** What was sent on this socket and not yet settled, by item id. */
+  /** What was sent and not yet settled, by item id. */
   inflight: ReadonlyMap<string, ClaimedItem>
-  nowMs: number
-  deadlineMs: number
+}
+
+export type AcknowledgeResult = { settled: string[]; delivered: string[]; receipts: ReceiptOutcome[] }
+
+/** One acknowledgement in its own transaction (see acknowledgeAll). */
+export async function acknowledge(
+  props: Acknowledgement & { db: Db; nowMs: number; deadlineMs: number },
+): Promise<AcknowledgeResult> {
+  const [result] = await props.db.transaction((tx) => acknowledgeAll(tx, { ...props, acks: [props] }))
+  return result ?? { settled: [], delivered: [], receipts: [] }
 }
 
 /**
- * Settles what a node acknowledged (PROTOCOL.md §6.2). Receipts and status items are done once
- * acknowledged; an envelope is done only through a signed Delivered receipt (here or later). An
- * envelope refused with `invalid:` (bad signature, undecryptable) fails now and its sender is told;
- * any other refusal is retried.
+ * Settles what nodes acknowledged (PROTOCOL.md §6.2), for any number of them in one transaction.
+ * Receipts and status items are done once acknowledged; an envelope is done only through a signed
+ * Delivered receipt (here or later). An envelope refused with `invalid:` (bad signature, undecryptable)
+ * fails now and its sender is told; any other refusal is retried.
  */
-export async function acknowledge(
-  props: AcknowledgeProps,
-): Promise<{ settled: string[]; delivered: string[]; receipts: ReceiptOutcome[] }> {
-  return props.db.transaction(async (tx) => {
-    const { outcomes, delivered } = await acceptReceipts({
-      tx,
-      recipient: props.recipient,
-      receipts: props.receipts,
-      nowMs: props.nowMs,
-      deadlineMs: props.deadlineMs,
-    })
-    const done: string[] = []
+export async function acknowledgeAll(
+  tx: Tx,
+  props: { acks: Acknowledgement[]; nowMs: number; deadlineMs: number },
+): Promise<AcknowledgeResult[]> {
+  const accepted = await acceptReceiptBatches(tx, {
+    batches: props.acks,
+    nowMs: props.nowMs,
+    deadlineMs: props.deadlineMs,
+  })
+  const done: { destination: string; itemId: string }[] = []
+  const sorted = props.acks.map((ack) => {
     const refused: { id: string; reason: string }[] = []
     const retry: string[] = []
-    for (const result of props.results) {
-      const item = props.inflight.get(result.id)
+    for (const result of ack.results) {
+      const item = ack.inflight.get(result.id)
       if (!item) continue
       if (result.ok) {
         // An envelope stored but not yet receipted stays claimed in the queue until its receipt comes
-        // (by any path); it leaves this socket's window now either way.
-        if (item.kind !== 'envelope') done.push(result.id)
+        // (by any path); it leaves the sender's window now either way.
+        if (item.kind !== 'envelope') done.push({ destination: ack.recipient.id, itemId: result.id })
         continue
       }
       if (reasonPrefix(result.reason) === 'invalid') refused.push({ id: result.id, reason: result.reason })
       else retry.push(result.id)
     }
-    await deleteItems(tx, props.recipient.id, done)
-    if (refused.length > 0) {
-      const envelopeIds = refused
-        .filter((entry) => props.inflight.get(entry.id)?.kind === 'envelope')
-        .map((entry) => entry.id)
-      const refusedReasons = new Map(
-        refused.map((entry) => [entry.id, entry.reason.slice('invalid: '.length)]),
-      )
-      const failures = []
-      for (const envelope of await findEnvelopes(tx, envelopeIds)) {
-        const reason = `invalid: the recipient refused it: ${refusedReasons.get(envelope.id) ?? ''}`.slice(
-          0,
-          500,
-        )
-        const [failed] = await markFailed(tx, { ids: [envelope.id], nowMs: props.nowMs, reason })
-        if (failed) failures.push({ ...failed, reason })
-      }
-      await deleteItems(
-        tx,
-        props.recipient.id,
-        refused.map((entry) => entry.id),
-      )
-      await reportFailures(tx, { failures, nowMs: props.nowMs, deadlineMs: props.deadlineMs })
-    }
+    return { ack, refused, retry }
+  })
+  await deleteItemsOf(tx, done)
+  // Refusals are rare: handled one acknowledgement at a time.
+  for (const { ack, refused, retry } of sorted) {
+    if (refused.length > 0) await failRefused(tx, { ...props, ack, refused })
     await releaseItems(tx, {
-      destination: props.recipient.id,
+      destination: ack.recipient.id,
       itemIds: retry,
       nextAttemptAt: props.nowMs + SOCKET_RETRY_MS,
       lastError: 'refused by the recipient',
     })
-    const settled = props.results.map((result) => result.id)
+  }
+  return props.acks.map((ack, index) => {
+    const { outcomes, delivered } = accepted[index] ?? { outcomes: [], delivered: [] }
+    const settled = ack.results.map((result) => result.id)
     return { settled: [...new Set([...settled, ...delivered])], delivered, receipts: outcomes }
   })
+}
+
+/** Envelopes the recipient refused as `invalid:` fail now, and their senders are told why. */
+async function failRefused(
+  tx: Tx,
+  props: {
+    ack: Acknowledgement
+    refused: { id: string; reason: string }[]
+    nowMs: number
+    deadlineMs: number
+  },
+): Promise<void> {
+  const { ack, refused } = props
+  const envelopeIds = refused
+    .filter((entry) => ack.inflight.get(entry.id)?.kind === 'envelope')
+    .map((entry) => entry.id)
+  const refusedReasons = new Map(refused.map((entry) => [entry.id, entry.reason.slice('invalid: '.length)]))
+  const failures = []
+  for (const envelope of await findEnvelopes(tx, envelopeIds)) {
+    const reason = `invalid: the recipient refused it: ${refusedReasons.get(envelope.id) ?? ''}`.slice(0, 500)
+    const [failed] = await markFailed(tx, { ids: [envelope.id], nowMs: props.nowMs, reason })
+    if (failed) failures.push({ ...failed, reason })
+  }
+  await deleteItemsOf(
+    tx,
+    refused.map((entry) => ({ destination: ack.recipient.id, itemId: entry.id })),
+  )
+  await reportFailures(tx, { failures, nowMs: props.nowMs, deadlineMs: props.deadlineMs })
 }

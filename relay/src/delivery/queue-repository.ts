@@ -153,6 +153,19 @@ export async function deleteItems(
   return deleted.length
 }
 
+/** Deletes items of several destinations at once, each by (destination, item id). */
+export async function deleteItemsOf(
+  executor: Executor,
+  items: { destination: string; itemId: string }[],
+): Promise<void> {
+  if (items.length === 0) return
+  await executor.execute(
+    sql`delete from queue q
+        using jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as x(destination text, "itemId" uuid)
+        where q.destination = x.destination and q.item_id = x."itemId"`,
+  )
+}
+
 /** Makes claimed items due again at `nextAttemptAt` (now, or later after a failure). */
 export async function releaseItems(
   executor: Executor,

@@ -9,7 +9,7 @@ import { submitEnvelopes } from '../envelopes/submit-envelopes.ts'
 import { loggable } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts } from './accept-receipts.ts'
-import { acknowledge } from './acknowledge.ts'
+import type { AckWriter } from './ack-writer.ts'
 import type { Drainer, DrainTarget } from './drainer.ts'
 import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, releaseClaimsOf } from './queue-repository.ts'
@@ -23,6 +23,7 @@ export type SessionDeps = {
   log: FastifyBaseLogger
   metrics: DeliveryMetrics
   drainer: Drainer
+  acks: AckWriter
 }
 
 /**
@@ -169,14 +170,12 @@ export class SocketSession implements DrainTarget {
       const frames = this.#acks
       this.#acks = []
       try {
-        const { settled, delivered, receipts } = await acknowledge({
-          db: this.#deps.db,
+        // Settled together with the acks of other sockets (ack-writer.ts).
+        const { settled, delivered, receipts } = await this.#deps.acks.submit({
           recipient: this.instance,
           results: frames.flatMap((frame) => frame.results),
           receipts: frames.flatMap((frame) => frame.receipts),
           inflight: this.inflight,
-          nowMs: this.#deps.clock.now(),
-          deadlineMs: this.#deps.config.deliveryDeadlineMs,
         })
         for (const id of settled) {
           this.inflight.delete(id)

@@ -2,44 +2,23 @@ import { type Envelope, reason, type SubmitResult } from '@ochat/shared-protocol
 import { sql } from 'drizzle-orm'
 import type { Clock } from '../clock.ts'
 import { type Db, rows } from '../db/client.ts'
+import { GroupCommit } from '../db/group-commit.ts'
 import { wakePayloads } from '../delivery/queue-repository.ts'
-import { errorCode } from '../errors.ts'
 
-/**
- * Group commit for envelope submits (issue 3: PostgreSQL does ~2.6k single-row commits/s here but
- * 24–42k rows/s batched). Every submit waits in memory; one writer takes all that are waiting, writes
- * them in one transaction, and answers each only after the commit: the durable write comes first.
- * While a batch commits the next one gathers, so batches grow with load and latency stays one commit.
- */
-
-type Job = {
-  sender: string
-  envelopes: Envelope[]
-  resolve: (results: SubmitResult[]) => void
-  reject: (error: unknown) => void
-}
+type Job = { sender: string; envelopes: Envelope[] }
 
 /** Largest batch written in one transaction, in envelopes. */
 const MAX_BATCH_ENVELOPES = 5000
+
 /**
+ * Envelope submits, group-committed (db/group-commit.ts): each is answered only after the durable write.
  * Two batches may be in flight: while one waits for its commit, the next is sent. Order per connection
  * stays best effort (DESIGN.md), and sequence numbers follow commit order.
  */
-const CONCURRENT_BATCHES = 2
-/**
- * Retried: deadlocks and serialization failures between replicas (40P01, 40001), and a unique violation
- * (23505) when two batches in flight carry the same new id; on retry it is found and answered as a duplicate.
- */
-const RETRYABLE = new Set(['40P01', '40001', '23505'])
-
 export class EnvelopeWriter {
-  readonly #db: Db
   readonly #clock: Clock
   readonly #deadlineMs: number
-  #jobs: Job[] = []
-  readonly #writing = new Set<Promise<void>>()
-
-  readonly #onCommitted: (envelopes: number) => void
+  readonly #commits: GroupCommit<Job, SubmitResult[]>
 
   constructor(props: {
     db: Db
@@ -49,65 +28,29 @@ export class EnvelopeWriter {
     /** Told how many new envelopes each commit stored (metrics). */
     onCommitted?: (envelopes: number) => void
   }) {
-    this.#db = props.db
     this.#clock = props.clock
     this.#deadlineMs = props.deadlineMs
-    this.#onCommitted = props.onCommitted ?? (() => {})
+    const onCommitted = props.onCommitted ?? (() => {})
+    this.#commits = new GroupCommit({
+      concurrency: 2,
+      maxWeight: MAX_BATCH_ENVELOPES,
+      weight: (job) => job.envelopes.length,
+      write: async (jobs) => {
+        const results = await this.#writeBatch(props.db, jobs)
+        onCommitted(results.flat().filter((result) => result.ok && !result.duplicate).length)
+        return results
+      },
+    })
   }
 
   /** Resolves with one result per envelope, in order, after the durable write. */
   submit(sender: string, envelopes: Envelope[]): Promise<SubmitResult[]> {
-    return new Promise((resolve, reject) => {
-      this.#jobs.push({ sender, envelopes, resolve, reject })
-      this.#pump()
-    })
+    return this.#commits.submit({ sender, envelopes })
   }
 
   /** Waits for what is being written and what is waiting. */
-  async drain(): Promise<void> {
-    while (this.#writing.size > 0) await Promise.allSettled([...this.#writing])
-  }
-
-  #pump(): void {
-    if (this.#writing.size >= CONCURRENT_BATCHES || this.#jobs.length === 0) return
-    const batch: Job[] = []
-    let count = 0
-    while (
-      this.#jobs.length > 0 &&
-      (batch.length === 0 || count + (this.#jobs[0]?.envelopes.length ?? 0) <= MAX_BATCH_ENVELOPES)
-    ) {
-      const job = this.#jobs.shift()
-      if (!job) break
-      batch.push(job)
-      count += job.envelopes.length
-    }
-    const writing = this.#write(batch).finally(() => {
-      this.#writing.delete(writing)
-      this.#pump()
-    })
-    this.#writing.add(writing)
-  }
-
-  async #write(batch: Job[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const results = await this.#writeBatch(this.#db, batch)
-        this.#onCommitted(results.flat().filter((result) => result.ok && !result.duplicate).length)
-        batch.forEach((job, index) => {
-          job.resolve(results[index] ?? [])
-        })
-        return
-      } catch (error) {
-        if (attempt < 3 && RETRYABLE.has(errorCode(error) ?? '')) continue
-        // One bad submit must not fail the others it was batched with: write each on its own.
-        if (batch.length > 1) {
-          for (const job of batch) await this.#write([job])
-          return
-        }
-        for (const job of batch) job.reject(error)
-        return
-      }
-    }
+  drain(): Promise<void> {
+    return this.#commits.drain()
   }
 
   async #writeBatch(db: Db, batch: Job[]): Promise<SubmitResult[][]> {

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Executor } from '../db/client.ts'
+import { type Executor, rows } from '../db/client.ts'
 import { envelopes } from '../db/schema.ts'
 
 export type EnvelopeRow = typeof envelopes.$inferSelect
@@ -28,36 +28,34 @@ export async function findEnvelopeOfSender(
 }
 
 /**
- * Marks the recipient's envelopes delivered; returns the ones that were still queued. The caller has
- * checked each id's sender against the receipt.
+ * Marks envelopes delivered, each only if it was sent to the given recipient; returns the ones that were
+ * still queued. The caller has checked each id's sender against its receipt.
  */
 export async function markDelivered(
   executor: Executor,
-  props: { ids: string[]; recipient: string; nowMs: number },
-): Promise<EnvelopeRow[]> {
-  if (props.ids.length === 0) return []
-  return executor
-    .update(envelopes)
-    .set({ status: 'delivered', deliveredAt: props.nowMs })
-    .where(
-      and(
-        inArray(envelopes.id, props.ids),
-        eq(envelopes.recipient, props.recipient),
-        eq(envelopes.status, 'queued'),
-      ),
-    )
-    .returning()
+  props: { items: { id: string; recipient: string }[]; nowMs: number },
+): Promise<{ id: string }[]> {
+  if (props.items.length === 0) return []
+  return rows<{ id: string }>(
+    executor,
+    sql`update envelopes e set status = 'delivered', delivered_at = ${props.nowMs}
+        from jsonb_to_recordset(${JSON.stringify(props.items)}::jsonb) as x(id uuid, recipient text)
+        where e.id = x.id and e.recipient = x.recipient and e.status = 'queued'
+        returning e.id`,
+  )
 }
 
+/** Marks envelopes read, each only if it was sent to the given recipient. */
 export async function markRead(
   executor: Executor,
-  props: { ids: string[]; recipient: string; nowMs: number },
+  props: { items: { id: string; recipient: string }[]; nowMs: number },
 ): Promise<void> {
-  if (props.ids.length === 0) return
-  await executor
-    .update(envelopes)
-    .set({ readAt: props.nowMs })
-    .where(and(inArray(envelopes.id, props.ids), eq(envelopes.recipient, props.recipient)))
+  if (props.items.length === 0) return
+  await executor.execute(
+    sql`update envelopes e set read_at = ${props.nowMs}
+        from jsonb_to_recordset(${JSON.stringify(props.items)}::jsonb) as x(id uuid, recipient text)
+        where e.id = x.id and e.recipient = x.recipient`,
+  )
 }
 
 /**
