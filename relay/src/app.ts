@@ -136,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limits: deps.limits,
     log: app.log,
     metrics: deps.metrics,
-    drainer: new Drainer({ db, clock: deps.clock, config: deps.config, log: app.log }),
+    drainer: new Drainer({ db: deps.database.relaxed, clock: deps.clock, config: deps.config, log: app.log }),
     acks: new AckWriter({ db, clock: deps.clock, deadlineMs: deps.config.deliveryDeadlineMs }),
     hub: deps.hub,
     relayKeys: deps.relayKeys,

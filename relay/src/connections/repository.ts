@@ -52,12 +52,14 @@ export async function acceptedPairs(
   if (pairs.length === 0) return new Set()
   const found = await rows<{ requester: string; addressee: string }>(
     executor,
-    sql`select c.requester, c.addressee
-        from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as p(a text, b text)
-        join connections c
-          on least(c.requester, c.addressee) = least(p.a, p.b)
-          and greatest(c.requester, c.addressee) = greatest(p.a, p.b)
-        where c.state = 'accepted'`,
+    // One subquery per pair, on the live-pair index, whatever the statistics say (see idArray).
+    sql`select c.requester, c.addressee from connections c
+        where c.state = 'accepted' and c.id = any(array(
+          select (select l.id from connections l
+                  where least(l.requester, l.addressee) = least(p.a, p.b)
+                    and greatest(l.requester, l.addressee) = greatest(p.a, p.b)
+                    and l.state in ('pending', 'accepted'))
+          from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as p(a text, b text)))`,
   )
   return new Set(found.map((row) => pairKey(row.requester, row.addressee)))
 }

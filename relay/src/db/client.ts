@@ -26,6 +26,11 @@ export type Executor = Db | Tx
 
 export type Database = {
   db: Db
+  /**
+   * For writes whose loss in a crash only means doing them again, such as delivery claims: their
+   * commits do not wait for the WAL flush. Never for envelopes, receipts or anything answered as stored.
+   */
+  relaxed: Db
   driver: 'postgres' | 'pglite'
   /** The PostgreSQL URL, for the postgres driver. */
   url?: string
@@ -48,21 +53,25 @@ export async function openDatabase(options: {
 }
 
 export async function openPostgres(url: string): Promise<Database> {
-  const client = postgres(url, {
-    max: 10,
-    onnotice: () => {},
-    transform: { undefined: null },
-    // Plan each execution with the tables as they are: a generic plan cached while a table was small
-    // keeps scanning it whole once it is large (every statement here is prepared).
-    // No JIT: it compiles for milliseconds to save microseconds on these short statements, and a claim
-    // over a large queue is estimated costly enough to trigger it.
-    connection: { plan_cache_mode: 'force_custom_plan', jit: 'off' },
-    // Supported by postgres.js, missing from its typings.
-    ...({ socket: connectWithoutDelay } as object),
-  })
-  const db = drizzlePostgres(client, { schema }) as unknown as Db
+  const pool = (max: number, settings: Record<string, string> = {}) =>
+    postgres(url, {
+      max,
+      onnotice: () => {},
+      transform: { undefined: null },
+      // Plan each execution with the tables as they are: a generic plan cached while a table was small
+      // keeps scanning it whole once it is large (every statement here is prepared).
+      // No JIT: it compiles for milliseconds to save microseconds on these short statements, and a claim
+      // over a large queue is estimated costly enough to trigger it.
+      connection: { plan_cache_mode: 'force_custom_plan', jit: 'off', ...settings },
+      // Supported by postgres.js, missing from its typings.
+      ...({ socket: connectWithoutDelay } as object),
+    })
+  const client = pool(10)
+  const relaxedClient = pool(3, { synchronous_commit: 'off' })
+  const db = drizzlePostgres(alwaysPrepared(client), { schema }) as unknown as Db
   return {
     db,
+    relaxed: drizzlePostgres(alwaysPrepared(relaxedClient), { schema }) as unknown as Db,
     driver: 'postgres',
     url,
     async listen(channel, fn) {
@@ -73,9 +82,37 @@ export async function openPostgres(url: string): Promise<Database> {
       await client`select 1`
     },
     async close() {
+      await relaxedClient.end({ timeout: 5 })
       await client.end({ timeout: 5 })
     },
   }
+}
+
+/**
+ * drizzle runs every statement with postgres.js's `prepare: false`. postgres.js then sends a Describe
+ * and waits for its answer before each statement with parameters: two round trips per statement, and
+ * statements of one transaction cannot be pipelined. Prepared (named, cached per connection), a
+ * statement costs one round trip after its first use, and independent ones go out together. Plans
+ * are still made per execution (plan_cache_mode above).
+ */
+function alwaysPrepared(sql: postgres.Sql): postgres.Sql {
+  const wrapScope =
+    (open: (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) => {
+      const last = args.length - 1
+      const body = args[last] as (scoped: postgres.Sql) => unknown
+      return open(...args.slice(0, last), (scoped: postgres.Sql) => body(alwaysPrepared(scoped)))
+    }
+  return new Proxy(sql, {
+    get(target, key) {
+      if (key === 'unsafe')
+        return (query: string, params?: unknown[], options?: object) =>
+          target.unsafe(query, params as never, { ...options, prepare: true })
+      if (key === 'begin' || key === 'savepoint') return wrapScope(Reflect.get(target, key).bind(target))
+      const value = Reflect.get(target, key)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }
 
 /**
@@ -108,6 +145,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   const db = drizzlePglite(client, { schema }) as unknown as Db
   return {
     db,
+    relaxed: db,
     driver: 'pglite',
     async listen(channel, fn) {
       return client.listen(channel, fn)

@@ -33,7 +33,13 @@ export async function acceptReceipts(
  */
 export async function acceptReceiptBatches(
   tx: Tx,
-  props: { batches: ReceiptBatch[]; nowMs: number; deadlineMs: number },
+  props: {
+    batches: ReceiptBatch[]
+    nowMs: number
+    deadlineMs: number
+    /** Queue items to delete with the ciphertext: what the caller settled. */
+    settled?: { destination: string; itemId: string }[]
+  },
 ): Promise<{ outcomes: ReceiptOutcome[]; delivered: string[] }[]> {
   // Signatures first: an unsigned receipt costs no query.
   const signed = props.batches.map((batch) => {
@@ -51,23 +57,22 @@ export async function acceptReceiptBatches(
   const wanted = props.batches.flatMap((batch, b) =>
     batch.receipts.filter((_, r) => signed[b]?.[r]?.ok).map((receipt) => ({ batch, receipt })),
   )
-  const known = new Map(
-    (
-      await findEnvelopes(
-        tx,
-        wanted.flatMap(({ receipt }) => receipt.receipt.envelopeIds),
-      )
-    ).map((row) => [row.id, row]),
+  const pairs = new Map(
+    wanted.map(({ batch, receipt }) => [
+      pairKey(batch.recipient.id, receipt.receipt.to),
+      { a: batch.recipient.id, b: receipt.receipt.to },
+    ]),
   )
-  // Invariant 7: nothing flows without an accepted connection, receipts included.
-  const connected = await acceptedPairs(tx, [
-    ...new Map(
-      wanted.map(({ batch, receipt }) => [
-        pairKey(batch.recipient.id, receipt.receipt.to),
-        { a: batch.recipient.id, b: receipt.receipt.to },
-      ]),
-    ).values(),
+  // Both reads in one round trip (postgres.js pipelines statements of one transaction).
+  const [found, connected] = await Promise.all([
+    findEnvelopes(
+      tx,
+      wanted.flatMap(({ receipt }) => receipt.receipt.envelopeIds),
+    ),
+    // Invariant 7: nothing flows without an accepted connection, receipts included.
+    acceptedPairs(tx, [...pairs.values()]),
   ])
+  const known = new Map(found.map((row) => [row.id, row]))
 
   const forward: QueueInsert[] = []
   const delivered: { id: string; recipient: string }[] = []
@@ -117,20 +122,22 @@ export async function acceptReceiptBatches(
     }),
   )
 
-  const newly = new Set(
-    (await markDelivered(tx, { items: delivered, nowMs: props.nowMs })).map((row) => row.id),
-  )
-  // The ciphertext goes as soon as the recipient holds it (DESIGN.md retention).
-  await deleteItemsOf(
-    tx,
-    delivered.map((item) => ({ destination: item.recipient, itemId: item.id })),
-  )
-  await markRead(tx, { items: read, nowMs: props.nowMs })
-  await insertQueueItems(tx, forward)
-  await wake(
-    tx,
-    forward.map((item) => item.destination),
-  )
+  // The writes are independent: one round trip. The ciphertext goes as soon as the recipient holds it
+  // (DESIGN.md retention), with the items the caller settled.
+  const [marked] = await Promise.all([
+    markDelivered(tx, { items: delivered, nowMs: props.nowMs }),
+    deleteItemsOf(tx, [
+      ...delivered.map((item) => ({ destination: item.recipient, itemId: item.id })),
+      ...(props.settled ?? []),
+    ]),
+    markRead(tx, { items: read, nowMs: props.nowMs }),
+    insertQueueItems(tx, forward),
+    wake(
+      tx,
+      forward.map((item) => item.destination),
+    ),
+  ])
+  const newly = new Set(marked.map((row) => row.id))
   const deliveredTo = new Map<string, Set<string>>()
   for (const item of delivered) {
     if (!newly.has(item.id)) continue

@@ -8,14 +8,15 @@ const MAX_BATCH_ITEMS = 5000
 
 /**
  * Acknowledgements from every socket on this replica, group-committed: a bulk send to 1,000 connected
- * recipients settles in a few transactions, not 1,000.
+ * recipients settles in a few transactions, not 1,000. Four batches may be in flight, so one slow
+ * commit does not hold up the next acks.
  */
 export class AckWriter {
   readonly #commits: GroupCommit<Acknowledgement, AcknowledgeResult>
 
   constructor(props: { db: Db; clock: Clock; deadlineMs: number }) {
     this.#commits = new GroupCommit({
-      concurrency: 2,
+      concurrency: 4,
       maxWeight: MAX_BATCH_ITEMS,
       weight: (ack) => ack.results.length + ack.receipts.length,
       write: (acks) =>

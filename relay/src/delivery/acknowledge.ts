@@ -38,11 +38,6 @@ export async function acknowledgeAll(
   tx: Tx,
   props: { acks: Acknowledgement[]; nowMs: number; deadlineMs: number },
 ): Promise<AcknowledgeResult[]> {
-  const accepted = await acceptReceiptBatches(tx, {
-    batches: props.acks,
-    nowMs: props.nowMs,
-    deadlineMs: props.deadlineMs,
-  })
   const done: { destination: string; itemId: string }[] = []
   const sorted = props.acks.map((ack) => {
     const refused: { id: string; reason: string }[] = []
@@ -61,7 +56,12 @@ export async function acknowledgeAll(
     }
     return { ack, refused, retry }
   })
-  await deleteItemsOf(tx, done)
+  const accepted = await acceptReceiptBatches(tx, {
+    batches: props.acks,
+    nowMs: props.nowMs,
+    deadlineMs: props.deadlineMs,
+    settled: done,
+  })
   // Refusals are rare: handled one acknowledgement at a time.
   for (const { ack, refused, retry } of sorted) {
     if (refused.length > 0) await failRefused(tx, { ...props, ack, refused })

@@ -159,10 +159,12 @@ export async function deleteItemsOf(
   items: { destination: string; itemId: string }[],
 ): Promise<void> {
   if (items.length === 0) return
+  // Each pair is looked up in its own subquery, which PostgreSQL cannot turn into a join: the unique
+  // index answers it even when the statistics say the queue is small (see idArray).
   await executor.execute(
-    sql`delete from queue q
-        using jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as x(destination text, "itemId" uuid)
-        where q.destination = x.destination and q.item_id = x."itemId"`,
+    sql`delete from queue where qid = any(array(
+          select unnest(array(select q.qid from queue q where q.destination = x.destination and q.item_id = x."itemId"))
+          from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as x(destination text, "itemId" uuid)))`,
   )
 }
 

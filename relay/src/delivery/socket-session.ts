@@ -42,8 +42,10 @@ export class SocketSession implements DrainTarget {
   #stopping = false
   /** Submits waiting for their commit; shutdown waits for them. */
   readonly #submits = new Set<Promise<void>>()
-  #acks: Extract<NodeFrame, { type: 'ack' }>[] = []
-  #acking: Promise<void> | undefined
+  /** Acknowledgements waiting for their commit; shutdown waits for them. */
+  readonly #settling = new Set<Promise<void>>()
+  /** Items acknowledged by the node whose acknowledgement is not yet committed, by item id. */
+  readonly #acked = new Map<string, ClaimedItem>()
 
   constructor(props: {
     deps: SessionDeps
@@ -101,9 +103,19 @@ export class SocketSession implements DrainTarget {
   async handle(frame: NodeFrame): Promise<void> {
     switch (frame.type) {
       case 'ack': {
-        // Acks that arrive while one is being written are merged into the next transaction.
-        this.#acks.push(frame)
-        if (!this.#acking) this.#acking = this.#flushAcks().finally(() => (this.#acking = undefined))
+        // The node holds what it acknowledged: those items leave the window now, so the next ones go
+        // out while the ack commits. They stay claimed in the queue, so no claim offers them again; if
+        // the commit fails, they are offered again when the claim expires.
+        for (const result of frame.results) {
+          const item = this.inflight.get(result.id)
+          if (!item) continue
+          this.#acked.set(result.id, item)
+          this.inflight.delete(result.id)
+          this.#claimExpires.delete(result.id)
+        }
+        const settling = this.#settle(frame).finally(() => this.#settling.delete(settling))
+        this.#settling.add(settling)
+        this.drain().catch(() => {})
         return
       }
       case 'receipt': {
@@ -165,31 +177,29 @@ export class SocketSession implements DrainTarget {
     }
   }
 
-  async #flushAcks(): Promise<void> {
-    while (this.#acks.length > 0) {
-      const frames = this.#acks
-      this.#acks = []
-      try {
-        // Settled together with the acks of other sockets (ack-writer.ts).
-        const { settled, delivered, receipts } = await this.#deps.acks.submit({
-          recipient: this.instance,
-          results: frames.flatMap((frame) => frame.results),
-          receipts: frames.flatMap((frame) => frame.receipts),
-          inflight: this.inflight,
-        })
-        for (const id of settled) {
-          this.inflight.delete(id)
-          this.#claimExpires.delete(id)
-        }
-        if (delivered.length > 0)
-          this.#deps.metrics.deliveries.inc({ path: 'ws', outcome: 'delivered' }, delivered.length)
-        this.#reportRefusedReceipts(receipts)
-      } catch (error) {
-        // Nothing is lost: unacknowledged items stay claimed and are offered again after the claim expires.
-        this.#deps.log.error({ err: loggable(error) }, 'acknowledgement failed')
+  /** Commits an ack, merged with the acks of every socket on this replica (ack-writer.ts). */
+  async #settle(frame: Extract<NodeFrame, { type: 'ack' }>): Promise<void> {
+    try {
+      const { settled, delivered, receipts } = await this.#deps.acks.submit({
+        recipient: this.instance,
+        results: frame.results,
+        receipts: frame.receipts,
+        inflight: this.#acked,
+      })
+      for (const id of settled) {
+        this.inflight.delete(id)
+        this.#claimExpires.delete(id)
       }
-      await this.drain()
+      if (delivered.length > 0)
+        this.#deps.metrics.deliveries.inc({ path: 'ws', outcome: 'delivered' }, delivered.length)
+      this.#reportRefusedReceipts(receipts)
+    } catch (error) {
+      // Nothing is lost: unacknowledged items stay claimed and are offered again after the claim expires.
+      this.#deps.log.error({ err: loggable(error) }, 'acknowledgement failed')
+    } finally {
+      for (const result of frame.results) this.#acked.delete(result.id)
     }
+    await this.drain()
   }
 
   #reportRefusedReceipts(outcomes: { id: string; ok: boolean; reason?: string }[]): void {
@@ -211,7 +221,7 @@ export class SocketSession implements DrainTarget {
     if (this.#stopping) return
     // Stop taking new deliveries, but let submits and acks already under way finish and answer.
     this.#stopping = true
-    await Promise.allSettled([...this.#submits, this.#acking])
+    await Promise.allSettled([...this.#submits, ...this.#settling])
     this.#closed = true
     if (code !== undefined) this.#close(code, why ?? '')
     await releaseClaimsOf(this.#deps.db, {

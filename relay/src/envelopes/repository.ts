@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import { type Executor, rows } from '../db/client.ts'
 import { envelopes } from '../db/schema.ts'
 
@@ -10,9 +10,7 @@ export async function findEnvelopes(executor: Executor, ids: string[]): Promise<
   return executor
     .select()
     .from(envelopes)
-    .where(
-      sql`${envelopes.id} in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`,
-    )
+    .where(sql`${envelopes.id} = any(${idArray(ids)})`)
 }
 
 export async function findEnvelopeOfSender(
@@ -28,8 +26,21 @@ export async function findEnvelopeOfSender(
 }
 
 /**
- * Marks envelopes delivered, each only if it was sent to the given recipient; returns the ones that were
- * still queued. The caller has checked each id's sender against its receipt.
+ * A list as one parameter, for `column = any(…)`: PostgreSQL then looks each value up in the column's
+ * index however large it believes the table to be. A join to a JSON recordset instead lets it hash the
+ * whole table when its statistics lag behind a fast-growing table.
+ */
+export function idArray(ids: string[]): SQL {
+  return sql`array(select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`
+}
+
+export function textArray(values: string[]): SQL {
+  return sql`array(select distinct value from jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))`
+}
+
+/**
+ * Marks envelopes delivered, only if sent to one of the given recipients; returns the ones that were
+ * still queued. The caller has checked each id's recipient and sender against its receipt.
  */
 export async function markDelivered(
   executor: Executor,
@@ -39,13 +50,13 @@ export async function markDelivered(
   return rows<{ id: string }>(
     executor,
     sql`update envelopes e set status = 'delivered', delivered_at = ${props.nowMs}
-        from jsonb_to_recordset(${JSON.stringify(props.items)}::jsonb) as x(id uuid, recipient text)
-        where e.id = x.id and e.recipient = x.recipient and e.status = 'queued'
+        where e.id = any(${idArray(props.items.map((item) => item.id))}) and e.status = 'queued'
+          and e.recipient = any(${textArray(props.items.map((item) => item.recipient))})
         returning e.id`,
   )
 }
 
-/** Marks envelopes read, each only if it was sent to the given recipient. */
+/** Marks envelopes read, only if sent to one of the given recipients (checked by the caller). */
 export async function markRead(
   executor: Executor,
   props: { items: { id: string; recipient: string }[]; nowMs: number },
@@ -53,8 +64,8 @@ export async function markRead(
   if (props.items.length === 0) return
   await executor.execute(
     sql`update envelopes e set read_at = ${props.nowMs}
-        from jsonb_to_recordset(${JSON.stringify(props.items)}::jsonb) as x(id uuid, recipient text)
-        where e.id = x.id and e.recipient = x.recipient`,
+        where e.id = any(${idArray(props.items.map((item) => item.id))})
+          and e.recipient = any(${textArray(props.items.map((item) => item.recipient))})`,
   )
 }
 
