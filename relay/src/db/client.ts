@@ -93,8 +93,10 @@ export async function openPostgres(url: string): Promise<Database> {
  * and waits for its answer before each statement with parameters: two round trips per statement, and
  * statements of one transaction cannot be pipelined. Prepared (named, cached per connection), a
  * statement costs one round trip after its first use, and independent ones go out together. Plans
- * are still made per execution (plan_cache_mode above).
+ * are still made per execution (plan_cache_mode above). Hot paths pass lists as one JSON parameter.
  */
+const MAX_PREPARED_PARAMS = 16
+
 function alwaysPrepared(sql: postgres.Sql): postgres.Sql {
   const wrapScope =
     (open: (...args: unknown[]) => unknown) =>
@@ -107,7 +109,12 @@ function alwaysPrepared(sql: postgres.Sql): postgres.Sql {
     get(target, key) {
       if (key === 'unsafe')
         return (query: string, params?: unknown[], options?: object) =>
-          target.unsafe(query, params as never, { ...options, prepare: true })
+          target.unsafe(query, params as never, {
+            ...options,
+            // A list written as one parameter per value makes a new statement text per length: those
+            // stay unprepared, so the per-connection statement cache stays bounded.
+            prepare: (params?.length ?? 0) <= MAX_PREPARED_PARAMS,
+          })
       if (key === 'begin' || key === 'savepoint') return wrapScope(Reflect.get(target, key).bind(target))
       const value = Reflect.get(target, key)
       return typeof value === 'function' ? value.bind(target) : value
