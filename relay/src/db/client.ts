@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -64,7 +63,7 @@ export async function openPostgres(url: string): Promise<Database> {
       // over a large queue is estimated costly enough to trigger it.
       connection: { plan_cache_mode: 'force_custom_plan', jit: 'off', ...settings },
       // Supported by postgres.js, missing from its typings.
-      ...({ socket: connectWithoutDelay } as object),
+      ...({ socket: socketsWithoutDelay() } as object),
     })
   const client = pool(10)
   const relaxedClient = pool(3, { synchronous_commit: 'off' })
@@ -123,25 +122,23 @@ function alwaysPrepared(sql: postgres.Sql): postgres.Sql {
 }
 
 /**
- * postgres.js leaves Nagle's algorithm on: the tail of a large query then waits for the server's delayed
- * ACK, which put ~40 ms on every group commit. Its `socket` option lets us connect with TCP_NODELAY.
+ * postgres.js leaves Nagle's algorithm on: the tail of a pipelined write then waits for the server's
+ * delayed ACK. Its `socket` option lets us open the TCP connection with TCP_NODELAY. The socket goes
+ * back unconnected, so postgres.js still handles connect errors, its connect timeout, reconnects and
+ * TLS (whose server name it reads from `socket.host`); hosts are tried in turn, as postgres.js does.
  */
-async function connectWithoutDelay(options: {
+function socketsWithoutDelay(): (options: {
   host: string[]
   port: number[]
   path: string | false
-  connect_timeout?: number
-}): Promise<Socket> {
-  const socket = options.path
-    ? connect(options.path)
-    : connect(options.port[0] ?? 5432, options.host[0] ?? 'localhost')
-  socket.setNoDelay(true)
-  try {
-    await once(socket, 'connect', { signal: AbortSignal.timeout((options.connect_timeout ?? 30) * 1000) })
-    return socket
-  } catch (error) {
-    socket.destroy()
-    throw error
+}) => Socket {
+  let attempt = 0
+  return (options) => {
+    if (options.path) return connect({ path: options.path })
+    const index = attempt++ % Math.max(1, options.host.length)
+    const host = options.host[index] ?? 'localhost'
+    const port = options.port[index] ?? 5432
+    return Object.assign(connect({ host, port, noDelay: true }), { host, port })
   }
 }
 

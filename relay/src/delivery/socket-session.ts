@@ -221,7 +221,9 @@ export class SocketSession implements DrainTarget {
     if (this.#stopping) return
     // Stop taking new deliveries, but let submits and acks already under way finish and answer.
     this.#stopping = true
-    await Promise.allSettled([...this.#submits, ...this.#settling])
+    // Acks can still arrive for what is in flight: wait until none is left uncommitted.
+    while (this.#submits.size > 0 || this.#settling.size > 0)
+      await Promise.allSettled([...this.#submits, ...this.#settling])
     this.#closed = true
     if (code !== undefined) this.#close(code, why ?? '')
     await releaseClaimsOf(this.#deps.db, {
