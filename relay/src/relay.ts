@@ -7,7 +7,12 @@ import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
 import { sweepExpired } from './delivery/delivery-failures.ts'
-import { INSTANCE_CHANNEL, LEASE_CHANNEL, renewLeases } from './delivery/lease-repository.ts'
+import {
+  INSTANCE_CHANNEL,
+  LEASE_CHANNEL,
+  parseLeaseNotice,
+  renewLeases,
+} from './delivery/lease-repository.ts'
 import { createMetrics, type DeliveryMetrics } from './delivery/metrics.ts'
 import { WAKE_CHANNEL } from './delivery/queue-repository.ts'
 import { SocketHub } from './delivery/socket-hub.ts'
@@ -94,8 +99,7 @@ export async function startRelay(props: {
       hub.kick(instanceId, CLOSE.authFailed, 'instance changed: authenticate again').catch(onError)
     }),
     await database.listen(LEASE_CHANNEL, (payload) => {
-      const [instanceId = '', holder = ''] = payload.split('|')
-      hub.evict(instanceId, holder, config.replicaId).catch(onError)
+      hub.evict(parseLeaseNotice(payload)).catch(onError)
     }),
   ]
   const timers = [

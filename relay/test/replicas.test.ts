@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Envelope } from '@ochat/shared-protocol'
+import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { systemClock } from '../src/clock.ts'
-import { openPglite, openPostgres } from '../src/db/client.ts'
+import { openPglite, openPostgres, rows } from '../src/db/client.ts'
 import {
   buildNode,
   buildRelay,
@@ -224,3 +225,42 @@ t.test(
     t.pass('delivered after the reconnect (NOTIFY listener or poll backstop)')
   },
 )
+
+t.test('a lease notice that arrives after a newer connect does not close the newer socket', async (t) => {
+  const dir = sharedDir(t)
+  const { database, url } = await createTestDatabase(t, 'postgres')
+  const a = await buildRelay(t, 'postgres', {
+    listen: true,
+    database,
+    clock: systemClock,
+    env: replicaEnv(dir, 'a'),
+  })
+  const b = await buildRelay(t, 'postgres', {
+    listen: true,
+    database: await openPostgres(url ?? ''),
+    clock: systemClock,
+    env: replicaEnv(dir, 'b'),
+  })
+  const acme = buildNode('Acme')
+  const globex = buildNode('Globex')
+  await connect(a, acme, globex)
+  const generation = async () => {
+    const [row] = await rows<{ generation: string }>(
+      database.db,
+      sql`select generation::text from leases where instance_id = ${globex.instanceId}`,
+    )
+    return row?.generation ?? ''
+  }
+  const first = await openSocket(a, globex)
+  const firstLease = await generation()
+  const second = await openSocket(b, globex)
+  t.teardown(() => second.close())
+  t.equal((await first.closed()).code, 4409, 'the newer connect on replica b closes the socket on a')
+
+  // Two connects close together: replica b hears of a's (older) lease only after its own.
+  await database.db.execute(sql`select pg_notify('ochat_lease', ${`${globex.instanceId}|a|${firstLease}`})`)
+  await submitAll(a, acme, [sealFor(acme, globex)])
+  const delivered = await second.next('deliver')
+  t.equal(delivered.items.length, 1, 'the socket on b stays open and is delivered to')
+  t.ok(Number(await generation()) > Number(firstLease), 'every takeover has a newer lease generation')
+})

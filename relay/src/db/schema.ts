@@ -4,6 +4,7 @@ import {
   bigserial,
   index,
   integer,
+  pgSequence,
   pgTable,
   primaryKey,
   text,
@@ -154,7 +155,14 @@ export const leases = pgTable('leases', {
   instanceId: text('instance_id').primaryKey(),
   replicaId: text('replica_id').notNull(),
   expiresAt: ms('expires_at').notNull(),
+  /**
+   * From `lease_generations`, so it only ever grows, even after a lease is dropped and taken again: a
+   * replica closes its socket only for a newer lease than its own.
+   */
+  generation: bigint('generation', { mode: 'number' }).notNull().default(0),
 })
+
+export const leaseGenerations = pgSequence('lease_generations')
 
 /** Per-destination backoff: one breaker per recipient instance (DESIGN.md delivery contract). */
 export const destinations = pgTable('destinations', {

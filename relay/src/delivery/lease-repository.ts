@@ -15,22 +15,47 @@ export async function announceInstanceChange(executor: Executor, instanceId: str
   await executor.execute(sql`select pg_notify(${INSTANCE_CHANNEL}, ${instanceId})`)
 }
 
+/**
+ * Takes an instance's lease for this replica and announces it as `instance|replica|generation`.
+ * Returns the lease's generation, newer than any taken before for any instance.
+ */
 export async function takeLease(
   executor: Executor,
   props: { instanceId: string; replicaId: string; nowMs: number; ttlMs: number },
-): Promise<void> {
-  await executor
+): Promise<number> {
+  const [taken] = await executor
     .insert(leases)
     .values({
       instanceId: props.instanceId,
       replicaId: props.replicaId,
       expiresAt: props.nowMs + props.ttlMs,
+      generation: sql`nextval('lease_generations')`,
     })
     .onConflictDoUpdate({
       target: leases.instanceId,
-      set: { replicaId: props.replicaId, expiresAt: props.nowMs + props.ttlMs },
+      set: {
+        replicaId: props.replicaId,
+        expiresAt: props.nowMs + props.ttlMs,
+        generation: sql`nextval('lease_generations')`,
+      },
     })
-  await executor.execute(sql`select pg_notify(${LEASE_CHANNEL}, ${`${props.instanceId}|${props.replicaId}`})`)
+    .returning({ generation: leases.generation })
+  const generation = Number(taken?.generation ?? 0)
+  await executor.execute(
+    sql`select pg_notify(${LEASE_CHANNEL}, ${`${props.instanceId}|${props.replicaId}|${generation}`})`,
+  )
+  return generation
+}
+
+/** A lease announcement; a payload without a generation (an older replica) counts as newest. */
+export function parseLeaseNotice(payload: string): {
+  instanceId: string
+  holder: string
+  generation: number
+} {
+  const [instanceId = '', holder = '', generation] = payload.split('|')
+  const parsed = Number(generation)
+  return { instanceId, holder, generation: Number.isSafeInteger(parsed) ? parsed : Number.POSITIVE_INFINITY }
 }
 
 export async function renewLeases(

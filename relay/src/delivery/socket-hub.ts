@@ -6,11 +6,16 @@ export class SocketHub {
   /** Sessions being shut down after their socket closed; closeAll waits for them too. */
   readonly #closing = new Set<Promise<void>>()
   #shuttingDown = false
+  /** The newest lease generation announced for each instance (one number per instance seen). */
+  readonly #newestLease = new Map<string, number>()
 
   /** Adds a session; an older one for the same instance is closed first ("connected elsewhere"). */
   async add(session: SocketSession): Promise<void> {
     // During shutdown, a socket that authenticates late is closed at once instead of being kept.
     if (this.#shuttingDown) return session.shutdown(4503, 'relay shutting down')
+    // A newer lease was announced while this one was being taken: the node is connected elsewhere.
+    if ((this.#newestLease.get(session.instance.id) ?? 0) > session.leaseGeneration)
+      return session.shutdown(4409, 'connected elsewhere')
     const previous = this.#sessions.get(session.instance.id)
     this.#sessions.set(session.instance.id, session)
     if (previous && previous !== session) await previous.shutdown(4409, 'connected elsewhere')
@@ -44,12 +49,17 @@ export class SocketHub {
     for (const id of instanceIds) this.#sessions.get(id)?.drain().catch(onError)
   }
 
-  /** Another replica took this instance's socket over. */
-  async evict(instanceId: string, unlessReplica: string, replicaId: string): Promise<void> {
-    if (unlessReplica === replicaId) return
-    const session = this.#sessions.get(instanceId)
-    if (!session) return
-    this.#sessions.delete(instanceId)
+  /**
+   * A replica took an instance's lease. A socket here on an older lease closes ("connected elsewhere");
+   * one on the same or a newer lease stays: a notice can arrive after a newer connect.
+   */
+  async evict(notice: { instanceId: string; generation: number }): Promise<void> {
+    const seen = this.#newestLease.get(notice.instanceId) ?? 0
+    if (notice.generation > seen && Number.isFinite(notice.generation))
+      this.#newestLease.set(notice.instanceId, notice.generation)
+    const session = this.#sessions.get(notice.instanceId)
+    if (!session || session.leaseGeneration >= notice.generation) return
+    this.#sessions.delete(notice.instanceId)
     await session.shutdown(4409, 'connected elsewhere')
   }
 

@@ -32,6 +32,8 @@ export type SessionDeps = {
  */
 export class SocketSession implements DrainTarget {
   readonly instance: InstanceRow
+  /** The generation of the lease this socket holds (lease-repository.ts); set once the lease is taken. */
+  leaseGeneration = 0
   readonly inflight = new Map<string, ClaimedItem>()
   readonly #deps: SessionDeps
   readonly #send: (text: string) => void

@@ -131,7 +131,7 @@ export async function wsRoutes(
         close: (code, why) => socket.close(code, why),
       })
       await deps.db.transaction(async (tx) => {
-        await takeLease(tx, {
+        created.leaseGeneration = await takeLease(tx, {
           instanceId: instance.id,
           replicaId: deps.config.replicaId,
           nowMs,

@@ -1,0 +1,2 @@
+CREATE SEQUENCE "public"."lease_generations" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1;--> statement-breakpoint
+ALTER TABLE "leases" ADD COLUMN "generation" bigint DEFAULT 0 NOT NULL;
