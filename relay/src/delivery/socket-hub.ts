@@ -13,10 +13,11 @@ export class SocketHub {
   async add(session: SocketSession): Promise<void> {
     // During shutdown, a socket that authenticates late is closed at once instead of being kept.
     if (this.#shuttingDown) return session.shutdown(4503, 'relay shutting down')
-    // A newer lease was announced while this one was being taken: the node is connected elsewhere.
-    if ((this.#newestLease.get(session.instance.id) ?? 0) > session.leaseGeneration)
-      return session.shutdown(4409, 'connected elsewhere')
+    // A newer lease was taken while this one was (here or on another replica): the node is connected
+    // elsewhere, or again.
     const previous = this.#sessions.get(session.instance.id)
+    const newest = Math.max(this.#newestLease.get(session.instance.id) ?? 0, previous?.leaseGeneration ?? 0)
+    if (newest > session.leaseGeneration) return session.shutdown(4409, 'connected elsewhere')
     this.#sessions.set(session.instance.id, session)
     if (previous && previous !== session) await previous.shutdown(4409, 'connected elsewhere')
   }
