@@ -49,10 +49,10 @@ async function submitAll(relay: TestRelay, from: TestNode, envelopes: Envelope[]
   }
 }
 
-t.test('two replicas: the sender on one, the recipient’s socket on the other', async (t) => {
+/** Replicas `a` and `b` in this process, over one throwaway PostgreSQL database. */
+async function twoReplicas(t: Test, env: Record<string, string> = {}) {
   const dir = sharedDir(t)
   const { database, url } = await createTestDatabase(t, 'postgres')
-  const env = { RELAY_RATE_CONNECTION_BURST: '1000' }
   const a = await buildRelay(t, 'postgres', {
     listen: true,
     database,
@@ -65,6 +65,11 @@ t.test('two replicas: the sender on one, the recipient’s socket on the other',
     clock: systemClock,
     env: { ...env, ...replicaEnv(dir, 'b') },
   })
+  return { a, b, database }
+}
+
+t.test('two replicas: the sender on one, the recipient’s socket on the other', async (t) => {
+  const { a, b } = await twoReplicas(t, { RELAY_RATE_CONNECTION_BURST: '1000' })
   t.equal(a.relayKeys.relayId, b.relayKeys.relayId, 'one relay identity')
   const acme = buildNode('Acme')
   const globex = buildNode('Globex')
@@ -227,20 +232,7 @@ t.test(
 )
 
 t.test('a lease notice that arrives after a newer connect does not close the newer socket', async (t) => {
-  const dir = sharedDir(t)
-  const { database, url } = await createTestDatabase(t, 'postgres')
-  const a = await buildRelay(t, 'postgres', {
-    listen: true,
-    database,
-    clock: systemClock,
-    env: replicaEnv(dir, 'a'),
-  })
-  const b = await buildRelay(t, 'postgres', {
-    listen: true,
-    database: await openPostgres(url ?? ''),
-    clock: systemClock,
-    env: replicaEnv(dir, 'b'),
-  })
+  const { a, b, database } = await twoReplicas(t)
   const acme = buildNode('Acme')
   const globex = buildNode('Globex')
   await connect(a, acme, globex)

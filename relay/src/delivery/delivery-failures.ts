@@ -5,7 +5,7 @@ import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import {
   type ClaimedItem,
-  deleteItems,
+  deleteItemsOf,
   insertQueueItems,
   releaseItems,
   reportFailures,
@@ -113,7 +113,10 @@ export async function settleFailedDelivery(
   await db.transaction(async (tx) => {
     const envelopeIds = props.items.filter((item) => item.kind === 'envelope').map((item) => item.itemId)
     const failed = await markFailed(tx, { ids: envelopeIds, nowMs: props.nowMs, reason: props.reason })
-    await deleteItems(tx, props.destination, envelopeIds)
+    await deleteItemsOf(
+      tx,
+      envelopeIds.map((itemId) => ({ destination: props.destination, itemId })),
+    )
     // Receipts and statuses for this node are not the refused envelopes' fault: they wait and go again.
     await releaseItems(tx, {
       destination: props.destination,

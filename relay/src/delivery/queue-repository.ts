@@ -140,19 +140,6 @@ export async function claimItems(
   return claimed.get(props.destination) ?? []
 }
 
-export async function deleteItems(
-  executor: Executor,
-  destination: string,
-  itemIds: string[],
-): Promise<number> {
-  if (itemIds.length === 0) return 0
-  const deleted = await executor
-    .delete(queue)
-    .where(and(eq(queue.destination, destination), inArray(queue.itemId, itemIds)))
-    .returning({ qid: queue.qid })
-  return deleted.length
-}
-
 /** Deletes items of several destinations at once, each by (destination, item id). */
 export async function deleteItemsOf(
   executor: Executor,
