@@ -1,0 +1,79 @@
+import cookie from '@fastify/cookie'
+import websocket from '@fastify/websocket'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { assertRouteAuth, installAuth } from './auth/plugin.ts'
+import { chatterRoutes } from './chatter/routes.ts'
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import type { Database } from './db/client.ts'
+import { installErrorHandler } from './errors.ts'
+import { followerRoutes } from './followers/routes.ts'
+import type { LiveHub } from './live/hub.ts'
+import { liveRoutes } from './live/routes.ts'
+import type { ModelRegistry } from './models/registry.ts'
+import { modelRoutes } from './models/routes.ts'
+import { inboxRoutes } from './notifications/routes.ts'
+import { peopleRoutes } from './people/routes.ts'
+import { recordRoutes } from './records/routes.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** "method /path" of every route, in registration order. */
+    registeredRoutes: string[]
+  }
+}
+
+export type AppDeps = {
+  config: Config
+  clock: Clock
+  database: Database
+  registry: ModelRegistry
+  live: LiveHub
+  /** Where logs go; stdout unless a test captures them. */
+  logStream?: NodeJS.WritableStream
+}
+
+/** JSON bodies; attachments stream through their own route with their own limit. */
+const BODY_LIMIT_BYTES = 1024 * 1024
+
+/**
+ * Builds the node's HTTP and WebSocket app. Registration is explicit and in order: parsers, errors,
+ * authentication, then every route group. Every route declares who may call it (`config.access`).
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: pino(
+      {
+        level: deps.config.logLevel,
+        redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+      },
+      deps.logStream ?? process.stdout,
+    ) as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+  })
+  installErrorHandler(app)
+  const registered: string[] = []
+  app.decorate('registeredRoutes', registered)
+  app.addHook('onRoute', (route) => {
+    if (route.method !== 'HEAD') assertRouteAuth(route)
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
+  })
+  await app.register(cookie)
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
+  const db = deps.database.db
+  installAuth(app, { db, clock: deps.clock, sessionIdleMs: deps.config.sessionIdleMs })
+
+  const shared = { db, clock: deps.clock, config: deps.config, registry: deps.registry, live: deps.live }
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ ok: true }))
+  await app.register(peopleRoutes, shared)
+  await app.register(modelRoutes, shared)
+  await app.register(recordRoutes, shared)
+  await app.register(chatterRoutes, shared)
+  await app.register(followerRoutes, shared)
+  await app.register(inboxRoutes, shared)
+  await app.register(liveRoutes, shared)
+  return app
+}

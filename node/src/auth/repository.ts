@@ -1,0 +1,78 @@
+import { and, eq, isNull } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+import { apiKeys, partners, sessions, users } from '../db/schema.ts'
+import type { Principal } from './principal.ts'
+import type { Scope } from './scopes.ts'
+
+const principalColumns = {
+  userId: users.id,
+  partnerId: users.partnerId,
+  role: users.role,
+  name: partners.name,
+  timeZone: users.timeZone,
+  notification: users.notification,
+  active: users.active,
+}
+
+export function findSession(tx: Tx, tokenHash: string) {
+  return tx
+    .select({ ...principalColumns, csrfToken: sessions.csrfToken, lastSeenAt: sessions.lastSeenAt })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .innerJoin(partners, eq(partners.id, users.partnerId))
+    .where(eq(sessions.tokenHash, tokenHash))
+    .get()
+}
+
+export function touchSession(tx: Tx, tokenHash: string, now: number): void {
+  tx.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.tokenHash, tokenHash)).run()
+}
+
+export function deleteSession(tx: Tx, tokenHash: string): void {
+  tx.delete(sessions).where(eq(sessions.tokenHash, tokenHash)).run()
+}
+
+export function findApiKey(tx: Tx, secretHash: string) {
+  return tx
+    .select({
+      ...principalColumns,
+      keyId: apiKeys.id,
+      scopes: apiKeys.scopes,
+      lastUsedAt: apiKeys.lastUsedAt,
+    })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .innerJoin(partners, eq(partners.id, users.partnerId))
+    .where(and(eq(apiKeys.secretHash, secretHash), isNull(apiKeys.revokedAt)))
+    .get()
+}
+
+export function touchApiKey(tx: Tx, keyId: number, now: number): void {
+  tx.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, keyId)).run()
+}
+
+export function toPrincipal(
+  row: {
+    userId: number
+    partnerId: number
+    role: 'admin' | 'user'
+    name: string
+    timeZone: string
+    notification: 'inbox' | 'email'
+  },
+  via: Principal['via'],
+  scopes: Scope[] | null,
+  csrfToken?: string,
+): Principal {
+  return {
+    userId: row.userId,
+    partnerId: row.partnerId,
+    role: row.role,
+    name: row.name,
+    timeZone: row.timeZone,
+    notification: row.notification,
+    scopes: scopes === null ? null : new Set(scopes),
+    via,
+    ...(csrfToken ? { csrfToken } : {}),
+  }
+}

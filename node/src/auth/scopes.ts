@@ -1,0 +1,17 @@
+import { z } from 'zod'
+
+/**
+ * What an API key may do. A UI session may do everything its user's role allows; a key is further
+ * limited to its scopes. Admin-only actions also need the user to be an admin.
+ */
+export const SCOPES = [
+  'records:read',
+  'records:write',
+  'chatter:read',
+  'chatter:write',
+  'activities:read',
+  'activities:write',
+  'admin',
+] as const
+export const ScopeSchema = z.enum(SCOPES)
+export type Scope = z.infer<typeof ScopeSchema>

@@ -1,0 +1,64 @@
+import { and, eq, like } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+import { partners } from '../db/schema.ts'
+import { escapeHtml } from './body.ts'
+
+export type Mentionable = { id: number; name: string; internal: boolean }
+
+/** An `@` that starts a word, and the first word after it. */
+const AT = /(?<![\p{L}\p{N}@._-])@([\p{L}\p{N}][\p{L}\p{N}._-]*)/gu
+
+/**
+ * Finds `@Name` in a sanitized body and turns each into a highlighted link to the partner. The
+ * longest active partner name that follows the `@` wins ("@Ann Lee" over "@Ann"), compared without
+ * case; text inside links and code is left alone. Returns the new body and who was mentioned.
+ */
+export function resolveMentions(tx: Tx, html: string): { html: string; mentioned: Mentionable[] } {
+  const mentioned = new Map<number, Mentionable>()
+  const byFirstWord = new Map<string, Mentionable[]>()
+  const candidates = (word: string): Mentionable[] => {
+    const key = word.toLowerCase()
+    let list = byFirstWord.get(key)
+    if (!list) {
+      const pattern = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      list = tx
+        .select({ id: partners.id, name: partners.name, internal: partners.internal })
+        .from(partners)
+        .where(and(eq(partners.active, true), like(partners.name, pattern)))
+        .limit(50)
+        .all()
+        .sort((a, b) => b.name.length - a.name.length)
+      byFirstWord.set(key, list)
+    }
+    return list
+  }
+  let skipDepth = 0
+  const parts = html.split(/(<[^>]*>)/).map((part) => {
+    if (part.startsWith('<')) {
+      const tag = /^<\/?\s*([a-z0-9]+)/i.exec(part)?.[1]?.toLowerCase()
+      if (tag === 'a' || tag === 'code' || tag === 'pre') skipDepth += part.startsWith('</') ? -1 : 1
+      return part
+    }
+    if (skipDepth > 0 || !part.includes('@')) return part
+    let out = ''
+    let from = 0
+    for (const match of part.matchAll(AT)) {
+      if (match.index < from) continue
+      const rest = part.slice(match.index + 1)
+      const partner = candidates(match[1] ?? '').find((candidate) => {
+        const name = escapeHtml(candidate.name)
+        return (
+          rest.slice(0, name.length).toLowerCase() === name.toLowerCase() &&
+          !/^[\p{L}\p{N}]/u.test(rest.slice(name.length))
+        )
+      })
+      if (!partner) continue
+      mentioned.set(partner.id, partner)
+      const name = escapeHtml(partner.name)
+      out += `${part.slice(from, match.index)}<a class="o-mention" data-partner-id="${partner.id}" href="#/partners/${partner.id}">@${name}</a>`
+      from = match.index + 1 + name.length
+    }
+    return out + part.slice(from)
+  })
+  return { html: parts.join(''), mentioned: [...mentioned.values()] }
+}

@@ -1,0 +1,102 @@
+import { and, asc, desc, eq, inArray, lt } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+import { attachments, messageMentions, messages, partners, subtypes, trackingValues } from '../db/schema.ts'
+
+export type MessageRow = typeof messages.$inferSelect
+export type MessageKind = MessageRow['kind']
+
+export function subtypeByKey(tx: Tx, key: string) {
+  const row = tx.select().from(subtypes).where(eq(subtypes.key, key)).get()
+  if (!row) throw new Error(`subtype ${key} is missing: the base data was not created`)
+  return row
+}
+
+export function insertMessage(tx: Tx, row: typeof messages.$inferInsert): MessageRow {
+  return tx.insert(messages).values(row).returning().get()
+}
+
+export function findMessage(tx: Tx, id: number): MessageRow | undefined {
+  return tx.select().from(messages).where(eq(messages.id, id)).get()
+}
+
+/** One page of a record's chatter, newest first, optionally of some kinds only. */
+export function listMessages(
+  tx: Tx,
+  input: { recordId: number; kinds: MessageKind[] | undefined; before: number | undefined; limit: number },
+): MessageRow[] {
+  return tx
+    .select()
+    .from(messages)
+    .where(
+      and(
+        eq(messages.recordId, input.recordId),
+        input.kinds ? inArray(messages.kind, input.kinds) : undefined,
+        input.before ? lt(messages.id, input.before) : undefined,
+      ),
+    )
+    .orderBy(desc(messages.id))
+    .limit(input.limit)
+    .all()
+}
+
+/** What presenting a page of messages needs, fetched with one query per table. */
+export function messageDetails(tx: Tx, rows: MessageRow[]) {
+  const ids = rows.map((row) => row.id)
+  const authorIds = [
+    ...new Set(rows.map((row) => row.authorPartnerId).filter((id): id is number => id !== null)),
+  ]
+  const subtypeRows = tx.select().from(subtypes).all()
+  if (ids.length === 0)
+    return {
+      authors: new Map(),
+      tracking: new Map(),
+      mentions: new Map(),
+      files: new Map(),
+      subtypes: subtypeRows,
+    }
+  const authors = new Map(
+    (authorIds.length
+      ? tx
+          .select({ id: partners.id, name: partners.name })
+          .from(partners)
+          .where(inArray(partners.id, authorIds))
+          .all()
+      : []
+    ).map((row) => [row.id, row.name]),
+  )
+  const group = <T extends { messageId: number | null }>(list: T[]) => {
+    const map = new Map<number, T[]>()
+    for (const item of list) {
+      if (item.messageId === null) continue
+      const bucket = map.get(item.messageId) ?? []
+      bucket.push(item)
+      map.set(item.messageId, bucket)
+    }
+    return map
+  }
+  const tracking = group(
+    tx
+      .select()
+      .from(trackingValues)
+      .where(inArray(trackingValues.messageId, ids))
+      .orderBy(asc(trackingValues.sequence), asc(trackingValues.field))
+      .all(),
+  )
+  const mentions = group(
+    tx
+      .select({ messageId: messageMentions.messageId, partnerId: partners.id, name: partners.name })
+      .from(messageMentions)
+      .innerJoin(partners, eq(partners.id, messageMentions.partnerId))
+      .where(inArray(messageMentions.messageId, ids))
+      .all(),
+  )
+  const files = group(
+    tx
+      .select()
+      .from(attachments)
+      .where(inArray(attachments.messageId, ids))
+      .orderBy(asc(attachments.id))
+      .all(),
+  )
+  return { authors, tracking, mentions, files, subtypes: subtypeRows }
+}

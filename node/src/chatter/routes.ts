@@ -1,0 +1,191 @@
+import { asc, eq } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { principalOf } from '../auth/plugin.ts'
+import type { Principal } from '../auth/principal.ts'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import type { Db, Tx } from '../db/client.ts'
+import { messageVersions } from '../db/schema.ts'
+import { NodeError, parseWith } from '../errors.ts'
+import { newEffects } from '../live/events.ts'
+import type { LiveHub } from '../live/hub.ts'
+import type { ModelRegistry } from '../models/registry.ts'
+import { loadRecord } from '../records/access.ts'
+import { deleteMessage, editMessage } from './edit-message.ts'
+import { postMessage } from './post-message.ts'
+import { presentMessage } from './presenter.ts'
+import { findMessage, listMessages, messageDetails } from './repository.ts'
+
+const KINDS = ['message', 'note', 'tracking', 'activity'] as const
+const RecordParams = z.object({ id: z.coerce.number().int().positive() })
+const ChatterQuery = PageQuerySchema.extend({
+  /** Comma-separated: message, note, tracking, activity. All kinds when absent. */
+  kind: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined) return undefined
+      const kinds = value.split(',').map((kind) => kind.trim())
+      for (const kind of kinds)
+        if (!(KINDS as readonly string[]).includes(kind)) {
+          context.addIssue({ code: 'custom', message: `kind: one or more of ${KINDS.join(', ')}` })
+          return z.NEVER
+        }
+      return kinds as (typeof KINDS)[number][]
+    }),
+})
+export const PostBody = z.strictObject({
+  /** message: "Send message" to followers; note: "Log note", internal users only. */
+  kind: z.enum(['message', 'note']),
+  body: z.string().max(200_000),
+  /** markdown (default): shortcuts like **bold** are rendered; html: sanitized as is. */
+  format: z.enum(['markdown', 'html']).default('markdown'),
+  mentionPartnerIds: z.array(z.int().positive()).max(100).default([]),
+  attachmentIds: z.array(z.int().positive()).max(20).default([]),
+})
+export const EditBody = z.strictObject({
+  body: z.string().max(200_000),
+  format: z.enum(['markdown', 'html']).default('markdown'),
+})
+
+/** A record's chatter: read it, post on it, edit and delete comments. */
+export async function chatterRoutes(
+  app: FastifyInstance,
+  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
+) {
+  const { db, registry } = opts
+  const site = { company: opts.config.company, publicUrl: opts.config.publicUrl }
+
+  /** A message the caller may see: its record must be readable. */
+  function loadMessage(tx: Tx, principal: Principal, id: number) {
+    const message = findMessage(tx, id)
+    if (!message) throw new NodeError('E_NOT_FOUND')
+    loadRecord(tx, { principal, registry, recordId: message.recordId })
+    return message
+  }
+
+  function present(tx: Tx, rows: ReturnType<typeof listMessages>) {
+    const details = messageDetails(tx, rows)
+    return rows.map((row) => presentMessage(row, details))
+  }
+
+  app.get(
+    '/api/v1/records/:id/messages',
+    { config: { access: 'user', scope: 'chatter:read' } },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const query = parseWith(ChatterQuery, request.query, 'E_INVALID_PARAMS')
+      return db.transaction((tx) => {
+        loadRecord(tx, { principal, registry, recordId: id })
+        const rows = listMessages(tx, {
+          recordId: id,
+          kinds: query.kind,
+          before: decodeCursor(query.cursor),
+          limit: query.limit + 1,
+        })
+        const result = page(rows, query.limit)
+        return { items: present(tx, result.items), nextCursor: result.nextCursor }
+      })
+    },
+  )
+
+  app.post(
+    '/api/v1/records/:id/messages',
+    { config: { access: 'user', scope: 'chatter:write' } },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const body = parseWith(PostBody, request.body)
+      const effects = newEffects()
+      const view = db.transaction((tx) => {
+        const { record, model } = loadRecord(tx, { principal, registry, recordId: id })
+        const messageId = postMessage(tx, {
+          principal,
+          record,
+          model,
+          ...body,
+          site,
+          now: opts.clock.now(),
+          effects,
+        })
+        const row = findMessage(tx, messageId)
+        if (!row) throw new Error('the message just posted is missing')
+        return present(tx, [row])[0]
+      })
+      opts.live.publish(effects)
+      return reply.status(201).send(view)
+    },
+  )
+
+  app.get('/api/v1/messages/:id', { config: { access: 'user', scope: 'chatter:read' } }, async (request) => {
+    const principal = principalOf(request)
+    const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+    return db.transaction((tx) => present(tx, [loadMessage(tx, principal, id)])[0])
+  })
+
+  app.patch(
+    '/api/v1/messages/:id',
+    { config: { access: 'user', scope: 'chatter:write' } },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const body = parseWith(EditBody, request.body)
+      const effects = newEffects()
+      const view = db.transaction((tx) => {
+        const message = loadMessage(tx, principal, id)
+        editMessage(tx, { principal, message, ...body, now: opts.clock.now(), effects })
+        return present(tx, [loadMessage(tx, principal, id)])[0]
+      })
+      opts.live.publish(effects)
+      return view
+    },
+  )
+
+  app.delete(
+    '/api/v1/messages/:id',
+    { config: { access: 'user', scope: 'chatter:write' } },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const effects = newEffects()
+      db.transaction((tx) =>
+        deleteMessage(tx, {
+          principal,
+          message: loadMessage(tx, principal, id),
+          now: opts.clock.now(),
+          effects,
+        }),
+      )
+      opts.live.publish(effects)
+      return reply.status(204).send()
+    },
+  )
+
+  app.get(
+    '/api/v1/messages/:id/versions',
+    { config: { access: 'user', scope: 'chatter:read' } },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      return db.transaction((tx) => {
+        const message = loadMessage(tx, principal, id)
+        const versions = tx
+          .select()
+          .from(messageVersions)
+          .where(eq(messageVersions.messageId, message.id))
+          .orderBy(asc(messageVersions.id))
+          .all()
+        return {
+          items: versions.map((version) => ({
+            body: version.body,
+            replacedBy: version.replacedBy,
+            replacedAt: version.replacedAt,
+          })),
+        }
+      })
+    },
+  )
+}

@@ -1,0 +1,24 @@
+/** The only source of time in the node, so tests can fake it (activity states, sessions, mail retries). */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number
+}
+
+export const systemClock: Clock = { now: () => Date.now() }
+
+/** A clock tests move by hand. */
+export class ManualClock implements Clock {
+  #now: number
+  constructor(start = Date.now()) {
+    this.#now = start
+  }
+  now(): number {
+    return this.#now
+  }
+  advance(ms: number): void {
+    this.#now += ms
+  }
+  set(ms: number): void {
+    this.#now = ms
+  }
+}

@@ -1,0 +1,95 @@
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+/**
+ * The node's configuration, parsed once from the environment at boot. Every problem is listed at once
+ * and the process exits; the result is frozen. Units are in the names.
+ */
+const ConfigSchema = z.object({
+  NODE_HOST: z.string().default('127.0.0.1'),
+  NODE_PORT: z.coerce.number().int().min(0).max(65535).default(8800),
+  /** Company name, shown in the UI and in email notifications. */
+  NODE_COMPANY: z.string().trim().min(1).max(200).default('My company'),
+  /** The SQLite file, attachments and keys live here. */
+  NODE_DATA_DIR: z.string().default('.data/node'),
+  /** Base URL people reach the node at: links in emails and the iCal feed. */
+  NODE_PUBLIC_URL: z.string().url().optional(),
+  NODE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Locale used to display tracked values (amounts, dates) as people saw them. */
+  NODE_LOCALE: z.string().default('en-US'),
+  /** Default currency of monetary fields. */
+  NODE_CURRENCY: z.string().length(3).default('USD'),
+  /** UI sessions expire after this long without use: 14 days. */
+  NODE_SESSION_IDLE_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(14 * 24 * 3600 * 1000),
+  /** Send the session cookie only over HTTPS; on by default when NODE_PUBLIC_URL is https. */
+  NODE_SECURE_COOKIES: z.enum(['true', 'false', '1', '0']).optional(),
+  /** Chatter attachments: one file at most this size (100 MB). */
+  NODE_ATTACHMENT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(100 * 1000 * 1000),
+})
+
+export type Config = Readonly<{
+  host: string
+  port: number
+  company: string
+  dataDir: string
+  databaseFile: string
+  attachmentDir: string
+  publicUrl: string
+  logLevel: z.infer<typeof ConfigSchema>['NODE_LOG_LEVEL']
+  locale: string
+  currency: string
+  sessionIdleMs: number
+  secureCookies: boolean
+  attachmentMaxBytes: number
+}>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable (common in compose files and systemd units) means "not set".
+  const parsed = ConfigSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')),
+  )
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.')}: ${issue.message}`)
+    throw new ConfigError(`The node configuration is not valid:\n${problems.join('\n')}`)
+  }
+  const e = parsed.data
+  const dataDir = resolve(e.NODE_DATA_DIR)
+  const publicUrl = (e.NODE_PUBLIC_URL ?? `http://${e.NODE_HOST}:${e.NODE_PORT}`).replace(/\/$/, '')
+  try {
+    new Intl.NumberFormat(e.NODE_LOCALE, { style: 'currency', currency: e.NODE_CURRENCY })
+  } catch {
+    throw new ConfigError(
+      `The node configuration is not valid:\n  - NODE_LOCALE/NODE_CURRENCY: unknown locale or currency`,
+    )
+  }
+  return Object.freeze({
+    host: e.NODE_HOST,
+    port: e.NODE_PORT,
+    company: e.NODE_COMPANY,
+    dataDir,
+    databaseFile: resolve(dataDir, 'node.sqlite'),
+    attachmentDir: resolve(dataDir, 'attachments'),
+    publicUrl,
+    logLevel: e.NODE_LOG_LEVEL,
+    locale: e.NODE_LOCALE,
+    currency: e.NODE_CURRENCY,
+    sessionIdleMs: e.NODE_SESSION_IDLE_MS,
+    secureCookies:
+      e.NODE_SECURE_COOKIES === undefined
+        ? publicUrl.startsWith('https:')
+        : e.NODE_SECURE_COOKIES === 'true' || e.NODE_SECURE_COOKIES === '1',
+    attachmentMaxBytes: e.NODE_ATTACHMENT_MAX_BYTES,
+  })
+}

@@ -1,0 +1,45 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Sqlite from 'better-sqlite3'
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import * as schema from './schema.ts'
+
+export type Db = BetterSQLite3Database<typeof schema>
+/** A transaction, or the database itself: repositories accept either. */
+export type Tx = Pick<Db, 'select' | 'insert' | 'update' | 'delete' | 'run' | 'all' | 'get' | 'query'>
+
+export type Database = {
+  db: Db
+  sqlite: Sqlite.Database
+  close(): void
+}
+
+const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url))
+
+/**
+ * Opens (creating if needed) the node's SQLite file and applies the committed migrations.
+ *
+ * WAL lets the UI read while a write commits. `synchronous = NORMAL` in WAL mode never corrupts the
+ * file; a power cut can lose the last commits, not an application crash. `foreign_keys` is off by
+ * default in SQLite and must be turned on per connection. `busy_timeout` covers the CLI writing while
+ * the server runs.
+ */
+export function openDatabase(file: string): Database {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+  const sqlite = new Sqlite(file)
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma('synchronous = NORMAL')
+  sqlite.pragma('foreign_keys = ON')
+  sqlite.pragma('busy_timeout = 5000')
+  const db = drizzle(sqlite, { schema })
+  migrate(db, { migrationsFolder: MIGRATIONS })
+  return {
+    db,
+    sqlite,
+    close: () => {
+      if (sqlite.open) sqlite.close()
+    },
+  }
+}

@@ -1,0 +1,102 @@
+import { BUILTIN_MODELS } from '../models/builtin.ts'
+import { defineModel } from '../models/define-model.ts'
+import type { ModelRegistry } from '../models/registry.ts'
+import type { Db } from './client.ts'
+import { activityTypes, subtypes } from './schema.ts'
+
+/**
+ * Subtypes: the subtype decides who a message may reach. Internal ones never reach external partners.
+ * `tracking` carries record creation and tracked-field changes ("system messages" in the chatter).
+ */
+export const SUBTYPES = [
+  { key: 'comment', name: 'Discussions', internal: false, isDefault: true, sequence: 0 },
+  { key: 'tracking', name: 'Updates', internal: false, isDefault: true, sequence: 50 },
+  { key: 'note', name: 'Notes', internal: true, isDefault: false, sequence: 90 },
+  { key: 'activities', name: 'Activities', internal: true, isDefault: false, sequence: 100 },
+] as const
+
+/** Activity types and their chaining (Odoo's seeds, plus Request Signature). */
+export const ACTIVITY_TYPES = [
+  {
+    key: 'todo',
+    name: 'To Do',
+    icon: '☑️',
+    category: 'default',
+    delayCount: 5,
+    chaining: 'none',
+    nextTypeKeys: [],
+    sequence: 1,
+  },
+  {
+    key: 'call',
+    name: 'Call',
+    icon: '📞',
+    category: 'phonecall',
+    delayCount: 2,
+    chaining: 'suggest',
+    nextTypeKeys: ['meeting', 'email'],
+    sequence: 2,
+  },
+  {
+    key: 'meeting',
+    name: 'Meeting',
+    icon: '📅',
+    category: 'meeting',
+    delayCount: 0,
+    chaining: 'suggest',
+    nextTypeKeys: ['todo'],
+    sequence: 3,
+  },
+  {
+    key: 'email',
+    name: 'Email',
+    icon: '✉️',
+    category: 'default',
+    delayCount: 0,
+    chaining: 'suggest',
+    nextTypeKeys: ['call'],
+    sequence: 4,
+  },
+  {
+    key: 'upload_document',
+    name: 'Upload Document',
+    icon: '📄',
+    category: 'upload',
+    delayCount: 5,
+    chaining: 'trigger',
+    nextTypeKeys: ['request_signature'],
+    sequence: 5,
+  },
+  {
+    key: 'request_signature',
+    name: 'Request Signature',
+    icon: '✍️',
+    category: 'signature',
+    delayCount: 3,
+    chaining: 'suggest',
+    nextTypeKeys: ['todo'],
+    sequence: 6,
+  },
+] as const
+
+/** Creates what every node starts with, once: subtypes, activity types, built-in models. */
+export function ensureBaseData(input: { db: Db; registry: ModelRegistry; now: number }): void {
+  const { db } = input
+  db.transaction((tx) => {
+    for (const subtype of SUBTYPES) tx.insert(subtypes).values(subtype).onConflictDoNothing().run()
+    for (const type of ACTIVITY_TYPES)
+      tx.insert(activityTypes)
+        .values({ ...type, nextTypeKeys: [...type.nextTypeKeys] })
+        .onConflictDoNothing()
+        .run()
+    input.registry.load(tx)
+  })
+  for (const definition of BUILTIN_MODELS)
+    if (!input.registry.byName(definition.name))
+      defineModel({
+        db,
+        registry: input.registry,
+        definition: { ...definition, builtin: true },
+        now: input.now,
+      })
+}

@@ -1,0 +1,152 @@
+import { type ErrorBody, type ReasonPrefix, reason, zodDetails } from '@ochat/shared-protocol'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import type { z } from 'zod'
+
+/**
+ * The node's error catalog: one stable code, an HTTP status, a reason prefix and a message that tells
+ * the caller what to do next. Routes and commands throw `NodeError`s; one handler turns anything into
+ * an ErrorBody. `detail` says what exactly was wrong with this request.
+ */
+const CATALOG = {
+  E_INVALID_BODY: { status: 400, prefix: 'invalid', message: 'The request body is not valid; see details.' },
+  E_INVALID_PARAMS: { status: 400, prefix: 'invalid', message: 'The request path or query is not valid.' },
+  E_BODY_TOO_LARGE: { status: 413, prefix: 'invalid', message: 'The request body is too large.' },
+  E_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    prefix: 'invalid',
+    message: 'Send JSON (Content-Type: application/json).',
+  },
+  E_NOT_FOUND: { status: 404, prefix: 'invalid', message: 'Not found, or you do not have access to it.' },
+  E_AUTH_REQUIRED: {
+    status: 401,
+    prefix: 'auth-required',
+    message: 'Log in, or send an API key as "Authorization: Bearer <key>".',
+  },
+  E_LOGIN_FAILED: { status: 401, prefix: 'auth-required', message: 'Wrong login or password.' },
+  E_CSRF: {
+    status: 403,
+    prefix: 'blocked',
+    message: 'Missing or wrong X-CSRF-Token header; reload the page and try again.',
+  },
+  E_FORBIDDEN: { status: 403, prefix: 'blocked', message: 'You are not allowed to do this.' },
+  E_SCOPE: {
+    status: 403,
+    prefix: 'blocked',
+    message: 'This API key does not have the scope this request needs; create a key with that scope.',
+  },
+  E_VERSION_CONFLICT: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'The record changed since you read it. Reload it, reapply your change, and send it again.',
+  },
+  E_CONFLICT: { status: 409, prefix: 'invalid', message: 'This conflicts with something that exists.' },
+  E_IDEMPOTENCY_MISMATCH: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'This Idempotency-Key was already used for a different request; use a new key.',
+  },
+  E_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    prefix: 'rate-limited',
+    message: 'A request with this Idempotency-Key is still being processed; retry shortly.',
+  },
+  E_MENTION_EXTERNAL_IN_NOTE: {
+    status: 422,
+    prefix: 'blocked',
+    message:
+      'A log note is internal: it cannot mention an external contact. Remove the mention, or use "Send message".',
+  },
+  E_MESSAGE_IMMUTABLE: {
+    status: 409,
+    prefix: 'blocked',
+    message: 'Only comments and notes can be edited or deleted; system and tracking messages are kept as is.',
+  },
+  E_ATTACHMENT_TOO_LARGE: {
+    status: 413,
+    prefix: 'invalid',
+    message: 'The file is larger than the node accepts.',
+  },
+  E_ATTACHMENT_LENGTH: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'The upload ended before the declared length, or went past it; nothing was stored.',
+  },
+  E_INTERNAL: {
+    status: 500,
+    prefix: 'error',
+    message: 'The node failed; the administrator has the details in the logs.',
+  },
+} as const satisfies Record<string, { status: number; prefix: ReasonPrefix; message: string }>
+
+export type NodeErrorCode = keyof typeof CATALOG
+
+export class NodeError extends Error {
+  override name = 'NodeError'
+  readonly code: NodeErrorCode
+  readonly status: number
+  readonly prefix: ReasonPrefix
+  readonly detail: string
+  readonly details: ErrorBody['error']['details']
+
+  constructor(code: NodeErrorCode, detail?: string, extra: { details?: ErrorBody['error']['details'] } = {}) {
+    const entry = CATALOG[code]
+    super(detail ?? entry.message)
+    this.code = code
+    this.status = entry.status
+    this.prefix = entry.prefix
+    this.detail = (detail ?? entry.message).slice(0, 400)
+    this.details = extra.details
+  }
+
+  body(): ErrorBody {
+    return {
+      error: {
+        code: this.code,
+        message: CATALOG[this.code].message,
+        reason: reason(this.prefix, this.detail),
+        ...(this.details ? { details: this.details } : {}),
+      },
+    }
+  }
+}
+
+/** Parses with a schema, or throws E_INVALID_BODY (or `code`) listing every bad field. */
+export function parseWith<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  code: 'E_INVALID_BODY' | 'E_INVALID_PARAMS' = 'E_INVALID_BODY',
+): z.infer<T> {
+  const parsed = schema.safeParse(value)
+  if (parsed.success) return parsed.data
+  const details = zodDetails(parsed.error)
+  const first = details[0]
+  throw new NodeError(code, first ? `${first.path || 'body'}: ${first.message}` : undefined, { details })
+}
+
+/** One error handler: logs the full error with request context, exposes the message only below 500. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | NodeError | Error, request, reply) => {
+    const nodeError = toNodeError(error)
+    if (nodeError.status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: nodeError.code, status: nodeError.status }, 'request refused')
+    void reply.status(nodeError.status).send(nodeError.body())
+  })
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.status(404).send(new NodeError('E_NOT_FOUND').body())
+  })
+}
+
+function toNodeError(error: FastifyError | NodeError | Error): NodeError {
+  if (error instanceof NodeError) return error
+  const fastifyError = error as FastifyError
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new NodeError('E_BODY_TOO_LARGE')
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new NodeError('E_UNSUPPORTED_MEDIA_TYPE')
+  if (
+    fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+    fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+  )
+    return new NodeError('E_INVALID_BODY', 'the body is not valid JSON')
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500)
+    return new NodeError('E_INVALID_BODY', fastifyError.message)
+  return new NodeError('E_INTERNAL')
+}

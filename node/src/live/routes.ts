@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { principalOf } from '../auth/plugin.ts'
+import type { Db } from '../db/client.ts'
+import { NodeError } from '../errors.ts'
+import type { ModelRegistry } from '../models/registry.ts'
+import { loadRecord } from '../records/access.ts'
+import type { LiveClient, LiveHub } from './hub.ts'
+
+const ClientFrame = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('subscribe'), recordId: z.int().positive() }),
+  z.strictObject({ type: z.literal('unsubscribe'), recordId: z.int().positive() }),
+  z.strictObject({ type: z.literal('ping') }),
+])
+
+/**
+ * GET /api/v1/live: the UI's WebSocket. Authenticated like any request (session cookie or API key).
+ * A browser handshake from another site is refused by its Origin (cross-site WebSocket hijacking).
+ */
+export async function liveRoutes(
+  app: FastifyInstance,
+  opts: { db: Db; registry: ModelRegistry; live: LiveHub },
+) {
+  app.get(
+    '/api/v1/live',
+    {
+      websocket: true,
+      config: { access: 'user', scope: 'chatter:read' },
+      preValidation: async (request) => {
+        const origin = request.headers.origin
+        if (origin && new URL(origin).host !== request.headers.host)
+          throw new NodeError('E_FORBIDDEN', 'this socket can only be opened from the node’s own pages')
+      },
+    },
+    (socket, request) => {
+      const principal = principalOf(request)
+      const client: LiveClient = {
+        userId: principal.userId,
+        send: (text) => {
+          if (socket.readyState === socket.OPEN) socket.send(text)
+        },
+      }
+      opts.live.add(client)
+      socket.on('close', () => opts.live.remove(client))
+      socket.on('message', (data) => {
+        let frame: z.infer<typeof ClientFrame>
+        try {
+          frame = ClientFrame.parse(JSON.parse(String(data)))
+        } catch {
+          client.send(
+            JSON.stringify({ type: 'error', code: 'E_INVALID_BODY', message: 'unknown or malformed frame' }),
+          )
+          return
+        }
+        if (frame.type === 'ping') return client.send(JSON.stringify({ type: 'pong' }))
+        if (frame.type === 'unsubscribe') return opts.live.unsubscribe(client, frame.recordId)
+        try {
+          loadRecord(opts.db, { principal, registry: opts.registry, recordId: frame.recordId })
+        } catch {
+          // The same answer whether the record is missing or hidden (invariant 11).
+          client.send(JSON.stringify({ type: 'error', code: 'E_NOT_FOUND', recordId: frame.recordId }))
+          return
+        }
+        opts.live.subscribe(client, frame.recordId)
+        client.send(JSON.stringify({ type: 'subscribed', recordId: frame.recordId }))
+      })
+      client.send(JSON.stringify({ type: 'ready', userId: principal.userId }))
+    },
+  )
+}

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.ts'
+import { type Clock, systemClock } from './clock.ts'
+import type { Config } from './config.ts'
+import { type Database, openDatabase } from './db/client.ts'
+import { ensureBaseData } from './db/seed.ts'
+import { LiveHub } from './live/hub.ts'
+import { ModelRegistry } from './models/registry.ts'
+
+export type Node = {
+  app: FastifyInstance
+  database: Database
+  registry: ModelRegistry
+  config: Config
+  clock: Clock
+  /** Listening address when started with `listen`. */
+  url: string | undefined
+  close(): Promise<void>
+}
+
+/** Opens the database (migrating it), creates the base data and builds the app; listens if asked. */
+export async function startNode(input: {
+  config: Config
+  clock?: Clock
+  listen?: boolean
+  logStream?: NodeJS.WritableStream
+}): Promise<Node> {
+  const clock = input.clock ?? systemClock
+  const database = openDatabase(input.config.databaseFile)
+  const registry = new ModelRegistry()
+  ensureBaseData({ db: database.db, registry, now: clock.now() })
+  const live = new LiveHub()
+  const app = await buildApp({
+    config: input.config,
+    clock,
+    database,
+    registry,
+    live,
+    logStream: input.logStream,
+  })
+  let url: string | undefined
+  if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
+  return {
+    app,
+    database,
+    registry,
+    config: input.config,
+    clock,
+    url,
+    close: async () => {
+      await app.close()
+      database.close()
+    },
+  }
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod'
+import { ScopeSchema } from '../auth/scopes.ts'
+
+export const TimeZoneSchema = z.string().refine((zone) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone })
+    return true
+  } catch {
+    return false
+  }
+}, 'an IANA time zone, e.g. Europe/Brussels')
+
+const Name = z.string().trim().min(1).max(200)
+const Email = z.email().max(320)
+
+export const PartnerCreateSchema = z.strictObject({
+  name: Name,
+  email: Email.nullable().default(null),
+  companyName: z.string().trim().min(1).max(200).nullable().default(null),
+})
+export const PartnerUpdateSchema = PartnerCreateSchema.partial()
+
+export const UserCreateSchema = z.strictObject({
+  login: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .regex(/^[^\s]+$/, 'no spaces'),
+  password: z.string().min(8, 'at least 8 characters').max(200),
+  name: Name,
+  email: Email.nullable().default(null),
+  role: z.enum(['admin', 'user']).default('user'),
+  notification: z.enum(['inbox', 'email']).default('inbox'),
+  timeZone: TimeZoneSchema.default('UTC'),
+})
+export type UserCreate = z.infer<typeof UserCreateSchema>
+
+/** What a user may change about themselves; admins may also change role and active. */
+export const UserUpdateSchema = z.strictObject({
+  name: Name.optional(),
+  email: Email.nullable().optional(),
+  notification: z.enum(['inbox', 'email']).optional(),
+  timeZone: TimeZoneSchema.optional(),
+  password: z.string().min(8).max(200).optional(),
+  role: z.enum(['admin', 'user']).optional(),
+  active: z.boolean().optional(),
+})
+
+export const LoginSchema = z.strictObject({
+  login: z.string().min(1).max(100),
+  password: z.string().min(1).max(200),
+})
+
+export const ApiKeyCreateSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  scopes: z.array(ScopeSchema).min(1).max(20),
+})
+
+export const PartnerViewSchema = z.object({
+  id: z.int(),
+  name: z.string(),
+  email: z.string().nullable(),
+  companyName: z.string().nullable(),
+  /** True for the partner of an internal user; external partners are customers and vendors. */
+  internal: z.boolean(),
+})
+
+export const UserViewSchema = z.object({
+  id: z.int(),
+  login: z.string(),
+  name: z.string(),
+  email: z.string().nullable(),
+  role: z.enum(['admin', 'user']),
+  partnerId: z.int(),
+  notification: z.enum(['inbox', 'email']),
+  timeZone: z.string(),
+  active: z.boolean(),
+})
+
+export const ApiKeyViewSchema = z.object({
+  id: z.int(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(ScopeSchema),
+  createdAt: z.int(),
+  lastUsedAt: z.int().nullable(),
+  revokedAt: z.int().nullable(),
+})

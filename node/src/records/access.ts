@@ -1,0 +1,50 @@
+import { and, eq, exists, or, type SQL, sql } from 'drizzle-orm'
+import type { Principal } from '../auth/principal.ts'
+import type { Tx } from '../db/client.ts'
+import { followers, records } from '../db/schema.ts'
+import { NodeError } from '../errors.ts'
+import type { Model, ModelRegistry } from '../models/registry.ts'
+
+export type RecordRow = typeof records.$inferSelect
+
+/**
+ * Who may see a record (DESIGN.md invariant 11: deny by default, and do not reveal what exists):
+ * admins see everything; users see every record of an `all` model, and only their own records of an
+ * `own` model: created by them, assigned to them, or followed by them. Anything else is "not found",
+ * exactly like a record that does not exist. Writing needs the same right as reading.
+ */
+export function readableCondition(principal: Principal, model: Model): SQL | undefined {
+  if (principal.role === 'admin' || model.userAccess === 'all') return undefined
+  return or(
+    eq(records.createdBy, principal.userId),
+    eq(records.assigneeId, principal.userId),
+    exists(
+      sql`select 1 from ${followers} where ${followers.recordId} = ${records.id} and ${followers.partnerId} = ${principal.partnerId}`,
+    ),
+  )
+}
+
+export function canRead(tx: Tx, principal: Principal, model: Model, record: RecordRow): boolean {
+  if (principal.role === 'admin' || model.userAccess === 'all') return true
+  if (record.createdBy === principal.userId || record.assigneeId === principal.userId) return true
+  return (
+    tx
+      .select({ id: followers.id })
+      .from(followers)
+      .where(and(eq(followers.recordId, record.id), eq(followers.partnerId, principal.partnerId)))
+      .get() !== undefined
+  )
+}
+
+/** The record and its model, or E_NOT_FOUND when it does not exist or the caller may not see it. */
+export function loadRecord(
+  tx: Tx,
+  input: { principal: Principal; registry: ModelRegistry; recordId: number; modelName?: string },
+): { record: RecordRow; model: Model } {
+  const record = tx.select().from(records).where(eq(records.id, input.recordId)).get()
+  const model = record ? input.registry.byId(record.modelId) : undefined
+  if (!record || !model || (input.modelName !== undefined && model.name !== input.modelName))
+    throw new NodeError('E_NOT_FOUND')
+  if (!canRead(tx, input.principal, model, record)) throw new NodeError('E_NOT_FOUND')
+  return { record, model }
+}

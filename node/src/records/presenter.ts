@@ -1,0 +1,31 @@
+import { z } from 'zod'
+import type { Model } from '../models/registry.ts'
+import type { RecordRow } from './access.ts'
+
+export const RecordViewSchema = z.object({
+  id: z.int(),
+  model: z.string(),
+  name: z.string(),
+  /** Send it back when you write: a write against an older version is refused (409). */
+  version: z.int(),
+  values: z.record(z.string(), z.unknown()),
+  createdBy: z.int().nullable(),
+  createdAt: z.int(),
+  updatedAt: z.int(),
+})
+export type RecordView = z.infer<typeof RecordViewSchema>
+
+export function presentRecord(record: RecordRow, model: Model): RecordView {
+  const values: Record<string, unknown> = {}
+  for (const field of model.fields) values[field.name] = record.values[field.name] ?? null
+  return {
+    id: record.id,
+    model: model.name,
+    name: record.name,
+    version: record.version,
+    values,
+    createdBy: record.createdBy,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  }
+}

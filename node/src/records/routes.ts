@@ -1,0 +1,137 @@
+import { and, desc, eq, lt } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { principalOf } from '../auth/plugin.ts'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import type { Db } from '../db/client.ts'
+import { records } from '../db/schema.ts'
+import { NodeError, parseWith } from '../errors.ts'
+import { newEffects } from '../live/events.ts'
+import type { LiveHub } from '../live/hub.ts'
+import type { ModelRegistry } from '../models/registry.ts'
+import { loadRecord, readableCondition } from './access.ts'
+import { presentRecord } from './presenter.ts'
+import { createRecord, updateRecord } from './write-record.ts'
+
+const ModelParams = z.object({ model: z.string().max(64) })
+const RecordParams = z.object({ id: z.coerce.number().int().positive() })
+const CreateBody = z.strictObject({ values: z.record(z.string(), z.unknown()) })
+const UpdateBody = z.strictObject({
+  /** The version you read; the write is refused if the record changed since. */
+  version: z.int().positive(),
+  values: z.record(z.string(), z.unknown()),
+})
+
+export const RecordBodies = { CreateBody, UpdateBody }
+
+/** Records of every model: list, read, create, update (optimistic), delete. */
+export async function recordRoutes(
+  app: FastifyInstance,
+  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
+) {
+  const { db, registry } = opts
+  const site = {
+    company: opts.config.company,
+    publicUrl: opts.config.publicUrl,
+    locale: opts.config.locale,
+    currency: opts.config.currency,
+  }
+  const modelOf = (name: string) => {
+    const model = registry.byName(name)
+    if (!model) throw new NodeError('E_NOT_FOUND', `there is no model "${name}"`)
+    return model
+  }
+
+  app.get(
+    '/api/v1/models/:model/records',
+    { config: { access: 'user', scope: 'records:read' } },
+    async (request) => {
+      const principal = principalOf(request)
+      const model = modelOf(parseWith(ModelParams, request.params, 'E_INVALID_PARAMS').model)
+      const query = parseWith(PageQuerySchema, request.query, 'E_INVALID_PARAMS')
+      const before = decodeCursor(query.cursor)
+      const rows = db
+        .select()
+        .from(records)
+        .where(
+          and(
+            eq(records.modelId, model.id),
+            before ? lt(records.id, before) : undefined,
+            readableCondition(principal, model),
+          ),
+        )
+        .orderBy(desc(records.id))
+        .limit(query.limit + 1)
+        .all()
+      const result = page(rows, query.limit)
+      return { items: result.items.map((row) => presentRecord(row, model)), nextCursor: result.nextCursor }
+    },
+  )
+
+  app.post(
+    '/api/v1/models/:model/records',
+    { config: { access: 'user', scope: 'records:write' } },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const model = modelOf(parseWith(ModelParams, request.params, 'E_INVALID_PARAMS').model)
+      const body = parseWith(CreateBody, request.body)
+      const effects = newEffects()
+      const record = db.transaction((tx) =>
+        createRecord(tx, { principal, model, values: body.values, site, now: opts.clock.now(), effects }),
+      )
+      opts.live.publish(effects)
+      return reply.status(201).send(presentRecord(record, model))
+    },
+  )
+
+  app.get('/api/v1/records/:id', { config: { access: 'user', scope: 'records:read' } }, async (request) => {
+    const principal = principalOf(request)
+    const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+    const { record, model } = loadRecord(db, { principal, registry, recordId: id })
+    return presentRecord(record, model)
+  })
+
+  app.patch(
+    '/api/v1/records/:id',
+    { config: { access: 'user', scope: 'records:write' } },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const body = parseWith(UpdateBody, request.body)
+      const effects = newEffects()
+      const { record, model } = db.transaction((tx) => {
+        const loaded = loadRecord(tx, { principal, registry, recordId: id })
+        const updated = updateRecord(tx, {
+          principal,
+          model: loaded.model,
+          record: loaded.record,
+          version: body.version,
+          values: body.values,
+          site,
+          now: opts.clock.now(),
+          effects,
+        })
+        return { record: updated, model: loaded.model }
+      })
+      opts.live.publish(effects)
+      return presentRecord(record, model)
+    },
+  )
+
+  app.delete(
+    '/api/v1/records/:id',
+    { config: { access: 'user', scope: 'records:write' } },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      db.transaction((tx) => {
+        loadRecord(tx, { principal, registry, recordId: id })
+        tx.delete(records).where(eq(records.id, id)).run()
+      })
+      opts.live.publish({ events: [{ scope: 'record', recordId: id, type: 'record.updated' }] })
+      return reply.status(204).send()
+    },
+  )
+}

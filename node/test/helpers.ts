@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { hashPassword } from '../src/auth/passwords.ts'
+import { SCOPES, type Scope } from '../src/auth/scopes.ts'
+import { randomToken, sha256 } from '../src/auth/tokens.ts'
+import { type Clock, ManualClock } from '../src/clock.ts'
+import { loadConfig } from '../src/config.ts'
+import { apiKeys, partners } from '../src/db/schema.ts'
+import { type Node, startNode } from '../src/node.ts'
+import { createUser } from '../src/people/create-user.ts'
+
+/**
+ * Real storage only: every test node gets a fresh data directory with a real SQLite file, removed
+ * after the test. Only the clock may be faked.
+ */
+export type TestNode = Node & { clock: ManualClock; dataDir: string }
+
+export async function buildNode(
+  t: Test,
+  options: { env?: Record<string, string>; clock?: ManualClock; dataDir?: string; listen?: boolean } = {},
+): Promise<TestNode> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ochat-node-'))
+  const clock = options.clock ?? new ManualClock(Date.parse('2026-11-25T10:00:00Z'))
+  const config = loadConfig({
+    NODE_DATA_DIR: dataDir,
+    NODE_LOG_LEVEL: 'silent',
+    NODE_PORT: '0',
+    NODE_COMPANY: 'Acme',
+    ...options.env,
+  })
+  const node = await startNode({ config, clock: clock as Clock, listen: options.listen ?? false })
+  t.teardown(async () => {
+    await node.close()
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true })
+  })
+  return Object.assign(node, { clock, dataDir })
+}
+
+/** scrypt is slow on purpose; tests hash one password once and reuse it. */
+export const TEST_PASSWORD = 'correct horse battery'
+let testHash: Promise<string> | undefined
+export function testPasswordHash(): Promise<string> {
+  testHash ??= hashPassword(TEST_PASSWORD)
+  return testHash
+}
+
+/** A user with an API key holding every scope (or the ones given), and helpers to call the API as them. */
+export type Actor = Awaited<ReturnType<typeof buildUser>>
+
+export async function buildUser(
+  node: Node,
+  overrides: {
+    login?: string
+    name?: string
+    email?: string | null
+    role?: 'admin' | 'user'
+    notification?: 'inbox' | 'email'
+    timeZone?: string
+    scopes?: Scope[]
+  } = {},
+) {
+  const login = overrides.login ?? `user-${randomToken(4)}`
+  const { user, partner } = await createUser({
+    db: node.database.db,
+    user: {
+      login,
+      password: TEST_PASSWORD,
+      name: overrides.name ?? login,
+      email: overrides.email === undefined ? `${login}@acme.test` : overrides.email,
+      role: overrides.role ?? 'user',
+      notification: overrides.notification ?? 'inbox',
+      timeZone: overrides.timeZone ?? 'UTC',
+    },
+    now: node.clock.now(),
+    passwordHash: await testPasswordHash(),
+  })
+  const secret = `ock_test_${randomToken()}`
+  node.database.db
+    .insert(apiKeys)
+    .values({
+      userId: user.id,
+      name: 'test',
+      prefix: 'test',
+      secretHash: sha256(secret),
+      scopes: overrides.scopes ?? [...SCOPES],
+      createdAt: node.clock.now(),
+    })
+    .run()
+  const call = async (
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT',
+    url: string,
+    payload?: unknown,
+  ) => {
+    const response = await node.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${secret}` },
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    })
+    return {
+      status: response.statusCode,
+      body: response.body ? safeJson(response.body) : undefined,
+      response,
+    }
+  }
+  return { user, partner, userId: user.id, partnerId: partner.id, login, secret, call }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read response bodies loosely and assert on them
+function safeJson(text: string): any {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** An external contact (customer or vendor): a partner without a user. */
+export function buildPartner(
+  node: Node,
+  overrides: { name?: string; email?: string | null; companyName?: string } = {},
+) {
+  return node.database.db
+    .insert(partners)
+    .values({
+      name: overrides.name ?? `Customer ${randomToken(3)}`,
+      email: overrides.email === undefined ? `customer-${randomToken(3)}@client.test` : overrides.email,
+      companyName: overrides.companyName ?? 'Client Inc',
+      internal: false,
+      createdAt: node.clock.now(),
+    })
+    .returning()
+    .get()
+}
+
+/** Creates a record through the API and returns its JSON view. */
+export async function buildRecord(actor: Actor, model = 'lead', values: Record<string, unknown> = {}) {
+  const response = await actor.call('POST', `/api/v1/models/${model}/records`, {
+    values: { name: `Record ${randomToken(3)}`, ...values },
+  })
+  if (response.status !== 201)
+    throw new Error(`record not created: ${response.status} ${JSON.stringify(response.body)}`)
+  return response.body as { id: number; version: number; name: string; values: Record<string, unknown> }
+}
