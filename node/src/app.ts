@@ -2,6 +2,8 @@ import cookie from '@fastify/cookie'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
+import { installIdempotency } from './api/idempotency.ts'
+import { attachmentRoutes } from './attachments/routes.ts'
 import { assertRouteAuth, installAuth } from './auth/plugin.ts'
 import { chatterRoutes } from './chatter/routes.ts'
 import type { Clock } from './clock.ts'
@@ -65,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
   const db = deps.database.db
   installAuth(app, { db, clock: deps.clock, sessionIdleMs: deps.config.sessionIdleMs })
+  installIdempotency(app, { db, clock: deps.clock })
 
   const shared = { db, clock: deps.clock, config: deps.config, registry: deps.registry, live: deps.live }
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ ok: true }))
@@ -72,6 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(modelRoutes, shared)
   await app.register(recordRoutes, shared)
   await app.register(chatterRoutes, shared)
+  await app.register(attachmentRoutes, shared)
   await app.register(followerRoutes, shared)
   await app.register(inboxRoutes, shared)
   await app.register(liveRoutes, shared)

@@ -71,6 +71,26 @@ const CATALOG = {
     prefix: 'invalid',
     message: 'The upload ended before the declared length, or went past it; nothing was stored.',
   },
+  E_ATTACHMENT_ATTACHED: {
+    status: 409,
+    prefix: 'blocked',
+    message: 'This file is on a message and stays with it; it can no longer be deleted on its own.',
+  },
+  E_LENGTH_REQUIRED: {
+    status: 411,
+    prefix: 'invalid',
+    message: 'Send the file with a Content-Length header (not chunked).',
+  },
+  E_INVALID_HEADER: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'A request header is not valid; see the reason.',
+  },
+  E_RANGE_NOT_SATISFIABLE: {
+    status: 416,
+    prefix: 'invalid',
+    message: 'The requested byte range starts past the end of the file.',
+  },
   E_INTERNAL: {
     status: 500,
     prefix: 'error',

@@ -43,7 +43,8 @@ export const PostBody = z.strictObject({
   /** markdown (default): shortcuts like **bold** are rendered; html: sanitized as is. */
   format: z.enum(['markdown', 'html']).default('markdown'),
   mentionPartnerIds: z.array(z.int().positive()).max(100).default([]),
-  attachmentIds: z.array(z.int().positive()).max(20).default([]),
+  /** At most 5 files per message (DESIGN.md limits; with 100 MB per file, 500 MB per message). */
+  attachmentIds: z.array(z.int().positive()).max(5).default([]),
 })
 export const EditBody = z.strictObject({
   body: z.string().max(200_000),

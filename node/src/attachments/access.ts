@@ -1,0 +1,23 @@
+import type { Principal } from '../auth/principal.ts'
+import type { Tx } from '../db/client.ts'
+import { NodeError } from '../errors.ts'
+import type { ModelRegistry } from '../models/registry.ts'
+import { loadRecord } from '../records/access.ts'
+import { type AttachmentRow, findAttachment } from './repository.ts'
+
+/**
+ * An attachment the caller may read: one they uploaded, or one on a record they can read (admins read
+ * every record, hence every attachment). Anything else is "not found", exactly like a missing id
+ * (DESIGN.md invariant 11).
+ */
+export function loadAttachment(
+  tx: Tx,
+  input: { principal: Principal; registry: ModelRegistry; id: number },
+): AttachmentRow {
+  const row = findAttachment(tx, input.id)
+  if (!row) throw new NodeError('E_NOT_FOUND')
+  if (row.uploadedBy === input.principal.userId || input.principal.role === 'admin') return row
+  if (row.recordId === null) throw new NodeError('E_NOT_FOUND')
+  loadRecord(tx, { principal: input.principal, registry: input.registry, recordId: row.recordId })
+  return row
+}

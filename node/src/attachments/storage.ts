@@ -1,0 +1,122 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { Transform, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { NodeError } from '../errors.ts'
+
+/**
+ * Attachment bytes on disk, content-addressed: `<dir>/<sha[0:2]>/<sha>` holds one copy per content,
+ * whatever the number of rows (uploads) pointing at it. Uploads are written to `<dir>/.tmp/` first
+ * (same file system, so the final rename is atomic) and only renamed into place once complete.
+ *
+ * Placing a file and deleting one are synchronous on purpose: each runs in one tick together with the
+ * database statement that references or unreferences the content, so an upload of some content can
+ * never interleave with the deletion of the last row holding the same content.
+ */
+const TEMP = '.tmp'
+
+export function contentPath(dir: string, sha256: string): string {
+  return join(dir, sha256.slice(0, 2), sha256)
+}
+
+/**
+ * Temp files of uploads cut short by a crash are never completed; the node is one process per data
+ * directory, so at start every temp file is such a leftover.
+ */
+export function resetTempDir(dir: string): void {
+  rmSync(join(dir, TEMP), { recursive: true, force: true })
+  mkdirSync(join(dir, TEMP), { recursive: true })
+}
+
+export type ReceivedFile = { tempPath: string; sha256: string; size: number }
+
+/**
+ * Streams an upload to a temp file while hashing it; memory stays bounded by the stream buffers
+ * whatever the size. Stops as soon as the bytes go past `declaredBytes` (or `maxBytes`), and refuses
+ * a body that ends short of `declaredBytes`; in both cases, and on any other failure, the temp file is
+ * deleted before the error is thrown.
+ */
+export async function receiveFile(input: {
+  dir: string
+  body: Readable
+  /** The request's Content-Length, already checked against `maxBytes`. */
+  declaredBytes: number
+  maxBytes: number
+}): Promise<ReceivedFile> {
+  const tempPath = join(input.dir, TEMP, `${randomBytes(12).toString('hex')}.part`)
+  mkdirSync(join(input.dir, TEMP), { recursive: true })
+  const meter = new HashingMeter(Math.min(input.declaredBytes, input.maxBytes))
+  try {
+    await pipeline(input.body, meter, createWriteStream(tempPath, { flags: 'wx' }))
+  } catch (error) {
+    rmSync(tempPath, { force: true })
+    if (meter.overflowed)
+      throw new NodeError('E_ATTACHMENT_LENGTH', `more bytes than the declared ${input.declaredBytes}`)
+    if (isClientAbort(error) || !input.body.readableEnded)
+      throw new NodeError(
+        'E_ATTACHMENT_LENGTH',
+        `the upload stopped after ${meter.bytes} of ${input.declaredBytes} bytes`,
+      )
+    throw error
+  }
+  if (meter.bytes !== input.declaredBytes) {
+    rmSync(tempPath, { force: true })
+    throw new NodeError(
+      'E_ATTACHMENT_LENGTH',
+      `received ${meter.bytes} bytes, the request declared ${input.declaredBytes}`,
+    )
+  }
+  return { tempPath, sha256: meter.digest(), size: meter.bytes }
+}
+
+/** Moves a received file to its content address; when that content is already stored, keeps the old copy. */
+export function placeFile(dir: string, file: ReceivedFile): void {
+  const target = contentPath(dir, file.sha256)
+  if (existsSync(target)) {
+    unlinkSync(file.tempPath)
+    return
+  }
+  mkdirSync(join(dir, file.sha256.slice(0, 2)), { recursive: true })
+  renameSync(file.tempPath, target)
+}
+
+/** Deletes stored content; call only once no row references this sha256 any more. */
+export function removeContent(dir: string, sha256: string): void {
+  rmSync(contentPath(dir, sha256), { force: true })
+}
+
+/** The connection closed before the body ended (client gone, or a body shorter than Content-Length). */
+function isClientAbort(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE'
+}
+
+/** Counts and hashes bytes on their way to disk, and fails the stream past `limit` bytes. */
+class HashingMeter extends Transform {
+  readonly #hash = createHash('sha256')
+  readonly #limit: number
+  bytes = 0
+  overflowed = false
+
+  constructor(limit: number) {
+    super()
+    this.#limit = limit
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.bytes > this.#limit) {
+      this.overflowed = true
+      callback(new Error(`the upload went past ${this.#limit} bytes`))
+      return
+    }
+    this.#hash.update(chunk)
+    callback(null, chunk)
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex')
+  }
+}
