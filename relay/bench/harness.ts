@@ -65,12 +65,15 @@ export async function startRelayProcess(env: Record<string, string> = {}, nodeAr
   )
   const baseUrl = `http://127.0.0.1:${port}`
   await waitReady(`${baseUrl}/readyz`, child)
+  const databaseUrl = `postgres://postgres@127.0.0.1:5432/${name}`
   const info = (await (await fetch(`${baseUrl}/v1/info`)).json()) as {
     relayId: string
     keySet: { keySet: { keys: { publicKey: string }[] } }
   }
   return {
     baseUrl,
+    /** The relay's throwaway database, for figures read from what it stored. */
+    databaseUrl,
     relayId: info.relayId,
     publicKeys: info.keySet.keySet.keys.map((key) => key.publicKey),
     async stop() {
