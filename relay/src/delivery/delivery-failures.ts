@@ -143,11 +143,16 @@ export async function sweepExpired(
 ): Promise<number> {
   return db.transaction(async (tx) => {
     // At most 1,000 rows a sweep, skipping rows other replicas hold: the next sweep takes the rest.
+    // Ordered by deadline so the plan walks the queue_deadline index from its start and stops at once
+    // when nothing is due. Without the order, statistics that lag behind the queue (autovacuum off or
+    // behind) let PostgreSQL guess a third of the rows are due and scan the whole queue, bodies
+    // included: ~0.1–0.4 s every 5 s on a queue of 100k rows, holding up everything else.
     const expired = await rows<{ itemId: string; kind: string; lastError: string | null }>(
       tx,
       sql`delete from queue where qid in (
             select qid from queue
             where deadline_at < ${props.nowMs} and (claimed_until is null or claimed_until < ${props.nowMs})
+            order by deadline_at
             limit 1000 for update skip locked)
           returning item_id as "itemId", kind, last_error as "lastError"`,
     )
