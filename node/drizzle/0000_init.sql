@@ -99,6 +99,13 @@ CREATE TABLE `idempotency_keys` (
 );
 --> statement-breakpoint
 CREATE INDEX `idempotency_created` ON `idempotency_keys` (`created_at`);--> statement-breakpoint
+CREATE TABLE `mail_contents` (
+	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+	`subject` text NOT NULL,
+	`body` text NOT NULL,
+	`created_at` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `message_mentions` (
 	`message_id` integer NOT NULL,
 	`partner_id` integer NOT NULL,
@@ -183,12 +190,11 @@ CREATE INDEX `notifications_message` ON `notifications` (`message_id`);--> state
 CREATE TABLE `outgoing_mail` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`notification_id` integer,
+	`content_id` integer NOT NULL,
 	`partner_id` integer,
 	`record_id` integer,
 	`message_id` integer,
 	`email_to` text NOT NULL,
-	`subject` text NOT NULL,
-	`body` text NOT NULL,
 	`status` text DEFAULT 'queued' NOT NULL,
 	`attempts` integer DEFAULT 0 NOT NULL,
 	`next_attempt_at` integer NOT NULL,
@@ -196,6 +202,7 @@ CREATE TABLE `outgoing_mail` (
 	`created_at` integer NOT NULL,
 	`sent_at` integer,
 	FOREIGN KEY (`notification_id`) REFERENCES `notifications`(`id`) ON UPDATE no action ON DELETE set null,
+	FOREIGN KEY (`content_id`) REFERENCES `mail_contents`(`id`) ON UPDATE no action ON DELETE no action,
 	FOREIGN KEY (`partner_id`) REFERENCES `partners`(`id`) ON UPDATE no action ON DELETE no action
 );
 --> statement-breakpoint

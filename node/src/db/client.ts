@@ -33,7 +33,7 @@ export function openDatabase(file: string): Database {
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
-  const db = drizzle(sqlite, { schema })
+  const db = drizzle(cachingStatements(sqlite), { schema })
   migrate(db, { migrationsFolder: MIGRATIONS })
   return {
     db,
@@ -42,4 +42,38 @@ export function openDatabase(file: string): Database {
       if (sqlite.open) sqlite.close()
     },
   }
+}
+
+/** Distinct statements kept prepared; `IN (…)` lists of many lengths make many texts, so it is bounded. */
+const STATEMENT_CACHE_SIZE = 500
+
+/**
+ * drizzle prepares a new statement for every query it runs, and preparing costs as much as running a
+ * small query. This keeps prepared statements by SQL text (least recently used out first). Reusing one
+ * is safe because better-sqlite3 runs synchronously; drizzle switches statements into raw mode when it
+ * maps columns itself, so a statement handed out again is reset to objects first.
+ */
+function cachingStatements(sqlite: Sqlite.Database): Sqlite.Database {
+  const cache = new Map<string, Sqlite.Statement>()
+  const prepare = sqlite.prepare.bind(sqlite)
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') return Reflect.get(target, property, receiver)
+      return (source: string) => {
+        let statement = cache.get(source)
+        if (statement) {
+          cache.delete(source)
+          if (statement.reader) statement.raw(false)
+        } else {
+          statement = prepare(source)
+          if (cache.size >= STATEMENT_CACHE_SIZE) {
+            const oldest = cache.keys().next().value
+            if (oldest !== undefined) cache.delete(oldest)
+          }
+        }
+        cache.set(source, statement)
+        return statement
+      }
+    },
+  })
 }

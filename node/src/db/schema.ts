@@ -282,19 +282,31 @@ export const notifications = sqliteTable(
   ],
 )
 
+/**
+ * What an email says. One message's email is the same for many recipients (two variants at most:
+ * with a link into the node for internal users, without for customers), so it is stored once.
+ */
+export const mailContents = sqliteTable('mail_contents', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  subject: text('subject').notNull(),
+  /** Sanitized HTML, with restricted fields already left out. */
+  body: text('body').notNull(),
+  createdAt: ms('created_at').notNull(),
+})
+
 /** Email notifications waiting to be sent (the mail issue sends them), one row per recipient. */
 export const outgoingMail = sqliteTable(
   'outgoing_mail',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
     notificationId: integer('notification_id').references(() => notifications.id, { onDelete: 'set null' }),
+    contentId: integer('content_id')
+      .notNull()
+      .references(() => mailContents.id),
     partnerId: integer('partner_id').references(() => partners.id),
     recordId: integer('record_id'),
     messageId: integer('message_id'),
     emailTo: text('email_to').notNull(),
-    subject: text('subject').notNull(),
-    /** Sanitized HTML, with restricted fields already left out. */
-    body: text('body').notNull(),
     /** queued | sent | failed | bounced | canceled */
     status: text('status').notNull().default('queued'),
     attempts: integer('attempts').notNull().default(0),

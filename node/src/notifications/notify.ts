@@ -1,6 +1,7 @@
-import { eq, inArray } from 'drizzle-orm'
+import { eq, getTableName, inArray } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
-import { notifications, outgoingMail, partners, users } from '../db/schema.ts'
+import { once } from '../db/raw.ts'
+import { mailContents, notifications, outgoingMail, partners, users } from '../db/schema.ts'
 import { followersWithPartners } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
 import { type Candidate, computeRecipients, type Recipient } from './recipients.ts'
@@ -83,41 +84,72 @@ export function deliver(
     effects: Effects
   },
 ): void {
-  for (const recipient of input.recipients) {
-    const content = recipient.channel === 'email' ? input.mail(recipient) : null
+  const contents = new Map<number, { subject: string; body: string }>()
+  const told = input.recipients.filter((recipient) => {
+    if (recipient.channel === 'inbox') return true
+    const content = input.mail(recipient)
     // Nothing that may be emailed (e.g. only restricted fields changed): no email notification at all.
-    if (recipient.channel === 'email' && !content) continue
-    const notification = tx
-      .insert(notifications)
-      .values({
-        partnerId: recipient.partnerId,
-        recordId: input.recordId,
-        messageId: input.messageId,
-        activityId: input.activityId,
-        reason: recipient.reason,
-        channel: recipient.channel,
-        createdAt: input.now,
-      })
-      .returning({ id: notifications.id })
-      .get()
+    if (content) contents.set(recipient.partnerId, content)
+    return content !== null
+  })
+  if (told.length === 0) return
+  const statements = deliveryStatements(tx)
+  // Recipients who get the same email share one stored copy of it.
+  const contentIds = new Map<string, number>()
+  const contentIdOf = (content: { subject: string; body: string }) => {
+    const key = `${content.subject}\u0000${content.body}`
+    let id = contentIds.get(key)
+    if (id === undefined) {
+      id = Number(statements.content.run(content.subject, content.body, input.now).lastInsertRowid)
+      contentIds.set(key, id)
+    }
+    return id
+  }
+  for (const recipient of told) {
+    const notificationId = Number(
+      statements.notification.run(
+        recipient.partnerId,
+        input.recordId,
+        input.messageId,
+        input.activityId,
+        recipient.reason,
+        recipient.channel,
+        input.now,
+      ).lastInsertRowid,
+    )
     if (recipient.channel === 'inbox' && recipient.userId !== null)
       input.effects.events.push({ scope: 'user', userId: recipient.userId, type: 'inbox.changed' })
-    if (content)
-      tx.insert(outgoingMail)
-        .values({
-          notificationId: notification.id,
-          partnerId: recipient.partnerId,
-          recordId: input.recordId,
-          messageId: input.messageId,
-          emailTo: recipient.email ?? '',
-          subject: content.subject,
-          body: content.body,
-          // A partner without an address cannot be emailed: kept, visible as failed, with the reason.
-          status: recipient.email ? 'queued' : 'failed',
-          lastError: recipient.email ? null : 'the contact has no email address',
-          nextAttemptAt: input.now,
-          createdAt: input.now,
-        })
-        .run()
+    const content = contents.get(recipient.partnerId)
+    if (recipient.channel !== 'email' || !content) continue
+    statements.mail.run(
+      notificationId,
+      recipient.partnerId,
+      input.recordId,
+      input.messageId,
+      contentIdOf(content),
+      recipient.email ?? '',
+      // A partner without an address cannot be emailed: kept, visible as failed, with the reason.
+      recipient.email ? 'queued' : 'failed',
+      recipient.email ? null : 'the contact has no email address',
+      input.now,
+      input.now,
+    )
   }
+}
+
+/** One insert per recipient, prepared once: a post to 50 followers runs them 50 times. */
+function deliveryStatements(tx: Tx) {
+  return once(tx, 'notify.deliver', (sqlite) => ({
+    notification: sqlite.prepare(
+      `insert into ${getTableName(notifications)} (partner_id, record_id, message_id, activity_id, reason, channel, created_at)
+       values (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    content: sqlite.prepare(
+      `insert into ${getTableName(mailContents)} (subject, body, created_at) values (?, ?, ?)`,
+    ),
+    mail: sqlite.prepare(
+      `insert into ${getTableName(outgoingMail)} (notification_id, partner_id, record_id, message_id, content_id, email_to, status, last_error, next_attempt_at, created_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+  }))
 }
