@@ -91,6 +91,11 @@ const CATALOG = {
     prefix: 'invalid',
     message: 'The requested byte range starts past the end of the file.',
   },
+  E_ACTIVITY_CLOSED: {
+    status: 409,
+    prefix: 'blocked',
+    message: 'This activity is already done or canceled and is kept as it ended; schedule a new one.',
+  },
   E_INTERNAL: {
     status: 500,
     prefix: 'error',

@@ -19,8 +19,11 @@ export type Recipient = {
   userId: number | null
   /** inbox for users who chose it; email for the others and for partners without a user. */
   channel: 'inbox' | 'email'
-  /** mention: named in the message (told whether or not they follow); message: a follower. */
-  reason: 'message' | 'mention' | 'assigned'
+  /**
+   * mention: named in the message (told whether or not they follow); message: a follower;
+   * assigned: made responsible for the record; activity: given an activity by someone else.
+   */
+  reason: 'message' | 'mention' | 'assigned' | 'activity'
 }
 
 /**

@@ -1,0 +1,134 @@
+import { z } from 'zod'
+import { PageQuerySchema } from '../api/pagination.ts'
+import { isCalendarDate } from './dates.ts'
+
+/** overdue (red), today (orange), planned (green): computed in the assignee's time zone. */
+export const ActivityStateSchema = z.enum(['overdue', 'today', 'planned'])
+export type ActivityState = z.infer<typeof ActivityStateSchema>
+
+/** A date without a time, `YYYY-MM-DD`. */
+export const DateSchema = z.string().refine(isCalendarDate, 'a date written YYYY-MM-DD')
+
+/** An ISO 8601 date-time with an offset (`Z` or `+02:00`), kept as epoch milliseconds. */
+const InstantSchema = z.iso.datetime({ offset: true }).transform((value) => Date.parse(value))
+
+const Summary = z.string().trim().max(200)
+/** Markdown, rendered and sanitized like a message body. */
+const Note = z.string().max(20_000)
+/** Calls and meetings: how long, for the calendar feed. 1 minute to 24 hours. */
+const Duration = z
+  .int()
+  .min(1)
+  .max(24 * 60)
+
+export const IdParams = z.object({ id: z.coerce.number().int().positive() })
+
+export const ScheduleBody = z.strictObject({
+  /** An activity type key, e.g. `call` (see GET /api/v1/activity-types). */
+  type: z.string().min(1).max(64),
+  summary: Summary.optional(),
+  note: Note.optional(),
+  /** Defaults to the assignee's today plus the type's delay (or the start date of a call or meeting). */
+  deadline: DateSchema.optional(),
+  /** Defaults to the caller. */
+  assigneeId: z.int().positive().optional(),
+  /** Calls and meetings only: when it starts; shown as a timed event in the calendar feed. */
+  startsAt: InstantSchema.optional(),
+  durationMinutes: Duration.optional(),
+})
+export type ScheduleInput = z.infer<typeof ScheduleBody>
+
+export const UpdateBody = z
+  .strictObject({
+    /** Reschedule. */
+    deadline: DateSchema.optional(),
+    /** Reassign: the new assignee is told and follows the record. */
+    assigneeId: z.int().positive().optional(),
+    summary: Summary.nullable().optional(),
+    note: Note.optional(),
+    /** null removes the start time (the feed then shows an all-day event). */
+    startsAt: InstantSchema.nullable().optional(),
+    durationMinutes: Duration.nullable().optional(),
+  })
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'nothing to change')
+export type UpdateInput = z.infer<typeof UpdateBody>
+
+export const DoneBody = z
+  .strictObject({
+    /** What happened, in plain text; kept on the activity and written into the chatter. */
+    feedback: z.string().trim().max(10_000).optional(),
+    /** Files the caller uploaded beforehand, attached to the activity-done message. */
+    attachmentIds: z.array(z.int().positive()).max(20).default([]),
+  })
+  .default({ attachmentIds: [] })
+
+export const MyActivitiesQuery = PageQuerySchema.extend({ state: ActivityStateSchema.optional() })
+
+export const ActivityTypeViewSchema = z.object({
+  key: z.string(),
+  name: z.string(),
+  icon: z.string(),
+  /** default | phonecall | meeting | upload | signature */
+  category: z.string(),
+  /** Added to the assignee's today for the default deadline, and to chain the next activity. */
+  delay: z.object({
+    count: z.int(),
+    unit: z.enum(['days', 'weeks', 'months']),
+    /** previous_activity: after the previous deadline; current_date: after completion. */
+    from: z.enum(['previous_activity', 'current_date']),
+  }),
+  /** suggest: the next types are proposed when one is done; trigger: the first one is scheduled. */
+  chaining: z.enum(['none', 'suggest', 'trigger']),
+  nextTypes: z.array(z.string()),
+  defaultUserId: z.int().nullable(),
+  defaultSummary: z.string().nullable(),
+})
+export type ActivityTypeView = z.infer<typeof ActivityTypeViewSchema>
+
+export const ActivityViewSchema = z.object({
+  id: z.int(),
+  record: z.object({ id: z.int(), name: z.string(), model: z.string() }),
+  type: z.object({ key: z.string(), name: z.string(), icon: z.string() }),
+  summary: z.string().nullable(),
+  /** Sanitized HTML. */
+  note: z.string(),
+  deadline: z.string(),
+  /** For open activities, their colour; otherwise how they ended. */
+  state: z.enum(['overdue', 'today', 'planned', 'done', 'canceled']),
+  status: z.enum(['open', 'done', 'canceled']),
+  assignee: z.object({ userId: z.int(), name: z.string(), timeZone: z.string() }),
+  createdBy: z.int().nullable(),
+  /** ISO 8601, UTC. */
+  startsAt: z.string().nullable(),
+  durationMinutes: z.int().nullable(),
+  feedback: z.string().nullable(),
+  doneAt: z.int().nullable(),
+  doneBy: z.int().nullable(),
+  createdAt: z.int(),
+  updatedAt: z.int(),
+})
+export type ActivityView = z.infer<typeof ActivityViewSchema>
+
+export const RecordActivitiesViewSchema = z.object({
+  /** The worst state of the open activities; null when there is none. */
+  state: ActivityStateSchema.nullable(),
+  items: z.array(ActivityViewSchema),
+})
+
+export const DoneViewSchema = z.object({
+  activity: ActivityViewSchema,
+  /** The activity-done message in the chatter. */
+  messageId: z.int(),
+  /** The next activity, when the type triggers one. */
+  triggered: ActivityViewSchema.nullable(),
+  /** Type keys to propose next, when the type suggests some. */
+  suggestedTypes: z.array(z.string()),
+})
+
+export const MyActivitiesViewSchema = z.object({
+  /** The caller's today, in their time zone: what the states are computed against. */
+  today: z.string(),
+  counts: z.object({ overdue: z.int(), today: z.int(), planned: z.int() }),
+  items: z.array(ActivityViewSchema),
+  nextCursor: z.string().nullable(),
+})
