@@ -1,4 +1,4 @@
-import { and, eq, like } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { partners } from '../db/schema.ts'
 import { escapeHtml } from './body.ts'
@@ -17,15 +17,16 @@ export function resolveMentions(tx: Tx, html: string): { html: string; mentioned
   const mentioned = new Map<number, Mentionable>()
   const byFirstWord = new Map<string, Mentionable[]>()
   const candidates = (word: string): Mentionable[] => {
-    const key = word.toLowerCase()
+    // "@Mia." ends a sentence: the word stops before trailing dots, dashes and underscores.
+    const key = word.replace(/[._-]+$/, '').toLowerCase()
     let list = byFirstWord.get(key)
     if (!list) {
       const pattern = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      // No row limit: with a cap, a common first name (60 "John …") hid the partner actually named.
       list = tx
         .select({ id: partners.id, name: partners.name, internal: partners.internal })
         .from(partners)
-        .where(and(eq(partners.active, true), like(partners.name, pattern)))
-        .limit(50)
+        .where(and(eq(partners.active, true), sql`${partners.name} like ${pattern} escape '\\'`))
         .all()
         .sort((a, b) => b.name.length - a.name.length)
       byFirstWord.set(key, list)

@@ -72,7 +72,14 @@ export function valueSchema(field: Field): z.ZodType {
         return z.int().positive()
     }
   })()
-  return field.required ? base : base.nullable()
+  if (!field.required) return base.nullable()
+  // A required text must say something: "" or spaces would give a record with no name.
+  if (field.type === 'char' || field.type === 'text')
+    return base.refine(
+      (value) => typeof value === 'string' && value.trim() !== '',
+      'required: cannot be empty',
+    )
+  return base
 }
 
 function isRealDate(value: string): boolean {

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, like, or } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, or, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
@@ -161,7 +161,13 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
         and(
           eq(partners.active, true),
           after ? gt(partners.id, after) : undefined,
-          search ? or(like(partners.name, search), like(partners.email, search)) : undefined,
+          // SQLite's LIKE has no escape character unless one is named: without it "100%" matched nothing.
+          search
+            ? or(
+                sql`${partners.name} like ${search} escape '\\'`,
+                sql`${partners.email} like ${search} escape '\\'`,
+              )
+            : undefined,
         ),
       )
       .orderBy(asc(partners.id))

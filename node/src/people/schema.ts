@@ -13,12 +13,19 @@ export const TimeZoneSchema = z.string().refine((zone) => {
 const Name = z.string().trim().min(1).max(200)
 const Email = z.email().max(320)
 
+const CompanyName = z.string().trim().min(1).max(200)
+
 export const PartnerCreateSchema = z.strictObject({
   name: Name,
   email: Email.nullable().default(null),
-  companyName: z.string().trim().min(1).max(200).nullable().default(null),
+  companyName: CompanyName.nullable().default(null),
 })
-export const PartnerUpdateSchema = PartnerCreateSchema.partial()
+/** No defaults here: `.partial()` of the create schema kept them, so a rename wiped email and company. */
+export const PartnerUpdateSchema = z.strictObject({
+  name: Name.optional(),
+  email: Email.nullable().optional(),
+  companyName: CompanyName.nullable().optional(),
+})
 
 export const UserCreateSchema = z.strictObject({
   login: z

@@ -1,4 +1,4 @@
-import { and, eq, exists, or, type SQL, sql } from 'drizzle-orm'
+import { and, eq, or, type SQL, sql } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
 import { followers, records } from '../db/schema.ts'
@@ -18,9 +18,8 @@ export function readableCondition(principal: Principal, model: Model): SQL | und
   return or(
     eq(records.createdBy, principal.userId),
     eq(records.assigneeId, principal.userId),
-    exists(
-      sql`select 1 from ${followers} where ${followers.recordId} = ${records.id} and ${followers.partnerId} = ${principal.partnerId}`,
-    ),
+    // drizzle's exists() adds no parentheses around raw SQL ("exists select 1…" is a syntax error).
+    sql`exists (select 1 from ${followers} where ${followers.recordId} = ${records.id} and ${followers.partnerId} = ${principal.partnerId})`,
   )
 }
 

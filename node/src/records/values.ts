@@ -29,12 +29,16 @@ export function parseValues(
       field.type === 'user' &&
       !tx.select({ id: users.id }).from(users).where(eq(users.id, value)).get()?.id
     )
-      throw new NodeError('E_INVALID_BODY', `${field.name}: no user ${value}`)
+      throw new NodeError('E_INVALID_BODY', `${field.name}: no user ${value}`, {
+        details: [{ path: field.name, message: `no user ${value}` }],
+      })
     if (
       field.type === 'partner' &&
       !tx.select({ id: partners.id }).from(partners).where(eq(partners.id, value)).get()?.id
     )
-      throw new NodeError('E_INVALID_BODY', `${field.name}: no partner ${value}`)
+      throw new NodeError('E_INVALID_BODY', `${field.name}: no partner ${value}`, {
+        details: [{ path: field.name, message: `no partner ${value}` }],
+      })
   }
   return values
 }

@@ -1,0 +1,208 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestNode } from './helpers.ts'
+
+/**
+ * DESIGN.md invariant 10, as a property: whatever people post, follow, unfollow and change, a log note
+ * never reaches an external partner — no notification row, no outgoing mail, and no email to them that
+ * carries a note's text. Each run gets a fresh record on one node; the people are shared.
+ */
+
+const SUBTYPE_KEYS = ['comment', 'tracking', 'note', 'activities'] as const
+const STAGES = ['new', 'qualified', 'proposition', 'won', 'lost'] as const
+
+type Action =
+  | {
+      type: 'post'
+      kind: 'message' | 'note'
+      author: number
+      mentionInternal: number[]
+      mentionExternal: number[]
+    }
+  | { type: 'follow'; who: Who; subscription: 'all' | 'comments' | 'none' | 'custom'; subtypes: string[] }
+  | { type: 'unfollow'; who: Who }
+  | { type: 'preference'; user: number; notification: 'inbox' | 'email' }
+  | { type: 'stage'; author: number; stage: (typeof STAGES)[number] }
+  | { type: 'editNote'; author: number }
+type Who = { external: boolean; index: number }
+
+const who = fc.record({ external: fc.boolean(), index: fc.nat(2) })
+const action: fc.Arbitrary<Action> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      type: fc.constant('post' as const),
+      kind: fc.constantFrom('message' as const, 'note' as const),
+      author: fc.nat(2),
+      mentionInternal: fc.uniqueArray(fc.nat(2), { maxLength: 3 }),
+      mentionExternal: fc.oneof(
+        { weight: 3, arbitrary: fc.constant([] as number[]) },
+        { weight: 1, arbitrary: fc.uniqueArray(fc.nat(2), { minLength: 1, maxLength: 2 }) },
+      ),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      type: fc.constant('follow' as const),
+      who,
+      subscription: fc.constantFrom('all' as const, 'comments' as const, 'none' as const, 'custom' as const),
+      subtypes: fc.subarray([...SUBTYPE_KEYS]),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('unfollow' as const), who }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      type: fc.constant('preference' as const),
+      user: fc.nat(2),
+      notification: fc.constantFrom('inbox' as const, 'email' as const),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      type: fc.constant('stage' as const),
+      author: fc.nat(2),
+      stage: fc.constantFrom(...STAGES),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('editNote' as const), author: fc.nat(2) }) },
+)
+
+t.test('a log note never reaches an external partner, whatever happens around it', async (t) => {
+  const node = await buildNode(t)
+  const users: Actor[] = [
+    await buildUser(node, { name: 'Alice Alpha', notification: 'inbox' }),
+    await buildUser(node, { name: 'Bruno Bravo', notification: 'email' }),
+    await buildUser(node, { name: 'Cleo Charlie', notification: 'inbox' }),
+  ]
+  const names = ['Alice Alpha', 'Bruno Bravo', 'Cleo Charlie']
+  const externals = [
+    buildPartner(node, { name: 'Xavier Xray', email: 'xavier@client.test' }),
+    buildPartner(node, { name: 'Yara Yankee', email: 'yara@vendor.test' }),
+    buildPartner(node, { name: 'Zed Zulu', email: null }),
+  ]
+  const externalIds = new Set(externals.map((partner) => partner.id))
+  let serial = 0
+
+  await fc.assert(
+    fc.asyncProperty(fc.array(action, { maxLength: 25 }), async (actions) => {
+      const lead = await buildRecord(users[0] as Actor, 'lead')
+      let version = lead.version
+      const noteTexts: string[] = []
+      const noteIds: number[] = []
+      const partnerOf = (w: Who) =>
+        (w.external ? externals[w.index]?.id : users[w.index]?.partnerId) as number
+
+      for (const step of actions) {
+        const author = users['author' in step ? step.author : 0] as Actor
+        if (step.type === 'post') {
+          const text = `${step.kind === 'note' ? 'NOTE' : 'MSG'}-${++serial}-text`
+          const mentions = [
+            ...step.mentionInternal.map((i) => names[i]),
+            ...step.mentionExternal.map((i) => externals[i]?.name),
+          ]
+          const body = `${text} ${mentions.map((name) => `@${name}`).join(' ')}`
+          const before = countOf(node, 'messages', lead.id)
+          const posted = await author.call('POST', `/api/v1/records/${lead.id}/messages`, {
+            kind: step.kind,
+            body,
+          })
+          if (step.kind === 'note' && step.mentionExternal.length > 0) {
+            if (posted.status !== 422 || posted.body.error.code !== 'E_MENTION_EXTERNAL_IN_NOTE')
+              throw new Error(`a note naming a customer was not refused: ${posted.status}`)
+            if (countOf(node, 'messages', lead.id) !== before) throw new Error('the refused note left a row')
+            continue
+          }
+          if (posted.status !== 201)
+            throw new Error(`post failed: ${posted.status} ${JSON.stringify(posted.body)}`)
+          if (step.kind === 'note') {
+            noteTexts.push(text)
+            noteIds.push(posted.body.id)
+          }
+        } else if (step.type === 'follow') {
+          const response = await users[0]?.call('POST', `/api/v1/records/${lead.id}/followers`, {
+            partnerId: partnerOf(step.who),
+            subscription: step.subscription,
+            ...(step.subscription === 'custom' ? { subtypes: step.subtypes } : {}),
+          })
+          const refusedInternal =
+            step.who.external &&
+            step.subscription === 'custom' &&
+            step.subtypes.some((key) => key === 'note' || key === 'activities')
+          const want = refusedInternal ? 400 : 201
+          if (response?.status !== want)
+            throw new Error(`follow answered ${response?.status}, expected ${want}`)
+        } else if (step.type === 'unfollow') {
+          const response = await users[0]?.call(
+            'DELETE',
+            `/api/v1/records/${lead.id}/followers/${partnerOf(step.who)}`,
+          )
+          if (response?.status !== 204 && response?.status !== 404)
+            throw new Error(`unfollow answered ${response?.status}`)
+        } else if (step.type === 'preference') {
+          const user = users[step.user] as Actor
+          const response = await user.call('PATCH', `/api/v1/users/${user.userId}`, {
+            notification: step.notification,
+          })
+          if (response.status !== 200) throw new Error(`preference answered ${response.status}`)
+        } else if (step.type === 'stage') {
+          const response = await author.call('PATCH', `/api/v1/records/${lead.id}`, {
+            version,
+            values: { stage: step.stage },
+          })
+          if (response.status !== 200) throw new Error(`write answered ${response.status}`)
+          version = response.body.version
+        } else if (step.type === 'editNote') {
+          const noteId = noteIds.at(-1)
+          if (noteId === undefined) continue
+          const text = `NOTE-${++serial}-edited`
+          const response = await author.call('PATCH', `/api/v1/messages/${noteId}`, { body: text })
+          // Only the note's author (or an admin) may edit it.
+          if (response.status === 200) noteTexts.push(text)
+          else if (response.status !== 403) throw new Error(`edit answered ${response.status}`)
+        }
+      }
+
+      const sqlite = node.database.sqlite
+      for (const noteId of noteIds) {
+        const toExternal = (
+          sqlite.prepare('select partner_id from notifications where message_id = ?').all(noteId) as {
+            partner_id: number
+          }[]
+        ).filter((row) => externalIds.has(row.partner_id))
+        if (toExternal.length) throw new Error(`note ${noteId} notified external partner(s)`)
+        const mails = sqlite
+          .prepare('select partner_id, email_to from outgoing_mail where message_id = ?')
+          .all(noteId) as { partner_id: number; email_to: string }[]
+        // Internal users of this node all have an @acme.test address (see buildUser).
+        if (mails.some((row) => externalIds.has(row.partner_id) || !row.email_to.endsWith('@acme.test')))
+          throw new Error(`note ${noteId} was emailed outside the company`)
+      }
+      const externalMail = sqlite
+        .prepare(
+          `select c.body, c.subject from outgoing_mail m join mail_contents c on c.id = m.content_id where m.record_id = ? and m.partner_id in (${[...externalIds].join(',')})`,
+        )
+        .all(lead.id) as { body: string; subject: string }[]
+      for (const mail of externalMail)
+        for (const text of noteTexts)
+          if (mail.body.includes(text) || mail.subject.includes(text))
+            throw new Error(`an email to an external partner carries the note text ${text}`)
+      const notes = sqlite
+        .prepare("select internal from messages where record_id = ? and kind = 'note'")
+        .all(lead.id) as { internal: number }[]
+      if (notes.some((row) => row.internal !== 1)) throw new Error('a note is stored as not internal')
+    }),
+    { numRuns: 40 },
+  )
+  t.pass('no note reached an external partner in 40 random runs')
+})
+
+function countOf(node: TestNode, table: 'messages', recordId: number): number {
+  return (
+    node.database.sqlite.prepare(`select count(*) as n from ${table} where record_id = ?`).get(recordId) as {
+      n: number
+    }
+  ).n
+}
