@@ -10,6 +10,7 @@ import { chatterRoutes } from './chatter/routes.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
+import type { WriteQueue } from './db/write-queue.ts'
 import { installErrorHandler } from './errors.ts'
 import { followerRoutes } from './followers/routes.ts'
 import type { LiveHub } from './live/hub.ts'
@@ -33,6 +34,8 @@ export type AppDeps = {
   database: Database
   registry: ModelRegistry
   live: LiveHub
+  /** Every write of a request goes through it (group commit). */
+  writes: WriteQueue
   /** Where logs go; stdout unless a test captures them. */
   logStream?: NodeJS.WritableStream
 }
@@ -70,7 +73,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installAuth(app, { db, clock: deps.clock, sessionIdleMs: deps.config.sessionIdleMs })
   installIdempotency(app, { db, clock: deps.clock })
 
-  const shared = { db, clock: deps.clock, config: deps.config, registry: deps.registry, live: deps.live }
+  const shared = {
+    db,
+    clock: deps.clock,
+    config: deps.config,
+    registry: deps.registry,
+    live: deps.live,
+    writes: deps.writes,
+  }
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ ok: true }))
   await app.register(peopleRoutes, shared)
   await app.register(modelRoutes, shared)

@@ -4,6 +4,7 @@ import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Database, openDatabase } from './db/client.ts'
 import { ensureBaseData } from './db/seed.ts'
+import { WriteQueue } from './db/write-queue.ts'
 import { LiveHub } from './live/hub.ts'
 import { ModelRegistry } from './models/registry.ts'
 
@@ -30,12 +31,14 @@ export async function startNode(input: {
   const registry = new ModelRegistry()
   ensureBaseData({ db: database.db, registry, now: clock.now() })
   const live = new LiveHub()
+  const writes = new WriteQueue(database.db)
   const app = await buildApp({
     config: input.config,
     clock,
     database,
     registry,
     live,
+    writes,
     logStream: input.logStream,
   })
   let url: string | undefined

@@ -41,7 +41,9 @@ t.test(
     t.equal(note.body.internal, true)
 
     const mail = node.database.sqlite
-      .prepare('select email_to, subject, body from outgoing_mail order by id')
+      .prepare(
+        'select m.email_to, c.subject, c.body from outgoing_mail m join mail_contents c on c.id = m.content_id order by m.id',
+      )
       .all() as { email_to: string; subject: string; body: string }[]
     t.same(
       mail.map((row) => row.email_to),

@@ -1,5 +1,6 @@
-import { and, eq, isNull } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
+import { once } from '../db/raw.ts'
 import { apiKeys, partners, sessions, users } from '../db/schema.ts'
 import type { Principal } from './principal.ts'
 import type { Scope } from './scopes.ts'
@@ -14,14 +15,18 @@ const principalColumns = {
   active: users.active,
 }
 
+/** Every UI request runs this: built once per connection. */
 export function findSession(tx: Tx, tokenHash: string) {
-  return tx
-    .select({ ...principalColumns, csrfToken: sessions.csrfToken, lastSeenAt: sessions.lastSeenAt })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .innerJoin(partners, eq(partners.id, users.partnerId))
-    .where(eq(sessions.tokenHash, tokenHash))
-    .get()
+  const query = once(tx, 'auth.session', () =>
+    tx
+      .select({ ...principalColumns, csrfToken: sessions.csrfToken, lastSeenAt: sessions.lastSeenAt })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .innerJoin(partners, eq(partners.id, users.partnerId))
+      .where(eq(sessions.tokenHash, sql.placeholder('tokenHash')))
+      .prepare(),
+  )
+  return query.get({ tokenHash })
 }
 
 export function touchSession(tx: Tx, tokenHash: string, now: number): void {

@@ -11,7 +11,7 @@ import { notifyMessage } from '../notifications/notify.ts'
 import type { RecordRow } from '../records/access.ts'
 import { type BodyFormat, renderBody } from './body.ts'
 import { resolveMentions } from './mentions.ts'
-import { insertMessage, subtypeByKey } from './repository.ts'
+import { insertMessage, type MessageRow, subtypeByKey } from './repository.ts'
 
 /**
  * Posts a "Send message" (kind message: discussion subtype, reaches followers, may email external ones)
@@ -36,7 +36,7 @@ export function postMessage(
     now: number
     effects: Effects
   },
-): number {
+): { message: MessageRow; mentions: { partnerId: number; name: string }[] } {
   const { principal, record } = input
   const rendered = renderBody(input.body, input.format)
   const { html, mentioned } = resolveMentions(tx, rendered)
@@ -135,7 +135,10 @@ export function postMessage(
     type: 'message.created',
     messageId: message.id,
   })
-  return message.id
+  return {
+    message,
+    mentions: [...allMentioned.values()].map((partner) => ({ partnerId: partner.id, name: partner.name })),
+  }
 }
 
 /** Moves uploads onto a message. Only the uploader's own files that are not on a message yet. */

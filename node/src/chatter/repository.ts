@@ -1,18 +1,43 @@
-import { and, asc, desc, eq, inArray, lt } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
+import { once } from '../db/raw.ts'
 import { attachments, messageMentions, messages, partners, subtypes, trackingValues } from '../db/schema.ts'
 
 export type MessageRow = typeof messages.$inferSelect
 export type MessageKind = MessageRow['kind']
 
+/** Subtypes are base data that never changes while the node runs: read once per connection. */
+export function allSubtypes(tx: Tx) {
+  return once(tx, 'subtypes.all', () => tx.select().from(subtypes).all())
+}
+
 export function subtypeByKey(tx: Tx, key: string) {
-  const row = tx.select().from(subtypes).where(eq(subtypes.key, key)).get()
+  const row = allSubtypes(tx).find((subtype) => subtype.key === key)
   if (!row) throw new Error(`subtype ${key} is missing: the base data was not created`)
   return row
 }
 
 export function insertMessage(tx: Tx, row: typeof messages.$inferInsert): MessageRow {
-  return tx.insert(messages).values(row).returning().get()
+  const insert = once(tx, 'messages.insert', () =>
+    tx
+      .insert(messages)
+      .values({
+        recordId: sql.placeholder('recordId'),
+        type: sql.placeholder('type'),
+        kind: sql.placeholder('kind'),
+        subtypeId: sql.placeholder('subtypeId'),
+        internal: sql.placeholder('internal'),
+        authorPartnerId: sql.placeholder('authorPartnerId'),
+        body: sql.placeholder('body'),
+        activityTypeId: sql.placeholder('activityTypeId'),
+        createdAt: sql.placeholder('createdAt'),
+      })
+      .returning()
+      .prepare(),
+  )
+  const inserted = insert.get({ authorPartnerId: null, activityTypeId: null, ...row })
+  if (!inserted) throw new Error('the message insert returned nothing')
+  return inserted
 }
 
 export function findMessage(tx: Tx, id: number): MessageRow | undefined {
@@ -45,7 +70,7 @@ export function messageDetails(tx: Tx, rows: MessageRow[]) {
   const authorIds = [
     ...new Set(rows.map((row) => row.authorPartnerId).filter((id): id is number => id !== null)),
   ]
-  const subtypeRows = tx.select().from(subtypes).all()
+  const subtypeRows = allSubtypes(tx)
   if (ids.length === 0)
     return {
       authors: new Map(),

@@ -8,6 +8,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Tx } from '../db/client.ts'
 import { messageVersions } from '../db/schema.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
@@ -16,7 +17,7 @@ import { loadRecord } from '../records/access.ts'
 import { deleteMessage, editMessage } from './edit-message.ts'
 import { postMessage } from './post-message.ts'
 import { presentMessage } from './presenter.ts'
-import { findMessage, listMessages, messageDetails } from './repository.ts'
+import { allSubtypes, findMessage, listMessages, messageDetails } from './repository.ts'
 
 const KINDS = ['message', 'note', 'tracking', 'activity'] as const
 const RecordParams = z.object({ id: z.coerce.number().int().positive() })
@@ -54,7 +55,7 @@ export const EditBody = z.strictObject({
 /** A record's chatter: read it, post on it, edit and delete comments. */
 export async function chatterRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
+  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
 ) {
   const { db, registry } = opts
   const site = { company: opts.config.company, publicUrl: opts.config.publicUrl }
@@ -101,9 +102,9 @@ export async function chatterRoutes(
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(PostBody, request.body)
       const effects = newEffects()
-      const view = db.transaction((tx) => {
+      const view = await opts.writes.run((tx) => {
         const { record, model } = loadRecord(tx, { principal, registry, recordId: id })
-        const messageId = postMessage(tx, {
+        const posted = postMessage(tx, {
           principal,
           record,
           model,
@@ -112,9 +113,15 @@ export async function chatterRoutes(
           now: opts.clock.now(),
           effects,
         })
-        const row = findMessage(tx, messageId)
-        if (!row) throw new Error('the message just posted is missing')
-        return present(tx, [row])[0]
+        // Presented from what the post already knows: no read-back of what was just written.
+        const files = body.attachmentIds.length ? messageDetails(tx, [posted.message]).files : new Map()
+        return presentMessage(posted.message, {
+          authors: new Map([[principal.partnerId, principal.name]]),
+          tracking: new Map(),
+          mentions: new Map([[posted.message.id, posted.mentions]]),
+          files,
+          subtypes: allSubtypes(tx),
+        })
       })
       opts.live.publish(effects)
       return reply.status(201).send(view)
@@ -135,7 +142,7 @@ export async function chatterRoutes(
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(EditBody, request.body)
       const effects = newEffects()
-      const view = db.transaction((tx) => {
+      const view = await opts.writes.run((tx) => {
         const message = loadMessage(tx, principal, id)
         editMessage(tx, { principal, message, ...body, now: opts.clock.now(), effects })
         return present(tx, [loadMessage(tx, principal, id)])[0]
@@ -152,7 +159,7 @@ export async function chatterRoutes(
       const principal = principalOf(request)
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       const effects = newEffects()
-      db.transaction((tx) =>
+      await opts.writes.run((tx) =>
         deleteMessage(tx, {
           principal,
           message: loadMessage(tx, principal, id),

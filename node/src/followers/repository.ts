@@ -1,4 +1,4 @@
-import { and, eq, getTableName } from 'drizzle-orm'
+import { and, eq, getTableName, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
 import { followers, partners, users } from '../db/schema.ts'
@@ -47,11 +47,20 @@ export function follow(
 }
 
 export function findFollower(tx: Tx, recordId: number, partnerId: number): FollowerRow | undefined {
-  return tx
-    .select()
-    .from(followers)
-    .where(and(eq(followers.recordId, recordId), eq(followers.partnerId, partnerId)))
-    .get()
+  // Every post checks its author this way: built once per connection.
+  const query = once(tx, 'followers.find', () =>
+    tx
+      .select()
+      .from(followers)
+      .where(
+        and(
+          eq(followers.recordId, sql.placeholder('recordId')),
+          eq(followers.partnerId, sql.placeholder('partnerId')),
+        ),
+      )
+      .prepare(),
+  )
+  return query.get({ recordId, partnerId })
 }
 
 export function unfollow(tx: Tx, recordId: number, partnerId: number): boolean {

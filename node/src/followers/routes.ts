@@ -5,6 +5,7 @@ import { principalOf } from '../auth/plugin.ts'
 import type { Clock } from '../clock.ts'
 import type { Db, Tx } from '../db/client.ts'
 import { partners, subtypes } from '../db/schema.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
@@ -35,7 +36,7 @@ export const FollowerViewSchema = z.object({
 /** Followers of a record, their subscription choice, and the customers suggested as recipients. */
 export async function followerRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; registry: ModelRegistry; live: LiveHub },
+  opts: { db: Db; clock: Clock; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
 ) {
   const { db, registry } = opts
 
@@ -99,7 +100,7 @@ export async function followerRoutes(
       const principal = principalOf(request)
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(FollowBody, request.body)
-      const items = db.transaction((tx) => {
+      const items = await opts.writes.run((tx) => {
         loadRecord(tx, { principal, registry, recordId: id })
         const choice = checkChoice(tx, body.partnerId, body)
         follow(tx, {
@@ -123,7 +124,7 @@ export async function followerRoutes(
       const principal = principalOf(request)
       const params = parseWith(FollowerParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(Choice, request.body)
-      const items = db.transaction((tx) => {
+      const items = await opts.writes.run((tx) => {
         loadRecord(tx, { principal, registry, recordId: params.id })
         if (!findFollower(tx, params.id, params.partnerId)) throw new NodeError('E_NOT_FOUND')
         const choice = checkChoice(tx, params.partnerId, body)
@@ -147,7 +148,7 @@ export async function followerRoutes(
     async (request, reply) => {
       const principal = principalOf(request)
       const params = parseWith(FollowerParams, request.params, 'E_INVALID_PARAMS')
-      db.transaction((tx) => {
+      await opts.writes.run((tx) => {
         loadRecord(tx, { principal, registry, recordId: params.id })
         if (!unfollow(tx, params.id, params.partnerId)) throw new NodeError('E_NOT_FOUND')
       })

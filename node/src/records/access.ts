@@ -1,6 +1,7 @@
 import { and, eq, or, type SQL, sql } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
+import { once } from '../db/raw.ts'
 import { followers, records } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
 import type { Model, ModelRegistry } from '../models/registry.ts'
@@ -26,21 +27,38 @@ export function readableCondition(principal: Principal, model: Model): SQL | und
 export function canRead(tx: Tx, principal: Principal, model: Model, record: RecordRow): boolean {
   if (principal.role === 'admin' || model.userAccess === 'all') return true
   if (record.createdBy === principal.userId || record.assigneeId === principal.userId) return true
-  return (
+  return isFollowing(tx).get({ recordId: record.id, partnerId: principal.partnerId }) !== undefined
+}
+
+// Every record-bound request runs these: built once per connection, not per request.
+const recordById = (tx: Tx) =>
+  once(tx, 'records.byId', () =>
+    tx
+      .select()
+      .from(records)
+      .where(eq(records.id, sql.placeholder('id')))
+      .prepare(),
+  )
+const isFollowing = (tx: Tx) =>
+  once(tx, 'records.isFollowing', () =>
     tx
       .select({ id: followers.id })
       .from(followers)
-      .where(and(eq(followers.recordId, record.id), eq(followers.partnerId, principal.partnerId)))
-      .get() !== undefined
+      .where(
+        and(
+          eq(followers.recordId, sql.placeholder('recordId')),
+          eq(followers.partnerId, sql.placeholder('partnerId')),
+        ),
+      )
+      .prepare(),
   )
-}
 
 /** The record and its model, or E_NOT_FOUND when it does not exist or the caller may not see it. */
 export function loadRecord(
   tx: Tx,
   input: { principal: Principal; registry: ModelRegistry; recordId: number; modelName?: string },
 ): { record: RecordRow; model: Model } {
-  const record = tx.select().from(records).where(eq(records.id, input.recordId)).get()
+  const record = recordById(tx).get({ id: input.recordId })
   const model = record ? input.registry.byId(record.modelId) : undefined
   if (!record || !model || (input.modelName !== undefined && model.name !== input.modelName))
     throw new NodeError('E_NOT_FOUND')
