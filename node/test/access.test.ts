@@ -1,4 +1,5 @@
 import t from 'tap'
+import WebSocket from 'ws'
 import type { Scope } from '../src/auth/scopes.ts'
 import {
   type Actor,
@@ -347,3 +348,46 @@ t.test('a deactivated user is locked out of keys and sessions', async (t) => {
 function count(node: TestNode, query: string, ...params: unknown[]): number {
   return (node.database.sqlite.prepare(query).get(...params) as { n: number }).n
 }
+
+t.test('a session expires after 14 days without use, and use keeps it alive', async (t) => {
+  const node = await buildNode(t)
+  await buildUser(node, { login: 'lea' })
+  const day = 24 * 3600 * 1000
+  const login = await node.app.inject({
+    method: 'POST',
+    url: '/api/v1/session',
+    payload: { login: 'lea', password: TEST_PASSWORD },
+  })
+  const headers = { cookie: `ochat_session=${login.cookies.find((c) => c.name === 'ochat_session')?.value}` }
+  const get = async () =>
+    (await node.app.inject({ method: 'GET', url: '/api/v1/session', headers })).statusCode
+  node.clock.advance(13 * day)
+  t.equal(await get(), 200, 'still valid after 13 idle days')
+  node.clock.advance(13 * day)
+  t.equal(await get(), 200, 'the last use restarted the 14 days')
+  node.clock.advance(14 * day + 1000)
+  t.equal(await get(), 401, 'expired after 14 idle days')
+})
+
+t.test('the live socket refuses a handshake from another site, and one without credentials', async (t) => {
+  const node = await buildNode(t, { listen: true })
+  const sarah = await buildUser(node)
+  const url = `${node.url?.replace('http', 'ws')}/api/v1/live`
+  const handshake = (headers: Record<string, string>) =>
+    new Promise<number>((resolve) => {
+      const socket = new WebSocket(url, { headers })
+      socket.on('open', () => {
+        socket.close()
+        resolve(101)
+      })
+      socket.on('unexpected-response', (_request, response) => {
+        resolve(response.statusCode ?? 0)
+        socket.terminate()
+      })
+      socket.on('error', () => resolve(-1))
+    })
+  const bearer = { authorization: `Bearer ${sarah.secret}` }
+  t.equal(await handshake({ ...bearer, origin: 'https://evil.test' }), 403, 'another site: refused')
+  t.equal(await handshake({}), 401, 'no credentials: refused')
+  t.equal(await handshake({ ...bearer, origin: node.url ?? '' }), 101, 'the node’s own pages: accepted')
+})

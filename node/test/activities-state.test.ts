@@ -101,6 +101,20 @@ t.test("a record shows the worst state of its activities, each in its assignee's
     ],
   )
   t.equal(view.state, 'overdue', 'the worst one wins')
+  t.equal((await sarah.call('GET', `/api/v1/records/${lead.id}`)).body.activityState, 'overdue')
+  const quiet = await buildRecord(sarah)
+  const listed = await sarah.call('GET', '/api/v1/models/lead/records')
+  t.same(
+    listed.body.items.map((record: { id: number; activityState?: string }) => [
+      record.id,
+      record.activityState,
+    ]),
+    [
+      [quiet.id, undefined],
+      [lead.id, 'overdue'],
+    ],
+    'a list of records shows the worst state of each (none without open activities)',
+  )
 
   await sarah.call('POST', `/api/v1/activities/${forKiri.body.id}/cancel`)
   view = await list()

@@ -163,3 +163,30 @@ t.test('a name with an underscore can be mentioned', async (t) => {
 function count(node: TestNode, query: string, ...params: unknown[]): number {
   return (node.database.sqlite.prepare(query).get(...params) as { n: number }).n
 }
+
+t.test('editing a note cannot add a customer mention; the note stays as it was', async (t) => {
+  const { node, sarah, post } = await setup(t)
+  buildPartner(node, { name: 'Carla Customer' })
+  const note = await post('internal: margin is thin', 'note')
+  const edited = await sarah.call('PATCH', `/api/v1/messages/${note.body.id}`, {
+    body: 'ask @Carla Customer',
+  })
+  t.equal(edited.status, 422)
+  t.equal(edited.body.error.code, 'E_MENTION_EXTERNAL_IN_NOTE')
+  const now = await sarah.call('GET', `/api/v1/messages/${note.body.id}`)
+  t.equal(now.body.body, '<p>internal: margin is thin</p>')
+  t.equal(now.body.editedAt, null)
+  t.same((await sarah.call('GET', `/api/v1/messages/${note.body.id}/versions`)).body.items, [])
+})
+
+t.test('mentions ignore case for accented names too', async (t) => {
+  const { node, post } = await setup(t)
+  const elodie = await buildUser(node, { name: 'Élodie Durand' })
+  const omer = await buildUser(node, { name: 'ÖMER ÇELIK' })
+  const sent = await post('merci @élodie durand et @Ömer Çelik')
+  t.same(
+    sent.body.mentions.map((m: { partnerId: number }) => m.partnerId).sort(),
+    [elodie.partnerId, omer.partnerId].sort(),
+  )
+  t.match(sent.body.body, /data-partner-id="\d+" href="#\/partners\/\d+">@Élodie Durand<\/a>/)
+})

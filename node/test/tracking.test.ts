@@ -269,3 +269,38 @@ t.test('tracking and creation messages cannot be edited or deleted', async (t) =
 function count(node: TestNode, query: string, ...params: unknown[]): number {
   return (node.database.sqlite.prepare(query).get(...params) as { n: number }).n
 }
+
+t.test(
+  'assigning someone through an untracked assignee field still makes them follow and tells them',
+  async (t) => {
+    const node = await buildNode(t)
+    const admin = await buildUser(node, { name: 'Ada Admin', role: 'admin' })
+    const defined = await admin.call('POST', '/api/v1/models', {
+      name: 'x_claim',
+      label: 'Claim',
+      userAccess: 'all',
+      fields: [
+        { name: 'name', label: 'Title', type: 'char', required: true },
+        { name: 'handler_id', label: 'Handler', type: 'user', assignee: true },
+      ],
+    })
+    t.equal(defined.status, 201)
+    const sarah = await buildUser(node, { name: 'Sarah Sales' })
+    const john = await buildUser(node, { name: 'John Handler' })
+    const claim = await buildRecord(sarah, 'x_claim')
+    const assigned = await write(sarah, claim, { handler_id: john.userId })
+    t.equal(assigned.status, 200)
+    const followers = await sarah.call('GET', `/api/v1/records/${claim.id}/followers`)
+    t.ok(
+      followers.body.items.some((row: { partnerId: number }) => row.partnerId === john.partnerId),
+      'the new handler follows the claim',
+    )
+    const inbox = await john.call('GET', '/api/v1/inbox')
+    t.equal(inbox.body.items.length, 1, 'and is told')
+    t.equal(inbox.body.items[0]?.reason, 'assigned')
+    t.equal(inbox.body.items[0]?.message?.body, '<p>Assigned to John Handler</p>', 'the chatter says who')
+    const again = await write(sarah, assigned.body, { name: 'Renamed claim' })
+    t.equal(again.status, 200)
+    t.equal((await john.call('GET', '/api/v1/inbox')).body.items.length, 1, 'an unrelated write tells nobody')
+  },
+)

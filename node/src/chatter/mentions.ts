@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, or, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { partners } from '../db/schema.ts'
 import { escapeHtml } from './body.ts'
@@ -21,12 +21,16 @@ export function resolveMentions(tx: Tx, html: string): { html: string; mentioned
     const key = word.replace(/[._-]+$/, '').toLowerCase()
     let list = byFirstWord.get(key)
     if (!list) {
-      const pattern = `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      // SQLite's LIKE ignores case for ASCII letters only: "@élodie" must also find "Élodie" and
+      // "ÉLODIE", so the usual spellings are asked for; the exact comparison below ignores case fully.
+      const spellings = new Set([key, key.charAt(0).toUpperCase() + key.slice(1), key.toUpperCase()])
+      const like = (spelling: string) =>
+        sql`${partners.name} like ${`${spelling.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`
       // No row limit: with a cap, a common first name (60 "John …") hid the partner actually named.
       list = tx
         .select({ id: partners.id, name: partners.name, internal: partners.internal })
         .from(partners)
-        .where(and(eq(partners.active, true), sql`${partners.name} like ${pattern} escape '\\'`))
+        .where(and(eq(partners.active, true), or(...[...spellings].map(like))))
         .all()
         .sort((a, b) => b.name.length - a.name.length)
       byFirstWord.set(key, list)

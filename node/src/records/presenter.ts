@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ActivityStateSchema } from '../activities/schema.ts'
 import type { Model } from '../models/registry.ts'
 import type { RecordRow } from './access.ts'
 
@@ -12,10 +13,19 @@ export const RecordViewSchema = z.object({
   createdBy: z.int().nullable(),
   createdAt: z.int(),
   updatedAt: z.int(),
+  /**
+   * On reads (GET), when the record has open activities: the worst of their states (overdue > today >
+   * planned), each computed in its assignee's time zone. Absent otherwise.
+   */
+  activityState: ActivityStateSchema.optional(),
 })
 export type RecordView = z.infer<typeof RecordViewSchema>
 
-export function presentRecord(record: RecordRow, model: Model): RecordView {
+export function presentRecord(
+  record: RecordRow,
+  model: Model,
+  activityState?: RecordView['activityState'],
+): RecordView {
   const values: Record<string, unknown> = {}
   for (const field of model.fields) values[field.name] = record.values[field.name] ?? null
   return {
@@ -27,5 +37,6 @@ export function presentRecord(record: RecordRow, model: Model): RecordView {
     createdBy: record.createdBy,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...(activityState ? { activityState } : {}),
   }
 }

@@ -1,6 +1,7 @@
 import { and, desc, eq, lt } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { recordActivityStates } from '../activities/record-state.ts'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
 import { principalOf } from '../auth/plugin.ts'
 import type { Clock } from '../clock.ts'
@@ -66,7 +67,15 @@ export async function recordRoutes(
         .limit(query.limit + 1)
         .all()
       const result = page(rows, query.limit)
-      return { items: result.items.map((row) => presentRecord(row, model)), nextCursor: result.nextCursor }
+      const states = recordActivityStates(
+        db,
+        result.items.map((row) => row.id),
+        opts.clock.now(),
+      )
+      return {
+        items: result.items.map((row) => presentRecord(row, model, states.get(row.id))),
+        nextCursor: result.nextCursor,
+      }
     },
   )
 
@@ -90,7 +99,7 @@ export async function recordRoutes(
     const principal = principalOf(request)
     const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
     const { record, model } = loadRecord(db, { principal, registry, recordId: id })
-    return presentRecord(record, model)
+    return presentRecord(record, model, recordActivityStates(db, [id], opts.clock.now()).get(id))
   })
 
   app.patch(

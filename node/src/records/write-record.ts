@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
+import { escapeHtml } from '../chatter/body.ts'
 import { insertMessage, subtypeByKey } from '../chatter/repository.ts'
 import type { Tx } from '../db/client.ts'
 import { records } from '../db/schema.ts'
@@ -11,7 +12,7 @@ import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
 import type { RecordRow } from './access.ts'
 import { insertTrackingValues, trackedChanges } from './tracking.ts'
-import { parseValues, partnersOfUsers } from './values.ts'
+import { nameResolver, parseValues, partnersOfUsers } from './values.ts'
 
 type Site = { company: string; publicUrl: string; locale: string; currency: string }
 
@@ -122,7 +123,13 @@ export function updateRecord(
     after,
     display: { locale: input.site.locale, currency: input.site.currency, timeZone: principal.timeZone },
   })
-  if (changes.length === 0) return updated
+  // An assignee field need not be tracked; assigning someone is still logged, followed and told.
+  const assigneeChanged = assigneeId !== null && assigneeId !== record.assigneeId
+  if (changes.length === 0 && !assigneeChanged) return updated
+  const body =
+    changes.length === 0 && assigneeId !== null
+      ? `<p>Assigned to ${escapeHtml(nameResolver(tx)('user', assigneeId))}</p>`
+      : ''
   const subtype = subtypeByKey(tx, 'tracking')
   const message = insertMessage(tx, {
     recordId: record.id,
@@ -131,7 +138,7 @@ export function updateRecord(
     subtypeId: subtype.id,
     internal: false,
     authorPartnerId: principal.partnerId,
-    body: '',
+    body,
     createdAt: input.now,
   })
   insertTrackingValues(tx, message.id, changes)
@@ -142,7 +149,7 @@ export function updateRecord(
     assigneeId,
     previousAssigneeId: record.assigneeId,
     subtypeKey: subtype.key,
-    html: '',
+    html: body,
     changes,
   })
   return updated
