@@ -96,6 +96,11 @@ const CATALOG = {
     prefix: 'blocked',
     message: 'This activity is already done or canceled and is kept as it ended; schedule a new one.',
   },
+  E_RATE_LIMITED: {
+    status: 429,
+    prefix: 'rate-limited',
+    message: 'Too many failed attempts; wait for the time given in Retry-After, then try again.',
+  },
   E_INTERNAL: {
     status: 500,
     prefix: 'error',
@@ -112,8 +117,13 @@ export class NodeError extends Error {
   readonly prefix: ReasonPrefix
   readonly detail: string
   readonly details: ErrorBody['error']['details']
+  readonly headers: Record<string, string>
 
-  constructor(code: NodeErrorCode, detail?: string, extra: { details?: ErrorBody['error']['details'] } = {}) {
+  constructor(
+    code: NodeErrorCode,
+    detail?: string,
+    extra: { details?: ErrorBody['error']['details']; headers?: Record<string, string> } = {},
+  ) {
     const entry = CATALOG[code]
     super(detail ?? entry.message)
     this.code = code
@@ -121,6 +131,7 @@ export class NodeError extends Error {
     this.prefix = entry.prefix
     this.detail = (detail ?? entry.message).slice(0, 400)
     this.details = extra.details
+    this.headers = extra.headers ?? {}
   }
 
   body(): ErrorBody {
@@ -154,7 +165,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     const nodeError = toNodeError(error)
     if (nodeError.status >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ code: nodeError.code, status: nodeError.status }, 'request refused')
-    void reply.status(nodeError.status).send(nodeError.body())
+    void reply.status(nodeError.status).headers(nodeError.headers).send(nodeError.body())
   })
   app.setNotFoundHandler((_request, reply) => {
     void reply.status(404).send(new NodeError('E_NOT_FOUND').body())

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, or, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { LoginThrottle } from '../auth/login-throttle.ts'
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { principalOf, SESSION_COOKIE } from '../auth/plugin.ts'
 import { isAdmin } from '../auth/principal.ts'
@@ -29,15 +30,28 @@ const PartnerQuery = PageQuerySchema.extend({ search: z.string().trim().max(100)
 /** Sessions (log in and out), users, partners and API keys. */
 export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: Clock; config: Config }) {
   const { db, clock } = opts
+  const throttle = new LoginThrottle()
 
   app.post('/api/v1/session', { config: { access: 'public' } }, async (request, reply) => {
     const body = parseWith(LoginSchema, request.body)
+    const attempt = { login: body.login, address: request.ip, now: clock.now() }
+    const waitMs = throttle.retryAfterMs(attempt)
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000)
+      throw new NodeError('E_RATE_LIMITED', `too many failed logins; try again in ${seconds} s`, {
+        headers: { 'retry-after': String(seconds) },
+      })
+    }
     const row = db.select().from(users).where(eq(users.login, body.login)).get()
-    if (!row?.active) {
-      await burnPasswordCheck(body.password)
+    // The same answer, after the same work, for an unknown login and a wrong password.
+    let valid = false
+    if (row?.active) valid = await verifyPassword(body.password, row.passwordHash)
+    else await burnPasswordCheck(body.password)
+    if (!row || !valid) {
+      throttle.failed(attempt)
       throw new NodeError('E_LOGIN_FAILED')
     }
-    if (!(await verifyPassword(body.password, row.passwordHash))) throw new NodeError('E_LOGIN_FAILED')
+    throttle.succeeded(attempt)
     const token = randomToken()
     const csrfToken = randomToken(24)
     const now = clock.now()
