@@ -20,6 +20,7 @@ type Action =
       mentionExternal: number[]
     }
   | { type: 'follow'; who: Who; subscription: 'all' | 'comments' | 'none' | 'custom'; subtypes: string[] }
+  | { type: 'change'; who: Who; subscription: 'all' | 'comments' | 'none' | 'custom'; subtypes: string[] }
   | { type: 'unfollow'; who: Who }
   | { type: 'preference'; user: number; notification: 'inbox' | 'email' }
   | { type: 'stage'; author: number; stage: (typeof STAGES)[number] }
@@ -45,6 +46,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       type: fc.constant('follow' as const),
+      who,
+      subscription: fc.constantFrom('all' as const, 'comments' as const, 'none' as const, 'custom' as const),
+      subtypes: fc.subarray([...SUBTYPE_KEYS]),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: fc.constant('change' as const),
       who,
       subscription: fc.constantFrom('all' as const, 'comments' as const, 'none' as const, 'custom' as const),
       subtypes: fc.subarray([...SUBTYPE_KEYS]),
@@ -134,6 +144,22 @@ t.test('a log note never reaches an external partner, whatever happens around it
           const want = refusedInternal ? 400 : 201
           if (response?.status !== want)
             throw new Error(`follow answered ${response?.status}, expected ${want}`)
+        } else if (step.type === 'change') {
+          // Changing the choice of someone who follows (PATCH); 404 when they do not follow.
+          const response = await users[0]?.call(
+            'PATCH',
+            `/api/v1/records/${lead.id}/followers/${partnerOf(step.who)}`,
+            {
+              subscription: step.subscription,
+              ...(step.subscription === 'custom' ? { subtypes: step.subtypes } : {}),
+            },
+          )
+          const refusedInternal =
+            step.who.external &&
+            step.subscription === 'custom' &&
+            step.subtypes.some((key) => key === 'note' || key === 'activities')
+          const allowed = refusedInternal ? [400, 404] : [200, 404]
+          if (!allowed.includes(response?.status ?? 0)) throw new Error(`change answered ${response?.status}`)
         } else if (step.type === 'unfollow') {
           const response = await users[0]?.call(
             'DELETE',

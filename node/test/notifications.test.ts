@@ -312,3 +312,59 @@ t.test(
     )
   },
 )
+
+t.test('the inbox: unread filter, counters per record, mark one or all read, only your own', async (t) => {
+  const node = await buildNode(t)
+  const sarah = await buildUser(node, { name: 'Sarah Sales' })
+  const john = await buildUser(node, { name: 'John Ops' })
+  const first = await buildRecord(sarah, 'lead', { name: 'First lead' })
+  const second = await buildRecord(sarah, 'lead', { name: 'Second lead' })
+  for (const lead of [first, second])
+    await sarah.call('POST', `/api/v1/records/${lead.id}/followers`, { partnerId: john.partnerId })
+  for (const [lead, text] of [
+    [first, 'one'],
+    [first, 'two'],
+    [second, 'three'],
+  ] as const)
+    await sarah.call('POST', `/api/v1/records/${lead.id}/messages`, { kind: 'message', body: text })
+
+  const inbox = await john.call('GET', '/api/v1/inbox')
+  t.same(
+    inbox.body.items.map((item: { message: { body: string }; read: boolean }) => [
+      item.message.body,
+      item.read,
+    ]),
+    [
+      ['<p>three</p>', false],
+      ['<p>two</p>', false],
+      ['<p>one</p>', false],
+    ],
+    'newest first, all unread',
+  )
+  const counters = async () => {
+    const response = await john.call('GET', '/api/v1/inbox/counters')
+    return {
+      unread: response.body.unread,
+      records: response.body.records
+        .map((row: { name: string; unread: number }) => `${row.name}:${row.unread}`)
+        .sort(),
+    }
+  }
+  t.same(await counters(), { unread: 3, records: ['First lead:2', 'Second lead:1'] })
+
+  const newest = inbox.body.items[0].id
+  t.equal((await sarah.call('POST', `/api/v1/inbox/${newest}/read`)).status, 404, 'not Sarah’s to mark')
+  t.equal((await john.call('POST', `/api/v1/inbox/${newest}/read`)).status, 204)
+  t.equal((await john.call('POST', `/api/v1/inbox/${newest}/read`)).status, 204, 'marking twice is fine')
+  t.same(await counters(), { unread: 2, records: ['First lead:2'] })
+  const unread = await john.call('GET', '/api/v1/inbox?unread=true')
+  t.same(
+    unread.body.items.map((item: { message: { body: string } }) => item.message.body),
+    ['<p>two</p>', '<p>one</p>'],
+  )
+  const readAll = await john.call('POST', '/api/v1/inbox/read-all', { recordId: first.id })
+  t.same(readAll.body, { marked: 2 })
+  t.same(await counters(), { unread: 0, records: [] })
+  t.equal((await john.call('GET', '/api/v1/inbox?unread=true')).body.items.length, 0)
+  t.equal((await john.call('GET', '/api/v1/inbox')).body.items.length, 3, 'read items stay in the inbox')
+})
