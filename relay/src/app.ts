@@ -137,7 +137,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: app.log,
     metrics: deps.metrics,
     drainer: new Drainer({ db: deps.database.relaxed, clock: deps.clock, config: deps.config, log: app.log }),
-    acks: new AckWriter({ db, clock: deps.clock, deadlineMs: deps.config.deliveryDeadlineMs }),
+    acks: new AckWriter({
+      db,
+      clock: deps.clock,
+      deadlineMs: deps.config.deliveryDeadlineMs,
+      replicaId: deps.config.replicaId,
+      visibilityMs: deps.config.claimVisibilityMs,
+      handOffTo: (instanceId) => deps.hub.get(instanceId),
+    }),
     hub: deps.hub,
     relayKeys: deps.relayKeys,
   })

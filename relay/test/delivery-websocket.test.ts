@@ -212,3 +212,93 @@ eachDriver(t, 'a second socket for the same instance replaces the first (4409)',
   t.teardown(() => second.close())
   t.equal((await first.closed()).code, 4409)
 })
+
+eachDriver(
+  t,
+  'a receipt handed straight to the sender’s socket goes once; if that socket closes before acking, the next one gets it',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const acmeSocket = await openSocket(relay, acme)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => globexSocket.close())
+
+    const envelope = sealFor(acme, globex)
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    const [receipt] = globexSocket.ackWithReceipts((await globexSocket.next('deliver')).items)
+    const hasReceipt = (frame: { items: { type: string; id: string }[] }) =>
+      frame.items.some((item) => item.type === 'receipt' && item.id === receipt?.receipt.id)
+    const first = await acmeSocket.next('deliver', hasReceipt)
+    t.equal(first.items.length, 1)
+    const [row] = (await relay.database.db.query.queue.findMany()).filter((entry) => entry.kind === 'receipt')
+    t.match(
+      row,
+      { destination: acme.instanceId, claimedBy: relay.config.replicaId, attempts: 1 },
+      'the receipt is queued, claimed for the sender’s socket, until the sender acks it',
+    )
+
+    // Wake-ups and the poll find nothing to send again: the item is claimed for the socket that has it.
+    await relay.runJobs()
+    await t.rejects(acmeSocket.next('deliver', hasReceipt, 300), 'not sent twice to the same socket')
+
+    // The sender's socket goes without acking: the receipt is not lost.
+    await acmeSocket.close()
+    const again = await openSocket(relay, acme)
+    t.teardown(() => again.close())
+    const redelivered = await again.next('deliver', hasReceipt)
+    t.same(
+      redelivered.items.map((item) => item.id),
+      [receipt?.receipt.id],
+    )
+    again.send({ type: 'ack', results: [{ ok: true, id: receipt?.receipt.id }] })
+    await waitFor(async () => (await relay.database.db.query.queue.findMany()).length === 0)
+    t.pass('acked, the receipt leaves the queue')
+  },
+)
+
+eachDriver(
+  t,
+  'receipts for a sender whose window is full wait in the queue: never more than 256 unacknowledged',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, {
+      listen: true,
+      env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
+    })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const acmeSocket = await openSocket(relay, acme)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => Promise.all([acmeSocket.close(), globexSocket.close()]))
+
+    // Acme's window fills with 256 envelopes from Globex, left unacknowledged.
+    const incoming = Array.from({ length: 256 }, () => sealFor(globex, acme))
+    await signed(relay, globex, 'POST', '/v1/envelopes', { envelopes: incoming })
+    const full = await acmeSocket.next('deliver')
+    t.equal(full.items.length, 256)
+
+    const envelope = sealFor(acme, globex)
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    const [receipt] = globexSocket.ackWithReceipts((await globexSocket.next('deliver')).items)
+    const hasReceipt = (frame: { items: { type: string; id: string }[] }) =>
+      frame.items.some((item) => item.type === 'receipt' && item.id === receipt?.receipt.id)
+    await t.rejects(acmeSocket.next('deliver', hasReceipt, 300), 'no room: the receipt waits')
+
+    acmeSocket.send({
+      type: 'ack',
+      results: full.items.slice(0, 1).map((item) => ({ ok: true, id: item.id })),
+    })
+    const later = await acmeSocket.next('deliver', hasReceipt)
+    t.equal(later.items.length, 1, 'one place freed, one item sent')
+  },
+)
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

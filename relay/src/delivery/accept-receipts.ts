@@ -3,7 +3,14 @@ import { acceptedPairs, pairKey } from '../connections/repository.ts'
 import type { Tx } from '../db/client.ts'
 import { findEnvelopes, markDelivered, markRead } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import { deleteItemsOf, insertQueueItems, type QueueInsert, wake } from './queue-repository.ts'
+import {
+  type ClaimedItem,
+  deleteItemsOf,
+  insertClaimedItems,
+  insertQueueItems,
+  type QueueInsert,
+  wake,
+} from './queue-repository.ts'
 
 export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false; reason: string }
 
@@ -11,6 +18,19 @@ export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false;
 export type ReceiptBatch = { recipient: InstanceRow; receipts: SignedReceipt[] }
 
 export type AcceptReceiptsProps = ReceiptBatch & { tx: Tx; nowMs: number; deadlineMs: number }
+
+/**
+ * Senders whose socket is on this replica, with room reserved in its window: their receipts go into the
+ * queue already claimed by this replica, and `claimed` receives them, by sender, to be sent as soon as
+ * the transaction commits (no wake-up, no second claim). They stay queued until the sender acks them.
+ */
+export type HandOff = {
+  destinations: ReadonlySet<string>
+  replicaId: string
+  claimedUntil: number
+  /** Filled with the rows inserted for `destinations`, by destination. */
+  claimed: Map<string, ClaimedItem[]>
+}
 
 /** Receipts from one recipient (see acceptReceiptBatches). */
 export async function acceptReceipts(
@@ -39,6 +59,7 @@ export async function acceptReceiptBatches(
     deadlineMs: number
     /** Queue items to delete with the ciphertext: what the caller settled. */
     settled?: { destination: string; itemId: string }[]
+    handOff?: HandOff
   },
 ): Promise<{ outcomes: ReceiptOutcome[]; delivered: string[] }[]> {
   // Signatures first: an unsigned receipt costs no query.
@@ -122,21 +143,32 @@ export async function acceptReceiptBatches(
     }),
   )
 
+  const handOff = props.handOff
+  const direct = handOff ? forward.filter((item) => handOff.destinations.has(item.destination)) : []
+  const queued = handOff ? forward.filter((item) => !handOff.destinations.has(item.destination)) : forward
   // The writes are independent: one round trip. The ciphertext goes as soon as the recipient holds it
   // (DESIGN.md retention), with the items the caller settled.
-  const [marked] = await Promise.all([
+  const [marked, , , , claimed] = await Promise.all([
     markDelivered(tx, { items: delivered, nowMs: props.nowMs }),
     deleteItemsOf(tx, [
       ...delivered.map((item) => ({ destination: item.recipient, itemId: item.id })),
       ...(props.settled ?? []),
     ]),
     markRead(tx, { items: read, nowMs: props.nowMs }),
-    insertQueueItems(tx, forward),
+    insertQueueItems(tx, queued),
+    handOff
+      ? insertClaimedItems(tx, {
+          items: direct,
+          replicaId: handOff.replicaId,
+          claimedUntil: handOff.claimedUntil,
+        })
+      : undefined,
     wake(
       tx,
-      forward.map((item) => item.destination),
+      queued.map((item) => item.destination),
     ),
   ])
+  if (handOff && claimed) for (const [destination, items] of claimed) handOff.claimed.set(destination, items)
   const newly = new Set(marked.map((row) => row.id))
   const deliveredTo = new Map<string, Set<string>>()
   for (const item of delivered) {

@@ -2,7 +2,7 @@ import { type ItemResult, reasonPrefix, type SignedReceipt } from '@ochat/shared
 import type { Db, Tx } from '../db/client.ts'
 import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import { acceptReceiptBatches, type ReceiptOutcome } from './accept-receipts.ts'
+import { acceptReceiptBatches, type HandOff, type ReceiptOutcome } from './accept-receipts.ts'
 import { type ClaimedItem, deleteItemsOf, releaseItems, reportFailures } from './queue-repository.ts'
 
 /** After a non-permanent refusal on the socket, the item is offered again after 5 s. */
@@ -36,7 +36,7 @@ export async function acknowledge(
  */
 export async function acknowledgeAll(
   tx: Tx,
-  props: { acks: Acknowledgement[]; nowMs: number; deadlineMs: number },
+  props: { acks: Acknowledgement[]; nowMs: number; deadlineMs: number; handOff?: HandOff },
 ): Promise<AcknowledgeResult[]> {
   const done: { destination: string; itemId: string }[] = []
   const sorted = props.acks.map((ack) => {
@@ -61,6 +61,7 @@ export async function acknowledgeAll(
     nowMs: props.nowMs,
     deadlineMs: props.deadlineMs,
     settled: done,
+    ...(props.handOff ? { handOff: props.handOff } : {}),
   })
   // Refusals are rare: handled one acknowledgement at a time.
   for (const { ack, refused, retry } of sorted) {

@@ -9,7 +9,7 @@ import { submitEnvelopes } from '../envelopes/submit-envelopes.ts'
 import { loggable } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts } from './accept-receipts.ts'
-import type { AckWriter } from './ack-writer.ts'
+import type { AckWriter, HandOffTarget } from './ack-writer.ts'
 import type { Drainer, DrainTarget } from './drainer.ts'
 import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, releaseClaimsOf } from './queue-repository.ts'
@@ -30,7 +30,7 @@ export type SessionDeps = {
  * One authenticated node socket on this replica (PROTOCOL.md §6): pushes what is queued for the node,
  * at most 256 unacknowledged at a time, and handles what the node sends.
  */
-export class SocketSession implements DrainTarget {
+export class SocketSession implements DrainTarget, HandOffTarget {
   readonly instance: InstanceRow
   /** The generation of the lease this socket holds (lease-repository.ts); set once the lease is taken. */
   leaseGeneration = 0
@@ -48,6 +48,8 @@ export class SocketSession implements DrainTarget {
   readonly #settling = new Set<Promise<void>>()
   /** Items acknowledged by the node whose acknowledgement is not yet committed, by item id. */
   readonly #acked = new Map<string, ClaimedItem>()
+  /** Window places held for receipts being committed for this socket (ack-writer.ts). */
+  #reserved = 0
 
   constructor(props: {
     deps: SessionDeps
@@ -88,7 +90,17 @@ export class SocketSession implements DrainTarget {
       this.#claimExpires.delete(itemId)
       this.inflight.delete(itemId)
     }
-    return LIMITS.socketWindow - this.inflight.size
+    return LIMITS.socketWindow - this.inflight.size - this.#reserved
+  }
+
+  reserve(count: number): boolean {
+    if (this.#stopping || this.room() < count) return false
+    this.#reserved += count
+    return true
+  }
+
+  unreserve(count: number): void {
+    this.#reserved = Math.max(0, this.#reserved - count)
   }
 
   take(items: ClaimedItem[]): void {
