@@ -325,3 +325,26 @@ t.test('a message carries at most 5 files', async (t) => {
   t.equal(five.status, 201)
   t.equal(five.body.attachments.length, 5)
 })
+
+t.test('deleting a message takes its files with it, for everyone but admins', async (t) => {
+  const node = await buildNode(t)
+  const sarah = await buildUser(node)
+  const john = await buildUser(node)
+  const admin = await buildUser(node, { role: 'admin' })
+  const lead = await buildRecord(sarah)
+  const file = await upload(node, sarah, Buffer.from('price list'), { recordId: lead.id })
+  const posted = await sarah.call('POST', `/api/v1/records/${lead.id}/messages`, {
+    kind: 'message',
+    body: 'see attached',
+    attachmentIds: [file.body.id],
+  })
+  t.equal(posted.status, 201)
+  t.equal((await john.call('GET', `/api/v1/attachments/${file.body.id}/content`)).status, 200)
+  t.equal((await sarah.call('DELETE', `/api/v1/messages/${posted.body.id}`)).status, 204)
+  for (const actor of [john, sarah]) {
+    const gone = await actor.call('GET', `/api/v1/attachments/${file.body.id}/content`)
+    t.equal(gone.status, 404, 'the download is gone with the message')
+    t.equal(gone.body.error.code, 'E_NOT_FOUND')
+  }
+  t.equal((await admin.call('GET', `/api/v1/attachments/${file.body.id}/content`)).status, 200)
+})

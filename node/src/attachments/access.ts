@@ -1,4 +1,5 @@
 import type { Principal } from '../auth/principal.ts'
+import { findMessage } from '../chatter/repository.ts'
 import type { Tx } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
 import type { ModelRegistry } from '../models/registry.ts'
@@ -7,7 +8,7 @@ import { type AttachmentRow, findAttachment } from './repository.ts'
 
 /**
  * An attachment the caller may read: one they uploaded, or one on a record they can read (admins read
- * every record, hence every attachment). Anything else is "not found", exactly like a missing id
+ * every record, hence every attachment), unless its message was deleted. Anything else is "not found", exactly like a missing id
  * (DESIGN.md invariant 11).
  */
 export function loadAttachment(
@@ -16,6 +17,9 @@ export function loadAttachment(
 ): AttachmentRow {
   const row = findAttachment(tx, input.id)
   if (!row) throw new NodeError('E_NOT_FOUND')
+  // A deleted message takes its files with it; only admins keep access, as they keep its versions.
+  if (row.messageId !== null && input.principal.role !== 'admin' && findMessage(tx, row.messageId)?.deletedAt)
+    throw new NodeError('E_NOT_FOUND')
   if (row.uploadedBy === input.principal.userId || input.principal.role === 'admin') return row
   if (row.recordId === null) throw new NodeError('E_NOT_FOUND')
   loadRecord(tx, { principal: input.principal, registry: input.registry, recordId: row.recordId })
