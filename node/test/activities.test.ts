@@ -379,3 +379,21 @@ t.test('activity types list their icon, delay and chaining', async (t) => {
   t.equal(refused.status, 403)
   t.equal(refused.body.error.code, 'E_SCOPE')
 })
+
+t.test('two people marking the same activity done at once: one message, the other gets 409', async (t) => {
+  const node = await buildNode(t)
+  const sarah = await buildUser(node)
+  const john = await buildUser(node)
+  const lead = await buildRecord(sarah)
+  const todo = await sarah.call('POST', `/api/v1/records/${lead.id}/activities`, {
+    type: 'todo',
+    assigneeId: john.userId,
+  })
+  const [a, b] = await Promise.all([
+    sarah.call('POST', `/api/v1/activities/${todo.body.id}/done`, { feedback: 'by Sarah' }),
+    john.call('POST', `/api/v1/activities/${todo.body.id}/done`, { feedback: 'by John' }),
+  ])
+  t.same([a.status, b.status].sort(), [200, 409])
+  t.equal([a, b].find((response) => response.status === 409)?.body.error.code, 'E_ACTIVITY_CLOSED')
+  t.equal(rows(node, "select id from messages where kind = 'activity'").length, 1)
+})

@@ -6,6 +6,7 @@ import { renderBody } from '../chatter/body.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Tx } from '../db/client.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import { type Effects, newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
@@ -40,7 +41,7 @@ const IcalParams = z.object({ token: z.string().min(1).max(200) })
 /** Activities: types, a record's activities, schedule / edit / snooze / cancel / done, mine, iCal. */
 export async function activityRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
+  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
 ) {
   const { db, registry, clock } = opts
   const site = { company: opts.config.company, publicUrl: opts.config.publicUrl }
@@ -67,10 +68,10 @@ export async function activityRoutes(
     return presentActivity(detail, clock.now())
   }
 
-  /** Runs a command in a transaction, publishes its live events after commit. */
-  function run<T>(work: (tx: Tx, effects: Effects) => T): T {
+  /** Runs a command through the write queue (group commit); publishes its live events after commit. */
+  async function run<T>(work: (tx: Tx, effects: Effects) => T): Promise<T> {
     const effects = newEffects()
-    const result = db.transaction((tx) => work(tx, effects))
+    const result = await opts.writes.run((tx) => work(tx, effects))
     opts.live.publish(effects)
     return result
   }
@@ -101,7 +102,7 @@ export async function activityRoutes(
       const principal = principalOf(request)
       const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(ScheduleBody, request.body)
-      const view = run((tx, effects) => {
+      const view = await run((tx, effects) => {
         const { record, model } = loadRecord(tx, { principal, registry, recordId: id })
         const activity = scheduleActivity(tx, {
           principal,
