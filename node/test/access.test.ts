@@ -391,3 +391,22 @@ t.test('the live socket refuses a handshake from another site, and one without c
   t.equal(await handshake({}), 401, 'no credentials: refused')
   t.equal(await handshake({ ...bearer, origin: node.url ?? '' }), 101, 'the node’s own pages: accepted')
 })
+
+t.test('someone removed from an own record no longer reads it through their inbox', async (t) => {
+  const node = await buildNode(t)
+  const admin = await buildUser(node, { role: 'admin' })
+  t.equal((await admin.call('POST', '/api/v1/models', CONTRACT)).status, 201)
+  const creator = await buildUser(node)
+  const fay = await buildUser(node)
+  const contract = await buildRecord(creator, 'x_contract')
+  await creator.call('POST', `/api/v1/records/${contract.id}/followers`, { partnerId: fay.partnerId })
+  await creator.call('POST', `/api/v1/records/${contract.id}/messages`, { kind: 'message', body: 'terms v2' })
+  t.equal((await fay.call('GET', '/api/v1/inbox')).body.items.length, 1, 'told while following')
+  t.equal((await fay.call('GET', '/api/v1/inbox/counters')).body.unread, 1)
+  t.equal(
+    (await creator.call('DELETE', `/api/v1/records/${contract.id}/followers/${fay.partnerId}`)).status,
+    204,
+  )
+  t.same((await fay.call('GET', '/api/v1/inbox')).body.items, [], 'the item is hidden once access is gone')
+  t.equal((await fay.call('GET', '/api/v1/inbox/counters')).body.unread, 0)
+})

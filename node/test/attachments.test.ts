@@ -348,3 +348,21 @@ t.test('deleting a message takes its files with it, for everyone but admins', as
   }
   t.equal((await admin.call('GET', `/api/v1/attachments/${file.body.id}/content`)).status, 200)
 })
+
+t.test('deleting a record removes its files from disk, but not content another upload shares', async (t) => {
+  const node = await buildNode(t)
+  const sarah = await buildUser(node)
+  const lead = await buildRecord(sarah)
+  const other = await buildRecord(sarah)
+  const own = await upload(node, sarah, Buffer.from('only on this lead'), { recordId: lead.id })
+  const shared = await upload(node, sarah, Buffer.from('on both'), { recordId: lead.id })
+  await upload(node, sarah, Buffer.from('on both'), { recordId: other.id })
+  t.equal(filesOnDisk(node).length, 2)
+  t.equal((await sarah.call('DELETE', `/api/v1/records/${lead.id}`)).status, 204)
+  t.same(
+    filesOnDisk(node).map((path) => path.split('/').at(-1)),
+    [shared.body.sha256],
+    'the file only this record had is gone; the shared content stays',
+  )
+  t.equal((await sarah.call('GET', `/api/v1/attachments/${own.body.id}/content`)).status, 404)
+})

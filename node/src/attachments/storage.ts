@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -48,9 +49,13 @@ export async function receiveFile(input: {
   const tempPath = join(input.dir, TEMP, `${randomBytes(12).toString('hex')}.part`)
   mkdirSync(join(input.dir, TEMP), { recursive: true })
   const meter = new HashingMeter(Math.min(input.declaredBytes, input.maxBytes))
+  const writer = createWriteStream(tempPath, { flags: 'wx' })
   try {
-    await pipeline(input.body, meter, createWriteStream(tempPath, { flags: 'wx' }))
+    await pipeline(input.body, meter, writer)
   } catch (error) {
+    // The file may still be opening when the pipeline fails: wait until the stream is closed, or the
+    // temp file would appear after it was "deleted".
+    if (!writer.closed) await once(writer, 'close').catch(() => undefined)
     rmSync(tempPath, { force: true })
     if (meter.overflowed)
       throw new NodeError('E_ATTACHMENT_LENGTH', `more bytes than the declared ${input.declaredBytes}`)

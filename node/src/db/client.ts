@@ -8,7 +8,10 @@ import * as schema from './schema.ts'
 
 export type Db = BetterSQLite3Database<typeof schema>
 /** A transaction, or the database itself: repositories accept either. */
-export type Tx = Pick<Db, 'select' | 'insert' | 'update' | 'delete' | 'run' | 'all' | 'get' | 'query'>
+export type Tx = Pick<
+  Db,
+  'select' | 'selectDistinct' | 'insert' | 'update' | 'delete' | 'run' | 'all' | 'get' | 'query'
+>
 
 export type Database = {
   db: Db

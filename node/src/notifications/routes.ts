@@ -11,7 +11,7 @@ import { messages, models, notifications, records } from '../db/schema.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadRecord } from '../records/access.ts'
+import { loadRecord, readableAnyModelCondition } from '../records/access.ts'
 
 const IdParams = z.object({ id: z.coerce.number().int().positive() })
 const InboxQuery = PageQuerySchema.extend({ unread: z.enum(['true', 'false']).optional() })
@@ -45,6 +45,8 @@ export async function inboxRoutes(
         .where(
           and(
             mine(principal.partnerId),
+            // Someone who lost access to a record (unfollowed, unassigned) no longer reads it here.
+            readableAnyModelCondition(principal),
             query.unread === 'true' ? isNull(notifications.readAt) : undefined,
             before ? lt(notifications.id, before) : undefined,
           ),
@@ -85,7 +87,9 @@ export async function inboxRoutes(
         .from(notifications)
         .innerJoin(records, eq(records.id, notifications.recordId))
         .innerJoin(models, eq(models.id, records.modelId))
-        .where(and(mine(principal.partnerId), isNull(notifications.readAt)))
+        .where(
+          and(mine(principal.partnerId), readableAnyModelCondition(principal), isNull(notifications.readAt)),
+        )
         .groupBy(notifications.recordId)
         .all()
       return { unread: rows.reduce((sum, row) => sum + row.unread, 0), records: rows }

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, ne, or, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
@@ -158,8 +158,13 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
           })
           .where(eq(partners.id, user.partnerId))
           .run()
-      // A new password or deactivation ends the user's other sessions.
-      if (passwordHash || body.active === false) tx.delete(sessions).where(eq(sessions.userId, id)).run()
+      // A new password or deactivation ends the user's sessions, except the one making the change.
+      if (passwordHash || body.active === false) {
+        const current = request.cookies[SESSION_COOKIE]
+        tx.delete(sessions)
+          .where(and(eq(sessions.userId, id), current ? ne(sessions.tokenHash, sha256(current)) : undefined))
+          .run()
+      }
     })
     return me(id)
   })

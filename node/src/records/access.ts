@@ -2,7 +2,7 @@ import { and, eq, or, type SQL, sql } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
-import { followers, records } from '../db/schema.ts'
+import { followers, models, records } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
 import type { Model, ModelRegistry } from '../models/registry.ts'
 
@@ -16,6 +16,19 @@ export type RecordRow = typeof records.$inferSelect
  */
 export function readableCondition(principal: Principal, model: Model): SQL | undefined {
   if (principal.role === 'admin' || model.userAccess === 'all') return undefined
+  return ownCondition(principal)
+}
+
+/**
+ * The same rule over records of any model, for lists that span models (the inbox): a query using it
+ * must join `models`.
+ */
+export function readableAnyModelCondition(principal: Principal): SQL | undefined {
+  if (principal.role === 'admin') return undefined
+  return or(eq(models.userAccess, 'all'), ownCondition(principal))
+}
+
+function ownCondition(principal: Principal): SQL | undefined {
   return or(
     eq(records.createdBy, principal.userId),
     eq(records.assigneeId, principal.userId),

@@ -3,11 +3,14 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { recordActivityStates } from '../activities/record-state.ts'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { countContentReferences } from '../attachments/repository.ts'
+import { removeContent } from '../attachments/storage.ts'
 import { principalOf } from '../auth/plugin.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
-import { records } from '../db/schema.ts'
+import { attachments, records } from '../db/schema.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
@@ -30,7 +33,7 @@ export const RecordBodies = { CreateBody, UpdateBody }
 /** Records of every model: list, read, create, update (optimistic), delete. */
 export async function recordRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
+  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
 ) {
   const { db, registry } = opts
   const site = {
@@ -87,7 +90,7 @@ export async function recordRoutes(
       const model = modelOf(parseWith(ModelParams, request.params, 'E_INVALID_PARAMS').model)
       const body = parseWith(CreateBody, request.body)
       const effects = newEffects()
-      const record = db.transaction((tx) =>
+      const record = await opts.writes.run((tx) =>
         createRecord(tx, { principal, model, values: body.values, site, now: opts.clock.now(), effects }),
       )
       opts.live.publish(effects)
@@ -110,7 +113,7 @@ export async function recordRoutes(
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(UpdateBody, request.body)
       const effects = newEffects()
-      const { record, model } = db.transaction((tx) => {
+      const { record, model } = await opts.writes.run((tx) => {
         const loaded = loadRecord(tx, { principal, registry, recordId: id })
         const updated = updateRecord(tx, {
           principal,
@@ -135,11 +138,22 @@ export async function recordRoutes(
     async (request, reply) => {
       const principal = principalOf(request)
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-      db.transaction((tx) => {
+      const contents = await opts.writes.run((tx) => {
         loadRecord(tx, { principal, registry, recordId: id })
+        const files = tx
+          .selectDistinct({ sha256: attachments.sha256 })
+          .from(attachments)
+          .where(eq(attachments.recordId, id))
+          .all()
         tx.delete(records).where(eq(records.id, id)).run()
+        return files.map((file) => file.sha256)
       })
+      // The record's files go with it, unless another upload has the same content. Checked and removed
+      // in one synchronous step, so an upload of the same bytes cannot slip in between.
+      for (const sha256 of contents)
+        if (countContentReferences(db, sha256) === 0) removeContent(opts.config.attachmentDir, sha256)
       opts.live.publish({ events: [{ scope: 'record', recordId: id, type: 'record.updated' }] })
+      opts.live.forgetRecord(id)
       return reply.status(204).send()
     },
   )
