@@ -366,3 +366,25 @@ t.test('deleting a record removes its files from disk, but not content another u
   )
   t.equal((await sarah.call('GET', `/api/v1/attachments/${own.body.id}/content`)).status, 404)
 })
+
+t.test('a file uploaded for one record cannot be moved onto another record’s message', async (t) => {
+  const node = await buildNode(t)
+  const sarah = await buildUser(node)
+  const first = await buildRecord(sarah)
+  const second = await buildRecord(sarah)
+  const file = await upload(node, sarah, Buffer.from('for the first lead'), { recordId: first.id })
+  const moved = await sarah.call('POST', `/api/v1/records/${second.id}/messages`, {
+    kind: 'message',
+    body: 'wrong place',
+    attachmentIds: [file.body.id],
+  })
+  t.equal(moved.status, 400)
+  t.equal(moved.body.error.code, 'E_INVALID_BODY')
+  const right = await sarah.call('POST', `/api/v1/records/${first.id}/messages`, {
+    kind: 'message',
+    body: 'right place',
+    attachmentIds: [file.body.id],
+  })
+  t.equal(right.status, 201)
+  t.equal(right.body.attachments[0]?.id, file.body.id)
+})

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull } from 'drizzle-orm'
+import { and, eq, inArray, isNull, or } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
 import { attachments, messageMentions, partners, users } from '../db/schema.ts'
@@ -141,7 +141,7 @@ export function postMessage(
   }
 }
 
-/** Moves uploads onto a message. Only the uploader's own files that are not on a message yet. */
+/** Moves uploads onto a message: the uploader's own files, not on a message yet, uploaded for no record or this one. */
 export function attachFiles(
   tx: Tx,
   input: { ids: number[]; userId: number; recordId: number; messageId: number },
@@ -156,6 +156,8 @@ export function attachFiles(
         inArray(attachments.id, ids),
         eq(attachments.uploadedBy, input.userId),
         isNull(attachments.messageId),
+        // A file uploaded for one record stays on it.
+        or(isNull(attachments.recordId), eq(attachments.recordId, input.recordId)),
       ),
     )
     .run()
