@@ -9,6 +9,8 @@ const benches = [
   { name: 'shared-protocol', file: 'shared-protocol/bench/crypto.bench.ts' },
   // Needs PostgreSQL on 127.0.0.1:5432, like the tests; it creates and drops its own database.
   { name: 'relay', file: 'relay/bench/relay.bench.ts' },
+  // The node in its own process on a fresh SQLite file in a temporary directory.
+  { name: 'node', file: 'node/bench/node.bench.ts' },
 ]
 const only = process.argv[2]
 let failed = 0
