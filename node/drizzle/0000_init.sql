@@ -185,7 +185,8 @@ CREATE TABLE `notifications` (
 	FOREIGN KEY (`message_id`) REFERENCES `messages`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `notifications_unread` ON `notifications` (`partner_id`,`read_at`,`id`);--> statement-breakpoint
+CREATE INDEX `notifications_inbox` ON `notifications` (`partner_id`,`id`) WHERE "notifications"."channel" = 'inbox';--> statement-breakpoint
+CREATE INDEX `notifications_unread` ON `notifications` (`partner_id`,`record_id`) WHERE "notifications"."channel" = 'inbox' and "notifications"."read_at" is null;--> statement-breakpoint
 CREATE INDEX `notifications_message` ON `notifications` (`message_id`);--> statement-breakpoint
 CREATE TABLE `outgoing_mail` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,

@@ -277,7 +277,13 @@ export const notifications = sqliteTable(
     createdAt: ms('created_at').notNull(),
   },
   (table) => [
-    index('notifications_unread').on(table.partnerId, table.readAt, table.id),
+    // Only inbox rows are read by partner, so email rows stay out of these two indexes: the inbox,
+    // newest first, and the unread ones by record (counters; usually few, however long the inbox).
+    // Queries must spell the conditions literally (channel = 'inbox') for SQLite to use them.
+    index('notifications_inbox').on(table.partnerId, table.id).where(sql`${table.channel} = 'inbox'`),
+    index('notifications_unread')
+      .on(table.partnerId, table.recordId)
+      .where(sql`${table.channel} = 'inbox' and ${table.readAt} is null`),
     index('notifications_message').on(table.messageId),
   ],
 )

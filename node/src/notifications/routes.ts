@@ -1,4 +1,4 @@
-import { and, count, desc, eq, isNull, lt } from 'drizzle-orm'
+import { and, count, desc, eq, isNull, lt, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
@@ -14,8 +14,8 @@ import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord, readableAnyModelCondition } from '../records/access.ts'
 
 const IdParams = z.object({ id: z.coerce.number().int().positive() })
-const InboxQuery = PageQuerySchema.extend({ unread: z.enum(['true', 'false']).optional() })
-const ReadAllBody = z.strictObject({ recordId: z.int().positive().optional() }).default({})
+export const InboxQuery = PageQuerySchema.extend({ unread: z.enum(['true', 'false']).optional() })
+export const ReadAllBody = z.strictObject({ recordId: z.int().positive().optional() }).default({})
 
 /** The inbox: notifications by inbox, unread state, mark read, and unread counters per record. */
 export async function inboxRoutes(
@@ -23,8 +23,9 @@ export async function inboxRoutes(
   opts: { db: Db; clock: Clock; registry: ModelRegistry; live: LiveHub },
 ) {
   const { db } = opts
+  // The literal 'inbox' (not a bound parameter) lets SQLite use the partial index notifications_inbox.
   const mine = (partnerId: number) =>
-    and(eq(notifications.partnerId, partnerId), eq(notifications.channel, 'inbox'))
+    and(eq(notifications.partnerId, partnerId), sql`${notifications.channel} = 'inbox'`)
 
   app.get('/api/v1/inbox', { config: { access: 'user', scope: 'chatter:read' } }, async (request) => {
     const principal = principalOf(request)
