@@ -20,6 +20,7 @@ import { modelRoutes } from './models/routes.ts'
 import { inboxRoutes } from './notifications/routes.ts'
 import { peopleRoutes } from './people/routes.ts'
 import { recordRoutes } from './records/routes.ts'
+import { webRoutes } from './web/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -91,5 +92,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(activityRoutes, shared)
   await app.register(inboxRoutes, shared)
   await app.register(liveRoutes, shared)
+  await app.register(webRoutes)
   return app
 }

@@ -1,0 +1,62 @@
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { extname, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { NodeError } from '../errors.ts'
+
+/** The UI's files: plain ES modules and CSS, no build step (node/web/). */
+const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url))
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+}
+
+/**
+ * Only our own scripts and styles run on the UI's pages: no inline script or style, no other origin,
+ * and no framing (clickjacking). Message bodies are sanitized on the server; this is the second wall.
+ */
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+  // Files change with every deploy and are small: revalidate rather than cache stale modules.
+  'cache-control': 'no-cache',
+}
+
+/** A relative asset path: letters, digits, dashes, underscores and dots in segments, no `..`. */
+const ASSET_PATH = /^(?:[a-z0-9_-]+\/)*[a-z0-9_-]+\.[a-z0-9]+$/i
+
+/** The web UI: index.html at `/`, its modules and styles under `/assets/`. */
+export async function webRoutes(app: FastifyInstance) {
+  app.get('/', { config: { access: 'public' } }, async (_request, reply) => sendFile(reply, 'index.html'))
+
+  app.get('/assets/*', { config: { access: 'public' } }, async (request, reply) => {
+    const path = (request.params as { '*': string })['*']
+    if (!ASSET_PATH.test(path)) throw new NodeError('E_NOT_FOUND')
+    return sendFile(reply, path)
+  })
+}
+
+async function sendFile(reply: FastifyReply, relative: string) {
+  const type = CONTENT_TYPES[extname(relative).toLowerCase()]
+  const path = resolve(WEB_DIR, relative)
+  if (!type || !path.startsWith(WEB_DIR.endsWith(sep) ? WEB_DIR : WEB_DIR + sep))
+    throw new NodeError('E_NOT_FOUND')
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined
+    throw error
+  })
+  if (!info?.isFile()) throw new NodeError('E_NOT_FOUND')
+  return reply
+    .headers(SECURITY_HEADERS)
+    .header('content-type', type)
+    .header('content-length', info.size)
+    .send(createReadStream(path))
+}

@@ -1,0 +1,202 @@
+import { ApiError, api, setCsrfToken, whenSessionLost } from './api.js'
+import { h, replace } from './dom.js'
+import { LiveSocket } from './live.js'
+import { renderInbox } from './views/inbox.js'
+import { renderLogin } from './views/login.js'
+import { renderMyActivities } from './views/my-activities.js'
+import { renderPartner } from './views/partner.js'
+import { renderRecord } from './views/record.js'
+import { renderRecordList } from './views/records.js'
+
+/**
+ * The node's web UI: hash routes (#/models/lead, #/records/12, #/inbox, #/activities), one live socket
+ * per tab, one banner for every failed request. Views get a context and a container, and return a
+ * cleanup function that runs when the route changes.
+ */
+const root = document.getElementById('app')
+const live = new LiveSocket()
+const state = { user: null, models: [], cleanup: null, routeToken: 0 }
+
+const banner = h('div', { class: 'banner', hidden: true, attrs: { role: 'alert' } })
+const badge = h('span', { class: 'live-badge', hidden: true, text: 'reconnecting…' })
+const counter = h('span', { class: 'counter', hidden: true })
+const main = h('main', { class: 'main' })
+const nav = h('nav', { class: 'sidebar' })
+
+/** Shows a failed request's message and reason in the banner (the API's words, unchanged). */
+export function report(error) {
+  if (!(error instanceof ApiError)) console.error(error)
+  const message = error instanceof ApiError ? error.message : 'Something went wrong in the page.'
+  const reason = error instanceof ApiError ? error.reason : String(error?.message ?? error)
+  replace(
+    banner,
+    h('strong', { class: 'banner-message', text: message }),
+    reason ? h('span', { class: 'banner-reason', text: reason }) : null,
+    error instanceof ApiError && error.code ? h('code', { class: 'banner-code', text: error.code }) : null,
+    h('button', {
+      type: 'button',
+      class: 'banner-close',
+      text: '×',
+      attrs: { 'aria-label': 'Dismiss' },
+      on: { click: () => (banner.hidden = true) },
+    }),
+  )
+  banner.hidden = false
+}
+
+/** A short confirmation ("Activity done") that fades by itself. */
+export function notify(text) {
+  const toast = h('div', { class: 'toast', text, attrs: { role: 'status' } })
+  document.body.append(toast)
+  setTimeout(() => toast.remove(), 4000)
+}
+
+async function refreshCounter() {
+  try {
+    const counters = await api('GET', '/api/v1/inbox/counters')
+    counter.textContent = String(counters.unread)
+    counter.hidden = counters.unread === 0
+  } catch (error) {
+    report(error)
+  }
+}
+
+/** Marks the sidebar link of what is shown (a record page marks its model). */
+function highlight(href) {
+  for (const link of nav.querySelectorAll('a'))
+    link.classList.toggle('active', link.getAttribute('href') === href)
+}
+
+function context() {
+  return { user: state.user, models: state.models, live, report, notify, refreshCounter, highlight }
+}
+
+const ROUTES = [
+  [/^#\/models\/([a-z0-9_]+)$/, (ctx, el, [model]) => renderRecordList(ctx, el, model)],
+  [/^#\/records\/(\d+)$/, (ctx, el, [id]) => renderRecord(ctx, el, Number(id))],
+  [/^#\/inbox$/, (ctx, el) => renderInbox(ctx, el)],
+  [/^#\/activities$/, (ctx, el) => renderMyActivities(ctx, el)],
+  [/^#\/partners\/(\d+)$/, (ctx, el, [id]) => renderPartner(ctx, el, Number(id))],
+]
+
+async function route() {
+  if (!state.user) return
+  const token = ++state.routeToken
+  state.cleanup?.()
+  state.cleanup = null
+  live.watchRecord(null)
+  banner.hidden = true
+  const hash = location.hash || '#/inbox'
+  highlight(hash)
+  const match = ROUTES.map(([pattern, view]) => [pattern.exec(hash), view]).find(([found]) => found)
+  const container = h('div', { class: 'view' })
+  replace(main, container)
+  if (!match) {
+    replace(
+      container,
+      h('h1', { text: 'Page not found' }),
+      h('a', { href: '#/inbox', text: 'Go to the inbox' }),
+    )
+    return
+  }
+  const [found, view] = match
+  try {
+    const cleanup = await view(context(), container, found.slice(1))
+    if (token !== state.routeToken) cleanup?.()
+    else {
+      state.cleanup = cleanup ?? null
+      // The view has loaded what it shows (the browser tests wait for this).
+      container.dataset.ready = 'true'
+    }
+  } catch (error) {
+    report(error)
+  }
+}
+
+function renderShell() {
+  const logout = h('button', {
+    type: 'button',
+    class: 'link-button',
+    text: 'Log out',
+    on: {
+      click: async () => {
+        try {
+          await api('DELETE', '/api/v1/session')
+        } catch (error) {
+          report(error)
+        }
+        loggedOut()
+      },
+    },
+  })
+  replace(
+    nav,
+    h('div', { class: 'nav-title', text: 'Discuss' }),
+    h('a', { href: '#/inbox', class: 'nav-link' }, h('span', { text: 'Inbox' }), counter),
+    h('a', { href: '#/activities', class: 'nav-link', text: 'My activities' }),
+    h('div', { class: 'nav-title', text: 'Records' }),
+    state.models.map((model) =>
+      h('a', { href: `#/models/${model.name}`, class: 'nav-link', text: model.label }),
+    ),
+  )
+  replace(
+    root,
+    h(
+      'header',
+      { class: 'topbar' },
+      h('a', { href: '#/inbox', class: 'brand', text: "O'Chat" }),
+      badge,
+      h('span', { class: 'spacer' }),
+      h('span', { class: 'me', text: state.user.name }),
+      logout,
+    ),
+    banner,
+    h('div', { class: 'layout' }, nav, main),
+  )
+}
+
+async function loggedIn(session) {
+  setCsrfToken(session.csrfToken)
+  state.user = session.user
+  state.models = (await api('GET', '/api/v1/models')).items
+  renderShell()
+  live.start()
+  await refreshCounter()
+  await route()
+}
+
+function loggedOut() {
+  state.cleanup?.()
+  state.cleanup = null
+  state.user = null
+  setCsrfToken(null)
+  live.stop()
+  renderLogin(root, { onLoggedIn: (session) => loggedIn(session).catch(report) })
+}
+
+live.onStatus((connected) => {
+  // Before the first connection there is nothing to re-establish: no badge while starting.
+  badge.hidden = connected || !state.user
+})
+live.onEvent((event) => {
+  if (event.type === 'inbox.changed' || event.type === 'resync') void refreshCounter()
+})
+whenSessionLost(() => {
+  if (state.user) loggedOut()
+})
+window.addEventListener('hashchange', () => void route())
+
+async function boot() {
+  try {
+    const session = await api('GET', '/api/v1/session')
+    await loggedIn(session)
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) loggedOut()
+    else {
+      replace(root, banner)
+      report(error)
+    }
+  }
+}
+
+void boot()

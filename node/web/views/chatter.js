@@ -1,0 +1,299 @@
+import { api } from '../api.js'
+import { avatarClass, formatTime, h, initials, replace } from '../dom.js'
+import { mountActivities } from './activities.js'
+import { mountComposer } from './composer.js'
+import { mountFollowers } from './followers.js'
+import { attachmentList, messageBody, trackingList } from './message-parts.js'
+
+const FILTERS = [
+  ['all', 'All', null],
+  ['message', 'Messages', 'message'],
+  ['note', 'Notes', 'note'],
+  ['activity', 'Activities', 'activity'],
+  ['tracking', 'Tracking', 'tracking'],
+]
+const KIND_LABELS = { message: 'Message', note: 'Internal note', tracking: 'Change', activity: 'Activity' }
+
+/**
+ * Runs `work` now, or once more after the current run if one is going: a burst of live events gives
+ * at most two fetches, and an older answer never overwrites a newer one.
+ */
+function coalesced(work, report) {
+  let running = null
+  let again = false
+  const run = async () => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = (async () => {
+      do {
+        again = false
+        try {
+          await work()
+        } catch (error) {
+          report(error)
+        }
+      } while (again)
+    })()
+    await running
+    running = null
+  }
+  return run
+}
+
+/** A record's chatter: toolbar, composer, followers, activities, filter chips and the thread. */
+export function mountChatter(ctx, slot, { record }) {
+  const toolbar = h('div', { class: 'chatter-toolbar' })
+  const composerSlot = h('div')
+  const followersPanel = h('div', { class: 'followers-panel' })
+  const scheduleSlot = h('div')
+  const activitiesPanel = h('div', { class: 'activities-panel' })
+  const chips = h('div', { class: 'chips', attrs: { role: 'group', 'aria-label': 'Show' } })
+  const thread = h('ol', { class: 'thread' })
+  const older = h('button', { type: 'button', class: 'secondary', text: 'Load older messages', hidden: true })
+  let filter = 'all'
+  let cursor = null
+  let composerKind = null
+
+  const activities = mountActivities(ctx, {
+    recordId: record.id,
+    panel: activitiesPanel,
+    formSlot: scheduleSlot,
+    onChanged: () => {
+      refreshActivities()
+      refreshMessages()
+    },
+  })
+
+  const sendButton = h('button', {
+    type: 'button',
+    class: 'chatter-tool',
+    text: 'Send message',
+    on: { click: () => openComposer('message') },
+  })
+  const noteButton = h('button', {
+    type: 'button',
+    class: 'chatter-tool',
+    text: 'Log note',
+    on: { click: () => openComposer('note') },
+  })
+  const scheduleButton = h('button', {
+    type: 'button',
+    class: 'chatter-tool',
+    text: 'Activities',
+    on: { click: activities.openForm },
+  })
+  const followersTools = h('span', { class: 'chatter-tools-end' })
+  const followersInstance = mountFollowers(ctx, {
+    recordId: record.id,
+    toolbar: followersTools,
+    panel: followersPanel,
+  })
+  replace(toolbar, sendButton, noteButton, scheduleButton, h('span', { class: 'spacer' }), followersTools)
+
+  function openComposer(kind) {
+    if (composerKind === kind) return closeComposer()
+    composerKind = kind
+    sendButton.classList.toggle('active', kind === 'message')
+    noteButton.classList.toggle('active', kind === 'note')
+    mountComposer(ctx, composerSlot, {
+      record,
+      kind,
+      followers: followersInstance.list,
+      onPosted: () => {
+        closeComposer()
+        refreshMessages()
+        refreshFollowers()
+      },
+      onClose: closeComposer,
+    })
+  }
+
+  function closeComposer() {
+    composerKind = null
+    sendButton.classList.remove('active')
+    noteButton.classList.remove('active')
+    composerSlot.replaceChildren()
+  }
+
+  function renderChips() {
+    replace(
+      chips,
+      FILTERS.map(([key, label]) =>
+        h('button', {
+          type: 'button',
+          class: key === filter ? 'chip active' : 'chip',
+          text: label,
+          dataset: { filter: key },
+          attrs: { 'aria-pressed': String(key === filter) },
+          on: {
+            click: () => {
+              filter = key
+              renderChips()
+              refreshMessages()
+            },
+          },
+        }),
+      ),
+    )
+  }
+
+  async function loadMessages(more) {
+    const kind = FILTERS.find(([key]) => key === filter)?.[2]
+    const query = new URLSearchParams({ limit: '30' })
+    if (kind) query.set('kind', kind)
+    if (more && cursor) query.set('cursor', cursor)
+    const page = await api('GET', `/api/v1/records/${record.id}/messages?${query}`)
+    if (!more) thread.replaceChildren()
+    for (const message of page.items) thread.append(messageItem(message))
+    if (!more && page.items.length === 0)
+      thread.append(h('li', { class: 'empty', text: 'Nothing here yet.' }))
+    cursor = page.nextCursor
+    older.hidden = !cursor
+  }
+
+  function messageItem(message) {
+    const mine = message.author?.partnerId === ctx.user.partnerId
+    const editable = mine && !message.deleted && (message.kind === 'message' || message.kind === 'note')
+    const body = messageBody(message)
+    const item = h(
+      'li',
+      {
+        class: [
+          'message',
+          `message-${message.kind}`,
+          message.internal ? 'internal' : '',
+          message.deleted ? 'deleted' : '',
+        ],
+        dataset: { id: String(message.id), kind: message.kind },
+      },
+      h('span', {
+        class: avatarClass(message.author?.partnerId ?? 0),
+        text: initials(message.author?.name ?? 'System'),
+      }),
+      h(
+        'div',
+        { class: 'message-main' },
+        h(
+          'div',
+          { class: 'message-head' },
+          h('strong', { class: 'author', text: message.author?.name ?? 'System' }),
+          h('time', {
+            class: 'muted',
+            dateTime: new Date(message.createdAt).toISOString(),
+            text: formatTime(message.createdAt),
+          }),
+          h('span', { class: `kind kind-${message.kind}`, text: KIND_LABELS[message.kind] ?? message.kind }),
+          message.editedAt && !message.deleted
+            ? h('span', {
+                class: 'edited muted',
+                text: '(edited)',
+                title: `Edited ${formatTime(message.editedAt)}`,
+              })
+            : null,
+          editable
+            ? h(
+                'span',
+                { class: 'message-actions' },
+                h('button', {
+                  type: 'button',
+                  class: 'link-button small',
+                  text: 'Edit',
+                  on: { click: () => edit(message, body) },
+                }),
+                h('button', {
+                  type: 'button',
+                  class: 'link-button small',
+                  text: 'Delete',
+                  on: { click: () => remove(message) },
+                }),
+              )
+            : null,
+        ),
+        body,
+        trackingList(message),
+        attachmentList(message),
+      ),
+    )
+    return item
+  }
+
+  function edit(message, body) {
+    // The API keeps sanitized HTML, not the Markdown typed: editing starts from the plain text.
+    const source = new DOMParser().parseFromString(message.body, 'text/html').body.textContent ?? ''
+    const text = h('textarea', { rows: 3, value: source, class: 'composer-text' })
+    replace(
+      body,
+      text,
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', {
+          type: 'button',
+          class: 'primary small',
+          text: 'Save',
+          on: {
+            click: async () => {
+              try {
+                await api('PATCH', `/api/v1/messages/${message.id}`, { body: text.value })
+                refreshMessages()
+              } catch (error) {
+                ctx.report(error)
+              }
+            },
+          },
+        }),
+        h('button', {
+          type: 'button',
+          class: 'link-button small',
+          text: 'Discard',
+          on: { click: () => refreshMessages() },
+        }),
+      ),
+    )
+    text.focus()
+  }
+
+  async function remove(message) {
+    if (!confirm('Delete this message? Followers will see that it was deleted.')) return
+    try {
+      await api('DELETE', `/api/v1/messages/${message.id}`)
+      refreshMessages()
+    } catch (error) {
+      ctx.report(error)
+    }
+  }
+
+  const refreshMessages = coalesced(() => loadMessages(false), ctx.report)
+  const refreshFollowers = coalesced(() => followersInstance.refresh(), ctx.report)
+  const refreshActivities = coalesced(() => activities.refresh(), ctx.report)
+  older.addEventListener('click', () => loadMessages(true).catch(ctx.report))
+
+  renderChips()
+  replace(
+    slot,
+    h(
+      'section',
+      { class: 'chatter', attrs: { 'aria-label': 'Chatter' } },
+      toolbar,
+      followersPanel,
+      composerSlot,
+      scheduleSlot,
+      activitiesPanel,
+      chips,
+      thread,
+      older,
+    ),
+  )
+
+  return {
+    ready: Promise.all([refreshMessages(), refreshFollowers(), refreshActivities()]),
+    refresh(part) {
+      if (part === 'messages' || part === 'all') refreshMessages()
+      if (part === 'followers' || part === 'all') refreshFollowers()
+      if (part === 'activities' || part === 'all') refreshActivities()
+    },
+    destroy() {},
+  }
+}

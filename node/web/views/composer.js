@@ -1,0 +1,157 @@
+import { ApiError, api, uploadFile } from '../api.js'
+import { formatBytes, h, replace } from '../dom.js'
+import { receivesMessages } from './followers.js'
+
+/**
+ * The chatter composer, Odoo-style: "Send message" goes to the followers (and warns when external
+ * ones will get it by email), "Log note" is internal and says so. Markdown in a textarea; files are
+ * uploaded first (with a progress bar), then posted with the message by id.
+ */
+export function mountComposer(ctx, slot, { record, kind, followers, onPosted, onClose }) {
+  const note = kind === 'note'
+  const pending = []
+  const files = h('ul', { class: 'pending-files' })
+  const error = h('div', { class: 'form-error', hidden: true, attrs: { role: 'alert' } })
+  const text = h('textarea', {
+    class: 'composer-text',
+    rows: 3,
+    placeholder: note ? 'Log an internal note…' : 'Send a message to followers…',
+    attrs: { 'aria-label': note ? 'Internal note' : 'Message' },
+  })
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'file-input', id: `attach-${kind}` })
+  const submit = h('button', { type: 'submit', class: 'primary', text: note ? 'Log' : 'Send' })
+
+  const external = followers().filter((follower) => !follower.internal && receivesMessages(follower))
+  const header = note
+    ? h(
+        'div',
+        { class: 'composer-header internal-warning' },
+        h('strong', { text: 'Internal note' }),
+        h('span', {
+          text: ' — only employees see it; it is never sent to customers or other external followers.',
+        }),
+      )
+    : h(
+        'div',
+        { class: 'composer-header' },
+        h('span', { text: `To: followers of “${record.name}”` }),
+        external.length
+          ? h('div', {
+              class: 'external-warning',
+              text: `⚠ ${external.length} external follower${external.length > 1 ? 's' : ''} will receive this message by email: ${external.map((f) => f.name).join(', ')}.`,
+            })
+          : null,
+      )
+
+  function updateSubmit() {
+    submit.disabled = pending.some((item) => item.state === 'uploading')
+  }
+
+  fileInput.addEventListener('change', () => {
+    for (const file of fileInput.files ?? []) upload(file)
+    fileInput.value = ''
+  })
+
+  function upload(file) {
+    const progress = h('progress', { max: 1, value: 0, class: 'upload-progress' })
+    const status = h('span', { class: 'upload-status', text: 'uploading…' })
+    const item = { file, state: 'uploading', attachment: null }
+    const row = h(
+      'li',
+      { class: 'pending-file' },
+      h('span', { class: 'file-name', text: file.name }),
+      h('span', { class: 'muted', text: formatBytes(file.size) }),
+      progress,
+      status,
+      h('button', {
+        type: 'button',
+        class: 'icon-button',
+        text: '×',
+        attrs: { 'aria-label': `Remove ${file.name}` },
+        on: {
+          click: () => {
+            pending.splice(pending.indexOf(item), 1)
+            row.remove()
+            updateSubmit()
+          },
+        },
+      }),
+    )
+    pending.push(item)
+    files.append(row)
+    updateSubmit()
+    uploadFile(file, { recordId: record.id, onProgress: (fraction) => (progress.value = fraction) })
+      .then((attachment) => {
+        item.state = 'done'
+        item.attachment = attachment
+        status.textContent = 'uploaded'
+        row.classList.add('uploaded')
+      })
+      .catch((failure) => {
+        item.state = 'failed'
+        row.classList.add('failed')
+        progress.remove()
+        status.textContent =
+          failure instanceof ApiError && failure.status === 413
+            ? `Too large: ${failure.message} ${failure.reason}`
+            : `Not uploaded: ${failure.message} ${failure.reason ?? ''}`
+        ctx.report(failure)
+      })
+      .finally(updateSubmit)
+  }
+
+  async function post(event) {
+    event.preventDefault()
+    error.hidden = true
+    const attachmentIds = pending.filter((item) => item.state === 'done').map((item) => item.attachment.id)
+    if (!text.value.trim() && attachmentIds.length === 0) return
+    submit.disabled = true
+    try {
+      const message = await api('POST', `/api/v1/records/${record.id}/messages`, {
+        kind,
+        body: text.value,
+        attachmentIds,
+      })
+      text.value = ''
+      pending.length = 0
+      files.replaceChildren()
+      onPosted(message)
+    } catch (failure) {
+      ctx.report(failure)
+      replace(error, h('strong', { text: failure.message }), failure.reason ? ` ${failure.reason}` : '')
+      error.hidden = false
+    } finally {
+      updateSubmit()
+    }
+  }
+
+  text.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) post(event)
+  })
+
+  replace(
+    slot,
+    h(
+      'form',
+      { class: note ? 'composer composer-note' : 'composer composer-message', on: { submit: post } },
+      header,
+      text,
+      files,
+      error,
+      h(
+        'div',
+        { class: 'composer-actions' },
+        submit,
+        h('label', { class: 'secondary button-like', htmlFor: fileInput.id, text: 'Attach files' }),
+        fileInput,
+        h('span', {
+          class: 'muted hint',
+          text: 'Markdown: **bold**, _italic_, - lists, `code`. Ctrl+Enter sends.',
+        }),
+        h('span', { class: 'spacer' }),
+        h('button', { type: 'button', class: 'link-button', text: 'Close', on: { click: onClose } }),
+      ),
+    ),
+  )
+  text.focus()
+}

@@ -1,0 +1,187 @@
+import { api } from '../api.js'
+import { avatarClass, h, initials, replace } from '../dom.js'
+
+const CHOICES = [
+  ['all', 'Everything'],
+  ['comments', 'Messages only'],
+  ['none', 'Nothing'],
+]
+
+/** Whether a follower gets "Send message" posts (the `comment` subtype). */
+export function receivesMessages(follower) {
+  if (follower.subscription === 'all' || follower.subscription === 'comments') return true
+  return follower.subscription === 'custom' && follower.subtypes.includes('comment')
+}
+
+/**
+ * A record's followers: a button with their count and a Follow toggle for the current user, and a
+ * panel listing them, each with their subscription choice (editable), removable, plus "Add follower".
+ */
+export function mountFollowers(ctx, { recordId, toolbar, panel }) {
+  let followers = []
+  const countButton = h('button', {
+    type: 'button',
+    class: 'chatter-tool followers-button',
+    attrs: { 'aria-expanded': 'false' },
+    on: {
+      click: () => {
+        panel.hidden = !panel.hidden
+        countButton.setAttribute('aria-expanded', String(!panel.hidden))
+      },
+    },
+  })
+  const followButton = h('button', {
+    type: 'button',
+    class: 'chatter-tool follow-button',
+    on: { click: toggleFollow },
+  })
+  toolbar.append(followButton, countButton)
+  panel.hidden = true
+
+  const search = h('input', {
+    type: 'search',
+    placeholder: 'Add a follower: type a name or email',
+    class: 'follower-search',
+  })
+  const results = h('ul', { class: 'search-results' })
+  let searchTimer = null
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer)
+    searchTimer = setTimeout(() => findPartners().catch(ctx.report), 250)
+  })
+
+  async function findPartners() {
+    const text = search.value.trim()
+    if (!text) return results.replaceChildren()
+    const page = await api('GET', `/api/v1/partners?${new URLSearchParams({ search: text, limit: '8' })}`)
+    const following = new Set(followers.map((follower) => follower.partnerId))
+    replace(
+      results,
+      page.items
+        .filter((partner) => !following.has(partner.id))
+        .map((partner) =>
+          h(
+            'li',
+            {},
+            h('button', {
+              type: 'button',
+              class: 'link-button',
+              text: `${partner.name}${partner.email ? ` <${partner.email}>` : ''}${partner.internal ? '' : ' (external)'}`,
+              on: { click: () => add(partner.id) },
+            }),
+          ),
+        ),
+    )
+  }
+
+  async function add(partnerId) {
+    try {
+      followers = (await api('POST', `/api/v1/records/${recordId}/followers`, { partnerId })).items
+      search.value = ''
+      results.replaceChildren()
+      render()
+    } catch (error) {
+      ctx.report(error)
+    }
+  }
+
+  async function toggleFollow() {
+    const me = ctx.user.partnerId
+    try {
+      if (followers.some((follower) => follower.partnerId === me)) {
+        await api('DELETE', `/api/v1/records/${recordId}/followers/${me}`)
+        followers = followers.filter((follower) => follower.partnerId !== me)
+      } else followers = (await api('POST', `/api/v1/records/${recordId}/followers`, { partnerId: me })).items
+      render()
+    } catch (error) {
+      ctx.report(error)
+    }
+  }
+
+  async function choose(partnerId, subscription) {
+    try {
+      followers = (await api('PATCH', `/api/v1/records/${recordId}/followers/${partnerId}`, { subscription }))
+        .items
+      ctx.notify('Subscription saved')
+    } catch (error) {
+      ctx.report(error)
+    }
+    render()
+  }
+
+  async function remove(partnerId) {
+    try {
+      await api('DELETE', `/api/v1/records/${recordId}/followers/${partnerId}`)
+      followers = followers.filter((follower) => follower.partnerId !== partnerId)
+      render()
+    } catch (error) {
+      ctx.report(error)
+    }
+  }
+
+  function render() {
+    countButton.textContent = `Followers (${followers.length})`
+    const following = followers.some((follower) => follower.partnerId === ctx.user.partnerId)
+    followButton.textContent = following ? 'Following ✓' : 'Follow'
+    followButton.classList.toggle('on', following)
+    followButton.title = following ? 'Click to unfollow' : 'Get notified of new messages'
+    replace(
+      panel,
+      h('h3', { text: 'Followers' }),
+      h(
+        'ul',
+        { class: 'followers' },
+        followers.map((follower) =>
+          h(
+            'li',
+            { class: 'follower', dataset: { partnerId: String(follower.partnerId) } },
+            h('span', { class: avatarClass(follower.partnerId), text: initials(follower.name) }),
+            h(
+              'span',
+              { class: 'follower-name' },
+              h('span', { text: follower.name }),
+              h('span', {
+                class: follower.internal ? 'tag' : 'tag tag-external',
+                text: follower.internal ? 'employee' : 'external',
+              }),
+            ),
+            h(
+              'select',
+              {
+                class: 'subscription',
+                title: 'What this follower is notified of',
+                attrs: { 'aria-label': `Notifications for ${follower.name}` },
+                on: { change: (event) => choose(follower.partnerId, event.target.value) },
+              },
+              CHOICES.map(([value, label]) =>
+                h('option', { value, text: label, selected: follower.subscription === value }),
+              ),
+              follower.subscription === 'custom'
+                ? h('option', { value: 'custom', text: 'Custom', selected: true, disabled: true })
+                : null,
+            ),
+            h('button', {
+              type: 'button',
+              class: 'icon-button',
+              text: '×',
+              title: `Remove ${follower.name}`,
+              attrs: { 'aria-label': `Remove ${follower.name}` },
+              on: { click: () => remove(follower.partnerId) },
+            }),
+          ),
+        ),
+      ),
+      search,
+      results,
+    )
+  }
+
+  return {
+    /** The followers as last loaded (the composer warns about external ones). */
+    list: () => followers,
+    async refresh() {
+      followers = (await api('GET', `/api/v1/records/${recordId}/followers`)).items
+      render()
+    },
+  }
+}

@@ -1,0 +1,154 @@
+import { api } from '../api.js'
+import { h, replace } from '../dom.js'
+import { displayValue, fieldInput, loadPeople, readForm } from './fields.js'
+
+const LIST_COLUMNS = 4
+const STATE_LABELS = { overdue: 'Overdue activity', today: 'Activity due today', planned: 'Planned activity' }
+
+/** A model's records, newest first, with a "New" form built from the model's fields. */
+export async function renderRecordList(ctx, container, modelName) {
+  const model = ctx.models.find((candidate) => candidate.name === modelName)
+  if (!model) {
+    replace(
+      container,
+      h('h1', { text: 'Unknown model' }),
+      h('p', { text: `There is no model "${modelName}".` }),
+    )
+    return
+  }
+  const lookups = await loadPeople()
+  const columns = model.fields
+    .filter((field) => field.name !== 'name' && field.type !== 'text')
+    .slice(0, LIST_COLUMNS)
+  const body = h('tbody')
+  const more = h('button', { type: 'button', class: 'secondary', text: 'Load more', hidden: true })
+  const formSlot = h('div')
+  let cursor = null
+
+  async function load(reset) {
+    const query = new URLSearchParams({ limit: '50' })
+    if (!reset && cursor) query.set('cursor', cursor)
+    const page = await api('GET', `/api/v1/models/${model.name}/records?${query}`)
+    if (reset) body.replaceChildren()
+    for (const record of page.items) body.append(row(record))
+    if (reset && page.items.length === 0)
+      body.append(
+        h(
+          'tr',
+          {},
+          h('td', {
+            colSpan: columns.length + 1,
+            class: 'empty',
+            text: 'No records yet. Create one with “New”.',
+          }),
+        ),
+      )
+    cursor = page.nextCursor
+    more.hidden = !cursor
+  }
+
+  function row(record) {
+    return h(
+      'tr',
+      {
+        class: 'record-row',
+        dataset: { id: String(record.id) },
+        on: { click: () => (location.hash = `#/records/${record.id}`) },
+      },
+      h(
+        'td',
+        {},
+        record.activityState
+          ? h('span', {
+              class: `state-dot state-${record.activityState}`,
+              title: STATE_LABELS[record.activityState],
+            })
+          : null,
+        h('a', { href: `#/records/${record.id}`, text: record.name }),
+      ),
+      columns.map((field) => h('td', { text: displayValue(field, record.values[field.name], lookups) })),
+    )
+  }
+
+  function openNewForm() {
+    const error = h('div', { class: 'form-error', hidden: true })
+    const form = h(
+      'form',
+      {
+        class: 'sheet new-record',
+        on: {
+          submit: async (event) => {
+            event.preventDefault()
+            const values = Object.fromEntries(
+              Object.entries(readForm(form)).filter(([, value]) => value !== null),
+            )
+            try {
+              const record = await api('POST', `/api/v1/models/${model.name}/records`, { values })
+              location.hash = `#/records/${record.id}`
+            } catch (failure) {
+              ctx.report(failure)
+              replace(error, failure.message, failure.reason ? ` ${failure.reason}` : '')
+              error.hidden = false
+            }
+          },
+        },
+      },
+      h('h2', { text: `New ${model.label}` }),
+      h(
+        'div',
+        { class: 'field-grid' },
+        model.fields.map((field) => [
+          h('label', {
+            htmlFor: `field-${field.name}`,
+            class: [field.required ? 'required' : '', field.type === 'text' ? 'wide' : ''],
+            text: field.label,
+          }),
+          fieldInput(field, null, lookups),
+        ]),
+      ),
+      error,
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { type: 'submit', class: 'primary', text: 'Save' }),
+        h('button', {
+          type: 'button',
+          class: 'secondary',
+          text: 'Discard',
+          on: { click: () => formSlot.replaceChildren() },
+        }),
+      ),
+    )
+    replace(formSlot, form)
+    form.querySelector('[data-field]')?.focus()
+  }
+
+  more.addEventListener('click', () => load(false).catch(ctx.report))
+  replace(
+    container,
+    h(
+      'div',
+      { class: 'view-header' },
+      h('h1', { text: `${model.label}s` }),
+      h('button', { type: 'button', class: 'primary', text: 'New', on: { click: openNewForm } }),
+    ),
+    formSlot,
+    h(
+      'table',
+      { class: 'list' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { text: model.fields.find((f) => f.name === 'name')?.label ?? 'Name' }),
+          columns.map((field) => h('th', { text: field.label })),
+        ),
+      ),
+      body,
+    ),
+    more,
+  )
+  await load(true)
+}
