@@ -11,6 +11,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import type { WriteQueue } from './db/write-queue.ts'
+import { docsRoutes } from './docs/openapi.ts'
 import { installErrorHandler } from './errors.ts'
 import { followerRoutes } from './followers/routes.ts'
 import type { LiveHub } from './live/hub.ts'
@@ -26,6 +27,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** "method /path" of every route, in registration order. */
     registeredRoutes: string[]
+    /** "method /path" → who may call it: public, session, or the API-key scope (docs are checked against it). */
+    routeAccess: Map<string, string>
   }
 }
 
@@ -62,11 +65,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   installErrorHandler(app)
   const registered: string[] = []
+  const access = new Map<string, string>()
   app.decorate('registeredRoutes', registered)
+  app.decorate('routeAccess', access)
   app.addHook('onRoute', (route) => {
     if (route.method !== 'HEAD') assertRouteAuth(route)
-    for (const method of [route.method].flat())
-      if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue
+      const key = `${method.toLowerCase()} ${route.url}`
+      registered.push(key)
+      const config = route.config as { access?: string; scope?: string; admin?: boolean } | undefined
+      access.set(
+        key,
+        config?.access === 'public' ? 'public' : config?.admin ? 'admin' : (config?.scope ?? 'session'),
+      )
+    }
   })
   await app.register(cookie)
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
@@ -83,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writes: deps.writes,
   }
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ ok: true }))
+  await app.register(docsRoutes, { company: deps.config.company })
   await app.register(peopleRoutes, shared)
   await app.register(modelRoutes, shared)
   await app.register(recordRoutes, shared)

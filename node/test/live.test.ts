@@ -87,6 +87,11 @@ t.test('the live socket needs a login and refuses pages from other sites', async
   const ann = await buildUser(node)
   await t.rejects(openLive(url, 'ock_not_a_key'), /HTTP 401/)
   await t.rejects(openLive(url, ann.secret, { origin: 'https://evil.example' }), /HTTP 403/)
+  await t.rejects(
+    openLive(url, ann.secret, { origin: 'null' }),
+    /HTTP 403/,
+    'a sandboxed frame is refused too',
+  )
   const same = await openLive(url, ann.secret, { origin: url })
   await same.next((frame) => frame.type === 'ready')
   same.send({ type: 'nonsense' })

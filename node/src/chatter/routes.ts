@@ -21,7 +21,7 @@ import { allSubtypes, findMessage, listMessages, messageDetails } from './reposi
 
 const KINDS = ['message', 'note', 'tracking', 'activity'] as const
 const RecordParams = z.object({ id: z.coerce.number().int().positive() })
-const ChatterQuery = PageQuerySchema.extend({
+export const ChatterQuery = PageQuerySchema.extend({
   /** Comma-separated: message, note, tracking, activity. All kinds when absent. */
   kind: z
     .string()

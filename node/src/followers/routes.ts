@@ -18,12 +18,12 @@ const FollowerParams = z.object({
   id: z.coerce.number().int().positive(),
   partnerId: z.coerce.number().int().positive(),
 })
-const Choice = z.strictObject({
+export const FollowerChoice = z.strictObject({
   subscription: SubscriptionSchema.optional(),
   /** Subtype keys, for `custom`. */
   subtypes: z.array(z.string().max(64)).max(50).optional(),
 })
-export const FollowBody = Choice.extend({ partnerId: z.int().positive() })
+export const FollowBody = FollowerChoice.extend({ partnerId: z.int().positive() })
 export const FollowerViewSchema = z.object({
   partnerId: z.int(),
   name: z.string(),
@@ -41,7 +41,7 @@ export async function followerRoutes(
   const { db, registry } = opts
 
   /** Checks a subscription choice; external partners cannot pick internal subtypes. */
-  function checkChoice(tx: Tx, partnerId: number, choice: z.infer<typeof Choice>) {
+  function checkChoice(tx: Tx, partnerId: number, choice: z.infer<typeof FollowerChoice>) {
     const partner = tx.select().from(partners).where(eq(partners.id, partnerId)).get()
     if (!partner?.active) throw new NodeError('E_INVALID_BODY', `partnerId: no partner ${partnerId}`)
     const subscription = choice.subscription ?? (partner.internal ? 'all' : 'comments')
@@ -123,7 +123,7 @@ export async function followerRoutes(
     async (request) => {
       const principal = principalOf(request)
       const params = parseWith(FollowerParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(Choice, request.body)
+      const body = parseWith(FollowerChoice, request.body)
       const items = await opts.writes.run((tx) => {
         loadRecord(tx, { principal, registry, recordId: params.id })
         if (!findFollower(tx, params.id, params.partnerId)) throw new NodeError('E_NOT_FOUND')

@@ -7,7 +7,7 @@ import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord } from '../records/access.ts'
 import type { LiveClient, LiveHub } from './hub.ts'
 
-const ClientFrame = z.discriminatedUnion('type', [
+export const ClientFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('subscribe'), recordId: z.int().positive() }),
   z.strictObject({ type: z.literal('unsubscribe'), recordId: z.int().positive() }),
   z.strictObject({ type: z.literal('ping') }),
@@ -28,7 +28,7 @@ export async function liveRoutes(
       config: { access: 'user', scope: 'chatter:read' },
       preValidation: async (request) => {
         const origin = request.headers.origin
-        if (origin && new URL(origin).host !== request.headers.host)
+        if (origin !== undefined && hostOf(origin) !== request.headers.host)
           throw new NodeError('E_FORBIDDEN', 'this socket can only be opened from the node’s own pages')
       },
     },
@@ -67,4 +67,13 @@ export async function liveRoutes(
       client.send(JSON.stringify({ type: 'ready', userId: principal.userId }))
     },
   )
+}
+
+/** The host of an Origin header, or undefined for "null" (sandboxed frames, files) and anything malformed. */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host
+  } catch {
+    return undefined
+  }
 }

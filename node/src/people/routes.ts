@@ -25,7 +25,7 @@ import {
 } from './schema.ts'
 
 const IdParams = z.object({ id: z.coerce.number().int().positive() })
-const PartnerQuery = PageQuerySchema.extend({ search: z.string().trim().max(100).optional() })
+export const PartnerQuery = PageQuerySchema.extend({ search: z.string().trim().max(100).optional() })
 
 /** Sessions (log in and out), users, partners and API keys. */
 export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: Clock; config: Config }) {
