@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, or, sql } from 'drizzle-orm'
-import { type Executor, rows } from '../db/client.ts'
+import type { Executor } from '../db/client.ts'
 import { connectionHistory, connections, instances, queue } from '../db/schema.ts'
 
 export type ConnectionRow = typeof connections.$inferSelect
@@ -42,31 +42,6 @@ export async function findLiveConnectionBetween(
     )
     .limit(1)
   return row
-}
-
-/** Of these pairs of instances, the ones with an accepted connection, as `pairKey`s. */
-export async function acceptedPairs(
-  executor: Executor,
-  pairs: { a: string; b: string }[],
-): Promise<Set<string>> {
-  if (pairs.length === 0) return new Set()
-  const found = await rows<{ requester: string; addressee: string }>(
-    executor,
-    // One subquery per pair, on the live-pair index, whatever the statistics say (see idArray).
-    sql`select c.requester, c.addressee from connections c
-        where c.state = 'accepted' and c.id = any(array(
-          select (select l.id from connections l
-                  where least(l.requester, l.addressee) = least(p.a, p.b)
-                    and greatest(l.requester, l.addressee) = greatest(p.a, p.b)
-                    and l.state in ('pending', 'accepted'))
-          from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as p(a text, b text)))`,
-  )
-  return new Set(found.map((row) => pairKey(row.requester, row.addressee)))
-}
-
-/** The same key for (a, b) and (b, a). */
-export function pairKey(a: string, b: string): string {
-  return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`
 }
 
 export async function listConnectionsOf(executor: Executor, instanceId: string): Promise<ConnectionRow[]> {

@@ -1,16 +1,8 @@
 import { fromBase64Url, reason, type SignedReceipt, verifyReceipt } from '@ochat/shared-protocol'
-import { acceptedPairs, pairKey } from '../connections/repository.ts'
-import type { Tx } from '../db/client.ts'
-import { findEnvelopes, markDelivered, markRead } from '../envelopes/repository.ts'
+import { sql } from 'drizzle-orm'
+import { type Executor, rows, type Tx } from '../db/client.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import {
-  type ClaimedItem,
-  deleteItemsOf,
-  insertClaimedItems,
-  insertQueueItems,
-  type QueueInsert,
-  wake,
-} from './queue-repository.ts'
+import type { ClaimedItem } from './queue-repository.ts'
 
 export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false; reason: string }
 
@@ -46,13 +38,14 @@ export async function acceptReceipts(
 
 /**
  * Delivered and Read receipts (PROTOCOL.md §5.1, invariant 6), from any number of recipients in one
- * transaction and a fixed number of statements. Each receipt is checked (it is from its batch's
- * instance, signed by its key, about envelopes the named sender sent to it), then forwarded to the
- * sender through the same durable queue. A Delivered receipt is what deletes the ciphertext. Returns,
- * per batch, one outcome per receipt and the envelopes that became delivered.
+ * statement, `ochat_accept_receipts` (drizzle/0003_accept_receipts.sql). Each receipt is checked (it
+ * is from its batch's instance, signed by its key, about envelopes the named sender sent to it, over an
+ * accepted connection), then forwarded to the sender through the same durable queue. A Delivered
+ * receipt is what deletes the ciphertext. Returns, per batch, one outcome per receipt and the envelopes
+ * that became delivered. On its own (not in a transaction) the statement commits by itself.
  */
 export async function acceptReceiptBatches(
-  tx: Tx,
+  executor: Executor,
   props: {
     batches: ReceiptBatch[]
     nowMs: number
@@ -76,32 +69,72 @@ export async function acceptReceiptBatches(
     )
   })
   const wanted = props.batches.flatMap((batch, b) =>
-    batch.receipts.filter((_, r) => signed[b]?.[r]?.ok).map((receipt) => ({ batch, receipt })),
+    batch.receipts.flatMap((receipt, r) => (signed[b]?.[r]?.ok ? [{ batch, receipt, b, r }] : [])),
   )
-  const pairs = new Map(
-    wanted.map(({ batch, receipt }) => [
-      pairKey(batch.recipient.id, receipt.receipt.to),
-      { a: batch.recipient.id, b: receipt.receipt.to },
-    ]),
-  )
-  // Both reads in one round trip (postgres.js pipelines statements of one transaction).
-  const [found, connected] = await Promise.all([
-    findEnvelopes(
-      tx,
-      wanted.flatMap(({ receipt }) => receipt.receipt.envelopeIds),
-    ),
-    // Invariant 7: nothing flows without an accepted connection, receipts included.
-    acceptedPairs(tx, [...pairs.values()]),
-  ])
-  const known = new Map(found.map((row) => [row.id, row]))
+  const settled = props.settled ?? []
+  const refusals = new Map<string, string | null>()
+  const deliveredTo = new Map<string, Set<string>>()
+  if (wanted.length > 0 || settled.length > 0) {
+    const handOff = props.handOff
+    const receiptsJson = JSON.stringify(
+      wanted.map(({ batch, receipt }, index) => ({
+        r: index,
+        id: receipt.receipt.id,
+        kind: receipt.receipt.kind,
+        recipient: batch.recipient.id,
+        sender: receipt.receipt.to,
+        envelope_ids: receipt.receipt.envelopeIds,
+        body: JSON.stringify({ type: 'receipt', id: receipt.receipt.id, receipt }),
+        direct: handOff?.destinations.has(receipt.receipt.to) ?? false,
+      })),
+    )
+    const settledJson = JSON.stringify(
+      settled.map((item) => ({ destination: item.destination, item_id: item.itemId })),
+    )
+    const found = await rows<{
+      o_what: string
+      o_r: number | null
+      o_id: string | null
+      o_detail: string | null
+      o_qid: string | number | null
+      o_destination: string | null
+      o_body: string | null
+      o_attempts: number | null
+      o_deadline_at: string | number | null
+      o_connection_id: string | null
+    }>(
+      executor,
+      sql`select * from ochat_accept_receipts(${receiptsJson}::json, ${settledJson}::json, ${handOff?.replicaId ?? ''}::text,
+            ${handOff?.claimedUntil ?? 0}::bigint, ${props.nowMs}::bigint, ${props.deadlineMs}::bigint)`,
+    )
+    for (const row of found) {
+      if (row.o_what === 'outcome' && row.o_r !== null) {
+        const entry = wanted[row.o_r]
+        if (entry) refusals.set(`${entry.b}:${entry.r}`, row.o_detail)
+      } else if (row.o_what === 'delivered' && row.o_id && row.o_destination) {
+        const ids = deliveredTo.get(row.o_destination) ?? new Set<string>()
+        ids.add(row.o_id)
+        deliveredTo.set(row.o_destination, ids)
+      } else if (row.o_what === 'claimed' && handOff && row.o_destination && row.o_id) {
+        const list = handOff.claimed.get(row.o_destination) ?? []
+        list.push({
+          qid: Number(row.o_qid),
+          itemId: row.o_id,
+          kind: 'receipt',
+          body: row.o_body ?? '',
+          attempts: row.o_attempts ?? 1,
+          deadlineAt: Number(row.o_deadline_at),
+          connectionId: row.o_connection_id,
+        })
+        handOff.claimed.set(row.o_destination, list)
+      }
+    }
+    for (const list of handOff?.claimed.values() ?? []) list.sort((a, b) => a.qid - b.qid)
+  }
 
-  const forward: QueueInsert[] = []
-  const delivered: { id: string; recipient: string }[] = []
-  const read: { id: string; recipient: string }[] = []
-  const outcomes = props.batches.map((batch, b) =>
-    batch.receipts.map((signedReceipt, r): ReceiptOutcome => {
+  return props.batches.map((batch, b) => ({
+    outcomes: batch.receipts.map((signedReceipt, r): ReceiptOutcome => {
       const { receipt } = signedReceipt
-      const recipient = batch.recipient.id
       const verified = signed[b]?.[r]
       if (!verified?.ok)
         return {
@@ -109,76 +142,25 @@ export async function acceptReceiptBatches(
           ok: false,
           reason: verified?.reason ?? reason('invalid', 'receipt signature'),
         }
-      if (!connected.has(pairKey(recipient, receipt.to)))
+      const refusal = refusals.get(`${b}:${r}`)
+      if (refusal === undefined)
+        return { id: receipt.id, ok: false, reason: reason('error', 'receipt not checked; send it again') }
+      if (refusal === null) return { id: receipt.id, ok: true }
+      if (refusal === 'blocked')
         return {
           id: receipt.id,
           ok: false,
           reason: reason('blocked', `no accepted connection with ${receipt.to}`),
         }
-      const foreign = receipt.envelopeIds.find((id) => {
-        const row = known.get(id)
-        return !row || row.recipient !== recipient || row.sender !== receipt.to
-      })
-      // Same answer for an unknown id and someone else's: nothing about other envelopes leaks.
-      if (foreign)
-        return {
-          id: receipt.id,
-          ok: false,
-          reason: reason('invalid', `envelope ${foreign} was not sent to you by ${receipt.to}`),
-        }
-      const items = receipt.envelopeIds.map((id) => ({ id, recipient }))
-      if (receipt.kind === 'delivered') delivered.push(...items)
-      else read.push(...items)
-      forward.push({
-        destination: receipt.to,
-        itemId: receipt.id,
-        kind: 'receipt',
-        connectionId: null,
-        body: JSON.stringify({ type: 'receipt', id: receipt.id, receipt: signedReceipt }),
-        createdAt: props.nowMs,
-        deadlineAt: props.nowMs + props.deadlineMs,
-        nextAttemptAt: props.nowMs,
-      })
-      return { id: receipt.id, ok: true }
+      return {
+        id: receipt.id,
+        ok: false,
+        reason: reason(
+          'invalid',
+          `envelope ${refusal.slice('foreign:'.length)} was not sent to you by ${receipt.to}`,
+        ),
+      }
     }),
-  )
-
-  const handOff = props.handOff
-  const direct = handOff ? forward.filter((item) => handOff.destinations.has(item.destination)) : []
-  const queued = handOff ? forward.filter((item) => !handOff.destinations.has(item.destination)) : forward
-  // The writes are independent: one round trip. The ciphertext goes as soon as the recipient holds it
-  // (DESIGN.md retention), with the items the caller settled.
-  const [marked, , , , claimed] = await Promise.all([
-    markDelivered(tx, { items: delivered, nowMs: props.nowMs }),
-    deleteItemsOf(tx, [
-      ...delivered.map((item) => ({ destination: item.recipient, itemId: item.id })),
-      ...(props.settled ?? []),
-    ]),
-    markRead(tx, { items: read, nowMs: props.nowMs }),
-    insertQueueItems(tx, queued),
-    handOff
-      ? insertClaimedItems(tx, {
-          items: direct,
-          replicaId: handOff.replicaId,
-          claimedUntil: handOff.claimedUntil,
-        })
-      : undefined,
-    wake(
-      tx,
-      queued.map((item) => item.destination),
-    ),
-  ])
-  if (handOff && claimed) for (const [destination, items] of claimed) handOff.claimed.set(destination, items)
-  const newly = new Set(marked.map((row) => row.id))
-  const deliveredTo = new Map<string, Set<string>>()
-  for (const item of delivered) {
-    if (!newly.has(item.id)) continue
-    const ids = deliveredTo.get(item.recipient) ?? new Set<string>()
-    ids.add(item.id)
-    deliveredTo.set(item.recipient, ids)
-  }
-  return props.batches.map((batch, b) => ({
-    outcomes: outcomes[b] ?? [],
     delivered: [...(deliveredTo.get(batch.recipient.id) ?? [])],
   }))
 }

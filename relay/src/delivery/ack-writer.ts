@@ -2,7 +2,12 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/client.ts'
 import { GroupCommit } from '../db/group-commit.ts'
 import type { HandOff } from './accept-receipts.ts'
-import { type Acknowledgement, type AcknowledgeResult, acknowledgeAll } from './acknowledge.ts'
+import {
+  type Acknowledgement,
+  type AcknowledgeResult,
+  acknowledgeAll,
+  needsTransaction,
+} from './acknowledge.ts'
 import { type ClaimedItem, releaseClaims, wake } from './queue-repository.ts'
 
 /** Largest batch settled in one transaction, in items and receipts. */
@@ -57,9 +62,11 @@ export class AckWriter {
           claimed: new Map(),
         }
         try {
-          const results = await props.db.transaction((tx) =>
-            acknowledgeAll(tx, { acks, nowMs, deadlineMs: props.deadlineMs, handOff }),
-          )
+          const settle = { acks, nowMs, deadlineMs: props.deadlineMs, handOff }
+          // Nothing refused: one statement, committed on its own (one round trip).
+          const results = needsTransaction(acks)
+            ? await props.db.transaction((tx) => acknowledgeAll(tx, settle))
+            : await acknowledgeAll(props.db, settle)
           // Committed: a failure from here on must not fail (and retry) the batch. Nothing is lost if the
           // release below fails: the claims run out after `visibilityMs` and the items go again.
           await handOver(props.db, { reserved, claimed: handOff.claimed, replicaId: props.replicaId }).catch(

@@ -1,5 +1,5 @@
 import { type ItemResult, reasonPrefix, type SignedReceipt } from '@ochat/shared-protocol'
-import type { Db, Tx } from '../db/client.ts'
+import type { Db, Executor } from '../db/client.ts'
 import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceiptBatches, type HandOff, type ReceiptOutcome } from './accept-receipts.ts'
@@ -28,14 +28,20 @@ export async function acknowledge(
   return result ?? { settled: [], delivered: [], receipts: [] }
 }
 
+/** Whether settling these acks writes more than the one receipts statement (a refusal or a retry). */
+export function needsTransaction(acks: Acknowledgement[]): boolean {
+  return acks.some((ack) => ack.results.some((result) => !result.ok && ack.inflight.has(result.id)))
+}
+
 /**
- * Settles what nodes acknowledged (PROTOCOL.md §6.2), for any number of them in one transaction.
+ * Settles what nodes acknowledged (PROTOCOL.md §6.2), for any number of them in one transaction (or,
+ * when `needsTransaction` is false, in the one statement of acceptReceiptBatches, which commits alone).
  * Receipts and status items are done once acknowledged; an envelope is done only through a signed
  * Delivered receipt (here or later). An envelope refused with `invalid:` (bad signature, undecryptable)
  * fails now and its sender is told; any other refusal is retried.
  */
 export async function acknowledgeAll(
-  tx: Tx,
+  tx: Executor,
   props: { acks: Acknowledgement[]; nowMs: number; deadlineMs: number; handOff?: HandOff },
 ): Promise<AcknowledgeResult[]> {
   const done: { destination: string; itemId: string }[] = []
@@ -82,7 +88,7 @@ export async function acknowledgeAll(
 
 /** Envelopes the recipient refused as `invalid:` fail now, and their senders are told why. */
 async function failRefused(
-  tx: Tx,
+  tx: Executor,
   props: {
     ack: Acknowledgement
     refused: { id: string; reason: string }[]

@@ -52,69 +52,6 @@ export async function insertQueueItems(executor: Executor, items: QueueInsert[])
 }
 
 /**
- * Inserts items already claimed by this replica (claimed_by, claimed_until, one attempt), for a socket
- * on this replica to send as soon as the transaction commits, without a wake-up and a separate claim.
- * They stay in the queue until acknowledged, like any claimed item. Returns the rows inserted, by
- * destination; an item whose id is already queued for its destination is skipped and not returned.
- */
-export async function insertClaimedItems(
-  executor: Executor,
-  props: { items: QueueInsert[]; replicaId: string; claimedUntil: number },
-): Promise<Map<string, ClaimedItem[]>> {
-  const byDestination = new Map<string, ClaimedItem[]>()
-  if (props.items.length === 0) return byDestination
-  const rowsJson = JSON.stringify(
-    props.items.map((item) => ({
-      destination: item.destination,
-      item_id: item.itemId,
-      kind: item.kind,
-      connection_id: item.connectionId ?? null,
-      body: item.body,
-      created_at: item.createdAt,
-      deadline_at: item.deadlineAt,
-      next_attempt_at: item.nextAttemptAt,
-    })),
-  )
-  const inserted = await rows<{
-    qid: string | number
-    destination: string
-    item_id: string
-    kind: string
-    body: string
-    attempts: number
-    deadline_at: string | number
-    connection_id: string | null
-  }>(
-    executor,
-    sql`insert into queue (destination, item_id, kind, connection_id, body, created_at, deadline_at, next_attempt_at,
-          attempts, claimed_by, claimed_until)
-        select destination, item_id, kind, connection_id, body, created_at, deadline_at, next_attempt_at,
-          1, ${props.replicaId}, ${props.claimedUntil}
-        from rows from (jsonb_to_recordset(${rowsJson}::jsonb) as (destination text, item_id uuid, kind text,
-          connection_id uuid, body text, created_at bigint, deadline_at bigint, next_attempt_at bigint))
-          with ordinality as x(destination, item_id, kind, connection_id, body, created_at, deadline_at, next_attempt_at, n)
-        order by n
-        on conflict do nothing
-        returning qid, destination, item_id, kind, body, attempts, deadline_at, connection_id`,
-  )
-  for (const row of inserted) {
-    const list = byDestination.get(row.destination) ?? []
-    list.push({
-      qid: Number(row.qid),
-      itemId: row.item_id,
-      kind: row.kind,
-      body: row.body,
-      attempts: row.attempts,
-      deadlineAt: Number(row.deadline_at),
-      connectionId: row.connection_id,
-    })
-    byDestination.set(row.destination, list)
-  }
-  for (const list of byDestination.values()) list.sort((a, b) => a.qid - b.qid)
-  return byDestination
-}
-
-/**
  * Makes items this replica claimed due again at once, by qid, unless another replica has claimed them
  * since (it took the node's socket over): the socket they were meant for is gone.
  */

@@ -1,5 +1,5 @@
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
-import { type Executor, rows } from '../db/client.ts'
+import type { Executor } from '../db/client.ts'
 import { envelopes } from '../db/schema.ts'
 
 export type EnvelopeRow = typeof envelopes.$inferSelect
@@ -32,41 +32,6 @@ export async function findEnvelopeOfSender(
  */
 export function idArray(ids: string[]): SQL {
   return sql`array(select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`
-}
-
-export function textArray(values: string[]): SQL {
-  return sql`array(select distinct value from jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))`
-}
-
-/**
- * Marks envelopes delivered, only if sent to one of the given recipients; returns the ones that were
- * still queued. The caller has checked each id's recipient and sender against its receipt.
- */
-export async function markDelivered(
-  executor: Executor,
-  props: { items: { id: string; recipient: string }[]; nowMs: number },
-): Promise<{ id: string }[]> {
-  if (props.items.length === 0) return []
-  return rows<{ id: string }>(
-    executor,
-    sql`update envelopes e set status = 'delivered', delivered_at = ${props.nowMs}
-        where e.id = any(${idArray(props.items.map((item) => item.id))}) and e.status = 'queued'
-          and e.recipient = any(${textArray(props.items.map((item) => item.recipient))})
-        returning e.id`,
-  )
-}
-
-/** Marks envelopes read, only if sent to one of the given recipients (checked by the caller). */
-export async function markRead(
-  executor: Executor,
-  props: { items: { id: string; recipient: string }[]; nowMs: number },
-): Promise<void> {
-  if (props.items.length === 0) return
-  await executor.execute(
-    sql`update envelopes e set read_at = ${props.nowMs}
-        where e.id = any(${idArray(props.items.map((item) => item.id))})
-          and e.recipient = any(${textArray(props.items.map((item) => item.recipient))})`,
-  )
 }
 
 /**
