@@ -190,7 +190,6 @@ CREATE INDEX `notifications_unread` ON `notifications` (`partner_id`,`record_id`
 CREATE INDEX `notifications_message` ON `notifications` (`message_id`);--> statement-breakpoint
 CREATE TABLE `outgoing_mail` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
-	`notification_id` integer,
 	`content_id` integer NOT NULL,
 	`partner_id` integer,
 	`record_id` integer,
@@ -202,7 +201,6 @@ CREATE TABLE `outgoing_mail` (
 	`last_error` text,
 	`created_at` integer NOT NULL,
 	`sent_at` integer,
-	FOREIGN KEY (`notification_id`) REFERENCES `notifications`(`id`) ON UPDATE no action ON DELETE set null,
 	FOREIGN KEY (`content_id`) REFERENCES `mail_contents`(`id`) ON UPDATE no action ON DELETE no action,
 	FOREIGN KEY (`partner_id`) REFERENCES `partners`(`id`) ON UPDATE no action ON DELETE no action
 );

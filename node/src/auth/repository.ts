@@ -37,19 +37,23 @@ export function deleteSession(tx: Tx, tokenHash: string): void {
   tx.delete(sessions).where(eq(sessions.tokenHash, tokenHash)).run()
 }
 
+/** Every API request runs this: built once per connection. */
 export function findApiKey(tx: Tx, secretHash: string) {
-  return tx
-    .select({
-      ...principalColumns,
-      keyId: apiKeys.id,
-      scopes: apiKeys.scopes,
-      lastUsedAt: apiKeys.lastUsedAt,
-    })
-    .from(apiKeys)
-    .innerJoin(users, eq(users.id, apiKeys.userId))
-    .innerJoin(partners, eq(partners.id, users.partnerId))
-    .where(and(eq(apiKeys.secretHash, secretHash), isNull(apiKeys.revokedAt)))
-    .get()
+  const query = once(tx, 'auth.apiKey', () =>
+    tx
+      .select({
+        ...principalColumns,
+        keyId: apiKeys.id,
+        scopes: apiKeys.scopes,
+        lastUsedAt: apiKeys.lastUsedAt,
+      })
+      .from(apiKeys)
+      .innerJoin(users, eq(users.id, apiKeys.userId))
+      .innerJoin(partners, eq(partners.id, users.partnerId))
+      .where(and(eq(apiKeys.secretHash, sql.placeholder('secretHash')), isNull(apiKeys.revokedAt)))
+      .prepare(),
+  )
+  return query.get({ secretHash })
 }
 
 export function touchApiKey(tx: Tx, keyId: number, now: number): void {

@@ -300,12 +300,14 @@ export const mailContents = sqliteTable('mail_contents', {
   createdAt: ms('created_at').notNull(),
 })
 
-/** Email notifications waiting to be sent (the mail issue sends them), one row per recipient. */
+/**
+ * Email notifications waiting to be sent (the mail issue sends them), one row per recipient; the
+ * matching `notifications` row has the same (message, partner).
+ */
 export const outgoingMail = sqliteTable(
   'outgoing_mail',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    notificationId: integer('notification_id').references(() => notifications.id, { onDelete: 'set null' }),
     contentId: integer('content_id')
       .notNull()
       .references(() => mailContents.id),

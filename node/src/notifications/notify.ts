@@ -1,7 +1,7 @@
 import { eq, getTableName, inArray } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
-import { mailContents, notifications, outgoingMail, partners, users } from '../db/schema.ts'
+import { mailContents, partners, users } from '../db/schema.ts'
 import { followersWithPartners } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
 import { type Candidate, computeRecipients, type Recipient } from './recipients.ts'
@@ -105,24 +105,27 @@ export function deliver(
     }
     return id
   }
+  insertRows(
+    tx,
+    'notifications',
+    NOTIFICATION_COLUMNS,
+    told.map((recipient) => [
+      recipient.partnerId,
+      input.recordId,
+      input.messageId,
+      input.activityId,
+      recipient.reason,
+      recipient.channel,
+      input.now,
+    ]),
+  )
+  const mails: unknown[][] = []
   for (const recipient of told) {
-    const notificationId = Number(
-      statements.notification.run(
-        recipient.partnerId,
-        input.recordId,
-        input.messageId,
-        input.activityId,
-        recipient.reason,
-        recipient.channel,
-        input.now,
-      ).lastInsertRowid,
-    )
     if (recipient.channel === 'inbox' && recipient.userId !== null)
       input.effects.events.push({ scope: 'user', userId: recipient.userId, type: 'inbox.changed' })
     const content = contents.get(recipient.partnerId)
     if (recipient.channel !== 'email' || !content) continue
-    statements.mail.run(
-      notificationId,
+    mails.push([
       recipient.partnerId,
       input.recordId,
       input.messageId,
@@ -133,23 +136,61 @@ export function deliver(
       recipient.email ? null : 'the contact has no email address',
       input.now,
       input.now,
+    ])
+  }
+  insertRows(tx, 'outgoing_mail', MAIL_COLUMNS, mails)
+}
+
+const NOTIFICATION_COLUMNS = [
+  'partner_id',
+  'record_id',
+  'message_id',
+  'activity_id',
+  'reason',
+  'channel',
+  'created_at',
+]
+const MAIL_COLUMNS = [
+  'partner_id',
+  'record_id',
+  'message_id',
+  'content_id',
+  'email_to',
+  'status',
+  'last_error',
+  'next_attempt_at',
+  'created_at',
+]
+/** Rows per insert statement: a post to 50 followers is two statements, not fifty. */
+const ROWS_PER_INSERT = 32
+
+/**
+ * Inserts many rows with multi-row INSERTs, prepared once per connection and row count. Running one
+ * statement per row costs more in calls than in SQLite's own work.
+ */
+function insertRows(
+  tx: Tx,
+  table: 'notifications' | 'outgoing_mail',
+  columns: string[],
+  rows: unknown[][],
+): void {
+  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+    const chunk = rows.slice(start, start + ROWS_PER_INSERT)
+    const statement = once(tx, `insert.${table}.${chunk.length}`, (sqlite) =>
+      sqlite.prepare(
+        `insert into ${table} (${columns.join(', ')}) values ${chunk
+          .map(() => `(${columns.map(() => '?').join(', ')})`)
+          .join(', ')}`,
+      ),
     )
+    statement.run(chunk.flat())
   }
 }
 
-/** One insert per recipient, prepared once: a post to 50 followers runs them 50 times. */
 function deliveryStatements(tx: Tx) {
   return once(tx, 'notify.deliver', (sqlite) => ({
-    notification: sqlite.prepare(
-      `insert into ${getTableName(notifications)} (partner_id, record_id, message_id, activity_id, reason, channel, created_at)
-       values (?, ?, ?, ?, ?, ?, ?)`,
-    ),
     content: sqlite.prepare(
       `insert into ${getTableName(mailContents)} (subject, body, created_at) values (?, ?, ?)`,
-    ),
-    mail: sqlite.prepare(
-      `insert into ${getTableName(outgoingMail)} (notification_id, partner_id, record_id, message_id, content_id, email_to, status, last_error, next_attempt_at, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
   }))
 }
