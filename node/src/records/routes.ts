@@ -128,7 +128,11 @@ export async function recordRoutes(
         return { record: updated, model: loaded.model }
       })
       opts.live.publish(effects)
-      return presentRecord(record, model)
+      return presentRecord(
+        record,
+        model,
+        recordActivityStates(db, [record.id], opts.clock.now()).get(record.id),
+      )
     },
   )
 
