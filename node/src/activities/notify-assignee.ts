@@ -3,6 +3,7 @@ import { escapeHtml, plainText } from '../chatter/body.ts'
 import type { Tx } from '../db/client.ts'
 import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
+import { headerText } from '../notifications/mail-content.ts'
 import { candidates, deliver } from '../notifications/notify.ts'
 import type { Recipient } from '../notifications/recipients.ts'
 import type { RecordRow } from '../records/access.ts'
@@ -47,7 +48,7 @@ export function notifyAssignee(
     activityId: activity.id,
     // Odoo's subject: "<record>: <summary>" assigned to you.
     mail: () => ({
-      subject: `"${record.name}: ${title}" assigned to you`,
+      subject: headerText(`"${record.name}: ${title}" assigned to you`),
       body: [
         `<p><strong>${escapeHtml(input.principal.name)}</strong> assigned you an activity on ${escapeHtml(model.label)} ${escapeHtml(record.name)}:</p>`,
         `<p>${escapeHtml(type.name)}: ${escapeHtml(title)}, due ${escapeHtml(activity.deadline)}</p>`,

@@ -6,11 +6,28 @@ import { isCalendarDate } from './dates.ts'
 export const ActivityStateSchema = z.enum(['overdue', 'today', 'planned'])
 export type ActivityState = z.infer<typeof ActivityStateSchema>
 
+/**
+ * Deadlines and start times stay within years 1900–9000: snoozing and chaining add days and months,
+ * and a deadline of 9999-12-31 snoozed once became "+010000-01" (stored, shown overdue, refused when
+ * sent back). Before 1900, Date.UTC reads years 0–99 as 1900–1999.
+ */
+const FIRST_DAY = '1900-01-01'
+const LAST_DAY = '9000-12-31'
+
 /** A date without a time, `YYYY-MM-DD`. */
-export const DateSchema = z.string().refine(isCalendarDate, 'a date written YYYY-MM-DD')
+export const DateSchema = z
+  .string()
+  .refine(isCalendarDate, 'a date written YYYY-MM-DD')
+  .refine((date) => date >= FIRST_DAY && date <= LAST_DAY, `between ${FIRST_DAY} and ${LAST_DAY}`)
 
 /** An ISO 8601 date-time with an offset (`Z` or `+02:00`), kept as epoch milliseconds. */
-const InstantSchema = z.iso.datetime({ offset: true }).transform((value) => Date.parse(value))
+const InstantSchema = z.iso
+  .datetime({ offset: true })
+  .transform((value) => Date.parse(value))
+  .refine(
+    (ms) => ms >= Date.parse(`${FIRST_DAY}T00:00:00Z`) && ms <= Date.parse(`${LAST_DAY}T00:00:00Z`),
+    `between ${FIRST_DAY} and ${LAST_DAY}`,
+  )
 
 const Summary = z.string().trim().max(200)
 /** Markdown, rendered and sanitized like a message body. */

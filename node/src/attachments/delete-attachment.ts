@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/principal.ts'
+import { isAdmin, type Principal } from '../auth/principal.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
 import type { ModelRegistry } from '../models/registry.ts'
@@ -22,7 +22,8 @@ export function deleteAttachment(input: {
   const { principal } = input
   const sha256 = input.db.transaction((tx) => {
     const attachment = loadAttachment(tx, { principal, registry: input.registry, id: input.id })
-    if (attachment.uploadedBy !== principal.userId && principal.role !== 'admin')
+    // Deleting someone else's file is an admin action: a key needs the admin scope too.
+    if (attachment.uploadedBy !== principal.userId && !isAdmin(principal))
       throw new NodeError('E_FORBIDDEN', 'only the person who uploaded a file, or an admin, can delete it')
     if (attachment.messageId !== null || attachment.activityId !== null)
       throw new NodeError('E_ATTACHMENT_ATTACHED')

@@ -14,7 +14,9 @@ export const UploadQuery = z.object({
         .string()
         .min(1, 'the file needs a name')
         .max(255)
-        .regex(/^[^\p{Cc}]*$/u, 'no control characters'),
+        .regex(/^[^\p{Cc}]*$/u, 'no control characters')
+        // Bidi overrides make "invoice\u202Efdp.exe" show as "invoiceexe.pdf".
+        .regex(/^[^\u202A-\u202E\u2066-\u2069]*$/u, 'no text direction overrides'),
     ),
   /** The record the file is for; the caller must be able to read it. Posting it on a message sets it too. */
   recordId: z.coerce.number().int().positive().optional(),

@@ -62,16 +62,23 @@ export function installAuth(
   })
 }
 
-function authenticate(
+/**
+ * The caller of a request, or undefined when its credential is missing, wrong, revoked, expired or its
+ * user deactivated. `touch: false` checks without counting as use (a live socket re-checks the
+ * credential it was opened with before each event; that must not keep an idle session alive).
+ */
+export function authenticate(
   request: FastifyRequest,
   deps: { db: Db; clock: Clock; sessionIdleMs: number },
+  options: { touch: boolean } = { touch: true },
 ): Principal | undefined {
   const now = deps.clock.now()
   const authorization = request.headers.authorization
   if (authorization?.startsWith('Bearer ')) {
     const row = findApiKey(deps.db, sha256(authorization.slice(7).trim()))
     if (!row?.active) return undefined
-    if (row.lastUsedAt === null || now - row.lastUsedAt > TOUCH_EVERY_MS) touchApiKey(deps.db, row.keyId, now)
+    if (options.touch && (row.lastUsedAt === null || now - row.lastUsedAt > TOUCH_EVERY_MS))
+      touchApiKey(deps.db, row.keyId, now)
     return toPrincipal(row, 'api-key', row.scopes as Scope[])
   }
   const token = request.cookies?.[SESSION_COOKIE]
@@ -79,7 +86,7 @@ function authenticate(
   const tokenHash = sha256(token)
   const row = findSession(deps.db, tokenHash)
   if (!row?.active || now - row.lastSeenAt > deps.sessionIdleMs) return undefined
-  if (now - row.lastSeenAt > TOUCH_EVERY_MS) touchSession(deps.db, tokenHash, now)
+  if (options.touch && now - row.lastSeenAt > TOUCH_EVERY_MS) touchSession(deps.db, tokenHash, now)
   return toPrincipal(row, 'session', null, row.csrfToken)
 }
 

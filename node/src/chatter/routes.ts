@@ -180,6 +180,9 @@ export async function chatterRoutes(
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       return db.transaction((tx) => {
         const message = loadMessage(tx, principal, id)
+        // A deleted message keeps its last body as a version: only admins read it (as for its files);
+        // for everyone else the tombstone has no history.
+        if (message.deletedAt !== null && principal.role !== 'admin') return { items: [] }
         const versions = tx
           .select()
           .from(messageVersions)

@@ -4,6 +4,11 @@ import type { Effects, LiveEvent } from './events.ts'
 export type LiveClient = {
   userId: number
   send(text: string): void
+  /**
+   * Asked before each event: whether this client may still hear it (its credential may have been
+   * revoked, its user deactivated, or its access to the record lost since it subscribed).
+   */
+  mayHear?(event: LiveEvent): boolean
 }
 
 /**
@@ -57,7 +62,7 @@ export class LiveHub {
       const text = JSON.stringify({ type: 'event', event })
       if (seen.has(text)) continue
       seen.add(text)
-      for (const client of this.#audience(event)) client.send(text)
+      for (const client of [...this.#audience(event)]) if (client.mayHear?.(event) ?? true) client.send(text)
     }
   }
 

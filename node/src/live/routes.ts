@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { principalOf } from '../auth/plugin.ts'
+import { authenticate, principalOf } from '../auth/plugin.ts'
+import type { Principal } from '../auth/principal.ts'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
 import type { ModelRegistry } from '../models/registry.ts'
@@ -19,8 +22,9 @@ export const ClientFrame = z.discriminatedUnion('type', [
  */
 export async function liveRoutes(
   app: FastifyInstance,
-  opts: { db: Db; registry: ModelRegistry; live: LiveHub },
+  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
 ) {
+  const auth = { db: opts.db, clock: opts.clock, sessionIdleMs: opts.config.sessionIdleMs }
   app.get(
     '/api/v1/live',
     {
@@ -34,10 +38,38 @@ export async function liveRoutes(
     },
     (socket, request) => {
       const principal = principalOf(request)
+      /**
+       * The caller now, by the credential the socket was opened with: a socket outlives a logout, a
+       * revoked key, a deactivation or a lost role, and must stop hearing anything at once. Undefined
+       * (and the socket closed) once the credential no longer works.
+       */
+      const current = (): Principal | undefined => {
+        const now = authenticate(request, auth, { touch: false })
+        if (now?.userId === principal.userId) return now
+        opts.live.remove(client)
+        socket.close(1008, 'logged out')
+        return undefined
+      }
+      const canRead = (who: Principal, recordId: number): boolean => {
+        try {
+          loadRecord(opts.db, { principal: who, registry: opts.registry, recordId })
+          return true
+        } catch {
+          return false
+        }
+      }
       const client: LiveClient = {
         userId: principal.userId,
         send: (text) => {
           if (socket.readyState === socket.OPEN) socket.send(text)
+        },
+        mayHear: (event) => {
+          const who = current()
+          if (!who) return false
+          if (event.scope === 'user' || canRead(who, event.recordId)) return true
+          // Unfollowed or unassigned since subscribing: no more events about that record.
+          opts.live.unsubscribe(client, event.recordId)
+          return false
         },
       }
       opts.live.add(client)
@@ -54,9 +86,9 @@ export async function liveRoutes(
         }
         if (frame.type === 'ping') return client.send(JSON.stringify({ type: 'pong' }))
         if (frame.type === 'unsubscribe') return opts.live.unsubscribe(client, frame.recordId)
-        try {
-          loadRecord(opts.db, { principal, registry: opts.registry, recordId: frame.recordId })
-        } catch {
+        const who = current()
+        if (!who) return
+        if (!canRead(who, frame.recordId)) {
           // The same answer whether the record is missing or hidden (invariant 11).
           client.send(JSON.stringify({ type: 'error', code: 'E_NOT_FOUND', recordId: frame.recordId }))
           return

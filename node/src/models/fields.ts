@@ -62,7 +62,12 @@ export function valueSchema(field: Field): z.ZodType {
             'not a real date',
           )
       case 'datetime':
-        return z.iso.datetime({ offset: true }).transform((value) => new Date(value).toISOString())
+        // The offset can push 9999-12-31T23:00-14:00 past year 9999, where toISOString writes
+        // "+010000-…", a value this schema would then refuse when the client sends it back.
+        return z.iso
+          .datetime({ offset: true })
+          .transform((value) => new Date(value).toISOString())
+          .refine((iso) => /^\d{4}-/.test(iso), 'between years 0000 and 9999 in UTC')
       case 'selection': {
         const values = (field.options.choices ?? []).map((choice) => choice.value)
         return z.string().refine((value) => values.includes(value), `one of: ${values.join(', ')}`)

@@ -22,7 +22,7 @@ export function messageMail(input: {
         `<li>${escapeHtml(change.label)}: ${escapeHtml(change.old ?? '—')} → ${escapeHtml(change.new ?? '—')}</li>`,
     )
   if (!input.html && lines.length === 0) return () => null
-  const subject = `Re: ${input.record.name}`
+  const subject = headerText(`Re: ${input.record.name}`)
   const intro = input.authorName
     ? `<p><strong>${escapeHtml(input.authorName)}</strong> on ${escapeHtml(input.modelLabel)} ${escapeHtml(input.record.name)}:</p>`
     : `<p>${escapeHtml(input.modelLabel)} ${escapeHtml(input.record.name)}:</p>`
@@ -34,4 +34,13 @@ export function messageMail(input: {
         : ''
     return { subject, body: `${intro}${input.html}${changes}${link}<p>— ${escapeHtml(input.company)}</p>` }
   }
+}
+
+/**
+ * An email header value (the subject) made of text people typed: a record name may hold line breaks
+ * ("Deal\r\nBcc: someone@else"), which in a header would start a new one. Runs of control
+ * characters and line separators become one space.
+ */
+export function headerText(text: string): string {
+  return text.replace(/[\p{Cc}\u2028\u2029]+/gu, ' ').trim()
 }

@@ -138,6 +138,15 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
         'E_FORBIDDEN',
         'you cannot demote or deactivate yourself; ask another administrator',
       )
+    if (body.password && id === principal.userId) {
+      const stored = db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, id)).get()
+      const valid =
+        body.currentPassword !== undefined &&
+        stored !== undefined &&
+        (await verifyPassword(body.currentPassword, stored.hash))
+      if (!valid)
+        throw new NodeError('E_FORBIDDEN', 'currentPassword: give your current password to change it')
+    }
     const passwordHash = body.password ? await hashPassword(body.password) : undefined
     db.transaction((tx) => {
       const user = tx.select().from(users).where(eq(users.id, id)).get()

@@ -50,6 +50,8 @@ export const UserUpdateSchema = z.strictObject({
   notification: z.enum(['inbox', 'email']).optional(),
   timeZone: TimeZoneSchema.optional(),
   password: z.string().min(8).max(200).optional(),
+  /** Required to change your own password: a stolen session or a narrow API key must not take the account. */
+  currentPassword: z.string().min(1).max(200).optional(),
   role: z.enum(['admin', 'user']).optional(),
   active: z.boolean().optional(),
 })

@@ -57,7 +57,7 @@ export function createRecord(
     subtypeId: subtype.id,
     internal: false,
     authorPartnerId: principal.partnerId,
-    body: `<p>${model.label} created</p>`,
+    body: `<p>${escapeHtml(model.label)} created</p>`,
     createdAt: input.now,
   })
   assign(tx, {
