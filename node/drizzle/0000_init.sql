@@ -253,10 +253,13 @@ CREATE TABLE `settings` (
 CREATE TABLE `subtypes` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`key` text NOT NULL,
+	`model_id` integer,
+	`parent_key` text,
 	`name` text NOT NULL,
 	`internal` integer NOT NULL,
 	`is_default` integer NOT NULL,
-	`sequence` integer NOT NULL
+	`sequence` integer NOT NULL,
+	FOREIGN KEY (`model_id`) REFERENCES `models`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `subtypes_key_unique` ON `subtypes` (`key`);--> statement-breakpoint

@@ -7,8 +7,15 @@ export type MessageRow = typeof messages.$inferSelect
 export type MessageKind = MessageRow['kind']
 
 /** Subtypes are base data that never changes while the node runs: read once per connection. */
+export const SUBTYPES_CACHE_KEY = 'subtypes.all'
+
 export function allSubtypes(tx: Tx) {
-  return once(tx, 'subtypes.all', () => tx.select().from(subtypes).all())
+  return once(tx, SUBTYPES_CACHE_KEY, () => tx.select().from(subtypes).all())
+}
+
+/** The subtypes a record of this model can carry: the general ones and the model's own. */
+export function subtypesOfModel(tx: Tx, modelId: number) {
+  return allSubtypes(tx).filter((subtype) => subtype.modelId === null || subtype.modelId === modelId)
 }
 
 export function subtypeByKey(tx: Tx, key: string) {

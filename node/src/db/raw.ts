@@ -15,6 +15,11 @@ export function connectionOf(tx: Tx): Sqlite.Database {
 
 const perConnection = new WeakMap<Sqlite.Database, Map<string, unknown>>()
 
+/** Drops a value built with `once`, after what it was built from changed (e.g. a new subtype). */
+export function forget(tx: Tx, key: string): void {
+  perConnection.get(connectionOf(tx))?.delete(key)
+}
+
 /** A value built once per connection (prepared statements, lookup tables that never change). */
 export function once<T>(tx: Tx, key: string, build: (sqlite: Sqlite.Database) => T): T {
   const sqlite = connectionOf(tx)

@@ -147,8 +147,12 @@ export const records = sqliteTable(
 /** Message subtypes: the subtype, not the author, decides who a message may reach. */
 export const subtypes = sqliteTable('subtypes', {
   id: integer('id').primaryKey({ autoIncrement: true }),
-  /** comment | note | activities | tracking | custom keys */
+  /** comment | note | activities | tracking, and per model `<model>.stage` ("Stage Changed") */
   key: text('key').notNull().unique(),
+  /** Null: every model. Otherwise the subtype exists only on that model's records. */
+  modelId: integer('model_id').references(() => models.id, { onDelete: 'cascade' }),
+  /** Following the parent (e.g. `tracking`, all updates) includes this one (e.g. `lead.stage`). */
+  parentKey: text('parent_key'),
   name: text('name').notNull(),
   /** Internal subtypes never reach external partners (DESIGN.md invariant 10). */
   internal: bool('internal').notNull(),

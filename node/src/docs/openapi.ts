@@ -17,7 +17,7 @@ import { UploadQuery } from '../attachments/schema.ts'
 import type { Scope } from '../auth/scopes.ts'
 import { AttachmentViewSchema, MessageViewSchema } from '../chatter/presenter.ts'
 import { ChatterQuery, EditBody, PostBody } from '../chatter/routes.ts'
-import { FollowBody, FollowerChoice, FollowerViewSchema } from '../followers/routes.ts'
+import { FollowBody, FollowerChoice, FollowerViewSchema, SubtypesQuery } from '../followers/routes.ts'
 import { ModelDefinitionSchema } from '../models/define-model.ts'
 import { ModelViewSchema } from '../models/routes.ts'
 import { InboxQuery, ReadAllBody } from '../notifications/routes.ts'
@@ -318,8 +318,9 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/api/v1/subtypes',
-    summary: 'Message subtypes (internal ones never reach external contacts)',
+    summary: 'Message subtypes, general or of one model (internal ones never reach external contacts)',
     auth: 'chatter:read',
+    query: SubtypesQuery,
     ok: { status: 200 },
   },
   {

@@ -2,9 +2,10 @@ import { eq } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { principalOf } from '../auth/plugin.ts'
+import { allSubtypes, subtypesOfModel } from '../chatter/repository.ts'
 import type { Clock } from '../clock.ts'
 import type { Db, Tx } from '../db/client.ts'
-import { partners, subtypes } from '../db/schema.ts'
+import { partners } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import type { LiveHub } from '../live/hub.ts'
@@ -23,6 +24,8 @@ export const FollowerChoice = z.strictObject({
   /** Subtype keys, for `custom`. */
   subtypes: z.array(z.string().max(64)).max(50).optional(),
 })
+/** GET /api/v1/subtypes?model=lead: the general subtypes and that model's own. */
+export const SubtypesQuery = z.object({ model: z.string().max(64).optional() })
 export const FollowBody = FollowerChoice.extend({ partnerId: z.int().positive() })
 export const FollowerViewSchema = z.object({
   partnerId: z.int(),
@@ -41,16 +44,17 @@ export async function followerRoutes(
   const { db, registry } = opts
 
   /** Checks a subscription choice; external partners cannot pick internal subtypes. */
-  function checkChoice(tx: Tx, partnerId: number, choice: z.infer<typeof FollowerChoice>) {
+  function checkChoice(tx: Tx, modelId: number, partnerId: number, choice: z.infer<typeof FollowerChoice>) {
     const partner = tx.select().from(partners).where(eq(partners.id, partnerId)).get()
     if (!partner?.active) throw new NodeError('E_INVALID_BODY', `partnerId: no partner ${partnerId}`)
     const subscription = choice.subscription ?? (partner.internal ? 'all' : 'comments')
     const keys = choice.subtypes ?? []
     if (subscription === 'custom') {
-      const known = tx.select().from(subtypes).all()
+      const known = subtypesOfModel(tx, modelId)
       for (const key of keys) {
         const subtype = known.find((row) => row.key === key)
-        if (!subtype) throw new NodeError('E_INVALID_BODY', `subtypes: unknown subtype "${key}"`)
+        if (!subtype)
+          throw new NodeError('E_INVALID_BODY', `subtypes: "${key}" is not a subtype of this record's model`)
         if (subtype.internal && !partner.internal)
           throw new NodeError(
             'E_INVALID_BODY',
@@ -72,13 +76,21 @@ export async function followerRoutes(
       subtypes: row.subtypes,
     }))
 
-  app.get('/api/v1/subtypes', { config: { access: 'user', scope: 'chatter:read' } }, async () => ({
-    items: db
-      .select()
-      .from(subtypes)
-      .all()
-      .map((row) => ({ key: row.key, name: row.name, internal: row.internal, default: row.isDefault })),
-  }))
+  app.get('/api/v1/subtypes', { config: { access: 'user', scope: 'chatter:read' } }, async (request) => {
+    const query = parseWith(SubtypesQuery, request.query, 'E_INVALID_PARAMS')
+    const model = query.model === undefined ? undefined : registry.byName(query.model)
+    if (query.model !== undefined && !model)
+      throw new NodeError('E_NOT_FOUND', `there is no model "${query.model}"`)
+    const rows = model ? subtypesOfModel(db, model.id) : allSubtypes(db).filter((row) => row.modelId === null)
+    return {
+      items: rows.map((row) => ({
+        key: row.key,
+        name: row.name,
+        internal: row.internal,
+        default: row.isDefault,
+      })),
+    }
+  })
 
   app.get(
     '/api/v1/records/:id/followers',
@@ -101,8 +113,8 @@ export async function followerRoutes(
       const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(FollowBody, request.body)
       const items = await opts.writes.run((tx) => {
-        loadRecord(tx, { principal, registry, recordId: id })
-        const choice = checkChoice(tx, body.partnerId, body)
+        const loaded = loadRecord(tx, { principal, registry, recordId: id })
+        const choice = checkChoice(tx, loaded.model.id, body.partnerId, body)
         follow(tx, {
           recordId: id,
           partnerId: body.partnerId,
@@ -125,9 +137,9 @@ export async function followerRoutes(
       const params = parseWith(FollowerParams, request.params, 'E_INVALID_PARAMS')
       const body = parseWith(FollowerChoice, request.body)
       const items = await opts.writes.run((tx) => {
-        loadRecord(tx, { principal, registry, recordId: params.id })
+        const loaded = loadRecord(tx, { principal, registry, recordId: params.id })
         if (!findFollower(tx, params.id, params.partnerId)) throw new NodeError('E_NOT_FOUND')
-        const choice = checkChoice(tx, params.partnerId, body)
+        const choice = checkChoice(tx, loaded.model.id, params.partnerId, body)
         follow(tx, {
           recordId: params.id,
           partnerId: params.partnerId,

@@ -1,6 +1,8 @@
 import { z } from 'zod'
+import { SUBTYPES_CACHE_KEY } from '../chatter/repository.ts'
 import type { Db } from '../db/client.ts'
-import { modelFields, models } from '../db/schema.ts'
+import { forget } from '../db/raw.ts'
+import { modelFields, models, subtypes } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
 import type { ModelDefinition } from './builtin.ts'
 import { FieldTypeSchema } from './fields.ts'
@@ -110,6 +112,21 @@ export function defineModel(input: {
         })
         .run()
     })
+    // A model with a stage gets its own "Stage Changed" subtype: followers may follow only that.
+    if (definition.fields.some((field) => field.name === 'stage' && field.type === 'selection')) {
+      tx.insert(subtypes)
+        .values({
+          key: `${definition.name}.stage`,
+          name: 'Stage Changed',
+          internal: false,
+          isDefault: true,
+          sequence: 40,
+          modelId: model.id,
+          parentKey: 'tracking',
+        })
+        .run()
+      forget(tx, SUBTYPES_CACHE_KEY)
+    }
     input.registry.invalidate(tx)
   })
 }

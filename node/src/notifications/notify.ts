@@ -41,6 +41,8 @@ export function notifyMessage(
       recordId: number
       internal: boolean
       subtypeKey: string
+      /** Followers of the parent subtype (e.g. all updates) are told too. */
+      subtypeParentKey?: string | null
       authorPartnerId: number | null
     }
     explicit: { partnerId: number; reason: 'mention' | 'assigned' }[]
@@ -56,7 +58,11 @@ export function notifyMessage(
       ...candidate,
       reason: explicitReasons.get(candidate.partnerId) ?? 'mention',
     })),
-    subtype: { key: input.message.subtypeKey, internal: input.message.internal },
+    subtype: {
+      key: input.message.subtypeKey,
+      internal: input.message.internal,
+      parentKey: input.message.subtypeParentKey ?? null,
+    },
     authorPartnerId: input.message.authorPartnerId,
   })
   deliver(tx, {

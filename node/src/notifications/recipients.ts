@@ -37,7 +37,7 @@ export type Recipient = {
 export function computeRecipients(input: {
   followers: (Candidate & { subscription: Subscription; subtypes: string[] })[]
   explicit: (Candidate & { reason: 'mention' | 'assigned' })[]
-  subtype: { key: string; internal: boolean }
+  subtype: { key: string; internal: boolean; parentKey?: string | null }
   authorPartnerId: number | null
 }): Recipient[] {
   const chosen = new Map<number, Recipient>()

@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import { escapeHtml } from '../chatter/body.ts'
-import { insertMessage, subtypeByKey } from '../chatter/repository.ts'
+import { insertMessage, subtypeByKey, subtypesOfModel } from '../chatter/repository.ts'
 import type { Tx } from '../db/client.ts'
 import { records } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
@@ -130,7 +130,11 @@ export function updateRecord(
     changes.length === 0 && assigneeId !== null
       ? `<p>Assigned to ${escapeHtml(nameResolver(tx)('user', assigneeId))}</p>`
       : ''
-  const subtype = subtypeByKey(tx, 'tracking')
+  // Odoo's _track_subtype: a stage change is its own subtype, so followers can follow just that.
+  const stageSubtype = changes.some((change) => change.field === 'stage')
+    ? subtypesOfModel(tx, model.id).find((row) => row.key === `${model.name}.stage`)
+    : undefined
+  const subtype = stageSubtype ?? subtypeByKey(tx, 'tracking')
   const message = insertMessage(tx, {
     recordId: record.id,
     type: 'tracking',
@@ -149,6 +153,7 @@ export function updateRecord(
     assigneeId,
     previousAssigneeId: record.assigneeId,
     subtypeKey: subtype.key,
+    subtypeParentKey: subtype.parentKey,
     html: body,
     changes,
   })
@@ -169,6 +174,7 @@ function assign(
     assigneeId: number | null
     previousAssigneeId: number | null
     subtypeKey: string
+    subtypeParentKey?: string | null
     html: string
     changes: { label: string; oldDisplay: string | null; newDisplay: string | null; restricted: boolean }[]
   },
@@ -193,6 +199,7 @@ function assign(
       recordId: input.record.id,
       internal: false,
       subtypeKey: input.subtypeKey,
+      subtypeParentKey: input.subtypeParentKey ?? null,
       authorPartnerId: input.principal.partnerId,
     },
     explicit,
