@@ -78,6 +78,33 @@ t.test('a datetime value near year 9999 with an offset is refused, not stored as
   t.equal(sentBack.status, 200, 'what the node answers can be sent back as is')
 })
 
+t.test(
+  'a body of thousands of different @words looks up 100 at most (it held every write for 2 s)',
+  async (t) => {
+    const node = await buildNode(t)
+    const sarah = await buildUser(node)
+    const lead = await buildRecord(sarah)
+    buildPartner(node, { name: 'Zed' })
+    const words = Array.from({ length: 30_000 }, (_, index) => `@w${index.toString(36)}`)
+    const early = await sarah.call('POST', `/api/v1/records/${lead.id}/messages`, {
+      kind: 'message',
+      body: ['@Zed', ...words].join(' '),
+    })
+    t.equal(early.status, 201)
+    t.same(
+      early.body.mentions.map((m: { name: string }) => m.name),
+      ['Zed'],
+      'a name among the first 100 is mentioned',
+    )
+    const late = await sarah.call('POST', `/api/v1/records/${lead.id}/messages`, {
+      kind: 'message',
+      body: [...words.slice(0, 100), '@Zed'].join(' '),
+    })
+    t.equal(late.status, 201)
+    t.same(late.body.mentions, [], 'past 100 different @words, the rest stay text')
+  },
+)
+
 t.test('every route refuses a caller without credentials, or without the scope it needs', async (t) => {
   const node = await buildNode(t)
   const lead = await buildRecord(await buildUser(node))
@@ -91,6 +118,8 @@ t.test('every route refuses a caller without credentials, or without the scope i
     const anonymous = await node.app.inject({ method: verb, url, payload: verb === 'GET' ? undefined : {} })
     t.equal(anonymous.statusCode, 401, `${key}: 401 without credentials`)
     t.equal(anonymous.json().error.code, 'E_AUTH_REQUIRED')
+    if (verb === 'GET')
+      t.equal((await node.app.inject({ method: 'HEAD', url })).statusCode, 401, `HEAD ${path}: 401 too`)
     const forged = await node.app.inject({
       method: verb,
       url,
