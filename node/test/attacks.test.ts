@@ -82,6 +82,21 @@ t.test('changing your own password needs the current one (no takeover by a narro
   t.equal((await login(node, lee, 'reset by admin')).status, 200)
 })
 
+t.test('guessing the current password is throttled like a login', async (t) => {
+  const node = await buildNode(t)
+  const kim = await buildUser(node, { login: 'kim' })
+  const change = (currentPassword: string) =>
+    kim.call('PATCH', `/api/v1/users/${kim.userId}`, { password: 'a new password', currentPassword })
+  for (let attempt = 0; attempt < 5; attempt++) t.equal((await change(`guess ${attempt}`)).status, 403)
+  const locked = await change(TEST_PASSWORD)
+  t.equal(locked.status, 429, 'even the right password waits')
+  t.equal(locked.body.error.code, 'E_RATE_LIMITED')
+  t.ok(Number(locked.response.headers['retry-after']) > 0)
+  t.equal((await login(node, kim)).status, 429, 'and so does logging in with it')
+  node.clock.advance(15 * 60 * 1000)
+  t.equal((await change(TEST_PASSWORD)).status, 200, '15 minutes later it works')
+})
+
 t.test('privilege: no self-promotion, no keys from keys, no one else’s keys, no revoked key', async (t) => {
   const node = await buildNode(t)
   const admin = await buildUser(node, { role: 'admin' })

@@ -139,13 +139,27 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
         'you cannot demote or deactivate yourself; ask another administrator',
       )
     if (body.password && id === principal.userId) {
-      const stored = db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, id)).get()
+      const stored = db
+        .select({ login: users.login, hash: users.passwordHash })
+        .from(users)
+        .where(eq(users.id, id))
+        .get()
+      if (!stored) throw new NodeError('E_NOT_FOUND')
+      // Guesses here count with failed logins: a stolen session cannot try passwords any faster.
+      const attempt = { login: stored.login, address: request.ip, now: clock.now() }
+      const waitMs = throttle.retryAfterMs(attempt)
+      if (waitMs > 0) {
+        const seconds = Math.ceil(waitMs / 1000)
+        throw new NodeError('E_RATE_LIMITED', `too many wrong passwords; try again in ${seconds} s`, {
+          headers: { 'retry-after': String(seconds) },
+        })
+      }
       const valid =
-        body.currentPassword !== undefined &&
-        stored !== undefined &&
-        (await verifyPassword(body.currentPassword, stored.hash))
-      if (!valid)
+        body.currentPassword !== undefined && (await verifyPassword(body.currentPassword, stored.hash))
+      if (!valid) {
+        if (body.currentPassword !== undefined) throttle.failed(attempt)
         throw new NodeError('E_FORBIDDEN', 'currentPassword: give your current password to change it')
+      }
     }
     const passwordHash = body.password ? await hashPassword(body.password) : undefined
     db.transaction((tx) => {
