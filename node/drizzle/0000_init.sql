@@ -99,13 +99,6 @@ CREATE TABLE `idempotency_keys` (
 );
 --> statement-breakpoint
 CREATE INDEX `idempotency_created` ON `idempotency_keys` (`created_at`);--> statement-breakpoint
-CREATE TABLE `mail_contents` (
-	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
-	`subject` text NOT NULL,
-	`body` text NOT NULL,
-	`created_at` integer NOT NULL
-);
---> statement-breakpoint
 CREATE TABLE `message_mentions` (
 	`message_id` integer NOT NULL,
 	`partner_id` integer NOT NULL,
@@ -178,31 +171,36 @@ CREATE TABLE `notifications` (
 	`activity_id` integer,
 	`reason` text NOT NULL,
 	`channel` text NOT NULL,
+	`user_id` integer,
+	`mail_id` integer,
+	`email_to` text,
+	`email_status` text,
+	`email_error` text,
 	`read_at` integer,
 	`created_at` integer NOT NULL,
 	FOREIGN KEY (`partner_id`) REFERENCES `partners`(`id`) ON UPDATE no action ON DELETE no action,
 	FOREIGN KEY (`record_id`) REFERENCES `records`(`id`) ON UPDATE no action ON DELETE cascade,
-	FOREIGN KEY (`message_id`) REFERENCES `messages`(`id`) ON UPDATE no action ON DELETE cascade
+	FOREIGN KEY (`message_id`) REFERENCES `messages`(`id`) ON UPDATE no action ON DELETE cascade,
+	FOREIGN KEY (`mail_id`) REFERENCES `outgoing_mail`(`id`) ON UPDATE no action ON DELETE set null
 );
 --> statement-breakpoint
 CREATE INDEX `notifications_inbox` ON `notifications` (`partner_id`,`id`) WHERE "notifications"."channel" = 'inbox';--> statement-breakpoint
 CREATE INDEX `notifications_unread` ON `notifications` (`partner_id`,`record_id`) WHERE "notifications"."channel" = 'inbox' and "notifications"."read_at" is null;--> statement-breakpoint
 CREATE INDEX `notifications_message` ON `notifications` (`message_id`);--> statement-breakpoint
+CREATE INDEX `notifications_mail` ON `notifications` (`mail_id`) WHERE "notifications"."mail_id" is not null;--> statement-breakpoint
 CREATE TABLE `outgoing_mail` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
-	`content_id` integer NOT NULL,
-	`partner_id` integer,
 	`record_id` integer,
 	`message_id` integer,
-	`email_to` text NOT NULL,
+	`activity_id` integer,
+	`subject` text NOT NULL,
+	`body` text NOT NULL,
 	`status` text DEFAULT 'queued' NOT NULL,
 	`attempts` integer DEFAULT 0 NOT NULL,
 	`next_attempt_at` integer NOT NULL,
 	`last_error` text,
 	`created_at` integer NOT NULL,
-	`sent_at` integer,
-	FOREIGN KEY (`content_id`) REFERENCES `mail_contents`(`id`) ON UPDATE no action ON DELETE no action,
-	FOREIGN KEY (`partner_id`) REFERENCES `partners`(`id`) ON UPDATE no action ON DELETE no action
+	`sent_at` integer
 );
 --> statement-breakpoint
 CREATE INDEX `outgoing_mail_queue` ON `outgoing_mail` (`status`,`next_attempt_at`);--> statement-breakpoint
@@ -294,4 +292,7 @@ CREATE TABLE `users` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `users_login_unique` ON `users` (`login`);--> statement-breakpoint
-CREATE UNIQUE INDEX `users_partner_id_unique` ON `users` (`partner_id`);
+CREATE UNIQUE INDEX `users_partner_id_unique` ON `users` (`partner_id`);--> statement-breakpoint
+CREATE VIEW `email_notifications` AS select n.id, n.mail_id, n.partner_id, n.record_id, n.message_id, n.activity_id, n.email_to,
+             n.email_status as status, n.email_error as last_error, m.attempts, m.subject, m.body, n.created_at
+        from "notifications" n join "outgoing_mail" m on m.id = n.mail_id;

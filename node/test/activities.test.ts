@@ -6,8 +6,7 @@ type Row = Record<string, unknown>
 const rows = (node: TestNode, sql: string, ...params: unknown[]) =>
   node.database.sqlite.prepare(sql).all(...params) as Row[]
 /** Queued emails with their content (stored once per distinct email). */
-const MAIL =
-  'select m.id, m.email_to, c.subject, c.body from outgoing_mail m join mail_contents c on c.id = m.content_id'
+const MAIL = 'select m.id, m.email_to, m.subject, m.body from email_notifications m'
 
 t.test('scheduling for someone else tells them once, by their channel, and makes them follow', async (t) => {
   const node = await buildNode(t) // 2026-11-25T10:00:00Z
@@ -33,7 +32,7 @@ t.test('scheduling for someone else tells them once, by their channel, and makes
   t.equal(inbox.body.items.length, 1, 'John has one inbox notification')
   t.equal(inbox.body.items[0].reason, 'activity')
   t.equal(inbox.body.items[0].activityId, call.body.id)
-  t.equal(rows(node, 'select * from outgoing_mail').length, 0, 'an inbox user gets no email')
+  t.equal(rows(node, 'select * from email_notifications').length, 0, 'an inbox user gets no email')
   const followers = await sarah.call('GET', `/api/v1/records/${lead.id}/followers`)
   t.ok(
     followers.body.items.some((f: { partnerId: number }) => f.partnerId === john.partnerId),
@@ -180,7 +179,7 @@ t.test(
       })
       .returning()
       .get()
-    const mailBefore = rows(node, 'select coalesce(max(id), 0) as id from outgoing_mail')[0]?.id
+    const mailBefore = rows(node, 'select coalesce(max(id), 0) as id from email_notifications')[0]?.id
 
     node.clock.advance(3 * 86_400_000) // 2026-11-28: done two days late, by Sarah for John
     const done = await sarah.call('POST', `/api/v1/activities/${upload.body.id}/done`, {

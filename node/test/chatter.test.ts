@@ -41,9 +41,7 @@ t.test(
     t.equal(note.body.internal, true)
 
     const mail = node.database.sqlite
-      .prepare(
-        'select m.email_to, c.subject, c.body from outgoing_mail m join mail_contents c on c.id = m.content_id order by m.id',
-      )
+      .prepare('select m.email_to, m.subject, m.body from email_notifications m order by m.id')
       .all() as { email_to: string; subject: string; body: string }[]
     t.same(
       mail.map((row) => row.email_to),

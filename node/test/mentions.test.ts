@@ -61,7 +61,7 @@ t.test(
       [carla.id],
     )
     t.notOk((await followerIds()).includes(carla.id), 'customers are never auto-followers')
-    const mail = node.database.sqlite.prepare('select email_to from outgoing_mail').all()
+    const mail = node.database.sqlite.prepare('select email_to from email_notifications').all()
     t.same(mail, [{ email_to: 'carla@client.test' }])
   },
 )

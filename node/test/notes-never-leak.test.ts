@@ -200,7 +200,7 @@ t.test('a log note never reaches an external partner, whatever happens around it
         ).filter((row) => externalIds.has(row.partner_id))
         if (toExternal.length) throw new Error(`note ${noteId} notified external partner(s)`)
         const mails = sqlite
-          .prepare('select partner_id, email_to from outgoing_mail where message_id = ?')
+          .prepare('select partner_id, email_to from email_notifications where message_id = ?')
           .all(noteId) as { partner_id: number; email_to: string }[]
         // Internal users of this node all have an @acme.test address (see buildUser).
         if (mails.some((row) => externalIds.has(row.partner_id) || !row.email_to.endsWith('@acme.test')))
@@ -208,7 +208,7 @@ t.test('a log note never reaches an external partner, whatever happens around it
       }
       const externalMail = sqlite
         .prepare(
-          `select c.body, c.subject from outgoing_mail m join mail_contents c on c.id = m.content_id where m.record_id = ? and m.partner_id in (${[...externalIds].join(',')})`,
+          `select m.body, m.subject from email_notifications m where m.record_id = ? and m.partner_id in (${[...externalIds].join(',')})`,
         )
         .all(lead.id) as { body: string; subject: string }[]
       for (const mail of externalMail)

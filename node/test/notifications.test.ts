@@ -140,7 +140,7 @@ t.test('notification rules, table-driven', async (t) => {
           t.equal(posted.body.error.code, 'E_MENTION_EXTERNAL_IN_NOTE')
           t.equal(countMessages(node, record.id), messagesBefore, 'no message was written')
           t.equal(countRows(node, 'notifications', record.id), 0, 'no notification was written')
-          t.equal(countRows(node, 'outgoing_mail', record.id), 0, 'no email was queued')
+          t.equal(countRows(node, 'email_notifications', record.id), 0, 'no email was queued')
           return
         }
         t.equal(posted.status, 201)
@@ -163,7 +163,9 @@ t.test('notification rules, table-driven', async (t) => {
       )
 
       const mail = node.database.sqlite
-        .prepare('select partner_id, email_to, status, last_error from outgoing_mail where message_id = ?')
+        .prepare(
+          'select partner_id, email_to, status, last_error from email_notifications where message_id = ?',
+        )
         .all(messageId) as {
         partner_id: number
         email_to: string
@@ -235,7 +237,11 @@ function countMessages(node: TestNode, recordId: number): number {
   return countRows(node, 'messages', recordId)
 }
 
-function countRows(node: TestNode, table: 'messages' | 'notifications' | 'outgoing_mail', recordId: number) {
+function countRows(
+  node: TestNode,
+  table: 'messages' | 'notifications' | 'email_notifications',
+  recordId: number,
+) {
   return (
     node.database.sqlite.prepare(`select count(*) as n from ${table} where record_id = ?`).get(recordId) as {
       n: number
@@ -264,7 +270,7 @@ t.test(
     })
     t.equal(sent.status, 201, 'the post itself succeeds')
     const rows = node.database.sqlite
-      .prepare('select email_to, status, last_error, attempts from outgoing_mail where message_id = ?')
+      .prepare('select email_to, status, last_error, attempts from email_notifications where message_id = ?')
       .all(sent.body.id)
     t.same(rows, [
       { email_to: '', status: 'failed', last_error: 'the contact has no email address', attempts: 0 },
@@ -298,9 +304,7 @@ t.test(
     })
     const bodies = (
       node.database.sqlite
-        .prepare(
-          'select c.body from outgoing_mail m join mail_contents c on c.id = m.content_id where m.email_to = ? order by m.id',
-        )
+        .prepare('select m.body from email_notifications m where m.email_to = ? order by m.id')
         .all('carla@client.test') as { body: string }[]
     ).map((row) => row.body)
     t.equal(bodies.length, 2, 'the message and the stage change')

@@ -41,7 +41,7 @@ t.test(
     const customerMails = () =>
       (
         node.database.sqlite
-          .prepare('select count(*) as n from outgoing_mail where partner_id = ?')
+          .prepare('select count(*) as n from email_notifications where partner_id = ?')
           .get(customer.id) as { n: number }
       ).n
 

@@ -22,9 +22,7 @@ async function write(actor: Actor, record: { id: number; version: number }, valu
 
 function mailTo(node: TestNode, email: string) {
   return node.database.sqlite
-    .prepare(
-      'select c.subject, c.body from outgoing_mail m join mail_contents c on c.id = m.content_id where m.email_to = ? order by m.id',
-    )
+    .prepare('select m.subject, m.body from email_notifications m where m.email_to = ? order by m.id')
     .all(email) as { subject: string; body: string }[]
 }
 
@@ -131,9 +129,7 @@ t.test('restricted fields are in the chatter for internal users but never in an 
   const margin = await write(sarah, order, { margin: 1234.5, amount_total: 9999 })
   t.equal(margin.status, 200)
   const orderMail = node.database.sqlite
-    .prepare(
-      'select c.body from outgoing_mail m join mail_contents c on c.id = m.content_id where m.record_id = ?',
-    )
+    .prepare('select m.body from email_notifications m where m.record_id = ?')
     .all(order.id) as { body: string }[]
   t.equal(orderMail.length, 1)
   t.match(orderMail[0]?.body, /Total: — → \$9,999\.00/)

@@ -4,22 +4,25 @@ import { WriteQueue } from '../src/db/write-queue.ts'
 import { NodeError } from '../src/errors.ts'
 import { buildNode, buildRecord, buildUser } from './helpers.ts'
 
-t.test('writes in one turn commit together; one that fails is rolled back alone and its caller told', async (t) => {
-  const node = await buildNode(t)
-  const queue = new WriteQueue(node.database.db)
-  const insert = (name: string) =>
-    queue.run((tx) => tx.insert(partners).values({ name, createdAt: 0 }).returning().get().id)
-  const failing = queue.run((tx) => {
-    tx.insert(partners).values({ name: 'half-written', createdAt: 0 }).run()
-    throw new NodeError('E_INVALID_BODY', 'refused after a write')
-  })
-  const [first, second] = [insert('first'), insert('second')]
-  await t.rejects(failing, { code: 'E_INVALID_BODY' })
-  t.ok((await first) < (await second), 'the others committed, in order')
-  const names = node.database.sqlite.prepare('select name from partners order by id').pluck().all()
-  t.notOk(names.includes('half-written'), 'the failed write left nothing behind')
-  t.ok(names.includes('first') && names.includes('second'))
-})
+t.test(
+  'writes in one turn commit together; one that fails is rolled back alone and its caller told',
+  async (t) => {
+    const node = await buildNode(t)
+    const queue = new WriteQueue(node.database.db)
+    const insert = (name: string) =>
+      queue.run((tx) => tx.insert(partners).values({ name, createdAt: 0 }).returning().get().id)
+    const failing = queue.run((tx) => {
+      tx.insert(partners).values({ name: 'half-written', createdAt: 0 }).run()
+      throw new NodeError('E_INVALID_BODY', 'refused after a write')
+    })
+    const [first, second] = [insert('first'), insert('second')]
+    await t.rejects(failing, { code: 'E_INVALID_BODY' })
+    t.ok((await first) < (await second), 'the others committed, in order')
+    const names = node.database.sqlite.prepare('select name from partners order by id').pluck().all()
+    t.notOk(names.includes('half-written'), 'the failed write left nothing behind')
+    t.ok(names.includes('first') && names.includes('second'))
+  },
+)
 
 t.test('concurrent posts on one record all land, each answered with its own message', async (t) => {
   const node = await buildNode(t)

@@ -6,6 +6,7 @@ import type { Model } from '../models/registry.ts'
 import { headerText } from '../notifications/mail-content.ts'
 import { candidates, deliver } from '../notifications/notify.ts'
 import type { Recipient } from '../notifications/recipients.ts'
+import { channelOf } from '../notifications/recipients.ts'
 import type { RecordRow } from '../records/access.ts'
 import type { ActivityRow, ActivityTypeRow, Assignee } from './repository.ts'
 
@@ -36,7 +37,7 @@ export function notifyAssignee(
     name: candidate.name,
     email: candidate.email,
     userId: candidate.userId,
-    channel: candidate.userId !== null && candidate.notification === 'inbox' ? 'inbox' : 'email',
+    channel: channelOf(candidate),
     reason: 'activity',
   }
   const { activity, type, record, model, site } = input

@@ -1,5 +1,13 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import {
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  sqliteView,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/sqlite-core'
 
 /**
  * The node's one SQLite schema. Times are epoch milliseconds (`*_at`), dates without a time are ISO
@@ -277,6 +285,14 @@ export const notifications = sqliteTable(
     /** message | mention | assigned (record) | activity (assigned an activity) */
     reason: text('reason').$type<'message' | 'mention' | 'assigned' | 'activity'>().notNull(),
     channel: text('channel').$type<'inbox' | 'email'>().notNull(),
+    /** The recipient's user when told (null for a contact without one), for live events. */
+    userId: integer('user_id'),
+    /** Email channel: the email this recipient gets, the address, and how sending it went. */
+    mailId: integer('mail_id').references(() => outgoingMail.id, { onDelete: 'set null' }),
+    emailTo: text('email_to'),
+    /** queued | sent | failed | bounced | canceled (email channel only) */
+    emailStatus: text('email_status'),
+    emailError: text('email_error'),
     readAt: ms('read_at'),
     createdAt: ms('created_at').notNull(),
   },
@@ -289,37 +305,27 @@ export const notifications = sqliteTable(
       .on(table.partnerId, table.recordId)
       .where(sql`${table.channel} = 'inbox' and ${table.readAt} is null`),
     index('notifications_message').on(table.messageId),
+    index('notifications_mail').on(table.mailId).where(sql`${table.mailId} is not null`),
   ],
 )
 
 /**
- * What an email says. One message's email is the same for many recipients (two variants at most:
- * with a link into the node for internal users, without for customers), so it is stored once.
- */
-export const mailContents = sqliteTable('mail_contents', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  subject: text('subject').notNull(),
-  /** Sanitized HTML, with restricted fields already left out. */
-  body: text('body').notNull(),
-  createdAt: ms('created_at').notNull(),
-})
-
-/**
- * Email notifications waiting to be sent (the mail issue sends them), one row per recipient; the
- * matching `notifications` row has the same (message, partner).
+ * Emails waiting to be sent (the mail issue sends them). As in Odoo's mail.mail, one row is one email
+ * sent to a group of recipients: a message has at most two (with a link into the node for internal
+ * users, without for contacts). Each recipient, with its address and its own status, is the
+ * `notifications` row pointing here.
  */
 export const outgoingMail = sqliteTable(
   'outgoing_mail',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    contentId: integer('content_id')
-      .notNull()
-      .references(() => mailContents.id),
-    partnerId: integer('partner_id').references(() => partners.id),
     recordId: integer('record_id'),
     messageId: integer('message_id'),
-    emailTo: text('email_to').notNull(),
-    /** queued | sent | failed | bounced | canceled */
+    activityId: integer('activity_id'),
+    subject: text('subject').notNull(),
+    /** Sanitized HTML, with restricted fields already left out. */
+    body: text('body').notNull(),
+    /** queued | sent | failed | canceled: the whole email; per-recipient status is on notifications. */
     status: text('status').notNull().default('queued'),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: ms('next_attempt_at').notNull(),
@@ -328,6 +334,27 @@ export const outgoingMail = sqliteTable(
     sentAt: ms('sent_at'),
   },
   (table) => [index('outgoing_mail_queue').on(table.status, table.nextAttemptAt)],
+)
+
+/** One row per email recipient: who, at which address, with what, and how it went. */
+export const emailNotifications = sqliteView('email_notifications', {
+  id: integer('id').notNull(),
+  mailId: integer('mail_id').notNull(),
+  partnerId: integer('partner_id').notNull(),
+  recordId: integer('record_id').notNull(),
+  messageId: integer('message_id'),
+  activityId: integer('activity_id'),
+  emailTo: text('email_to'),
+  status: text('status'),
+  lastError: text('last_error'),
+  attempts: integer('attempts').notNull(),
+  subject: text('subject').notNull(),
+  body: text('body').notNull(),
+  createdAt: ms('created_at').notNull(),
+}).as(
+  sql`select n.id, n.mail_id, n.partner_id, n.record_id, n.message_id, n.activity_id, n.email_to,
+             n.email_status as status, n.email_error as last_error, m.attempts, m.subject, m.body, n.created_at
+        from ${notifications} n join ${outgoingMail} m on m.id = n.mail_id`,
 )
 
 /** Uploaded files. The bytes live once per SHA-256 under the data directory. */

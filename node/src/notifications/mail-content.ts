@@ -27,9 +27,9 @@ export function messageMail(input: {
     ? `<p><strong>${escapeHtml(input.authorName)}</strong> on ${escapeHtml(input.modelLabel)} ${escapeHtml(input.record.name)}:</p>`
     : `<p>${escapeHtml(input.modelLabel)} ${escapeHtml(input.record.name)}:</p>`
   const changes = lines.length ? `<ul>${lines.join('')}</ul>` : ''
-  return (recipient) => {
+  return (audience) => {
     const link =
-      recipient.userId !== null
+      audience === 'user'
         ? `<p><a href="${escapeHtml(`${input.publicUrl}/#/records/${input.record.id}`)}">View ${escapeHtml(input.modelLabel)}</a></p>`
         : ''
     return { subject, body: `${intro}${input.html}${changes}${link}<p>— ${escapeHtml(input.company)}</p>` }

@@ -1,10 +1,10 @@
 import { eq, getTableName, inArray } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
-import { mailContents, partners, users } from '../db/schema.ts'
-import { followersWithPartners } from '../followers/repository.ts'
+import { notifications, outgoingMail, partners, users } from '../db/schema.ts'
 import type { Effects } from '../live/events.ts'
-import { type Candidate, computeRecipients, type Recipient } from './recipients.ts'
+import { fanOutToFollowers } from './fan-out.ts'
+import { type Candidate, explicitRecipients, type Recipient } from './recipients.ts'
 
 /** Everything about a partner that deciding how to reach them needs. */
 export function candidates(tx: Tx, partnerIds: number[]): Candidate[] {
@@ -26,12 +26,16 @@ export function candidates(tx: Tx, partnerIds: number[]): Candidate[] {
     .all()
 }
 
-/** An email as it will be sent to one recipient; built per recipient so links follow their rights. */
-export type MailContent = (recipient: Recipient) => { subject: string; body: string } | null
+/** Who an email is for: internal users (it links into the node) or contacts (it does not). */
+export type MailAudience = 'user' | 'partner'
+/** The email of one audience, or null when there is nothing that may be emailed to it. */
+export type MailContent = (audience: MailAudience) => { subject: string; body: string } | null
 
 /**
- * Tells the recipients of a message: an inbox notification, or an email notification plus an outgoing
- * mail row (sent later by the mail queue, never inside this transaction). Returns who was told.
+ * Tells the recipients of a message: its followers (by the follower rule, fan-out.ts) and its explicit
+ * recipients (mentions, a newly assigned user). Each gets an inbox notification, or an email
+ * notification on the message's email for their audience (sent later by the mail queue, never inside
+ * this transaction).
  */
 export function notifyMessage(
   tx: Tx,
@@ -50,34 +54,49 @@ export function notifyMessage(
     now: number
     effects: Effects
   },
-): Recipient[] {
+): void {
+  const { message } = input
   const explicitReasons = new Map(input.explicit.map((entry) => [entry.partnerId, entry.reason]))
-  const recipients = computeRecipients({
-    followers: followersWithPartners(tx, input.message.recordId),
+  const explicit = explicitRecipients({
     explicit: candidates(tx, [...explicitReasons.keys()]).map((candidate) => ({
       ...candidate,
       reason: explicitReasons.get(candidate.partnerId) ?? 'mention',
     })),
-    subtype: {
-      key: input.message.subtypeKey,
-      internal: input.message.internal,
-      parentKey: input.message.subtypeParentKey ?? null,
-    },
-    authorPartnerId: input.message.authorPartnerId,
+    internal: message.internal,
+    authorPartnerId: message.authorPartnerId,
   })
-  deliver(tx, {
-    recipients,
-    recordId: input.message.recordId,
-    messageId: input.message.id,
+  const mails = new MailGroups(tx, {
+    content: input.mail,
+    recordId: message.recordId,
+    messageId: message.id,
     activityId: null,
-    mail: input.mail,
     now: input.now,
-    effects: input.effects,
   })
-  return recipients
+  const inboxUsers = fanOutToFollowers(tx, {
+    recordId: message.recordId,
+    messageId: message.id,
+    subtypeKey: message.subtypeKey,
+    subtypeParentKey: message.subtypeParentKey ?? null,
+    internal: message.internal,
+    authorPartnerId: message.authorPartnerId,
+    exceptPartnerIds: [...explicitReasons.keys()],
+    mailUser: mails.idFor('user'),
+    mailPartner: mails.idFor('partner'),
+    now: input.now,
+  })
+  for (const userId of inboxUsers) input.effects.events.push({ scope: 'user', userId, type: 'inbox.changed' })
+  writeNotifications(tx, {
+    recipients: explicit,
+    mails,
+    messageId: message.id,
+    activityId: null,
+    ...input,
+    recordId: message.recordId,
+  })
+  mails.dropUnused()
 }
 
-/** Writes one notification per recipient, and an outgoing mail for those reached by email. */
+/** Tells recipients chosen in code (an activity's assignee): the same rows as for a message. */
 export function deliver(
   tx: Tx,
   input: {
@@ -90,113 +109,119 @@ export function deliver(
     effects: Effects
   },
 ): void {
-  const contents = new Map<number, { subject: string; body: string }>()
-  const told = input.recipients.filter((recipient) => {
-    if (recipient.channel === 'inbox') return true
-    const content = input.mail(recipient)
-    // Nothing that may be emailed (e.g. only restricted fields changed): no email notification at all.
-    if (content) contents.set(recipient.partnerId, content)
-    return content !== null
-  })
-  if (told.length === 0) return
-  const statements = deliveryStatements(tx)
-  // Recipients who get the same email share one stored copy of it.
-  const contentIds = new Map<string, number>()
-  const contentIdOf = (content: { subject: string; body: string }) => {
-    const key = `${content.subject}\u0000${content.body}`
-    let id = contentIds.get(key)
-    if (id === undefined) {
-      id = Number(statements.content.run(content.subject, content.body, input.now).lastInsertRowid)
-      contentIds.set(key, id)
-    }
-    return id
-  }
-  insertRows(
-    tx,
-    'notifications',
-    NOTIFICATION_COLUMNS,
-    told.map((recipient) => [
+  const mails = new MailGroups(tx, { content: input.mail, ...input })
+  writeNotifications(tx, { ...input, mails })
+  mails.dropUnused()
+}
+
+function writeNotifications(
+  tx: Tx,
+  input: {
+    recipients: Recipient[]
+    mails: MailGroups
+    recordId: number
+    messageId: number | null
+    activityId: number | null
+    now: number
+    effects: Effects
+  },
+): void {
+  const insert = once(tx, 'notify.insert', (sqlite) =>
+    sqlite.prepare(
+      `insert into ${getTableName(notifications)} (partner_id, user_id, record_id, message_id, activity_id, reason,
+         channel, mail_id, email_to, email_status, email_error, created_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+  )
+  for (const recipient of input.recipients) {
+    const email = recipient.channel === 'email'
+    const mailId = email ? input.mails.idFor(recipient.userId === null ? 'partner' : 'user') : null
+    // Nothing that may be emailed to this audience: no email notification at all.
+    if (email && mailId === null) continue
+    const address = recipient.email ?? ''
+    insert.run(
       recipient.partnerId,
+      recipient.userId,
       input.recordId,
       input.messageId,
       input.activityId,
       recipient.reason,
       recipient.channel,
+      mailId,
+      email ? address : null,
+      email ? (address ? 'queued' : 'failed') : null,
+      // A contact without an address cannot be emailed: kept, visible as failed, with the reason.
+      email && !address ? 'the contact has no email address' : null,
       input.now,
-    ]),
-  )
-  const mails: unknown[][] = []
-  for (const recipient of told) {
-    if (recipient.channel === 'inbox' && recipient.userId !== null)
+    )
+    if (!email && recipient.userId !== null)
       input.effects.events.push({ scope: 'user', userId: recipient.userId, type: 'inbox.changed' })
-    const content = contents.get(recipient.partnerId)
-    if (recipient.channel !== 'email' || !content) continue
-    mails.push([
-      recipient.partnerId,
-      input.recordId,
-      input.messageId,
-      contentIdOf(content),
-      recipient.email ?? '',
-      // A partner without an address cannot be emailed: kept, visible as failed, with the reason.
-      recipient.email ? 'queued' : 'failed',
-      recipient.email ? null : 'the contact has no email address',
-      input.now,
-      input.now,
-    ])
   }
-  insertRows(tx, 'outgoing_mail', MAIL_COLUMNS, mails)
 }
-
-const NOTIFICATION_COLUMNS = [
-  'partner_id',
-  'record_id',
-  'message_id',
-  'activity_id',
-  'reason',
-  'channel',
-  'created_at',
-]
-const MAIL_COLUMNS = [
-  'partner_id',
-  'record_id',
-  'message_id',
-  'content_id',
-  'email_to',
-  'status',
-  'last_error',
-  'next_attempt_at',
-  'created_at',
-]
-/** Rows per insert statement: a post to 50 followers is two statements, not fifty. */
-const ROWS_PER_INSERT = 32
 
 /**
- * Inserts many rows with multi-row INSERTs, prepared once per connection and row count. Running one
- * statement per row costs more in calls than in SQLite's own work.
+ * A message's emails, one per audience, created when first needed; those nobody ended up on are
+ * removed before the transaction commits.
  */
-function insertRows(
-  tx: Tx,
-  table: 'notifications' | 'outgoing_mail',
-  columns: string[],
-  rows: unknown[][],
-): void {
-  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
-    const chunk = rows.slice(start, start + ROWS_PER_INSERT)
-    const statement = once(tx, `insert.${table}.${chunk.length}`, (sqlite) =>
-      sqlite.prepare(
-        `insert into ${table} (${columns.join(', ')}) values ${chunk
-          .map(() => `(${columns.map(() => '?').join(', ')})`)
-          .join(', ')}`,
-      ),
-    )
-    statement.run(chunk.flat())
+class MailGroups {
+  readonly #tx: Tx
+  readonly #input: {
+    content: MailContent
+    recordId: number
+    messageId: number | null
+    activityId: number | null
+    now: number
   }
-}
+  readonly #ids = new Map<MailAudience, number | null>()
 
-function deliveryStatements(tx: Tx) {
-  return once(tx, 'notify.deliver', (sqlite) => ({
-    content: sqlite.prepare(
-      `insert into ${getTableName(mailContents)} (subject, body, created_at) values (?, ?, ?)`,
-    ),
-  }))
+  constructor(
+    tx: Tx,
+    input: {
+      content: MailContent
+      recordId: number
+      messageId: number | null
+      activityId: number | null
+      now: number
+    },
+  ) {
+    this.#tx = tx
+    this.#input = input
+  }
+
+  idFor(audience: MailAudience): number | null {
+    if (this.#ids.has(audience)) return this.#ids.get(audience) ?? null
+    const content = this.#input.content(audience)
+    const id = content
+      ? Number(
+          once(this.#tx, 'notify.mail', (sqlite) =>
+            sqlite.prepare(
+              `insert into ${getTableName(outgoingMail)} (record_id, message_id, activity_id, subject, body, next_attempt_at, created_at)
+               values (?, ?, ?, ?, ?, ?, ?)`,
+            ),
+          ).run(
+            this.#input.recordId,
+            this.#input.messageId,
+            this.#input.activityId,
+            content.subject,
+            content.body,
+            this.#input.now,
+            this.#input.now,
+          ).lastInsertRowid,
+        )
+      : null
+    this.#ids.set(audience, id)
+    return id
+  }
+
+  dropUnused(): void {
+    const ids = [...this.#ids.values()].filter((id): id is number => id !== null)
+    if (ids.length === 0) return
+    once(this.#tx, 'notify.dropUnusedMail', (sqlite) =>
+      sqlite.prepare(
+        `delete from ${getTableName(outgoingMail)}
+          where id in (select value from json_each(?))
+            and not exists (select 1 from ${getTableName(notifications)} n where n.mail_id = ${getTableName(outgoingMail)}.id)`,
+      ),
+    ).run(JSON.stringify(ids))
+  }
 }

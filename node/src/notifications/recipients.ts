@@ -1,5 +1,3 @@
-import { coversSubtype, type Subscription } from '../followers/subscription.ts'
-
 /** A partner as recipient computation sees it. */
 export type Candidate = {
   partnerId: number
@@ -26,42 +24,35 @@ export type Recipient = {
   reason: 'message' | 'mention' | 'assigned' | 'activity'
 }
 
+/** inbox for users who chose it; email for the others and for partners without a user. */
+export function channelOf(candidate: Candidate): 'inbox' | 'email' {
+  return candidate.userId !== null && candidate.notification === 'inbox' ? 'inbox' : 'email'
+}
+
 /**
- * Who is told about a message (Odoo's rule, mission-anchors (b)1):
- *   followers subscribed to the message's subtype (external partners dropped for internal subtypes)
- *   ∪ explicit partners (mentions, a newly assigned user), whether or not they follow
- *   − the author − inactive partners and users.
- * An internal message never reaches an external partner, explicit or not (invariant 10): the
- * post command refuses such mentions first; this is the last line.
+ * The explicit recipients of a message (mentioned partners, a newly assigned user): told whether or
+ * not they follow, minus the author and inactive partners and users. An internal message never
+ * reaches an external partner, explicit or not (invariant 10): the post command refuses such mentions
+ * first; this is the last line. Followers are told by `fanOutToFollowers` (fan-out.ts).
  */
-export function computeRecipients(input: {
-  followers: (Candidate & { subscription: Subscription; subtypes: string[] })[]
+export function explicitRecipients(input: {
   explicit: (Candidate & { reason: 'mention' | 'assigned' })[]
-  subtype: { key: string; internal: boolean; parentKey?: string | null }
+  internal: boolean
   authorPartnerId: number | null
 }): Recipient[] {
   const chosen = new Map<number, Recipient>()
-  const admit = (candidate: Candidate, reason: Recipient['reason']) => {
-    if (candidate.partnerId === input.authorPartnerId) return
-    if (!candidate.partnerActive || candidate.userActive === false) return
-    if (input.subtype.internal && !candidate.internal) return
-    const existing = chosen.get(candidate.partnerId)
-    if (existing) {
-      // Being named is the stronger reason: it shows as a mention in the inbox.
-      if (reason !== 'message') existing.reason = reason
-      return
-    }
+  for (const candidate of input.explicit) {
+    if (candidate.partnerId === input.authorPartnerId || chosen.has(candidate.partnerId)) continue
+    if (!candidate.partnerActive || candidate.userActive === false) continue
+    if (input.internal && !candidate.internal) continue
     chosen.set(candidate.partnerId, {
       partnerId: candidate.partnerId,
       name: candidate.name,
       email: candidate.email,
       userId: candidate.userId,
-      channel: candidate.userId !== null && candidate.notification === 'inbox' ? 'inbox' : 'email',
-      reason,
+      channel: channelOf(candidate),
+      reason: candidate.reason,
     })
   }
-  for (const follower of input.followers)
-    if (coversSubtype(follower, input.subtype, follower.internal)) admit(follower, 'message')
-  for (const partner of input.explicit) admit(partner, partner.reason)
   return [...chosen.values()]
 }
