@@ -239,3 +239,28 @@ t.test('internal stays internal: notes, activity-done messages, edits and subscr
     .all(customer.id, customer.id) as { body: string }[]
   t.same(reachedCustomer, [], 'nothing internal reached the customer: no notification, no email')
 })
+
+t.test('a user’s name in "Assigned to …" is text, however it is spelled', async (t) => {
+  const node = await buildNode(t)
+  const admin = await buildUser(node, { role: 'admin' })
+  const defined = await admin.call('POST', '/api/v1/models', {
+    name: 'x_job',
+    label: 'Job',
+    // The assignee is not tracked: assigning is logged as "Assigned to <name>" in the body.
+    fields: [
+      { name: 'name', label: 'Name', type: 'char', required: true },
+      { name: 'owner_id', label: 'Owner', type: 'user', assignee: true },
+    ],
+  })
+  t.equal(defined.status, 201)
+  const mallory = await buildUser(node, { name: '<img src=x onerror=alert(1)>' })
+  const job = await buildRecord(admin, 'x_job')
+  const assigned = await admin.call('PATCH', `/api/v1/records/${job.id}`, {
+    version: job.version,
+    values: { owner_id: mallory.userId },
+  })
+  t.equal(assigned.status, 200)
+  const [latest] = (await admin.call('GET', `/api/v1/records/${job.id}/messages`)).body.items
+  t.equal(latest.body, '<p>Assigned to &lt;img src=x onerror=alert(1)&gt;</p>')
+  assertInert(t, latest.body, 'assignment message')
+})
