@@ -31,7 +31,7 @@ export async function startNode(input: {
   const registry = new ModelRegistry()
   ensureBaseData({ db: database.db, registry, now: clock.now() })
   const live = new LiveHub()
-  const writes = new WriteQueue(database.db)
+  const writes = new WriteQueue(database)
   const app = await buildApp({
     config: input.config,
     clock,

@@ -8,7 +8,7 @@ t.test(
   'writes in one turn commit together; one that fails is rolled back alone and its caller told',
   async (t) => {
     const node = await buildNode(t)
-    const queue = new WriteQueue(node.database.db)
+    const queue = new WriteQueue(node.database)
     const insert = (name: string) =>
       queue.run((tx) => tx.insert(partners).values({ name, createdAt: 0 }).returning().get().id)
     const failing = queue.run((tx) => {

@@ -1,5 +1,7 @@
-import type { Db, Tx } from './client.ts'
+import type Sqlite from 'better-sqlite3'
+import type { Database, Db, Tx } from './client.ts'
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 type Job = { work: (tx: Tx) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }
 
 /** At most this many writes share one commit, so one batch cannot hold the event loop for long. */
@@ -17,11 +19,26 @@ const MAX_BATCH = 64
  */
 export class WriteQueue {
   readonly #db: Db
+  /** The whole batch, and each job inside its own savepoint, as better-sqlite3 transactions. */
+  readonly #batch: Sqlite.Transaction<(jobs: Job[]) => Outcome[]>
   #jobs: Job[] = []
   #scheduled = false
 
-  constructor(db: Db) {
-    this.#db = db
+  constructor(database: Pick<Database, 'db' | 'sqlite'>) {
+    this.#db = database.db
+    // better-sqlite3 turns a transaction function called inside another into a SAVEPOINT, natively.
+    const inSavepoint = database.sqlite.transaction((job: Job) => job.work(this.#db))
+    this.#batch = database.sqlite.transaction((jobs: Job[]) => {
+      // Alone: no savepoint needed; an error rolls the whole transaction back.
+      if (jobs.length === 1) return [{ ok: true as const, value: jobs[0]?.work(this.#db) }]
+      return jobs.map((job): Outcome => {
+        try {
+          return { ok: true, value: inSavepoint(job) }
+        } catch (error) {
+          return { ok: false, error }
+        }
+      })
+    })
   }
 
   run<T>(work: (tx: Tx) => T): Promise<T> {
@@ -44,22 +61,9 @@ export class WriteQueue {
     const jobs = this.#jobs.splice(0, MAX_BATCH)
     if (this.#jobs.length > 0) this.#schedule()
     if (jobs.length === 0) return
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+    let outcomes: Outcome[]
     try {
-      this.#db.transaction((tx) => {
-        if (jobs.length === 1) {
-          // Alone: no savepoint needed; an error rolls the whole transaction back.
-          outcomes.push({ ok: true, value: jobs[0]?.work(tx) })
-          return
-        }
-        for (const job of jobs) {
-          try {
-            outcomes.push({ ok: true, value: tx.transaction((savepoint) => job.work(savepoint)) })
-          } catch (error) {
-            outcomes.push({ ok: false, error })
-          }
-        }
-      })
+      outcomes = this.#batch(jobs)
     } catch (error) {
       // The commit failed (or the only job threw): nothing of this batch is written.
       if (jobs.length === 1) jobs[0]?.reject(error)
