@@ -264,3 +264,31 @@ t.test('a user’s name in "Assigned to …" is text, however it is spelled', as
   t.equal(latest.body, '<p>Assigned to &lt;img src=x onerror=alert(1)&gt;</p>')
   assertInert(t, latest.body, 'assignment message')
 })
+
+t.test('a contact named like a colleague does not capture the colleague’s @mentions', async (t) => {
+  const node = await buildNode(t)
+  const mallory = await buildUser(node, { name: 'Mallory' })
+  // Anyone may add a contact: Mallory adds one spelled like the colleague who joins next week.
+  const impostor = await mallory.call('POST', '/api/v1/partners', {
+    name: 'nina newhire',
+    email: 'nina@evil.test',
+  })
+  t.equal(impostor.status, 201)
+  const nina = await buildUser(node, { name: 'Nina Newhire' })
+  const sarah = await buildUser(node)
+  const lead = await buildRecord(sarah)
+  const message = await sarah.call('POST', `/api/v1/records/${lead.id}/messages`, {
+    kind: 'message',
+    body: 'welcome @Nina Newhire: the floor price is 40% off',
+  })
+  t.same(message.body.mentions, [{ partnerId: nina.partnerId, name: 'Nina Newhire' }], 'the colleague')
+  const note = await sarah.call('POST', `/api/v1/records/${lead.id}/messages`, {
+    kind: 'note',
+    body: '@Nina Newhire see above',
+  })
+  t.equal(note.status, 201, 'a note may mention her: no external match gets in the way')
+  const toImpostor = node.database.sqlite
+    .prepare('select count(*) as n from notifications where partner_id = ?')
+    .get(impostor.body.id) as { n: number }
+  t.equal(toImpostor.n, 0, 'nothing reached the impostor')
+})

@@ -40,7 +40,9 @@ export function resolveMentions(tx: Tx, html: string): { html: string; mentioned
         .from(partners)
         .where(and(eq(partners.active, true), or(...[...spellings].map(like))))
         .all()
-        .sort((a, b) => b.name.length - a.name.length)
+        // Between equal names a colleague wins over a contact: anyone may add a contact, and one named
+        // like a newcomer must not receive the messages that mention them.
+        .sort((a, b) => b.name.length - a.name.length || Number(b.internal) - Number(a.internal))
       byFirstWord.set(key, list)
     }
     return list
