@@ -177,16 +177,12 @@ CREATE TABLE `notifications` (
 	`email_status` text,
 	`email_error` text,
 	`read_at` integer,
-	`created_at` integer NOT NULL,
-	FOREIGN KEY (`partner_id`) REFERENCES `partners`(`id`) ON UPDATE no action ON DELETE no action,
-	FOREIGN KEY (`record_id`) REFERENCES `records`(`id`) ON UPDATE no action ON DELETE cascade,
-	FOREIGN KEY (`message_id`) REFERENCES `messages`(`id`) ON UPDATE no action ON DELETE cascade,
-	FOREIGN KEY (`mail_id`) REFERENCES `outgoing_mail`(`id`) ON UPDATE no action ON DELETE set null
+	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
 CREATE INDEX `notifications_inbox` ON `notifications` (`partner_id`,`id`) WHERE "notifications"."channel" = 'inbox';--> statement-breakpoint
 CREATE INDEX `notifications_unread` ON `notifications` (`partner_id`,`record_id`) WHERE "notifications"."channel" = 'inbox' and "notifications"."read_at" is null;--> statement-breakpoint
-CREATE INDEX `notifications_message` ON `notifications` (`message_id`);--> statement-breakpoint
+CREATE INDEX `notifications_record` ON `notifications` (`record_id`);--> statement-breakpoint
 CREATE INDEX `notifications_mail` ON `notifications` (`mail_id`) WHERE "notifications"."mail_id" is not null;--> statement-breakpoint
 CREATE TABLE `outgoing_mail` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,

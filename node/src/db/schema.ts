@@ -274,13 +274,13 @@ export const notifications = sqliteTable(
   'notifications',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    partnerId: integer('partner_id')
-      .notNull()
-      .references(() => partners.id),
-    recordId: integer('record_id')
-      .notNull()
-      .references(() => records.id, { onDelete: 'cascade' }),
-    messageId: integer('message_id').references(() => messages.id, { onDelete: 'cascade' }),
+    // No foreign keys here, on purpose: a post to 50 followers writes 50 rows, and checking four
+    // parents per row was an eighth of a post's cost. The rows are written only by notifications/,
+    // from rows read or written in the same transaction, and removed with their record
+    // (records/routes.ts), which is the only way messages and activities are deleted.
+    partnerId: integer('partner_id').notNull(),
+    recordId: integer('record_id').notNull(),
+    messageId: integer('message_id'),
     activityId: integer('activity_id'),
     /** message | mention | assigned (record) | activity (assigned an activity) */
     reason: text('reason').$type<'message' | 'mention' | 'assigned' | 'activity'>().notNull(),
@@ -288,7 +288,7 @@ export const notifications = sqliteTable(
     /** The recipient's user when told (null for a contact without one), for live events. */
     userId: integer('user_id'),
     /** Email channel: the email this recipient gets, the address, and how sending it went. */
-    mailId: integer('mail_id').references(() => outgoingMail.id, { onDelete: 'set null' }),
+    mailId: integer('mail_id'),
     emailTo: text('email_to'),
     /** queued | sent | failed | bounced | canceled (email channel only) */
     emailStatus: text('email_status'),
@@ -304,7 +304,7 @@ export const notifications = sqliteTable(
     index('notifications_unread')
       .on(table.partnerId, table.recordId)
       .where(sql`${table.channel} = 'inbox' and ${table.readAt} is null`),
-    index('notifications_message').on(table.messageId),
+    index('notifications_record').on(table.recordId),
     index('notifications_mail').on(table.mailId).where(sql`${table.mailId} is not null`),
   ],
 )
