@@ -31,6 +31,8 @@ class Stop extends Error {}
 
 const RUNS = 3
 const SECONDS = 3
+/** Clients posting at once (BENCH_CONCURRENCY to change), enough to keep the node busy, as the relay bench does. */
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64)
 const dataDir = mkdtempSync(join(tmpdir(), 'ochat-node-bench-'))
 const port = await freePort()
 const config = loadConfig({ NODE_DATA_DIR: dataDir, NODE_PORT: String(port), NODE_LOG_LEVEL: 'warn' })
@@ -67,7 +69,7 @@ try {
   const posts = await timed(async () => {
     const cpuBefore = cpuSeconds(child)
     let done = 0
-    const rate = await closedLoop(16, async () => {
+    const rate = await closedLoop(CONCURRENCY, async () => {
       const response = await call('POST', `/api/v1/records/${seeded.followedRecordId}/messages`, body)
       if (response !== 201) throw new Error(`post answered ${response}`)
       done++

@@ -180,8 +180,7 @@ CREATE TABLE `notifications` (
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `notifications_inbox` ON `notifications` (`partner_id`,`id`) WHERE "notifications"."channel" = 'inbox';--> statement-breakpoint
-CREATE INDEX `notifications_unread` ON `notifications` (`partner_id`,`record_id`) WHERE "notifications"."channel" = 'inbox' and "notifications"."read_at" is null;--> statement-breakpoint
+CREATE INDEX `notifications_inbox` ON `notifications` (`partner_id`,`id`,`read_at`,`record_id`) WHERE "notifications"."channel" = 'inbox';--> statement-breakpoint
 CREATE INDEX `notifications_record` ON `notifications` (`record_id`);--> statement-breakpoint
 CREATE INDEX `notifications_mail` ON `notifications` (`mail_id`) WHERE "notifications"."mail_id" is not null;--> statement-breakpoint
 CREATE TABLE `outgoing_mail` (
