@@ -317,3 +317,14 @@ t.test('idempotency keys are per user: another user’s key replays nothing of t
   t.equal(other.statusCode, 422, 'her key, reused for something else: a mismatch of her own')
   t.notMatch(other.body, /secret terms|Sarah/)
 })
+
+t.test('the Bearer scheme name is case-insensitive (RFC 9110), the key itself is not', async (t) => {
+  const node = await buildNode(t)
+  const ann = await buildUser(node)
+  const as = (authorization: string) =>
+    node.app.inject({ method: 'GET', url: '/api/v1/session', headers: { authorization } })
+  t.equal((await as(`bearer ${ann.secret}`)).statusCode, 200)
+  t.equal((await as(`BEARER   ${ann.secret}`)).statusCode, 200)
+  t.equal((await as(`Bearer ${ann.secret.toUpperCase()}`)).statusCode, 401)
+  t.equal((await as(`Basic ${ann.secret}`)).statusCode, 401)
+})

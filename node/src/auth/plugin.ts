@@ -73,9 +73,10 @@ export function authenticate(
   options: { touch: boolean } = { touch: true },
 ): Principal | undefined {
   const now = deps.clock.now()
-  const authorization = request.headers.authorization
-  if (authorization?.startsWith('Bearer ')) {
-    const row = findApiKey(deps.db, sha256(authorization.slice(7).trim()))
+  // The scheme name is case-insensitive (RFC 9110 §11.1): "bearer" works like "Bearer".
+  const bearer = /^bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1]
+  if (bearer !== undefined) {
+    const row = findApiKey(deps.db, sha256(bearer))
     if (!row?.active) return undefined
     if (options.touch && (row.lastUsedAt === null || now - row.lastUsedAt > TOUCH_EVERY_MS))
       touchApiKey(deps.db, row.keyId, now)
