@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
+import { calendarRoutes } from './activities/calendar-routes.ts'
 import { activityRoutes } from './activities/routes.ts'
 import { installIdempotency } from './api/idempotency.ts'
 import { attachmentRoutes } from './attachments/routes.ts'
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(attachmentRoutes, shared)
   await app.register(followerRoutes, shared)
   await app.register(activityRoutes, shared)
+  await app.register(calendarRoutes, shared)
   await app.register(inboxRoutes, shared)
   await app.register(liveRoutes, shared)
   await app.register(webRoutes)

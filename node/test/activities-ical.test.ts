@@ -119,3 +119,24 @@ t.test('escaping and folding by the letter of RFC 5545', async (t) => {
   for (const part of accents) t.ok(Buffer.byteLength(part) <= 75)
   t.equal(unfold(accents.join('\r\n')), `X:${'é'.repeat(100)}`)
 })
+
+t.test(
+  'a user reads their calendar URL and rotates it when it leaked; the old URL stops at once',
+  async (t) => {
+    const node = await buildNode(t)
+    const ann = await buildUser(node)
+    const mine = await ann.call('GET', '/api/v1/my/calendar')
+    t.equal(mine.status, 200)
+    t.match(mine.body.url, /^http:\/\/127\.0\.0\.1:0\/ical\/[A-Za-z0-9_-]{20,}\.ics$/)
+    const path = new URL(mine.body.url).pathname
+    t.equal((await node.app.inject({ method: 'GET', url: path })).statusCode, 200)
+    const rotated = await ann.call('POST', '/api/v1/my/calendar/rotate')
+    t.equal(rotated.status, 200)
+    t.not(rotated.body.url, mine.body.url)
+    t.equal((await node.app.inject({ method: 'GET', url: path })).statusCode, 404, 'the leaked URL is dead')
+    t.equal(
+      (await node.app.inject({ method: 'GET', url: new URL(rotated.body.url).pathname })).statusCode,
+      200,
+    )
+  },
+)

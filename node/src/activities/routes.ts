@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
 import { principalOf } from '../auth/plugin.ts'
 import type { Principal } from '../auth/principal.ts'
 import { renderBody } from '../chatter/body.ts'
@@ -14,7 +13,6 @@ import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord } from '../records/access.ts'
 import { cancelActivity } from './cancel-activity.ts'
 import { localDate } from './dates.ts'
-import { icalFeed } from './ical.ts'
 import { markActivityDone } from './mark-done.ts'
 import { decodeMyCursor, encodeMyCursor } from './my-cursor.ts'
 import { presentActivity, presentActivityType } from './presenter.ts'
@@ -26,17 +24,13 @@ import {
   findRecord,
   listTypes,
   openActivitiesOfRecord,
-  openEventsOf,
   pageOfMine,
-  userByIcalToken,
 } from './repository.ts'
 import { resolveAssignee, resolveType, scheduleActivity } from './schedule-activity.ts'
 import { DoneBody, IdParams, MyActivitiesQuery, ScheduleBody, UpdateBody } from './schema.ts'
 import { snoozeActivity } from './snooze-activity.ts'
 import { isOpenState, worstState } from './state.ts'
 import { updateActivity } from './update-activity.ts'
-
-const IcalParams = z.object({ token: z.string().min(1).max(200) })
 
 /** Activities: types, a record's activities, schedule / edit / snooze / cancel / done, mine, iCal. */
 export async function activityRoutes(
@@ -256,23 +250,4 @@ export async function activityRoutes(
       })
     },
   )
-
-  // The calendar feed is fetched by calendar apps, which cannot log in: the secret token in the URL
-  // is the credential (rotating users.ical_token revokes it).
-  app.get('/ical/:token.ics', { config: { access: 'public' } }, async (request, reply) => {
-    const { token } = parseWith(IcalParams, request.params, 'E_INVALID_PARAMS')
-    const feed = db.transaction((tx) => {
-      const user = userByIcalToken(tx, token)
-      if (!user) throw new NodeError('E_NOT_FOUND')
-      return icalFeed({
-        events: openEventsOf(tx, user.id),
-        name: `${opts.config.company} activities`,
-        publicUrl: opts.config.publicUrl,
-      })
-    })
-    return reply
-      .header('content-type', 'text/calendar; charset=utf-8')
-      .header('cache-control', 'private, no-store')
-      .send(feed)
-  })
 }

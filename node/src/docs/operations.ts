@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { CalendarViewSchema } from '../activities/calendar-routes.ts'
 import {
   ActivityTypeViewSchema,
   UpdateBody as ActivityUpdateBody,
@@ -425,6 +426,20 @@ export const OPERATIONS: Operation[] = [
     auth: 'activities:read',
     query: MyActivitiesQuery,
     ok: { status: 200, schema: MyActivitiesViewSchema },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/my/calendar',
+    summary: 'The URL of your iCal feed of calls and meetings (the URL is the secret)',
+    auth: 'activities:read',
+    ok: { status: 200, schema: CalendarViewSchema },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/my/calendar/rotate',
+    summary: 'A new iCal feed URL; the old one stops working',
+    auth: 'activities:write',
+    ok: { status: 200, schema: CalendarViewSchema },
   },
   {
     method: 'get',
