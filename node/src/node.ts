@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
+import { Checkpointer } from './db/checkpointer.ts'
 import { type Database, openDatabase } from './db/client.ts'
 import { ensureBaseData } from './db/seed.ts'
 import { WriteQueue } from './db/write-queue.ts'
@@ -41,6 +42,11 @@ export async function startNode(input: {
     writes,
     logStream: input.logStream,
   })
+  const checkpointer = Checkpointer.start({
+    file: input.config.databaseFile,
+    sqlite: database.sqlite,
+    log: (message) => app.log.warn(message),
+  })
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   return {
@@ -52,6 +58,7 @@ export async function startNode(input: {
     url,
     close: async () => {
       await app.close()
+      await checkpointer.stop()
       database.close()
     },
   }
