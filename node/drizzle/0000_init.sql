@@ -199,6 +199,7 @@ CREATE TABLE `outgoing_mail` (
 );
 --> statement-breakpoint
 CREATE INDEX `outgoing_mail_queue` ON `outgoing_mail` (`status`,`next_attempt_at`);--> statement-breakpoint
+CREATE INDEX `outgoing_mail_record` ON `outgoing_mail` (`record_id`);--> statement-breakpoint
 CREATE TABLE `partners` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`name` text NOT NULL,
@@ -237,12 +238,6 @@ CREATE TABLE `sessions` (
 );
 --> statement-breakpoint
 CREATE INDEX `sessions_user` ON `sessions` (`user_id`);--> statement-breakpoint
-CREATE TABLE `settings` (
-	`key` text PRIMARY KEY NOT NULL,
-	`value` text NOT NULL,
-	`updated_at` integer DEFAULT 0 NOT NULL
-);
---> statement-breakpoint
 CREATE TABLE `subtypes` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`key` text NOT NULL,

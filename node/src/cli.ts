@@ -73,7 +73,9 @@ async function init(config: Config, args: string[]): Promise<number> {
     },
   })
   if (!values.login)
-    return fail('usage: ochat-node init --login LOGIN [--name NAME] [--email EMAIL] [--password PASSWORD]')
+    return fail(
+      'usage: ochat-node init --login LOGIN [--name NAME] [--email EMAIL] [--password PASSWORD] [--time-zone TZ]',
+    )
   const generated = !values.password && !process.env.OCHAT_ADMIN_PASSWORD
   const password =
     values.password ?? process.env.OCHAT_ADMIN_PASSWORD ?? randomBytes(12).toString('base64url')

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { LIMITS } from '@ochat/shared-protocol'
 import { z } from 'zod'
 
 /**
@@ -28,11 +29,7 @@ const ConfigSchema = z.object({
   /** Send the session cookie only over HTTPS; on by default when NODE_PUBLIC_URL is https. */
   NODE_SECURE_COOKIES: z.enum(['true', 'false', '1', '0']).optional(),
   /** Chatter attachments: one file at most this size (100 MB). */
-  NODE_ATTACHMENT_MAX_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(100 * 1000 * 1000),
+  NODE_ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(LIMITS.attachmentBytes),
 })
 
 export type Config = Readonly<{

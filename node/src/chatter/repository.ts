@@ -6,7 +6,9 @@ import { attachments, messageMentions, messages, partners, subtypes, trackingVal
 export type MessageRow = typeof messages.$inferSelect
 export type MessageKind = MessageRow['kind']
 
-/** Subtypes are base data that never changes while the node runs: read once per connection. */
+/**
+ * Subtypes change only when a model is defined (which forgets this cache): read once per connection.
+ */
 export const SUBTYPES_CACHE_KEY = 'subtypes.all'
 
 export function allSubtypes(tx: Tx) {

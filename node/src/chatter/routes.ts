@@ -1,3 +1,4 @@
+import { LIMITS } from '@ochat/shared-protocol'
 import { asc, eq } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -45,7 +46,7 @@ export const PostBody = z.strictObject({
   format: z.enum(['markdown', 'html']).default('markdown'),
   mentionPartnerIds: z.array(z.int().positive()).max(100).default([]),
   /** At most 5 files per message (DESIGN.md limits; with 100 MB per file, 500 MB per message). */
-  attachmentIds: z.array(z.int().positive()).max(5).default([]),
+  attachmentIds: z.array(z.int().positive()).max(LIMITS.attachmentsPerMessage).default([]),
 })
 export const EditBody = z.strictObject({
   body: z.string().max(200_000),

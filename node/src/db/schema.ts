@@ -334,7 +334,10 @@ export const outgoingMail = sqliteTable(
     createdAt: ms('created_at').notNull(),
     sentAt: ms('sent_at'),
   },
-  (table) => [index('outgoing_mail_queue').on(table.status, table.nextAttemptAt)],
+  (table) => [
+    index('outgoing_mail_queue').on(table.status, table.nextAttemptAt),
+    index('outgoing_mail_record').on(table.recordId),
+  ],
 )
 
 /** One row per email recipient: who, at which address, with what, and how it went. */
@@ -455,10 +458,3 @@ export const idempotencyKeys = sqliteTable(
     index('idempotency_created').on(table.createdAt),
   ],
 )
-
-/** Small settings and counters of the node itself. */
-export const settings = sqliteTable('settings', {
-  key: text('key').primaryKey(),
-  value: text('value').notNull(),
-  updatedAt: ms('updated_at').notNull().default(sql`0`),
-})

@@ -90,7 +90,7 @@ type FollowerWithPartnerRow = {
 
 /**
  * Followers with what notifying them needs: internal or not, email, and their user's preference.
- * Every post reads this, so it is one prepared statement rather than a query built each time.
+ * The followers list reads this; posts tell followers in SQL (notifications/fan-out.ts).
  */
 export function followersWithPartners(tx: Tx, recordId: number) {
   const statement = once(tx, 'followers.withPartners', (sqlite) =>
@@ -113,4 +113,3 @@ export function followersWithPartners(tx: Tx, recordId: number) {
     userActive: row.userActive === null ? null : row.userActive === 1,
   }))
 }
-export type FollowerWithPartner = ReturnType<typeof followersWithPartners>[number]

@@ -56,12 +56,13 @@ export function notifyMessage(
   },
 ): void {
   const { message } = input
-  const explicitReasons = new Map(input.explicit.map((entry) => [entry.partnerId, entry.reason]))
+  const explicitIds = input.explicit.map((entry) => entry.partnerId)
+  const known = new Map(candidates(tx, explicitIds).map((candidate) => [candidate.partnerId, candidate]))
   const explicit = explicitRecipients({
-    explicit: candidates(tx, [...explicitReasons.keys()]).map((candidate) => ({
-      ...candidate,
-      reason: explicitReasons.get(candidate.partnerId) ?? 'mention',
-    })),
+    explicit: input.explicit.flatMap((entry) => {
+      const candidate = known.get(entry.partnerId)
+      return candidate ? [{ ...candidate, reason: entry.reason }] : []
+    }),
     internal: message.internal,
     authorPartnerId: message.authorPartnerId,
   })
@@ -79,9 +80,10 @@ export function notifyMessage(
     subtypeParentKey: message.subtypeParentKey ?? null,
     internal: message.internal,
     authorPartnerId: message.authorPartnerId,
-    exceptPartnerIds: [...explicitReasons.keys()],
+    exceptPartnerIds: explicitIds,
     mailUser: mails.idFor('user'),
-    mailPartner: mails.idFor('partner'),
+    // Internal messages never reach contacts: no email is written for them.
+    mailPartner: message.internal ? null : mails.idFor('partner'),
     now: input.now,
   })
   for (const userId of inboxUsers) input.effects.events.push({ scope: 'user', userId, type: 'inbox.changed' })

@@ -9,7 +9,7 @@ import { principalOf } from '../auth/plugin.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
-import { attachments, notifications, records } from '../db/schema.ts'
+import { attachments, notifications, outgoingMail, records } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError, parseWith } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
@@ -149,8 +149,10 @@ export async function recordRoutes(
           .from(attachments)
           .where(eq(attachments.recordId, id))
           .all()
-        // Notifications carry no foreign key (db/schema.ts): they go with their record here.
+        // Notifications and emails carry no foreign key (db/schema.ts): they go with their record here,
+        // so no email about a deleted record is sent later.
         tx.delete(notifications).where(eq(notifications.recordId, id)).run()
+        tx.delete(outgoingMail).where(eq(outgoingMail.recordId, id)).run()
         tx.delete(records).where(eq(records.id, id)).run()
         return files.map((file) => file.sha256)
       })
