@@ -62,6 +62,9 @@ export async function startRelay(props: {
     clock,
     deadlineMs: config.deliveryDeadlineMs,
     onCommitted: (count) => metrics.accepted.inc(count),
+    replicaId: config.replicaId,
+    visibilityMs: config.claimVisibilityMs,
+    handOffTo: (instanceId) => hub.get(instanceId),
   })
   const limits = {
     instance: new RateLimiter({ burst: config.rate.instanceBurst, perSecond: config.rate.instancePerSecond }),

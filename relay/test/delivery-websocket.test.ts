@@ -295,6 +295,149 @@ eachDriver(
   },
 )
 
+eachDriver(
+  t,
+  'an envelope for a recipient whose socket is here is handed to it at commit: once, acked normally, and the sender gets its receipt',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    const connectionId = await connect(relay, acme, globex)
+    const acmeSocket = await openSocket(relay, acme)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => Promise.all([acmeSocket.close(), globexSocket.close()]))
+
+    const envelope = sealFor(acme, globex)
+    const submitted = await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    t.match(submitted.json().results[0], { ok: true, id: envelope.header.id, seq: 1 })
+    // Answered after the commit, which inserted the item claimed for Globex's socket: no wake-up, no claim.
+    const [row] = (await relay.database.db.query.queue.findMany()).filter(
+      (entry) => entry.kind === 'envelope',
+    )
+    t.match(
+      row,
+      {
+        destination: globex.instanceId,
+        itemId: envelope.header.id,
+        claimedBy: relay.config.replicaId,
+        attempts: 1,
+      },
+      'the envelope is queued, claimed for the recipient’s socket, until the recipient acks it',
+    )
+
+    const hasEnvelope = (frame: { items: { type: string; id: string }[] }) =>
+      frame.items.some((item) => item.type === 'envelope' && item.id === envelope.header.id)
+    const deliver = await globexSocket.next('deliver', hasEnvelope)
+    t.equal(deliver.items.length, 1)
+    const [item] = deliver.items
+    t.match(item, { type: 'envelope', id: envelope.header.id, connectionId, seq: 1, receivedAt: Number })
+    t.same(item?.type === 'envelope' && item.envelope, envelope, 'the envelope arrives byte for byte')
+
+    // Wake-ups and the poll find nothing to send again: the item is claimed for the socket that has it.
+    await relay.runJobs()
+    await t.rejects(globexSocket.next('deliver', hasEnvelope, 300), 'not sent twice')
+
+    const [receipt] = globexSocket.ackWithReceipts(deliver.items)
+    const forwarded = await acmeSocket.next('deliver', (frame) =>
+      frame.items.some((entry) => entry.type === 'receipt' && entry.id === receipt?.receipt.id),
+    )
+    t.same(
+      forwarded.items[0]?.type === 'receipt' && forwarded.items[0].receipt,
+      receipt,
+      'the sender gets its Delivered receipt',
+    )
+    acmeSocket.send({ type: 'ack', results: [{ ok: true, id: receipt?.receipt.id }] })
+    await waitFor(async () => (await relay.database.db.query.queue.findMany()).length === 0)
+    const status = (await signed(relay, acme, 'GET', `/v1/envelopes/${envelope.header.id}`)).json().envelope
+    t.match(status, { status: 'delivered', seq: 1 }, 'acked, the envelope is delivered and leaves the queue')
+  },
+)
+
+eachDriver(
+  t,
+  'an envelope handed straight to the recipient’s socket comes back on its next socket if that one closes before acking',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const acmeSocket = await openSocket(relay, acme)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => acmeSocket.close())
+
+    const envelope = sealFor(acme, globex)
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    const hasEnvelope = (frame: { items: { type: string; id: string }[] }) =>
+      frame.items.some((item) => item.type === 'envelope' && item.id === envelope.header.id)
+    await globexSocket.next('deliver', hasEnvelope)
+
+    await globexSocket.close()
+    const again = await openSocket(relay, globex)
+    t.teardown(() => again.close())
+    const redelivered = await again.next('deliver', hasEnvelope)
+    t.same(
+      redelivered.items.map((item) => item.id),
+      [envelope.header.id],
+    )
+    const [receipt] = again.ackWithReceipts(redelivered.items)
+    await acmeSocket.next('deliver', (frame) =>
+      frame.items.some((entry) => entry.type === 'receipt' && entry.id === receipt?.receipt.id),
+    )
+    const status = (await signed(relay, acme, 'GET', `/v1/envelopes/${envelope.header.id}`)).json().envelope
+    t.match(status, { status: 'delivered' }, 'delivered once acked on the next socket')
+  },
+)
+
+eachDriver(
+  t,
+  'envelopes for a recipient whose window is full wait in the queue and arrive as acks free room',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, {
+      listen: true,
+      env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
+    })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => globexSocket.close())
+
+    // Globex's window fills with 256 envelopes handed over directly, left unacknowledged.
+    const first = Array.from({ length: 256 }, () => sealFor(acme, globex))
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: first })
+    const full = await globexSocket.next('deliver')
+    t.equal(full.items.length, 256)
+
+    const more = Array.from({ length: 2 }, () => sealFor(acme, globex))
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: more })
+    const isMore = (frame: { items: { type: string; id: string }[] }) =>
+      frame.items.some((item) => more.some((envelope) => envelope.header.id === item.id))
+    await t.rejects(globexSocket.next('deliver', isMore, 300), 'no room: the envelopes wait')
+    const waiting = (await relay.database.db.query.queue.findMany()).filter((row) =>
+      more.some((envelope) => envelope.header.id === row.itemId),
+    )
+    t.same(
+      waiting.map((row) => row.claimedBy),
+      [null, null],
+      'queued unclaimed',
+    )
+
+    globexSocket.ackWithReceipts(full.items.slice(0, 1))
+    const later = await globexSocket.next('deliver', isMore)
+    t.same(
+      later.items.map((item) => item.id),
+      [more[0]?.header.id],
+      'one place freed, one envelope sent',
+    )
+    globexSocket.ackWithReceipts(full.items.slice(1, 2))
+    const last = await globexSocket.next('deliver', isMore)
+    t.same(
+      last.items.map((item) => item.id),
+      [more[1]?.header.id],
+    )
+  },
+)
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs
   while (!(await check())) {

@@ -95,6 +95,17 @@ function reserveRoom(
   for (const ack of acks)
     for (const receipt of ack.receipts)
       counts.set(receipt.receipt.to, (counts.get(receipt.receipt.to) ?? 0) + 1)
+  return reservePlaces(counts, handOffTo)
+}
+
+/**
+ * For each destination whose socket is here and has room for all `count` of its items, holds those
+ * places (all or none per destination). The caller gives them back (`unreserve`) once handed over.
+ */
+export function reservePlaces(
+  counts: Map<string, number>,
+  handOffTo: (instanceId: string) => HandOffTarget | undefined,
+): Map<string, { target: HandOffTarget; count: number }> {
   const reserved = new Map<string, { target: HandOffTarget; count: number }>()
   for (const [destination, count] of counts) {
     const target = handOffTo(destination)
@@ -108,7 +119,7 @@ function reserveRoom(
  * the meantime may already have released its claims: its items are released here and its instance
  * woken, so the next socket (here or on another replica) gets them at once.
  */
-async function handOver(
+export async function handOver(
   db: Db,
   props: {
     reserved: Map<string, { target: HandOffTarget; count: number }>
