@@ -38,7 +38,7 @@ const Duration = z
   .min(1)
   .max(24 * 60)
 
-export const IdParams = z.object({ id: z.coerce.number().int().positive() })
+export { IdParams } from '../api/params.ts'
 
 export const ScheduleBody = z.strictObject({
   /** An activity type key, e.g. `call` (see GET /api/v1/activity-types). */

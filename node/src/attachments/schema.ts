@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { z } from 'zod'
 import { NodeError } from '../errors.ts'
 
-export const AttachmentParams = z.object({ id: z.coerce.number().int().positive() })
+export { IdParams as AttachmentParams } from '../api/params.ts'
 
 export const UploadQuery = z.object({
   /** The name the file is downloaded under; a path is cut down to its last part. */

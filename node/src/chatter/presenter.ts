@@ -11,11 +11,14 @@ export const AttachmentViewSchema = z.object({
   url: z.string(),
 })
 
+/** How the chatter filters messages: message (sent), note (logged), tracking (changes), activity (done). */
+export const MessageKindSchema = z.enum(['message', 'note', 'tracking', 'activity'])
+
 export const MessageViewSchema = z.object({
   id: z.int(),
   recordId: z.int(),
   /** message (sent to followers), note (internal), tracking (changes, creation), activity (done). */
-  kind: z.enum(['message', 'note', 'tracking', 'activity']),
+  kind: MessageKindSchema,
   subtype: z.string(),
   internal: z.boolean(),
   author: z.object({ partnerId: z.int(), name: z.string() }).nullable(),

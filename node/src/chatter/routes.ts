@@ -3,6 +3,7 @@ import { asc, eq } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { IdParams as RecordParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
 import type { Principal } from '../auth/principal.ts'
 import type { Clock } from '../clock.ts'
@@ -17,11 +18,10 @@ import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord } from '../records/access.ts'
 import { deleteMessage, editMessage } from './edit-message.ts'
 import { postMessage } from './post-message.ts'
-import { presentMessage } from './presenter.ts'
+import { MessageKindSchema, presentMessage } from './presenter.ts'
 import { allSubtypes, findMessage, listMessages, messageDetails } from './repository.ts'
 
-const KINDS = ['message', 'note', 'tracking', 'activity'] as const
-const RecordParams = z.object({ id: z.coerce.number().int().positive() })
+const KINDS = MessageKindSchema.options
 export const ChatterQuery = PageQuerySchema.extend({
   /** Comma-separated: message, note, tracking, activity. All kinds when absent. */
   kind: z
@@ -35,7 +35,7 @@ export const ChatterQuery = PageQuerySchema.extend({
           context.addIssue({ code: 'custom', message: `kind: one or more of ${KINDS.join(', ')}` })
           return z.NEVER
         }
-      return kinds as (typeof KINDS)[number][]
+      return kinds as z.infer<typeof MessageKindSchema>[]
     }),
 })
 export const PostBody = z.strictObject({

@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { IdParams as RecordParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
 import { allSubtypes, subtypesOfModel } from '../chatter/repository.ts'
 import type { Clock } from '../clock.ts'
@@ -14,7 +15,6 @@ import { loadRecord } from '../records/access.ts'
 import { findFollower, follow, followersWithPartners, unfollow } from './repository.ts'
 import { SubscriptionSchema } from './subscription.ts'
 
-const RecordParams = z.object({ id: z.coerce.number().int().positive() })
 const FollowerParams = z.object({
   id: z.coerce.number().int().positive(),
   partnerId: z.coerce.number().int().positive(),

@@ -2,6 +2,7 @@ import { and, count, desc, eq, isNull, lt, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { IdParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
 import { presentMessage } from '../chatter/presenter.ts'
 import { messageDetails } from '../chatter/repository.ts'
@@ -13,7 +14,6 @@ import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord, readableAnyModelCondition } from '../records/access.ts'
 
-const IdParams = z.object({ id: z.coerce.number().int().positive() })
 export const InboxQuery = PageQuerySchema.extend({ unread: z.enum(['true', 'false']).optional() })
 export const ReadAllBody = z.strictObject({ recordId: z.int().positive().optional() }).default({})
 

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, ne, or, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { IdParams } from '../api/params.ts'
 import { LoginThrottle } from '../auth/login-throttle.ts'
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { principalOf, SESSION_COOKIE } from '../auth/plugin.ts'
@@ -24,7 +25,6 @@ import {
   UserUpdateSchema,
 } from './schema.ts'
 
-const IdParams = z.object({ id: z.coerce.number().int().positive() })
 export const PartnerQuery = PageQuerySchema.extend({ search: z.string().trim().max(100).optional() })
 
 /** Sessions (log in and out), users, partners and API keys. */

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { recordActivityStates } from '../activities/record-state.ts'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { IdParams as RecordParams } from '../api/params.ts'
 import { countContentReferences } from '../attachments/repository.ts'
 import { removeContent } from '../attachments/storage.ts'
 import { principalOf } from '../auth/plugin.ts'
@@ -20,7 +21,6 @@ import { presentRecord } from './presenter.ts'
 import { createRecord, updateRecord } from './write-record.ts'
 
 const ModelParams = z.object({ model: z.string().max(64) })
-const RecordParams = z.object({ id: z.coerce.number().int().positive() })
 const CreateBody = z.strictObject({ values: z.record(z.string(), z.unknown()) })
 const UpdateBody = z.strictObject({
   /** The version you read; the write is refused if the record changed since. */
