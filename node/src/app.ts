@@ -20,6 +20,11 @@ import { liveRoutes } from './live/routes.ts'
 import type { ModelRegistry } from './models/registry.ts'
 import { modelRoutes } from './models/routes.ts'
 import { inboxRoutes } from './notifications/routes.ts'
+import { channelRoutes } from './ochat/channels/routes.ts'
+import { connectionRoutes } from './ochat/connections/routes.ts'
+import { registrationRoutes } from './ochat/identity/routes.ts'
+import { webhookRoutes } from './ochat/relay/webhook-route.ts'
+import type { Ochat } from './ochat/runtime.ts'
 import { peopleRoutes } from './people/routes.ts'
 import { recordRoutes } from './records/routes.ts'
 import { webRoutes } from './web/routes.ts'
@@ -41,8 +46,24 @@ export type AppDeps = {
   live: LiveHub
   /** Every write of a request goes through it (group commit). */
   writes: WriteQueue
-  /** Where logs go; stdout unless a test captures them. */
-  logStream?: NodeJS.WritableStream
+  /** O'Chat: identity, relay transport, outbox. */
+  ochat: Ochat
+  /** The process's logger (pino), shared with what runs beside the app. */
+  log: FastifyBaseLogger
+}
+
+/** The node's pino logger: credentials are never written. */
+export function createLogger(
+  config: Config,
+  stream: NodeJS.WritableStream = process.stdout,
+): FastifyBaseLogger {
+  return pino(
+    {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+    },
+    stream,
+  ) as FastifyBaseLogger
 }
 
 /** JSON bodies; attachments stream through their own route with their own limit. */
@@ -54,13 +75,7 @@ const BODY_LIMIT_BYTES = 1024 * 1024
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: pino(
-      {
-        level: deps.config.logLevel,
-        redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
-      },
-      deps.logStream ?? process.stdout,
-    ) as FastifyBaseLogger,
+    loggerInstance: deps.log,
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
   })
@@ -108,6 +123,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(calendarRoutes, shared)
   await app.register(inboxRoutes, shared)
   await app.register(liveRoutes, shared)
+  await app.register(registrationRoutes, { db, ochat: deps.ochat, company: deps.config.company })
+  await app.register(connectionRoutes, { db, ochat: deps.ochat, writes: deps.writes, clock: deps.clock })
+  await app.register(channelRoutes, {
+    db,
+    ochat: deps.ochat,
+    writes: deps.writes,
+    clock: deps.clock,
+    registry: deps.registry,
+  })
+  await app.register(webhookRoutes, { db, ochat: deps.ochat, clock: deps.clock })
   await app.register(webRoutes)
   return app
 }

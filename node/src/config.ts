@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { LIMITS } from '@ochat/shared-protocol'
 import { z } from 'zod'
@@ -30,6 +31,16 @@ const ConfigSchema = z.object({
   NODE_SECURE_COOKIES: z.enum(['true', 'false', '1', '0']).optional(),
   /** Chatter attachments: one file at most this size (100 MB). */
   NODE_ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(LIMITS.attachmentBytes),
+  /**
+   * O'Chat: the secret that seals this instance's secret keys at rest (at least 16 characters), given
+   * directly or as a file holding it. Without one, O'Chat stays off and says why.
+   */
+  NODE_OCHAT_SECRET: z.string().min(16).optional(),
+  NODE_OCHAT_SECRET_FILE: z.string().optional(),
+  /** Where the relay POSTs deliveries when this node's WebSocket is down: https in production. */
+  NODE_OCHAT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** How often connections are read again from the relay (new requests, decisions, key changes): 10 s. */
+  NODE_OCHAT_SYNC_MS: z.coerce.number().int().min(100).default(10_000),
 })
 
 export type Config = Readonly<{
@@ -46,6 +57,10 @@ export type Config = Readonly<{
   sessionIdleMs: number
   secureCookies: boolean
   attachmentMaxBytes: number
+  /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
+  ochatSecret: string | undefined
+  ochatWebhookUrl: string
+  ochatSyncMs: number
 }>
 
 export class ConfigError extends Error {
@@ -71,6 +86,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `The node configuration is not valid:\n  - NODE_LOCALE/NODE_CURRENCY: unknown locale or currency`,
     )
   }
+  let ochatSecret = e.NODE_OCHAT_SECRET
+  if (ochatSecret === undefined && e.NODE_OCHAT_SECRET_FILE !== undefined) {
+    try {
+      ochatSecret = readFileSync(e.NODE_OCHAT_SECRET_FILE, 'utf8').trim()
+    } catch (error) {
+      throw new ConfigError(
+        `The node configuration is not valid:\n  - NODE_OCHAT_SECRET_FILE: cannot read ${e.NODE_OCHAT_SECRET_FILE} (${(error as Error).message})`,
+      )
+    }
+    if (ochatSecret.length < 16)
+      throw new ConfigError(
+        'The node configuration is not valid:\n  - NODE_OCHAT_SECRET_FILE: the secret must be at least 16 characters',
+      )
+  }
   return Object.freeze({
     host: e.NODE_HOST,
     port: e.NODE_PORT,
@@ -88,5 +117,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? publicUrl.startsWith('https:')
         : e.NODE_SECURE_COOKIES === 'true' || e.NODE_SECURE_COOKIES === '1',
     attachmentMaxBytes: e.NODE_ATTACHMENT_MAX_BYTES,
+    ochatSecret,
+    ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,
+    ochatSyncMs: e.NODE_OCHAT_SYNC_MS,
   })
 }

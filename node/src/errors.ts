@@ -101,6 +101,85 @@ const CATALOG = {
     prefix: 'rate-limited',
     message: 'Too many failed attempts; wait for the time given in Retry-After, then try again.',
   },
+  E_WEBHOOK_REFUSED: {
+    status: 401,
+    prefix: 'auth-required',
+    message: 'The webhook is not signed by a relay key this node pinned, is stale, or was already received.',
+  },
+  E_OCHAT_OFF: {
+    status: 409,
+    prefix: 'blocked',
+    message:
+      "O'Chat is off on this node: set NODE_OCHAT_SECRET (or NODE_OCHAT_SECRET_FILE) and restart; see the reason.",
+  },
+  E_OCHAT_NOT_REGISTERED: {
+    status: 409,
+    prefix: 'blocked',
+    message:
+      'This node is not registered with a relay yet: an administrator registers it (ochat-node register).',
+  },
+  E_OCHAT_ALREADY_REGISTERED: {
+    status: 409,
+    prefix: 'duplicate',
+    message: 'This node is already registered with a relay.',
+  },
+  E_OCHAT_INVITE_REQUIRED: {
+    status: 422,
+    prefix: 'blocked',
+    message:
+      'The relay registers by invitation only: ask its operator for a token and send it as inviteToken.',
+  },
+  E_OCHAT_RELAY_UNREACHABLE: {
+    status: 502,
+    prefix: 'error',
+    message: "The relay could not be reached; check its URL and this server's network, then try again.",
+  },
+  E_OCHAT_RELAY_REFUSED: {
+    status: 422,
+    prefix: 'blocked',
+    message: 'The relay refused the request; the reason gives its own words.',
+  },
+  E_OCHAT_RELAY_RATE_LIMITED: {
+    status: 429,
+    prefix: 'rate-limited',
+    message: 'The relay asks us to slow down; try again in a minute.',
+  },
+  E_OCHAT_RELAY_UNTRUSTED: {
+    status: 502,
+    prefix: 'blocked',
+    message: "The relay's keys could not be trusted; check the relay URL with its operator.",
+  },
+  E_OCHAT_CONTACT_REQUIRED: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'Choose the contact (partner) this company is filed under.',
+  },
+  E_OCHAT_CONNECTION_STATE: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'The connection is not in a state that allows this; reload it to see its state.',
+  },
+  E_OCHAT_CHANNEL_PAUSED: {
+    status: 409,
+    prefix: 'blocked',
+    message:
+      "The other company's keys changed: compare the new safety code with them, then verify it to resume the channel.",
+  },
+  E_OCHAT_SAFETY_CODE_MISMATCH: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'The safety code you entered is not the current one; compare it again with the other company.',
+  },
+  E_OCHAT_NOT_RETRYABLE: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'Only a failed message can be retried.',
+  },
+  E_OCHAT_ATTACHMENT_LIMIT: {
+    status: 413,
+    prefix: 'invalid',
+    message: "O'Chat carries at most 5 files per message, 100 MB each and 500 MB in all; remove some files.",
+  },
   E_INTERNAL: {
     status: 500,
     prefix: 'error',

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from './app.ts'
+import { buildApp, createLogger } from './app.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { Checkpointer } from './db/checkpointer.ts'
@@ -8,11 +8,13 @@ import { ensureBaseData } from './db/seed.ts'
 import { WriteQueue } from './db/write-queue.ts'
 import { LiveHub } from './live/hub.ts'
 import { ModelRegistry } from './models/registry.ts'
+import { Ochat } from './ochat/runtime.ts'
 
 export type Node = {
   app: FastifyInstance
   database: Database
   registry: ModelRegistry
+  ochat: Ochat
   config: Config
   clock: Clock
   /** Listening address when started with `listen`. */
@@ -33,30 +35,28 @@ export async function startNode(input: {
   ensureBaseData({ db: database.db, registry, now: clock.now() })
   const live = new LiveHub()
   const writes = new WriteQueue(database)
-  const app = await buildApp({
-    config: input.config,
-    clock,
-    database,
-    registry,
-    live,
-    writes,
-    logStream: input.logStream,
-  })
+  const log = createLogger(input.config, input.logStream)
+  const ochat = new Ochat({ database, writes, live, clock, config: input.config, log })
+  const app = await buildApp({ config: input.config, clock, database, registry, live, writes, ochat, log })
   const checkpointer = Checkpointer.start({
     file: input.config.databaseFile,
     sqlite: database.sqlite,
     log: (message) => app.log.warn(message),
   })
+  await ochat.start()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   return {
     app,
     database,
     registry,
+    ochat,
     config: input.config,
     clock,
     url,
     close: async () => {
+      // The relay socket first: deliveries being stored finish and are acknowledged, nothing new starts.
+      await ochat.close()
       await app.close()
       await checkpointer.stop()
       database.close()

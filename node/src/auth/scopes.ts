@@ -11,6 +11,8 @@ export const SCOPES = [
   'chatter:write',
   'activities:read',
   'activities:write',
+  'ochat:read',
+  'ochat:write',
   'admin',
 ] as const
 export const ScopeSchema = z.enum(SCOPES)

@@ -458,3 +458,4 @@ export const idempotencyKeys = sqliteTable(
     index('idempotency_created').on(table.createdAt),
   ],
 )
+export * from './ochat-schema.ts'

@@ -1,3 +1,5 @@
+import type { OchatStatus } from '../db/schema.ts'
+
 /**
  * What the node pushes to connected UI clients. Record events go to sockets that subscribed to that
  * record (access checked when they subscribed); user events go to that user's sockets only.
@@ -7,6 +9,33 @@ export type LiveEvent =
   | { scope: 'record'; recordId: number; type: 'record.updated' | 'followers.changed' | 'activities.changed' }
   | { scope: 'user'; userId: number; type: 'inbox.changed' }
   | { scope: 'user'; userId: number; type: 'activities.changed' }
+  /** O'Chat: a message was added to a channel, or its delivery status changed (with the new one). */
+  | {
+      scope: 'user'
+      userId: number
+      type: 'ochat.message'
+      channelId: number
+      messageId: number
+      status: OchatStatus
+      /** When it took this status, ms. */
+      at: number
+      /** Retrying: the next attempt; Failed: nothing. */
+      nextAttemptAt?: number
+      reason?: string
+    }
+  /** O'Chat: a file of a message moved (upload or download progress, ready, failed). */
+  | {
+      scope: 'user'
+      userId: number
+      type: 'ochat.file'
+      messageId: number
+      fileId: number
+      state: 'pending' | 'ready' | 'failed'
+      /** Bytes done so far, of `size`. */
+      done: number
+      size: number
+    }
+  | { scope: 'user'; userId: number; type: 'ochat.channels' | 'ochat.connections' | 'ochat.registration' }
 
 /** Events collected by a command inside its transaction, published by the route after commit. */
 export type Effects = { events: LiveEvent[] }

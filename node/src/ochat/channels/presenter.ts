@@ -1,0 +1,125 @@
+import { z } from 'zod'
+import type { ochatFiles } from '../../db/schema.ts'
+import { type MessageRow, nextStep, statusAt } from '../delivery/status.ts'
+
+export const OchatStatusSchema = z.enum([
+  'pending',
+  'sent',
+  'delivered',
+  'read',
+  'retrying',
+  'failed',
+  'received',
+])
+
+export const OchatFileViewSchema = z.object({
+  id: z.int(),
+  name: z.string(),
+  mimeType: z.string(),
+  size: z.int(),
+  /** pending: uploading (outgoing) or downloading (incoming); ready; failed (with the error). */
+  state: z.enum(['pending', 'ready', 'failed']),
+  error: z.string().nullable(),
+  /** The node attachment: download it from /api/v1/attachments/:id/content once ready. */
+  attachmentId: z.int().nullable(),
+})
+
+export const OchatMessageViewSchema = z.object({
+  id: z.int(),
+  channelId: z.int(),
+  direction: z.enum(['out', 'in']),
+  envelopeId: z.string(),
+  author: z.object({ name: z.string(), company: z.string(), userId: z.int().nullable() }),
+  /** Sanitized HTML. */
+  html: z.string(),
+  status: OchatStatusSchema,
+  /** When it took its current status. */
+  statusAt: z.int(),
+  /** Every status it went through, with its time (null: not reached). */
+  times: z.object({
+    pending: z.int(),
+    sent: z.int().nullable(),
+    delivered: z.int().nullable(),
+    read: z.int().nullable(),
+    retrying: z.int().nullable(),
+    failed: z.int().nullable(),
+  }),
+  /** Retrying: when the next attempt is due. */
+  nextAttemptAt: z.int().nullable(),
+  /** Retrying and Failed: why, as the relay or the node said it. */
+  reason: z.string().nullable(),
+  /** Retrying and Failed: what to check (the seed's troubleshooting). */
+  nextStep: z.string().nullable(),
+  seq: z.int().nullable(),
+  record: z.object({ id: z.int(), name: z.string().nullable() }).nullable(),
+  peerRecord: z.object({ model: z.string(), id: z.string(), name: z.string() }).nullable(),
+  bulkId: z.string().nullable(),
+  files: z.array(OchatFileViewSchema),
+  createdAt: z.int(),
+})
+export type OchatMessageView = z.infer<typeof OchatMessageViewSchema>
+
+export function presentMessage(
+  row: MessageRow,
+  files: (typeof ochatFiles.$inferSelect)[],
+  recordName: string | null,
+): OchatMessageView {
+  return {
+    id: row.id,
+    channelId: row.channelId,
+    direction: row.direction,
+    envelopeId: row.envelopeId,
+    author: { name: row.authorName, company: row.authorCompany, userId: row.authorUserId },
+    html: row.html,
+    status: row.status,
+    statusAt: statusAt(row),
+    times: {
+      pending: row.createdAt,
+      sent: row.sentAt,
+      delivered: row.deliveredAt,
+      read: row.readAt,
+      retrying: row.retryingAt,
+      failed: row.failedAt,
+    },
+    nextAttemptAt: row.status === 'retrying' ? row.nextAttemptAt : null,
+    reason: row.status === 'retrying' || row.status === 'failed' ? row.statusReason : null,
+    nextStep: nextStep(row),
+    seq: row.seq,
+    record: row.recordId === null ? null : { id: row.recordId, name: recordName },
+    peerRecord: row.peerRecord,
+    bulkId: row.bulkId,
+    files: files.map((file) => ({
+      id: file.id,
+      name: file.name,
+      mimeType: file.mimeType,
+      size: file.size,
+      state: file.state,
+      error: file.error,
+      attachmentId: file.state === 'ready' ? file.attachmentId : null,
+    })),
+    createdAt: row.createdAt,
+  }
+}
+
+export const ChannelViewSchema = z.object({
+  id: z.int(),
+  connectionId: z.string(),
+  peer: z.object({ instanceId: z.string(), name: z.string() }),
+  contact: z.object({ id: z.int(), name: z.string() }).nullable(),
+  /** The connection's state: only accepted channels take new messages. */
+  state: z.enum(['pending', 'accepted', 'rejected', 'revoked']),
+  /** The peer's keys changed and no admin verified them yet: nothing flows. */
+  paused: z.boolean(),
+  unread: z.int(),
+  lastActivityAt: z.int(),
+  lastMessage: z
+    .object({
+      id: z.int(),
+      direction: z.enum(['out', 'in']),
+      preview: z.string(),
+      status: OchatStatusSchema,
+      at: z.int(),
+    })
+    .nullable(),
+})
+export type ChannelView = z.infer<typeof ChannelViewSchema>

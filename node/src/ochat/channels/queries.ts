@@ -1,0 +1,163 @@
+import { and, count, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal.ts'
+import { plainText } from '../../chatter/body.ts'
+import type { Tx } from '../../db/client.ts'
+import {
+  ochatChannelMembers,
+  ochatChannels,
+  ochatConnections,
+  ochatFiles,
+  ochatMessages,
+  ochatNotifications,
+  partners,
+  records,
+} from '../../db/schema.ts'
+import { NodeError } from '../../errors.ts'
+import type { MessageRow } from '../delivery/status.ts'
+import { type ChannelView, type OchatMessageView, presentMessage } from './presenter.ts'
+import { findChannel, isMember } from './repository.ts'
+
+/** Channels the principal sees (members; admins see all), most recent activity first, with unread counts. */
+export function listChannels(tx: Tx, principal: Principal): ChannelView[] {
+  const admin = principal.role === 'admin'
+  const rows = tx
+    .select({ channel: ochatChannels, connection: ochatConnections, contactName: partners.name })
+    .from(ochatChannels)
+    .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
+    .leftJoin(partners, eq(partners.id, ochatConnections.contactPartnerId))
+    .where(
+      admin
+        ? undefined
+        : inArray(
+            ochatChannels.id,
+            tx
+              .select({ id: ochatChannelMembers.channelId })
+              .from(ochatChannelMembers)
+              .where(eq(ochatChannelMembers.userId, principal.userId)),
+          ),
+    )
+    .orderBy(desc(ochatChannels.lastActivityAt), desc(ochatChannels.id))
+    .all()
+  const ids = rows.map((row) => row.channel.id)
+  const unread = new Map(
+    ids.length === 0
+      ? []
+      : tx
+          .select({ channelId: ochatNotifications.channelId, n: count() })
+          .from(ochatNotifications)
+          .where(
+            and(
+              eq(ochatNotifications.userId, principal.userId),
+              isNull(ochatNotifications.readAt),
+              inArray(ochatNotifications.channelId, ids),
+            ),
+          )
+          .groupBy(ochatNotifications.channelId)
+          .all()
+          .map((row) => [row.channelId, row.n]),
+  )
+  const last = new Map(
+    ids.length === 0
+      ? []
+      : tx
+          .select()
+          .from(ochatMessages)
+          .where(
+            inArray(
+              ochatMessages.id,
+              tx
+                .select({ id: sql<number>`max(${ochatMessages.id})` })
+                .from(ochatMessages)
+                .where(inArray(ochatMessages.channelId, ids))
+                .groupBy(ochatMessages.channelId),
+            ),
+          )
+          .all()
+          .map((row) => [row.channelId, row]),
+  )
+  return rows.map(({ channel, connection, contactName }) => {
+    const message = last.get(channel.id)
+    return {
+      id: channel.id,
+      connectionId: connection.id,
+      peer: { instanceId: connection.peerInstanceId, name: connection.peerName },
+      contact:
+        connection.contactPartnerId !== null && contactName !== null
+          ? { id: connection.contactPartnerId, name: contactName }
+          : null,
+      state: connection.state,
+      paused: connection.keyChangedAt !== null,
+      unread: unread.get(channel.id) ?? 0,
+      lastActivityAt: channel.lastActivityAt,
+      lastMessage: message
+        ? {
+            id: message.id,
+            direction: message.direction,
+            preview: plainText(message.html).slice(0, 120),
+            status: message.status,
+            at: message.createdAt,
+          }
+        : null,
+    }
+  })
+}
+
+/** A channel the principal may read, or "not found" (invariant 11). */
+export function readableChannel(tx: Tx, principal: Principal, channelId: number) {
+  const channel = findChannel(tx, channelId)
+  if (!channel || (principal.role !== 'admin' && !isMember(tx, channelId, principal.userId)))
+    throw new NodeError('E_NOT_FOUND')
+  return channel
+}
+
+/** Messages with their files and record names, presented. */
+export function presentMessages(tx: Tx, rows: MessageRow[]): OchatMessageView[] {
+  if (rows.length === 0) return []
+  const files = tx
+    .select()
+    .from(ochatFiles)
+    .where(
+      inArray(
+        ochatFiles.messageId,
+        rows.map((row) => row.id),
+      ),
+    )
+    .all()
+  const recordIds = [...new Set(rows.flatMap((row) => (row.recordId === null ? [] : [row.recordId])))]
+  const names = new Map(
+    recordIds.length === 0
+      ? []
+      : tx
+          .select({ id: records.id, name: records.name })
+          .from(records)
+          .where(inArray(records.id, recordIds))
+          .all()
+          .map((r) => [r.id, r.name]),
+  )
+  return rows.map((row) =>
+    presentMessage(
+      row,
+      files.filter((file) => file.messageId === row.id).sort((a, b) => a.position - b.position),
+      row.recordId === null ? null : (names.get(row.recordId) ?? null),
+    ),
+  )
+}
+
+/** A page of a channel's messages, newest first, before the cursor's message id. */
+export function channelMessages(
+  tx: Tx,
+  input: { channelId: number; before: number | undefined; limit: number },
+): MessageRow[] {
+  return tx
+    .select()
+    .from(ochatMessages)
+    .where(
+      and(
+        eq(ochatMessages.channelId, input.channelId),
+        input.before === undefined ? undefined : lt(ochatMessages.id, input.before),
+      ),
+    )
+    .orderBy(desc(ochatMessages.id))
+    .limit(input.limit + 1)
+    .all()
+}

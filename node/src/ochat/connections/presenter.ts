@@ -1,0 +1,83 @@
+import { safetyCode } from '@ochat/shared-protocol'
+import { z } from 'zod'
+import type { Instance } from '../identity/instance.ts'
+import type { ConnectionRow } from './repository.ts'
+
+export const ConnectionViewSchema = z.object({
+  id: z.string(),
+  peer: z.object({ instanceId: z.string(), name: z.string() }),
+  /** incoming: the other company asked; outgoing: we did. */
+  direction: z.enum(['incoming', 'outgoing']),
+  state: z.enum(['pending', 'accepted', 'rejected', 'revoked']),
+  message: z.string(),
+  history: z.array(
+    z.object({
+      action: z.string(),
+      state: z.string(),
+      by: z.string(),
+      at: z.int(),
+      note: z.string().optional(),
+    }),
+  ),
+  contact: z.object({ id: z.int(), name: z.string() }).nullable(),
+  channelId: z.int().nullable(),
+  /** True while the peer's keys changed and no admin verified the new safety code: nothing flows. */
+  paused: z.boolean(),
+  /** Admins only: the code to compare with the other company (12 groups of five digits). */
+  safetyCode: z.object({ display: z.string(), groups: z.array(z.string()) }).optional(),
+  /** Admins only, while paused: the code of the new keys, to compare before verifying. */
+  keyChange: z
+    .object({ at: z.int(), newSafetyCode: z.object({ display: z.string(), groups: z.array(z.string()) }) })
+    .nullable()
+    .optional(),
+  verifiedAt: z.int().nullable(),
+  createdAt: z.int(),
+  updatedAt: z.int(),
+})
+export type ConnectionView = z.infer<typeof ConnectionViewSchema>
+
+function code(instance: Instance, row: ConnectionRow, keys: ConnectionRow['pinnedKeys']) {
+  const { display, groups } = safetyCode(
+    {
+      instanceId: instance.instanceId,
+      keys: {
+        identityKey: Buffer.from(instance.identity.publicKey).toString('base64url'),
+        encryptionKey: Buffer.from(instance.encryption.publicKey).toString('base64url'),
+      },
+    },
+    { instanceId: row.peerInstanceId, keys },
+  )
+  return { display, groups }
+}
+
+export function presentConnection(
+  row: ConnectionRow,
+  input: { instance: Instance; admin: boolean; contactName: string | null; channelId: number | null },
+): ConnectionView {
+  return {
+    id: row.id,
+    peer: { instanceId: row.peerInstanceId, name: row.peerName },
+    direction: row.direction,
+    state: row.state,
+    message: row.message,
+    history: row.history,
+    contact:
+      row.contactPartnerId !== null && input.contactName !== null
+        ? { id: row.contactPartnerId, name: input.contactName }
+        : null,
+    channelId: input.channelId,
+    paused: row.keyChangedAt !== null,
+    ...(input.admin
+      ? {
+          safetyCode: code(input.instance, row, row.pinnedKeys),
+          keyChange:
+            row.keyChangedAt === null
+              ? null
+              : { at: row.keyChangedAt, newSafetyCode: code(input.instance, row, row.peerKeys) },
+        }
+      : {}),
+    verifiedAt: row.verifiedAt,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  }
+}

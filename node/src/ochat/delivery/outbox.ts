@@ -1,0 +1,274 @@
+import { type Envelope, fromBase64Url, type SubmitResult, sealEnvelope } from '@ochat/shared-protocol'
+import { and, asc, eq, inArray, isNotNull, lte } from 'drizzle-orm'
+import type { Clock } from '../../clock.ts'
+import type { Db } from '../../db/client.ts'
+import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.ts'
+import type { WriteQueue } from '../../db/write-queue.ts'
+import type { Instance } from '../identity/instance.ts'
+import type { Keystore } from '../identity/keystore.ts'
+import { RelayAnswerError } from '../relay/http-client.ts'
+import { buildPayload, filesOf } from './payload.ts'
+import { OUTBOX_DEADLINE_MS, retryDelayMs } from './retry-schedule.ts'
+import { applyStatus, type MessageRow, type StatusChange } from './status.ts'
+
+/** Envelopes in one submit: the relay takes up to 1,000 (PROTOCOL.md §4.4). */
+const BATCH = 1000
+/** Submits in flight at once, so a busy node keeps the relay's group commit fed. */
+const IN_FLIGHT = 4
+/** A message whose connection is paused is looked at again after this long: 60 s. */
+const PAUSED_RECHECK_MS = 60_000
+
+export type SubmitTransport = (envelopes: Envelope[]) => Promise<SubmitResult[]>
+
+type Changed = { row: MessageRow; channelId: number }
+
+/**
+ * The node → relay half of delivery. Every outgoing message is written with `outbox_due_at`; this
+ * sends the due ones in batches, sealed for the keys pinned on their connection, and records the
+ * relay's answer: Sent (stored durably, with its sequence number), Retrying (the relay could not be
+ * reached, or asked us to wait), or Failed (refused for good, or 72 h without reaching the relay).
+ * Nothing leaves inside a transaction; a restart loses nothing (the rows are the queue) and sends
+ * nothing twice (the same envelope id is dropped by the relay and by the recipient).
+ */
+export class Outbox {
+  readonly #db: Db
+  readonly #writes: WriteQueue
+  readonly #clock: Clock
+  readonly #keystore: Keystore
+  readonly #instance: Instance
+  readonly #transport: () => SubmitTransport
+  readonly #onChanged: (changes: Changed[]) => void
+  readonly #inFlight = new Set<number>()
+  #running = 0
+  #scheduled = false
+  #timer: NodeJS.Timeout | undefined
+  #stopped = false
+  readonly #batches = new Set<Promise<void>>()
+
+  constructor(props: {
+    db: Db
+    writes: WriteQueue
+    clock: Clock
+    keystore: Keystore
+    instance: Instance
+    /** How to submit now: over the socket when it is up, else a signed HTTP request. */
+    transport: () => SubmitTransport
+    /** Called after each commit with the messages whose status changed. */
+    onChanged: (changes: Changed[]) => void
+  }) {
+    this.#db = props.db
+    this.#writes = props.writes
+    this.#clock = props.clock
+    this.#keystore = props.keystore
+    this.#instance = props.instance
+    this.#transport = props.transport
+    this.#onChanged = props.onChanged
+  }
+
+  /** Looks for due messages on the next turn of the event loop (many sends in one turn: one batch). */
+  kick(): void {
+    if (this.#stopped || this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      this.#pump()
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    await Promise.allSettled([...this.#batches])
+  }
+
+  #pump(): void {
+    while (!this.#stopped && this.#running < IN_FLIGHT) {
+      const rows = this.#due()
+      if (rows.length === 0) break
+      for (const row of rows) this.#inFlight.add(row.id)
+      this.#running++
+      const batch = this.#send(rows).finally(() => {
+        for (const row of rows) this.#inFlight.delete(row.id)
+        this.#running--
+        this.#batches.delete(batch)
+        this.kick()
+      })
+      this.#batches.add(batch)
+    }
+    this.#armTimer()
+  }
+
+  #due(): MessageRow[] {
+    const now = this.#clock.now()
+    const rows = this.#db
+      .select()
+      .from(ochatMessages)
+      .where(and(isNotNull(ochatMessages.outboxDueAt), lte(ochatMessages.outboxDueAt, now)))
+      .orderBy(asc(ochatMessages.outboxDueAt), asc(ochatMessages.id))
+      .limit(BATCH + this.#inFlight.size)
+      .all()
+    return rows.filter((row) => !this.#inFlight.has(row.id)).slice(0, BATCH)
+  }
+
+  /** Wakes up when the earliest future attempt is due. */
+  #armTimer(): void {
+    clearTimeout(this.#timer)
+    if (this.#stopped) return
+    const next = this.#db
+      .select({ at: ochatMessages.outboxDueAt })
+      .from(ochatMessages)
+      .where(isNotNull(ochatMessages.outboxDueAt))
+      .orderBy(asc(ochatMessages.outboxDueAt))
+      .limit(1)
+      .get()
+    if (next?.at == null) return
+    const delay = Math.max(0, Math.min(next.at - this.#clock.now(), 2 ** 31 - 1))
+    this.#timer = setTimeout(() => this.kick(), delay)
+    this.#timer.unref()
+  }
+
+  async #send(rows: MessageRow[]): Promise<void> {
+    const now = this.#clock.now()
+    const connections = this.#connectionsOf(rows.map((row) => row.channelId))
+    const files = filesOf(
+      this.#db,
+      rows.map((row) => row.id),
+    )
+    const ready: { row: MessageRow; envelope: Envelope }[] = []
+    const settled: { row: MessageRow; change: StatusChange | { dueAt: number } }[] = []
+    for (const row of rows) {
+      const connection = connections.get(row.channelId)
+      // A manual retry of a Failed message starts a new 72 h window.
+      if (now - Math.max(row.createdAt, row.failedAt ?? 0) >= OUTBOX_DEADLINE_MS) {
+        settled.push({
+          row,
+          change: {
+            status: 'failed',
+            at: now,
+            reason: row.statusReason ?? 'error: the relay could not be reached for 72 hours',
+          },
+        })
+      } else if (!connection || (connection.state !== 'accepted' && connection.state !== 'pending')) {
+        settled.push({
+          row,
+          change: {
+            status: 'failed',
+            at: now,
+            reason: `blocked: the connection is ${connection?.state ?? 'gone'}`,
+          },
+        })
+      } else if (connection.state !== 'accepted' || connection.keyChangedAt !== null) {
+        settled.push({ row, change: { dueAt: now + PAUSED_RECHECK_MS } })
+      } else {
+        const payload = buildPayload(this.#db, {
+          row,
+          files: files.get(row.id) ?? [],
+          keystore: this.#keystore,
+          company: this.#instance.name,
+        })
+        // A file still uploading: its upload makes the message due again when it is done.
+        if (!payload) settled.push({ row, change: { dueAt: now + PAUSED_RECHECK_MS } })
+        else
+          ready.push({
+            row,
+            envelope: sealEnvelope({
+              header: {
+                id: row.envelopeId,
+                from: this.#instance.instanceId,
+                to: connection.peerInstanceId,
+                createdAt: row.createdAt,
+              },
+              payload,
+              senderIdentitySecretKey: this.#instance.identity.secretKey,
+              boxKeys: this.#instance.boxKeys,
+              recipientEncryptionKey: fromBase64Url(connection.pinnedKeys.encryptionKey) as Uint8Array,
+            }),
+          })
+      }
+    }
+    let results: SubmitResult[] | undefined
+    let failure: { reason: string; retryAfterMs?: number; permanent: boolean } | undefined
+    if (ready.length > 0) {
+      try {
+        results = await this.#transport()(ready.map((entry) => entry.envelope))
+      } catch (error) {
+        failure = describeFailure(error)
+      }
+    }
+    const at = this.#clock.now()
+    for (const [index, entry] of ready.entries()) {
+      const result = results?.[index]
+      if (result?.ok)
+        settled.push({ row: entry.row, change: { status: 'sent', at: result.acceptedAt, seq: result.seq } })
+      else if (result) {
+        const retry = result.reason.startsWith('rate-limited:') || result.reason.startsWith('error:')
+        settled.push({
+          row: entry.row,
+          change: retry
+            ? this.#retry(entry.row, at, result.reason)
+            : { status: 'failed', at, reason: result.reason },
+        })
+      } else if (failure?.permanent)
+        settled.push({ row: entry.row, change: { status: 'failed', at, reason: failure.reason } })
+      else
+        settled.push({
+          row: entry.row,
+          change: this.#retry(entry.row, at, failure?.reason ?? 'error: no answer', failure?.retryAfterMs),
+        })
+    }
+    if (settled.length === 0) return
+    const changed = await this.#writes.run((tx) => {
+      const out: Changed[] = []
+      for (const { row, change } of settled) {
+        const current = tx.select().from(ochatMessages).where(eq(ochatMessages.id, row.id)).get()
+        if (!current) continue
+        if ('dueAt' in change) {
+          tx.update(ochatMessages)
+            .set({ outboxDueAt: change.dueAt })
+            .where(eq(ochatMessages.id, row.id))
+            .run()
+          continue
+        }
+        const attempts =
+          change.status === 'retrying'
+            ? { outboxAttempts: current.outboxAttempts + 1, outboxDueAt: change.nextAttemptAt ?? null }
+            : {}
+        const updated = applyStatus(tx, current, change)
+        if (Object.keys(attempts).length > 0)
+          tx.update(ochatMessages).set(attempts).where(eq(ochatMessages.id, row.id)).run()
+        else if (!updated)
+          tx.update(ochatMessages).set({ outboxDueAt: null }).where(eq(ochatMessages.id, row.id)).run()
+        if (updated) out.push({ row: { ...updated, ...attempts }, channelId: row.channelId })
+      }
+      return out
+    })
+    if (changed.length > 0) this.#onChanged(changed)
+  }
+
+  #retry(row: MessageRow, at: number, reason: string, retryAfterMs?: number): StatusChange {
+    const delay = Math.max(retryDelayMs(row.outboxAttempts + 1), retryAfterMs ?? 0)
+    return { status: 'retrying', at, reason, nextAttemptAt: at + delay }
+  }
+
+  #connectionsOf(channelIds: number[]) {
+    const rows = this.#db
+      .select({ channelId: ochatChannels.id, connection: ochatConnections })
+      .from(ochatChannels)
+      .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
+      .where(inArray(ochatChannels.id, [...new Set(channelIds)]))
+      .all()
+    return new Map(rows.map((row) => [row.channelId, row.connection]))
+  }
+}
+
+/** A submit that got no per-envelope answer: retry later, unless the relay refused us for good. */
+function describeFailure(error: unknown): { reason: string; retryAfterMs?: number; permanent: boolean } {
+  if (error instanceof RelayAnswerError) {
+    const retryAfterMs = error.retryAfterS === undefined ? undefined : error.retryAfterS * 1000
+    // Auth failures and suspension may be fixed by an admin: keep retrying until the deadline.
+    const permanent = error.status === 400 || error.status === 413
+    return { reason: error.reason, retryAfterMs, permanent }
+  }
+  const message = (error as Error).message ?? String(error)
+  return { reason: message.startsWith('error:') ? message : `error: ${message}`, permanent: false }
+}

@@ -1,0 +1,150 @@
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { type OchatStatus, ochatMessages } from '../../db/schema.ts'
+
+export type MessageRow = typeof ochatMessages.$inferSelect
+
+/**
+ * How far along an outgoing message is. A status only moves forward, whatever order the relay's
+ * items arrive in: a late Retrying after Delivered, or a Delivered receipt after Read, changes nothing.
+ * Sent and Retrying share a rank (the relay retries after it stored the message); Failed can still be
+ * overtaken by a signed Delivered or Read receipt, which is proof the message arrived.
+ */
+const RANK: Record<OchatStatus, number> = {
+  pending: 0,
+  retrying: 1,
+  sent: 1,
+  failed: 2,
+  delivered: 3,
+  read: 4,
+  received: 0,
+}
+
+export function mayMove(from: OchatStatus, to: OchatStatus): boolean {
+  if (from === 'received' || to === 'received') return false
+  if (to === 'retrying') return from === 'pending' || from === 'sent' || from === 'retrying'
+  if (to === 'failed') return from === 'pending' || from === 'sent' || from === 'retrying'
+  if (to === 'sent') return from === 'pending' || from === 'retrying'
+  return RANK[to] > RANK[from]
+}
+
+export type StatusChange = {
+  status: OchatStatus
+  at: number
+  seq?: number
+  nextAttemptAt?: number
+  reason?: string
+}
+
+/** The columns a change writes: each status keeps its own timestamp. */
+function columns(change: StatusChange, row: MessageRow): Partial<MessageRow> {
+  switch (change.status) {
+    case 'sent':
+      return {
+        status: 'sent',
+        sentAt: change.at,
+        seq: change.seq ?? row.seq,
+        nextAttemptAt: null,
+        statusReason: null,
+        outboxDueAt: null,
+      }
+    case 'retrying':
+      return {
+        status: 'retrying',
+        retryingAt: change.at,
+        nextAttemptAt: change.nextAttemptAt ?? null,
+        statusReason: change.reason ?? null,
+      }
+    case 'failed':
+      return {
+        status: 'failed',
+        failedAt: change.at,
+        nextAttemptAt: null,
+        statusReason: change.reason ?? null,
+        outboxDueAt: null,
+      }
+    case 'delivered':
+      return {
+        status: 'delivered',
+        deliveredAt: change.at,
+        nextAttemptAt: null,
+        statusReason: null,
+        outboxDueAt: null,
+      }
+    case 'read':
+      return {
+        status: 'read',
+        readAt: change.at,
+        deliveredAt: row.deliveredAt ?? change.at,
+        nextAttemptAt: null,
+        statusReason: null,
+        outboxDueAt: null,
+      }
+    default:
+      return {}
+  }
+}
+
+/** Applies a change if it moves the message forward; answers the updated row, or undefined. */
+export function applyStatus(tx: Tx, row: MessageRow, change: StatusChange): MessageRow | undefined {
+  if (!mayMove(row.status, change.status)) return undefined
+  const set = columns(change, row)
+  tx.update(ochatMessages).set(set).where(eq(ochatMessages.id, row.id)).run()
+  return { ...row, ...set }
+}
+
+/** Outgoing messages of one channel by envelope id. */
+export function outgoingByEnvelope(tx: Tx, channelId: number, envelopeIds: string[]): MessageRow[] {
+  if (envelopeIds.length === 0) return []
+  return tx
+    .select()
+    .from(ochatMessages)
+    .where(
+      and(
+        eq(ochatMessages.channelId, channelId),
+        eq(ochatMessages.direction, 'out'),
+        inArray(ochatMessages.envelopeId, envelopeIds),
+      ),
+    )
+    .all()
+}
+
+/** When the message took its current status. */
+export function statusAt(row: MessageRow): number {
+  switch (row.status) {
+    case 'sent':
+      return row.sentAt ?? row.createdAt
+    case 'delivered':
+      return row.deliveredAt ?? row.createdAt
+    case 'read':
+      return row.readAt ?? row.createdAt
+    case 'retrying':
+      return row.retryingAt ?? row.createdAt
+    case 'failed':
+      return row.failedAt ?? row.createdAt
+    default:
+      return row.createdAt
+  }
+}
+
+/**
+ * What to check when a message is Retrying or Failed, from the reason's kind (the seed's
+ * troubleshooting): the user gets the reason and the next step.
+ */
+export function nextStep(row: Pick<MessageRow, 'status' | 'statusReason'>): string | null {
+  if (row.status !== 'failed' && row.status !== 'retrying') return null
+  const reason = row.statusReason ?? ''
+  if (reason.includes('cannot reach the relay') || reason.includes('relay could not be reached'))
+    return "Check this server's internet connection and the relay URL; O'Chat retries automatically."
+  if (reason.startsWith('auth-required:'))
+    return "Verify this node's O'Chat registration is still valid (O'Chat → Registration) and that its clock is right."
+  if (reason.includes('suspended'))
+    return "This node's registration is suspended on the relay: contact the relay's operator."
+  if (reason.startsWith('blocked:'))
+    return 'The connection is not accepted any more, or the other company paused it: check the connection.'
+  if (reason.startsWith('rate-limited:'))
+    return "The relay asked us to slow down; O'Chat retries automatically."
+  if (reason.startsWith('invalid:'))
+    return "The other company's node refused this message as invalid; check both sides' safety code and versions."
+  return "The recipient's instance may be offline, or its webhook URL (/ochat/webhook) unreachable: ask them to check it. O'Chat retries until the deadline."
+}

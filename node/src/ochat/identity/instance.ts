@@ -1,0 +1,71 @@
+import {
+  type EncryptionKeyPair,
+  encryptionKeyPairFromSecret,
+  fromBase64Url,
+  type IdentityKeyPair,
+  PeerBoxKeys,
+  type RelayKeySet,
+  toBase64Url,
+} from '@ochat/shared-protocol'
+import { eq } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { ochatIdentity } from '../../db/schema.ts'
+import { type Keystore, KeystoreError } from './keystore.ts'
+
+/** This node's O'Chat identity, with its secret keys opened, as the process holds it in memory. */
+export type Instance = Readonly<{
+  instanceId: string
+  relayId: string
+  relayUrl: string
+  name: string
+  identity: IdentityKeyPair
+  encryption: EncryptionKeyPair
+  /** nacl.box shared keys with peers, cached (PROTOCOL.md §4.2). */
+  boxKeys: PeerBoxKeys
+  /** The pinned relay key set: webhooks must be signed by one of its keys. */
+  relayKeySet: RelayKeySet
+}>
+
+export type IdentityRow = typeof ochatIdentity.$inferSelect
+
+export function identityRow(tx: Tx): IdentityRow | undefined {
+  return tx.select().from(ochatIdentity).where(eq(ochatIdentity.id, 1)).get()
+}
+
+/** The two secret keys, sealed together: 64 bytes of Ed25519 secret key then 32 of X25519. */
+export function sealSecretKeys(
+  keystore: Keystore,
+  keys: { identity: IdentityKeyPair; encryption: EncryptionKeyPair },
+): string {
+  return keystore.seal(Buffer.concat([keys.identity.secretKey, keys.encryption.secretKey]))
+}
+
+/** Opens the stored identity; throws KeystoreError when the operator's secret does not open it. */
+export function openInstance(row: IdentityRow, keystore: Keystore): Instance {
+  const secret = keystore.open(row.sealedSecretKeys)
+  if (secret.byteLength !== 96) throw new KeystoreError("the stored O'Chat keys are malformed")
+  const identitySecret = secret.slice(0, 64)
+  const encryption = encryptionKeyPairFromSecret(secret.slice(64))
+  const identity = { secretKey: identitySecret, publicKey: identitySecret.slice(32) }
+  if (
+    toBase64Url(identity.publicKey) !== row.identityPublicKey ||
+    toBase64Url(encryption.publicKey) !== row.encryptionPublicKey
+  )
+    throw new KeystoreError("the stored O'Chat keys do not match their public keys")
+  return Object.freeze({
+    instanceId: row.instanceId,
+    relayId: row.relayId,
+    relayUrl: row.relayUrl,
+    name: row.name,
+    identity,
+    encryption,
+    boxKeys: new PeerBoxKeys(encryption.secretKey),
+    relayKeySet: row.pinnedKeySet.keySet,
+  })
+}
+
+export function publicKeyBytes(text: string): Uint8Array {
+  const bytes = fromBase64Url(text)
+  if (bytes?.byteLength !== 32) throw new Error('not a 32-byte base64url key')
+  return bytes
+}

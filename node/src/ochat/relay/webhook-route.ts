@@ -1,0 +1,73 @@
+import { type NonceStore, verifyWebhook, WebhookBodySchema, zodDetails } from '@ochat/shared-protocol'
+import { eq, lt } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import type { Clock } from '../../clock.ts'
+import type { Db } from '../../db/client.ts'
+import { ochatWebhookNonces } from '../../db/schema.ts'
+import { NodeError } from '../../errors.ts'
+import type { Ochat } from '../runtime.ts'
+
+/** 50 envelopes of 256 KiB in base64url, with room for their JSON: 24 MiB. */
+const WEBHOOK_BODY_LIMIT_BYTES = 24 * 1024 * 1024
+
+/** Webhook ids seen within the ±300 s window, in SQLite, so a replay is refused across restarts too. */
+function sqliteNonces(db: Db): NonceStore {
+  return {
+    async claim(key, expiresAtMs, nowMs) {
+      db.delete(ochatWebhookNonces).where(lt(ochatWebhookNonces.expiresAt, nowMs)).run()
+      if (db.select().from(ochatWebhookNonces).where(eq(ochatWebhookNonces.key, key)).get()) return false
+      db.insert(ochatWebhookNonces).values({ key, expiresAt: expiresAtMs }).run()
+      return true
+    },
+  }
+}
+
+/**
+ * POST /ochat/webhook: the relay delivers here when this node's WebSocket is down (PROTOCOL.md §7).
+ * Public, but every POST must carry a Standard Webhooks v1a signature by a relay key this node pinned,
+ * within ±300 s, never seen before; only then are its items stored, exactly as from the socket, and
+ * answered with Delivered receipts.
+ */
+export async function webhookRoutes(app: FastifyInstance, opts: { db: Db; ochat: Ochat; clock: Clock }) {
+  const nonces = sqliteNonces(opts.db)
+  await app.register(async (scope) => {
+    // The signature covers the exact bytes: keep them, parse after verifying.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES },
+      (_request, body, done) => done(null, body),
+    )
+    scope.post(
+      '/ochat/webhook',
+      { config: { access: 'public' }, bodyLimit: WEBHOOK_BODY_LIMIT_BYTES },
+      async (request) => {
+        const state = opts.ochat.state
+        // Not registered: there is no webhook here to speak of.
+        if (state.kind !== 'ready') throw new NodeError('E_NOT_FOUND')
+        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+        const verified = await verifyWebhook({
+          headers: request.headers,
+          body: raw,
+          publicKeys: state.instance.relayKeySet.keys.map((key) => key.publicKey),
+          nonces,
+          nowMs: opts.clock.now(),
+        })
+        if (!verified.ok) throw new NodeError('E_WEBHOOK_REFUSED', verified.reason)
+        let json: unknown
+        try {
+          json = JSON.parse(raw.toString('utf8'))
+        } catch {
+          throw new NodeError('E_INVALID_BODY', 'the body is not valid JSON')
+        }
+        const body = WebhookBodySchema.safeParse(json)
+        if (!body.success)
+          throw new NodeError('E_INVALID_BODY', 'not a webhook body (PROTOCOL.md §7)', {
+            details: zodDetails(body.error),
+          })
+        const { results, receipts } = await opts.ochat.receive(body.data.items)
+        return { v: 1, results, receipts }
+      },
+    )
+  })
+}

@@ -1,0 +1,391 @@
+import type { DeliveryItem, ItemResult, SignedReceipt } from '@ochat/shared-protocol'
+import { eq } from 'drizzle-orm'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import type { Database } from '../db/client.ts'
+import { ochatIdentity, users } from '../db/schema.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
+import { NodeError } from '../errors.ts'
+import type { LiveEvent } from '../live/events.ts'
+import type { LiveHub } from '../live/hub.ts'
+import { membersOfChannels } from './channels/repository.ts'
+import { type SyncOutcome, storeConnectionViews } from './connections/sync-connections.ts'
+import { receiveItems } from './delivery/inbound.ts'
+import { Outbox } from './delivery/outbox.ts'
+import { ReadReceipts } from './delivery/read-receipts.ts'
+import { type MessageRow, statusAt } from './delivery/status.ts'
+import { type Instance, identityRow, openInstance } from './identity/instance.ts'
+import { Keystore, KeystoreError } from './identity/keystore.ts'
+import { registerInstance } from './identity/register-instance.ts'
+import { RelayAnswerError, RelayHttpClient, RelayUnreachableError } from './relay/http-client.ts'
+import { RelaySocket, type SocketState } from './relay/socket.ts'
+
+export type OchatState =
+  /** No operator secret: O'Chat cannot hold keys. */
+  | { kind: 'off'; reason: string }
+  /** Registered, but the operator's secret does not open the stored keys. */
+  | { kind: 'locked'; reason: string }
+  | { kind: 'unregistered' }
+  | { kind: 'ready'; instance: Instance }
+
+/** Moves files of O'Chat messages to and from the relay (files/); called after the commits. */
+export interface FileTransfers {
+  /** Outgoing messages with files to encrypt and upload before the outbox may send them. */
+  upload(messageIds: number[]): void
+  /** Incoming files to download, decrypt and check. */
+  download(fileIds: number[]): void
+  stop(): Promise<void>
+}
+
+export type OchatDeps = {
+  database: Database
+  writes: WriteQueue
+  live: LiveHub
+  clock: Clock
+  config: Config
+  log: FastifyBaseLogger
+}
+
+type ChangedMessage = { row: MessageRow; channelId: number }
+
+/**
+ * O'Chat in one node process: the identity (keys opened with the operator's secret), the relay
+ * client and socket, the outbox, Read receipts, and connection sync. Routes call its commands; the
+ * socket and the webhook route hand it what the relay delivers. Everything that leaves the process
+ * (relay calls, live events) happens after the commit that caused it.
+ */
+export class Ochat {
+  readonly #deps: OchatDeps
+  #state: OchatState = { kind: 'off', reason: 'starting' }
+  #keystore: Keystore | undefined
+  #http: RelayHttpClient | undefined
+  #socket: RelaySocket | undefined
+  #outbox: Outbox | undefined
+  #reads: ReadReceipts | undefined
+  #syncTimer: NodeJS.Timeout | undefined
+  #syncing: Promise<SyncOutcome | undefined> | undefined
+  /** Set by the files module once it is wired in. */
+  transfers: FileTransfers | undefined
+
+  constructor(deps: OchatDeps) {
+    this.#deps = deps
+  }
+
+  get state(): OchatState {
+    return this.#state
+  }
+
+  get socketState(): SocketState | 'off' {
+    return this.#socket?.state ?? 'off'
+  }
+
+  get keystore(): Keystore {
+    if (!this.#keystore)
+      throw new NodeError('E_OCHAT_OFF', this.#state.kind === 'off' ? this.#state.reason : undefined)
+    return this.#keystore
+  }
+
+  /** Opens the keys and starts talking to the relay, when the node is registered. */
+  async start(): Promise<void> {
+    const secret = this.#deps.config.ochatSecret
+    if (!secret) {
+      this.#state = {
+        kind: 'off',
+        reason: "NODE_OCHAT_SECRET is not set: O'Chat keys cannot be sealed or opened",
+      }
+      return
+    }
+    this.#keystore = new Keystore(secret)
+    const row = identityRow(this.#deps.database.db)
+    if (!row) {
+      this.#state = { kind: 'unregistered' }
+      return
+    }
+    try {
+      this.#state = { kind: 'ready', instance: openInstance(row, this.#keystore) }
+    } catch (error) {
+      if (!(error instanceof KeystoreError)) throw error
+      this.#state = { kind: 'locked', reason: error.message }
+      this.#deps.log.error({ code: 'E_OCHAT_LOCKED' }, error.message)
+      return
+    }
+    this.#startTransport(this.#state.instance)
+  }
+
+  /** The instance, or the error that says why O'Chat cannot act now. */
+  instance(): Instance {
+    const state = this.#state
+    if (state.kind === 'ready') return state.instance
+    if (state.kind === 'unregistered') throw new NodeError('E_OCHAT_NOT_REGISTERED')
+    throw new NodeError('E_OCHAT_OFF', state.reason)
+  }
+
+  relay(): RelayHttpClient {
+    this.instance()
+    return this.#http as RelayHttpClient
+  }
+
+  async register(input: {
+    relayUrl: string
+    name: string
+    inviteToken?: string
+    webhookUrl?: string | null
+  }) {
+    if (this.#state.kind === 'off' || this.#state.kind === 'locked')
+      throw new NodeError('E_OCHAT_OFF', this.#state.reason)
+    const done = await registerInstance({
+      database: this.#deps.database,
+      keystore: this.keystore,
+      relayUrl: input.relayUrl,
+      name: input.name,
+      webhookUrl:
+        input.webhookUrl === null ? undefined : (input.webhookUrl ?? this.#deps.config.ochatWebhookUrl),
+      inviteToken: input.inviteToken,
+      nowMs: this.#deps.clock.now(),
+    })
+    const row = identityRow(this.#deps.database.db)
+    if (!row) throw new NodeError('E_INTERNAL')
+    const instance = openInstance(row, this.keystore)
+    this.#state = { kind: 'ready', instance }
+    this.#startTransport(instance)
+    this.#publishToAll('ochat.registration')
+    return done
+  }
+
+  /** Asks the relay how it sees this instance now (valid, suspended, unreachable) and records it. */
+  async checkRegistration(): Promise<void> {
+    try {
+      const me = await this.relay().me()
+      await this.#recordRelay(
+        me.status === 'suspended' ? 'suspended' : 'valid',
+        me.status === 'suspended' ? 'suspended by the relay operator' : null,
+      )
+    } catch (error) {
+      await this.#recordRelayError(error)
+    }
+  }
+
+  /** Reads every connection from the relay and stores it; concurrent callers share one read. */
+  syncConnections(): Promise<SyncOutcome | undefined> {
+    if (this.#syncing) return this.#syncing
+    this.#syncing = (async () => {
+      try {
+        const views = await this.relay().listConnections()
+        await this.#recordRelay('valid', null)
+        const outcome = await this.#deps.writes.run((tx) =>
+          storeConnectionViews(tx, views, this.#deps.clock.now()),
+        )
+        this.afterConnections(outcome)
+        return outcome
+      } catch (error) {
+        await this.#recordRelayError(error)
+        throw error
+      } finally {
+        this.#syncing = undefined
+      }
+    })()
+    return this.#syncing
+  }
+
+  /** Tells people what a connection change means, after its commit. */
+  afterConnections(outcome: SyncOutcome | undefined): void {
+    if (!outcome) return
+    for (const row of outcome.keyChanges)
+      this.#deps.log.warn(
+        { connection: row.id, peer: row.peerInstanceId },
+        "O'Chat: a peer's keys changed; its channel is paused until an admin verifies the new safety code",
+      )
+    if (outcome.changed || outcome.newChannels.length > 0) {
+      this.#publishToAll('ochat.connections')
+      this.#publishToAll('ochat.channels')
+    }
+    if (outcome.opened) this.#outbox?.kick()
+  }
+
+  /** What the relay delivered, by socket or webhook: stored, then answered. */
+  async receive(items: DeliveryItem[]): Promise<{ results: ItemResult[]; receipts: SignedReceipt[] }> {
+    const instance = this.instance()
+    const outcome = await receiveItems(
+      {
+        db: this.#deps.database.db,
+        writes: this.#deps.writes,
+        clock: this.#deps.clock,
+        instance,
+        keystore: this.keystore,
+        syncConnections: async () => {
+          await this.syncConnections()
+        },
+      },
+      items,
+    )
+    const events: LiveEvent[] = []
+    for (const { row, channelId, members } of outcome.added)
+      for (const userId of members) {
+        events.push(messageEvent(userId, channelId, row))
+        events.push({ scope: 'user', userId, type: 'ochat.channels' })
+      }
+    this.#deps.live.publish({ events })
+    this.publishStatus(outcome.changed)
+    if (outcome.files.length > 0) this.transfers?.download(outcome.files)
+    return { results: outcome.results, receipts: outcome.receipts }
+  }
+
+  /** New outgoing messages: files first when they have any, then the outbox. */
+  sent(messageIds: number[], withFiles: number[]): void {
+    if (withFiles.length > 0) this.transfers?.upload(withFiles)
+    if (messageIds.length > withFiles.length) this.#outbox?.kick()
+  }
+
+  kickOutbox(): void {
+    this.#outbox?.kick()
+  }
+
+  kickReadReceipts(): void {
+    this.#reads?.kick()
+  }
+
+  /** Pushes status changes to the members of each message's channel. */
+  publishStatus(changes: ChangedMessage[]): void {
+    if (changes.length === 0) return
+    const members = membersOfChannels(this.#deps.database.db, [
+      ...new Set(changes.map((change) => change.channelId)),
+    ])
+    const events: LiveEvent[] = []
+    for (const { row, channelId } of changes)
+      for (const userId of members.get(channelId) ?? []) events.push(messageEvent(userId, channelId, row))
+    this.#deps.live.publish({ events })
+  }
+
+  /** Tells these users their channel list changed (unread counts, order). */
+  publishChannels(userIds: number[]): void {
+    this.#deps.live.publish({
+      events: userIds.map((userId) => ({ scope: 'user' as const, userId, type: 'ochat.channels' as const })),
+    })
+  }
+
+  /** Pushes a list-level change to every connected user. */
+  #publishToAll(type: 'ochat.channels' | 'ochat.connections' | 'ochat.registration'): void {
+    const ids = this.#deps.database.db
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(users.active, true))
+      .all()
+    this.#deps.live.publish({
+      events: ids.map((user) => ({ scope: 'user' as const, userId: user.id, type })),
+    })
+  }
+
+  #startTransport(instance: Instance): void {
+    const { database, writes, clock, log } = this.#deps
+    this.#http = new RelayHttpClient(instance.relayUrl, {
+      relayId: instance.relayId,
+      instanceId: instance.instanceId,
+      identitySecretKey: instance.identity.secretKey,
+      now: () => clock.now(),
+    })
+    const http = this.#http
+    this.#socket = new RelaySocket({
+      relayUrl: instance.relayUrl,
+      instance,
+      clock,
+      events: {
+        onReady: () => {
+          void this.#recordRelay('valid', null)
+          void this.syncConnections().catch(() => undefined)
+          this.#outbox?.kick()
+          this.#reads?.kick(0)
+        },
+        onDeliver: (items) => this.receive(items),
+        onState: (state, error) => {
+          if (state === 'suspended')
+            void this.#recordRelay('suspended', error ?? 'suspended by the relay operator')
+          else if (state === 'down' && error?.startsWith('cannot reach'))
+            void this.#recordRelay('unreachable', error)
+        },
+      },
+    })
+    const socket = this.#socket
+    this.#outbox = new Outbox({
+      db: database.db,
+      writes,
+      clock,
+      keystore: this.keystore,
+      instance,
+      transport: () =>
+        socket.state === 'ready'
+          ? (envelopes) => socket.submit(envelopes)
+          : (envelopes) => http.submit(envelopes),
+      onChanged: (changes) => this.publishStatus(changes),
+    })
+    this.#reads = new ReadReceipts({
+      db: database.db,
+      writes,
+      clock,
+      instance,
+      send: async (receipts) => {
+        if (!socket.sendReceipts(receipts)) await http.sendReceipts(receipts)
+      },
+      onError: (error) => log.warn({ err: error }, "O'Chat: Read receipts could not be sent; retrying"),
+    })
+    socket.start()
+    this.#outbox.kick()
+    this.#reads.kick(0)
+    this.#syncTimer = setInterval(
+      () => void this.syncConnections().catch(() => undefined),
+      this.#deps.config.ochatSyncMs,
+    )
+    this.#syncTimer.unref()
+  }
+
+  async #recordRelay(status: 'valid' | 'suspended' | 'unreachable', lastError: string | null): Promise<void> {
+    const row = identityRow(this.#deps.database.db)
+    if (!row) return
+    const now = this.#deps.clock.now()
+    const changed = row.relayStatus !== status || row.lastError !== lastError
+    // A contact is worth recording at most every 10 s; a change, always.
+    if (!changed && status === 'valid' && row.lastContactAt !== null && now - row.lastContactAt < 10_000)
+      return
+    await this.#deps.writes.run((tx) =>
+      tx
+        .update(ochatIdentity)
+        .set({ relayStatus: status, lastError, ...(status === 'valid' ? { lastContactAt: now } : {}) })
+        .where(eq(ochatIdentity.id, 1))
+        .run(),
+    )
+    if (changed) this.#publishToAll('ochat.registration')
+  }
+
+  async #recordRelayError(error: unknown): Promise<void> {
+    if (error instanceof RelayUnreachableError) await this.#recordRelay('unreachable', error.message)
+    else if (error instanceof RelayAnswerError && error.code === 'E_SUSPENDED')
+      await this.#recordRelay('suspended', `${error.message} (${error.reason})`)
+    else if (error instanceof RelayAnswerError) {
+      const row = identityRow(this.#deps.database.db)
+      await this.#recordRelay(row?.relayStatus ?? 'valid', `${error.code}: ${error.reason}`)
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#syncTimer)
+    await this.#socket?.stop()
+    await this.#outbox?.stop()
+    await this.#reads?.stop()
+    await this.transfers?.stop()
+    await this.#syncing?.catch(() => undefined)
+  }
+}
+
+function messageEvent(userId: number, channelId: number, row: MessageRow): LiveEvent {
+  return {
+    scope: 'user',
+    userId,
+    type: 'ochat.message',
+    channelId,
+    messageId: row.id,
+    status: row.status,
+    at: statusAt(row),
+    ...(row.nextAttemptAt !== null && row.status === 'retrying' ? { nextAttemptAt: row.nextAttemptAt } : {}),
+    ...(row.statusReason ? { reason: row.statusReason } : {}),
+  }
+}

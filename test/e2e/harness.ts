@@ -1,0 +1,210 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import WebSocket from 'ws'
+import type { Clock } from '../../node/src/clock.ts'
+import { loadConfig } from '../../node/src/config.ts'
+import { type Node, startNode } from '../../node/src/node.ts'
+import { type Actor, buildPartner, buildUser } from '../../node/test/helpers.ts'
+import { buildRelay, type TestRelay } from '../../relay/test/helpers.ts'
+
+/**
+ * End-to-end: a real relay (on a throwaway PostgreSQL database) and real nodes (SQLite files in their
+ * own data directories), each listening on a free loopback port, talking over real HTTP and WebSockets
+ * exactly as deployed. Tests drive them through their REST APIs.
+ */
+
+export const OCHAT_SECRET = 'e2e operator secret, sealed keys'
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startTestRelay(
+  t: Test,
+  options: { clock?: Clock; env?: Record<string, string> } = {},
+): Promise<TestRelay> {
+  return buildRelay(t, 'postgres', {
+    listen: true,
+    clock: options.clock ?? { now: () => Date.now() },
+    env: { RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true', ...options.env },
+  })
+}
+
+export type E2eNode = {
+  node: Node
+  url: string
+  dataDir: string
+  port: number
+  admin: Actor
+  /** Stops the node (its data stays) and starts it again on the same directory and port. */
+  restart(): Promise<E2eNode>
+  stop(): Promise<void>
+}
+
+/** A node listening on a free port, with an admin holding an API key. */
+export async function startTestNode(
+  t: Test,
+  options: {
+    company: string
+    clock?: Clock
+    env?: Record<string, string>
+    dataDir?: string
+    port?: number
+    admin?: Actor
+  },
+): Promise<E2eNode> {
+  const dataDir =
+    options.dataDir ?? mkdtempSync(join(tmpdir(), `ochat-e2e-${options.company.toLowerCase()}-`))
+  const port = options.port ?? (await freePort())
+  const config = loadConfig({
+    NODE_DATA_DIR: dataDir,
+    NODE_LOG_LEVEL: 'silent',
+    NODE_HOST: '127.0.0.1',
+    NODE_PORT: String(port),
+    NODE_COMPANY: options.company,
+    NODE_OCHAT_SECRET: OCHAT_SECRET,
+    NODE_OCHAT_SYNC_MS: '500',
+    ...options.env,
+  })
+  const node = await startNode({ config, clock: options.clock ?? { now: () => Date.now() }, listen: true })
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await node.close()
+  }
+  if (!options.dataDir)
+    t.teardown(async () => {
+      await stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    })
+  else t.teardown(stop)
+  const admin =
+    options.admin ??
+    (await buildUser(Object.assign(node, { clock: options.clock ?? { now: () => Date.now() } }) as never, {
+      role: 'admin',
+      name: `${options.company} Admin`,
+    }))
+  // The admin's API key lives in the database: after a restart the same key works, through the new app.
+  const rebound: Actor = { ...admin, call: callThrough(node, admin.secret) }
+  const self: E2eNode = {
+    node,
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    port,
+    admin: rebound,
+    stop,
+    restart: async () => {
+      await stop()
+      return startTestNode(t, { ...options, dataDir, port, admin: rebound })
+    },
+  }
+  return self
+}
+
+function callThrough(node: Node, secret: string): Actor['call'] {
+  return async (method, url, payload) => {
+    const response = await node.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${secret}` },
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    })
+    let body: unknown
+    try {
+      body = response.body ? JSON.parse(response.body) : undefined
+    } catch {
+      body = response.body
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies loosely and assert on them
+    return { status: response.statusCode, body: body as any, response }
+  }
+}
+
+/** Registers a node with the relay through its API. */
+export async function register(node: E2eNode, relay: TestRelay) {
+  const answer = await node.admin.call('POST', '/api/v1/ochat/registration', { relayUrl: relay.baseUrl })
+  if (answer.status !== 201)
+    throw new Error(`registration failed: ${answer.status} ${JSON.stringify(answer.body)}`)
+  return answer.body as { instanceId: string }
+}
+
+/** Both nodes registered and connected, each with the other filed under a contact; answers both channel ids. */
+export async function connectNodes(a: E2eNode, b: E2eNode, relay: TestRelay) {
+  const aId = (await register(a, relay)).instanceId
+  const bId = (await register(b, relay)).instanceId
+  const bAtA = buildPartner(a.node as never, {
+    name: `${b.node.config.company} contact`,
+    companyName: b.node.config.company,
+  })
+  const aAtB = buildPartner(b.node as never, {
+    name: `${a.node.config.company} contact`,
+    companyName: a.node.config.company,
+  })
+  const requested = await a.admin.call('POST', '/api/v1/ochat/connections', {
+    instanceId: bId,
+    message: `Hello from ${a.node.config.company}`,
+    contactPartnerId: bAtA.id,
+  })
+  if (requested.status !== 201) throw new Error(`request failed: ${JSON.stringify(requested.body)}`)
+  const connectionId = requested.body.id as string
+  await b.admin.call('POST', '/api/v1/ochat/connections/sync')
+  const accepted = await b.admin.call('POST', `/api/v1/ochat/connections/${connectionId}/accept`, {
+    contactPartnerId: aAtB.id,
+  })
+  if (accepted.status !== 200) throw new Error(`accept failed: ${JSON.stringify(accepted.body)}`)
+  const synced = await a.admin.call('POST', '/api/v1/ochat/connections/sync')
+  const atA = (synced.body.items as { id: string; channelId: number }[]).find((c) => c.id === connectionId)
+  return {
+    connectionId,
+    aInstanceId: aId,
+    bInstanceId: bId,
+    channelAtA: atA?.channelId as number,
+    channelAtB: accepted.body.channelId as number,
+  }
+}
+
+/** Waits until `check` answers something truthy (polling every 20 ms), or fails after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** The node's live socket, as a UI client holds it: every event, in order. */
+export async function liveEvents(t: Test, node: E2eNode) {
+  const socket = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/live`, {
+    headers: { authorization: `Bearer ${node.admin.secret}` },
+  })
+  // biome-ignore lint/suspicious/noExplicitAny: events are asserted field by field
+  const events: any[] = []
+  socket.on('message', (data) => {
+    const frame = JSON.parse(String(data))
+    if (frame.type === 'event') events.push(frame.event)
+  })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+  })
+  t.teardown(() => socket.close())
+  return events
+}
