@@ -34,6 +34,7 @@ import {
 } from '../people/schema.ts'
 import { RecordViewSchema } from '../records/presenter.ts'
 import { RecordBodies } from '../records/routes.ts'
+import { OCHAT_OPERATIONS } from './ochat-operations.ts'
 
 /**
  * Every route of the node, with the zod schemas it validates with: the OpenAPI document at /docs is
@@ -486,4 +487,5 @@ export const OPERATIONS: Operation[] = [
     auth: 'chatter:read',
     ok: { status: 101, description: 'Switching protocols' },
   },
+  ...OCHAT_OPERATIONS,
 ]
