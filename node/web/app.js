@@ -4,6 +4,7 @@ import { LiveSocket } from './live.js'
 import { renderInbox } from './views/inbox.js'
 import { renderLogin } from './views/login.js'
 import { renderMyActivities } from './views/my-activities.js'
+import { OCHAT_ROUTES, ochatNav } from './views/ochat-nav.js'
 import { renderPartner } from './views/partner.js'
 import { renderRecord } from './views/record.js'
 import { renderRecordList } from './views/records.js'
@@ -15,7 +16,7 @@ import { renderRecordList } from './views/records.js'
  */
 const root = document.getElementById('app')
 const live = new LiveSocket()
-const state = { user: null, models: [], cleanup: null, routeToken: 0 }
+const state = { user: null, models: [], cleanup: null, routeToken: 0, ochat: null }
 
 const banner = h('div', { class: 'banner', hidden: true, attrs: { role: 'alert' } })
 const badge = h('span', { class: 'live-badge', hidden: true, text: 'reconnecting…' })
@@ -77,6 +78,7 @@ const ROUTES = [
   [/^#\/inbox$/, (ctx, el) => renderInbox(ctx, el)],
   [/^#\/activities$/, (ctx, el) => renderMyActivities(ctx, el)],
   [/^#\/partners\/(\d+)$/, (ctx, el, [id]) => renderPartner(ctx, el, Number(id))],
+  ...OCHAT_ROUTES,
 ]
 
 async function route() {
@@ -129,15 +131,18 @@ function renderShell() {
       },
     },
   })
+  state.ochat = ochatNav(state.user, report)
   replace(
     nav,
     h('div', { class: 'nav-title', text: 'Discuss' }),
     h('a', { href: '#/inbox', class: 'nav-link' }, h('span', { text: 'Inbox' }), counter),
+    state.ochat.links,
     h('a', { href: '#/activities', class: 'nav-link', text: 'My activities' }),
     h('div', { class: 'nav-title', text: 'Records' }),
     state.models.map((model) =>
       h('a', { href: `#/models/${model.name}`, class: 'nav-link', text: model.label }),
     ),
+    state.ochat.settings,
   )
   replace(
     root,
@@ -161,7 +166,7 @@ async function loggedIn(session) {
   state.models = (await api('GET', '/api/v1/models')).items
   renderShell()
   live.start()
-  await refreshCounter()
+  await Promise.all([refreshCounter(), state.ochat.refresh()])
   await route()
 }
 
@@ -180,6 +185,7 @@ live.onStatus((connected) => {
 })
 live.onEvent((event) => {
   if (event.type === 'inbox.changed' || event.type === 'resync') void refreshCounter()
+  state.ochat?.onEvent(event)
 })
 whenSessionLost(() => {
   if (state.user) loggedOut()

@@ -104,6 +104,8 @@ export class LiveSocket {
   #setConnected(connected) {
     if (this.connected === connected) return
     this.connected = connected
+    // Lets the browser tests know live events flow before they act on another tab.
+    document.documentElement.dataset.live = connected ? 'on' : 'off'
     for (const listener of this.#statusListeners) listener(connected)
   }
 }

@@ -2,6 +2,7 @@ import { ApiError, api } from '../api.js'
 import { h, replace } from '../dom.js'
 import { mountChatter } from './chatter.js'
 import { fieldInput, loadPeople, readInput } from './fields.js'
+import { mountRecordOchat } from './ochat-record.js'
 
 /**
  * A record: its fields in an editable sheet (saved with the version it was read at, so a concurrent
@@ -17,7 +18,8 @@ export async function renderRecord(ctx, container, recordId) {
   let current = record
   const title = h('h1', { class: 'record-title', text: record.name })
   const sheetSlot = h('div')
-  const chatterSlot = h('div')
+  const chatterSlot = h('div', { class: 'record-chatter' })
+  const ochatSlot = h('div', { class: 'record-ochat-slot' })
   replace(
     container,
     h(
@@ -27,13 +29,19 @@ export async function renderRecord(ctx, container, recordId) {
       h('span', { text: ' / ' }),
       title,
     ),
-    h('div', { class: 'record-page' }, sheetSlot, chatterSlot),
+    h(
+      'div',
+      { class: 'record-page' },
+      sheetSlot,
+      h('div', { class: 'record-threads' }, chatterSlot, ochatSlot),
+    ),
   )
 
   const sheet = buildSheet()
   replace(sheetSlot, sheet.el)
   const chatter = mountChatter(ctx, chatterSlot, { record, model })
-  await chatter.ready
+  const ochat = mountRecordOchat(ctx, ochatSlot, { record })
+  await Promise.all([chatter.ready, ochat.ready])
   // Opening a record reads its notifications, as in Odoo's chatter.
   await api('POST', '/api/v1/inbox/read-all', { recordId }).catch(ctx.report)
 
@@ -152,5 +160,6 @@ export async function renderRecord(ctx, container, recordId) {
   return () => {
     stop()
     chatter.destroy()
+    ochat.destroy()
   }
 }

@@ -1,0 +1,241 @@
+import { ApiError, uploadFile } from '../api.js'
+import { formatBytes, h, replace } from '../dom.js'
+
+/** O'Chat's file limits (the seed's table; the node and the relay enforce them too): decimal MB. */
+export const FILE_LIMITS = { files: 5, fileBytes: 100 * 1000 * 1000, totalBytes: 500 * 1000 * 1000 }
+
+/** Why these files cannot go on one message, or null when they can. */
+export function limitProblem(files) {
+  if (files.length > FILE_LIMITS.files)
+    return `At most ${FILE_LIMITS.files} files per message: you chose ${files.length}.`
+  const large = files.find((file) => file.size > FILE_LIMITS.fileBytes)
+  if (large) return `“${large.name}” is ${formatBytes(large.size)}: at most 100 MB per file.`
+  const total = files.reduce((sum, file) => sum + file.size, 0)
+  if (total > FILE_LIMITS.totalBytes)
+    return `The files add up to ${formatBytes(total)}: at most 500 MB per message.`
+  return null
+}
+
+const TOOLS = [
+  ['bold', 'B', 'Bold (**text**)'],
+  ['italic', 'I', 'Italic (_text_)'],
+  ['list', '•', 'Bulleted list (- item)'],
+  ['link', 'Link', 'Link ([text](https://…))'],
+  ['code', '</>', 'Code (`code`)'],
+]
+
+/**
+ * The O'Chat composer: Markdown in a textarea with a small formatting toolbar that inserts the
+ * shortcuts, Enter sends (Shift+Enter: a new line), 📎 attaches files after checking the limits
+ * before any byte leaves (nothing uploads when they are exceeded), with a progress bar per upload.
+ * `send({ body, attachmentIds })` does the posting; the composer clears itself when it succeeds.
+ */
+export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sendLabel = 'Send' }) {
+  const pending = []
+  const files = h('ul', { class: 'pending-files' })
+  const error = h('div', { class: 'form-error composer-error', hidden: true, attrs: { role: 'alert' } })
+  const text = h('textarea', {
+    class: 'ochat-text',
+    rows: 3,
+    placeholder: placeholder ?? 'Write a message… (Enter sends, Shift+Enter for a new line)',
+    attrs: { 'aria-label': 'Message' },
+  })
+  const fileInput = h('input', {
+    type: 'file',
+    multiple: true,
+    class: 'file-input',
+    id: `ochat-attach-${Math.random().toString(36).slice(2)}`,
+  })
+  const submit = h('button', { type: 'submit', class: 'primary send-button', text: sendLabel })
+  let blockedReason = null
+
+  function showError(message) {
+    replace(error, message)
+    error.hidden = !message
+  }
+
+  function updateSubmit() {
+    submit.disabled = blockedReason !== null || pending.some((item) => item.state === 'uploading')
+    submit.title = blockedReason ?? ''
+  }
+
+  fileInput.addEventListener('change', () => {
+    const chosen = [...(fileInput.files ?? [])]
+    fileInput.value = ''
+    const kept = pending.filter((item) => item.state !== 'failed').map((item) => item.file)
+    const problem = limitProblem([...kept, ...chosen])
+    if (problem) {
+      showError(`${problem} Nothing was uploaded; remove some files and try again.`)
+      return
+    }
+    showError(null)
+    for (const file of chosen) upload(file)
+  })
+
+  function upload(file) {
+    const progress = h('progress', { max: 1, value: 0, class: 'upload-progress' })
+    const status = h('span', { class: 'upload-status', text: 'uploading…' })
+    const item = { file, state: 'uploading', attachment: null }
+    const row = h(
+      'li',
+      { class: 'pending-file' },
+      h('span', { class: 'file-name', text: file.name }),
+      h('span', { class: 'muted', text: formatBytes(file.size) }),
+      progress,
+      status,
+      h('button', {
+        type: 'button',
+        class: 'icon-button',
+        text: '×',
+        attrs: { 'aria-label': `Remove ${file.name}` },
+        on: {
+          click: () => {
+            pending.splice(pending.indexOf(item), 1)
+            row.remove()
+            updateSubmit()
+          },
+        },
+      }),
+    )
+    pending.push(item)
+    files.append(row)
+    updateSubmit()
+    uploadFile(file, { recordId, onProgress: (fraction) => (progress.value = fraction) })
+      .then((attachment) => {
+        item.state = 'done'
+        item.attachment = attachment
+        status.textContent = 'uploaded'
+        row.classList.add('uploaded')
+      })
+      .catch((failure) => {
+        item.state = 'failed'
+        row.classList.add('failed')
+        progress.remove()
+        status.textContent = `Not uploaded: ${failure.message} ${failure.reason ?? ''}`
+        ctx.report(failure)
+      })
+      .finally(updateSubmit)
+  }
+
+  /** Wraps the selection in Markdown (or inserts a placeholder), leaving the inner text selected. */
+  function wrap(before, after, placeholderText) {
+    const { selectionStart: start, selectionEnd: end, value } = text
+    const inner = value.slice(start, end) || placeholderText
+    text.setRangeText(`${before}${inner}${after}`, start, end, 'end')
+    text.setSelectionRange(start + before.length, start + before.length + inner.length)
+  }
+
+  function format(tool) {
+    text.focus()
+    if (tool === 'bold') wrap('**', '**', 'bold text')
+    else if (tool === 'italic') wrap('_', '_', 'italic text')
+    else if (tool === 'code') {
+      const selected = text.value.slice(text.selectionStart, text.selectionEnd)
+      if (selected.includes('\n')) wrap('```\n', '\n```', '')
+      else wrap('`', '`', 'code')
+    } else if (tool === 'link') {
+      const { selectionStart: start, selectionEnd: end, value } = text
+      const label = value.slice(start, end) || 'link text'
+      text.setRangeText(`[${label}](https://)`, start, end, 'end')
+      // The URL is what is left to type: select it.
+      const urlStart = start + label.length + 3
+      text.setSelectionRange(urlStart, urlStart + 'https://'.length)
+    } else if (tool === 'list') {
+      const { selectionStart: start, selectionEnd: end, value } = text
+      const lineStart = value.lastIndexOf('\n', start - 1) + 1
+      const block = value.slice(lineStart, end) || 'item'
+      const listed = block
+        .split('\n')
+        .map((line) => (line.startsWith('- ') ? line : `- ${line}`))
+        .join('\n')
+      text.setRangeText(listed, lineStart, Math.max(end, lineStart), 'end')
+    }
+    text.dispatchEvent(new Event('input'))
+  }
+
+  async function post(event) {
+    event?.preventDefault()
+    if (submit.disabled) return
+    const attachmentIds = pending.filter((item) => item.state === 'done').map((item) => item.attachment.id)
+    const body = text.value.trim()
+    if (!body && attachmentIds.length === 0) return
+    showError(null)
+    submit.disabled = true
+    try {
+      // The API wants a body; a message of files alone sends an empty paragraph.
+      await send({ body: body || ' ', attachmentIds })
+      text.value = ''
+      pending.length = 0
+      files.replaceChildren()
+    } catch (failure) {
+      ctx.report(failure)
+      showError(
+        failure instanceof ApiError
+          ? `${failure.message}${failure.reason ? ` ${failure.reason}` : ''}`
+          : String(failure),
+      )
+    } finally {
+      updateSubmit()
+    }
+  }
+
+  text.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return
+    event.preventDefault()
+    void post()
+  })
+
+  replace(
+    slot,
+    h(
+      'form',
+      { class: 'ochat-composer', on: { submit: post } },
+      h(
+        'div',
+        { class: 'format-toolbar', attrs: { role: 'toolbar', 'aria-label': 'Formatting' } },
+        TOOLS.map(([tool, label, title]) =>
+          h('button', {
+            type: 'button',
+            class: `format-tool format-${tool}`,
+            text: label,
+            title,
+            dataset: { tool },
+            attrs: { 'aria-label': title },
+            on: { click: () => format(tool) },
+          }),
+        ),
+      ),
+      text,
+      files,
+      error,
+      h(
+        'div',
+        { class: 'composer-actions' },
+        submit,
+        h('label', {
+          class: 'secondary button-like attach-button',
+          htmlFor: fileInput.id,
+          text: '📎',
+          title: 'Attach files: up to 5, 100 MB each, 500 MB in all',
+          attrs: { 'aria-label': 'Attach files' },
+        }),
+        fileInput,
+        h('span', {
+          class: 'muted hint',
+          text: 'Up to 5 files, 100 MB each, 500 MB in all. Enter sends, Shift+Enter adds a line.',
+        }),
+      ),
+    ),
+  )
+  updateSubmit()
+
+  return {
+    focus: () => text.focus(),
+    /** A reason the composer cannot send now (a paused channel), or null. */
+    block(reason) {
+      blockedReason = reason
+      text.disabled = reason !== null
+      updateSubmit()
+    },
+  }
+}
