@@ -11,6 +11,8 @@ const benches = [
   { name: 'relay', file: 'relay/bench/relay.bench.ts' },
   // The node in its own process on a fresh SQLite file in a temporary directory.
   { name: 'node', file: 'node/bench/node.bench.ts' },
+  // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
+  { name: 'ochat', file: 'test/bench/ochat.bench.ts' },
 ]
 const only = process.argv[2]
 let failed = 0

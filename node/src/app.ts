@@ -20,6 +20,7 @@ import { liveRoutes } from './live/routes.ts'
 import type { ModelRegistry } from './models/registry.ts'
 import { modelRoutes } from './models/routes.ts'
 import { inboxRoutes } from './notifications/routes.ts'
+import { bulkRoutes } from './ochat/bulk/routes.ts'
 import { channelRoutes } from './ochat/channels/routes.ts'
 import { connectionRoutes } from './ochat/connections/routes.ts'
 import { registrationRoutes } from './ochat/identity/routes.ts'
@@ -126,6 +127,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(registrationRoutes, { db, ochat: deps.ochat, company: deps.config.company })
   await app.register(connectionRoutes, { db, ochat: deps.ochat, writes: deps.writes, clock: deps.clock })
   await app.register(channelRoutes, {
+    db,
+    ochat: deps.ochat,
+    writes: deps.writes,
+    clock: deps.clock,
+    registry: deps.registry,
+  })
+  await app.register(bulkRoutes, {
     db,
     ochat: deps.ochat,
     writes: deps.writes,

@@ -41,6 +41,12 @@ const ConfigSchema = z.object({
   NODE_OCHAT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** How often connections are read again from the relay (new requests, decisions, key changes): 10 s. */
   NODE_OCHAT_SYNC_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * Keep an outbound WebSocket to the relay (true, the default: works behind NAT and firewalls). false:
+   * receive by webhook only, for a node the relay can reach at NODE_OCHAT_WEBHOOK_URL (a public URL);
+   * it sends envelopes and receipts over signed HTTP requests.
+   */
+  NODE_OCHAT_WEBSOCKET: z.enum(['true', 'false', '1', '0']).default('true'),
 })
 
 export type Config = Readonly<{
@@ -61,6 +67,8 @@ export type Config = Readonly<{
   ochatSecret: string | undefined
   ochatWebhookUrl: string
   ochatSyncMs: number
+  /** false: no outbound socket to the relay, deliveries arrive by webhook only. */
+  ochatWebSocket: boolean
 }>
 
 export class ConfigError extends Error {
@@ -120,5 +128,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ochatSecret,
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,
     ochatSyncMs: e.NODE_OCHAT_SYNC_MS,
+    ochatWebSocket: e.NODE_OCHAT_WEBSOCKET === 'true' || e.NODE_OCHAT_WEBSOCKET === '1',
   })
 }

@@ -180,6 +180,12 @@ const CATALOG = {
     prefix: 'invalid',
     message: "O'Chat carries at most 5 files per message, 100 MB each and 500 MB in all; remove some files.",
   },
+  E_OCHAT_BULK_RECIPIENT: {
+    status: 422,
+    prefix: 'blocked',
+    message:
+      'A bulk send goes to every recipient or to none: remove the channels named in the reason (and details), then send again.',
+  },
   E_INTERNAL: {
     status: 500,
     prefix: 'error',

@@ -8,6 +8,7 @@ import { ensureBaseData } from './db/seed.ts'
 import { WriteQueue } from './db/write-queue.ts'
 import { LiveHub } from './live/hub.ts'
 import { ModelRegistry } from './models/registry.ts'
+import { OchatFileTransfers } from './ochat/files/transfers.ts'
 import { Ochat } from './ochat/runtime.ts'
 
 export type Node = {
@@ -37,6 +38,16 @@ export async function startNode(input: {
   const writes = new WriteQueue(database)
   const log = createLogger(input.config, input.logStream)
   const ochat = new Ochat({ database, writes, live, clock, config: input.config, log })
+  const transfers = new OchatFileTransfers({
+    db: database.db,
+    writes,
+    clock,
+    live,
+    attachmentDir: input.config.attachmentDir,
+    log,
+    ochat,
+  })
+  ochat.transfers = transfers
   const app = await buildApp({ config: input.config, clock, database, registry, live, writes, ochat, log })
   const checkpointer = Checkpointer.start({
     file: input.config.databaseFile,
@@ -44,6 +55,8 @@ export async function startNode(input: {
     log: (message) => app.log.warn(message),
   })
   await ochat.start()
+  // Files a stopped node was still moving (the rows are the queue); none before registration.
+  if (ochat.state.kind === 'ready') transfers.resume()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   return {

@@ -72,6 +72,8 @@ export async function startRelayProcess(env: Record<string, string> = {}, nodeAr
   }
   return {
     baseUrl,
+    /** The relay process, for its memory figures. */
+    pid: child.pid as number,
     /** The relay's throwaway database, for figures read from what it stored. */
     databaseUrl,
     relayId: info.relayId,

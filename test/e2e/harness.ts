@@ -8,7 +8,9 @@ import type { Clock } from '../../node/src/clock.ts'
 import { loadConfig } from '../../node/src/config.ts'
 import { type Node, startNode } from '../../node/src/node.ts'
 import { type Actor, buildPartner, buildUser } from '../../node/test/helpers.ts'
-import { buildRelay, type TestRelay } from '../../relay/test/helpers.ts'
+import { loadConfig as loadRelayConfig } from '../../relay/src/config.ts'
+import { startRelay } from '../../relay/src/relay.ts'
+import { buildRelay, createTestDatabase, type TestRelay } from '../../relay/test/helpers.ts'
 
 /**
  * End-to-end: a real relay (on a throwaway PostgreSQL database) and real nodes (SQLite files in their
@@ -39,6 +41,78 @@ export async function startTestRelay(
     clock: options.clock ?? { now: () => Date.now() },
     env: { RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true', ...options.env },
   })
+}
+
+/**
+ * Real time plus an offset that a test moves forward. The relay and the nodes share one, so a test can
+ * jump past a 72 h deadline while every signature and webhook stays within the ±300 s window, and
+ * timers (retries, heartbeats) keep running as deployed.
+ */
+export class ShiftedClock implements Clock {
+  #offsetMs = 0
+  now(): number {
+    return Date.now() + this.#offsetMs
+  }
+  advance(ms: number): void {
+    this.#offsetMs += ms
+  }
+}
+
+/**
+ * A relay that can be stopped and started again as the same deployment: the same PostgreSQL database,
+ * the same key file (so nodes keep trusting it) and the same port (so nodes find it again).
+ */
+export type E2eRelay = {
+  baseUrl: string
+  /** The running process; a new object after each start. Throws while stopped. */
+  readonly current: TestRelay
+  stop(): Promise<void>
+  start(): Promise<TestRelay>
+}
+
+export async function startRestartableRelay(
+  t: Test,
+  options: { clock?: Clock; env?: Record<string, string> } = {},
+): Promise<E2eRelay> {
+  const { url } = await createTestDatabase(t, 'postgres')
+  const dataDir = mkdtempSync(join(tmpdir(), 'ochat-e2e-relay-'))
+  const port = await freePort()
+  const clock = options.clock ?? { now: () => Date.now() }
+  const baseUrl = `http://127.0.0.1:${port}`
+  let running: TestRelay | undefined
+  const handle: E2eRelay = {
+    baseUrl,
+    get current() {
+      if (!running) throw new Error('the relay is stopped')
+      return running
+    },
+    async stop() {
+      const relay = running
+      running = undefined
+      await relay?.close()
+    },
+    async start() {
+      if (running) return running
+      const config = loadRelayConfig({
+        RELAY_DATA_DIR: dataDir,
+        DATABASE_URL: url,
+        RELAY_REGISTRATION: 'open',
+        RELAY_LOG_LEVEL: 'silent',
+        RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true',
+        ...options.env,
+      })
+      const relay = await startRelay({ config, clock })
+      await relay.app.listen({ host: '127.0.0.1', port })
+      running = Object.assign(relay, { clock, baseUrl })
+      return running
+    },
+  }
+  t.teardown(async () => {
+    await handle.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  await handle.start()
+  return handle
 }
 
 export type E2eNode = {
@@ -133,7 +207,7 @@ function callThrough(node: Node, secret: string): Actor['call'] {
 }
 
 /** Registers a node with the relay through its API. */
-export async function register(node: E2eNode, relay: TestRelay) {
+export async function register(node: E2eNode, relay: { baseUrl: string }) {
   const answer = await node.admin.call('POST', '/api/v1/ochat/registration', { relayUrl: relay.baseUrl })
   if (answer.status !== 201)
     throw new Error(`registration failed: ${answer.status} ${JSON.stringify(answer.body)}`)
@@ -141,7 +215,7 @@ export async function register(node: E2eNode, relay: TestRelay) {
 }
 
 /** Both nodes registered and connected, each with the other filed under a contact; answers both channel ids. */
-export async function connectNodes(a: E2eNode, b: E2eNode, relay: TestRelay) {
+export async function connectNodes(a: E2eNode, b: E2eNode, relay: { baseUrl: string }) {
   const aId = (await register(a, relay)).instanceId
   const bId = (await register(b, relay)).instanceId
   const bAtA = buildPartner(a.node as never, {

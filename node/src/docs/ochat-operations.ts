@@ -1,9 +1,15 @@
 import { z } from 'zod'
 import { PageQuerySchema, pageOf } from '../api/pagination.ts'
+import { BulkBody, BulkListQuery, BulkSummarySchema } from '../ochat/bulk/schema.ts'
 import { ChannelViewSchema, OchatMessageViewSchema } from '../ochat/channels/presenter.ts'
 import { LinkBody, RecordSendBody, SendBody } from '../ochat/channels/routes.ts'
 import { ConnectionViewSchema } from '../ochat/connections/presenter.ts'
-import { ConnectionListQuery, ConnectionRequestBody, DecisionBody, VerifyBody } from '../ochat/connections/routes.ts'
+import {
+  ConnectionListQuery,
+  ConnectionRequestBody,
+  DecisionBody,
+  VerifyBody,
+} from '../ochat/connections/routes.ts'
 import { RegisterBody, RegistrationViewSchema } from '../ochat/identity/routes.ts'
 import type { Operation } from './operations.ts'
 
@@ -28,6 +34,14 @@ export const OCHAT_OPERATIONS: Operation[] = [
   },
   {
     method: 'post',
+    path: '/api/v1/ochat/registration/rotate-keys',
+    summary:
+      "New identity and encryption keys, announced to the relay (administrators); each peer's channel pauses until its admin verifies the new safety code",
+    auth: 'admin',
+    ok: { status: 200, schema: RegistrationViewSchema },
+  },
+  {
+    method: 'post',
     path: '/api/v1/ochat/registration/check',
     summary: 'Ask the relay now how it sees this node',
     auth: 'ochat:read',
@@ -36,7 +50,8 @@ export const OCHAT_OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/api/v1/ochat/connections',
-    summary: 'Connections with other companies (administrators see all, with safety codes; users the accepted ones)',
+    summary:
+      'Connections with other companies (administrators see all, with safety codes; users the accepted ones)',
     auth: 'ochat:read',
     query: ConnectionListQuery,
     ok: { status: 200, schema: Items(ConnectionViewSchema) },
@@ -52,7 +67,8 @@ export const OCHAT_OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/v1/ochat/connections/sync',
-    summary: "Read every connection from the relay now (new requests, the other side's decisions, key changes)",
+    summary:
+      "Read every connection from the relay now (new requests, the other side's decisions, key changes)",
     auth: 'admin',
     ok: { status: 200, schema: Items(ConnectionViewSchema) },
   },
@@ -147,6 +163,31 @@ export const OCHAT_OPERATIONS: Operation[] = [
     ok: { status: 200, schema: Items(OchatMessageViewSchema) },
   },
   {
+    method: 'post',
+    path: '/api/v1/ochat/bulk',
+    summary:
+      'Send one message (and its files, uploaded once) to up to 1,000 channels; each recipient gets its own status. A channel you cannot write to fails the whole request (422, named)',
+    auth: 'ochat:write',
+    body: BulkBody,
+    ok: { status: 201, schema: BulkSummarySchema },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/ochat/bulk',
+    summary: 'Your bulk sends (administrators: every one), newest first, with counts by status',
+    auth: 'ochat:read',
+    query: BulkListQuery,
+    ok: { status: 200, schema: pageOf(BulkSummarySchema) },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/ochat/bulk/{id}',
+    summary:
+      "One bulk send: every recipient's status, with the reason and next step when it is Retrying or Failed",
+    auth: 'ochat:read',
+    ok: { status: 200, schema: BulkSummarySchema },
+  },
+  {
     method: 'get',
     path: '/api/v1/records/{id}/ochat',
     summary: "A record's O'Chat thread, both ways",
@@ -156,7 +197,7 @@ export const OCHAT_OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/v1/records/{id}/ochat',
-    summary: 'Send an O\'Chat message about this record to a channel; replies come back to the record',
+    summary: "Send an O'Chat message about this record to a channel; replies come back to the record",
     auth: 'ochat:write',
     body: RecordSendBody,
     ok: { status: 201, schema: OchatMessageViewSchema },
@@ -164,8 +205,12 @@ export const OCHAT_OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/ochat/webhook',
-    summary: 'Deliveries from the relay while the WebSocket is down (Standard Webhooks v1a, signed by a pinned relay key)',
+    summary:
+      'Deliveries from the relay while the WebSocket is down (Standard Webhooks v1a, signed by a pinned relay key)',
     auth: 'public',
-    ok: { status: 200, description: 'WebhookResponse: one result per item and Delivered receipts (PROTOCOL.md §7)' },
+    ok: {
+      status: 200,
+      description: 'WebhookResponse: one result per item and Delivered receipts (PROTOCOL.md §7)',
+    },
   },
 ]

@@ -18,6 +18,7 @@ import { type MessageRow, statusAt } from './delivery/status.ts'
 import { type Instance, identityRow, openInstance } from './identity/instance.ts'
 import { Keystore, KeystoreError } from './identity/keystore.ts'
 import { registerInstance } from './identity/register-instance.ts'
+import { rotateKeys } from './identity/rotate-keys.ts'
 import { RelayAnswerError, RelayHttpClient, RelayUnreachableError } from './relay/http-client.ts'
 import { RelaySocket, type SocketState } from './relay/socket.ts'
 
@@ -49,6 +50,9 @@ export type OchatDeps = {
 
 type ChangedMessage = { row: MessageRow; channelId: number }
 
+/** How often an unregistered node looks for an identity written by `ochat-node register`: 2 s. */
+const REGISTRATION_WATCH_MS = 2_000
+
 /**
  * O'Chat in one node process: the identity (keys opened with the operator's secret), the relay
  * client and socket, the outbox, Read receipts, and connection sync. Routes call its commands; the
@@ -65,6 +69,9 @@ export class Ochat {
   #reads: ReadReceipts | undefined
   #syncTimer: NodeJS.Timeout | undefined
   #syncing: Promise<SyncOutcome | undefined> | undefined
+  #syncNext: Promise<SyncOutcome | undefined> | undefined
+  /** While unregistered: looks for an identity written by `ochat-node register` from another process. */
+  #registrationWatch: NodeJS.Timeout | undefined
   /** Set by the files module once it is wired in. */
   transfers: FileTransfers | undefined
 
@@ -100,6 +107,7 @@ export class Ochat {
     const row = identityRow(this.#deps.database.db)
     if (!row) {
       this.#state = { kind: 'unregistered' }
+      this.#watchForRegistration()
       return
     }
     try {
@@ -111,6 +119,28 @@ export class Ochat {
       return
     }
     this.#startTransport(this.#state.instance)
+  }
+
+  /**
+   * `ochat-node register` writes the identity from its own process: a running node notices it within
+   * REGISTRATION_WATCH_MS and starts with it, so the operator need not restart the node.
+   */
+  #watchForRegistration(): void {
+    this.#stopWatching()
+    this.#registrationWatch = setInterval(() => {
+      if (this.#state.kind !== 'unregistered') return this.#stopWatching()
+      const row = identityRow(this.#deps.database.db)
+      if (!row) return
+      this.#stopWatching()
+      this.#deps.log.info({ instanceId: row.instanceId }, "O'Chat: registered from the command line")
+      void this.start().then(() => this.#publishToAll('ochat.registration'))
+    }, REGISTRATION_WATCH_MS)
+    this.#registrationWatch.unref()
+  }
+
+  #stopWatching(): void {
+    clearInterval(this.#registrationWatch)
+    this.#registrationWatch = undefined
   }
 
   /** The instance, or the error that says why O'Chat cannot act now. */
@@ -144,6 +174,7 @@ export class Ochat {
       inviteToken: input.inviteToken,
       nowMs: this.#deps.clock.now(),
     })
+    this.#stopWatching()
     const row = identityRow(this.#deps.database.db)
     if (!row) throw new NodeError('E_INTERNAL')
     const instance = openInstance(row, this.keystore)
@@ -166,9 +197,51 @@ export class Ochat {
     }
   }
 
-  /** Reads every connection from the relay and stores it; concurrent callers share one read. */
+  /**
+   * New identity and encryption keys (identity/rotate-keys.ts). The transport stops first, so nothing
+   * is sealed or signed with the old keys meanwhile, and starts again with whichever keys are current.
+   */
+  async rotateKeys(): Promise<void> {
+    const current = this.instance()
+    const relay = this.relay()
+    await this.#stopTransport()
+    let instance = current
+    try {
+      instance = await rotateKeys({
+        db: this.#deps.database.db,
+        writes: this.#deps.writes,
+        keystore: this.keystore,
+        instance: current,
+        relay,
+        nowMs: this.#deps.clock.now(),
+      })
+    } finally {
+      this.#state = { kind: 'ready', instance }
+      this.#startTransport(instance)
+    }
+    this.#deps.log.warn(
+      { instance: instance.instanceId },
+      "O'Chat: this node's keys were rotated; peers must verify the new safety code before their channel resumes",
+    )
+    this.#publishToAll('ochat.registration')
+    this.#publishToAll('ochat.connections')
+  }
+
+  /**
+   * Reads every connection from the relay and stores it. A caller arriving while a read is under way
+   * wants what the relay says now, not what it said when that read began (a request made a moment
+   * ago would be missing): one more read follows it, shared by every such caller.
+   */
   syncConnections(): Promise<SyncOutcome | undefined> {
-    if (this.#syncing) return this.#syncing
+    if (this.#syncing) {
+      this.#syncNext ??= this.#syncing
+        .catch(() => undefined)
+        .then(() => {
+          this.#syncNext = undefined
+          return this.syncConnections()
+        })
+      return this.#syncNext
+    }
     this.#syncing = (async () => {
       try {
         const views = await this.relay().listConnections()
@@ -227,6 +300,8 @@ export class Ochat {
       }
     this.#deps.live.publish({ events })
     this.publishStatus(outcome.changed)
+    // A receipt that overtook the relay's answer to a submit leaves that message due (status.ts).
+    if (outcome.changed.length > 0) this.#outbox?.kick()
     if (outcome.files.length > 0) this.transfers?.download(outcome.files)
     return { results: outcome.results, receipts: outcome.receipts }
   }
@@ -285,26 +360,32 @@ export class Ochat {
       now: () => clock.now(),
     })
     const http = this.#http
-    this.#socket = new RelaySocket({
-      relayUrl: instance.relayUrl,
-      instance,
-      clock,
-      events: {
-        onReady: () => {
-          void this.#recordRelay('valid', null)
-          void this.syncConnections().catch(() => undefined)
-          this.#outbox?.kick()
-          this.#reads?.kick(0)
-        },
-        onDeliver: (items) => this.receive(items),
-        onState: (state, error) => {
-          if (state === 'suspended')
-            void this.#recordRelay('suspended', error ?? 'suspended by the relay operator')
-          else if (state === 'down' && error?.startsWith('cannot reach'))
-            void this.#recordRelay('unreachable', error)
-        },
-      },
-    })
+    // NODE_OCHAT_WEBSOCKET=false: webhook only, everything this node sends goes by signed HTTP.
+    this.#socket = !this.#deps.config.ochatWebSocket
+      ? undefined
+      : new RelaySocket({
+          relayUrl: instance.relayUrl,
+          instance,
+          clock,
+          events: {
+            onReady: () => {
+              void this.#recordRelay('valid', null)
+              void this.syncConnections().catch(() => undefined)
+              // The relay is back: what waited out a failed attempt goes now, not at its next retry time.
+              this.#outbox?.retryNow()
+              this.#reads?.kick(0)
+            },
+            onDeliver: (items) => this.receive(items),
+            onState: (state, error) => {
+              // The registration page shows the socket's state: tell it (reconnects back off, so this is rare).
+              if (state !== 'stopped') this.#publishToAll('ochat.registration')
+              if (state === 'suspended')
+                void this.#recordRelay('suspended', error ?? 'suspended by the relay operator')
+              else if (state === 'down' && error?.startsWith('cannot reach'))
+                void this.#recordRelay('unreachable', error)
+            },
+          },
+        })
     const socket = this.#socket
     this.#outbox = new Outbox({
       db: database.db,
@@ -313,7 +394,7 @@ export class Ochat {
       keystore: this.keystore,
       instance,
       transport: () =>
-        socket.state === 'ready'
+        socket?.state === 'ready'
           ? (envelopes) => socket.submit(envelopes)
           : (envelopes) => http.submit(envelopes),
       onChanged: (changes) => this.publishStatus(changes),
@@ -324,11 +405,11 @@ export class Ochat {
       clock,
       instance,
       send: async (receipts) => {
-        if (!socket.sendReceipts(receipts)) await http.sendReceipts(receipts)
+        if (!socket?.sendReceipts(receipts)) await http.sendReceipts(receipts)
       },
       onError: (error) => log.warn({ err: error }, "O'Chat: Read receipts could not be sent; retrying"),
     })
-    socket.start()
+    socket?.start()
     this.#outbox.kick()
     this.#reads.kick(0)
     this.#syncTimer = setInterval(
@@ -366,13 +447,20 @@ export class Ochat {
     }
   }
 
-  async close(): Promise<void> {
+  /** Stops talking to the relay: deliveries being stored finish and are acknowledged first. */
+  async #stopTransport(): Promise<void> {
     clearInterval(this.#syncTimer)
     await this.#socket?.stop()
     await this.#outbox?.stop()
     await this.#reads?.stop()
-    await this.transfers?.stop()
     await this.#syncing?.catch(() => undefined)
+    await this.#syncNext?.catch(() => undefined)
+  }
+
+  async close(): Promise<void> {
+    this.#stopWatching()
+    await this.#stopTransport()
+    await this.transfers?.stop()
   }
 }
 

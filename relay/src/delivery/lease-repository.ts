@@ -69,13 +69,23 @@ export async function renewLeases(
     .where(and(eq(leases.replicaId, props.replicaId), inArray(leases.instanceId, props.instanceIds)))
 }
 
+/**
+ * Gives up a lease when its socket closes, so webhook delivery takes over at once instead of after the
+ * lease expires (30 s). Only this very lease: a newer connect (here or elsewhere) keeps its own.
+ */
 export async function dropLease(
   executor: Executor,
-  props: { instanceId: string; replicaId: string },
+  props: { instanceId: string; replicaId: string; generation: number },
 ): Promise<void> {
   await executor
     .delete(leases)
-    .where(and(eq(leases.instanceId, props.instanceId), eq(leases.replicaId, props.replicaId)))
+    .where(
+      and(
+        eq(leases.instanceId, props.instanceId),
+        eq(leases.replicaId, props.replicaId),
+        eq(leases.generation, props.generation),
+      ),
+    )
 }
 
 /** Instances whose socket some replica holds now: the webhook worker leaves them alone. */

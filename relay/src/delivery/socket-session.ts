@@ -11,6 +11,7 @@ import type { InstanceRow } from '../instances/repository.ts'
 import { acceptReceipts } from './accept-receipts.ts'
 import type { AckWriter, HandOffTarget } from './ack-writer.ts'
 import type { Drainer, DrainTarget } from './drainer.ts'
+import { dropLease } from './lease-repository.ts'
 import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, releaseClaimsOf } from './queue-repository.ts'
 
@@ -244,5 +245,12 @@ export class SocketSession implements DrainTarget, HandOffTarget {
       destination: this.instance.id,
       replicaId: this.#deps.config.replicaId,
     })
+    // The node is not reachable here any more: without this, its webhook waits for the lease to expire.
+    if (this.leaseGeneration > 0)
+      await dropLease(this.#deps.db, {
+        instanceId: this.instance.id,
+        replicaId: this.#deps.config.replicaId,
+        generation: this.leaseGeneration,
+      })
   }
 }

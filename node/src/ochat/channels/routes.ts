@@ -153,6 +153,8 @@ export async function channelRoutes(
         .get()
     })
     ochat.kickOutbox()
+    // Files that failed to upload are tried again; the outbox waits for them.
+    ochat.transfers?.upload([row.id])
     ochat.publishStatus([{ row, channelId: row.channelId }])
     return presentMessages(db, [row])[0]
   })

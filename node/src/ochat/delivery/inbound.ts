@@ -61,8 +61,12 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
   const envelopes = items.filter((item): item is EnvelopeItem => item.type === 'envelope')
 
   let verdicts = envelopes.map((item) => check(ctx, item))
+  // A receipt not signed by the key we pinned may be signed by keys the peer just rotated.
+  const unverifiedReceipt = items.some(
+    (item) => item.type === 'receipt' && !receiptSigner(ctx.db, ctx.instance, item.receipt, 'pinnedKeys'),
+  )
   // A connection accepted a moment ago, or keys that changed: read the relay's view once, then again.
-  if (verdicts.some((verdict) => verdict.kind === 'sync')) {
+  if (unverifiedReceipt || verdicts.some((verdict) => verdict.kind === 'sync')) {
     await ctx.syncConnections().catch(() => undefined)
     verdicts = envelopes.map((item) => check(ctx, item, true))
   }
@@ -241,7 +245,8 @@ function storeMessage(
         payload.attachments.map((file, position) => ({
           messageId: row.id,
           position,
-          name: file.name,
+          // Bidi overrides make "invoice\u202Efdp.exe" show as "invoiceexe.pdf" (as attachments/schema.ts refuses).
+          name: file.name.replace(/[\u202A-\u202E\u2066-\u2069]/gu, '') || 'file',
           mimeType: file.type,
           size: file.size,
           sha256: file.sha256,
@@ -297,12 +302,14 @@ function boundRecord(tx: Tx, channelId: number, payload: MessagePayload): number
   return null
 }
 
-/** Channels whose connection's peer is `instanceId`, with the identity key pinned on each. */
+/** Channels whose connection's peer is `instanceId`, with the keys pinned on each and those reported now. */
 function channelsOfPeer(tx: Tx, instanceId: string) {
   return tx
     .select({
       channelId: ochatChannels.id,
       pinnedKeys: ochatConnections.pinnedKeys,
+      peerKeys: ochatConnections.peerKeys,
+      keyChangedAt: ochatConnections.keyChangedAt,
       state: ochatConnections.state,
     })
     .from(ochatChannels)
@@ -311,19 +318,38 @@ function channelsOfPeer(tx: Tx, instanceId: string) {
     .all()
 }
 
+/** The channel whose `keys` (pinned, or reported by the relay) signed this receipt, if any. */
+function receiptSigner(tx: Tx, instance: Instance, signed: SignedReceipt, keys: 'pinnedKeys' | 'peerKeys') {
+  return channelsOfPeer(tx, signed.receipt.from).find(
+    (channel) =>
+      (keys === 'pinnedKeys' || channel.keyChangedAt !== null) &&
+      verifyReceipt(signed, {
+        from: signed.receipt.from,
+        to: instance.instanceId,
+        signerIdentityKey: publicKeyBytes(channel[keys].identityKey),
+      }).ok,
+  )
+}
+
 /** A Delivered or Read receipt, verified against the key pinned for its signer, moves our messages on. */
 function applyReceipt(tx: Tx, instance: Instance, signed: SignedReceipt) {
   const channels = channelsOfPeer(tx, signed.receipt.from)
   const changed: { row: MessageRow; channelId: number }[] = []
-  const verified = channels.find(
-    (channel) =>
-      verifyReceipt(signed, {
-        from: signed.receipt.from,
-        to: instance.instanceId,
-        signerIdentityKey: publicKeyBytes(channel.pinnedKeys.identityKey),
-      }).ok,
-  )
-  if (!verified)
+  if (!receiptSigner(tx, instance, signed, 'pinnedKeys')) {
+    // Signed by the peer's new keys, not verified here yet: not `invalid:`, so the relay keeps it and
+    // offers it again; it counts once an admin verified the new safety code (a Read is not lost).
+    if (receiptSigner(tx, instance, signed, 'peerKeys'))
+      return {
+        changed,
+        result: (id: string): ItemResult => ({
+          ok: false,
+          id,
+          reason: reason(
+            'blocked',
+            "signed with the sender's new keys; this channel is paused until an admin verifies the new safety code",
+          ),
+        }),
+      }
     return {
       changed,
       result: (id: string): ItemResult => ({
@@ -332,6 +358,7 @@ function applyReceipt(tx: Tx, instance: Instance, signed: SignedReceipt) {
         reason: reason('invalid', 'receipt is not signed by a pinned key of its sender'),
       }),
     }
+  }
   const { receipt } = signed
   for (const channel of channels) {
     for (const row of outgoingByEnvelope(tx, channel.channelId, receipt.envelopeIds)) {

@@ -1,5 +1,5 @@
 import { type Envelope, fromBase64Url, type SubmitResult, sealEnvelope } from '@ochat/shared-protocol'
-import { and, asc, eq, inArray, isNotNull, lte } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNotNull, lte } from 'drizzle-orm'
 import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.ts'
@@ -73,6 +73,26 @@ export class Outbox {
       this.#scheduled = false
       this.#pump()
     })
+  }
+
+  /**
+   * The relay is reachable again (the socket authenticated): messages Retrying on their own schedule
+   * are due now, as the relay drains its queue when a node connects (DESIGN.md delivery contract).
+   */
+  retryNow(): void {
+    if (this.#stopped) return
+    const now = this.#clock.now()
+    void this.#writes
+      .run((tx) =>
+        tx
+          .update(ochatMessages)
+          .set({ outboxDueAt: now })
+          .where(and(eq(ochatMessages.status, 'retrying'), gt(ochatMessages.outboxDueAt, now)))
+          .run(),
+      )
+      // Failing here only leaves them on their own schedule: nothing is lost.
+      .catch(() => undefined)
+      .finally(() => this.kick())
   }
 
   async stop(): Promise<void> {

@@ -36,6 +36,15 @@ export type StatusChange = {
   reason?: string
 }
 
+/**
+ * A receipt can overtake the relay's answer to our submit (the answer was lost with a dropped socket):
+ * the message stays in the outbox, due now, and the resubmit is answered as a duplicate with its
+ * sequence number, so the sender sees no gap. Otherwise the outbox is done with it.
+ */
+function answerStillDue(row: MessageRow): number | null {
+  return row.direction === 'out' && row.seq === null && row.outboxDueAt !== null ? 0 : null
+}
+
 /** The columns a change writes: each status keeps its own timestamp. */
 function columns(change: StatusChange, row: MessageRow): Partial<MessageRow> {
   switch (change.status) {
@@ -69,7 +78,7 @@ function columns(change: StatusChange, row: MessageRow): Partial<MessageRow> {
         deliveredAt: change.at,
         nextAttemptAt: null,
         statusReason: null,
-        outboxDueAt: null,
+        outboxDueAt: answerStillDue(row),
       }
     case 'read':
       return {
@@ -78,7 +87,7 @@ function columns(change: StatusChange, row: MessageRow): Partial<MessageRow> {
         deliveredAt: row.deliveredAt ?? change.at,
         nextAttemptAt: null,
         statusReason: null,
-        outboxDueAt: null,
+        outboxDueAt: answerStillDue(row),
       }
     default:
       return {}
@@ -87,7 +96,17 @@ function columns(change: StatusChange, row: MessageRow): Partial<MessageRow> {
 
 /** Applies a change if it moves the message forward; answers the updated row, or undefined. */
 export function applyStatus(tx: Tx, row: MessageRow, change: StatusChange): MessageRow | undefined {
-  if (!mayMove(row.status, change.status)) return undefined
+  if (!mayMove(row.status, change.status)) {
+    // The relay's answer to a submit can come after the recipient's receipt (an answer lost with a
+    // dropped socket, then a resubmit answered as a duplicate): the status stays, but the sequence
+    // number and the time it was stored are still recorded, or the sender would see a gap.
+    if (change.status === 'sent' && row.direction === 'out' && (row.seq === null || row.sentAt === null))
+      tx.update(ochatMessages)
+        .set({ seq: row.seq ?? change.seq ?? null, sentAt: row.sentAt ?? change.at })
+        .where(eq(ochatMessages.id, row.id))
+        .run()
+    return undefined
+  }
   const set = columns(change, row)
   tx.update(ochatMessages).set(set).where(eq(ochatMessages.id, row.id)).run()
   return { ...row, ...set }
@@ -134,8 +153,12 @@ export function statusAt(row: MessageRow): number {
 export function nextStep(row: Pick<MessageRow, 'status' | 'statusReason'>): string | null {
   if (row.status !== 'failed' && row.status !== 'retrying') return null
   const reason = row.statusReason ?? ''
+  // Retrying goes on by itself; a Failed message has used every attempt and waits for a person.
+  const then = row.status === 'retrying' ? "O'Chat retries automatically." : 'Then retry the message.'
   if (reason.includes('cannot reach the relay') || reason.includes('relay could not be reached'))
-    return "Check this server's internet connection and the relay URL; O'Chat retries automatically."
+    return `Check this server's internet connection and the relay URL. ${then}`
+  if (reason.includes('could not be uploaded'))
+    return "Check that the file is still on this node and within O'Chat's limits (100 MB per file, 500 MB per message), then retry the message."
   if (reason.startsWith('auth-required:'))
     return "Verify this node's O'Chat registration is still valid (O'Chat → Registration) and that its clock is right."
   if (reason.includes('suspended'))
@@ -146,5 +169,5 @@ export function nextStep(row: Pick<MessageRow, 'status' | 'statusReason'>): stri
     return "The relay asked us to slow down; O'Chat retries automatically."
   if (reason.startsWith('invalid:'))
     return "The other company's node refused this message as invalid; check both sides' safety code and versions."
-  return "The recipient's instance may be offline, or its webhook URL (/ochat/webhook) unreachable: ask them to check it. O'Chat retries until the deadline."
+  return `The recipient's instance may be offline, or its webhook URL (/ochat/webhook) unreachable: ask them to check it. ${row.status === 'retrying' ? "O'Chat retries until the deadline." : 'Then retry the message.'}`
 }

@@ -85,6 +85,19 @@ export async function registrationRoutes(
     },
   )
 
+  /**
+   * New identity and encryption keys (e.g. after a suspected leak), announced to the relay; the
+   * instance id stays. Every peer's channel pauses until its admin verifies the new safety code.
+   */
+  app.post(
+    '/api/v1/ochat/registration/rotate-keys',
+    { config: { access: 'user', scope: 'admin', admin: true } },
+    async () => {
+      await ochat.rotateKeys()
+      return presentRegistration(db, ochat)
+    },
+  )
+
   /** Asks the relay now: valid, suspended or unreachable. */
   app.post(
     '/api/v1/ochat/registration/check',

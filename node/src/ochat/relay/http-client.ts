@@ -5,8 +5,11 @@ import {
   ConnectionViewSchema,
   type Envelope,
   ErrorBodySchema,
+  type InstancePublicKeys,
+  InstancePublicKeysSchema,
   type RelayInfo,
   RelayInfoSchema,
+  type SignedKeyRotation,
   type SignedReceipt,
   type SignedRegistration,
   SubmitResponseSchema,
@@ -50,6 +53,7 @@ type Signer = {
 const InstanceAnswer = z.object({
   instance: z.object({ instanceId: z.string(), status: z.string() }).loose(),
 })
+const RotatedAnswer = z.object({ instance: z.object({ keys: InstancePublicKeysSchema }).loose() })
 const ConnectionAnswer = z.object({ connection: ConnectionViewSchema })
 const ConnectionsAnswer = z.object({ connections: z.array(ConnectionViewSchema) })
 const BlobCreated = z.object({ blobId: z.string(), uploadUrl: z.string(), uploadToken: z.string() })
@@ -85,6 +89,15 @@ export class RelayHttpClient {
     return InstanceAnswer.parse(await this.#call('GET', '/v1/instances/me')).instance
   }
 
+  /**
+   * Replaces this instance's keys (PROTOCOL.md §1.4): the request is signed with the current key, the
+   * rotation by both. Answers the keys the relay now holds for this instance.
+   */
+  async rotateKeys(rotation: SignedKeyRotation): Promise<InstancePublicKeys> {
+    return RotatedAnswer.parse(await this.#call('POST', '/v1/instances/me/keys', { body: rotation })).instance
+      .keys
+  }
+
   async listConnections(): Promise<ConnectionView[]> {
     return ConnectionsAnswer.parse(await this.#call('GET', '/v1/connections')).connections
   }
@@ -114,9 +127,14 @@ export class RelayHttpClient {
     await this.#call('POST', '/v1/receipts', { body: { receipts } })
   }
 
-  /** Declares an upload of `size` ciphertext bytes; answers where and with what token to stream it. */
-  async createBlob(size: number, sha256: string): Promise<z.infer<typeof BlobCreated>> {
-    return BlobCreated.parse(await this.#call('POST', '/v1/blobs', { body: { size, sha256 } }))
+  /**
+   * Declares an upload of `size` ciphertext bytes; answers where and with what token to stream it. The
+   * ciphertext's SHA-256 is optional: a streamed upload only knows it at the end.
+   */
+  async createBlob(size: number, sha256?: string): Promise<z.infer<typeof BlobCreated>> {
+    return BlobCreated.parse(
+      await this.#call('POST', '/v1/blobs', { body: { size, ...(sha256 ? { sha256 } : {}) } }),
+    )
   }
 
   /** Streams the ciphertext with its one-time token; `body` must produce exactly `size` bytes. */
