@@ -9,8 +9,12 @@ import { ensureBaseData } from './db/seed.ts'
 import { NodeError } from './errors.ts'
 import { ModelRegistry } from './models/registry.ts'
 import { startNode } from './node.ts'
+import { identityRow, openInstance } from './ochat/identity/instance.ts'
+import { Keystore, KeystoreError } from './ochat/identity/keystore.ts'
+import { registerInstance } from './ochat/identity/register-instance.ts'
+import { RelayAnswerError, RelayHttpClient, RelayUnreachableError } from './ochat/relay/http-client.ts'
 import { createUser } from './people/create-user.ts'
-import { UserCreateSchema } from './people/schema.ts'
+import { type UserCreate, UserCreateSchema } from './people/schema.ts'
 
 const HELP = `ochat-node: an O'Chat node (a company's chatter, activities and encrypted messaging)
 
@@ -21,47 +25,77 @@ Commands:
                          create the data directory and the first administrator
                          (without --password, one is generated and printed once;
                          OCHAT_ADMIN_PASSWORD is read too, so it stays out of shell history)
-  serve                  start the node (web UI, REST API under /api/v1, live WebSocket)
+  serve                  start the node (web UI, REST API under /api/v1, live WebSocket);
+                         with OCHAT_ADMIN_LOGIN and OCHAT_ADMIN_PASSWORD (and optionally
+                         OCHAT_ADMIN_NAME, OCHAT_ADMIN_EMAIL) it first creates that
+                         administrator if the node has none (containers, scripts)
   migrate                apply database migrations and exit (serve also does it at start)
+  register --relay URL [--invite TOKEN] [--name NAME] [--webhook-url URL | --no-webhook]
+                         O'Chat: generate this node's keys, register them with the relay
+                         (--invite when the relay registers by invitation), pin the relay's
+                         key set, and print the instance id to give to partners. The name
+                         is NODE_COMPANY unless --name; the relay POSTs deliveries to the
+                         webhook (NODE_PUBLIC_URL/ochat/webhook) while the node's WebSocket
+                         is down. A running node picks the registration up within seconds.
+  status                 O'Chat: the registration and how the relay sees it now (valid,
+                         suspended, or unreachable with the error)
 
 Configuration comes from the environment (see node/ARCHITECTURE.md), e.g.
   NODE_DATA_DIR=.data/node  NODE_PORT=8800  NODE_HOST=127.0.0.1  NODE_COMPANY="Acme"
-  NODE_PUBLIC_URL=https://erp.acme.example   (links in emails and the iCal feed)
+  NODE_PUBLIC_URL=https://erp.acme.example   (links in emails, the iCal feed, the O'Chat webhook)
+  NODE_OCHAT_SECRET_FILE=/etc/ochat/secret   (seals O'Chat keys at rest; or NODE_OCHAT_SECRET)
 `
 
-export async function main(argv: string[]): Promise<number> {
+/** Where a command reads its environment and writes its answers: the process, or a test. */
+export type Io = {
+  env: Record<string, string | undefined>
+  out(text: string): void
+  err(text: string): void
+}
+
+const processIo: Io = {
+  env: process.env,
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv
   if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(HELP)
+    io.out(HELP)
     return command ? 0 : 1
   }
   let config: Config
   try {
-    config = loadConfig()
+    config = loadConfig(io.env)
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`)
+      io.err(`${error.message}\n`)
       return 2
     }
     throw error
   }
   switch (command) {
     case 'serve':
-      return serve(config)
+      return serve(config, io)
     case 'migrate': {
       const database = openDatabase(config.databaseFile)
       database.close()
-      process.stdout.write(`migrations applied to ${config.databaseFile}\n`)
+      io.out(`migrations applied to ${config.databaseFile}\n`)
       return 0
     }
     case 'init':
-      return init(config, rest)
+      return init(config, rest, io)
+    case 'register':
+      return register(config, rest, io)
+    case 'status':
+      return status(config, io)
     default:
-      return fail(`unknown command "${command}"; see \`ochat-node --help\``)
+      return fail(io, `unknown command "${command}"; see \`ochat-node --help\``)
   }
 }
 
-async function init(config: Config, args: string[]): Promise<number> {
+async function init(config: Config, args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -74,11 +108,11 @@ async function init(config: Config, args: string[]): Promise<number> {
   })
   if (!values.login)
     return fail(
+      io,
       'usage: ochat-node init --login LOGIN [--name NAME] [--email EMAIL] [--password PASSWORD] [--time-zone TZ]',
     )
-  const generated = !values.password && !process.env.OCHAT_ADMIN_PASSWORD
-  const password =
-    values.password ?? process.env.OCHAT_ADMIN_PASSWORD ?? randomBytes(12).toString('base64url')
+  const generated = !values.password && !io.env.OCHAT_ADMIN_PASSWORD
+  const password = values.password ?? io.env.OCHAT_ADMIN_PASSWORD ?? randomBytes(12).toString('base64url')
   const parsed = UserCreateSchema.safeParse({
     login: values.login,
     password,
@@ -88,29 +122,235 @@ async function init(config: Config, args: string[]): Promise<number> {
     timeZone: values['time-zone'] ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC',
   })
   if (!parsed.success)
-    return fail(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('\n'))
+    return fail(
+      io,
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('\n'),
+    )
+  try {
+    if ((await createFirstAdmin(config, parsed.data)) === 'exists')
+      return fail(io, `${config.dataDir} already has an administrator; log in, or add users from the UI`)
+  } catch (error) {
+    if (error instanceof NodeError) return fail(io, error.detail)
+    throw error
+  }
+  io.out(`created ${config.databaseFile}\nadministrator: ${parsed.data.login}\n`)
+  if (generated) io.out(`password: ${password}\n(shown once: keep it in your password manager)\n`)
+  io.out(`next: ochat-node serve, then open ${config.publicUrl}\n`)
+  return 0
+}
+
+/** The first administrator, unless the node has one already. */
+async function createFirstAdmin(config: Config, user: UserCreate): Promise<'created' | 'exists'> {
   const database = openDatabase(config.databaseFile)
   try {
     const registry = new ModelRegistry()
     ensureBaseData({ db: database.db, registry, now: systemClock.now() })
     const admins = database.db.select({ n: count() }).from(users).where(eq(users.role, 'admin')).get()?.n ?? 0
-    if (admins > 0)
-      return fail(`${config.dataDir} already has an administrator; log in, or add users from the UI`)
-    await createUser({ db: database.db, user: parsed.data, now: systemClock.now() })
-    process.stdout.write(`created ${config.databaseFile}\nadministrator: ${parsed.data.login}\n`)
-    if (generated)
-      process.stdout.write(`password: ${password}\n(shown once: keep it in your password manager)\n`)
-    process.stdout.write(`next: ochat-node serve, then open ${config.publicUrl}\n`)
-    return 0
-  } catch (error) {
-    if (error instanceof NodeError) return fail(error.detail)
-    throw error
+    if (admins > 0) return 'exists'
+    await createUser({ db: database.db, user, now: systemClock.now() })
+    return 'created'
   } finally {
     database.close()
   }
 }
 
-async function serve(config: Config): Promise<number> {
+/**
+ * For containers and `pnpm start`: `serve` makes the first administrator from OCHAT_ADMIN_LOGIN and
+ * OCHAT_ADMIN_PASSWORD (OCHAT_ADMIN_NAME, OCHAT_ADMIN_EMAIL optional) when the node has none yet, so
+ * no separate `init` run is needed. Answers an exit code when the variables are not usable.
+ */
+async function firstAdminFromEnv(config: Config, io: Io): Promise<number | undefined> {
+  const env = io.env
+  if (!env.OCHAT_ADMIN_LOGIN) return undefined
+  if (!env.OCHAT_ADMIN_PASSWORD)
+    return fail(io, 'OCHAT_ADMIN_LOGIN is set without OCHAT_ADMIN_PASSWORD: set both, or neither')
+  const parsed = UserCreateSchema.safeParse({
+    login: env.OCHAT_ADMIN_LOGIN,
+    password: env.OCHAT_ADMIN_PASSWORD,
+    name: env.OCHAT_ADMIN_NAME || env.OCHAT_ADMIN_LOGIN,
+    email: env.OCHAT_ADMIN_EMAIL || null,
+    role: 'admin',
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC',
+  })
+  if (!parsed.success)
+    return fail(
+      io,
+      `OCHAT_ADMIN_*: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+    )
+  try {
+    if ((await createFirstAdmin(config, parsed.data)) === 'created')
+      io.out(`created the administrator ${parsed.data.login} (OCHAT_ADMIN_LOGIN)\n`)
+  } catch (error) {
+    if (error instanceof NodeError) return fail(io, `OCHAT_ADMIN_*: ${error.detail}`)
+    throw error
+  }
+  return undefined
+}
+
+const NO_SECRET = `O'Chat needs an operator secret to seal this node's keys at rest, and none is set.
+Create one (at least 16 characters), keep it out of the data directory's backups, and point the node at it:
+  umask 077 && openssl rand -base64 32 > /etc/ochat/secret
+  export NODE_OCHAT_SECRET_FILE=/etc/ochat/secret      (or NODE_OCHAT_SECRET=…)
+Use the same setting for \`ochat-node serve\`: without it the keys cannot be opened.`
+
+async function register(config: Config, args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      relay: { type: 'string' },
+      invite: { type: 'string' },
+      name: { type: 'string' },
+      'webhook-url': { type: 'string' },
+      'no-webhook': { type: 'boolean', default: false },
+    },
+  })
+  const usage =
+    'usage: ochat-node register --relay URL [--invite TOKEN] [--name NAME] [--webhook-url URL | --no-webhook]'
+  if (!values.relay) return fail(io, `--relay is required\n${usage}`)
+  if (!isHttpUrl(values.relay)) return fail(io, `--relay: "${values.relay}" is not an http(s) URL\n${usage}`)
+  if (values['webhook-url'] !== undefined && values['no-webhook'])
+    return fail(io, `give --webhook-url or --no-webhook, not both\n${usage}`)
+  if (values['webhook-url'] !== undefined && !isHttpUrl(values['webhook-url']))
+    return fail(io, `--webhook-url: "${values['webhook-url']}" is not an http(s) URL`)
+  if (!config.ochatSecret) return fail(io, NO_SECRET)
+  const webhookUrl = values['no-webhook'] ? undefined : (values['webhook-url'] ?? config.ochatWebhookUrl)
+  const name = values.name?.trim() || config.company
+  const database = openDatabase(config.databaseFile)
+  try {
+    const existing = identityRow(database.db)
+    if (existing)
+      return fail(
+        io,
+        `${config.dataDir} is already registered as ${existing.instanceId} ("${existing.name}") with ${existing.relayUrl}.\n` +
+          'An instance keeps its identity: see `ochat-node status`.',
+      )
+    const done = await registerInstance({
+      database,
+      keystore: new Keystore(config.ochatSecret),
+      relayUrl: values.relay,
+      name,
+      webhookUrl,
+      inviteToken: values.invite,
+      nowMs: systemClock.now(),
+    })
+    io.out(
+      [
+        `registered "${name}" with the relay at ${values.relay.replace(/\/$/, '')} (${done.relayId})`,
+        `instance id: ${done.instanceId}`,
+        webhookUrl
+          ? `webhook: ${webhookUrl} (the relay POSTs there while this node's WebSocket is down)`
+          : 'webhook: none (deliveries arrive over the WebSocket only)',
+        'next:',
+        '  - start the node (`ochat-node serve`), or keep it running: it picks this up within seconds;',
+        '  - give the instance id to partner companies, or ask for theirs and request a connection',
+        "    in Settings → O'Chat → Connections (POST /api/v1/ochat/connections).",
+        '',
+      ].join('\n'),
+    )
+    return 0
+  } catch (error) {
+    if (!(error instanceof NodeError)) throw error
+    switch (error.code) {
+      case 'E_OCHAT_INVITE_REQUIRED':
+        return fail(
+          io,
+          `${error.detail}.\nRun again with --invite TOKEN (the operator prints one with \`ochat-relay invite\`).`,
+        )
+      case 'E_OCHAT_RELAY_UNREACHABLE':
+        return fail(
+          io,
+          `${error.detail}\nCheck the URL, that the relay is running, and this server's network.`,
+        )
+      case 'E_OCHAT_RELAY_REFUSED':
+        return fail(
+          io,
+          values.invite
+            ? `${error.detail}\nAn invite works once and expires: ask the relay's operator for a new one.`
+            : error.detail,
+        )
+      default:
+        return fail(io, error.detail)
+    }
+  } finally {
+    database.close()
+  }
+}
+
+/** The registration as stored, then as the relay sees it now (a signed GET /v1/instances/me). */
+async function status(config: Config, io: Io): Promise<number> {
+  const database = openDatabase(config.databaseFile)
+  try {
+    const row = identityRow(database.db)
+    if (!row) {
+      io.out(`not registered (${config.dataDir})\nnext: ochat-node register --relay https://relay.example\n`)
+      return config.ochatSecret ? 1 : fail(io, `\n${NO_SECRET}`)
+    }
+    const lines = [
+      `instance id: ${row.instanceId} ("${row.name}")`,
+      `relay: ${row.relayUrl} (${row.relayName}, ${row.relayId})`,
+      `webhook: ${row.webhookUrl ?? 'none'}`,
+      `registered: ${new Date(row.registeredAt).toISOString()}`,
+      `last seen by the running node: ${row.relayStatus}${row.lastContactAt ? ` (last contact ${new Date(row.lastContactAt).toISOString()})` : ''}${row.lastError ? `; last error: ${row.lastError}` : ''}`,
+    ]
+    io.out(`${lines.join('\n')}\n`)
+    if (!config.ochatSecret) return fail(io, `status: unknown (the keys are sealed)\n${NO_SECRET}`)
+    let instance: ReturnType<typeof openInstance>
+    try {
+      instance = openInstance(row, new Keystore(config.ochatSecret))
+    } catch (error) {
+      if (!(error instanceof KeystoreError)) throw error
+      return fail(
+        io,
+        `status: locked: ${error.message}\nThe operator secret does not open this node's keys: use the one it was registered with.`,
+      )
+    }
+    const relay = new RelayHttpClient(row.relayUrl, {
+      relayId: instance.relayId,
+      instanceId: instance.instanceId,
+      identitySecretKey: instance.identity.secretKey,
+      now: () => systemClock.now(),
+    })
+    try {
+      const me = await relay.me()
+      if (me.status === 'suspended') {
+        io.out('status: suspended by the relay operator (ask them why)\n')
+        return 1
+      }
+      io.out('status: valid\n')
+      return 0
+    } catch (error) {
+      if (error instanceof RelayUnreachableError) {
+        io.out(`status: unreachable: ${error.message}\n`)
+        return 1
+      }
+      if (error instanceof RelayAnswerError) {
+        const suspended = error.code === 'E_SUSPENDED'
+        io.out(
+          suspended
+            ? `status: suspended: ${error.message}\n`
+            : `status: refused by the relay: ${error.message} (${error.code}, ${error.reason})\n`,
+        )
+        return 1
+      }
+      throw error
+    }
+  } finally {
+    database.close()
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text)
+    return url.protocol === 'http:' || url.protocol === 'https:'
+  } catch {
+    return false
+  }
+}
+
+async function serve(config: Config, io: Io): Promise<number> {
+  const refused = await firstAdminFromEnv(config, io)
+  if (refused !== undefined) return refused
   const node = await startNode({ config, listen: true })
   node.app.log.info({ dataDir: config.dataDir }, `node listening on ${node.url}`)
   await new Promise<void>((resolve) => {
@@ -124,8 +364,8 @@ async function serve(config: Config): Promise<number> {
   return 0
 }
 
-function fail(message: string): number {
-  process.stderr.write(`${message}\n`)
+function fail(io: Io, message: string): number {
+  io.err(`${message}\n`)
   return 2
 }
 
