@@ -21,7 +21,9 @@ type Event = { type: string; messageId?: number; status?: string; fileId?: numbe
 
 /** The node's live socket, calling `onEvent` for each event. */
 async function live(node: NodeProcess, onEvent: (event: Event) => void): Promise<WebSocket> {
-  const socket = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/live`, { headers: { authorization: `Bearer ${node.key}` } })
+  const socket = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/live`, {
+    headers: { authorization: `Bearer ${node.key}` },
+  })
   socket.on('message', (data) => {
     const frame = JSON.parse(String(data))
     if (frame.type === 'event') onEvent(frame.event)
@@ -33,11 +35,15 @@ async function live(node: NodeProcess, onEvent: (event: Event) => void): Promise
   return socket
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN
-const percentile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN
+const percentile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN
 
 async function main() {
-  console.log(`ochat: relay on PostgreSQL and two nodes, each its own process; ${SECONDS} s per run, median of ${RUNS}`)
+  console.log(
+    `ochat: relay on PostgreSQL and two nodes, each its own process; ${SECONDS} s per run, median of ${RUNS}`,
+  )
   const relay = await startRelayProcess()
   const acme = await startNodeProcess('Acme')
   const globex = await startNodeProcess('Globex')
@@ -81,7 +87,9 @@ async function main() {
         if (run > 0) maxRuns.push(ids.length / ((last - start) / 1000)) // run 0 warms up
       }
       const max = median(maxRuns)
-      console.log(`  messages A → B, send to Delivered at A: ${max.toFixed(0)} msg/s (runs: ${maxRuns.map((v) => v.toFixed(0)).join(', ')})`)
+      console.log(
+        `  messages A → B, send to Delivered at A: ${max.toFixed(0)} msg/s (runs: ${maxRuns.map((v) => v.toFixed(0)).join(', ')})`,
+      )
       // Latency at half that load, open loop: one message every 2/max seconds.
       const half = max / 2
       const p50s: number[] = []
@@ -121,14 +129,20 @@ async function main() {
 }
 
 /** One 100 MB file end to end, against a raw loopback HTTP copy (PUT then GET, to disk) of the same bytes. */
-async function attachment(input: { relayPid: number; acme: NodeProcess; globex: NodeProcess; channelAtA: number }) {
+async function attachment(input: {
+  relayPid: number
+  acme: NodeProcess
+  globex: NodeProcess
+  channelAtA: number
+}) {
   const { acme, globex, channelAtA } = input
   const dir = mkdtempSync(join(tmpdir(), 'ochat-bench-file-'))
   const SIZE = 100 * 1000 * 1000
   const source = join(dir, 'source.bin')
   const chunk = randomBytes(1024 * 1024)
   const out = createWriteStream(source)
-  for (let written = 0; written < SIZE; written += chunk.length) out.write(written + chunk.length <= SIZE ? chunk : chunk.subarray(0, SIZE - written))
+  for (let written = 0; written < SIZE; written += chunk.length)
+    out.write(written + chunk.length <= SIZE ? chunk : chunk.subarray(0, SIZE - written))
   await new Promise((resolve) => out.end(resolve))
   const digest = createHash('sha256')
   await pipeline(createReadStream(source), digest)
@@ -137,7 +151,11 @@ async function attachment(input: { relayPid: number; acme: NodeProcess; globex: 
   // Baseline: the same bytes up and down over loopback HTTP, each landing in a file.
   const server = createServer((req, res) => {
     const path = join(dir, 'copy.bin')
-    if (req.method === 'PUT') pipeline(req, createWriteStream(path)).then(() => res.end('ok'), () => res.destroy())
+    if (req.method === 'PUT')
+      pipeline(req, createWriteStream(path)).then(
+        () => res.end('ok'),
+        () => res.destroy(),
+      )
     else pipeline(createReadStream(path), res).catch(() => undefined)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -146,7 +164,13 @@ async function attachment(input: { relayPid: number; acme: NodeProcess; globex: 
   const raws: number[] = []
   for (let run = 0; run < RUNS; run++) {
     const started = performance.now()
-    await (await request(`${base}/f`, { method: 'PUT', body: createReadStream(source), headers: { 'content-length': String(SIZE) } })).body.text()
+    await (
+      await request(`${base}/f`, {
+        method: 'PUT',
+        body: createReadStream(source),
+        headers: { 'content-length': String(SIZE) },
+      })
+    ).body.text()
     const back = await request(`${base}/f`)
     await pipeline(back.body, createWriteStream(join(dir, 'back.bin')))
     raws.push(SIZE / 1e6 / ((performance.now() - started) / 1000))
@@ -163,17 +187,25 @@ async function attachment(input: { relayPid: number; acme: NodeProcess; globex: 
   const growth = { relay: [] as number[], acme: [] as number[], globex: [] as number[] }
   const pids = { relay: input.relayPid, acme: acme.pid, globex: globex.pid }
   for (let run = 0; run < RUNS; run++) {
-    const uploaded = await acme.call('POST', `/api/v1/attachments?fileName=run-${run}.bin`, createReadStream(source), {
-      'content-type': 'application/octet-stream',
-      'content-length': String(SIZE),
-    })
+    const uploaded = await acme.call(
+      'POST',
+      `/api/v1/attachments?fileName=run-${run}.bin`,
+      createReadStream(source),
+      {
+        'content-type': 'application/octet-stream',
+        'content-length': String(SIZE),
+      },
+    )
     const before: Record<string, number> = {}
     for (const [name, pid] of Object.entries(pids)) {
       resetPeak(pid)
       before[name] = memoryOf(pid).rss
     }
     const started = performance.now()
-    await acme.call('POST', `/api/v1/ochat/channels/${channelAtA}/messages`, { body: `file ${run}`, attachmentIds: [uploaded.id] })
+    await acme.call('POST', `/api/v1/ochat/channels/${channelAtA}/messages`, {
+      body: `file ${run}`,
+      attachmentIds: [uploaded.id],
+    })
     const incoming = await waitForIncoming(globex, run)
     while (!readyAt.has(incoming)) {
       if (performance.now() - started > 300_000) throw new Error('the file never arrived')
@@ -181,12 +213,23 @@ async function attachment(input: { relayPid: number; acme: NodeProcess; globex: 
     }
     const seconds = ((readyAt.get(incoming) as number) - started) / 1000
     figures.push(SIZE / 1e6 / seconds)
-    for (const [name, pid] of Object.entries(pids)) growth[name as keyof typeof growth].push(memoryOf(pid).peak - (before[name] ?? 0))
-    const stored = await globex.call('GET', `/api/v1/ochat/channels/${(await globex.call('GET', '/api/v1/ochat/channels')).items[0].id}/messages?limit=5`)
+    for (const [name, pid] of Object.entries(pids))
+      growth[name as keyof typeof growth].push(memoryOf(pid).peak - (before[name] ?? 0))
+    const stored = await globex.call(
+      'GET',
+      `/api/v1/ochat/channels/${(await globex.call('GET', '/api/v1/ochat/channels')).items[0].id}/messages?limit=5`,
+    )
     const file = stored.items.find((item: { id: number }) => item.id === incoming)?.files[0]
     if (!file?.attachmentId) throw new Error('the stored file is missing')
     const hash = createHash('sha256')
-    await pipeline((await request(`${globex.url}/api/v1/attachments/${file.attachmentId}/content`, { headers: { authorization: `Bearer ${globex.key}` } })).body, hash)
+    await pipeline(
+      (
+        await request(`${globex.url}/api/v1/attachments/${file.attachmentId}/content`, {
+          headers: { authorization: `Bearer ${globex.key}` },
+        })
+      ).body,
+      hash,
+    )
     if (hash.digest('hex') !== sourceHash) throw new Error('the file arrived different from what was sent')
   }
   socket.close()
@@ -210,7 +253,10 @@ async function waitForIncoming(node: NodeProcess, run: number): Promise<number> 
     const channelId = channels.items[0]?.id
     if (channelId) {
       const page = await node.call('GET', `/api/v1/ochat/channels/${channelId}/messages?limit=5`)
-      const found = page.items.find((item: { html: string; direction: string }) => item.direction === 'in' && item.html.includes(`file ${run}`))
+      const found = page.items.find(
+        (item: { html: string; direction: string }) =>
+          item.direction === 'in' && item.html.includes(`file ${run}`),
+      )
       if (found) return found.id
     }
     await new Promise((resolve) => setTimeout(resolve, 50))

@@ -25,7 +25,8 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
 /** Resident memory of a process now and at its peak since the last reset, in bytes (Linux /proc). */
 export function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024
+  const kib = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024
   return { rss: kib('VmRSS'), peak: kib('VmHWM') }
 }
 
@@ -53,12 +54,19 @@ export async function startNodeProcess(company: string, env: Record<string, stri
     NODE_OCHAT_SECRET: randomBytes(24).toString('base64url'),
     ...env,
   }
-  const init = spawnSync(process.execPath, [NODE_BIN, 'init', '--login', 'admin', '--name', `${company} Admin`], {
-    env: { ...nodeEnv, OCHAT_ADMIN_PASSWORD: password },
-    encoding: 'utf8',
-  })
+  const init = spawnSync(
+    process.execPath,
+    [NODE_BIN, 'init', '--login', 'admin', '--name', `${company} Admin`],
+    {
+      env: { ...nodeEnv, OCHAT_ADMIN_PASSWORD: password },
+      encoding: 'utf8',
+    },
+  )
   if (init.status !== 0) throw new Error(`ochat-node init failed: ${init.stderr}`)
-  const child = spawn(process.execPath, [NODE_BIN, 'serve'], { env: nodeEnv, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [NODE_BIN, 'serve'], {
+    env: nodeEnv,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   const url = `http://127.0.0.1:${port}`
   await waitReady(`${url}/healthz`, child)
   const pool = new Pool(url, { connections: 128 })
@@ -74,16 +82,39 @@ export async function startNodeProcess(company: string, env: Record<string, stri
     method: 'POST',
     path: '/api/v1/api-keys',
     headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': session.csrfToken },
-    body: JSON.stringify({ name: 'bench', scopes: ['admin', 'ochat:read', 'ochat:write', 'chatter:read', 'chatter:write', 'records:read', 'records:write'] }),
+    body: JSON.stringify({
+      name: 'bench',
+      scopes: [
+        'admin',
+        'ochat:read',
+        'ochat:write',
+        'chatter:read',
+        'chatter:write',
+        'records:read',
+        'records:write',
+      ],
+    }),
   })
   const key = ((await made.body.json()) as { secret: string }).secret
   // biome-ignore lint/suspicious/noExplicitAny: bench answers are read field by field
-  async function call(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
-    const isJson = body !== undefined && !(body instanceof Uint8Array) && typeof (body as { pipe?: unknown }).pipe !== 'function'
+  async function call(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<any> {
+    const isJson =
+      body !== undefined &&
+      !(body instanceof Uint8Array) &&
+      typeof (body as { pipe?: unknown }).pipe !== 'function'
     const response = await pool.request({
       method,
       path,
-      headers: { authorization: `Bearer ${key}`, ...(isJson ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(isJson ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
       ...(body === undefined ? {} : { body: isJson ? JSON.stringify(body) : (body as Uint8Array) }),
     })
     const text = await response.body.text()
@@ -109,16 +140,29 @@ export async function startNodeProcess(company: string, env: Record<string, stri
 export async function connectProcesses(a: NodeProcess, b: NodeProcess, relayUrl: string) {
   const aReg = await a.call('POST', '/api/v1/ochat/registration', { relayUrl })
   const bReg = await b.call('POST', '/api/v1/ochat/registration', { relayUrl })
-  const contactAtA = await a.call('POST', '/api/v1/partners', { name: `${b.company} purchasing`, companyName: b.company })
-  const contactAtB = await b.call('POST', '/api/v1/partners', { name: `${a.company} sales`, companyName: a.company })
+  const contactAtA = await a.call('POST', '/api/v1/partners', {
+    name: `${b.company} purchasing`,
+    companyName: b.company,
+  })
+  const contactAtB = await b.call('POST', '/api/v1/partners', {
+    name: `${a.company} sales`,
+    companyName: a.company,
+  })
   const requested = await a.call('POST', '/api/v1/ochat/connections', {
     instanceId: bReg.instanceId,
     message: 'bench',
     contactPartnerId: contactAtA.id,
   })
   await b.call('POST', '/api/v1/ochat/connections/sync')
-  const accepted = await b.call('POST', `/api/v1/ochat/connections/${requested.id}/accept`, { contactPartnerId: contactAtB.id })
+  const accepted = await b.call('POST', `/api/v1/ochat/connections/${requested.id}/accept`, {
+    contactPartnerId: contactAtB.id,
+  })
   const synced = await a.call('POST', '/api/v1/ochat/connections/sync')
   const atA = synced.items.find((item: { id: string }) => item.id === requested.id)
-  return { channelAtA: atA.channelId as number, channelAtB: accepted.channelId as number, aId: aReg.instanceId, bId: bReg.instanceId }
+  return {
+    channelAtA: atA.channelId as number,
+    channelAtB: accepted.channelId as number,
+    aId: aReg.instanceId,
+    bId: bReg.instanceId,
+  }
 }

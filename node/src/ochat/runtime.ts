@@ -69,6 +69,7 @@ export class Ochat {
   #reads: ReadReceipts | undefined
   #syncTimer: NodeJS.Timeout | undefined
   #syncing: Promise<SyncOutcome | undefined> | undefined
+  #rotating = false
   #syncNext: Promise<SyncOutcome | undefined> | undefined
   /** While unregistered: looks for an identity written by `ochat-node register` from another process. */
   #registrationWatch: NodeJS.Timeout | undefined
@@ -204,6 +205,9 @@ export class Ochat {
   async rotateKeys(): Promise<void> {
     const current = this.instance()
     const relay = this.relay()
+    // Two at once would each sign with the keys the other replaces.
+    if (this.#rotating) throw new NodeError('E_CONFLICT', 'a key rotation is already under way')
+    this.#rotating = true
     await this.#stopTransport()
     let instance = current
     try {
@@ -218,6 +222,7 @@ export class Ochat {
     } finally {
       this.#state = { kind: 'ready', instance }
       this.#startTransport(instance)
+      this.#rotating = false
     }
     this.#deps.log.warn(
       { instance: instance.instanceId },
