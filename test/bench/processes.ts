@@ -96,12 +96,12 @@ export async function startNodeProcess(company: string, env: Record<string, stri
     }),
   })
   const key = ((await made.body.json()) as { secret: string }).secret
-  // biome-ignore lint/suspicious/noExplicitAny: bench answers are read field by field
   async function call(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    // biome-ignore lint/suspicious/noExplicitAny: bench answers are read field by field
   ): Promise<any> {
     const isJson =
       body !== undefined &&
