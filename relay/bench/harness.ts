@@ -22,8 +22,9 @@ export async function freePort(): Promise<number> {
   })
 }
 
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+/** Polls `url` every 100 ms until it answers 2xx; fails when `child` exits or after `timeoutMs`. */
+export async function waitReady(url: string, child: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  for (let attempt = 0; attempt < timeoutMs / 100; attempt++) {
     if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`)
     try {
       if ((await fetch(url)).ok) return

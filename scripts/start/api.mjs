@@ -1,18 +1,6 @@
 // A small client for a node's REST API, used the way an integrator would: log in with a password
 // (POST /api/v1/session, cookie + CSRF token), or call with an API key (Authorization: Bearer ock_…).
 
-const ALL_SCOPES = [
-  'records:read',
-  'records:write',
-  'chatter:read',
-  'chatter:write',
-  'activities:read',
-  'activities:write',
-  'ochat:read',
-  'ochat:write',
-  'admin',
-]
-
 export class ApiError extends Error {
   constructor(method, path, status, body) {
     const detail = body?.error ? `${body.error.code}: ${body.error.message}` : JSON.stringify(body)
@@ -47,7 +35,11 @@ export class NodeApi {
 
   /** An API key with every scope, made from this (session) client: shown once, kept by the caller. */
   async createApiKey(name) {
-    const key = await this.call('POST', '/api/v1/api-keys', { name, scopes: ALL_SCOPES })
+    // Every scope the node knows, from its own list: TypeScript, loaded through tsx as the node itself
+    // is, and only here (about a second), on the first start, rather than a copy that could drift.
+    const { tsImport } = await import('tsx/esm/api')
+    const { SCOPES } = await tsImport('../../node/src/auth/scopes.ts', import.meta.url)
+    const key = await this.call('POST', '/api/v1/api-keys', { name, scopes: SCOPES })
     return key.secret
   }
 

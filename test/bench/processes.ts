@@ -1,26 +1,15 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { freePort } from '../../relay/bench/harness.ts'
+import { freePort, waitReady } from '../../relay/bench/harness.ts'
 
 /** The benchmarks' nodes: each one its own process, set up the way an operator and an integrator would. */
 
 const NODE_BIN = fileURLToPath(new URL('../../node/bin/ochat-node.mjs', import.meta.url))
-
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`${url} never became ready`)
-}
 
 /** Resident memory of a process now and at its peak since the last reset, in bytes (Linux /proc). */
 export function memoryOf(pid: number): { rss: number; peak: number } {
@@ -68,7 +57,7 @@ export async function startNodeProcess(company: string, env: Record<string, stri
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
-  await waitReady(`${url}/healthz`, child)
+  await waitReady(`${url}/healthz`, child, 30_000)
   const pool = new Pool(url, { connections: 128 })
   const login = await pool.request({
     method: 'POST',

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import {
   buildNode,
@@ -9,35 +9,18 @@ import {
   TEST_PASSWORD,
   type TestNode,
 } from '../../node/test/helpers.ts'
+import { launchBrowser, newProfile } from './browser.ts'
 
 /**
  * The node's web UI in a real browser (Debian's Chromium, driven by playwright-core): log in, post in
  * the chatter, see other people's posts arrive live, upload files, and work with activities. Every
  * check is something a person at the screen would notice.
  */
-const browser: Browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-})
-t.teardown(() => browser.close())
+const browser = await launchBrowser(t)
 
 /** A fresh browser profile (its own cookies) on the node; page errors fail the test. */
 async function openPage(t: Test, node: TestNode): Promise<{ page: Page; context: BrowserContext }> {
-  const context = await browser.newContext({ baseURL: nodeUrl(node), acceptDownloads: true })
-  t.teardown(() => context.close())
-  const page = await context.newPage()
-  page.setDefaultTimeout(5000)
-  page.on('pageerror', (error) => t.fail(`script error in the page: ${error.message}`))
-  page.on('dialog', (dialog) => void dialog.accept())
-  return { page, context }
+  return newProfile(t, browser, { baseURL: nodeUrl(node), timeoutMs: 5000 })
 }
 
 function nodeUrl(node: TestNode): string {

@@ -1,26 +1,15 @@
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildPartner, buildUser, TEST_PASSWORD } from '../../node/test/helpers.ts'
 import { connectNodes, type E2eNode, register, startTestNode, startTestRelay, until } from '../e2e/harness.ts'
+import { launchBrowser, newProfile } from './browser.ts'
 
 /**
  * O'Chat in a real browser (Debian's Chromium, driven by playwright-core) against a real relay and
  * two real nodes, Acme and Globex: people log in through the UI, write, read, attach, accept a
  * connection and deal with a failed message. Every check is something a person at the screen sees.
  */
-const browser: Browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-})
-t.teardown(() => browser.close())
+const browser = await launchBrowser(t)
 // Two nodes and a browser per test, on a machine that may be busy: more than the default 120 s in all.
 t.setTimeout(360_000)
 /** One relay for the file: each test's nodes are new instances on it, so tests do not see each other. */
@@ -28,13 +17,7 @@ const relay = await startTestRelay(t)
 
 /** A fresh browser profile on a node; a script error in the page fails the test. */
 async function openPage(t: Test, node: E2eNode): Promise<Page> {
-  const context = await browser.newContext({ baseURL: node.url })
-  t.teardown(() => context.close())
-  const page = await context.newPage()
-  page.setDefaultTimeout(10_000)
-  page.on('pageerror', (error) => t.fail(`script error in the page: ${error.message}`))
-  page.on('dialog', (dialog) => void dialog.accept())
-  return page
+  return (await newProfile(t, browser, { baseURL: node.url, timeoutMs: 10_000 })).page
 }
 
 /** Logs in through the form, waits for the view and for live updates to flow. */

@@ -1,4 +1,5 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { avatarClass, formatTime, h, initials, replace } from '../dom.js'
 import { mountActivities } from './activities.js'
 import { mountComposer } from './composer.js'
@@ -13,34 +14,6 @@ const FILTERS = [
   ['tracking', 'Tracking', 'tracking'],
 ]
 const KIND_LABELS = { message: 'Message', note: 'Internal note', tracking: 'Change', activity: 'Activity' }
-
-/**
- * Runs `work` now, or once more after the current run if one is going: a burst of live events gives
- * at most two fetches, and an older answer never overwrites a newer one.
- */
-function coalesced(work, report) {
-  let running = null
-  let again = false
-  const run = async () => {
-    if (running) {
-      again = true
-      return running
-    }
-    running = (async () => {
-      do {
-        again = false
-        try {
-          await work()
-        } catch (error) {
-          report(error)
-        }
-      } while (again)
-    })()
-    await running
-    running = null
-  }
-  return run
-}
 
 /** A record's chatter: toolbar, composer, followers, activities, filter chips and the thread. */
 export function mountChatter(ctx, slot, { record }) {

@@ -1,6 +1,7 @@
-import { ApiError, api, uploadFile } from '../api.js'
-import { formatBytes, h, replace } from '../dom.js'
+import { ApiError, api } from '../api.js'
+import { h, replace } from '../dom.js'
 import { receivesMessages } from './followers.js'
+import { notUploaded, pendingUploads } from './pending-uploads.js'
 
 /**
  * The chatter composer, Odoo-style: "Send message" goes to the followers (and warns when external
@@ -9,8 +10,14 @@ import { receivesMessages } from './followers.js'
  */
 export function mountComposer(ctx, slot, { record, kind, followers, onPosted, onClose }) {
   const note = kind === 'note'
-  const pending = []
-  const files = h('ul', { class: 'pending-files' })
+  const uploads = pendingUploads(ctx, {
+    recordId: record.id,
+    onChange: updateSubmit,
+    failureText: (failure) =>
+      failure instanceof ApiError && failure.status === 413
+        ? `Too large: ${failure.message} ${failure.reason}`
+        : notUploaded(failure),
+  })
   const error = h('div', { class: 'form-error', hidden: true, attrs: { role: 'alert' } })
   const text = h('textarea', {
     class: 'composer-text',
@@ -44,66 +51,18 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
       )
 
   function updateSubmit() {
-    submit.disabled = pending.some((item) => item.state === 'uploading')
+    submit.disabled = uploads.uploading()
   }
 
   fileInput.addEventListener('change', () => {
-    for (const file of fileInput.files ?? []) upload(file)
+    for (const file of fileInput.files ?? []) uploads.add(file)
     fileInput.value = ''
   })
-
-  function upload(file) {
-    const progress = h('progress', { max: 1, value: 0, class: 'upload-progress' })
-    const status = h('span', { class: 'upload-status', text: 'uploading…' })
-    const item = { file, state: 'uploading', attachment: null }
-    const row = h(
-      'li',
-      { class: 'pending-file' },
-      h('span', { class: 'file-name', text: file.name }),
-      h('span', { class: 'muted', text: formatBytes(file.size) }),
-      progress,
-      status,
-      h('button', {
-        type: 'button',
-        class: 'icon-button',
-        text: '×',
-        attrs: { 'aria-label': `Remove ${file.name}` },
-        on: {
-          click: () => {
-            pending.splice(pending.indexOf(item), 1)
-            row.remove()
-            updateSubmit()
-          },
-        },
-      }),
-    )
-    pending.push(item)
-    files.append(row)
-    updateSubmit()
-    uploadFile(file, { recordId: record.id, onProgress: (fraction) => (progress.value = fraction) })
-      .then((attachment) => {
-        item.state = 'done'
-        item.attachment = attachment
-        status.textContent = 'uploaded'
-        row.classList.add('uploaded')
-      })
-      .catch((failure) => {
-        item.state = 'failed'
-        row.classList.add('failed')
-        progress.remove()
-        status.textContent =
-          failure instanceof ApiError && failure.status === 413
-            ? `Too large: ${failure.message} ${failure.reason}`
-            : `Not uploaded: ${failure.message} ${failure.reason ?? ''}`
-        ctx.report(failure)
-      })
-      .finally(updateSubmit)
-  }
 
   async function post(event) {
     event.preventDefault()
     error.hidden = true
-    const attachmentIds = pending.filter((item) => item.state === 'done').map((item) => item.attachment.id)
+    const attachmentIds = uploads.attachmentIds()
     if (!text.value.trim() && attachmentIds.length === 0) return
     submit.disabled = true
     try {
@@ -113,8 +72,7 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
         attachmentIds,
       })
       text.value = ''
-      pending.length = 0
-      files.replaceChildren()
+      uploads.clear()
       onPosted(message)
     } catch (failure) {
       ctx.report(failure)
@@ -136,7 +94,7 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
       { class: note ? 'composer composer-note' : 'composer composer-message', on: { submit: post } },
       header,
       text,
-      files,
+      uploads.list,
       error,
       h(
         'div',

@@ -1,7 +1,8 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { h, replace } from '../dom.js'
 import { mountOchatComposer } from './ochat-composer.js'
-import { coalesced, formatMoment, STATUSES } from './ochat-parts.js'
+import { formatMoment, STATUSES } from './ochat-parts.js'
 
 const COUNTS = ['sent', 'delivered', 'read', 'failed', 'pending', 'retrying']
 

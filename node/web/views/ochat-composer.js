@@ -1,5 +1,6 @@
-import { ApiError, uploadFile } from '../api.js'
+import { ApiError } from '../api.js'
 import { formatBytes, h, replace } from '../dom.js'
+import { pendingUploads } from './pending-uploads.js'
 
 /** O'Chat's file limits (the seed's table; the node and the relay enforce them too): decimal MB. */
 export const FILE_LIMITS = { files: 5, fileBytes: 100 * 1000 * 1000, totalBytes: 500 * 1000 * 1000 }
@@ -31,8 +32,7 @@ const TOOLS = [
  * `send({ body, attachmentIds })` does the posting; the composer clears itself when it succeeds.
  */
 export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sendLabel = 'Send' }) {
-  const pending = []
-  const files = h('ul', { class: 'pending-files' })
+  const uploads = pendingUploads(ctx, { recordId, onChange: updateSubmit })
   const error = h('div', { class: 'form-error composer-error', hidden: true, attrs: { role: 'alert' } })
   const text = h('textarea', {
     class: 'ochat-text',
@@ -55,67 +55,21 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
   }
 
   function updateSubmit() {
-    submit.disabled = blockedReason !== null || pending.some((item) => item.state === 'uploading')
+    submit.disabled = blockedReason !== null || uploads.uploading()
     submit.title = blockedReason ?? ''
   }
 
   fileInput.addEventListener('change', () => {
     const chosen = [...(fileInput.files ?? [])]
     fileInput.value = ''
-    const kept = pending.filter((item) => item.state !== 'failed').map((item) => item.file)
-    const problem = limitProblem([...kept, ...chosen])
+    const problem = limitProblem([...uploads.files(), ...chosen])
     if (problem) {
       showError(`${problem} Nothing was uploaded; remove some files and try again.`)
       return
     }
     showError(null)
-    for (const file of chosen) upload(file)
+    for (const file of chosen) uploads.add(file)
   })
-
-  function upload(file) {
-    const progress = h('progress', { max: 1, value: 0, class: 'upload-progress' })
-    const status = h('span', { class: 'upload-status', text: 'uploading…' })
-    const item = { file, state: 'uploading', attachment: null }
-    const row = h(
-      'li',
-      { class: 'pending-file' },
-      h('span', { class: 'file-name', text: file.name }),
-      h('span', { class: 'muted', text: formatBytes(file.size) }),
-      progress,
-      status,
-      h('button', {
-        type: 'button',
-        class: 'icon-button',
-        text: '×',
-        attrs: { 'aria-label': `Remove ${file.name}` },
-        on: {
-          click: () => {
-            pending.splice(pending.indexOf(item), 1)
-            row.remove()
-            updateSubmit()
-          },
-        },
-      }),
-    )
-    pending.push(item)
-    files.append(row)
-    updateSubmit()
-    uploadFile(file, { recordId, onProgress: (fraction) => (progress.value = fraction) })
-      .then((attachment) => {
-        item.state = 'done'
-        item.attachment = attachment
-        status.textContent = 'uploaded'
-        row.classList.add('uploaded')
-      })
-      .catch((failure) => {
-        item.state = 'failed'
-        row.classList.add('failed')
-        progress.remove()
-        status.textContent = `Not uploaded: ${failure.message} ${failure.reason ?? ''}`
-        ctx.report(failure)
-      })
-      .finally(updateSubmit)
-  }
 
   /** Wraps the selection in Markdown (or inserts a placeholder), leaving the inner text selected. */
   function wrap(before, after, placeholderText) {
@@ -156,7 +110,7 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
   async function post(event) {
     event?.preventDefault()
     if (submit.disabled) return
-    const attachmentIds = pending.filter((item) => item.state === 'done').map((item) => item.attachment.id)
+    const attachmentIds = uploads.attachmentIds()
     const body = text.value.trim()
     if (!body && attachmentIds.length === 0) return
     showError(null)
@@ -165,8 +119,7 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
       // The API wants a body; a message of files alone sends an empty paragraph.
       await send({ body: body || ' ', attachmentIds })
       text.value = ''
-      pending.length = 0
-      files.replaceChildren()
+      uploads.clear()
     } catch (failure) {
       ctx.report(failure)
       showError(
@@ -206,7 +159,7 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
         ),
       ),
       text,
-      files,
+      uploads.list,
       error,
       h(
         'div',

@@ -1,7 +1,8 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
 import { contactPicker, loadContacts } from './ochat-contact.js'
-import { coalesced, isNotSetUp, safetyCodeView } from './ochat-parts.js'
+import { isNotSetUp, safetyCodeView } from './ochat-parts.js'
 
 const GROUPS = [
   ['paused', 'Paused: keys changed', (c) => c.state === 'accepted' && c.paused],

@@ -1,9 +1,10 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { h } from '../dom.js'
 import { renderOchat } from './ochat.js'
 import { renderBulkCompose, renderBulkSummary } from './ochat-bulk.js'
 import { renderConnections } from './ochat-connections.js'
-import { coalesced, isNotSetUp } from './ochat-parts.js'
+import { isNotSetUp } from './ochat-parts.js'
 import { renderRegistration } from './ochat-registration.js'
 
 /** O'Chat's pages, for the app's router. */

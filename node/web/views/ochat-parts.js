@@ -29,33 +29,6 @@ export function isNotSetUp(error) {
   )
 }
 
-/**
- * Runs `work` now, or once more after the current run if one is going: a burst of live events gives
- * at most two fetches, and an older answer never overwrites a newer one.
- */
-export function coalesced(work, report) {
-  let running = null
-  let again = false
-  return async function run() {
-    if (running) {
-      again = true
-      return running
-    }
-    running = (async () => {
-      do {
-        again = false
-        try {
-          await work()
-        } catch (error) {
-          report(error)
-        }
-      } while (again)
-    })()
-    await running
-    running = null
-  }
-}
-
 /** Every status the message reached, with its time, one per line (the icon's tooltip). */
 function statusTimes(message) {
   return TIME_ORDER.filter((status) => message.times[status])

@@ -1,7 +1,8 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { h, replace } from '../dom.js'
 import { mountOchatComposer } from './ochat-composer.js'
-import { coalesced, isNotSetUp, keyedRender, messageView, showFileProgress } from './ochat-parts.js'
+import { isNotSetUp, keyedRender, messageView, showFileProgress } from './ochat-parts.js'
 
 /**
  * The O'Chat panel beside a record's chatter: the messages exchanged with other companies about this

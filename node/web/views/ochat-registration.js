@@ -1,6 +1,7 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { h, replace } from '../dom.js'
-import { coalesced, formatMoment } from './ochat-parts.js'
+import { formatMoment } from './ochat-parts.js'
 
 const STATUS_TEXT = {
   valid: ['Valid', 'The relay knows this node and accepts its messages.'],

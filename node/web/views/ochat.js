@@ -1,8 +1,9 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
 import { mountOchatComposer } from './ochat-composer.js'
 import { mountLinkForm } from './ochat-link.js'
-import { coalesced, isNotSetUp, keyedRender, messageView, STATUSES, showFileProgress } from './ochat-parts.js'
+import { isNotSetUp, keyedRender, messageView, STATUSES, showFileProgress } from './ochat-parts.js'
 
 /** One page of a thread: the newest 50 messages; older ones on demand. */
 const PAGE = 50
