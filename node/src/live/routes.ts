@@ -66,6 +66,8 @@ export async function liveRoutes(
         mayHear: (event) => {
           const who = current()
           if (!who) return false
+          // O'Chat events need the key's ochat:read scope, as every O'Chat route does (the socket needs chatter:read).
+          if (event.type.startsWith('ochat.')) return who.scopes === null || who.scopes.has('ochat:read')
           if (event.scope === 'user' || canRead(who, event.recordId)) return true
           // Unfollowed or unassigned since subscribing: no more events about that record.
           opts.live.unsubscribe(client, event.recordId)

@@ -52,6 +52,12 @@ type ChangedMessage = { row: MessageRow; channelId: number }
 
 /** How often an unregistered node looks for an identity written by `ochat-node register`: 2 s. */
 const REGISTRATION_WATCH_MS = 2_000
+/**
+ * Deliveries may ask for a connection read (an unknown connection, a signature that does not verify)
+ * at most this often: 2 s. Anyone who can put items on our queue could otherwise make every delivery
+ * cost a full read of the relay's connections; what waits is retried by the relay (inbound.ts).
+ */
+const INBOUND_SYNC_MIN_INTERVAL_MS = 2_000
 
 /**
  * O'Chat in one node process: the identity (keys opened with the operator's secret), the relay
@@ -71,10 +77,17 @@ export class Ochat {
   #syncing: Promise<SyncOutcome | undefined> | undefined
   #rotating = false
   #syncNext: Promise<SyncOutcome | undefined> | undefined
+  /** When a delivery last caused a connection read (clock ms). */
+  #inboundSyncAt = Number.NEGATIVE_INFINITY
   /** While unregistered: looks for an identity written by `ochat-node register` from another process. */
   #registrationWatch: NodeJS.Timeout | undefined
   /** Set by the files module once it is wired in. */
   transfers: FileTransfers | undefined
+  /**
+   * Connections an admin here is accepting right now: a sync that sees them accepted meanwhile is
+   * seeing our own decision, not one the relay made up (connections/repository.ts upsertConnection).
+   */
+  readonly acceptingHere = new Set<string>()
 
   constructor(deps: OchatDeps) {
     this.#deps = deps
@@ -252,7 +265,12 @@ export class Ochat {
         const views = await this.relay().listConnections()
         await this.#recordRelay('valid', null)
         const outcome = await this.#deps.writes.run((tx) =>
-          storeConnectionViews(tx, views, this.#deps.clock.now()),
+          storeConnectionViews(
+            tx,
+            views,
+            this.#deps.clock.now(),
+            new Map([...this.acceptingHere].map((id) => [id, { acceptedHere: true }])),
+          ),
         )
         this.afterConnections(outcome)
         return outcome
@@ -264,6 +282,17 @@ export class Ochat {
       }
     })()
     return this.#syncing
+  }
+
+  /** A connection read asked for by a delivery: false when refused (too soon) or failed. */
+  async #syncForDelivery(): Promise<boolean> {
+    const now = this.#deps.clock.now()
+    if (now - this.#inboundSyncAt < INBOUND_SYNC_MIN_INTERVAL_MS) return false
+    this.#inboundSyncAt = now
+    return this.syncConnections().then(
+      () => true,
+      () => false,
+    )
   }
 
   /** Tells people what a connection change means, after its commit. */
@@ -291,9 +320,7 @@ export class Ochat {
         clock: this.#deps.clock,
         instance,
         keystore: this.keystore,
-        syncConnections: async () => {
-          await this.syncConnections()
-        },
+        syncConnections: () => this.#syncForDelivery(),
       },
       items,
     )

@@ -10,9 +10,10 @@ import {
   ochatMessages,
   ochatNotifications,
   partners,
-  records,
 } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
+import type { ModelRegistry } from '../../models/registry.ts'
+import { loadRecord } from '../../records/access.ts'
 import type { MessageRow } from '../delivery/status.ts'
 import { type ChannelView, type OchatMessageView, presentMessage } from './presenter.ts'
 import { findChannel, isMember } from './repository.ts'
@@ -110,8 +111,16 @@ export function readableChannel(tx: Tx, principal: Principal, channelId: number)
   return channel
 }
 
-/** Messages with their files and record names, presented. */
-export function presentMessages(tx: Tx, rows: MessageRow[]): OchatMessageView[] {
+/**
+ * Messages with their files and record names, presented for `viewer`. A message filed on one of our
+ * records that the viewer may not read shows no record at all (invariant 11): channel members are not
+ * all allowed to see every record someone wrote to a partner about.
+ */
+export function presentMessages(
+  tx: Tx,
+  rows: MessageRow[],
+  viewer: { principal: Principal; registry: ModelRegistry },
+): OchatMessageView[] {
   if (rows.length === 0) return []
   const files = tx
     .select()
@@ -124,23 +133,23 @@ export function presentMessages(tx: Tx, rows: MessageRow[]): OchatMessageView[] 
     )
     .all()
   const recordIds = [...new Set(rows.flatMap((row) => (row.recordId === null ? [] : [row.recordId])))]
-  const names = new Map(
-    recordIds.length === 0
-      ? []
-      : tx
-          .select({ id: records.id, name: records.name })
-          .from(records)
-          .where(inArray(records.id, recordIds))
-          .all()
-          .map((r) => [r.id, r.name]),
-  )
-  return rows.map((row) =>
-    presentMessage(
-      row,
+  const names = new Map<number, string>()
+  for (const recordId of recordIds) {
+    try {
+      names.set(recordId, loadRecord(tx, { ...viewer, recordId }).record.name)
+    } catch (error) {
+      // Missing, or not the viewer's to see: the same to them.
+      if (!(error instanceof NodeError)) throw error
+    }
+  }
+  return rows.map((row) => {
+    const name = row.recordId === null ? undefined : names.get(row.recordId)
+    return presentMessage(
+      name === undefined ? { ...row, recordId: null } : row,
       files.filter((file) => file.messageId === row.id).sort((a, b) => a.position - b.position),
-      row.recordId === null ? null : (names.get(row.recordId) ?? null),
-    ),
-  )
+      name ?? null,
+    )
+  })
 }
 
 /** A page of a channel's messages, newest first, before the cursor's message id. */

@@ -1,5 +1,5 @@
 import { newId } from '@ochat/shared-protocol'
-import { and, desc, eq, inArray, isNull } from 'drizzle-orm'
+import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../../api/pagination.ts'
@@ -66,7 +66,7 @@ export async function channelRoutes(
       limit: query.limit,
     })
     const { items, nextCursor } = page(rows, query.limit)
-    return { items: presentMessages(db, items), nextCursor }
+    return { items: presentMessages(db, items, { principal, registry }), nextCursor }
   })
 
   app.post('/api/v1/ochat/channels/:id/messages', write, async (request, reply) => {
@@ -93,7 +93,7 @@ export async function channelRoutes(
     if (!row) throw new NodeError('E_INTERNAL')
     ochat.sent([row.id], body.attachmentIds.length > 0 ? [row.id] : [])
     ochat.publishStatus([{ row, channelId: id }])
-    return reply.status(201).send(presentMessages(db, [row])[0])
+    return reply.status(201).send(presentMessages(db, [row], { principal, registry })[0])
   })
 
   /** Opening a thread: its notifications are read, and Read receipts leave for what arrived (batched). */
@@ -156,7 +156,7 @@ export async function channelRoutes(
     // Files that failed to upload are tried again; the outbox waits for them.
     ochat.transfers?.upload([row.id])
     ochat.publishStatus([{ row, channelId: row.channelId }])
-    return presentMessages(db, [row])[0]
+    return presentMessages(db, [row], { principal, registry })[0]
   })
 
   /** A record's O'Chat thread: the messages about it, both ways, newest first. */
@@ -183,7 +183,7 @@ export async function channelRoutes(
       .orderBy(desc(ochatMessages.id))
       .limit(200)
       .all()
-    return { items: presentMessages(db, rows) }
+    return { items: presentMessages(db, rows, { principal, registry }) }
   })
 
   /** Sends an O'Chat message about a record; replies come back to this record. */
@@ -212,7 +212,7 @@ export async function channelRoutes(
     if (!row) throw new NodeError('E_INTERNAL')
     ochat.sent([row.id], body.attachmentIds.length > 0 ? [row.id] : [])
     ochat.publishStatus([{ row, channelId: row.channelId }])
-    return reply.status(201).send(presentMessages(db, [row])[0])
+    return reply.status(201).send(presentMessages(db, [row], { principal, registry })[0])
   })
 
   /**
@@ -229,16 +229,25 @@ export async function channelRoutes(
       readableChannel(tx, principal, row.channelId)
       loadRecord(tx, { principal, registry, recordId: body.recordId })
       const peer = row.peerRecord
+      // In SQL: a long channel is not read into memory to find the few messages about one record.
       const same = tx
         .select()
         .from(ochatMessages)
-        .where(eq(ochatMessages.channelId, row.channelId))
-        .all()
-        .filter(
-          (other) =>
-            other.id === row.id ||
-            (peer !== null && other.peerRecord?.model === peer.model && other.peerRecord.id === peer.id),
+        .where(
+          and(
+            eq(ochatMessages.channelId, row.channelId),
+            peer === null
+              ? eq(ochatMessages.id, row.id)
+              : or(
+                  eq(ochatMessages.id, row.id),
+                  and(
+                    sql`json_extract(${ochatMessages.peerRecord}, '$.model') = ${peer.model}`,
+                    sql`json_extract(${ochatMessages.peerRecord}, '$.id') = ${peer.id}`,
+                  ),
+                ),
+          ),
         )
+        .all()
       tx.update(ochatMessages)
         .set({ recordId: body.recordId })
         .where(
@@ -250,6 +259,6 @@ export async function channelRoutes(
         .run()
       return same.map((other) => ({ ...other, recordId: body.recordId }))
     })
-    return { items: presentMessages(db, rows) }
+    return { items: presentMessages(db, rows, { principal, registry }) }
   })
 }

@@ -38,6 +38,8 @@ export async function requestConnection(input: {
   if (input.instanceId === input.ochat.instance().instanceId)
     throw new NodeError('E_INVALID_BODY', 'instanceId: that is this node')
   const view = await relayCall(() => input.ochat.relay().requestConnection(input.instanceId, input.message))
+  if (view.peer.instanceId !== input.instanceId || view.direction !== 'outgoing')
+    throw new NodeError('E_OCHAT_RELAY_UNTRUSTED', 'the relay answered with a connection to another instance')
   const outcome = await input.writes.run((tx) =>
     storeConnectionViews(tx, [view], input.nowMs, new Map([[view.id, { contactPartnerId }]])),
   )
@@ -72,17 +74,41 @@ export async function decideConnection(input: {
       'E_OCHAT_CONNECTION_STATE',
       `a ${existing.direction} ${existing.state} connection cannot be ${input.action}ed`,
     )
+  const accepting = input.action === 'accept'
+  if (accepting) input.ochat.acceptingHere.add(input.id)
+  try {
+    return await decide(input, contactPartnerId)
+  } finally {
+    if (accepting) input.ochat.acceptingHere.delete(input.id)
+  }
+}
+
+async function decide(
+  input: Parameters<typeof decideConnection>[0],
+  contactPartnerId: number | undefined,
+): Promise<ConnectionRow> {
   const view = await relayCall(() =>
     input.ochat
       .relay()
       .decideConnection(input.id, { action: input.action, ...(input.note ? { note: input.note } : {}) }),
   )
+  // Our decision covers this connection only: an answer about another is not stored as one we made.
+  if (view.id !== input.id)
+    throw new NodeError('E_OCHAT_RELAY_UNTRUSTED', 'the relay answered about another connection')
   const outcome = await input.writes.run((tx) =>
     storeConnectionViews(
       tx,
       [view],
       input.nowMs,
-      new Map([[view.id, contactPartnerId === undefined ? {} : { contactPartnerId }]]),
+      new Map([
+        [
+          view.id,
+          {
+            ...(contactPartnerId === undefined ? {} : { contactPartnerId }),
+            acceptedHere: input.action === 'accept',
+          },
+        ],
+      ]),
     ),
   )
   input.ochat.afterConnections(outcome)

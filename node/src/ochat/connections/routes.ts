@@ -1,4 +1,4 @@
-import { InstanceIdSchema } from '@ochat/shared-protocol'
+import { InstanceIdSchema, LIMITS, plainText } from '@ochat/shared-protocol'
 import { eq, inArray } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -17,12 +17,13 @@ import { allConnections, type ConnectionRow, findConnection } from './repository
 export const ConnectionParams = z.object({ id: z.uuid() })
 export const ConnectionRequestBody = z.strictObject({
   instanceId: InstanceIdSchema,
-  message: z.string().max(2000).default(''),
+  /** As the relay takes it (PROTOCOL.md §3.1): no control characters but line breaks. */
+  message: plainText(LIMITS.connectionMessageChars).default(''),
   /** The contact (an external partner) the other company is filed under. */
   contactPartnerId: z.int().positive(),
 })
 export const DecisionBody = z.strictObject({
-  note: z.string().max(500).optional(),
+  note: plainText(500).optional(),
   /** Accept: the contact the other company is filed under (required unless set when requested). */
   contactPartnerId: z.int().positive().optional(),
 })

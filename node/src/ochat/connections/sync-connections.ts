@@ -25,7 +25,7 @@ export function storeConnectionViews(
   tx: Tx,
   views: ConnectionView[],
   nowMs: number,
-  extra: Map<string, { contactPartnerId?: number }> = new Map(),
+  extra: Map<string, { contactPartnerId?: number; acceptedHere?: boolean }> = new Map(),
 ): SyncOutcome {
   const outcome: SyncOutcome = { changed: false, keyChanges: [], newChannels: [], opened: false }
   for (const view of views) {

@@ -20,6 +20,7 @@ import { ensureChannel, touchChannel } from '../channels/repository.ts'
 import { type ConnectionRow, findConnection } from '../connections/repository.ts'
 import { type Instance, publicKeyBytes } from '../identity/instance.ts'
 import type { Keystore } from '../identity/keystore.ts'
+import { foreignName } from './names.ts'
 import { notifyMembers } from './notify-members.ts'
 import { applyStatus, type MessageRow, outgoingByEnvelope } from './status.ts'
 
@@ -31,8 +32,11 @@ export type InboundContext = {
   clock: Clock
   instance: Instance
   keystore: Keystore
-  /** Reads every connection again from the relay (a new connection, or keys that changed). */
-  syncConnections(): Promise<void>
+  /**
+   * Reads every connection again from the relay (a new connection, or keys that changed); answers
+   * false when it did not (the relay failed, or a read was made a moment ago: runtime.ts).
+   */
+  syncConnections(): Promise<boolean>
 }
 
 export type InboundOutcome = {
@@ -61,14 +65,19 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
   const envelopes = items.filter((item): item is EnvelopeItem => item.type === 'envelope')
 
   let verdicts = envelopes.map((item) => check(ctx, item))
-  // A receipt not signed by the key we pinned may be signed by keys the peer just rotated.
+  // A receipt signed by neither the key we pinned nor the new one we know of may be signed by keys
+  // the peer rotated a moment ago.
   const unverifiedReceipt = items.some(
-    (item) => item.type === 'receipt' && !receiptSigner(ctx.db, ctx.instance, item.receipt, 'pinnedKeys'),
+    (item) =>
+      item.type === 'receipt' &&
+      !receiptSigner(ctx.db, ctx.instance, item.receipt, 'pinnedKeys') &&
+      !receiptSigner(ctx.db, ctx.instance, item.receipt, 'peerKeys'),
   )
-  // A connection accepted a moment ago, or keys that changed: read the relay's view once, then again.
+  // A connection accepted a moment ago, or keys that changed: read the relay's view, then look again.
+  // Without a fresh read, what waited for it stays retryable (`error:`), never refused as forged.
   if (unverifiedReceipt || verdicts.some((verdict) => verdict.kind === 'sync')) {
-    await ctx.syncConnections().catch(() => undefined)
-    verdicts = envelopes.map((item) => check(ctx, item, true))
+    if (await ctx.syncConnections().catch(() => false))
+      verdicts = envelopes.map((item) => check(ctx, item, true))
   }
   const opened: Opened[] = []
   for (const verdict of verdicts) {
@@ -79,7 +88,10 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
       results.set(verdict.id, {
         ok: false,
         id: verdict.id,
-        reason: reason('error', 'connection not known yet'),
+        reason: reason(
+          'error',
+          "the connection or the sender's keys could not be checked with the relay yet",
+        ),
       })
   }
 
@@ -225,11 +237,11 @@ function storeMessage(
       channelId: channel.id,
       direction: 'in',
       envelopeId: item.id,
-      authorName: payload.sender.name,
-      authorCompany: payload.sender.company,
+      authorName: foreignName(payload.sender.name, 'Unknown'),
+      authorCompany: foreignName(payload.sender.company, input.connection.peerName),
       html,
       recordId: boundRecord(tx, channel.id, payload),
-      peerRecord: payload.record ?? null,
+      peerRecord: payload.record ? { ...payload.record, name: foreignName(payload.record.name, '') } : null,
       inReplyTo: payload.inReplyTo ?? null,
       bulkId: payload.bulkId ?? null,
       status: 'received',
@@ -245,8 +257,7 @@ function storeMessage(
         payload.attachments.map((file, position) => ({
           messageId: row.id,
           position,
-          // Bidi overrides make "invoice\u202Efdp.exe" show as "invoiceexe.pdf" (as attachments/schema.ts refuses).
-          name: file.name.replace(/[\u202A-\u202E\u2066-\u2069]/gu, '') || 'file',
+          name: foreignName(file.name, 'file'),
           mimeType: file.type,
           size: file.size,
           sha256: file.sha256,

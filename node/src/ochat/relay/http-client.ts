@@ -5,6 +5,7 @@ import {
   ConnectionViewSchema,
   type Envelope,
   ErrorBodySchema,
+  IdSchema,
   type InstancePublicKeys,
   InstancePublicKeysSchema,
   type RelayInfo,
@@ -56,7 +57,17 @@ const InstanceAnswer = z.object({
 const RotatedAnswer = z.object({ instance: z.object({ keys: InstancePublicKeysSchema }).loose() })
 const ConnectionAnswer = z.object({ connection: ConnectionViewSchema })
 const ConnectionsAnswer = z.object({ connections: z.array(ConnectionViewSchema) })
-const BlobCreated = z.object({ blobId: z.string(), uploadUrl: z.string(), uploadToken: z.string() })
+/**
+ * The upload URL is a path on the relay (PROTOCOL.md §8.3), for the blob just created: it is appended
+ * to the relay's base URL, so anything else ("@other.host/…", "//…", another blob) would send our
+ * upload, with its token, somewhere the relay chose.
+ */
+const BlobCreated = z
+  .object({ blobId: IdSchema, uploadUrl: z.string(), uploadToken: z.string().min(1).max(1000) })
+  .refine((created) => created.uploadUrl === `/v1/blobs/${created.blobId}`, {
+    message: 'the upload URL is not this blob on this relay',
+    path: ['uploadUrl'],
+  })
 
 /**
  * The node's HTTP client for its relay (PROTOCOL.md §2.2): every instance request signed over method,

@@ -1,4 +1,11 @@
-import { type NonceStore, verifyWebhook, WebhookBodySchema, zodDetails } from '@ochat/shared-protocol'
+import {
+  LIMITS,
+  type NonceStore,
+  verifyWebhook,
+  WEBHOOK_HEADERS,
+  WebhookBodySchema,
+  zodDetails,
+} from '@ochat/shared-protocol'
 import { eq, lt } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import type { Clock } from '../../clock.ts'
@@ -23,6 +30,26 @@ function sqliteNonces(db: Db): NonceStore {
 }
 
 /**
+ * What can be refused before the body is read: up to 24 MiB are buffered to check a signature, so an
+ * anonymous POST without one, with a stale timestamp, or to a node with no relay never gets that far.
+ * The signature itself is checked once the bytes are in (verifyWebhook).
+ */
+function refuseEarly(
+  headers: Record<string, string | string[] | undefined>,
+  nowMs: number,
+): string | undefined {
+  const id = headers[WEBHOOK_HEADERS.id]
+  const timestamp = headers[WEBHOOK_HEADERS.timestamp]
+  const signature = headers[WEBHOOK_HEADERS.signature]
+  if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string')
+    return 'webhook-id, webhook-timestamp and webhook-signature are required'
+  if (!/^(0|[1-9][0-9]{0,11})$/.test(timestamp)) return 'webhook headers are malformed'
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > LIMITS.clockSkewSeconds)
+    return 'webhook timestamp is more than 300 s from our clock; check the clocks (NTP)'
+  return undefined
+}
+
+/**
  * POST /ochat/webhook: the relay delivers here when this node's WebSocket is down (PROTOCOL.md §7).
  * Public, but every POST must carry a Standard Webhooks v1a signature by a relay key this node pinned,
  * within ±300 s, never seen before; only then are its items stored, exactly as from the socket, and
@@ -40,7 +67,15 @@ export async function webhookRoutes(app: FastifyInstance, opts: { db: Db; ochat:
     )
     scope.post(
       '/ochat/webhook',
-      { config: { access: 'public' }, bodyLimit: WEBHOOK_BODY_LIMIT_BYTES },
+      {
+        config: { access: 'public' },
+        bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
+        onRequest: async (request) => {
+          if (opts.ochat.state.kind !== 'ready') throw new NodeError('E_NOT_FOUND')
+          const refused = refuseEarly(request.headers, opts.clock.now())
+          if (refused) throw new NodeError('E_WEBHOOK_REFUSED', refused)
+        },
+      },
       async (request) => {
         const state = opts.ochat.state
         // Not registered: there is no webhook here to speak of.
