@@ -1,25 +1,23 @@
 import type { DeliveryItem, ItemResult, SignedReceipt } from '@ochat/shared-protocol'
-import { eq } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Database } from '../db/client.ts'
-import { ochatIdentity, users } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError } from '../errors.ts'
-import type { LiveEvent } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
-import { membersOfChannels } from './channels/repository.ts'
 import { type SyncOutcome, storeConnectionViews } from './connections/sync-connections.ts'
 import { receiveItems } from './delivery/inbound.ts'
 import { Outbox } from './delivery/outbox.ts'
 import { ReadReceipts } from './delivery/read-receipts.ts'
-import { type MessageRow, statusAt } from './delivery/status.ts'
+import { type ChangedMessage, OchatEvents } from './events.ts'
 import { type Instance, identityRow, openInstance } from './identity/instance.ts'
 import { Keystore, KeystoreError } from './identity/keystore.ts'
 import { registerInstance } from './identity/register-instance.ts'
+import { refreshRelayKeySet } from './identity/relay-key-set.ts'
+import { RelayStatus } from './identity/relay-status.ts'
 import { rotateKeys } from './identity/rotate-keys.ts'
-import { RelayAnswerError, RelayHttpClient, RelayUnreachableError } from './relay/http-client.ts'
+import { RelayHttpClient } from './relay/http-client.ts'
 import { RelaySocket, type SocketState } from './relay/socket.ts'
 
 export type OchatState =
@@ -48,7 +46,8 @@ export type OchatDeps = {
   log: FastifyBaseLogger
 }
 
-type ChangedMessage = { row: MessageRow; channelId: number }
+/** How often the relay's published key set is read again (and on every socket connect): 1 h. */
+const RELAY_KEYS_EVERY_MS = 3_600_000
 
 /** How often an unregistered node looks for an identity written by `ochat-node register`: 2 s. */
 const REGISTRATION_WATCH_MS = 2_000
@@ -74,6 +73,7 @@ export class Ochat {
   #outbox: Outbox | undefined
   #reads: ReadReceipts | undefined
   #syncTimer: NodeJS.Timeout | undefined
+  #keysTimer: NodeJS.Timeout | undefined
   #syncing: Promise<SyncOutcome | undefined> | undefined
   #rotating = false
   #syncNext: Promise<SyncOutcome | undefined> | undefined
@@ -89,8 +89,18 @@ export class Ochat {
    */
   readonly acceptingHere = new Set<string>()
 
+  readonly #events: OchatEvents
+  readonly #relayStatus: RelayStatus
+
   constructor(deps: OchatDeps) {
     this.#deps = deps
+    this.#events = new OchatEvents(deps.database.db, deps.live)
+    this.#relayStatus = new RelayStatus({
+      db: deps.database.db,
+      writes: deps.writes,
+      clock: deps.clock,
+      onChange: () => this.#events.toAll('ochat.registration'),
+    })
   }
 
   get state(): OchatState {
@@ -117,8 +127,9 @@ export class Ochat {
       }
       return
     }
-    this.#keystore = new Keystore(secret)
+    this.#keystore ??= new Keystore(secret)
     const row = identityRow(this.#deps.database.db)
+    await this.#keystore.prepare(row?.sealedSecretKeys)
     if (!row) {
       this.#state = { kind: 'unregistered' }
       this.#watchForRegistration()
@@ -147,7 +158,7 @@ export class Ochat {
       if (!row) return
       this.#stopWatching()
       this.#deps.log.info({ instanceId: row.instanceId }, "O'Chat: registered from the command line")
-      void this.start().then(() => this.#publishToAll('ochat.registration'))
+      void this.start().then(() => this.#events.toAll('ochat.registration'))
     }, REGISTRATION_WATCH_MS)
     this.#registrationWatch.unref()
   }
@@ -194,20 +205,21 @@ export class Ochat {
     const instance = openInstance(row, this.keystore)
     this.#state = { kind: 'ready', instance }
     this.#startTransport(instance)
-    this.#publishToAll('ochat.registration')
+    this.#events.toAll('ochat.registration')
     return done
   }
 
   /** Asks the relay how it sees this instance now (valid, suspended, unreachable) and records it. */
   async checkRegistration(): Promise<void> {
+    await this.#refreshRelayKeys()
     try {
       const me = await this.relay().me()
-      await this.#recordRelay(
+      await this.#relayStatus.record(
         me.status === 'suspended' ? 'suspended' : 'valid',
         me.status === 'suspended' ? 'suspended by the relay operator' : null,
       )
     } catch (error) {
-      await this.#recordRelayError(error)
+      await this.#relayStatus.recordError(error)
     }
   }
 
@@ -241,8 +253,8 @@ export class Ochat {
       { instance: instance.instanceId },
       "O'Chat: this node's keys were rotated; peers must verify the new safety code before their channel resumes",
     )
-    this.#publishToAll('ochat.registration')
-    this.#publishToAll('ochat.connections')
+    this.#events.toAll('ochat.registration')
+    this.#events.toAll('ochat.connections')
   }
 
   /**
@@ -263,7 +275,7 @@ export class Ochat {
     this.#syncing = (async () => {
       try {
         const views = await this.relay().listConnections()
-        await this.#recordRelay('valid', null)
+        await this.#relayStatus.record('valid', null)
         const outcome = await this.#deps.writes.run((tx) =>
           storeConnectionViews(
             tx,
@@ -275,7 +287,7 @@ export class Ochat {
         this.afterConnections(outcome)
         return outcome
       } catch (error) {
-        await this.#recordRelayError(error)
+        await this.#relayStatus.recordError(error)
         throw error
       } finally {
         this.#syncing = undefined
@@ -304,8 +316,8 @@ export class Ochat {
         "O'Chat: a peer's keys changed; its channel is paused until an admin verifies the new safety code",
       )
     if (outcome.changed || outcome.newChannels.length > 0) {
-      this.#publishToAll('ochat.connections')
-      this.#publishToAll('ochat.channels')
+      this.#events.toAll('ochat.connections')
+      this.#events.toAll('ochat.channels')
     }
     if (outcome.opened) this.#outbox?.kick()
   }
@@ -324,14 +336,8 @@ export class Ochat {
       },
       items,
     )
-    const events: LiveEvent[] = []
-    for (const { row, channelId, members } of outcome.added)
-      for (const userId of members) {
-        events.push(messageEvent(userId, channelId, row))
-        events.push({ scope: 'user', userId, type: 'ochat.channels' })
-      }
-    this.#deps.live.publish({ events })
-    this.publishStatus(outcome.changed)
+    this.#events.arrived(outcome.added)
+    this.#events.messages(outcome.changed)
     // A receipt that overtook the relay's answer to a submit leaves that message due (status.ts).
     if (outcome.changed.length > 0) this.#outbox?.kick()
     if (outcome.files.length > 0) this.transfers?.download(outcome.files)
@@ -354,33 +360,12 @@ export class Ochat {
 
   /** Pushes status changes to the members of each message's channel. */
   publishStatus(changes: ChangedMessage[]): void {
-    if (changes.length === 0) return
-    const members = membersOfChannels(this.#deps.database.db, [
-      ...new Set(changes.map((change) => change.channelId)),
-    ])
-    const events: LiveEvent[] = []
-    for (const { row, channelId } of changes)
-      for (const userId of members.get(channelId) ?? []) events.push(messageEvent(userId, channelId, row))
-    this.#deps.live.publish({ events })
+    this.#events.messages(changes)
   }
 
   /** Tells these users their channel list changed (unread counts, order). */
   publishChannels(userIds: number[]): void {
-    this.#deps.live.publish({
-      events: userIds.map((userId) => ({ scope: 'user' as const, userId, type: 'ochat.channels' as const })),
-    })
-  }
-
-  /** Pushes a list-level change to every connected user. */
-  #publishToAll(type: 'ochat.channels' | 'ochat.connections' | 'ochat.registration'): void {
-    const ids = this.#deps.database.db
-      .select({ id: users.id })
-      .from(users)
-      .where(eq(users.active, true))
-      .all()
-    this.#deps.live.publish({
-      events: ids.map((user) => ({ scope: 'user' as const, userId: user.id, type })),
-    })
+    this.#events.channels(userIds)
   }
 
   #startTransport(instance: Instance): void {
@@ -401,7 +386,8 @@ export class Ochat {
           clock,
           events: {
             onReady: () => {
-              void this.#recordRelay('valid', null)
+              void this.#relayStatus.record('valid', null)
+              void this.#refreshRelayKeys()
               void this.syncConnections().catch(() => undefined)
               // The relay is back: what waited out a failed attempt goes now, not at its next retry time.
               this.#outbox?.retryNow()
@@ -410,11 +396,11 @@ export class Ochat {
             onDeliver: (items) => this.receive(items),
             onState: (state, error) => {
               // The registration page shows the socket's state: tell it (reconnects back off, so this is rare).
-              if (state !== 'stopped') this.#publishToAll('ochat.registration')
+              if (state !== 'stopped') this.#events.toAll('ochat.registration')
               if (state === 'suspended')
-                void this.#recordRelay('suspended', error ?? 'suspended by the relay operator')
+                void this.#relayStatus.record('suspended', error ?? 'suspended by the relay operator')
               else if (state === 'down' && error?.startsWith('cannot reach'))
-                void this.#recordRelay('unreachable', error)
+                void this.#relayStatus.record('unreachable', error)
             },
           },
         })
@@ -449,39 +435,29 @@ export class Ochat {
       this.#deps.config.ochatSyncMs,
     )
     this.#syncTimer.unref()
+    // Webhook-only nodes have no socket to come back on: they look for a rotated relay key set hourly too.
+    void this.#refreshRelayKeys()
+    this.#keysTimer = setInterval(() => void this.#refreshRelayKeys(), RELAY_KEYS_EVERY_MS)
+    this.#keysTimer.unref()
   }
 
-  async #recordRelay(status: 'valid' | 'suspended' | 'unreachable', lastError: string | null): Promise<void> {
-    const row = identityRow(this.#deps.database.db)
-    if (!row) return
-    const now = this.#deps.clock.now()
-    const changed = row.relayStatus !== status || row.lastError !== lastError
-    // A contact is worth recording at most every 10 s; a change, always.
-    if (!changed && status === 'valid' && row.lastContactAt !== null && now - row.lastContactAt < 10_000)
-      return
-    await this.#deps.writes.run((tx) =>
-      tx
-        .update(ochatIdentity)
-        .set({ relayStatus: status, lastError, ...(status === 'valid' ? { lastContactAt: now } : {}) })
-        .where(eq(ochatIdentity.id, 1))
-        .run(),
-    )
-    if (changed) this.#publishToAll('ochat.registration')
-  }
-
-  async #recordRelayError(error: unknown): Promise<void> {
-    if (error instanceof RelayUnreachableError) await this.#recordRelay('unreachable', error.message)
-    else if (error instanceof RelayAnswerError && error.code === 'E_SUSPENDED')
-      await this.#recordRelay('suspended', `${error.message} (${error.reason})`)
-    else if (error instanceof RelayAnswerError) {
-      const row = identityRow(this.#deps.database.db)
-      await this.#recordRelay(row?.relayStatus ?? 'valid', `${error.code}: ${error.reason}`)
-    }
+  /** Pins a newer relay key set if the relay publishes one signed by a pinned key (identity/relay-key-set.ts). */
+  async #refreshRelayKeys(): Promise<void> {
+    const state = this.#state
+    if (state.kind !== 'ready' || !this.#http) return
+    const updated = await refreshRelayKeySet({
+      relay: this.#http,
+      writes: this.#deps.writes,
+      instance: state.instance,
+      warn: (message) => this.#deps.log.warn(message),
+    }).catch(() => undefined)
+    if (updated && this.#state.kind === 'ready') this.#state = { kind: 'ready', instance: updated }
   }
 
   /** Stops talking to the relay: deliveries being stored finish and are acknowledged first. */
   async #stopTransport(): Promise<void> {
     clearInterval(this.#syncTimer)
+    clearInterval(this.#keysTimer)
     await this.#socket?.stop()
     await this.#outbox?.stop()
     await this.#reads?.stop()
@@ -493,19 +469,5 @@ export class Ochat {
     this.#stopWatching()
     await this.#stopTransport()
     await this.transfers?.stop()
-  }
-}
-
-function messageEvent(userId: number, channelId: number, row: MessageRow): LiveEvent {
-  return {
-    scope: 'user',
-    userId,
-    type: 'ochat.message',
-    channelId,
-    messageId: row.id,
-    status: row.status,
-    at: statusAt(row),
-    ...(row.nextAttemptAt !== null && row.status === 'retrying' ? { nextAttemptAt: row.nextAttemptAt } : {}),
-    ...(row.statusReason ? { reason: row.statusReason } : {}),
   }
 }

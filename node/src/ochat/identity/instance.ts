@@ -2,7 +2,10 @@ import {
   type EncryptionKeyPair,
   encryptionKeyPairFromSecret,
   fromBase64Url,
+  generateEncryptionKeyPair,
+  generateIdentityKeyPair,
   type IdentityKeyPair,
+  type InstancePublicKeys,
   PeerBoxKeys,
   type RelayKeySet,
   toBase64Url,
@@ -68,4 +71,15 @@ export function publicKeyBytes(text: string): Uint8Array {
   const bytes = fromBase64Url(text)
   if (bytes?.byteLength !== 32) throw new Error('not a 32-byte base64url key')
   return bytes
+}
+
+/** A fresh pair of keys for this instance, generated here (the relay only ever sees the public halves). */
+export function newInstanceKeys() {
+  const identity = generateIdentityKeyPair()
+  const encryption = generateEncryptionKeyPair()
+  const keys: InstancePublicKeys = {
+    identityKey: toBase64Url(identity.publicKey),
+    encryptionKey: toBase64Url(encryption.publicKey),
+  }
+  return { identity, encryption, keys }
 }

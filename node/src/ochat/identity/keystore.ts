@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, scrypt, scryptSync } from 'node:crypto'
 import { fromBase64Url, toBase64Url } from '@ochat/shared-protocol'
 
 /**
@@ -20,13 +20,31 @@ export class Keystore {
   readonly #secret: string
   /** Derived keys by salt: one scrypt per salt per process (~100 ms each). */
   readonly #keys = new Map<string, Buffer>()
-  readonly #salt: Buffer
+  /** The salt new values are sealed under: the stored keys' own once known, so one scrypt serves all. */
+  #salt: Buffer = randomBytes(16)
 
   constructor(secret: string) {
     if (secret.length < 16)
       throw new KeystoreError("the O'Chat secret must be at least 16 characters (NODE_OCHAT_SECRET)")
     this.#secret = secret
-    this.#salt = randomBytes(16)
+  }
+
+  /**
+   * Derives the sealing key off the event loop (scrypt takes ~100 ms of CPU), for the salt of `stored`
+   * (the sealed instance keys) or for a fresh salt; later seals and opens under that salt need no
+   * further derivation and never block a request.
+   */
+  async prepare(stored?: string): Promise<void> {
+    const salt = stored === undefined ? undefined : fromBase64Url(stored.split('.')[1])
+    if (salt) this.#salt = Buffer.from(salt)
+    const id = this.#salt.toString('base64url')
+    if (this.#keys.has(id)) return
+    const key = await new Promise<Buffer>((resolve, reject) =>
+      scrypt(this.#secret, this.#salt, 32, SCRYPT, (error, derived) =>
+        error ? reject(error) : resolve(derived),
+      ),
+    )
+    this.#keys.set(id, key)
   }
 
   #key(salt: Buffer): Buffer {

@@ -1,16 +1,9 @@
-import {
-  deriveInstanceId,
-  generateEncryptionKeyPair,
-  generateIdentityKeyPair,
-  signRegistration,
-  toBase64Url,
-  verifyKeySetUpdate,
-} from '@ochat/shared-protocol'
+import { deriveInstanceId, signRegistration, verifyKeySetUpdate } from '@ochat/shared-protocol'
 import type { Database } from '../../db/client.ts'
 import { ochatIdentity } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
 import { RelayAnswerError, RelayHttpClient, RelayUnreachableError } from '../relay/http-client.ts'
-import { identityRow, sealSecretKeys } from './instance.ts'
+import { identityRow, newInstanceKeys, sealSecretKeys } from './instance.ts'
 import type { Keystore } from './keystore.ts'
 
 /**
@@ -43,12 +36,7 @@ export async function registerInstance(props: {
   const pinned = verifyKeySetUpdate(info.keySet, { relayId: info.relayId, pinned: undefined })
   if (!pinned.ok) throw new NodeError('E_OCHAT_RELAY_UNTRUSTED', pinned.reason)
 
-  const identity = generateIdentityKeyPair()
-  const encryption = generateEncryptionKeyPair()
-  const keys = {
-    identityKey: toBase64Url(identity.publicKey),
-    encryptionKey: toBase64Url(encryption.publicKey),
-  }
+  const { identity, encryption, keys } = newInstanceKeys()
   const signed = signRegistration(
     {
       v: 1,

@@ -1,16 +1,11 @@
-import {
-  generateEncryptionKeyPair,
-  generateIdentityKeyPair,
-  signKeyRotation,
-  toBase64Url,
-} from '@ochat/shared-protocol'
+import { signKeyRotation, toBase64Url } from '@ochat/shared-protocol'
 import { eq } from 'drizzle-orm'
 import type { Db } from '../../db/client.ts'
 import { ochatIdentity } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'
 import type { RelayHttpClient } from '../relay/http-client.ts'
-import { type Instance, identityRow, openInstance, sealSecretKeys } from './instance.ts'
+import { type Instance, identityRow, newInstanceKeys, openInstance, sealSecretKeys } from './instance.ts'
 import type { Keystore } from './keystore.ts'
 import { relayCall } from './register-instance.ts'
 
@@ -36,12 +31,7 @@ export async function rotateKeys(props: {
   nowMs: number
 }): Promise<Instance> {
   const { instance } = props
-  const identity = generateIdentityKeyPair()
-  const encryption = generateEncryptionKeyPair()
-  const keys = {
-    identityKey: toBase64Url(identity.publicKey),
-    encryptionKey: toBase64Url(encryption.publicKey),
-  }
+  const { identity, encryption, keys } = newInstanceKeys()
   const signed = signKeyRotation(
     {
       v: 1,
