@@ -17,7 +17,8 @@ const relay = await startTestRelay(t)
 
 /** A fresh browser profile on a node; a script error in the page fails the test. */
 async function openPage(t: Test, node: E2eNode): Promise<Page> {
-  return (await newProfile(t, browser, { baseURL: node.url, timeoutMs: 10_000 })).page
+  // 20 s: in CI these run beside other heavy files on two cores; a live update normally takes well under 1 s.
+  return (await newProfile(t, browser, { baseURL: node.url, timeoutMs: 20_000 })).page
 }
 
 /** Logs in through the form, waits for the view and for live updates to flow. */
