@@ -209,7 +209,15 @@ t.test('any one change to a valid envelope (a member dropped, added or retyped) 
     fc.record({
       kind: fc.constant('retype' as const),
       path: fc.constantFrom(...paths),
-      value: fc.oneof(fc.constant(null), fc.boolean(), fc.double(), fc.object(), fc.array(fc.nat())),
+      // A retype changes the kind of value: a whole number ≥ 0 is still a valid `createdAt` (and 1 a valid
+      // `v`), so doubles that are such numbers are left out (fast-check found 0 for createdAt).
+      value: fc.oneof(
+        fc.constant(null),
+        fc.boolean(),
+        fc.double().filter((x) => !(Number.isSafeInteger(x) && x >= 0)),
+        fc.object(),
+        fc.array(fc.nat()),
+      ),
     }),
     fc.record({
       kind: fc.constant('add' as const),

@@ -234,6 +234,12 @@ t.test('the recipient is down past the deadline: Failed with the reason, then Re
   t.equal(events.find((e) => e.messageId === sent.body.id && e.status === 'failed')?.reason, failed.reason)
 
   globex = await globex.restart()
+  // "Once the recipient is up": its socket to the relay is back (until then the relay would go by
+  // webhook, which its breaker holds back after 72 h of failures).
+  await until('Globex connected again', async () => {
+    const status = await globex.admin.call('GET', '/api/v1/ochat/registration')
+    return status.body.socket === 'ready'
+  })
   const retried = await acme.admin.call('POST', `/api/v1/ochat/messages/${sent.body.id}/retry`)
   t.equal(retried.status, 200, 'Retry is allowed on a Failed message')
   t.equal(retried.body.status, 'pending', 'it is back in the outbox')
