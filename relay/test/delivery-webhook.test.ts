@@ -141,6 +141,35 @@ eachDriver(
   },
 )
 
+eachDriver(
+  t,
+  'a node that connects while a webhook to it is failing gets the envelope over its socket at once',
+  async (t, driver) => {
+    const { relay, acme, globex, hook, clock } = await setUp(t, driver)
+    // The POST is held while the node's socket connects, then fails.
+    hook.answer({ status: 503, delayMs: 800 })
+    const envelope = await send(relay, acme, globex)
+    await eventually(() => hook.received.length > 0)
+    const socket = await openSocket(relay, globex)
+    t.teardown(() => socket.close())
+    const startedAt = clock.now()
+    const deliver = await socket.next('deliver', (frame) =>
+      frame.items.some((item) => item.id === envelope.header.id),
+    )
+    t.ok(deliver, 'the socket got the envelope')
+    t.equal(clock.now(), startedAt, 'without waiting for the next webhook attempt (the clock never moved)')
+    t.equal(hook.received.length, 1, 'and no second POST')
+    const breaker = await relay.database.db.query.destinations.findFirst({
+      where: (destinations, { eq }) => eq(destinations.instanceId, globex.instanceId),
+    })
+    t.equal(
+      breaker?.consecutiveFailures ?? 0,
+      0,
+      'a failure while the node is connected does not open its breaker',
+    )
+  },
+)
+
 eachDriver(t, 'a webhook that does not answer in time is retried', async (t, driver) => {
   const { relay, acme, globex, hook, sender } = await setUp(t, driver, { RELAY_WEBHOOK_TIMEOUT_MS: '300' })
   hook.answer({ status: 200, delayMs: 1500 })

@@ -35,8 +35,6 @@ export async function startWebhookNode(relay: TestRelay, node: TestNode) {
       response.end(answer.body ?? '')
       return
     }
-    for (const _item of body.items) {
-    }
     const receipts = deliveredReceipts(node, body.items, relay.clock.now())
     response.writeHead(200, { 'content-type': 'application/json' })
     response.end(

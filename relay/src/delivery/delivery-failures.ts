@@ -3,6 +3,7 @@ import { type Db, rows } from '../db/client.ts'
 import { destinations, instances } from '../db/schema.ts'
 import { findEnvelopes, markFailed } from '../envelopes/repository.ts'
 import type { InstanceRow } from '../instances/repository.ts'
+import { hasLiveLease, lockDestination } from './lease-repository.ts'
 import {
   type ClaimedItem,
   deleteItemsOf,
@@ -48,6 +49,20 @@ export type RecordFailureProps = {
 export async function recordFailure(props: RecordFailureProps): Promise<void> {
   const { db, instance, items, nowMs } = props
   await db.transaction(async (tx) => {
+    // The destination's row is locked first: a socket connect takes the same lock (resetBreaker) before
+    // it makes the node's queue due, so one of the two always sees the other.
+    await lockDestination(tx, instance.id, nowMs)
+    if (await hasLiveLease(tx, instance.id, nowMs)) {
+      // The node connected while this POST was failing: its socket takes the items now, not at the
+      // next webhook attempt. The failure says nothing about a node that is here.
+      await releaseItems(tx, {
+        destination: instance.id,
+        itemIds: items.map((item) => item.itemId),
+        nextAttemptAt: nowMs,
+      })
+      await wake(tx, [instance.id])
+      return
+    }
     const [breaker] = await tx
       .insert(destinations)
       .values({ instanceId: instance.id, consecutiveFailures: 1, lastError: props.reason, updatedAt: nowMs })

@@ -97,6 +97,26 @@ export async function liveLeaseHolders(executor: Executor, nowMs: number): Promi
   return new Set(live.map((row) => row.instanceId))
 }
 
+/** Whether some replica holds this instance's socket now. */
+export async function hasLiveLease(executor: Executor, instanceId: string, nowMs: number): Promise<boolean> {
+  const live = await executor
+    .select({ instanceId: leases.instanceId })
+    .from(leases)
+    .where(and(eq(leases.instanceId, instanceId), gt(leases.expiresAt, nowMs)))
+  return live.length > 0
+}
+
+/**
+ * Locks a destination's breaker row until the transaction ends, creating it if needed. A failed webhook
+ * and a socket connect both take it first, so they never miss each other.
+ */
+export async function lockDestination(executor: Executor, instanceId: string, nowMs: number): Promise<void> {
+  await executor
+    .insert(destinations)
+    .values({ instanceId, consecutiveFailures: 0, updatedAt: nowMs })
+    .onConflictDoUpdate({ target: destinations.instanceId, set: { updatedAt: nowMs } })
+}
+
 /** A WebSocket connect resets the destination's breaker (DESIGN.md delivery contract). */
 export async function resetBreaker(
   executor: Executor,

@@ -137,9 +137,11 @@ export async function wsRoutes(
           nowMs,
           ttlMs: deps.config.leaseTtlMs,
         })
-        // A connect drains the queue at once: claims held elsewhere are released, and the breaker resets.
-        await takeOverClaims(tx, { destination: instance.id, replicaId: deps.config.replicaId, nowMs })
+        // A connect drains the queue at once: the breaker resets, and claims held elsewhere are released.
+        // The breaker row is locked first, as a failing webhook does (delivery-failures.ts): a POST that
+        // fails while this socket connects either sees the lease or has its items made due here.
         await resetBreaker(tx, { instanceId: instance.id, nowMs })
+        await takeOverClaims(tx, { destination: instance.id, replicaId: deps.config.replicaId, nowMs })
       })
       // The socket may have closed while the lease was taken: then it must not stay in the hub, where
       // its lease would be renewed and keep webhook delivery away from this node.
