@@ -11,40 +11,40 @@ const tapBin = fileURLToPath(new URL('../node_modules/.bin/tap', import.meta.url
 
 const counts = { passed: 0, failed: 0, skipped: 0 }
 
-function watch(parser) {
-  let openChildren = 0
-  let leafFailures = 0
+/** Counts a failure in `parser` and in each subtest around it, so none of them counts it again. */
+function fail(parser) {
+  counts.failed++
+  for (let at = parser; at; at = at.parentParser) at.failuresBelow++
+}
+
+function watch(parser, parentParser) {
+  parser.parentParser = parentParser
+  parser.failuresBelow = 0
+  const openChildren = []
   parser.on('child', (child) => {
-    openChildren++
-    child.leafFailuresBefore = counts.failed
-    watch(child)
+    openChildren.push(child)
+    watch(child, parser)
   })
   parser.on('assert', (result) => {
-    if (openChildren > 0) {
-      // The line that closes a subtest: its assertions were already counted inside it.
-      openChildren--
+    const closed = openChildren.shift()
+    if (closed) {
+      // The line that closes a subtest: its assertions were already counted inside it. A file that
+      // crashed before its first test closes as "not ok" with nothing inside: that is one failure.
+      if (!result.ok && !result.skip && !result.todo && closed.failuresBelow === 0) fail(closed)
       return
     }
     if (result.skip || result.todo) counts.skipped++
     else if (result.ok) counts.passed++
-    else {
-      counts.failed++
-      leafFailures++
-    }
+    else fail(parser)
   })
   parser.on('complete', (summary) => {
-    // A subtest that failed with no failing assertion of its own (it threw, or timed out).
-    if (!summary.ok && leafFailures === 0 && countFailuresBelow(parser) === 0) counts.failed++
+    // A subtest that failed with no failing assertion of its own or below it (it threw, or timed out).
+    if (!summary.ok && parser.failuresBelow === 0) fail(parser)
   })
-}
-
-function countFailuresBelow(parser) {
-  return parser.leafFailuresBefore === undefined ? 0 : counts.failed - parser.leafFailuresBefore
 }
 
 const root = new Parser()
-root.leafFailuresBefore = 0
-watch(root)
+watch(root, undefined)
 
 const child = spawn(tapBin, ['--reporter=tap', ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'inherit'],

@@ -138,10 +138,15 @@ eachDriver(
     const acme = buildNode('Acme')
     const peers = Array.from({ length: 1000 }, (_, index) => buildNode(`Peer ${index}`))
     await register(relay, acme)
-    for (const peer of peers) await register(relay, peer)
-    // Connections are set up directly in the database to keep the test short; their lifecycle is tested elsewhere.
-    const { connections } = await import('../src/db/schema.ts')
+    // The peers and their connections are set up directly in the database to keep the test short;
+    // registration and the connection lifecycle are tested elsewhere.
+    const { connections, instances } = await import('../src/db/schema.ts')
     const now = relay.clock.now()
+    await relay.database.db
+      .insert(instances)
+      .values(
+        peers.map((peer) => ({ id: peer.instanceId, name: peer.name, ...peer.keys, registeredAt: now })),
+      )
     await relay.database.db.insert(connections).values(
       peers.map((peer) => ({
         id: newId(),

@@ -19,8 +19,9 @@ import postgres from 'postgres'
 import type { Test } from 'tap'
 import { type Clock, ManualClock } from '../src/clock.ts'
 import { loadConfig } from '../src/config.ts'
-import { type Database, openPglite, openPostgres } from '../src/db/client.ts'
+import { type Database, openPostgres } from '../src/db/client.ts'
 import { type Relay, startRelay } from '../src/relay.ts'
+import { openTestPglite } from './pglite-pool.ts'
 
 /**
  * Real storage only: every test runs on a throwaway PostgreSQL database (created here, dropped after)
@@ -40,7 +41,7 @@ export async function createTestDatabase(
   t: Test,
   driver: Driver,
 ): Promise<{ database: Database; url?: string }> {
-  if (driver === 'pglite') return { database: await openPglite(undefined) }
+  if (driver === 'pglite') return { database: await openTestPglite() }
   const name = `ochat_test_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name}`)

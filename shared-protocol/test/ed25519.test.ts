@@ -2,10 +2,34 @@
 import fc from 'fast-check'
 import t from 'tap'
 import nacl from 'tweetnacl'
-import { identityKeyPairFromSeed, signDetached, verifyDetached } from '../src/crypto/ed25519.ts'
+import {
+  generateIdentityKeyPair,
+  identityKeyPairFromSeed,
+  signDetached,
+  verifyDetached,
+} from '../src/crypto/ed25519.ts'
 
 const seed = fc.uint8Array({ minLength: 32, maxLength: 32 })
 const message = fc.uint8Array({ maxLength: 2048 })
+
+t.test('key pairs from a seed are byte-identical to tweetnacl', async (t) => {
+  fc.assert(
+    fc.property(seed, (seedBytes) => {
+      const ours = identityKeyPairFromSeed(seedBytes)
+      const theirs = nacl.sign.keyPair.fromSeed(seedBytes)
+      return (
+        Buffer.from(ours.publicKey).equals(Buffer.from(theirs.publicKey)) &&
+        Buffer.from(ours.secretKey).equals(Buffer.from(theirs.secretKey))
+      )
+    }),
+    { numRuns: 100 },
+  )
+  const fresh = generateIdentityKeyPair()
+  const again = nacl.sign.keyPair.fromSecretKey(fresh.secretKey)
+  t.same(fresh.publicKey, again.publicKey, 'a generated pair is a valid tweetnacl pair')
+  t.notSame(generateIdentityKeyPair().publicKey, fresh.publicKey, 'and a new one each time')
+  t.throws(() => identityKeyPairFromSeed(new Uint8Array(31)), RangeError, 'a short seed is a caller bug')
+})
 
 t.test('node:crypto signatures are byte-identical to tweetnacl and verify there', async (t) => {
   fc.assert(

@@ -142,10 +142,16 @@ function socketsWithoutDelay(): (options: {
   }
 }
 
+/** PGlite in `dataDir`, or in memory without one. */
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true })
   const client = dataDir ? new PGlite(dataDir) : new PGlite()
   await client.waitReady
+  return pgliteDatabase(client)
+}
+
+/** The Database API over an open PGlite client. */
+export function pgliteDatabase(client: PGlite): Database {
   const db = drizzlePglite(client, { schema }) as unknown as Db
   return {
     db,
