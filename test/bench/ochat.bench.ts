@@ -177,12 +177,25 @@ async function attachment(input: {
   }
   server.close()
 
-  // When each incoming message's last file was stored at the recipient, as its UI hears it.
+  // When each file's transfer started and ended at each side, as their UIs hear it.
   const readyAt = new Map<number, number>()
+  const phases = { uploadStart: 0, uploadEnd: 0, downloadStart: 0 }
   const socket = await live(globex, (event) => {
-    if (event.type === 'ochat.file' && event.state === 'ready' && event.messageId !== undefined)
-      readyAt.set(event.messageId, performance.now())
+    if (event.type !== 'ochat.file' || event.messageId === undefined) return
+    if (event.state === 'ready') readyAt.set(event.messageId, performance.now())
+    else if (event.state === 'pending' && !phases.downloadStart) phases.downloadStart = performance.now()
   })
+  const senderSocket = await live(acme, (event) => {
+    if (event.type !== 'ochat.file') return
+    if (event.state === 'pending' && !phases.uploadStart) phases.uploadStart = performance.now()
+    if (event.state === 'ready') phases.uploadEnd = performance.now()
+  })
+  const breakdown = {
+    start: [] as number[],
+    upload: [] as number[],
+    handOver: [] as number[],
+    download: [] as number[],
+  }
   const figures: number[] = []
   const growth = { relay: [] as number[], acme: [] as number[], globex: [] as number[] }
   const pids = { relay: input.relayPid, acme: acme.pid, globex: globex.pid }
@@ -201,6 +214,7 @@ async function attachment(input: {
       resetPeak(pid)
       before[name] = memoryOf(pid).rss
     }
+    Object.assign(phases, { uploadStart: 0, uploadEnd: 0, downloadStart: 0 })
     const started = performance.now()
     await acme.call('POST', `/api/v1/ochat/channels/${channelAtA}/messages`, {
       body: `file ${run}`,
@@ -213,6 +227,10 @@ async function attachment(input: {
     }
     const seconds = ((readyAt.get(incoming) as number) - started) / 1000
     figures.push(SIZE / 1e6 / seconds)
+    breakdown.start.push(phases.uploadStart - started)
+    breakdown.upload.push(phases.uploadEnd - phases.uploadStart)
+    breakdown.handOver.push(phases.downloadStart - phases.uploadEnd)
+    breakdown.download.push((readyAt.get(incoming) as number) - phases.downloadStart)
     for (const [name, pid] of Object.entries(pids))
       growth[name as keyof typeof growth].push(memoryOf(pid).peak - (before[name] ?? 0))
     const stored = await globex.call(
@@ -233,11 +251,16 @@ async function attachment(input: {
     if (hash.digest('hex') !== sourceHash) throw new Error('the file arrived different from what was sent')
   }
   socket.close()
+  senderSocket.close()
   const raw = median(raws)
   const ochat = median(figures)
   console.log(`  100 MB attachment, raw loopback HTTP copy (PUT + GET to disk): ${raw.toFixed(0)} MB/s`)
   console.log(
     `  100 MB attachment end to end (encrypt, upload, download, decrypt, store): ${ochat.toFixed(0)} MB/s → ${((ochat / raw) * 100).toFixed(0)}% of the raw copy (target ≥ 50%)`,
+  )
+  const ms = (values: number[]) => `${median(values).toFixed(0)} ms`
+  console.log(
+    `    of which: send → upload starts ${ms(breakdown.start)}, encrypt + upload ${ms(breakdown.upload)}, message to the recipient ${ms(breakdown.handOver)}, download + decrypt + store ${ms(breakdown.download)}`,
   )
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0)
   console.log(

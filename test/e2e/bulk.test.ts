@@ -127,15 +127,19 @@ t.test('a bulk send to 20 connections, 2 of them offline, each with its own stat
     'each recipient is shown with its instance and the contact it is filed under',
   )
 
+  let last: Summary | undefined
   const spread = await until(
     '18 Delivered and 2 waiting',
     async () => {
       const summary = await summaryOf(bulk.id)
+      last = summary
       const waiting = summary.counts.sent + summary.counts.retrying
       return summary.counts.delivered === RECIPIENTS - OFFLINE.length && waiting === OFFLINE.length && summary
     },
     60_000,
-  )
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; last counts: ${JSON.stringify(last?.counts)}`)
+  })
   for (const [index, item] of spread.items.entries())
     t.equal(
       ['sent', 'retrying'].includes(item.status),

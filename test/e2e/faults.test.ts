@@ -176,7 +176,8 @@ t.test(
       const view = await acme.admin.call('GET', '/api/v1/ochat/registration')
       return view.body.status === 'unreachable' && view.body
     })
-    t.match(registration.lastError, /cannot reach the relay/, 'with the last error')
+    // Refused connections, or a 503 from a request that came in while the relay was shutting down.
+    t.match(registration.lastError, /cannot reach the relay|relay is unavailable/, 'with the last error')
 
     await relay.start()
     const done = await until('Delivered at Acme', async () => {

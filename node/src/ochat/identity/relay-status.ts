@@ -41,6 +41,9 @@ export class RelayStatus {
   /** A failed relay call: unreachable, suspended, or a refusal kept as the last error. */
   async recordError(error: unknown): Promise<void> {
     if (error instanceof RelayUnreachableError) await this.record('unreachable', error.message)
+    // A relay that answers 5xx is not serving (restarting, or its database is down): unreachable too.
+    else if (error instanceof RelayAnswerError && error.status >= 500)
+      await this.record('unreachable', `the relay is unavailable (${error.reason})`)
     else if (error instanceof RelayAnswerError && error.code === 'E_SUSPENDED')
       await this.record('suspended', `${error.message} (${error.reason})`)
     else if (error instanceof RelayAnswerError) {
