@@ -41,7 +41,7 @@ export async function createTestDatabase(
   t: Test,
   driver: Driver,
 ): Promise<{ database: Database; url?: string }> {
-  if (driver === 'pglite') return { database: await openTestPglite() }
+  if (driver === 'pglite') return { database: await openTestPglite(t) }
   const name = `ochat_test_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name}`)

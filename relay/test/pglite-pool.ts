@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
-import tap from 'tap'
+import type { Test } from 'tap'
 import { type Database, migrateDatabase, pgliteDatabase } from '../src/db/client.ts'
 
 /**
@@ -13,7 +13,7 @@ import { type Database, migrateDatabase, pgliteDatabase } from '../src/db/client
  *   - an image of an empty migrated database is made once per migrations version and kept in the
  *     temporary directory, so every test process starts its first database from it (~1.5 s);
  *   - a database a test closed is emptied (every table truncated, every sequence restarted) and given
- *     to the next test of the same process (~50 ms).
+ *     to the next test of the same process (~50 ms). Idle ones are closed when the process's tests end.
  * Starting from an empty directory, migrations included, stays tested where the relay opens its own
  * file-backed PGlite (replicas.test.ts, cli.test.ts, the e2e start test).
  */
@@ -22,11 +22,17 @@ const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url))
 const idle: PGlite[] = []
 let image: Promise<Blob> | undefined
 
-tap.teardown(async () => {
-  await Promise.all(idle.splice(0).map((client) => client.close()))
-})
+let closingAtEnd = false
 
-export async function openTestPglite(): Promise<Database> {
+export async function openTestPglite(t: Test): Promise<Database> {
+  if (!closingAtEnd) {
+    closingAtEnd = true
+    // On the file's root test: importing tap here would start a tap run in every process that loads
+    // the test helpers, the benches included.
+    let root = t
+    while (root.parent) root = root.parent as Test
+    root.teardown(() => Promise.all(idle.splice(0).map((client) => client.close())).then(() => {}))
+  }
   const reused = idle.pop()
   const client = reused ?? new PGlite({ loadDataDir: await migratedImage() })
   await client.waitReady
