@@ -111,6 +111,23 @@ t.test('a relay answering our accept with another connection is not believed', a
   t.equal((await admin.call('GET', `/api/v1/ochat/connections/${smuggled.id}`)).status, 404, 'not stored')
 })
 
+t.test('an older view of a connection than the one held changes nothing', async (t) => {
+  const relay = await startFakeRelay(t)
+  const { node, admin } = await buildOchatNode(t, relay)
+  const peer = buildPeer('Globex')
+  const { connectionId } = await acceptedChannel(node, admin, relay, peer)
+  const accepted = relay.connections[0]
+  if (!accepted) throw new Error('no connection')
+  // A read that began before the accept and answers after it: the relay's view from back then.
+  relay.connections = [{ ...accepted, state: 'pending', updatedAt: accepted.updatedAt - 1 }]
+  await admin.call('POST', '/api/v1/ochat/connections/sync')
+  const view = (await admin.call('GET', `/api/v1/ochat/connections/${connectionId}`)).body
+  t.equal(view.state, 'accepted', 'still accepted')
+  t.equal(view.paused, false, 'and not paused')
+  const sent = await admin.call('POST', `/api/v1/ochat/channels/${view.channelId}/messages`, { body: 'Hi' })
+  t.equal(sent.status, 201, 'messages can still be sent')
+})
+
 t.test('a revoked connection stays revoked when the relay reports it accepted again', async (t) => {
   const relay = await startFakeRelay(t)
   const { node, admin } = await buildOchatNode(t, relay)

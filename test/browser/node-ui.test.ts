@@ -20,7 +20,8 @@ const browser = await launchBrowser(t)
 
 /** A fresh browser profile (its own cookies) on the node; page errors fail the test. */
 async function openPage(t: Test, node: TestNode): Promise<{ page: Page; context: BrowserContext }> {
-  return newProfile(t, browser, { baseURL: nodeUrl(node), timeoutMs: 5000 })
+  // 20 s: CI runs this file beside other heavy ones on two cores, and a page can take seconds to settle.
+  return newProfile(t, browser, { baseURL: nodeUrl(node), timeoutMs: 20_000 })
 }
 
 function nodeUrl(node: TestNode): string {

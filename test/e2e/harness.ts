@@ -249,11 +249,15 @@ export async function connectNodes(a: E2eNode, b: E2eNode, relay: { baseUrl: str
   }
 }
 
-/** Waits until `check` answers something truthy (polling every 20 ms), or fails after `timeoutMs`. */
+/**
+ * Waits until `check` answers something truthy (polling every 20 ms), or fails after `timeoutMs`. 20 s
+ * by default: CI runs the end-to-end files beside other heavy ones on two cores, where a step that takes
+ * 100 ms on a quiet machine can take seconds.
+ */
 export async function until<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 10_000,
+  timeoutMs = 20_000,
 ): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {

@@ -31,6 +31,7 @@ export function isOpen(row: ConnectionRow): boolean {
  *
  * The relay is not trusted with this decision (DESIGN.md invariants 7 and 8):
  * - rejected and revoked are final (PROTOCOL.md §3.1): a view that brings one back is ignored;
+ * - a view older than the one held (by the relay's updatedAt) changes nothing;
  * - a connection accepted without an admin here having accepted it or seen it pending (the relay
  *   reports one we never heard of as accepted already, or says an incoming request we did not decide
  *   on was accepted) is paused like a key change, so nothing flows until an admin compared its safety
@@ -76,6 +77,19 @@ export function upsertConnection(
       .returning()
       .get()
     return { row, changed: true, keyChanged: unseenAcceptance, becameAccepted: view.state === 'accepted' }
+  }
+  if (view.updatedAt < existing.updatedAt) {
+    // An older view than the one we hold (a read that began before a newer one ended): it must not
+    // take the connection back, e.g. from accepted to pending.
+    if (extra.contactPartnerId === undefined)
+      return { row: existing, changed: false, keyChanged: false, becameAccepted: false }
+    const row = tx
+      .update(ochatConnections)
+      .set({ contactPartnerId: extra.contactPartnerId })
+      .where(eq(ochatConnections.id, view.id))
+      .returning()
+      .get()
+    return { row, changed: true, keyChanged: false, becameAccepted: false }
   }
   const final = existing.state === 'rejected' || existing.state === 'revoked'
   const state = final ? existing.state : view.state
