@@ -1,6 +1,6 @@
 import { connect } from 'node:net'
 import { generateIdentityKeyPair } from '@ochat/shared-protocol'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildNode, buildPartner, buildUser } from './helpers.ts'
 import {
   acceptedChannel,
@@ -111,13 +111,19 @@ t.test('a relay answering our accept with another connection is not believed', a
   t.equal((await admin.call('GET', `/api/v1/ochat/connections/${smuggled.id}`)).status, 404, 'not stored')
 })
 
-t.test('an older view of a connection than the one held changes nothing', async (t) => {
+/** A node with an accepted channel to "Globex", and the relay's view of that connection. */
+async function acceptedWithGlobex(t: Test) {
   const relay = await startFakeRelay(t)
   const { node, admin } = await buildOchatNode(t, relay)
   const peer = buildPeer('Globex')
   const { connectionId } = await acceptedChannel(node, admin, relay, peer)
   const accepted = relay.connections[0]
   if (!accepted) throw new Error('no connection')
+  return { relay, node, admin, peer, connectionId, accepted }
+}
+
+t.test('an older view of a connection than the one held changes nothing', async (t) => {
+  const { relay, admin, connectionId, accepted } = await acceptedWithGlobex(t)
   // A read that began before the accept and answers after it: the relay's view from back then.
   relay.connections = [{ ...accepted, state: 'pending', updatedAt: accepted.updatedAt - 1 }]
   await admin.call('POST', '/api/v1/ochat/connections/sync')
@@ -129,12 +135,7 @@ t.test('an older view of a connection than the one held changes nothing', async 
 })
 
 t.test('a revoked connection stays revoked when the relay reports it accepted again', async (t) => {
-  const relay = await startFakeRelay(t)
-  const { node, admin } = await buildOchatNode(t, relay)
-  const peer = buildPeer('Globex')
-  const { connectionId } = await acceptedChannel(node, admin, relay, peer)
-  const accepted = relay.connections[0]
-  if (!accepted) throw new Error('no connection')
+  const { relay, node, admin, peer, connectionId, accepted } = await acceptedWithGlobex(t)
   const revoked = { ...accepted, state: 'revoked' as const, updatedAt: accepted.updatedAt + 1 }
   relay.handlers.set(`POST /v1/connections/${connectionId}/decision`, () => ({
     status: 200,
