@@ -52,7 +52,9 @@ export async function startNodeProcess(company: string, env: Record<string, stri
     },
   )
   if (init.status !== 0) throw new Error(`ochat-node init failed: ${init.stderr}`)
-  const child = spawn(process.execPath, [NODE_BIN, 'serve'], {
+  // BENCH_NODE_ARGS go to each node's Node.js, for instance `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...nodeArgs, NODE_BIN, 'serve'], {
     env: nodeEnv,
     stdio: ['ignore', 'ignore', 'inherit'],
   })

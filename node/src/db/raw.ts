@@ -1,4 +1,6 @@
 import type Sqlite from 'better-sqlite3'
+import { type SQL, sql } from 'drizzle-orm'
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core'
 import type { Tx } from './client.ts'
 
 /**
@@ -30,4 +32,13 @@ export function once<T>(tx: Tx, key: string, build: (sqlite: Sqlite.Database) =>
   }
   if (!map.has(key)) map.set(key, build(sqlite))
   return map.get(key) as T
+}
+
+/**
+ * `column IN (…)` for a statement prepared with `once`: the list is one parameter, a JSON array
+ * (`JSON.stringify(ids)`), so one statement serves lists of any length. SQLite still uses the
+ * column's index.
+ */
+export function inList(column: SQLiteColumn, placeholder: string): SQL {
+  return sql`${column} in (select value from json_each(${sql.placeholder(placeholder)}))`
 }

@@ -3,12 +3,15 @@ import type { Effects, LiveEvent } from './events.ts'
 /** One connected UI client (a browser tab or an integrator's socket). */
 export type LiveClient = {
   userId: number
-  send(text: string): void
+  /** Sends these frames, in order (a publish hands each client all of its frames at once). */
+  send(...texts: string[]): void
   /**
    * Asked before each event: whether this client may still hear it (its credential may have been
-   * revoked, its user deactivated, or its access to the record lost since it subscribed).
+   * revoked, its user deactivated, or its access to the record lost since it subscribed). `round`
+   * is the same for every event of one `publish`, which runs synchronously: nothing can change in
+   * between, so a client may check its credential once per round.
    */
-  mayHear?(event: LiveEvent): boolean
+  mayHear?(event: LiveEvent, round: number): boolean
 }
 
 /**
@@ -20,6 +23,7 @@ export class LiveHub {
   #byUser = new Map<number, Set<LiveClient>>()
   #byRecord = new Map<number, Set<LiveClient>>()
   #records = new Map<LiveClient, Set<number>>()
+  #round = 0
 
   add(client: LiveClient): void {
     const set = this.#byUser.get(client.userId) ?? new Set()
@@ -57,13 +61,21 @@ export class LiveHub {
   /** Sends each distinct event once per client. */
   publish(effects: Effects): void {
     if (this.#byUser.size === 0 || effects.events.length === 0) return
+    const round = ++this.#round
     const seen = new Set<string>()
+    const frames = new Map<LiveClient, string[]>()
     for (const event of effects.events) {
       const text = JSON.stringify({ type: 'event', event })
       if (seen.has(text)) continue
       seen.add(text)
-      for (const client of [...this.#audience(event)]) if (client.mayHear?.(event) ?? true) client.send(text)
+      for (const client of [...this.#audience(event)])
+        if (client.mayHear?.(event, round) ?? true) {
+          const texts = frames.get(client)
+          if (texts) texts.push(text)
+          else frames.set(client, [text])
+        }
     }
+    for (const [client, texts] of frames) client.send(...texts)
   }
 
   #audience(event: LiveEvent): Iterable<LiveClient> {

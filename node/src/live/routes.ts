@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { authenticate, principalOf } from '../auth/plugin.ts'
@@ -50,6 +51,12 @@ export async function liveRoutes(
         socket.close(1008, 'logged out')
         return undefined
       }
+      // The credential checked once per publish round (hub.ts): a commit's events share one check.
+      let checked: { round: number; who: Principal | undefined } | undefined
+      const currentIn = (round: number): Principal | undefined => {
+        if (checked?.round !== round) checked = { round, who: current() }
+        return checked.who
+      }
       const canRead = (who: Principal, recordId: number): boolean => {
         try {
           loadRecord(opts.db, { principal: who, registry: opts.registry, recordId })
@@ -60,11 +67,20 @@ export async function liveRoutes(
       }
       const client: LiveClient = {
         userId: principal.userId,
-        send: (text) => {
-          if (socket.readyState === socket.OPEN) socket.send(text)
+        send: (...texts) => {
+          if (socket.readyState !== socket.OPEN) return
+          // ws writes each frame to the TCP socket at once: corked around them, a commit's events
+          // (a batch of receipts moves many messages) leave in one write instead of one each.
+          const tcp = (socket as unknown as { _socket?: Socket })._socket
+          tcp?.cork()
+          try {
+            for (const text of texts) socket.send(text)
+          } finally {
+            tcp?.uncork()
+          }
         },
-        mayHear: (event) => {
-          const who = current()
+        mayHear: (event, round) => {
+          const who = currentIn(round)
           if (!who) return false
           // O'Chat events need the key's ochat:read scope, as every O'Chat route does (the socket needs chatter:read).
           if (event.type.startsWith('ochat.')) return who.scopes === null || who.scopes.has('ochat:read')

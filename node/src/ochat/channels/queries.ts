@@ -6,7 +6,6 @@ import {
   ochatChannelMembers,
   ochatChannels,
   ochatConnections,
-  ochatFiles,
   ochatMessages,
   ochatNotifications,
   partners,
@@ -14,6 +13,7 @@ import {
 import { NodeError } from '../../errors.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
 import { loadRecord } from '../../records/access.ts'
+import { filesOf } from '../delivery/payload.ts'
 import type { MessageRow } from '../delivery/status.ts'
 import { type ChannelView, type OchatMessageView, presentMessage } from './presenter.ts'
 import { findChannel, isMember } from './repository.ts'
@@ -122,16 +122,10 @@ export function presentMessages(
   viewer: { principal: Principal; registry: ModelRegistry },
 ): OchatMessageView[] {
   if (rows.length === 0) return []
-  const files = tx
-    .select()
-    .from(ochatFiles)
-    .where(
-      inArray(
-        ochatFiles.messageId,
-        rows.map((row) => row.id),
-      ),
-    )
-    .all()
+  const files = filesOf(
+    tx,
+    rows.map((row) => row.id),
+  )
   const recordIds = [...new Set(rows.flatMap((row) => (row.recordId === null ? [] : [row.recordId])))]
   const names = new Map<number, string>()
   for (const recordId of recordIds) {
@@ -146,7 +140,7 @@ export function presentMessages(
     const name = row.recordId === null ? undefined : names.get(row.recordId)
     return presentMessage(
       name === undefined ? { ...row, recordId: null } : row,
-      files.filter((file) => file.messageId === row.id).sort((a, b) => a.position - b.position),
+      files.get(row.id) ?? [],
       name ?? null,
     )
   })

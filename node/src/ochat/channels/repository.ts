@@ -1,15 +1,31 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { inList, once } from '../../db/raw.ts'
 import { ochatChannelMembers, ochatChannels, users } from '../../db/schema.ts'
 
 export type ChannelRow = typeof ochatChannels.$inferSelect
 
+// The reads and writes below run for every message sent or received, so each is prepared once per
+// connection (db/raw.ts): building a query through drizzle costs more than SQLite running it.
+
 export function channelOfConnection(tx: Tx, connectionId: string): ChannelRow | undefined {
-  return tx.select().from(ochatChannels).where(eq(ochatChannels.connectionId, connectionId)).get()
+  return once(tx, 'ochat.channel.ofConnection', () =>
+    tx
+      .select()
+      .from(ochatChannels)
+      .where(eq(ochatChannels.connectionId, sql.placeholder('connectionId')))
+      .prepare(),
+  ).get({ connectionId })
 }
 
 export function findChannel(tx: Tx, id: number): ChannelRow | undefined {
-  return tx.select().from(ochatChannels).where(eq(ochatChannels.id, id)).get()
+  return once(tx, 'ochat.channel.byId', () =>
+    tx
+      .select()
+      .from(ochatChannels)
+      .where(eq(ochatChannels.id, sql.placeholder('id')))
+      .prepare(),
+  ).get({ id })
 }
 
 /**
@@ -47,28 +63,43 @@ export function memberIds(tx: Tx, channelId: number): number[] {
 }
 
 export function isMember(tx: Tx, channelId: number, userId: number): boolean {
-  return (
+  const query = once(tx, 'ochat.channel.isMember', () =>
     tx
       .select({ userId: ochatChannelMembers.userId })
       .from(ochatChannelMembers)
-      .where(and(eq(ochatChannelMembers.channelId, channelId), eq(ochatChannelMembers.userId, userId)))
-      .get() !== undefined
+      .where(
+        and(
+          eq(ochatChannelMembers.channelId, sql.placeholder('channelId')),
+          eq(ochatChannelMembers.userId, sql.placeholder('userId')),
+        ),
+      )
+      .prepare(),
   )
+  return query.get({ channelId, userId }) !== undefined
 }
 
 /** Members of several channels at once, by channel. */
 export function membersOfChannels(tx: Tx, channelIds: number[]): Map<number, number[]> {
   const byChannel = new Map<number, number[]>()
   if (channelIds.length === 0) return byChannel
-  for (const row of tx
-    .select()
-    .from(ochatChannelMembers)
-    .where(inArray(ochatChannelMembers.channelId, channelIds))
-    .all())
+  const query = once(tx, 'ochat.channel.membersOf', () =>
+    tx
+      .select()
+      .from(ochatChannelMembers)
+      .where(inList(ochatChannelMembers.channelId, 'channelIds'))
+      .prepare(),
+  )
+  for (const row of query.all({ channelIds: JSON.stringify(channelIds) }))
     byChannel.set(row.channelId, [...(byChannel.get(row.channelId) ?? []), row.userId])
   return byChannel
 }
 
 export function touchChannel(tx: Tx, channelId: number, nowMs: number): void {
-  tx.update(ochatChannels).set({ lastActivityAt: nowMs }).where(eq(ochatChannels.id, channelId)).run()
+  once(tx, 'ochat.channel.touch', () =>
+    tx
+      .update(ochatChannels)
+      .set({ lastActivityAt: sql`${sql.placeholder('at')}` })
+      .where(eq(ochatChannels.id, sql.placeholder('id')))
+      .prepare(),
+  ).run({ id: channelId, at: nowMs })
 }

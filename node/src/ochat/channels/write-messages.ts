@@ -8,7 +8,7 @@ import { ochatFiles, ochatMessages } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
 import { findConnection } from '../connections/repository.ts'
-import type { MessageRow } from '../delivery/status.ts'
+import { insertMessage, type MessageRow } from '../delivery/status.ts'
 import { findChannel, isMember, touchChannel } from './repository.ts'
 
 /** The files of an outgoing message, checked against O'Chat's limits before anything is written or uploaded. */
@@ -100,25 +100,24 @@ export function writeMessages(
   const rows: MessageRow[] = []
   for (const channelId of input.channelIds) {
     const { channel } = writableChannel(tx, input.principal, channelId)
-    const row = tx
-      .insert(ochatMessages)
-      .values({
-        channelId: channel.id,
-        direction: 'out',
-        envelopeId: newId(input.now),
-        authorUserId: input.principal.userId,
-        authorName: input.principal.name,
-        authorCompany: input.company,
-        html: input.html,
-        recordId: input.recordId,
-        peerRecord: input.recordId === null ? null : peerRecordOf(tx, channel.id, input.recordId),
-        bulkId: input.bulkId,
-        status: 'pending',
-        createdAt: input.now,
-        outboxDueAt: input.files.length === 0 ? input.now : null,
-      })
-      .returning()
-      .get()
+    const row = insertMessage(tx, {
+      channelId: channel.id,
+      direction: 'out',
+      envelopeId: newId(input.now),
+      authorUserId: input.principal.userId,
+      authorName: input.principal.name,
+      authorCompany: input.company,
+      html: input.html,
+      recordId: input.recordId,
+      peerRecord: input.recordId === null ? null : peerRecordOf(tx, channel.id, input.recordId),
+      inReplyTo: null,
+      bulkId: input.bulkId,
+      status: 'pending',
+      seq: null,
+      createdAt: input.now,
+      sentAt: null,
+      outboxDueAt: input.files.length === 0 ? input.now : null,
+    })
     if (input.files.length > 0)
       tx.insert(ochatFiles)
         .values(

@@ -1,13 +1,21 @@
 import type { ConnectionView, InstancePublicKeys } from '@ochat/shared-protocol'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { ochatConnections } from '../../db/schema.ts'
 import { foreignName } from '../delivery/names.ts'
 
 export type ConnectionRow = typeof ochatConnections.$inferSelect
 
+/** Read for every message both ways, so prepared once (db/raw.ts). */
 export function findConnection(tx: Tx, id: string): ConnectionRow | undefined {
-  return tx.select().from(ochatConnections).where(eq(ochatConnections.id, id)).get()
+  return once(tx, 'ochat.connection.byId', () =>
+    tx
+      .select()
+      .from(ochatConnections)
+      .where(eq(ochatConnections.id, sql.placeholder('id')))
+      .prepare(),
+  ).get({ id })
 }
 
 export function allConnections(tx: Tx): ConnectionRow[] {

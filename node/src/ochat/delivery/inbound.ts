@@ -9,10 +9,11 @@ import {
   signReceipt,
   verifyReceipt,
 } from '@ochat/shared-protocol'
-import { and, desc, eq, inArray, isNotNull } from 'drizzle-orm'
+import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import { sanitizeBody } from '../../chatter/body.ts'
 import type { Clock } from '../../clock.ts'
 import type { Db, Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { ochatChannels, ochatConnections, ochatFiles, ochatMessages } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import type { ChannelRow } from '../channels/repository.ts'
@@ -22,7 +23,8 @@ import { type Instance, publicKeyBytes } from '../identity/instance.ts'
 import type { Keystore } from '../identity/keystore.ts'
 import { foreignName } from './names.ts'
 import { notifyMembers } from './notify-members.ts'
-import { applyStatus, type MessageRow, outgoingByEnvelope } from './status.ts'
+import { filesOf } from './payload.ts'
+import { applyStatus, insertMessage, type MessageRow, outgoingByEnvelope } from './status.ts'
 
 type EnvelopeItem = Extract<DeliveryItem, { type: 'envelope' }>
 
@@ -64,7 +66,7 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
   const results = new Map<string, ItemResult>()
   const envelopes = items.filter((item): item is EnvelopeItem => item.type === 'envelope')
 
-  let verdicts = envelopes.map((item) => check(ctx, item))
+  let verdicts = envelopes.map(checker(ctx, false))
   // A receipt signed by neither the key we pinned nor the new one we know of may be signed by keys
   // the peer rotated a moment ago.
   const unverifiedReceipt = items.some(
@@ -76,8 +78,7 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
   // A connection accepted a moment ago, or keys that changed: read the relay's view, then look again.
   // Without a fresh read, what waited for it stays retryable (`error:`), never refused as forged.
   if (unverifiedReceipt || verdicts.some((verdict) => verdict.kind === 'sync')) {
-    if (await ctx.syncConnections().catch(() => false))
-      verdicts = envelopes.map((item) => check(ctx, item, true))
+    if (await ctx.syncConnections().catch(() => false)) verdicts = envelopes.map(checker(ctx, true))
   }
   const opened: Opened[] = []
   for (const verdict of verdicts) {
@@ -107,17 +108,7 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
     }
     for (const entry of opened) {
       const { channel } = ensureChannel(tx, entry.connection.id, now)
-      const duplicate = tx
-        .select({ id: ochatMessages.id })
-        .from(ochatMessages)
-        .where(
-          and(
-            eq(ochatMessages.channelId, channel.id),
-            eq(ochatMessages.direction, 'in'),
-            eq(ochatMessages.envelopeId, entry.item.id),
-          ),
-        )
-        .get()
+      const duplicate = incomingByEnvelope(tx, channel.id, entry.item.id)
       out.stored.push({ id: entry.item.id, from: entry.item.envelope.header.from })
       if (duplicate) {
         results.set(entry.item.id, { ok: true, id: entry.item.id, duplicate: true })
@@ -132,14 +123,8 @@ export async function receiveItems(ctx: InboundContext, items: DeliveryItem[]): 
       })
       touchChannel(tx, channel.id, now)
       out.added.push({ row, channelId: channel.id, members })
-      out.files.push(
-        ...tx
-          .select({ id: ochatFiles.id })
-          .from(ochatFiles)
-          .where(eq(ochatFiles.messageId, row.id))
-          .all()
-          .map((file) => file.id),
-      )
+      if (entry.payload.attachments.length > 0)
+        out.files.push(...(filesOf(tx, [row.id]).get(row.id) ?? []).map((file) => file.id))
       results.set(entry.item.id, { ok: true, id: entry.item.id })
     }
     for (const item of items) {
@@ -179,8 +164,22 @@ type Verdict =
   | { kind: 'refuse'; id: string; reason: string }
   | { kind: 'sync'; id: string }
 
-function check(ctx: InboundContext, item: EnvelopeItem, synced = false): Verdict {
-  const connection = findConnection(ctx.db, item.connectionId)
+/** Checks a batch's envelopes, reading each connection once (a batch is mostly one peer's). */
+function checker(ctx: InboundContext, synced: boolean): (item: EnvelopeItem) => Verdict {
+  const connections = new Map<string, ConnectionRow | undefined>()
+  return (item) => {
+    if (!connections.has(item.connectionId))
+      connections.set(item.connectionId, findConnection(ctx.db, item.connectionId))
+    return check(ctx, item, connections.get(item.connectionId), synced)
+  }
+}
+
+function check(
+  ctx: InboundContext,
+  item: EnvelopeItem,
+  connection: ConnectionRow | undefined,
+  synced: boolean,
+): Verdict {
   if (!connection || connection.peerInstanceId !== item.envelope.header.from) {
     if (!synced) return { kind: 'sync', id: item.id }
     return { kind: 'refuse', id: item.id, reason: reason('invalid', 'no such connection with the sender') }
@@ -231,26 +230,24 @@ function storeMessage(
   const { payload, item, channel } = input
   // Invariant 9: whatever the other company's node sent, only the allowlist is stored and shown.
   const html = sanitizeBody(payload.html)
-  const row = tx
-    .insert(ochatMessages)
-    .values({
-      channelId: channel.id,
-      direction: 'in',
-      envelopeId: item.id,
-      authorName: foreignName(payload.sender.name, 'Unknown'),
-      authorCompany: foreignName(payload.sender.company, input.connection.peerName),
-      html,
-      recordId: boundRecord(tx, channel.id, payload),
-      peerRecord: payload.record ? { ...payload.record, name: foreignName(payload.record.name, '') } : null,
-      inReplyTo: payload.inReplyTo ?? null,
-      bulkId: payload.bulkId ?? null,
-      status: 'received',
-      seq: item.seq,
-      createdAt: input.now,
-      sentAt: payload.sentAt,
-    })
-    .returning()
-    .get()
+  const row = insertMessage(tx, {
+    channelId: channel.id,
+    direction: 'in',
+    envelopeId: item.id,
+    authorUserId: null,
+    authorName: foreignName(payload.sender.name, 'Unknown'),
+    authorCompany: foreignName(payload.sender.company, input.connection.peerName),
+    html,
+    recordId: boundRecord(tx, channel.id, payload),
+    peerRecord: payload.record ? { ...payload.record, name: foreignName(payload.record.name, '') } : null,
+    inReplyTo: payload.inReplyTo ?? null,
+    bulkId: payload.bulkId ?? null,
+    status: 'received',
+    seq: item.seq,
+    createdAt: input.now,
+    sentAt: payload.sentAt,
+    outboxDueAt: null,
+  })
   if (payload.attachments.length > 0)
     tx.insert(ochatFiles)
       .values(
@@ -313,20 +310,65 @@ function boundRecord(tx: Tx, channelId: number, payload: MessagePayload): number
   return null
 }
 
+/** An incoming message already stored, by its envelope id (the other path, or a retry). */
+function incomingByEnvelope(tx: Tx, channelId: number, envelopeId: string) {
+  const query = once(tx, 'ochat.message.incomingByEnvelope', () =>
+    tx
+      .select({ id: ochatMessages.id })
+      .from(ochatMessages)
+      .where(
+        and(
+          eq(ochatMessages.channelId, sql.placeholder('channelId')),
+          eq(ochatMessages.direction, 'in'),
+          eq(ochatMessages.envelopeId, sql.placeholder('envelopeId')),
+        ),
+      )
+      .prepare(),
+  )
+  return query.get({ channelId, envelopeId })
+}
+
 /** Channels whose connection's peer is `instanceId`, with the keys pinned on each and those reported now. */
 function channelsOfPeer(tx: Tx, instanceId: string) {
-  return tx
-    .select({
-      channelId: ochatChannels.id,
-      pinnedKeys: ochatConnections.pinnedKeys,
-      peerKeys: ochatConnections.peerKeys,
-      keyChangedAt: ochatConnections.keyChangedAt,
-      state: ochatConnections.state,
-    })
-    .from(ochatChannels)
-    .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
-    .where(eq(ochatConnections.peerInstanceId, instanceId))
-    .all()
+  const query = once(tx, 'ochat.channel.ofPeer', () =>
+    tx
+      .select({
+        channelId: ochatChannels.id,
+        pinnedKeys: ochatConnections.pinnedKeys,
+        peerKeys: ochatConnections.peerKeys,
+        keyChangedAt: ochatConnections.keyChangedAt,
+        state: ochatConnections.state,
+      })
+      .from(ochatChannels)
+      .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
+      .where(eq(ochatConnections.peerInstanceId, sql.placeholder('instanceId')))
+      .prepare(),
+  )
+  return query.all({ instanceId })
+}
+
+/**
+ * Whether `identityKey` signed this receipt. A receipt is looked at before its batch's transaction
+ * (to know whether to read the relay's view first) and again inside it: the answer for one key is
+ * kept with the receipt, so each signature is verified once.
+ */
+const verified = new WeakMap<SignedReceipt, Map<string, boolean>>()
+function signedBy(signed: SignedReceipt, instance: Instance, identityKey: string): boolean {
+  let byKey = verified.get(signed)
+  if (!byKey) {
+    byKey = new Map()
+    verified.set(signed, byKey)
+  }
+  let ok = byKey.get(identityKey)
+  if (ok === undefined) {
+    ok = verifyReceipt(signed, {
+      from: signed.receipt.from,
+      to: instance.instanceId,
+      signerIdentityKey: publicKeyBytes(identityKey),
+    }).ok
+    byKey.set(identityKey, ok)
+  }
+  return ok
 }
 
 /** The channel whose `keys` (pinned, or reported by the relay) signed this receipt, if any. */
@@ -334,11 +376,7 @@ function receiptSigner(tx: Tx, instance: Instance, signed: SignedReceipt, keys: 
   return channelsOfPeer(tx, signed.receipt.from).find(
     (channel) =>
       (keys === 'pinnedKeys' || channel.keyChangedAt !== null) &&
-      verifyReceipt(signed, {
-        from: signed.receipt.from,
-        to: instance.instanceId,
-        signerIdentityKey: publicKeyBytes(channel[keys].identityKey),
-      }).ok,
+      signedBy(signed, instance, channel[keys].identityKey),
   )
 }
 

@@ -1,6 +1,7 @@
-import { and, eq, isNull } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import { escapeHtml, plainText } from '../../chatter/body.ts'
 import type { Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { ochatChannelMembers, ochatNotifications, outgoingMail, partners, users } from '../../db/schema.ts'
 import type { MessageRow } from './status.ts'
 
@@ -13,13 +14,16 @@ export function notifyMembers(
   tx: Tx,
   input: { row: MessageRow; channelId: number; peerName: string; now: number },
 ): number[] {
-  const members = tx
-    .select({ userId: users.id, notification: users.notification, email: partners.email })
-    .from(ochatChannelMembers)
-    .innerJoin(users, eq(users.id, ochatChannelMembers.userId))
-    .innerJoin(partners, eq(partners.id, users.partnerId))
-    .where(and(eq(ochatChannelMembers.channelId, input.channelId), eq(users.active, true)))
-    .all()
+  // Runs for every message received, so prepared once (db/raw.ts).
+  const members = once(tx, 'ochat.notify.members', () =>
+    tx
+      .select({ userId: users.id, notification: users.notification, email: partners.email })
+      .from(ochatChannelMembers)
+      .innerJoin(users, eq(users.id, ochatChannelMembers.userId))
+      .innerJoin(partners, eq(partners.id, users.partnerId))
+      .where(and(eq(ochatChannelMembers.channelId, sql.placeholder('channelId')), eq(users.active, true)))
+      .prepare(),
+  ).all({ channelId: input.channelId })
   if (members.length === 0) return []
   const emailed = members.filter((member) => member.notification === 'email' && member.email)
   let mailId: number | null = null
@@ -40,20 +44,28 @@ export function notifyMembers(
       .returning({ id: outgoingMail.id })
       .get().id
   }
-  tx.insert(ochatNotifications)
-    .values(
-      members.map((member) => {
-        const byEmail = member.notification === 'email' && Boolean(member.email)
-        return {
-          messageId: input.row.id,
-          userId: member.userId,
-          channelId: input.channelId,
-          channel: byEmail ? ('email' as const) : ('inbox' as const),
-          mailId: byEmail ? mailId : null,
-        }
-      }),
-    )
-    .run()
+  const insert = once(tx, 'ochat.notify.insert', () =>
+    tx
+      .insert(ochatNotifications)
+      .values({
+        messageId: sql.placeholder('messageId'),
+        userId: sql.placeholder('userId'),
+        channelId: sql.placeholder('channelId'),
+        channel: sql.placeholder('channel'),
+        mailId: sql.placeholder('mailId'),
+      })
+      .prepare(),
+  )
+  for (const member of members) {
+    const byEmail = member.notification === 'email' && Boolean(member.email)
+    insert.run({
+      messageId: input.row.id,
+      userId: member.userId,
+      channelId: input.channelId,
+      channel: byEmail ? 'email' : 'inbox',
+      mailId: byEmail ? mailId : null,
+    })
+  }
   return members.map((member) => member.userId)
 }
 

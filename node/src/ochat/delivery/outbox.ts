@@ -1,7 +1,8 @@
 import { type Envelope, fromBase64Url, type SubmitResult, sealEnvelope } from '@ochat/shared-protocol'
-import { and, asc, eq, gt, inArray, isNotNull, lte } from 'drizzle-orm'
+import { and, asc, eq, gt, isNotNull, lte, sql } from 'drizzle-orm'
 import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
+import { inList, once } from '../../db/raw.ts'
 import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import type { Instance } from '../identity/instance.ts'
@@ -9,7 +10,7 @@ import type { Keystore } from '../identity/keystore.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
 import { buildPayload, filesOf } from './payload.ts'
 import { OUTBOX_DEADLINE_MS, retryDelayMs } from './retry-schedule.ts'
-import { applyStatus, type MessageRow, type StatusChange } from './status.ts'
+import { applyStatus, findMessage, type MessageRow, type StatusChange, updateMessage } from './status.ts'
 
 /** Envelopes in one submit: the relay takes up to 1,000 (PROTOCOL.md §4.4). */
 const BATCH = 1000
@@ -118,29 +119,60 @@ export class Outbox {
     this.#armTimer()
   }
 
+  /**
+   * The next due messages not already in a submit. Ids come first, from the outbox index alone, so
+   * the rows in flight are not read again at every look; then the rows of those picked.
+   */
   #due(): MessageRow[] {
-    const now = this.#clock.now()
-    const rows = this.#db
-      .select()
-      .from(ochatMessages)
-      .where(and(isNotNull(ochatMessages.outboxDueAt), lte(ochatMessages.outboxDueAt, now)))
-      .orderBy(asc(ochatMessages.outboxDueAt), asc(ochatMessages.id))
-      .limit(BATCH + this.#inFlight.size)
-      .all()
-    return rows.filter((row) => !this.#inFlight.has(row.id)).slice(0, BATCH)
+    const dueIds = once(this.#db, 'ochat.outbox.dueIds', () =>
+      this.#db
+        .select({ id: ochatMessages.id })
+        .from(ochatMessages)
+        .where(
+          and(
+            isNotNull(ochatMessages.outboxDueAt),
+            lte(ochatMessages.outboxDueAt, sql`${sql.placeholder('now')}`),
+          ),
+        )
+        .orderBy(asc(ochatMessages.outboxDueAt), asc(ochatMessages.id))
+        .limit(sql.placeholder('limit'))
+        .prepare(),
+    )
+    const ids = dueIds
+      .all({ now: this.#clock.now(), limit: BATCH + this.#inFlight.size })
+      .map((row) => row.id)
+      .filter((id) => !this.#inFlight.has(id))
+      .slice(0, BATCH)
+    if (ids.length === 0) return []
+    const rowsOf = once(this.#db, 'ochat.outbox.rows', () =>
+      this.#db
+        .select()
+        .from(ochatMessages)
+        .where(inList(ochatMessages.id, 'ids'))
+        .orderBy(asc(ochatMessages.outboxDueAt), asc(ochatMessages.id))
+        .prepare(),
+    )
+    return rowsOf.all({ ids: JSON.stringify(ids) })
   }
 
-  /** Wakes up when the earliest future attempt is due. */
+  /**
+   * Wakes up when the earliest message not already in a submit is due. Messages in a submit are left
+   * out (their submit's end looks again), and so is everything while every submit slot is taken: a
+   * timer for what is due already would only spin until a slot frees.
+   */
   #armTimer(): void {
     clearTimeout(this.#timer)
-    if (this.#stopped) return
-    const next = this.#db
-      .select({ at: ochatMessages.outboxDueAt })
-      .from(ochatMessages)
-      .where(isNotNull(ochatMessages.outboxDueAt))
-      .orderBy(asc(ochatMessages.outboxDueAt))
-      .limit(1)
-      .get()
+    if (this.#stopped || this.#running >= IN_FLIGHT) return
+    const query = once(this.#db, 'ochat.outbox.next', () =>
+      this.#db
+        .select({ id: ochatMessages.id, at: ochatMessages.outboxDueAt })
+        .from(ochatMessages)
+        .where(isNotNull(ochatMessages.outboxDueAt))
+        .orderBy(asc(ochatMessages.outboxDueAt), asc(ochatMessages.id))
+        .limit(sql.placeholder('limit'))
+        .prepare(),
+    )
+    const next = query.all({ limit: this.#inFlight.size + 1 }).find((row) => !this.#inFlight.has(row.id))
     if (next?.at == null) return
     const delay = Math.max(0, Math.min(next.at - this.#clock.now(), 2 ** 31 - 1))
     this.#timer = setTimeout(() => this.kick(), delay)
@@ -240,13 +272,10 @@ export class Outbox {
     const changed = await this.#writes.run((tx) => {
       const out: Changed[] = []
       for (const { row, change } of settled) {
-        const current = tx.select().from(ochatMessages).where(eq(ochatMessages.id, row.id)).get()
+        const current = findMessage(tx, row.id)
         if (!current) continue
         if ('dueAt' in change) {
-          tx.update(ochatMessages)
-            .set({ outboxDueAt: change.dueAt })
-            .where(eq(ochatMessages.id, row.id))
-            .run()
+          updateMessage(tx, row.id, { outboxDueAt: change.dueAt })
           continue
         }
         const attempts =
@@ -254,10 +283,8 @@ export class Outbox {
             ? { outboxAttempts: current.outboxAttempts + 1, outboxDueAt: change.nextAttemptAt ?? null }
             : {}
         const updated = applyStatus(tx, current, change)
-        if (Object.keys(attempts).length > 0)
-          tx.update(ochatMessages).set(attempts).where(eq(ochatMessages.id, row.id)).run()
-        else if (!updated)
-          tx.update(ochatMessages).set({ outboxDueAt: null }).where(eq(ochatMessages.id, row.id)).run()
+        if (Object.keys(attempts).length > 0) updateMessage(tx, row.id, attempts)
+        else if (!updated) updateMessage(tx, row.id, { outboxDueAt: null })
         if (updated) out.push({ row: { ...updated, ...attempts }, channelId: row.channelId })
       }
       return out
@@ -271,12 +298,15 @@ export class Outbox {
   }
 
   #connectionsOf(channelIds: number[]) {
-    const rows = this.#db
-      .select({ channelId: ochatChannels.id, connection: ochatConnections })
-      .from(ochatChannels)
-      .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
-      .where(inArray(ochatChannels.id, [...new Set(channelIds)]))
-      .all()
+    const query = once(this.#db, 'ochat.outbox.connections', () =>
+      this.#db
+        .select({ channelId: ochatChannels.id, connection: ochatConnections })
+        .from(ochatChannels)
+        .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
+        .where(inList(ochatChannels.id, 'channelIds'))
+        .prepare(),
+    )
+    const rows = query.all({ channelIds: JSON.stringify([...new Set(channelIds)]) })
     return new Map(rows.map((row) => [row.channelId, row.connection]))
   }
 }

@@ -1,6 +1,7 @@
 import type { MessagePayload, RecordRef } from '@ochat/shared-protocol'
-import { asc, eq, inArray } from 'drizzle-orm'
+import { asc, eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { inList, once } from '../../db/raw.ts'
 import { models, ochatFiles, records } from '../../db/schema.ts'
 import type { Keystore } from '../identity/keystore.ts'
 import type { MessageRow } from './status.ts'
@@ -20,12 +21,15 @@ export function recordRef(tx: Tx, recordId: number): RecordRef | undefined {
 export function filesOf(tx: Tx, messageIds: number[]): Map<number, (typeof ochatFiles.$inferSelect)[]> {
   const byMessage = new Map<number, (typeof ochatFiles.$inferSelect)[]>()
   if (messageIds.length === 0) return byMessage
-  for (const file of tx
-    .select()
-    .from(ochatFiles)
-    .where(inArray(ochatFiles.messageId, messageIds))
-    .orderBy(asc(ochatFiles.messageId), asc(ochatFiles.position))
-    .all())
+  const query = once(tx, 'ochat.files.ofMessages', () =>
+    tx
+      .select()
+      .from(ochatFiles)
+      .where(inList(ochatFiles.messageId, 'messageIds'))
+      .orderBy(asc(ochatFiles.messageId), asc(ochatFiles.position))
+      .prepare(),
+  )
+  for (const file of query.all({ messageIds: JSON.stringify(messageIds) }))
     byMessage.set(file.messageId, [...(byMessage.get(file.messageId) ?? []), file])
   return byMessage
 }

@@ -1,5 +1,6 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { inList, once } from '../../db/raw.ts'
 import { type OchatStatus, ochatMessages } from '../../db/schema.ts'
 
 export type MessageRow = typeof ochatMessages.$inferSelect
@@ -101,31 +102,119 @@ export function applyStatus(tx: Tx, row: MessageRow, change: StatusChange): Mess
     // dropped socket, then a resubmit answered as a duplicate): the status stays, but the sequence
     // number and the time it was stored are still recorded, or the sender would see a gap.
     if (change.status === 'sent' && row.direction === 'out' && (row.seq === null || row.sentAt === null))
-      tx.update(ochatMessages)
-        .set({ seq: row.seq ?? change.seq ?? null, sentAt: row.sentAt ?? change.at })
-        .where(eq(ochatMessages.id, row.id))
-        .run()
+      updateMessage(tx, row.id, { seq: row.seq ?? change.seq ?? null, sentAt: row.sentAt ?? change.at })
     return undefined
   }
   const set = columns(change, row)
-  tx.update(ochatMessages).set(set).where(eq(ochatMessages.id, row.id)).run()
+  updateMessage(tx, row.id, set)
   return { ...row, ...set }
+}
+
+/** Columns an update may set without encoding (plain integers and text; not `peerRecord`, JSON). */
+type PlainColumns = Omit<MessageRow, 'id' | 'peerRecord'>
+
+/**
+ * Sets some columns of one message. Statuses change for every message sent, so there is one
+ * statement per set of columns, prepared once (db/raw.ts); the sets are the few in `columns` above
+ * and the outbox's.
+ */
+export function updateMessage(tx: Tx, id: number, set: Partial<PlainColumns>): void {
+  const keys = Object.keys(set).sort() as (keyof PlainColumns)[]
+  if (keys.length === 0) return
+  const statement = once(tx, `ochat.message.set:${keys.join(',')}`, () =>
+    tx
+      .update(ochatMessages)
+      .set(Object.fromEntries(keys.map((key) => [key, sql`${sql.placeholder(key)}`])))
+      .where(eq(ochatMessages.id, sql.placeholder('id')))
+      .prepare(),
+  )
+  statement.run({ ...set, id })
+}
+
+export type NewMessage = Pick<
+  MessageRow,
+  | 'channelId'
+  | 'direction'
+  | 'envelopeId'
+  | 'authorUserId'
+  | 'authorName'
+  | 'authorCompany'
+  | 'html'
+  | 'recordId'
+  | 'peerRecord'
+  | 'inReplyTo'
+  | 'bulkId'
+  | 'status'
+  | 'seq'
+  | 'createdAt'
+  | 'sentAt'
+  | 'outboxDueAt'
+>
+
+/** Inserts a message (sent here or received), answering its row; prepared once (db/raw.ts). */
+export function insertMessage(tx: Tx, values: NewMessage): MessageRow {
+  const p = (name: keyof NewMessage) => sql.placeholder(name)
+  const statement = once(tx, 'ochat.message.insert', () =>
+    tx
+      .insert(ochatMessages)
+      .values({
+        channelId: p('channelId'),
+        direction: p('direction'),
+        envelopeId: p('envelopeId'),
+        authorUserId: p('authorUserId'),
+        authorName: p('authorName'),
+        authorCompany: p('authorCompany'),
+        html: p('html'),
+        recordId: p('recordId'),
+        // JSON: encoded below, so that no record stays SQL NULL (not the text "null").
+        peerRecord: sql`${p('peerRecord')}`,
+        inReplyTo: p('inReplyTo'),
+        bulkId: p('bulkId'),
+        status: p('status'),
+        seq: p('seq'),
+        createdAt: p('createdAt'),
+        sentAt: p('sentAt'),
+        outboxDueAt: p('outboxDueAt'),
+      })
+      .returning()
+      .prepare(),
+  )
+  const row = statement.get({
+    ...values,
+    peerRecord: values.peerRecord === null ? null : JSON.stringify(values.peerRecord),
+  })
+  if (!row) throw new Error('the message insert returned no row')
+  return row
+}
+
+/** One message by id. */
+export function findMessage(tx: Tx, id: number): MessageRow | undefined {
+  return once(tx, 'ochat.message.byId', () =>
+    tx
+      .select()
+      .from(ochatMessages)
+      .where(eq(ochatMessages.id, sql.placeholder('id')))
+      .prepare(),
+  ).get({ id })
 }
 
 /** Outgoing messages of one channel by envelope id. */
 export function outgoingByEnvelope(tx: Tx, channelId: number, envelopeIds: string[]): MessageRow[] {
   if (envelopeIds.length === 0) return []
-  return tx
-    .select()
-    .from(ochatMessages)
-    .where(
-      and(
-        eq(ochatMessages.channelId, channelId),
-        eq(ochatMessages.direction, 'out'),
-        inArray(ochatMessages.envelopeId, envelopeIds),
-      ),
-    )
-    .all()
+  const query = once(tx, 'ochat.message.outgoingByEnvelope', () =>
+    tx
+      .select()
+      .from(ochatMessages)
+      .where(
+        and(
+          eq(ochatMessages.channelId, sql.placeholder('channelId')),
+          eq(ochatMessages.direction, 'out'),
+          inList(ochatMessages.envelopeId, 'envelopeIds'),
+        ),
+      )
+      .prepare(),
+  )
+  return query.all({ channelId, envelopeIds: JSON.stringify(envelopeIds) })
 }
 
 /** When the message took its current status. */
