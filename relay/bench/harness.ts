@@ -34,8 +34,12 @@ export async function waitReady(url: string, child: ChildProcess, timeoutMs = 20
   throw new Error(`${url} never became ready`)
 }
 
-/** `nodeArgs` go to the relay's Node.js, for instance `--cpu-prof` to profile a run. */
+/**
+ * `nodeArgs` go to the relay's Node.js, for instance `--cpu-prof` to profile a run; so do those in
+ * BENCH_RELAY_ARGS, to profile a whole bench (`BENCH_RELAY_ARGS='--cpu-prof --cpu-prof-dir=DIR'`).
+ */
 export async function startRelayProcess(env: Record<string, string> = {}, nodeArgs: string[] = []) {
+  const args = [...nodeArgs, ...(process.env.BENCH_RELAY_ARGS ?? '').split(' ').filter(Boolean)]
   const name = `ochat_bench_${randomBytes(4).toString('hex')}`
   const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} })
   await admin.unsafe(`create database ${name}`)
@@ -45,7 +49,7 @@ export async function startRelayProcess(env: Record<string, string> = {}, nodeAr
   const port = await freePort()
   const child = spawn(
     process.execPath,
-    [...nodeArgs, fileURLToPath(new URL('../bin/ochat-relay.mjs', import.meta.url)), 'serve'],
+    [...args, fileURLToPath(new URL('../bin/ochat-relay.mjs', import.meta.url)), 'serve'],
     {
       env: {
         ...process.env,
