@@ -65,24 +65,19 @@ export async function liveRoutes(
           return false
         }
       }
-      // ws writes each frame to the TCP socket at once. Corked until the event loop's current phase
-      // ends, the frames of every commit in it (each POST's Pending, a receipt batch's Delivered) leave
-      // in one write instead of one each.
-      const tcp = (socket as unknown as { _socket?: Socket })._socket
-      let corked = false
       const client: LiveClient = {
         userId: principal.userId,
         send: (...texts) => {
           if (socket.readyState !== socket.OPEN) return
-          if (tcp && !corked) {
-            corked = true
-            tcp.cork()
-            setImmediate(() => {
-              corked = false
-              tcp.uncork()
-            })
+          // ws writes each frame to the TCP socket at once: corked around them, a commit's events
+          // (a batch of receipts moves many messages) leave in one write instead of one each.
+          const tcp = (socket as unknown as { _socket?: Socket })._socket
+          tcp?.cork()
+          try {
+            for (const text of texts) socket.send(text)
+          } finally {
+            tcp?.uncork()
           }
-          for (const text of texts) socket.send(text)
         },
         mayHear: (event, round) => {
           const who = currentIn(round)
