@@ -27,6 +27,12 @@ export const ochatIdentity = sqliteTable('ochat_identity', {
   encryptionPublicKey: text('encryption_public_key').notNull(),
   /** `v1.<salt>.<nonce>.<ciphertext>`, base64url: both secret keys sealed (identity/keystore.ts). */
   sealedSecretKeys: text('sealed_secret_keys').notNull(),
+  /**
+   * A key rotation under way, sealed the same way: written before the relay is asked, cleared when the
+   * relay's answer is known. Left here by a crash or a lost answer, it is settled by asking the relay
+   * which keys it accepts (identity/rotate-keys.ts), so a node never loses the keys the relay holds.
+   */
+  pendingSecretKeys: text('pending_secret_keys'),
   webhookUrl: text('webhook_url'),
   /** valid | suspended | unreachable: what the relay said last time it was asked. */
   relayStatus: text('relay_status').$type<'valid' | 'suspended' | 'unreachable'>().notNull(),

@@ -175,6 +175,15 @@ export async function renderRegistration(ctx, container) {
           'last-contact',
         ),
         row('Last error', registration.lastError ?? 'none', 'last-error'),
+        ...(registration.rotationPending
+          ? [
+              row(
+                'Key rotation',
+                'under way: the relay did not answer. This node asks it every 30 s which keys it holds and goes on with those.',
+                'rotation-pending',
+              ),
+            ]
+          : []),
         row('Registered', registration.registeredAt ? formatMoment(registration.registeredAt) : null),
       ),
       h('div', { class: 'actions' }, check),

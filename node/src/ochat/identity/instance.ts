@@ -43,13 +43,23 @@ export function sealSecretKeys(
   return keystore.seal(Buffer.concat([keys.identity.secretKey, keys.encryption.secretKey]))
 }
 
-/** Opens the stored identity; throws KeystoreError when the operator's secret does not open it. */
-export function openInstance(row: IdentityRow, keystore: Keystore): Instance {
-  const secret = keystore.open(row.sealedSecretKeys)
+/** Opens sealed secret keys; throws KeystoreError when the operator's secret does not open them. */
+export function openSecretKeys(
+  sealed: string,
+  keystore: Keystore,
+): { identity: IdentityKeyPair; encryption: EncryptionKeyPair } {
+  const secret = keystore.open(sealed)
   if (secret.byteLength !== 96) throw new KeystoreError("the stored O'Chat keys are malformed")
   const identitySecret = secret.slice(0, 64)
-  const encryption = encryptionKeyPairFromSecret(secret.slice(64))
-  const identity = { secretKey: identitySecret, publicKey: identitySecret.slice(32) }
+  return {
+    identity: { secretKey: identitySecret, publicKey: identitySecret.slice(32) },
+    encryption: encryptionKeyPairFromSecret(secret.slice(64)),
+  }
+}
+
+/** Opens the stored identity; throws KeystoreError when the operator's secret does not open it. */
+export function openInstance(row: IdentityRow, keystore: Keystore): Instance {
+  const { identity, encryption } = openSecretKeys(row.sealedSecretKeys, keystore)
   if (
     toBase64Url(identity.publicKey) !== row.identityPublicKey ||
     toBase64Url(encryption.publicKey) !== row.encryptionPublicKey

@@ -82,6 +82,12 @@ export async function relayCall<T>(call: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof RelayUnreachableError)
       throw new NodeError('E_OCHAT_RELAY_UNREACHABLE', error.message)
+    // A 5xx is the relay (or a proxy before it) failing, not refusing: try again later.
+    if (error instanceof RelayAnswerError && error.status >= 500)
+      throw new NodeError(
+        'E_OCHAT_RELAY_UNREACHABLE',
+        `the relay is unavailable: ${error.message} (${error.code}, ${error.reason})`,
+      )
     if (error instanceof RelayAnswerError)
       throw new NodeError(
         error.status === 404

@@ -36,6 +36,11 @@ export const RegistrationViewSchema = z.object({
   /** The socket to the relay: ready, connecting, down, suspended or off. */
   socket: z.string(),
   keys: z.object({ identityKey: z.string(), encryptionKey: z.string() }).nullable(),
+  /**
+   * A key rotation whose outcome is not known yet (the relay's answer was lost): the node asks the
+   * relay which keys it holds every 30 s and goes on with those.
+   */
+  rotationPending: z.boolean(),
   registeredAt: z.int().nullable(),
 })
 
@@ -56,6 +61,7 @@ export function presentRegistration(db: Db, ochat: Ochat): z.infer<typeof Regist
     webhookUrl: row?.webhookUrl ?? null,
     socket: ochat.socketState,
     keys: row ? { identityKey: row.identityPublicKey, encryptionKey: row.encryptionPublicKey } : null,
+    rotationPending: row?.pendingSecretKeys != null,
     registeredAt: row?.registeredAt ?? null,
   }
 }

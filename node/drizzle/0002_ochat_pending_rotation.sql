@@ -1,0 +1,1 @@
+ALTER TABLE `ochat_identity` ADD `pending_secret_keys` text;
