@@ -33,7 +33,19 @@ import { type Actor, buildNode, buildPartner, buildUser, type TestNode } from '.
 
 export const OCHAT_SECRET = 'node test operator secret, 32 chars'
 
-type Handler = (request: IncomingMessage, body: string) => { status: number; body: unknown } | undefined
+type Handler = (
+  request: IncomingMessage,
+  body: string,
+) =>
+  | {
+      status: number
+      body: unknown
+      /** Extra response headers (a Buffer body's content-range, say). */
+      headers?: Record<string, string>
+      /** A Buffer body: the connection is cut after this many of its bytes (a network drop). */
+      cutAfter?: number
+    }
+  | undefined
 
 export type FakeRelay = {
   url: string
@@ -129,8 +141,13 @@ export async function startFakeRelay(t: Test): Promise<FakeRelay> {
       const answer = handler?.(request, body) ?? defaults(request, body)
       const status = answer?.status ?? 404
       if (Buffer.isBuffer(answer?.body)) {
-        response.writeHead(status, { 'content-type': 'application/octet-stream' })
-        response.end(answer.body)
+        response.writeHead(status, {
+          'content-type': 'application/octet-stream',
+          'content-length': String(answer.body.byteLength),
+          ...answer.headers,
+        })
+        if (answer.cutAfter === undefined) response.end(answer.body)
+        else response.write(answer.body.subarray(0, answer.cutAfter), () => response.socket?.destroy())
         return
       }
       response.writeHead(status, { 'content-type': 'application/json' })

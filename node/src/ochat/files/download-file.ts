@@ -8,6 +8,11 @@ import type { Keystore } from '../identity/keystore.ts'
 import type { RelayHttpClient } from '../relay/http-client.ts'
 import { ByteCounter } from './progress.ts'
 import { type FileRow, markDownloaded } from './repository.ts'
+import { ResumingDownload } from './resuming-download.ts'
+
+/** A dropped connection is resumed from the byte reached this many times in a row: 5, after 0.5 s × n. */
+const RESUME_ATTEMPTS = 5
+const RESUME_DELAY_MS = 500
 
 /** The file can never be stored as it is (tampered, truncated, wrong hash, no key): a final failure. */
 export class BadFileError extends Error {
@@ -19,7 +24,7 @@ export class BadFileError extends Error {
 
 /**
  * Downloads one incoming file and stores it as an ordinary node attachment: the ciphertext is read
- * from the relay, decrypted and checked by stream (size, chunk order, final marker, SHA-256:
+ * from the relay (from the byte reached, when a connection drops mid-file: resuming-download.ts), decrypted and checked by stream (size, chunk order, final marker, SHA-256:
  * PROTOCOL.md §8.2) into a temp file, and only a file that passed every check is moved to its content
  * address (attachments/storage.ts, deduplicated by SHA-256) and recorded, in the same tick as the
  * row that points at it. Memory stays bounded by the stream buffers whatever the size.
@@ -37,12 +42,20 @@ export async function downloadAndStore(input: {
   signal: AbortSignal
   /** Plaintext bytes checked so far, for progress. */
   onBytes: (done: number) => void
+  /** A relay answer that no new request can change (the file is gone, or not ours). */
+  isFinal: (error: unknown) => boolean
 }): Promise<AttachmentRow> {
   const { file } = input
   if (!file.blobId || !file.sealedKey)
     throw new BadFileError('invalid: the message gave no blob or key for this file')
   const key = input.keystore.open(file.sealedKey)
-  const source = await input.relay.downloadBlob(file.blobId)
+  const blobId = file.blobId
+  const source = new ResumingDownload({
+    open: (start) => input.relay.downloadBlob(blobId, start),
+    isFinal: input.isFinal,
+    maxFailures: RESUME_ATTEMPTS,
+    delayMs: RESUME_DELAY_MS,
+  })
   const decryptor = new AttachmentDecryptor({ key, expectedSize: file.size, expectedSha256: file.sha256 })
   const plain = pipeline(source, decryptor, new ByteCounter(input.onBytes), () => undefined)
   const abort = () => source.destroy(new Error('stopped'))

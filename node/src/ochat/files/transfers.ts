@@ -206,6 +206,7 @@ export class OchatFileTransfers implements FileTransfers {
         now: () => this.#clock.now(),
         signal,
         onBytes: (done) => reporter.progress(done),
+        isFinal,
       })
       this.#attempts.delete(key)
       reporter.finished('ready', file.size)

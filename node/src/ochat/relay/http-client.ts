@@ -168,6 +168,18 @@ export class RelayHttpClient {
     if (start > 0) headers.range = `bytes=${start}-`
     const answer = await this.#raw('GET', path, { headers, timeoutMs: 0 })
     if (answer.statusCode >= 300) throw await answerError(answer)
+    // A resumed download must continue at `start`: anything else (the whole file again, another
+    // range) would feed the decryptor bytes out of place.
+    if (start > 0) {
+      const range = /^bytes (\d+)-\d+\/\d+$/.exec(String(answer.headers['content-range'] ?? ''))
+      if (answer.statusCode !== 206 || Number(range?.[1]) !== start) {
+        // Not read: dropped, with the abort it reports swallowed.
+        answer.body.on('error', () => undefined).destroy()
+        throw new RelayUnreachableError(
+          `the relay did not resume the download at byte ${start} (HTTP ${answer.statusCode})`,
+        )
+      }
+    }
     return answer.body
   }
 
