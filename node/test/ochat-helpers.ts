@@ -253,6 +253,8 @@ export function envelopeFrom(
     payload?: Partial<MessagePayload>
     /** Signs with another key: a forgery. */
     signWith?: Uint8Array
+    /** Seals to another key of the node's than its current one (one it rotated away from). */
+    sealTo?: Uint8Array
   },
 ): Extract<DeliveryItem, { type: 'envelope' }> {
   const me = node.ochat.instance()
@@ -272,7 +274,7 @@ export function envelopeFrom(
     },
     senderIdentitySecretKey: input.signWith ?? peer.identity.secretKey,
     boxKeys: peer.boxKeys,
-    recipientEncryptionKey: me.encryption.publicKey,
+    recipientEncryptionKey: input.sealTo ?? me.encryption.publicKey,
   })
   return {
     type: 'envelope',

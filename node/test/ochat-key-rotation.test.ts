@@ -12,7 +12,16 @@ import {
 } from '@ochat/shared-protocol'
 import t from 'tap'
 import { type Actor, buildNode, buildUser } from './helpers.ts'
-import { buildOchatNode, type FakeRelay, OCHAT_SECRET, startFakeRelay } from './ochat-helpers.ts'
+import {
+  acceptedChannel,
+  buildOchatNode,
+  buildPeer,
+  deliver,
+  envelopeFrom,
+  type FakeRelay,
+  OCHAT_SECRET,
+  startFakeRelay,
+} from './ochat-helpers.ts'
 
 /**
  * The fake relay as a real one behaves for rotation: it holds one identity key per instance, answers
@@ -154,3 +163,36 @@ t.test(
     t.not(after.keys.identityKey, before.keys.identityKey)
   },
 )
+
+t.test('after a rotation, what a peer sealed to the old keys still opens, for 7 days', async (t) => {
+  const relay = await startFakeRelay(t)
+  const { node, admin } = await buildOchatNode(t, relay)
+  const peer = buildPeer('Globex')
+  const { connectionId, channelId } = await acceptedChannel(node, admin, relay, peer)
+  const oldKey = node.ochat.instance().encryption.publicKey
+  relay.handlers.set('POST /v1/instances/me/keys', (_request, body) => ({
+    status: 200,
+    body: { instance: { instanceId: 'ignored', status: 'active', keys: JSON.parse(body).rotation.keys } },
+  }))
+  t.equal((await admin.call('POST', '/api/v1/ochat/registration/rotate-keys')).status, 200)
+  t.not(Buffer.compare(node.ochat.instance().encryption.publicKey, oldKey), 0, 'new encryption key')
+
+  // The peer has not synced yet: it seals to the key it pinned.
+  const early = await deliver(node, relay, [
+    envelopeFrom(peer, node, {
+      connectionId,
+      sealTo: oldKey,
+      payload: { html: '<p>sent before they knew</p>' },
+    }),
+  ])
+  t.equal(early.body.results[0].ok, true, 'opened with the replaced key')
+  const thread = await admin.call('GET', `/api/v1/ochat/channels/${channelId}/messages`)
+  t.equal(thread.body.items[0].html, '<p>sent before they knew</p>', 'and stored')
+
+  node.clock.advance(7 * 24 * 3_600_000 + 60_000)
+  const late = await deliver(node, relay, [envelopeFrom(peer, node, { connectionId, sealTo: oldKey })])
+  t.equal(late.body.results[0].ok, false, 'a week later the replaced key opens nothing')
+  t.match(late.body.results[0].reason, /^invalid:/)
+  const current = await deliver(node, relay, [envelopeFrom(peer, node, { connectionId, seq: 3 })])
+  t.equal(current.body.results[0].ok, true, 'what is sealed to the new key opens')
+})

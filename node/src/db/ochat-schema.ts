@@ -33,6 +33,13 @@ export const ochatIdentity = sqliteTable('ochat_identity', {
    * which keys it accepts (identity/rotate-keys.ts), so a node never loses the keys the relay holds.
    */
   pendingSecretKeys: text('pending_secret_keys'),
+  /**
+   * The keys a rotation replaced, sealed the same way, kept until `previous_keys_until` (7 days):
+   * peers seal to the keys they pinned until their next connection sync, so what they sent meanwhile
+   * can still be opened.
+   */
+  previousSecretKeys: text('previous_secret_keys'),
+  previousKeysUntil: ms('previous_keys_until'),
   webhookUrl: text('webhook_url'),
   /** valid | suspended | unreachable: what the relay said last time it was asked. */
   relayStatus: text('relay_status').$type<'valid' | 'suspended' | 'unreachable'>().notNull(),

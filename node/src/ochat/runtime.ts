@@ -296,6 +296,7 @@ export class Ochat {
         keystore: this.keystore,
         instance: state.instance,
         clientFor: (keys) => this.#clientFor(keys),
+        nowMs: this.#deps.clock.now(),
       })
       if (instance !== state.instance && !this.#closed) {
         await this.#stopTransport()

@@ -205,14 +205,25 @@ function check(
         "the sender's keys changed; this channel is paused until an admin verifies the new safety code",
       ),
     }
-  const opened = openEnvelope({
-    envelope: item.envelope,
-    recipientInstanceId: ctx.instance.instanceId,
-    senderInstanceId: connection.peerInstanceId,
-    senderIdentityKey: publicKeyBytes(connection.pinnedKeys.identityKey),
-    senderEncryptionKey: publicKeyBytes(connection.pinnedKeys.encryptionKey),
-    boxKeys: ctx.instance.boxKeys,
-  })
+  const open = (boxKeys: typeof ctx.instance.boxKeys) =>
+    openEnvelope({
+      envelope: item.envelope,
+      recipientInstanceId: ctx.instance.instanceId,
+      senderInstanceId: connection.peerInstanceId,
+      senderIdentityKey: publicKeyBytes(connection.pinnedKeys.identityKey),
+      senderEncryptionKey: publicKeyBytes(connection.pinnedKeys.encryptionKey),
+      boxKeys,
+    })
+  let opened = open(ctx.instance.boxKeys)
+  // Sealed to the keys we rotated away from, by a peer that has not read our new ones yet.
+  const previous = ctx.instance.previous
+  if (
+    !opened.ok &&
+    opened.code === 'E_ENVELOPE_UNDECRYPTABLE' &&
+    previous &&
+    ctx.clock.now() < previous.until
+  )
+    opened = open(previous.boxKeys)
   if (!opened.ok) {
     // The sender may have rotated its keys since we last looked: check once before calling it forged.
     const keyProblem =

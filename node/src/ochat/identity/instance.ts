@@ -25,6 +25,11 @@ export type Instance = Readonly<{
   encryption: EncryptionKeyPair
   /** nacl.box shared keys with peers, cached (PROTOCOL.md §4.2). */
   boxKeys: PeerBoxKeys
+  /**
+   * The encryption keys a rotation replaced, until when (clock ms): envelopes peers sealed to them
+   * before they learned the new ones can still be opened (identity/rotate-keys.ts).
+   */
+  previous: { boxKeys: PeerBoxKeys; until: number } | undefined
   /** The pinned relay key set: webhooks must be signed by one of its keys. */
   relayKeySet: RelayKeySet
 }>
@@ -73,6 +78,13 @@ export function openInstance(row: IdentityRow, keystore: Keystore): Instance {
     identity,
     encryption,
     boxKeys: new PeerBoxKeys(encryption.secretKey),
+    previous:
+      row.previousSecretKeys && row.previousKeysUntil !== null
+        ? {
+            boxKeys: new PeerBoxKeys(openSecretKeys(row.previousSecretKeys, keystore).encryption.secretKey),
+            until: row.previousKeysUntil,
+          }
+        : undefined,
     relayKeySet: row.pinnedKeySet.keySet,
   })
 }

@@ -16,6 +16,9 @@ import {
 import type { Keystore } from './keystore.ts'
 import { relayCall } from './register-instance.ts'
 
+/** How long the keys a rotation replaced still open what peers sealed to them: 7 days. */
+export const PREVIOUS_KEYS_MS = 7 * 24 * 3_600_000
+
 /**
  * Replaces this node's identity and encryption keys (PROTOCOL.md §1.4), e.g. after a suspected leak:
  * new keys are generated here, the rotation is signed by the current identity key (authority) and
@@ -84,6 +87,7 @@ export async function settlePendingRotation(props: {
   instance: Instance
   /** A relay client that signs with `instance`'s keys. */
   clientFor: (instance: Instance) => RelayHttpClient
+  nowMs: number
 }): Promise<Instance> {
   const row = identityRow(props.db)
   if (!row?.pendingSecretKeys) return props.instance
@@ -131,8 +135,16 @@ async function setPending(writes: WriteQueue, sealed: string | null): Promise<vo
   )
 }
 
-/** The relay holds the pending keys: they become this node's keys, in one write. */
-async function adoptPending(props: { db: Db; writes: WriteQueue; keystore: Keystore }): Promise<Instance> {
+/**
+ * The relay holds the pending keys: they become this node's keys, in one write. The replaced ones are
+ * kept for PREVIOUS_KEYS_MS, to open what peers sealed to them before their next connection sync.
+ */
+async function adoptPending(props: {
+  db: Db
+  writes: WriteQueue
+  keystore: Keystore
+  nowMs: number
+}): Promise<Instance> {
   await props.writes.run((tx) => {
     const row = identityRow(tx)
     if (!row?.pendingSecretKeys) throw new NodeError('E_CONFLICT', 'no key rotation is under way')
@@ -143,6 +155,8 @@ async function adoptPending(props: { db: Db; writes: WriteQueue; keystore: Keyst
         encryptionPublicKey: toBase64Url(encryption.publicKey),
         sealedSecretKeys: row.pendingSecretKeys,
         pendingSecretKeys: null,
+        previousSecretKeys: row.sealedSecretKeys,
+        previousKeysUntil: props.nowMs + PREVIOUS_KEYS_MS,
       })
       .where(eq(ochatIdentity.id, 1))
       .run()

@@ -1,1 +1,0 @@
-ALTER TABLE `ochat_identity` ADD `pending_secret_keys` text;
