@@ -22,6 +22,7 @@ export class GroupCommit<Job, Result> {
   readonly #props: GroupCommitOptions<Job, Result>
   #waiting: Waiting<Job, Result>[] = []
   readonly #writing = new Set<Promise<void>>()
+  #scheduled = false
 
   constructor(props: GroupCommitOptions<Job, Result>) {
     this.#props = props
@@ -31,13 +32,23 @@ export class GroupCommit<Job, Result> {
   submit(job: Job): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ job, resolve, reject })
-      this.#pump()
+      // A batch starts once the event loop's current phase is done: every submit that arrived in it
+      // (frames read from many sockets at once) shares the commit, instead of the first going alone.
+      if (this.#scheduled) return
+      this.#scheduled = true
+      setImmediate(() => {
+        this.#scheduled = false
+        this.#pump()
+      })
     })
   }
 
   /** Waits for what is being written and what is waiting. */
   async drain(): Promise<void> {
-    while (this.#writing.size > 0) await Promise.allSettled([...this.#writing])
+    while (this.#writing.size > 0 || this.#scheduled) {
+      if (this.#writing.size === 0) await new Promise((resolve) => setImmediate(resolve))
+      else await Promise.allSettled([...this.#writing])
+    }
   }
 
   #pump(): void {

@@ -2,7 +2,7 @@ import { fromBase64Url, reason, type SignedReceipt, verifyReceipt } from '@ochat
 import { sql } from 'drizzle-orm'
 import { type Executor, rows, type Tx } from '../db/client.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import type { ClaimedItem } from './queue-repository.ts'
+import { type ClaimedItem, deleteItemsOf } from './queue-repository.ts'
 
 export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false; reason: string }
 
@@ -74,7 +74,10 @@ export async function acceptReceiptBatches(
   const settled = props.settled ?? []
   const refusals = new Map<string, string | null>()
   const deliveredTo = new Map<string, Set<string>>()
-  if (wanted.length > 0 || settled.length > 0) {
+  // Nothing to check or forward (a sender acknowledging the receipts it was handed): the statement
+  // would only delete the settled items, and planning it costs PostgreSQL more than that delete.
+  if (wanted.length === 0 && settled.length > 0) await deleteItemsOf(executor, settled)
+  else if (wanted.length > 0 || settled.length > 0) {
     const handOff = props.handOff
     const receiptsJson = JSON.stringify(
       wanted.map(({ batch, receipt }, index) => ({
