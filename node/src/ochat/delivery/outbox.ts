@@ -66,11 +66,15 @@ export class Outbox {
     this.#onChanged = props.onChanged
   }
 
-  /** Looks for due messages on the next turn of the event loop (many sends in one turn: one batch). */
+  /**
+   * Looks for due messages once the current callback and its promise continuations are done: the
+   * messages of every write committed together go in one batch, in this turn of the event loop, not
+   * after the next round of I/O (setImmediate would wait behind every request read meanwhile).
+   */
   kick(): void {
     if (this.#stopped || this.#scheduled) return
     this.#scheduled = true
-    setImmediate(() => {
+    process.nextTick(() => {
       this.#scheduled = false
       this.#pump()
     })
