@@ -11,7 +11,14 @@ import { pipeline } from 'node:stream/promises'
 import { request } from 'undici'
 import WebSocket from 'ws'
 import { startRelayProcess } from '../../relay/bench/harness.ts'
-import { connectProcesses, memoryOf, type NodeProcess, resetPeak, startNodeProcess } from './processes.ts'
+import {
+  connectProcesses,
+  memoryOf,
+  type NodeProcess,
+  resetPeak,
+  settle,
+  startNodeProcess,
+} from './processes.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
@@ -92,6 +99,7 @@ async function main() {
       )
       // Latency at half that load, open loop: one message every 2/max seconds.
       const half = max / 2
+      await settle([relay.pid, acme.pid, globex.pid])
       const p50s: number[] = []
       const p99s: number[] = []
       for (let run = 0; run < RUNS; run++) {
@@ -120,7 +128,10 @@ async function main() {
     }
     socket.close()
 
-    if (!ONLY || ONLY === 'attachment') await attachment({ relayPid: relay.pid, acme, globex, channelAtA })
+    if (!ONLY || ONLY === 'attachment') {
+      await settle([relay.pid, acme.pid, globex.pid])
+      await attachment({ relayPid: relay.pid, acme, globex, channelAtA })
+    }
   } finally {
     await acme.stop()
     await globex.stop()
@@ -162,7 +173,7 @@ async function attachment(input: {
   const address = server.address()
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
   const raws: number[] = []
-  for (let run = 0; run < RUNS; run++) {
+  const rawCopy = async () => {
     const started = performance.now()
     await (
       await request(`${base}/f`, {
@@ -175,7 +186,6 @@ async function attachment(input: {
     await pipeline(back.body, createWriteStream(join(dir, 'back.bin')))
     raws.push(SIZE / 1e6 / ((performance.now() - started) / 1000))
   }
-  server.close()
 
   // When each file's transfer started and ended at each side, as their UIs hear it.
   const readyAt = new Map<number, number>()
@@ -200,6 +210,8 @@ async function attachment(input: {
   const growth = { relay: [] as number[], acme: [] as number[], globex: [] as number[] }
   const pids = { relay: input.relayPid, acme: acme.pid, globex: globex.pid }
   for (let run = 0; run < RUNS; run++) {
+    // The baseline and O'Chat take turns, so a slower or faster moment of the machine weighs on both.
+    await rawCopy()
     const uploaded = await acme.call(
       'POST',
       `/api/v1/attachments?fileName=run-${run}.bin`,
@@ -252,6 +264,7 @@ async function attachment(input: {
   }
   socket.close()
   senderSocket.close()
+  server.close()
   const raw = median(raws)
   const ochat = median(figures)
   console.log(`  100 MB attachment, raw loopback HTTP copy (PUT + GET to disk): ${raw.toFixed(0)} MB/s`)

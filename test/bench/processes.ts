@@ -19,6 +19,25 @@ export function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS'), peak: kib('VmHWM') }
 }
 
+/** CPU time a process used so far, in ms (Linux /proc, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/**
+ * Waits until these processes are quiet (together under 5 % of a core over half a second), at most
+ * `maxMs`: a phase's after-work (WAL checkpoints, queued receipts) must not weigh on the next figure.
+ */
+export async function settle(pids: number[], maxMs = 30_000): Promise<void> {
+  const until = performance.now() + maxMs
+  while (performance.now() < until) {
+    const before = pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    if (pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before <= 25) return
+  }
+}
+
 /** Resets a process's peak resident memory (VmHWM) to its current size (Linux ≥ 4.0). */
 export function resetPeak(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5')
