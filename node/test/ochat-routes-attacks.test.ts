@@ -191,6 +191,50 @@ t.test('O’Chat live events reach only channel members whose key has ochat:read
   )
 })
 
+t.test('a bulk send’s changes are told live to its author and administrators, nobody else', async (t) => {
+  const { node, admin, channelId } = await world(t)
+  const url = `${(node.url as string).replace('http', 'ws')}/api/v1/live`
+  async function listen(secret: string) {
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${secret}` } })
+    const events: Json[] = []
+    socket.on('message', (data) => {
+      const frame = JSON.parse(String(data))
+      if (frame.type === 'event') events.push(frame.event)
+    })
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    t.teardown(() => socket.close())
+    return events
+  }
+  const otherAdmin = await buildUser(node, { role: 'admin', scopes: ['chatter:read', 'ochat:read'] })
+  const member = await buildUser(node, { role: 'user', scopes: ['chatter:read', 'ochat:read'] })
+  node.database.sqlite
+    .prepare('insert into ochat_channel_members (channel_id, user_id, added_at) values (?, ?, 0)')
+    .run(channelId, member.userId)
+  const author = await listen(admin.secret)
+  const administrator = await listen(otherAdmin.secret)
+  const memberHeard = await listen(member.secret)
+  const sent = await admin.call('POST', '/api/v1/ochat/bulk', { body: 'Price list', channelIds: [channelId] })
+  t.equal(sent.status, 201)
+  const bulkId = sent.body.id
+  const told = (events: Json[]) =>
+    events.some((event) => event.type === 'ochat.bulk' && event.bulkId === bulkId)
+  const deadline = Date.now() + 5_000
+  while (!(told(author) && told(administrator)) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(told(author), 'its author hears that the bulk send changed')
+  t.ok(told(administrator), 'so does another administrator, who may read every bulk send')
+  const sentEvent = author.find((event) => event.type === 'ochat.message' && event.status === 'sent')
+  t.ok(sentEvent, 'the message moved to Sent meanwhile')
+  t.ok(
+    memberHeard.some((event) => event.type === 'ochat.message'),
+    'a channel member hears the message itself',
+  )
+  t.notOk(told(memberHeard), 'but not about a bulk send it may not read')
+})
+
 /** Random JSON-ish values, and strings that have broken parsers before. */
 const junk = fc.oneof(
   fc.anything({ maxDepth: 3 }),

@@ -35,6 +35,11 @@ export type LiveEvent =
       done: number
       size: number
     }
+  /**
+   * O'Chat: a message of a bulk send moved; its summary's counts changed (GET /api/v1/ochat/bulk/:id).
+   * Told to the bulk's author and to administrators, who are the ones who may read it.
+   */
+  | { scope: 'user'; userId: number; type: 'ochat.bulk'; bulkId: string }
   | { scope: 'user'; userId: number; type: 'ochat.channels' | 'ochat.connections' | 'ochat.registration' }
 
 /** Events collected by a command inside its transaction, published by the route after commit. */

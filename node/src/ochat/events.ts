@@ -1,5 +1,6 @@
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
+import { once } from '../db/raw.ts'
 import { users } from '../db/schema.ts'
 import type { LiveEvent } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
@@ -19,13 +20,26 @@ export class OchatEvents {
     private readonly live: LiveHub,
   ) {}
 
-  /** New or moved messages, to the members of each message's channel. */
+  /**
+   * New or moved messages, to the members of each message's channel; for messages of a bulk send,
+   * that its summary changed, to those who may read it (its author and administrators).
+   */
   messages(changes: ChangedMessage[]): void {
     if (changes.length === 0) return
     const members = membersOfChannels(this.db, [...new Set(changes.map((change) => change.channelId))])
     const events: LiveEvent[] = []
     for (const { row, channelId } of changes)
       for (const userId of members.get(channelId) ?? []) events.push(messageEvent(userId, channelId, row))
+    const bulks = new Map<string, number>()
+    for (const { row } of changes)
+      if (row.bulkId !== null && row.direction === 'out' && row.authorUserId !== null)
+        bulks.set(row.bulkId, row.authorUserId)
+    if (bulks.size > 0) {
+      const admins = activeAdmins(this.db)
+      for (const [bulkId, author] of bulks)
+        for (const userId of new Set([author, ...admins]))
+          events.push({ scope: 'user', userId, type: 'ochat.bulk', bulkId })
+    }
     this.live.publish({ events })
   }
 
@@ -52,6 +66,19 @@ export class OchatEvents {
     const ids = this.db.select({ id: users.id }).from(users).where(eq(users.active, true)).all()
     this.live.publish({ events: ids.map((user) => ({ scope: 'user' as const, userId: user.id, type })) })
   }
+}
+
+/** Active administrators' user ids. */
+function activeAdmins(db: Db): number[] {
+  return once(db, 'ochat.events.admins', () =>
+    db
+      .select({ id: users.id })
+      .from(users)
+      .where(and(eq(users.role, 'admin'), eq(users.active, true)))
+      .prepare(),
+  )
+    .all()
+    .map((user) => user.id)
 }
 
 function messageEvent(userId: number, channelId: number, row: MessageRow): LiveEvent {

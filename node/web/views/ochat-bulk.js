@@ -144,7 +144,11 @@ export async function renderBulkSummary(ctx, container, bulkId) {
   const refresh = coalesced(load, ctx.report)
   await load()
   return ctx.live.onEvent((event) => {
-    if (event.type === 'resync' || (event.type === 'ochat.message' && ids.has(event.messageId)))
+    if (
+      event.type === 'resync' ||
+      (event.type === 'ochat.bulk' && event.bulkId === bulkId) ||
+      (event.type === 'ochat.message' && ids.has(event.messageId))
+    )
       void refresh()
   })
 }
