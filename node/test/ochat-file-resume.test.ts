@@ -2,9 +2,7 @@
 // (PROTOCOL.md §8.3, Range), not started over, and what is stored is still the exact file.
 
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import {
-  AttachmentEncryptor,
   generateAttachmentKey,
   generateIdentityKeyPair,
   sha256OfBytes,
@@ -17,18 +15,10 @@ import {
   buildOchatNode,
   buildPeer,
   deliver,
+  encryptAttachment,
   envelopeFrom,
   startFakeRelay,
 } from './ochat-helpers.ts'
-
-async function encrypt(plain: Buffer, key: Uint8Array): Promise<Buffer> {
-  const encryptor = new AttachmentEncryptor({ key })
-  const chunks: Buffer[] = []
-  encryptor.on('data', (chunk: Buffer) => chunks.push(chunk))
-  encryptor.end(plain)
-  await once(encryptor, 'end')
-  return Buffer.concat(chunks)
-}
 
 t.test('a download cut mid-file goes on from the byte reached and stores the exact file', async (t) => {
   const relay = await startFakeRelay(t)
@@ -38,7 +28,7 @@ t.test('a download cut mid-file goes on from the byte reached and stores the exa
   const plain = randomBytes(3 * 1024 * 1024)
   const key = generateAttachmentKey()
   const blobId = '019a9a2c-6c00-7000-8000-0000000000bb'
-  const cipher = await encrypt(plain, key)
+  const cipher = await encryptAttachment(plain, key)
   const cut = Math.floor(cipher.byteLength * 0.6)
   const asked: (string | undefined)[] = []
   relay.handlers.set(`GET /v1/blobs/${blobId}`, (request) => {

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
+  AttachmentEncryptor,
   type ConnectionView,
   type DeliveryItem,
   deriveInstanceId,
@@ -169,6 +171,16 @@ export async function startFakeRelay(t: Test): Promise<FakeRelay> {
     })
   t.teardown(close)
   return Object.assign(relay, { url, close })
+}
+
+/** A file's bytes encrypted as a peer's node uploads them (PROTOCOL.md §8.2). */
+export async function encryptAttachment(plain: Buffer, key: Uint8Array): Promise<Buffer> {
+  const encryptor = new AttachmentEncryptor({ key })
+  const chunks: Buffer[] = []
+  encryptor.on('data', (chunk: Buffer) => chunks.push(chunk))
+  encryptor.end(plain)
+  await once(encryptor, 'end')
+  return Buffer.concat(chunks)
 }
 
 /** Another company: its keys are the test's, to seal, sign and forge with. */

@@ -1,10 +1,4 @@
-import { once } from 'node:events'
-import {
-  AttachmentEncryptor,
-  generateAttachmentKey,
-  sha256OfBytes,
-  toBase64Url,
-} from '@ochat/shared-protocol'
+import { generateAttachmentKey, sha256OfBytes, toBase64Url } from '@ochat/shared-protocol'
 import t from 'tap'
 import { buildRecord } from './helpers.ts'
 import {
@@ -13,6 +7,7 @@ import {
   buildPeer,
   countRows,
   deliver,
+  encryptAttachment,
   envelopeFrom,
   startFakeRelay,
 } from './ochat-helpers.ts'
@@ -22,15 +17,6 @@ import {
  * invariants 9, 11): names and files chosen to break or fool ours. Regression tests, named after
  * what broke.
  */
-
-async function encrypt(plain: Buffer, key: Uint8Array): Promise<Buffer> {
-  const encryptor = new AttachmentEncryptor({ key })
-  const chunks: Buffer[] = []
-  encryptor.on('data', (chunk: Buffer) => chunks.push(chunk))
-  encryptor.end(plain)
-  await once(encryptor, 'end')
-  return Buffer.concat(chunks)
-}
 
 t.test(
   'names a peer chose lose their DEL, C1 controls and direction overrides (sender, company, file)',
@@ -42,7 +28,7 @@ t.test(
     const plain = Buffer.from('%PDF-1.7 the quote')
     const key = generateAttachmentKey()
     const blobId = '019a9a2c-6c00-7000-8000-0000000000aa'
-    const cipher = await encrypt(plain, key)
+    const cipher = await encryptAttachment(plain, key)
     relay.handlers.set(`GET /v1/blobs/${blobId}`, () => ({ status: 200, body: cipher }))
     const answer = await deliver(node, relay, [
       envelopeFrom(peer, node, {

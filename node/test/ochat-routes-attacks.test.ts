@@ -52,6 +52,24 @@ async function call(node: TestNode, secret: string, method: string, url: string,
   return { status: response.statusCode, body }
 }
 
+/** The node's live socket with this API key: the events it hears, as they come. */
+async function listenLive(t: Test, node: TestNode, secret: string): Promise<Json[]> {
+  const socket = new WebSocket(`${(node.url as string).replace('http', 'ws')}/api/v1/live`, {
+    headers: { authorization: `Bearer ${secret}` },
+  })
+  const events: Json[] = []
+  socket.on('message', (data) => {
+    const frame = JSON.parse(String(data))
+    if (frame.type === 'event') events.push(frame.event)
+  })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+  })
+  t.teardown(() => socket.close())
+  return events
+}
+
 async function world(t: Test) {
   const relay = await startFakeRelay(t)
   const { node, admin } = await buildOchatNode(t, relay, { listen: true })
@@ -142,21 +160,7 @@ t.test('a user who is not a member of a channel gets exactly the answer of a mis
 
 t.test('O’Chat live events reach only channel members whose key has ochat:read', async (t) => {
   const { relay, node, peer, connectionId } = await world(t)
-  const url = `${(node.url as string).replace('http', 'ws')}/api/v1/live`
-  async function listen(secret: string) {
-    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${secret}` } })
-    const events: Json[] = []
-    socket.on('message', (data) => {
-      const frame = JSON.parse(String(data))
-      if (frame.type === 'event') events.push(frame.event)
-    })
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve())
-      socket.once('error', reject)
-    })
-    t.teardown(() => socket.close())
-    return events
-  }
+  const listen = (secret: string) => listenLive(t, node, secret)
   // Both members (users at channel creation are members); the new users are not.
   const reader = await buildUser(node, { role: 'admin', scopes: ['chatter:read', 'ochat:read'] })
   const chatterOnly = await buildUser(node, { role: 'admin', scopes: ['chatter:read'] })
@@ -193,21 +197,7 @@ t.test('O’Chat live events reach only channel members whose key has ochat:read
 
 t.test('a bulk send’s changes are told live to its author and administrators, nobody else', async (t) => {
   const { node, admin, channelId } = await world(t)
-  const url = `${(node.url as string).replace('http', 'ws')}/api/v1/live`
-  async function listen(secret: string) {
-    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${secret}` } })
-    const events: Json[] = []
-    socket.on('message', (data) => {
-      const frame = JSON.parse(String(data))
-      if (frame.type === 'event') events.push(frame.event)
-    })
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve())
-      socket.once('error', reject)
-    })
-    t.teardown(() => socket.close())
-    return events
-  }
+  const listen = (secret: string) => listenLive(t, node, secret)
   const otherAdmin = await buildUser(node, { role: 'admin', scopes: ['chatter:read', 'ochat:read'] })
   const member = await buildUser(node, { role: 'user', scopes: ['chatter:read', 'ochat:read'] })
   node.database.sqlite
