@@ -12,11 +12,11 @@ import { Outbox } from './delivery/outbox.ts'
 import { ReadReceipts } from './delivery/read-receipts.ts'
 import { type ChangedMessage, OchatEvents } from './events.ts'
 import { type Instance, identityRow, openInstance } from './identity/instance.ts'
+import { KeyRotations } from './identity/key-rotations.ts'
 import { Keystore, KeystoreError } from './identity/keystore.ts'
 import { registerInstance } from './identity/register-instance.ts'
 import { refreshRelayKeySet } from './identity/relay-key-set.ts'
 import { RelayStatus } from './identity/relay-status.ts'
-import { rotateKeys, settlePendingRotation } from './identity/rotate-keys.ts'
 import { RelayHttpClient } from './relay/http-client.ts'
 import { RelaySocket, type SocketState } from './relay/socket.ts'
 
@@ -57,8 +57,6 @@ const REGISTRATION_WATCH_MS = 2_000
  * cost a full read of the relay's connections; what waits is retried by the relay (inbound.ts).
  */
 const INBOUND_SYNC_MIN_INTERVAL_MS = 2_000
-/** How often a key rotation whose outcome this node did not learn is looked at again: 30 s. */
-const SETTLE_ROTATION_EVERY_MS = 30_000
 
 /**
  * O'Chat in one node process: the identity (keys opened with the operator's secret), the relay
@@ -77,9 +75,6 @@ export class Ochat {
   #syncTimer: NodeJS.Timeout | undefined
   #keysTimer: NodeJS.Timeout | undefined
   #syncing: Promise<SyncOutcome | undefined> | undefined
-  #rotating = false
-  #settleTimer: NodeJS.Timeout | undefined
-  #closed = false
   #syncNext: Promise<SyncOutcome | undefined> | undefined
   /** When a delivery last caused a connection read (clock ms). */
   #inboundSyncAt = Number.NEGATIVE_INFINITY
@@ -95,6 +90,7 @@ export class Ochat {
 
   readonly #events: OchatEvents
   readonly #relayStatus: RelayStatus
+  readonly #rotations: KeyRotations
 
   constructor(deps: OchatDeps) {
     this.#deps = deps
@@ -104,6 +100,24 @@ export class Ochat {
       writes: deps.writes,
       clock: deps.clock,
       onChange: () => this.#events.toAll('ochat.registration'),
+    })
+    this.#rotations = new KeyRotations({
+      db: deps.database.db,
+      writes: deps.writes,
+      clock: deps.clock,
+      log: deps.log,
+      keystore: () => this.keystore,
+      current: () => (this.#state.kind === 'ready' ? this.#state.instance : undefined),
+      clientFor: (instance) => this.#clientFor(instance),
+      stopTransport: () => this.#stopTransport(),
+      resume: (instance) => {
+        this.#state = { kind: 'ready', instance }
+        this.#startTransport(instance)
+      },
+      announce: () => {
+        this.#events.toAll('ochat.registration')
+        this.#events.toAll('ochat.connections')
+      },
     })
   }
 
@@ -149,7 +163,7 @@ export class Ochat {
     }
     this.#startTransport(this.#state.instance)
     // This process may have stopped during a key rotation: the relay says which keys it holds.
-    if (row.pendingSecretKeys) void this.#settleRotation()
+    if (row.pendingSecretKeys) void this.#rotations.settle()
   }
 
   /**
@@ -230,97 +244,12 @@ export class Ochat {
   }
 
   /**
-   * New identity and encryption keys (identity/rotate-keys.ts). The transport stops first, so nothing
+   * New identity and encryption keys (identity/key-rotations.ts). The transport stops first, so nothing
    * is sealed or signed with the old keys meanwhile, and starts again with whichever keys are current.
    */
   async rotateKeys(): Promise<void> {
     this.instance()
-    const pending = () => identityRow(this.#deps.database.db)?.pendingSecretKeys != null
-    const busy = () =>
-      new NodeError(
-        'E_CONFLICT',
-        pending()
-          ? 'the outcome of the last key rotation is not known yet: the relay could not be asked; try again once it is reachable'
-          : 'a key rotation is already under way',
-      )
-    // Two at once would each sign with the keys the other replaces.
-    if (this.#rotating) throw busy()
-    // A rotation whose outcome is unknown first: the relay may hold its keys, and a new one signed with
-    // the keys held here would be refused and lose them.
-    await this.#settleRotation()
-    if (this.#rotating || pending()) throw busy()
-    const current = this.instance()
-    const relay = this.relay()
-    this.#rotating = true
-    await this.#stopTransport()
-    let instance = current
-    try {
-      instance = await rotateKeys({
-        db: this.#deps.database.db,
-        writes: this.#deps.writes,
-        keystore: this.keystore,
-        instance: current,
-        relay,
-        nowMs: this.#deps.clock.now(),
-      })
-    } finally {
-      this.#state = { kind: 'ready', instance }
-      this.#startTransport(instance)
-      this.#rotating = false
-      // No answer from the relay: it may hold the new keys. Ask it now (and every 30 s until it tells).
-      if (instance === current) void this.#settleRotation()
-    }
-    this.#deps.log.warn(
-      { instance: instance.instanceId },
-      "O'Chat: this node's keys were rotated; peers must verify the new safety code before their channel resumes",
-    )
-    this.#events.toAll('ochat.registration')
-    this.#events.toAll('ochat.connections')
-  }
-
-  /**
-   * A key rotation whose outcome this node did not learn (its answer was lost, or the process stopped
-   * during it) is settled with the relay (identity/rotate-keys.ts). If the relay holds the new keys,
-   * the transport starts again with them; while the relay cannot tell, it is asked again every 30 s.
-   */
-  async #settleRotation(): Promise<void> {
-    clearTimeout(this.#settleTimer)
-    const state = this.#state
-    if (state.kind !== 'ready' || this.#rotating || this.#closed) return
-    if (!identityRow(this.#deps.database.db)?.pendingSecretKeys) return
-    this.#rotating = true
-    try {
-      const instance = await settlePendingRotation({
-        db: this.#deps.database.db,
-        writes: this.#deps.writes,
-        keystore: this.keystore,
-        instance: state.instance,
-        clientFor: (keys) => this.#clientFor(keys),
-        nowMs: this.#deps.clock.now(),
-      })
-      if (instance !== state.instance && !this.#closed) {
-        await this.#stopTransport()
-        this.#state = { kind: 'ready', instance }
-        this.#startTransport(instance)
-        this.#deps.log.warn(
-          { instance: instance.instanceId },
-          "O'Chat: the relay holds the keys of the rotation that was under way; this node now uses them",
-        )
-        this.#events.toAll('ochat.registration')
-        this.#events.toAll('ochat.connections')
-      }
-    } catch (error) {
-      this.#deps.log.warn(
-        { err: error },
-        "O'Chat: the outcome of the last key rotation is not known yet; asking the relay again in 30 s",
-      )
-      if (!this.#closed) {
-        this.#settleTimer = setTimeout(() => void this.#settleRotation(), SETTLE_ROTATION_EVERY_MS)
-        this.#settleTimer.unref()
-      }
-    } finally {
-      this.#rotating = false
-    }
+    await this.#rotations.rotate()
   }
 
   /** A relay client signing with these keys. */
@@ -537,9 +466,8 @@ export class Ochat {
   }
 
   async close(): Promise<void> {
-    this.#closed = true
+    this.#rotations.close()
     this.#stopWatching()
-    clearTimeout(this.#settleTimer)
     await this.#stopTransport()
     await this.transfers?.stop()
   }
