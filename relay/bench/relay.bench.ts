@@ -314,7 +314,7 @@ async function webhookServer(node: BenchNode) {
     request.on('data', (chunk: Buffer) => parts.push(chunk))
     request.on('end', () => {
       const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as WebhookBody
-      for (const _item of body.items) received += body.items.filter((item) => item.type === 'envelope').length
+      received += body.items.filter((item) => item.type === 'envelope').length
       const receipts = deliveredReceipts(node, body.items, Date.now())
       response.writeHead(200, { 'content-type': 'application/json' })
       response.end(

@@ -1,12 +1,13 @@
 // How the relay talks to PostgreSQL (relay/ARCHITECTURE.md, "Talking to PostgreSQL"): it must come back
 // by itself after PostgreSQL was unreachable, and long lists must work on the unprepared path too.
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net'
 import { newId } from '@ochat/shared-protocol'
 import { sql } from 'drizzle-orm'
+import postgres from 'postgres'
 import t from 'tap'
 import { migrateDatabase, openPostgres, rows } from '../src/db/client.ts'
 import { findEnvelopes } from '../src/envelopes/repository.ts'
-import { createTestDatabase } from './helpers.ts'
+import { buildNode, buildRelay, connect, createTestDatabase, sealFor } from './helpers.ts'
 
 /** A TCP proxy to PostgreSQL that can stop accepting (connections refused) and start again. */
 function proxy(port: number) {
@@ -15,7 +16,7 @@ function proxy(port: number) {
   return {
     async start() {
       server = createServer((client) => {
-        const target = connect({ host: '127.0.0.1', port: 5432 })
+        const target = connectTcp({ host: '127.0.0.1', port: 5432 })
         open.add(client).add(target)
         client.pipe(target).pipe(client)
         const drop = () => {
@@ -100,3 +101,89 @@ t.test('lists longer than the prepared-statement limit are still looked up corre
   )
   t.equal(Number(count?.n), 40)
 })
+
+t.test(
+  'the submit and receipt statements stay on their indexes with the plan kept for the session',
+  async (t) => {
+    // Both are planned once per session (drizzle/0005_generic_plans.sql). A plan made while the tables
+    // were empty must not scan them whole later: here it is made right after VACUUM ANALYZE saw them
+    // empty, the worst case, and PostgreSQL's own auto_explain shows what each call ran.
+    const { database, url } = await createTestDatabase(t, 'postgres')
+    const relay = await buildRelay(t, 'postgres', { database })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const plans: string[] = []
+    const session = postgres(url ?? '', {
+      max: 1,
+      onnotice: (notice) => {
+        if (String(notice.message).includes('Query Text')) plans.push(String(notice.message))
+      },
+    })
+    t.teardown(() => session.end())
+    await session.unsafe('vacuum analyze envelopes, queue, connections')
+    await session.unsafe("load 'auto_explain'")
+    await session.unsafe('set auto_explain.log_min_duration = 0')
+    await session.unsafe('set auto_explain.log_nested_statements = on')
+    await session.unsafe('set client_min_messages = log')
+
+    const envelopes = [sealFor(acme, globex), sealFor(acme, globex)]
+    const now = relay.clock.now()
+    const batch = envelopes.map((envelope, i) => ({
+      i,
+      id: envelope.header.id,
+      sender: acme.instanceId,
+      to: globex.instanceId,
+      size: 100,
+      blobs: null,
+    }))
+    const stored = await session.unsafe(
+      `select * from ochat_submit_envelopes($1::text::json, $2::text, '[]'::json, '[]'::json, 'r1', $3::bigint,
+       $3::bigint, $4::bigint)`,
+      [
+        JSON.stringify(batch),
+        envelopes.map((envelope) => JSON.stringify(envelope)).join('\n'),
+        now,
+        now + 60_000,
+      ],
+    )
+    t.same(
+      stored.map((row) => [row.outcome, Number(row.seq)]),
+      [
+        ['stored', 1],
+        ['stored', 2],
+      ],
+      'the batch is stored and numbered',
+    )
+    const receipts = [
+      {
+        r: 0,
+        id: newId(),
+        kind: 'delivered',
+        recipient: globex.instanceId,
+        sender: acme.instanceId,
+        envelope_ids: envelopes.map((envelope) => envelope.header.id),
+        body: '{}',
+        direct: false,
+      },
+    ]
+    const settled = await session.unsafe(
+      `select * from ochat_accept_receipts($1::text::json, '[]'::json, 'r1', $2::bigint, $2::bigint, $3::bigint)`,
+      [JSON.stringify(receipts), now, 60_000],
+    )
+    t.equal(
+      settled.filter((row) => row.o_what === 'delivered').length,
+      2,
+      'both envelopes are marked delivered',
+    )
+    const [queue] = await session`select count(*)::int as n from queue where kind = 'envelope'`
+    t.equal(queue?.n, 0, 'their ciphertext is gone')
+
+    const inner = plans.filter((plan) => /Query Text: with (entry|rc) as/.test(plan))
+    t.equal(inner.length, 2, 'auto_explain showed the statement inside each function')
+    for (const plan of inner) {
+      t.notMatch(plan, /Seq Scan on (envelopes|queue|connections|blob_grants)\b/, 'no table is read whole')
+      t.match(plan, /Index (Only )?Scan|Bitmap Index Scan/, 'the tables are read through an index')
+    }
+  },
+)

@@ -14,8 +14,11 @@ const MAX_BATCH_ENVELOPES = 5000
 
 /**
  * Envelope submits, group-committed (db/group-commit.ts): each is answered only after the durable write.
- * Two batches may be in flight: while one waits for its commit, the next is sent. Order per connection
- * stays best effort (DESIGN.md), and sequence numbers follow commit order.
+ * One batch is in flight: what arrives while it commits waits and goes in the next, so batches grow with
+ * load. Two in flight gained nothing: every batch locks the rows of the connections it numbers, which
+ * under load are mostly the same ones, so the second waited for the first's commit anyway, and both
+ * were smaller. Order per connection stays best effort (DESIGN.md), and sequence numbers follow commit
+ * order.
  *
  * When a recipient's socket is on this replica and has room in its window for all of its envelopes of
  * the batch, those places are reserved before the write, the envelopes are inserted already claimed for
@@ -52,7 +55,7 @@ export class EnvelopeWriter {
     this.#handOffTo = props.handOffTo ?? (() => undefined)
     const onCommitted = props.onCommitted ?? (() => {})
     this.#commits = new GroupCommit({
-      concurrency: 2,
+      concurrency: 1,
       maxWeight: MAX_BATCH_ENVELOPES,
       weight: (job) => job.envelopes.length,
       write: async (jobs) => {
