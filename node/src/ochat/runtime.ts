@@ -355,6 +355,12 @@ export class Ochat {
     if (messageIds.length > withFiles.length) this.#outbox?.kick()
   }
 
+  /** The relay is back: what waited out a failed attempt goes now, not at its next retry time. */
+  relayIsBack(): void {
+    this.#outbox?.retryNow()
+    this.#reads?.kick(0)
+  }
+
   kickOutbox(): void {
     this.#outbox?.kick()
   }
@@ -389,9 +395,7 @@ export class Ochat {
               void this.#relayStatus.record('valid', null)
               void this.#refreshRelayKeys()
               void this.syncConnections().catch(() => undefined)
-              // The relay is back: what waited out a failed attempt goes now, not at its next retry time.
-              this.#outbox?.retryNow()
-              this.#reads?.kick(0)
+              this.relayIsBack()
             },
             onDeliver: (items) => this.receive(items),
             onState: (state, error) => {

@@ -1,5 +1,5 @@
 import { type Envelope, fromBase64Url, type SubmitResult, sealEnvelope } from '@ochat/shared-protocol'
-import { and, asc, eq, gt, isNotNull, lte, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
 import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import { inList, once } from '../../db/raw.ts'
@@ -88,7 +88,9 @@ export class Outbox {
 
   /**
    * The relay is reachable again (the socket authenticated): messages Retrying on their own schedule
-   * are due now, as the relay drains its queue when a node connects (DESIGN.md delivery contract).
+   * are due now, as the relay drains its queue when a node connects (DESIGN.md delivery contract). So
+   * are messages already Delivered or Read whose submit answer was lost (status.ts, answerStillDue):
+   * their resubmit, which only brings their sequence number, may have failed while the relay was away.
    */
   retryNow(): void {
     if (this.#stopped) return
@@ -98,7 +100,15 @@ export class Outbox {
         tx
           .update(ochatMessages)
           .set({ outboxDueAt: now })
-          .where(and(eq(ochatMessages.status, 'retrying'), gt(ochatMessages.outboxDueAt, now)))
+          .where(
+            and(
+              gt(ochatMessages.outboxDueAt, now),
+              or(
+                eq(ochatMessages.status, 'retrying'),
+                and(isNull(ochatMessages.seq), inArray(ochatMessages.status, ['delivered', 'read'])),
+              ),
+            ),
+          )
           .run(),
       )
       // Failing here only leaves them on their own schedule: nothing is lost.
