@@ -13,6 +13,13 @@ export interface DrainTarget {
   room(): number
   /** Takes claimed items, oldest first, and sends them. */
   take(items: ClaimedItem[]): void
+  /**
+   * Set by the drainer: more may be waiting in the queue than the last claim took (it filled the window,
+   * the window was full, or the claim failed). The socket asks again when an ack frees room only then:
+   * otherwise every ack would cost a claim that finds nothing, as envelopes and receipts are mostly
+   * handed to the socket at commit (envelope-writer.ts, ack-writer.ts) and never queued for a claim.
+   */
+  owed: boolean
 }
 
 /**
@@ -53,12 +60,19 @@ export class Drainer {
       await new Promise((resolve) => setImmediate(resolve))
       const batch = this.#pending
       this.#pending = new Map()
-      const targets = [...batch.keys()].filter((target) => !target.closed && target.room() > 0)
+      const targets: DrainTarget[] = []
+      for (const target of batch.keys()) {
+        if (target.closed) continue
+        // A full window takes nothing now; its next ack asks again.
+        if (target.room() > 0) targets.push(target)
+        else target.owed = true
+      }
       try {
         const again = await this.#claim(targets)
         for (const target of again) this.request(target).catch(() => {})
       } catch (error) {
-        // Nothing is lost: the items stay in the queue; the poll backstop asks again.
+        // Nothing is lost: the items stay in the queue; the next ack, or the poll backstop, asks again.
+        for (const target of targets) target.owed = true
         this.#log.error({ err: loggable(error) }, 'claiming deliveries failed')
       }
       for (const waiting of batch.values()) for (const resolve of waiting) resolve()
@@ -68,7 +82,6 @@ export class Drainer {
   /** One claim for all targets; returns those that filled their window and may have more waiting. */
   async #claim(targets: DrainTarget[]): Promise<DrainTarget[]> {
     if (targets.length === 0) return []
-    const byDestination = new Map(targets.map((target) => [target.destination, target]))
     const items = await claimDue(this.#db, {
       rooms: targets.map((target) => ({ destination: target.destination, room: target.room() })),
       replicaId: this.#config.replicaId,
@@ -76,11 +89,12 @@ export class Drainer {
       visibilityMs: this.#config.claimVisibilityMs,
     })
     const full: DrainTarget[] = []
-    for (const [destination, list] of items) {
-      const target = byDestination.get(destination)
-      if (!target) continue
+    for (const target of targets) {
+      const list = items.get(target.destination) ?? []
+      // Fewer than it had room for: nothing more was due for it.
       const filled = list.length >= target.room()
-      target.take(list)
+      if (list.length > 0) target.take(list)
+      target.owed = filled
       if (filled) full.push(target)
     }
     return full

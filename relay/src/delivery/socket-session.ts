@@ -51,6 +51,8 @@ export class SocketSession implements DrainTarget, HandOffTarget {
   readonly #acked = new Map<string, ClaimedItem>()
   /** Window places held for receipts being committed for this socket (ack-writer.ts). */
   #reserved = 0
+  /** More may be queued than the last claim took (drainer.ts); until a first claim, assume so. */
+  owed = true
 
   constructor(props: {
     deps: SessionDeps
@@ -130,7 +132,7 @@ export class SocketSession implements DrainTarget, HandOffTarget {
         }
         const settling = this.#settle(frame).finally(() => this.#settling.delete(settling))
         this.#settling.add(settling)
-        this.drain().catch(() => {})
+        if (this.owed) this.drain().catch(() => {})
         return
       }
       case 'receipt': {
@@ -214,7 +216,7 @@ export class SocketSession implements DrainTarget, HandOffTarget {
     } finally {
       for (const result of frame.results) this.#acked.delete(result.id)
     }
-    await this.drain()
+    if (this.owed) await this.drain()
   }
 
   #reportRefusedReceipts(outcomes: { id: string; ok: boolean; reason?: string }[]): void {
