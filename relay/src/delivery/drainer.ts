@@ -82,8 +82,9 @@ export class Drainer {
   /** One claim for all targets; returns those that filled their window and may have more waiting. */
   async #claim(targets: DrainTarget[]): Promise<DrainTarget[]> {
     if (targets.length === 0) return []
+    const rooms = new Map(targets.map((target) => [target, target.room()]))
     const items = await claimDue(this.#db, {
-      rooms: targets.map((target) => ({ destination: target.destination, room: target.room() })),
+      rooms: targets.map((target) => ({ destination: target.destination, room: rooms.get(target) ?? 0 })),
       replicaId: this.#config.replicaId,
       nowMs: this.#clock.now(),
       visibilityMs: this.#config.claimVisibilityMs,
@@ -91,8 +92,9 @@ export class Drainer {
     const full: DrainTarget[] = []
     for (const target of targets) {
       const list = items.get(target.destination) ?? []
-      // Fewer than it had room for: nothing more was due for it.
-      const filled = list.length >= target.room()
+      // Fewer than the claim asked for: nothing more was due for it. (Its room may have changed since the
+      // claim began; what it asked for is what says whether the queue ran out.)
+      const filled = list.length >= (rooms.get(target) ?? 0)
       if (list.length > 0) target.take(list)
       target.owed = filled
       if (filled) full.push(target)
