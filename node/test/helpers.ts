@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import WebSocket from 'ws'
 import { hashPassword } from '../src/auth/passwords.ts'
 import { SCOPES, type Scope } from '../src/auth/scopes.ts'
 import { randomToken, sha256 } from '../src/auth/tokens.ts'
@@ -143,4 +144,47 @@ export async function buildRecord(actor: Actor, model = 'lead', values: Record<s
   if (response.status !== 201)
     throw new Error(`record not created: ${response.status} ${JSON.stringify(response.body)}`)
   return response.body as { id: number; version: number; name: string; values: Record<string, unknown> }
+}
+
+/**
+ * Waits until `check` answers something truthy (polling every 20 ms), or fails after `timeoutMs`. 20 s
+ * by default: CI runs the end-to-end files beside other heavy ones on two cores, where a step that takes
+ * 100 ms on a quiet machine can take seconds.
+ */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** A node's live socket (`baseUrl`, with this API key), as a UI client holds it: every event, in order. */
+export async function liveSocketEvents(
+  t: Test,
+  baseUrl: string,
+  secret: string,
+  // biome-ignore lint/suspicious/noExplicitAny: events are asserted field by field
+): Promise<any[]> {
+  const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/api/v1/live`, {
+    headers: { authorization: `Bearer ${secret}` },
+  })
+  // biome-ignore lint/suspicious/noExplicitAny: events are asserted field by field
+  const events: any[] = []
+  socket.on('message', (data) => {
+    const frame = JSON.parse(String(data))
+    if (frame.type === 'event') events.push(frame.event)
+  })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+  })
+  t.teardown(() => socket.close())
+  return events
 }

@@ -2,6 +2,7 @@
 // Delivered, and learns its sequence number (PROTOCOL.md §4.4) as soon as the relay is reachable again,
 // not at the next retry time of the failed resubmit.
 import t from 'tap'
+import { until } from './helpers.ts'
 import {
   acceptedChannel,
   buildOchatNode,
@@ -33,26 +34,24 @@ t.test(
     relay.handlers.set('POST /v1/envelopes', unavailable)
     const message = async (): Promise<Row | undefined> =>
       (await admin.call('GET', `/api/v1/ochat/channels/${channelId}/messages`)).body.items[0]
-    const until = async (what: string, check: (row: Row | undefined) => boolean) => {
-      const deadline = Date.now() + 5_000
-      for (;;) {
-        const row = await message()
-        if (check(row)) return row
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    }
 
     const sent = await admin.call('POST', `/api/v1/ochat/channels/${channelId}/messages`, { body: 'Hi' })
     t.equal(sent.status, 201)
-    const retrying = await until('Retrying', (row) => row?.status === 'retrying')
+    const retrying = await until(
+      'Retrying',
+      async () => {
+        const row = await message()
+        return row?.status === 'retrying' && row
+      },
+      5_000,
+    )
     // The relay had stored it after all: the recipient's Delivered receipt comes back. The node resubmits
     // at once to learn the sequence number, and the relay is still unavailable to that resubmit.
     const received = await deliver(node, relay, [
-      receiptFrom(peer, node, { kind: 'delivered', envelopeIds: [retrying?.envelopeId ?? ''] }),
+      receiptFrom(peer, node, { kind: 'delivered', envelopeIds: [retrying.envelopeId] }),
     ])
     t.equal(received.status, 200)
-    await until('the resubmit', () => (relay.hits.get('POST /v1/envelopes') ?? 0) >= 2)
+    await until('the resubmit', () => (relay.hits.get('POST /v1/envelopes') ?? 0) >= 2, 5_000)
     const delivered = await message()
     t.equal(delivered?.status, 'delivered', 'the user sees it Delivered')
     t.equal(delivered?.seq, null, 'without a sequence number yet')
@@ -60,7 +59,14 @@ t.test(
     // The clock is frozen: only the relay being back can make it due again.
     relay.handlers.delete('POST /v1/envelopes')
     node.ochat.relayIsBack()
-    const numbered = await until('the sequence number', (row) => row?.seq !== null)
+    const numbered = await until(
+      'the sequence number',
+      async () => {
+        const row = await message()
+        return row?.seq !== null && row
+      },
+      5_000,
+    )
     t.equal(numbered?.seq, 1, 'the relay’s answer to the resubmit gives it')
     t.equal(numbered?.status, 'delivered', 'and it stays Delivered')
   },

@@ -1,9 +1,8 @@
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
-import WebSocket from 'ws'
 import { SCOPES } from '../src/auth/scopes.ts'
 import { OCHAT_OPERATIONS } from '../src/docs/ochat-operations.ts'
-import { buildRecord, buildUser, type TestNode } from './helpers.ts'
+import { buildRecord, buildUser, liveSocketEvents, type TestNode } from './helpers.ts'
 import {
   acceptedChannel,
   buildOchatNode,
@@ -50,24 +49,6 @@ async function call(node: TestNode, secret: string, method: string, url: string,
     body = response.body
   }
   return { status: response.statusCode, body }
-}
-
-/** The node's live socket with this API key: the events it hears, as they come. */
-async function listenLive(t: Test, node: TestNode, secret: string): Promise<Json[]> {
-  const socket = new WebSocket(`${(node.url as string).replace('http', 'ws')}/api/v1/live`, {
-    headers: { authorization: `Bearer ${secret}` },
-  })
-  const events: Json[] = []
-  socket.on('message', (data) => {
-    const frame = JSON.parse(String(data))
-    if (frame.type === 'event') events.push(frame.event)
-  })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve())
-    socket.once('error', reject)
-  })
-  t.teardown(() => socket.close())
-  return events
 }
 
 async function world(t: Test) {
@@ -160,7 +141,7 @@ t.test('a user who is not a member of a channel gets exactly the answer of a mis
 
 t.test('O’Chat live events reach only channel members whose key has ochat:read', async (t) => {
   const { relay, node, peer, connectionId } = await world(t)
-  const listen = (secret: string) => listenLive(t, node, secret)
+  const listen = (secret: string) => liveSocketEvents(t, node.url as string, secret)
   // Both members (users at channel creation are members); the new users are not.
   const reader = await buildUser(node, { role: 'admin', scopes: ['chatter:read', 'ochat:read'] })
   const chatterOnly = await buildUser(node, { role: 'admin', scopes: ['chatter:read'] })
@@ -197,7 +178,7 @@ t.test('O’Chat live events reach only channel members whose key has ochat:read
 
 t.test('a bulk send’s changes are told live to its author and administrators, nobody else', async (t) => {
   const { node, admin, channelId } = await world(t)
-  const listen = (secret: string) => listenLive(t, node, secret)
+  const listen = (secret: string) => liveSocketEvents(t, node.url as string, secret)
   const otherAdmin = await buildUser(node, { role: 'admin', scopes: ['chatter:read', 'ochat:read'] })
   const member = await buildUser(node, { role: 'user', scopes: ['chatter:read', 'ochat:read'] })
   node.database.sqlite

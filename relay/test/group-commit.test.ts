@@ -3,15 +3,17 @@
 import t from 'tap'
 import { GroupCommit } from '../src/db/group-commit.ts'
 
-function recorder(delayMs = 5) {
+/** A group commit over jobs that are numbers, recording each batch it writes; `failing` jobs throw. */
+function recorder(options: { delayMs?: number; concurrency?: number; failing?: number } = {}) {
   const batches: number[][] = []
   const commits = new GroupCommit<number, string>({
-    concurrency: 2,
+    concurrency: options.concurrency ?? 2,
     maxWeight: 100,
     weight: () => 1,
     write: async (jobs) => {
       batches.push(jobs)
-      await new Promise((resolve) => setTimeout(resolve, delayMs))
+      if (options.failing !== undefined && jobs.includes(options.failing)) throw new Error('bad job')
+      await new Promise((resolve) => setTimeout(resolve, options.delayMs ?? 5))
       return jobs.map((job) => `stored ${job}`)
     },
   })
@@ -26,7 +28,7 @@ t.test('submits made in the same turn of the event loop share one commit', async
 })
 
 t.test('submits arriving while batches are written gather into the next one', async (t) => {
-  const { batches, commits } = recorder(20)
+  const { batches, commits } = recorder({ delayMs: 20 })
   const first = [commits.submit(1), commits.submit(2)]
   await new Promise((resolve) => setImmediate(resolve))
   const second = commits.submit(3)
@@ -50,17 +52,7 @@ t.test('drain waits for a batch that was submitted but has not started', async (
 })
 
 t.test('a job that fails is written again alone and fails alone', async (t) => {
-  const batches: number[][] = []
-  const commits = new GroupCommit<number, string>({
-    concurrency: 1,
-    maxWeight: 100,
-    weight: () => 1,
-    write: async (jobs) => {
-      batches.push(jobs)
-      if (jobs.includes(13)) throw new Error('bad job')
-      return jobs.map((job) => `stored ${job}`)
-    },
-  })
+  const { batches, commits } = recorder({ concurrency: 1, failing: 13 })
   const outcomes = await Promise.allSettled([12, 13, 14].map((job) => commits.submit(job)))
   t.same(
     outcomes.map((outcome) => outcome.status),

@@ -3,11 +3,10 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import WebSocket from 'ws'
 import type { Clock } from '../../node/src/clock.ts'
 import { loadConfig } from '../../node/src/config.ts'
 import { type Node, startNode } from '../../node/src/node.ts'
-import { type Actor, buildPartner, buildUser } from '../../node/test/helpers.ts'
+import { type Actor, buildPartner, buildUser, liveSocketEvents, until } from '../../node/test/helpers.ts'
 import { loadConfig as loadRelayConfig } from '../../relay/src/config.ts'
 import { startRelay } from '../../relay/src/relay.ts'
 import { buildRelay, createTestDatabase, type TestRelay } from '../../relay/test/helpers.ts'
@@ -249,40 +248,9 @@ export async function connectNodes(a: E2eNode, b: E2eNode, relay: { baseUrl: str
   }
 }
 
-/**
- * Waits until `check` answers something truthy (polling every 20 ms), or fails after `timeoutMs`. 20 s
- * by default: CI runs the end-to-end files beside other heavy ones on two cores, where a step that takes
- * 100 ms on a quiet machine can take seconds.
- */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+export { until }
 
 /** The node's live socket, as a UI client holds it: every event, in order. */
-export async function liveEvents(t: Test, node: E2eNode) {
-  const socket = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/live`, {
-    headers: { authorization: `Bearer ${node.admin.secret}` },
-  })
-  // biome-ignore lint/suspicious/noExplicitAny: events are asserted field by field
-  const events: any[] = []
-  socket.on('message', (data) => {
-    const frame = JSON.parse(String(data))
-    if (frame.type === 'event') events.push(frame.event)
-  })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve())
-    socket.once('error', reject)
-  })
-  t.teardown(() => socket.close())
-  return events
+export function liveEvents(t: Test, node: E2eNode) {
+  return liveSocketEvents(t, node.url, node.admin.secret)
 }
