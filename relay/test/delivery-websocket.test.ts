@@ -1,6 +1,7 @@
 // PROTOCOL.md §5 and §6: delivery over the node's WebSocket, acknowledgement by signed receipt.
 import { newId, signReceipt } from '@ochat/shared-protocol'
 import t from 'tap'
+import { Drainer, type DrainTarget } from '../src/delivery/drainer.ts'
 import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
 import { openSocket } from './ws-client.ts'
 
@@ -437,6 +438,82 @@ eachDriver(
     )
   },
 )
+
+eachDriver(
+  t,
+  'a claim holds the room it asked for: envelopes handed to the socket at commit meanwhile cannot overfill its window',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    // Two envelopes wait in the queue: Globex has no socket yet.
+    const waiting = [sealFor(acme, globex), sealFor(acme, globex)]
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: waiting })
+
+    // Globex's socket, as the drainer sees it: a window of 256. While the claim for it is running, a
+    // batch of 256 envelopes commits and asks for the whole window, as envelope-writer.ts does.
+    const window = new SocketWindow(globex.instanceId)
+    let handedOver: boolean | undefined
+    // (A microtask: it runs as soon as the drainer has started the claim and waits for it, on either driver.)
+    window.onFirstRoomCheck = () =>
+      queueMicrotask(() => {
+        handedOver = window.reserve(256)
+        if (handedOver) {
+          window.take(Array.from({ length: 256 }, (_, n) => ({ itemId: `handed-${n}` })))
+          window.unreserve(256)
+        }
+      })
+    const drainer = new Drainer({
+      db: relay.database.relaxed,
+      clock: relay.clock,
+      config: relay.config,
+      log: relay.app.log,
+    })
+    await drainer.request(window)
+
+    t.equal(handedOver, false, 'the batch finds no room while the claim runs (its envelopes queue instead)')
+    t.same(
+      window.received,
+      waiting.map((envelope) => envelope.header.id),
+      'the claim hands over the two waiting envelopes',
+    )
+    t.ok(window.most <= 256, `never more than 256 unacknowledged (at most ${window.most})`)
+  },
+)
+
+/** The part of a socket the drainer uses: a window of 256 unacknowledged items (socket-session.ts). */
+class SocketWindow implements DrainTarget {
+  readonly closed = false
+  owed = true
+  received: string[] = []
+  most = 0
+  onFirstRoomCheck: (() => void) | undefined
+  #held = 0
+
+  constructor(readonly destination: string) {}
+
+  room(): number {
+    this.onFirstRoomCheck?.()
+    this.onFirstRoomCheck = undefined
+    return 256 - this.received.length - this.#held
+  }
+
+  reserve(count: number): boolean {
+    if (this.room() < count) return false
+    this.#held += count
+    return true
+  }
+
+  unreserve(count: number): void {
+    this.#held -= count
+  }
+
+  take(items: { itemId: string }[]): void {
+    this.received.push(...items.map((item) => item.itemId))
+    this.most = Math.max(this.most, this.received.length)
+  }
+}
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs

@@ -9,8 +9,12 @@ import { type ClaimedItem, claimDue } from './queue-repository.ts'
 export interface DrainTarget {
   readonly destination: string
   readonly closed: boolean
-  /** Free places in the socket's window (256 − unacknowledged). */
+  /** Free places in the socket's window (256 − unacknowledged − held). */
   room(): number
+  /** Holds `count` places of the window; false (and nothing held) if there is not that much room. */
+  reserve(count: number): boolean
+  /** Gives back places held by `reserve`. */
+  unreserve(count: number): void
   /** Takes claimed items, oldest first, and sends them. */
   take(items: ClaimedItem[]): void
   /**
@@ -60,41 +64,50 @@ export class Drainer {
       await new Promise((resolve) => setImmediate(resolve))
       const batch = this.#pending
       this.#pending = new Map()
-      const targets: DrainTarget[] = []
+      // Each target's free places are held while its claim runs: envelopes or receipts handed to the
+      // socket at commit meanwhile (envelope-writer.ts, ack-writer.ts) cannot take them too, so the
+      // window never holds more than 256 whatever the claim returns.
+      const rooms = new Map<DrainTarget, number>()
       for (const target of batch.keys()) {
         if (target.closed) continue
+        const room = target.room()
         // A full window takes nothing now; its next ack asks again.
-        if (target.room() > 0) targets.push(target)
+        if (room > 0 && target.reserve(room)) rooms.set(target, room)
         else target.owed = true
       }
       try {
-        const again = await this.#claim(targets)
+        const again = await this.#claim(rooms)
         for (const target of again) this.request(target).catch(() => {})
       } catch (error) {
         // Nothing is lost: the items stay in the queue; the next ack, or the poll backstop, asks again.
-        for (const target of targets) target.owed = true
+        for (const [target, room] of rooms) {
+          target.unreserve(room)
+          target.owed = true
+        }
         this.#log.error({ err: loggable(error) }, 'claiming deliveries failed')
       }
       for (const waiting of batch.values()) for (const resolve of waiting) resolve()
     }
   }
 
-  /** One claim for all targets; returns those that filled their window and may have more waiting. */
-  async #claim(targets: DrainTarget[]): Promise<DrainTarget[]> {
-    if (targets.length === 0) return []
-    const rooms = new Map(targets.map((target) => [target, target.room()]))
+  /**
+   * One claim for all targets, each for the places it holds; gives the places back as the items are
+   * handed over. Returns the targets that filled their window and may have more waiting.
+   */
+  async #claim(rooms: Map<DrainTarget, number>): Promise<DrainTarget[]> {
+    if (rooms.size === 0) return []
     const items = await claimDue(this.#db, {
-      rooms: targets.map((target) => ({ destination: target.destination, room: rooms.get(target) ?? 0 })),
+      rooms: [...rooms].map(([target, room]) => ({ destination: target.destination, room })),
       replicaId: this.#config.replicaId,
       nowMs: this.#clock.now(),
       visibilityMs: this.#config.claimVisibilityMs,
     })
     const full: DrainTarget[] = []
-    for (const target of targets) {
+    for (const [target, room] of rooms) {
       const list = items.get(target.destination) ?? []
-      // Fewer than the claim asked for: nothing more was due for it. (Its room may have changed since the
-      // claim began; what it asked for is what says whether the queue ran out.)
-      const filled = list.length >= (rooms.get(target) ?? 0)
+      // Fewer than the claim asked for: nothing more was due for it.
+      const filled = list.length >= room
+      target.unreserve(room)
       if (list.length > 0) target.take(list)
       target.owed = filled
       if (filled) full.push(target)
