@@ -39,11 +39,17 @@ export async function buildNode(
   return Object.assign(node, { clock, dataDir })
 }
 
-/** scrypt is slow on purpose; tests hash one password once and reuse it. */
+/**
+ * scrypt is slow on purpose: at the cost every password gets (PASSWORD_COST), one hash or one login
+ * takes 0.3–0.7 s of CPU on a two-core CI machine, and the suite logs in hundreds of times. Users
+ * made here share one hash, made at a cost of N = 2^10: a login verifies with the cost stored in the
+ * hash, through the same code. Users made through the API (people.test.ts) and by `pnpm start` get
+ * the real cost, and passwords.test.ts checks it.
+ */
 export const TEST_PASSWORD = 'correct horse battery'
 let testHash: Promise<string> | undefined
 export function testPasswordHash(): Promise<string> {
-  testHash ??= hashPassword(TEST_PASSWORD)
+  testHash ??= hashPassword(TEST_PASSWORD, { N: 2 ** 10, r: 8, p: 1 })
   return testHash
 }
 

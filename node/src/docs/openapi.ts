@@ -92,6 +92,11 @@ export function buildOpenApi(company: string) {
 }
 
 export async function docsRoutes(app: FastifyInstance, deps: { company: string }): Promise<void> {
-  const document = buildOpenApi(deps.company)
-  app.get('/docs', { config: { access: 'public' } }, async () => document)
+  // Built on the first request, then kept: converting every schema takes ~70 ms of CPU, which every
+  // start would otherwise pay, and few readers ever ask.
+  let document: ReturnType<typeof buildOpenApi> | undefined
+  app.get('/docs', { config: { access: 'public' } }, async () => {
+    document ??= buildOpenApi(deps.company)
+    return document
+  })
 }

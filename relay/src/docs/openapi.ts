@@ -255,6 +255,11 @@ export function buildOpenApi(relayName: string) {
 }
 
 export async function docsRoutes(app: FastifyInstance, deps: { relayName: string }): Promise<void> {
-  const document = buildOpenApi(deps.relayName)
-  app.get('/docs', { config: { auth: 'public' } }, async () => document)
+  // Built on the first request, then kept: converting every schema costs tens of ms of CPU, which
+  // every start would otherwise pay, and few readers ever ask.
+  let document: ReturnType<typeof buildOpenApi> | undefined
+  app.get('/docs', { config: { auth: 'public' } }, async () => {
+    document ??= buildOpenApi(deps.relayName)
+    return document
+  })
 }
