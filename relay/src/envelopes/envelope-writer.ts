@@ -6,8 +6,9 @@ import { GroupCommit } from '../db/group-commit.ts'
 import { type HandOffTarget, handOver, reservePlaces } from '../delivery/ack-writer.ts'
 import { type ClaimedItem, wakePayloads } from '../delivery/queue-repository.ts'
 
-type Job = { sender: string; envelopes: Envelope[] }
-type Entry = { job: Job; jobIndex: number; index: number; envelope: Envelope; sender: string }
+/** `lines` holds each envelope's JSON, made as it is submitted: off the path of the batch before. */
+type Job = { sender: string; envelopes: Envelope[]; lines: string[] }
+type Entry = { job: Job; jobIndex: number; index: number; envelope: Envelope; sender: string; line: string }
 
 /** Largest batch written in one transaction, in envelopes. */
 const MAX_BATCH_ENVELOPES = 5000
@@ -68,7 +69,9 @@ export class EnvelopeWriter {
 
   /** Resolves with one result per envelope, in order, after the durable write. */
   submit(sender: string, envelopes: Envelope[]): Promise<SubmitResult[]> {
-    return this.#commits.submit({ sender, envelopes })
+    // Serialised here, while the batch before is being written, not when this one's turn comes.
+    const lines = envelopes.map((envelope) => JSON.stringify(envelope))
+    return this.#commits.submit({ sender, envelopes, lines })
   }
 
   /** Waits for what is being written and what is waiting. */
@@ -80,7 +83,14 @@ export class EnvelopeWriter {
     const nowMs = this.#clock.now()
     const results: SubmitResult[][] = batch.map((job) => new Array<SubmitResult>(job.envelopes.length))
     const entries: Entry[] = batch.flatMap((job, jobIndex) =>
-      job.envelopes.map((envelope, index) => ({ job, jobIndex, index, envelope, sender: job.sender })),
+      job.envelopes.map((envelope, index) => ({
+        job,
+        jobIndex,
+        index,
+        envelope,
+        sender: job.sender,
+        line: job.lines[index] ?? JSON.stringify(envelope),
+      })),
     )
     const answer = (entry: Entry, result: SubmitResult) => {
       const list = results[entry.jobIndex]
@@ -147,7 +157,7 @@ export class EnvelopeWriter {
       })),
     )
     // JSON.stringify never writes a raw line feed, so one per line is unambiguous.
-    const lines = fresh.map((entry) => JSON.stringify(entry.envelope))
+    const lines = fresh.map((entry) => entry.line)
     const wakes = JSON.stringify(
       wakePayloads(fresh.map((entry) => entry.envelope.header.to).filter((to) => !reserved.has(to))),
     )
