@@ -63,7 +63,7 @@ t.test('"my activities": counts per state and items in the caller\'s time zone, 
   t.same(later.body.counts, { overdue: 4, today: 1, planned: 1 })
 })
 
-t.test('"my activities" stays fast with 5,000 open activities', async (t) => {
+t.test('"my activities" with 5,000 open: counts, pages, one index', async (t) => {
   const node = await buildNode(t)
   const busy = await buildUser(node, { name: 'Busy' })
   const lead = await buildRecord(busy)
@@ -83,27 +83,17 @@ t.test('"my activities" stays fast with 5,000 open activities', async (t) => {
   t.equal(first.body.counts.today, 12, '5,000 spread over 400 days: 12 or 13 a day')
   t.equal(first.body.items.length, 50)
 
-  const timings: number[] = []
-  for (let i = 0; i < 220; i++) {
-    const state = (['overdue', 'today', 'planned'] as const)[i % 3]
-    const started = performance.now()
-    const response = await busy.call('GET', `/api/v1/my/activities?state=${state}&limit=50`)
-    if (i >= 20) timings.push(performance.now() - started) // the first 20 warm the JIT up
-    if (response.status !== 200) t.fail(`status ${response.status}`)
+  // Each state's page, in full. How fast they come is measured by `pnpm bench node`, not here: a shared
+  // test machine's timings measure its neighbours. What this code controls is the plan, checked below.
+  for (const [state, size] of [
+    ['overdue', 50],
+    ['today', 12],
+    ['planned', 50],
+  ] as const) {
+    const page = await busy.call('GET', `/api/v1/my/activities?state=${state}&limit=50`)
+    t.equal(page.status, 200)
+    t.equal(page.body.items.length, size, `${state}: ${size} on the first page`)
   }
-  timings.sort((a, b) => a - b)
-  const p50 = timings[100] ?? 0
-  const p99 = timings[197] ?? 0
-  t.comment(
-    timings
-      .slice(180)
-      .map((x) => x.toFixed(1))
-      .join(' '),
-  )
-  t.comment(`my activities, 5,000 open: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms (target 20 ms)`)
-  // The target is p99 ≤ 20 ms on a quiet machine. Test machines are shared, so their tail measures
-  // the neighbours; the median and the query plan below are what this code controls.
-  t.ok(p50 < 20, `median ${p50.toFixed(2)} ms`)
 
   // The plan: the assignee index serves the counts and the page (no table scan, no sort).
   const plan = (where: string, ...params: unknown[]) =>
