@@ -3,25 +3,22 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { loggable } from '../errors.ts'
-import { type ClaimedItem, claimDue } from './queue-repository.ts'
+import { type ClaimedItem, claimDue, releaseClaims } from './queue-repository.ts'
 
 /** What the drainer needs of a socket: who it is, how much room its window has, and how to hand items over. */
 export interface DrainTarget {
   readonly destination: string
   readonly closed: boolean
-  /** Free places in the socket's window (256 − unacknowledged − held). */
+  /** Free places in the socket's window (256 − unacknowledged − held for a hand-off). */
   room(): number
-  /** Holds `count` places of the window; false (and nothing held) if there is not that much room. */
-  reserve(count: number): boolean
-  /** Gives back places held by `reserve`. */
-  unreserve(count: number): void
   /** Takes claimed items, oldest first, and sends them. */
   take(items: ClaimedItem[]): void
   /**
    * Set by the drainer: more may be waiting in the queue than the last claim took (it filled the window,
-   * the window was full, or the claim failed). The socket asks again when an ack frees room only then:
-   * otherwise every ack would cost a claim that finds nothing, as envelopes and receipts are mostly
-   * handed to the socket at commit (envelope-writer.ts, ack-writer.ts) and never queued for a claim.
+   * the window was full, what it claimed did not fit, or the claim failed). The socket asks again when
+   * an ack frees room only then: otherwise every ack would cost a claim that finds nothing, as envelopes
+   * and receipts are mostly handed to the socket at commit (envelope-writer.ts, ack-writer.ts) and never
+   * queued for a claim.
    */
   owed: boolean
 }
@@ -64,15 +61,12 @@ export class Drainer {
       await new Promise((resolve) => setImmediate(resolve))
       const batch = this.#pending
       this.#pending = new Map()
-      // Each target's free places are held while its claim runs: envelopes or receipts handed to the
-      // socket at commit meanwhile (envelope-writer.ts, ack-writer.ts) cannot take them too, so the
-      // window never holds more than 256 whatever the claim returns.
       const rooms = new Map<DrainTarget, number>()
       for (const target of batch.keys()) {
         if (target.closed) continue
         const room = target.room()
         // A full window takes nothing now; its next ack asks again.
-        if (room > 0 && target.reserve(room)) rooms.set(target, room)
+        if (room > 0) rooms.set(target, room)
         else target.owed = true
       }
       try {
@@ -80,20 +74,14 @@ export class Drainer {
         for (const target of again) this.request(target).catch(() => {})
       } catch (error) {
         // Nothing is lost: the items stay in the queue; the next ack, or the poll backstop, asks again.
-        for (const [target, room] of rooms) {
-          target.unreserve(room)
-          target.owed = true
-        }
+        for (const target of rooms.keys()) target.owed = true
         this.#log.error({ err: loggable(error) }, 'claiming deliveries failed')
       }
       for (const waiting of batch.values()) for (const resolve of waiting) resolve()
     }
   }
 
-  /**
-   * One claim for all targets, each for the places it holds; gives the places back as the items are
-   * handed over. Returns the targets that filled their window and may have more waiting.
-   */
+  /** One claim for all targets; returns those that filled their window and may have more waiting. */
   async #claim(rooms: Map<DrainTarget, number>): Promise<DrainTarget[]> {
     if (rooms.size === 0) return []
     const items = await claimDue(this.#db, {
@@ -105,12 +93,21 @@ export class Drainer {
     const full: DrainTarget[] = []
     for (const [target, room] of rooms) {
       const list = items.get(target.destination) ?? []
-      // Fewer than the claim asked for: nothing more was due for it.
-      const filled = list.length >= room
-      target.unreserve(room)
-      if (list.length > 0) target.take(list)
-      target.owed = filled
-      if (filled) full.push(target)
+      // Items handed to the socket at commit while the claim ran (envelope-writer.ts, ack-writer.ts) may
+      // have taken some of the room it asked for, or the socket may have closed: what no longer fits goes
+      // back to the queue, due at once, and the socket is owed it. The window never holds more than 256,
+      // and hand-offs never wait for a claim.
+      const fits = target.closed ? 0 : Math.max(0, target.room())
+      const extra = list.slice(fits)
+      if (list.length > extra.length) target.take(list.slice(0, fits))
+      if (extra.length > 0)
+        await releaseClaims(this.#db, {
+          qids: extra.map((item) => item.qid),
+          replicaId: this.#config.replicaId,
+        })
+      // Fewer than the claim asked for, all handed over: nothing more was due for it.
+      target.owed = list.length >= room || extra.length > 0
+      if (target.owed) full.push(target)
     }
     return full
   }
