@@ -91,6 +91,7 @@ export class Drainer {
       visibilityMs: this.#config.claimVisibilityMs,
     })
     const full: DrainTarget[] = []
+    const unfit: number[] = []
     for (const [target, room] of rooms) {
       const list = items.get(target.destination) ?? []
       // Items handed to the socket at commit while the claim ran (envelope-writer.ts, ack-writer.ts) may
@@ -98,17 +99,14 @@ export class Drainer {
       // back to the queue, due at once, and the socket is owed it. The window never holds more than 256,
       // and hand-offs never wait for a claim.
       const fits = target.closed ? 0 : Math.max(0, target.room())
-      const extra = list.slice(fits)
-      if (list.length > extra.length) target.take(list.slice(0, fits))
-      if (extra.length > 0)
-        await releaseClaims(this.#db, {
-          qids: extra.map((item) => item.qid),
-          replicaId: this.#config.replicaId,
-        })
+      if (fits > 0 && list.length > 0) target.take(list.slice(0, fits))
+      for (const item of list.slice(fits)) unfit.push(item.qid)
       // Fewer than the claim asked for, all handed over: nothing more was due for it.
-      target.owed = list.length >= room || extra.length > 0
+      target.owed = list.length >= room || list.length > fits
       if (target.owed) full.push(target)
     }
+    // One statement for all; if it fails, those items come back when their claim runs out.
+    if (unfit.length > 0) await releaseClaims(this.#db, { qids: unfit, replicaId: this.#config.replicaId })
     return full
   }
 }
