@@ -1,5 +1,6 @@
 // Relay figures for `pnpm bench` (issue 3). The relay runs as its own process on a throwaway PostgreSQL
-// database; each ratio's baseline runs in the same invocation. Every figure is the median of several runs.
+// database; each ratio pairs every measured run with a baseline run just before it, in the same invocation.
+// Every figure is the median of several runs.
 import { createServer } from 'node:http'
 import {
   generateIdentityKeyPair,
@@ -9,12 +10,14 @@ import {
   type WebhookBody,
 } from '@ochat/shared-protocol'
 import postgres from 'postgres'
-import { opsPerSecond, report } from '../../shared-protocol/bench/measure.ts'
+import { asyncRuns, median, opsPerSecond, report } from '../../shared-protocol/bench/measure.ts'
 import { deliveredReceipts } from '../test/receipts.ts'
 import { type BenchNode, benchNode, client, seal, startBareServer, startRelayProcess } from './harness.ts'
 import { benchSocket } from './socket.ts'
 
 const RUNS = 3
+/** Ratios against the baseline: this many (baseline run, measured run) pairs. */
+const PAIRS = 5
 const SECONDS = 3
 
 const relay = await startRelayProcess()
@@ -47,15 +50,11 @@ try {
   )
 
   // 1. Durable accept over the sender's WebSocket, against a bare Fastify route with zod validation.
-  const bareRates = await timed(RUNS, async () =>
-    closedLoop(64, () => bareClient.call(undefined, 'POST', '/v1/envelopes', `{"envelopes":${take().text}}`)),
-  )
-  const bareFigure = report({
-    name: 'baseline: bare Fastify POST + zod, 1 envelope/request',
-    unit: 'req/s',
-    runs: bareRates,
-  })
-  const wsAccept = await timed(RUNS, async () => {
+  // This machine's speed drifts by half within a minute, so each relay run is paired with a baseline run
+  // just before it, and the ratio quoted is the median of the pairs' ratios.
+  const bareRun = () =>
+    closedLoop(64, () => bareClient.call(undefined, 'POST', '/v1/envelopes', `{"envelopes":${take().text}}`))
+  const wsAcceptRun = async () => {
     let done = 0
     let inflight = 0
     let resolveTick: () => void = () => {}
@@ -80,19 +79,26 @@ try {
     const rate = done / ((Date.now() - started) / 1000)
     await socket.close()
     return rate
+  }
+  await bareRun() // warm-up
+  await wsAcceptRun()
+  const acceptPairs = await paired(PAIRS, bareRun, wsAcceptRun)
+  report({
+    name: 'baseline: bare Fastify POST + zod, 1 envelope/request',
+    unit: 'req/s',
+    runs: acceptPairs.map((pair) => pair.baseline),
   })
-  const wsFigure = report({
+  report({
     name: 'durable accept over the sender WebSocket, 1 envelope/frame',
     unit: 'env/s',
-    runs: wsAccept,
+    runs: acceptPairs.map((pair) => pair.measured),
   })
-  console.log(
-    `  → ${((wsFigure.median / bareFigure.median) * 100).toFixed(0)}% of the bare route (target ≥ 50%)`,
-  )
+  reportRatio(acceptPairs, 50)
 
   // 2. Signed single-envelope HTTP requests, beside the relay's cost of one Ed25519 verify per request.
-  const httpAccept = await timed(RUNS, async () =>
-    closedLoop(64, () => http.call(acme, 'POST', '/v1/envelopes', `{"envelopes":${take().text}}`)),
+  const httpAccept = await asyncRuns(
+    () => closedLoop(64, () => http.call(acme, 'POST', '/v1/envelopes', `{"envelopes":${take().text}}`)),
+    RUNS,
   )
   report({ name: 'durable accept over signed HTTP, 1 envelope/request', unit: 'req/s', runs: httpAccept })
   const pair = generateIdentityKeyPair()
@@ -168,16 +174,23 @@ try {
       unstored: submittedAt.size - stored.length,
     }
   }
-  const maxRuns = []
-  for (let run = 0; run < RUNS; run++) maxRuns.push(await e2e(undefined))
+  const maxRuns: Awaited<ReturnType<typeof e2e>>[] = []
+  const e2ePairs = await paired(PAIRS, bareRun, async () => {
+    const run = await e2e(undefined)
+    maxRuns.push(run)
+    return run.rate
+  })
+  report({
+    name: 'baseline: bare Fastify POST + zod (beside each run)',
+    unit: 'req/s',
+    runs: e2ePairs.map((pair) => pair.baseline),
+  })
   const e2eFigure = report({
     name: 'end to end over WebSockets, submit → Delivered receipt back',
     unit: 'env/s',
     runs: maxRuns.map((run) => run.rate),
   })
-  console.log(
-    `  → ${((e2eFigure.median / bareFigure.median) * 100).toFixed(0)}% of the bare route (target ≥ 25%)`,
-  )
+  reportRatio(e2ePairs, 25)
   const halfRuns = []
   for (let run = 0; run < RUNS; run++) halfRuns.push(await e2e(e2eFigure.median / 2))
   console.log(`  at half load (${Math.round(e2eFigure.median / 2)}/s):`)
@@ -284,11 +297,23 @@ function envelopeText(envelope: ReturnType<typeof seal>): (id: string) => string
   return (id) => `${before}${id}${after}`
 }
 
-async function timed(runs: number, body: () => Promise<number>): Promise<number[]> {
-  await body() // warm-up
-  const results: number[] = []
-  for (let run = 0; run < runs; run++) results.push(await body())
-  return results
+type Pair = { baseline: number; measured: number }
+
+/** `count` times: a baseline run, then a measured run right after it, on the same machine state. */
+async function paired(count: number, baseline: () => Promise<number>, measured: () => Promise<number>) {
+  const pairs: Pair[] = []
+  for (let pair = 0; pair < count; pair++)
+    pairs.push({ baseline: await baseline(), measured: await measured() })
+  return pairs
+}
+
+/** The median of the pairs' ratios, each measured run against the baseline run just before it. */
+function reportRatio(pairs: Pair[], targetPercent: number): void {
+  const ratios = pairs.map((pair) => (pair.measured / pair.baseline) * 100)
+  console.log(
+    `  → ${median(ratios).toFixed(0)}% of the bare route run beside it (target ≥ ${targetPercent}%; ` +
+      `median of ${pairs.length} pairs: ${ratios.map((ratio) => `${ratio.toFixed(0)}%`).join(', ')})`,
+  )
 }
 
 /** `concurrency` loops each doing one call after another for SECONDS; returns calls per second. */

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { fromBase64Url } from '../encoding.ts'
+import { fromBase64Url, isBase64Url } from '../encoding.ts'
 
 /** The protocol version this code speaks. Every versioned structure carries `v` (PROTOCOL.md §10). */
 export const PROTOCOL_VERSION = 1 as const
@@ -24,7 +24,7 @@ export function base64UrlUpTo(maxBytes: number, what: string) {
   return z
     .string()
     .max(Math.ceil((maxBytes * 4) / 3), { message: `${what} is larger than ${maxBytes} bytes` })
-    .refine((text) => fromBase64Url(text) !== undefined, {
+    .refine(isBase64Url, {
       message: `${what} must be base64url without padding`,
     })
 }
