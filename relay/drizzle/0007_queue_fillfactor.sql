@@ -1,0 +1,11 @@
+-- Queue pages are filled to half, leaving room for the new versions of their rows. A claim, a release
+-- and a retry each update a queue row (claimed_by, claimed_until, attempts, next_attempt_at, last_error),
+-- none of them an indexed column. On a full page the new version went to another page: PostgreSQL
+-- logged the whole row, body included (about 1.7 KB for a 1 KiB message), and added an entry to each
+-- of the queue's five indexes. With room on the page the update is HOT, touches no index, and logs only
+-- the columns after the body. End to end over WebSockets at full load, the write-ahead log per envelope
+-- went from 5.8-6.5 KB to 3.8-3.9 KB (pg_current_wal_lsn before and after, alternating runs on this
+-- machine), so checkpoints, whose sync stalls commits for up to 200 ms here, come a third less often.
+-- The cost: a backlog of undelivered items takes up to twice the pages. Applies to pages filled from
+-- now on; items are short-lived, so an existing queue turns over by itself.
+ALTER TABLE "queue" SET (fillfactor = 50);
