@@ -46,14 +46,16 @@ try {
     return { id, text: `[${pool[next++ % pool.length]?.(id)}]` }
   }
   console.log(
-    `relay: PostgreSQL, relay in its own process; ${SECONDS} s per run, median of ${RUNS}; 1 KiB messages`,
+    `relay: PostgreSQL, relay in its own process; ${SECONDS} s per run, median of ${RUNS} ` +
+      `(${PAIRS} for figures paired with a baseline); 1 KiB messages`,
   )
 
-  // 1. Durable accept over the sender's WebSocket, against a bare Fastify route with zod validation.
-  // This machine's speed drifts by half within a minute, so each relay run is paired with a baseline run
-  // just before it, and the ratio quoted is the median of the pairs' ratios.
+  // This machine's speed drifts by half within a minute, so each ratio pairs every relay run with a
+  // baseline run just before it, and quotes the median of the pairs' ratios.
   const bareRun = () =>
     closedLoop(64, () => bareClient.call(undefined, 'POST', '/v1/envelopes', `{"envelopes":${take().text}}`))
+
+  // 1. Durable accept over the sender's WebSocket, against a bare Fastify route with zod validation.
   const wsAcceptRun = async () => {
     let done = 0
     let inflight = 0
@@ -317,6 +319,7 @@ function sampleCommits(databaseUrl: string) {
   const latencies: number[] = []
   let sampling = true
   const loop = (async () => {
+    await database`select 1` // connects: not a commit time
     while (sampling) {
       const started = performance.now()
       await database`insert into bench_commits values (${Date.now()})`
