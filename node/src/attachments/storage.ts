@@ -1,6 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs'
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -49,7 +59,9 @@ export async function receiveFile(input: {
   const tempPath = join(input.dir, TEMP, `${randomBytes(12).toString('hex')}.part`)
   mkdirSync(join(input.dir, TEMP), { recursive: true })
   const meter = new HashingMeter(Math.min(input.declaredBytes, input.maxBytes))
-  const writer = createWriteStream(tempPath, { flags: 'wx' })
+  // Flushed to disk before it closes: the row that points at this content is committed durably right
+  // after, and for a file received over O'Chat the relay deletes its copy once every recipient fetched it.
+  const writer = createWriteStream(tempPath, { flags: 'wx', flush: true })
   try {
     await pipeline(input.body, meter, writer)
   } catch (error) {
@@ -85,6 +97,13 @@ export function placeFile(dir: string, file: ReceivedFile): void {
   }
   mkdirSync(join(dir, file.sha256.slice(0, 2)), { recursive: true })
   renameSync(file.tempPath, target)
+  // The rename is durable only once its directory is: a temp file left behind is deleted at start.
+  const directory = openSync(join(dir, file.sha256.slice(0, 2)), 'r')
+  try {
+    fsyncSync(directory)
+  } finally {
+    closeSync(directory)
+  }
 }
 
 /** Deletes stored content; call only once no row references this sha256 any more. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -50,8 +50,12 @@ export class FileBlobStore implements BlobStore {
       },
     })
     try {
-      await pipeline(source, meter, createWriteStream(partial, { mode: 0o600 }))
+      // The upload is answered as stored, and the sender then sends messages naming the blob: its bytes
+      // and its name must be on disk first (flushed before close, then the directory after the rename),
+      // or a crash of the host could leave an empty or missing blob behind a message.
+      await pipeline(source, meter, createWriteStream(partial, { mode: 0o600, flush: true }))
       await rename(partial, target)
+      await syncDirectory(dirname(target))
     } catch (error) {
       await rm(partial, { force: true })
       throw error
@@ -74,5 +78,14 @@ export class FileBlobStore implements BlobStore {
   async delete(id: string): Promise<void> {
     await rm(this.#path(id), { force: true })
     await rm(`${this.#path(id)}.part`, { force: true })
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const directory = await open(path, 'r')
+  try {
+    await directory.sync()
+  } finally {
+    await directory.close()
   }
 }
