@@ -1,22 +1,16 @@
 // PROTOCOL.md §6: a node socket's window. At most 256 deliveries go unacknowledged; what does not fit
 // waits in the queue and goes as acks free room, whichever path it came by (handed over at commit or
 // claimed by the drainer).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Drainer, type DrainTarget } from '../src/delivery/drainer.ts'
-import { buildNode, buildRelay, connect, eachDriver, sealFor, signed } from './helpers.ts'
+import { buildNode, buildRelay, connect, type Driver, eachDriver, sealFor, signed } from './helpers.ts'
 import { openSocket } from './ws-client.ts'
 
 eachDriver(
   t,
   'at most 256 unacknowledged deliveries per socket; acks let more through',
   async (t, driver) => {
-    const relay = await buildRelay(t, driver, {
-      listen: true,
-      env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
-    })
-    const acme = buildNode('Acme')
-    const globex = buildNode('Globex')
-    await connect(relay, acme, globex)
+    const { relay, acme, globex } = await connectedPair(t, driver)
     const envelopes = Array.from({ length: 300 }, () => sealFor(acme, globex))
     t.equal((await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes })).statusCode, 200)
     const globexSocket = await openSocket(relay, globex)
@@ -37,13 +31,7 @@ eachDriver(
   t,
   'receipts for a sender whose window is full wait in the queue: never more than 256 unacknowledged',
   async (t, driver) => {
-    const relay = await buildRelay(t, driver, {
-      listen: true,
-      env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
-    })
-    const acme = buildNode('Acme')
-    const globex = buildNode('Globex')
-    await connect(relay, acme, globex)
+    const { relay, acme, globex } = await connectedPair(t, driver)
     const acmeSocket = await openSocket(relay, acme)
     const globexSocket = await openSocket(relay, globex)
     t.teardown(() => Promise.all([acmeSocket.close(), globexSocket.close()]))
@@ -74,13 +62,7 @@ eachDriver(
   t,
   'envelopes for a recipient whose window is full wait in the queue and arrive as acks free room',
   async (t, driver) => {
-    const relay = await buildRelay(t, driver, {
-      listen: true,
-      env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
-    })
-    const acme = buildNode('Acme')
-    const globex = buildNode('Globex')
-    await connect(relay, acme, globex)
+    const { relay, acme, globex } = await connectedPair(t, driver)
     const globexSocket = await openSocket(relay, globex)
     t.teardown(() => globexSocket.close())
 
@@ -191,4 +173,16 @@ class SocketWindow implements DrainTarget {
     this.received.push(...items.map((item) => item.itemId))
     this.most = Math.max(this.most, this.received.length)
   }
+}
+
+/** A listening relay, with bursts large enough for a full window, and two connected nodes. */
+async function connectedPair(t: Test, driver: Driver) {
+  const relay = await buildRelay(t, driver, {
+    listen: true,
+    env: { RELAY_RATE_CONNECTION_BURST: '1000', RELAY_RATE_INSTANCE_BURST: '1000' },
+  })
+  const acme = buildNode('Acme')
+  const globex = buildNode('Globex')
+  await connect(relay, acme, globex)
+  return { relay, acme, globex }
 }
