@@ -45,7 +45,7 @@ t.test(
       .all() as { email_to: string; subject: string; body: string }[]
     t.same(
       mail.map((row) => row.email_to),
-      [john.login + '@acme.test', 'carla@client.test', john.login + '@acme.test'],
+      [`${john.login}@acme.test`, 'carla@client.test', `${john.login}@acme.test`],
       'John gets both by email, Carla only the message',
     )
     t.notMatch(mail[1]?.body ?? '', /View Lead/, 'the customer gets no link into the node')

@@ -11,13 +11,11 @@ export const VersionSchema = z.literal(PROTOCOL_VERSION, {
 /** Base64url (no padding) of exactly `bytes` bytes. */
 export function base64UrlBytes(bytes: number, what: string) {
   const length = Math.ceil((bytes * 4) / 3)
+  // With the length above, text that isBase64Url holds exactly `bytes` bytes: no need to decode it.
   return z
     .string()
     .length(length, { message: `${what} must be ${bytes} bytes in base64url (${length} characters)` })
-    // With the length above, text that isBase64Url holds exactly `bytes` bytes: no need to decode it.
-    .refine(isBase64Url, {
-      message: `${what} must be ${bytes} bytes in base64url`,
-    })
+    .refine(isBase64Url, { message: `${what} must be ${bytes} bytes in base64url` })
 }
 
 /** Base64url (no padding) of at most `maxBytes` bytes. */
