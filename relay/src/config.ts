@@ -51,6 +51,15 @@ const ConfigSchema = z.object({
   /** Poll backstop beside LISTEN/NOTIFY: 5 s. */
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
   RELAY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  /**
+   * auto: the relay vacuums its own tables when nothing else will (PGlite, or a server with autovacuum
+   * off); on: always; off: never (the operator schedules VACUUM).
+   */
+  RELAY_VACUUM: z.enum(['auto', 'on', 'off']).default('auto'),
+  /** How often the relay checks whether its tables need VACUUM: 10 s. */
+  RELAY_VACUUM_INTERVAL_MS: z.coerce.number().int().positive().default(10_000),
+  /** Retention purges (metadata, nonces, attachments): every 60 s. */
+  RELAY_PURGE_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
   /** Bearer token for GET /metrics; without it, /metrics is off. */
   RELAY_METRICS_TOKEN: z.string().min(16).optional(),
   /** Allow http and private addresses as webhook URLs: only for test setups on one machine. */
@@ -81,6 +90,9 @@ export type Config = Readonly<{
   leaseTtlMs: number
   pollIntervalMs: number
   webhookTimeoutMs: number
+  vacuum: 'auto' | 'on' | 'off'
+  vacuumIntervalMs: number
+  purgeIntervalMs: number
   allowPrivateWebhooks: boolean
   metricsToken: string | undefined
   limits: typeof LIMITS
@@ -125,6 +137,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseTtlMs: e.RELAY_LEASE_TTL_MS,
     pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
     webhookTimeoutMs: e.RELAY_WEBHOOK_TIMEOUT_MS,
+    vacuum: e.RELAY_VACUUM,
+    vacuumIntervalMs: e.RELAY_VACUUM_INTERVAL_MS,
+    purgeIntervalMs: e.RELAY_PURGE_INTERVAL_MS,
     allowPrivateWebhooks: e.RELAY_ALLOW_PRIVATE_WEBHOOKS === 'true' || e.RELAY_ALLOW_PRIVATE_WEBHOOKS === '1',
     metricsToken: e.RELAY_METRICS_TOKEN,
     limits: LIMITS,

@@ -23,6 +23,7 @@ import { RateLimiter } from './envelopes/rate-limiter.ts'
 import { loggable } from './errors.ts'
 import { loadOrCreateRelayKeys, type RelayKeys } from './info/relay-keys.ts'
 import { purgeMetadata } from './ops/retention.ts'
+import { vacuumPass, vacuumsItself } from './ops/vacuum.ts'
 
 export type Relay = {
   app: FastifyInstance
@@ -91,6 +92,33 @@ export async function startRelay(props: {
   const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)
   const sweep = () =>
     sweepExpired(database.db, { nowMs: clock.now(), deadlineMs: config.deliveryDeadlineMs, deadlineHours })
+  /** Retention (DESIGN.md): expired nonces, settled metadata past 30 days, fetched or expired attachments. */
+  const purge = async () => {
+    limits.instance.prune(clock.now())
+    limits.connection.prune(clock.now())
+    await purgeExpiredNonces(database.db, clock.now())
+    await purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs })
+    await purgeBlobs(database.db, blobStore, clock.now())
+  }
+  const vacuuming = await vacuumsItself(database, config.vacuum)
+  app.log.info(
+    { vacuum: config.vacuum, driver: database.driver },
+    vacuuming
+      ? 'the relay vacuums its own tables (nothing else will)'
+      : 'table maintenance is left to the database server (autovacuum)',
+  )
+  /** One vacuum pass at a time: a slow one is not stacked on by the next tick. */
+  let vacuumRunning: Promise<void> | undefined
+  const vacuum = () => {
+    vacuumRunning ??= vacuumPass(database)
+      .then(({ vacuumed }) => {
+        for (const table of vacuumed) metrics.vacuums.inc({ table })
+      })
+      .finally(() => {
+        vacuumRunning = undefined
+      })
+    return vacuumRunning
+  }
 
   // Wake-ups carry instance ids only; the queue in PostgreSQL is the only data path.
   const unlisten = [
@@ -120,14 +148,8 @@ export async function startRelay(props: {
         ttlMs: config.leaseTtlMs,
       }).catch(onError)
     }, config.leaseHeartbeatMs),
-    setInterval(() => {
-      purgeExpiredNonces(database.db, clock.now()).catch(onError)
-      purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs }).catch(
-        onError,
-      )
-      limits.instance.prune(clock.now())
-      limits.connection.prune(clock.now())
-    }, 60_000),
+    setInterval(() => purge().catch(onError), config.purgeIntervalMs),
+    ...(vacuuming ? [setInterval(() => vacuum().catch(onError), config.vacuumIntervalMs)] : []),
   ]
   for (const timer of timers) timer.unref()
   webhooks.tick()
@@ -144,8 +166,8 @@ export async function startRelay(props: {
     metrics,
     async runJobs() {
       await sweep()
-      await purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs })
-      await purgeBlobs(database.db, blobStore, clock.now())
+      await purge()
+      if (vacuuming) await vacuum()
       hub.wake(hub.instanceIds(), onError)
       webhooks.tick()
     },

@@ -25,6 +25,7 @@ export function recipientApp(node: TestNode) {
   }
 
   return {
+    node,
     stored,
     get offered() {
       return offered

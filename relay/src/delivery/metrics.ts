@@ -25,6 +25,12 @@ export function createMetrics(props: {
     help: 'Envelopes stored durably',
     registers: [registry],
   })
+  const vacuums = new Counter({
+    name: 'ochat_relay_table_vacuums_total',
+    help: 'VACUUM runs by this replica, by table (only when the relay vacuums its own tables)',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  })
   const requestSeconds = new Histogram({
     name: 'ochat_relay_http_request_duration_seconds',
     help: 'HTTP request latency, by route and status',
@@ -90,7 +96,7 @@ export function createMetrics(props: {
         this.set({ destination: row.instance_id }, Number(row.open_until ?? 0) > props.clock.now() ? 1 : 0)
     },
   })
-  return { registry, deliveries, accepted, requestSeconds }
+  return { registry, deliveries, accepted, vacuums, requestSeconds }
 }
 
 export type DeliveryMetrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,103 @@
+// Issue 3, retention: "a purge job that keeps tables small". Deleting a row frees its space only once
+// the table is vacuumed; PGlite never vacuums, and this machine's PostgreSQL runs with autovacuum off.
+import { sql } from 'drizzle-orm'
+import t from 'tap'
+import { rows } from '../src/db/client.ts'
+import { vacuumsItself } from '../src/ops/vacuum.ts'
+import { buildNode, buildRelay, connect, eachDriver, sealFor, signed, type TestRelay } from './helpers.ts'
+import { recipientApp } from './recipient-app.ts'
+import { eventually } from './webhook-node.ts'
+
+async function queueStats(relay: TestRelay) {
+  const [stats] = await rows<{ bytes: string | number; vacuums: string | number; items: string | number }>(
+    relay.database.db,
+    sql`select pg_total_relation_size('queue') as bytes,
+               (select vacuum_count from pg_stat_user_tables where relname = 'queue') as vacuums,
+               (select count(*) from queue) as items`,
+  )
+  return { bytes: Number(stats?.bytes), vacuums: Number(stats?.vacuums), items: Number(stats?.items) }
+}
+
+eachDriver(
+  t,
+  'delivered envelopes leave no growing queue behind: their space is reused',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, {
+      listen: true,
+      env: {
+        RELAY_VACUUM: 'on',
+        // Passes run when the test asks (runJobs), so each one is seen.
+        RELAY_VACUUM_INTERVAL_MS: '3600000',
+        RELAY_RATE_CONNECTION_BURST: '5000',
+        RELAY_RATE_INSTANCE_BURST: '5000',
+      },
+    })
+    const acme = recipientApp(buildNode('Acme'))
+    const globex = recipientApp(buildNode('Globex'))
+    const [sender, recipient] = [acme.node, globex.node]
+    await connect(relay, sender, recipient)
+    // Both online: Globex acknowledges each envelope, Acme each Delivered receipt coming back.
+    t.teardown(() => Promise.all([acme.close(), globex.close()]))
+    await acme.connect(relay)
+    await globex.connect(relay)
+
+    /** 300 messages of 1 KiB, all delivered and receipted: the queue is empty again at the end. */
+    const round = async (count: number) => {
+      const before = globex.stored.size
+      for (let sent = 0; sent < 300; sent += 100) {
+        const envelopes = Array.from({ length: 100 }, () =>
+          sealFor(sender, recipient, { html: `<p>${'x'.repeat(1000)}</p>` }),
+        )
+        t.equal((await signed(relay, sender, 'POST', '/v1/envelopes', { envelopes })).statusCode, 200)
+      }
+      await eventually(
+        async () => globex.stored.size === before + 300 && (await queueStats(relay)).items === 0,
+        15_000,
+      )
+      t.equal(globex.stored.size, count * 300, `round ${count}: every message arrived`)
+      return (await queueStats(relay)).bytes
+    }
+    /** Runs the relay's jobs until one of them has vacuumed the queue (a server reports within seconds). */
+    const vacuumed = async () => {
+      const before = (await queueStats(relay)).vacuums
+      await eventually(async () => {
+        await relay.runJobs()
+        return (await queueStats(relay)).vacuums > before
+      }, 20_000)
+    }
+
+    const first = await round(1)
+    await vacuumed()
+    const second = await round(2)
+    await vacuumed()
+    const third = await round(3)
+    t.match(
+      await relay.metrics.registry.metrics(),
+      /ochat_relay_table_vacuums_total\{table="queue"\} [1-9]/,
+      'operators see the passes in /metrics',
+    )
+    t.ok(first > 300 * 1000, `the queue held the first round's ciphertext (${first} bytes)`)
+    t.ok(
+      second <= first * 1.2 && third <= first * 1.2,
+      `later rounds reuse its space: ${first}, then ${second} and ${third} bytes`,
+    )
+  },
+)
+
+eachDriver(t, 'in auto mode, the relay vacuums only when nothing else will', async (t, driver) => {
+  const relay = await buildRelay(t, driver)
+  const [setting] = await rows<{ autovacuum: string }>(
+    relay.database.db,
+    sql`select current_setting('autovacuum') as autovacuum`,
+  )
+  const expected = driver === 'pglite' || setting?.autovacuum === 'off'
+  t.equal(
+    await vacuumsItself(relay.database, 'auto'),
+    expected,
+    driver === 'pglite'
+      ? 'PGlite has no autovacuum worker'
+      : `the server's autovacuum is ${setting?.autovacuum}`,
+  )
+  t.equal(await vacuumsItself(relay.database, 'off'), false, 'off: never, whatever the server does')
+  t.equal(await vacuumsItself(relay.database, 'on'), true, 'on: always')
+})
