@@ -4,6 +4,7 @@
 import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net'
 import { newId } from '@ochat/shared-protocol'
 import { sql } from 'drizzle-orm'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import t from 'tap'
 import { migrateDatabase, openPostgres, rows } from '../src/db/client.ts'
@@ -226,5 +227,53 @@ eachDriver(
     t.equal(counts.claimed, 40, 'every queued envelope is claimed')
     t.equal(Number(counts.updated), 40)
     t.equal(Number(counts.hot), 40, 'every claim was a HOT update')
+  },
+)
+
+t.test(
+  'a claim reads the destination’s own items after ANALYZE saw one destination hold the queue',
+  async (t) => {
+    // An offline instance's backlog sits ahead of a live one's items. Analysed, such a queue has two or
+    // three destinations, and a claim planned from that (drizzle/0008_queue_destination_ndistinct.sql)
+    // walked every row of the backlog to find the live instance's oldest items.
+    const { database, url } = await createTestDatabase(t, 'postgres')
+    const relay = await buildRelay(t, 'postgres', { database })
+    const now = relay.clock.now()
+    const queueItems = (destination: string, count: number) =>
+      relay.database.db.execute(
+        sql`insert into queue (destination, item_id, kind, body, created_at, deadline_at, next_attempt_at)
+          select ${destination}, gen_random_uuid(), 'envelope', repeat('x', 1400), ${now}, ${now + 3_600_000}, ${now}
+          from generate_series(1, ${count})`,
+      )
+    await queueItems('oc_offline', 20_000)
+    await queueItems('oc_online', 300)
+    const plans: string[] = []
+    const session = postgres(url ?? '', {
+      max: 1,
+      onnotice: (notice) => {
+        if (String(notice.message).includes('Query Text')) plans.push(String(notice.message))
+      },
+    })
+    t.teardown(() => session.end())
+    await session.unsafe('analyze queue')
+    await session.unsafe("load 'auto_explain'")
+    await session.unsafe('set auto_explain.log_min_duration = 0')
+    await session.unsafe('set auto_explain.log_analyze = on')
+    await session.unsafe('set client_min_messages = log')
+
+    const claimed = await claimDue(drizzlePostgres(session) as never, {
+      rooms: [{ destination: 'oc_online', room: 256 }],
+      replicaId: 'r1',
+      nowMs: now,
+      visibilityMs: 60_000,
+    })
+    t.equal(claimed.get('oc_online')?.length, 256, 'the live instance gets its 256 oldest items')
+    const [plan = ''] = plans.filter((text) => text.includes('update queue q set claimed_by'))
+    t.match(plan, /Index Scan using queue_destination_qid on queue/, 'through the (destination, qid) index')
+    const filtered = [...plan.matchAll(/Rows Removed by Filter: (\d+)/g)].map((match) => Number(match[1]))
+    t.ok(
+      filtered.every((count) => count < 1000),
+      `without reading the backlog (rows filtered out: ${filtered.join(', ') || 'none'})`,
+    )
   },
 )
