@@ -30,6 +30,12 @@ export type Database = {
    * commits do not wait for the WAL flush. Never for envelopes, receipts or anything answered as stored.
    */
   relaxed: Db
+  /**
+   * For VACUUM and ANALYZE (ops/vacuum.ts): its own connection, paced as autovacuum paces itself
+   * (vacuum_cost_delay 2 ms per 200 cost units), so a pass over a large table spreads its reads and
+   * writes instead of stalling everyone's commits. PGlite has one connection and is not paced.
+   */
+  maintenance: Db
   driver: 'postgres' | 'pglite'
   /** The PostgreSQL URL, for the postgres driver. */
   url?: string
@@ -72,10 +78,12 @@ export async function openPostgres(url: string): Promise<Database> {
     })
   const client = pool(10)
   const relaxedClient = pool(3, { synchronous_commit: 'off' })
+  const maintenanceClient = pool(1, { vacuum_cost_delay: '2', vacuum_cost_limit: '200' })
   const db = drizzlePostgres(alwaysPrepared(client), { schema }) as unknown as Db
   return {
     db,
     relaxed: drizzlePostgres(alwaysPrepared(relaxedClient), { schema }) as unknown as Db,
+    maintenance: drizzlePostgres(maintenanceClient, { schema }) as unknown as Db,
     driver: 'postgres',
     url,
     async listen(channel, fn) {
@@ -87,6 +95,7 @@ export async function openPostgres(url: string): Promise<Database> {
     },
     async close() {
       await relaxedClient.end({ timeout: 5 })
+      await maintenanceClient.end({ timeout: 5 })
       await client.end({ timeout: 5 })
     },
   }
@@ -161,6 +170,7 @@ export function pgliteDatabase(client: PGlite): Database {
   return {
     db,
     relaxed: db,
+    maintenance: db,
     driver: 'pglite',
     async listen(channel, fn) {
       return client.listen(channel, fn)
