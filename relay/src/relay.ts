@@ -23,7 +23,7 @@ import { RateLimiter } from './envelopes/rate-limiter.ts'
 import { loggable } from './errors.ts'
 import { loadOrCreateRelayKeys, type RelayKeys } from './info/relay-keys.ts'
 import { purgeMetadata } from './ops/retention.ts'
-import { vacuumPass, vacuumsItself } from './ops/vacuum.ts'
+import { TableVacuum, vacuumsItself } from './ops/vacuum.ts'
 
 export type Relay = {
   app: FastifyInstance
@@ -107,18 +107,7 @@ export async function startRelay(props: {
       ? 'the relay vacuums its own tables (nothing else will)'
       : 'table maintenance is left to the database server (autovacuum)',
   )
-  /** One vacuum pass at a time: a slow one is not stacked on by the next tick. */
-  let vacuumRunning: Promise<void> | undefined
-  const vacuum = () => {
-    vacuumRunning ??= vacuumPass(database)
-      .then(({ vacuumed }) => {
-        for (const table of vacuumed) metrics.vacuums.inc({ table })
-      })
-      .finally(() => {
-        vacuumRunning = undefined
-      })
-    return vacuumRunning
-  }
+  const vacuum = new TableVacuum(database, (table) => metrics.vacuums.inc({ table }))
 
   // Wake-ups carry instance ids only; the queue in PostgreSQL is the only data path.
   const unlisten = [
@@ -149,7 +138,7 @@ export async function startRelay(props: {
       }).catch(onError)
     }, config.leaseHeartbeatMs),
     setInterval(() => purge().catch(onError), config.purgeIntervalMs),
-    ...(vacuuming ? [setInterval(() => vacuum().catch(onError), config.vacuumIntervalMs)] : []),
+    ...(vacuuming ? [setInterval(() => vacuum.run().catch(onError), config.vacuumIntervalMs)] : []),
   ]
   for (const timer of timers) timer.unref()
   webhooks.tick()
@@ -167,13 +156,14 @@ export async function startRelay(props: {
     async runJobs() {
       await sweep()
       await purge()
-      if (vacuuming) await vacuum()
+      if (vacuuming) await vacuum.run()
       hub.wake(hub.instanceIds(), onError)
       webhooks.tick()
     },
     close() {
       closing ??= (async () => {
         for (const timer of timers) clearInterval(timer)
+        await vacuum.stop()
         // In-flight webhook POSTs finish and are settled before the sockets and the database close.
         await webhooks.stop()
         await hub.closeAll(CLOSE.shuttingDown, 'relay shutting down')

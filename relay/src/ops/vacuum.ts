@@ -71,14 +71,77 @@ export function workFor(stats: TableStats): { vacuum: boolean; analyze: boolean 
 }
 
 /**
- * One pass: reads the statistics of the relay's tables, then vacuums (and analyses) each one past
- * autovacuum's thresholds. SKIP_LOCKED: a table another replica is vacuuming is left to it. Returns
- * what it did, table by table.
+ * The relay's vacuum passes: one at a time (a slow pass is not stacked on by the next tick), each
+ * reading the statistics of the relay's tables, then vacuuming (and analysing) each one past
+ * autovacuum's thresholds. SKIP_LOCKED: a table another replica is vacuuming is left to it. A pass is
+ * cancelled at shutdown rather than waited for: a paced VACUUM of a large table takes many seconds, and
+ * cancelling one loses nothing but its progress.
  */
-export async function vacuumPass(database: Database): Promise<{ vacuumed: string[]; analyzed: string[] }> {
-  // PGlite's one backend reports its counters only when told to; a server's backends report their own
-  // within seconds.
-  if (database.driver === 'pglite') await database.db.execute(sql`select pg_stat_force_next_flush()`)
+export class TableVacuum {
+  readonly #database: Database
+  readonly #onVacuumed: (table: string) => void
+  #running: Promise<void> | undefined
+  /** The maintenance connection's server process, while a pass runs on it (PostgreSQL only). */
+  #backendPid: number | undefined
+  #stopped = false
+
+  constructor(database: Database, onVacuumed: (table: string) => void = () => {}) {
+    this.#database = database
+    this.#onVacuumed = onVacuumed
+  }
+
+  /** Runs a pass, or joins the one running. */
+  run(): Promise<void> {
+    if (this.#stopped) return Promise.resolve()
+    this.#running ??= this.#pass()
+      .catch((error: unknown) => {
+        // A pass cancelled by stop() is not a failure.
+        if (!this.#stopped) throw error
+      })
+      .finally(() => {
+        this.#running = undefined
+        this.#backendPid = undefined
+      })
+    return this.#running
+  }
+
+  /** No more passes; the running one is cancelled, and its cancellation is not an error. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    const running = this.#running
+    if (!running) return
+    const pid = this.#backendPid
+    if (pid !== undefined)
+      await this.#database.db.execute(sql`select pg_cancel_backend(${pid})`).catch(() => {})
+    await running.catch(() => {})
+  }
+
+  async #pass(): Promise<void> {
+    const database = this.#database
+    if (database.driver === 'pglite') {
+      // PGlite's one backend reports its counters only when told to; a server's backends report their
+      // own within seconds.
+      await database.db.execute(sql`select pg_stat_force_next_flush()`)
+    } else {
+      const [backend] = await rows<{ pid: number }>(database.maintenance, sql`select pg_backend_pid() as pid`)
+      this.#backendPid = backend?.pid
+    }
+    for (const row of await tableStats(database)) {
+      if (this.#stopped) return
+      const work = workFor(row)
+      const table = sql.identifier(row.table)
+      if (work.vacuum) {
+        await database.maintenance.execute(
+          work.analyze ? sql`vacuum (skip_locked, analyze) ${table}` : sql`vacuum (skip_locked) ${table}`,
+        )
+        this.#onVacuumed(row.table)
+      } else if (work.analyze) await database.maintenance.execute(sql`analyze (skip_locked) ${table}`)
+    }
+  }
+}
+
+/** The statistics of the relay's own tables. */
+async function tableStats(database: Database): Promise<TableStats[]> {
   const stats = await rows<{
     table: string
     live: string | number
@@ -95,26 +158,14 @@ export async function vacuumPass(database: Database): Promise<{ vacuumed: string
         from pg_stat_user_tables s join pg_class c on c.oid = s.relid
         where s.schemaname = current_schema()`,
   )
-  const vacuumed: string[] = []
-  const analyzed: string[] = []
-  for (const row of stats) {
-    if (!TABLES.has(row.table)) continue
-    const work = workFor({
+  return stats
+    .filter((row) => TABLES.has(row.table))
+    .map((row) => ({
       table: row.table,
       live: Number(row.live),
       dead: Number(row.dead),
       modifiedSinceAnalyze: Number(row.modified),
       analyzedRecently: row.analyzed_recently,
       xidAge: Number(row.xid_age),
-    })
-    const table = sql.identifier(row.table)
-    if (work.vacuum) {
-      await database.maintenance.execute(
-        work.analyze ? sql`vacuum (skip_locked, analyze) ${table}` : sql`vacuum (skip_locked) ${table}`,
-      )
-      vacuumed.push(row.table)
-    } else if (work.analyze) await database.maintenance.execute(sql`analyze (skip_locked) ${table}`)
-    if (work.analyze) analyzed.push(row.table)
-  }
-  return { vacuumed, analyzed }
+    }))
 }
