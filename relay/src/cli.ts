@@ -20,7 +20,7 @@ Commands:
   instances              list registered instances
   suspend <instance-id>  refuse every request from an instance (403) until unsuspended
   unsuspend <instance-id>
-  stats                  queue depth, envelopes by status, connected sockets
+  stats                  queue depth, envelopes by status, connected sockets, database size
 
 Configuration comes from the environment (see relay/ARCHITECTURE.md), e.g.
   DATABASE_URL=postgres://…   PostgreSQL; without it, PGlite in RELAY_DATA_DIR (.data/relay)
@@ -110,9 +110,16 @@ export async function main(argv: string[]): Promise<number> {
           database.db,
           sql`select count(*) as n from leases where expires_at > ${Date.now()}`,
         )
+        const [storage] = await rows<{ database: string | number; queue: string | number }>(
+          database.db,
+          sql`select pg_database_size(current_database()) as database, pg_total_relation_size('queue') as queue`,
+        )
+        const megabytes = (bytes: string | number | undefined) =>
+          `${(Number(bytes ?? 0) / 1e6).toFixed(1)} MB`
         const oldest = queue?.oldest ? `${Math.round((Date.now() - Number(queue.oldest)) / 1000)} s` : '-'
         process.stdout.write(
-          `instances        ${instances?.n ?? 0}\nconnected        ${sockets?.n ?? 0}\nqueued items     ${queue?.items ?? 0} (oldest ${oldest})\n`,
+          `instances        ${instances?.n ?? 0}\nconnected        ${sockets?.n ?? 0}\nqueued items     ${queue?.items ?? 0} (oldest ${oldest})\n` +
+            `database         ${megabytes(storage?.database)} (queue ${megabytes(storage?.queue)})\n`,
         )
         for (const row of statuses)
           process.stdout.write(`envelopes ${row.status.padEnd(7)}${row.n.padStart(8)}\n`)

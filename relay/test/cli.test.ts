@@ -37,7 +37,9 @@ t.test('invite prints a token; instances and stats answer on an empty relay', as
   t.match(invite.stdout, /^inv_[A-Za-z0-9_-]{32}\n$/)
   t.match(invite.stderr, /valid until/)
   t.match((await cli('instances')).stdout, /no instances registered/)
-  t.match((await cli('stats')).stdout, /queued items +0/)
+  const stats = (await cli('stats')).stdout
+  t.match(stats, /queued items +0/)
+  t.match(stats, /database +\d+\.\d MB \(queue \d+\.\d MB\)/, 'and how much disk the database takes')
 })
 
 t.test('mistakes get a clear message and a non-zero exit', async (t) => {
