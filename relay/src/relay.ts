@@ -92,13 +92,19 @@ export async function startRelay(props: {
   const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)
   const sweep = () =>
     sweepExpired(database.db, { nowMs: clock.now(), deadlineMs: config.deliveryDeadlineMs, deadlineHours })
-  /** Retention (DESIGN.md): expired nonces, settled metadata past 30 days, fetched or expired attachments. */
+  /**
+   * Retention (DESIGN.md): expired nonces, settled metadata past 30 days, fetched or expired attachments.
+   * Each goes on its own: one that keeps failing does not hold up the others.
+   */
   const purge = async () => {
     limits.instance.prune(clock.now())
     limits.connection.prune(clock.now())
-    await purgeExpiredNonces(database.db, clock.now())
-    await purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs })
-    await purgeBlobs(database.db, blobStore, clock.now())
+    const outcomes = await Promise.allSettled([
+      purgeExpiredNonces(database.db, clock.now()),
+      purgeMetadata(database.db, { nowMs: clock.now(), retentionMs: config.metadataRetentionMs }),
+      purgeBlobs(database.db, blobStore, clock.now()),
+    ])
+    for (const outcome of outcomes) if (outcome.status === 'rejected') onError(outcome.reason)
   }
   const vacuuming = await vacuumsItself(database, config.vacuum)
   app.log.info(
@@ -137,7 +143,7 @@ export async function startRelay(props: {
         ttlMs: config.leaseTtlMs,
       }).catch(onError)
     }, config.leaseHeartbeatMs),
-    setInterval(() => purge().catch(onError), config.purgeIntervalMs),
+    setInterval(() => void purge(), config.purgeIntervalMs),
     ...(vacuuming ? [setInterval(() => vacuum.run().catch(onError), config.vacuumIntervalMs)] : []),
   ]
   for (const timer of timers) timer.unref()
