@@ -6,7 +6,7 @@ import { newId } from '@ochat/shared-protocol'
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { migrateDatabase, openPostgres, rows } from '../src/db/client.ts'
 import { claimDue } from '../src/delivery/queue-repository.ts'
 import { findEnvelopes } from '../src/envelopes/repository.ts'
@@ -45,6 +45,23 @@ async function freePort(): Promise<number> {
   const address = server.address()
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return address && typeof address === 'object' ? address.port : 0
+}
+
+/** A session whose every statement PostgreSQL's auto_explain reports; `plans` collects the reports. */
+async function explainingSession(t: Test, url: string, settings: string[]) {
+  const plans: string[] = []
+  const session = postgres(url, {
+    max: 1,
+    onnotice: (notice) => {
+      if (String(notice.message).includes('Query Text')) plans.push(String(notice.message))
+    },
+  })
+  t.teardown(() => session.end())
+  await session.unsafe("load 'auto_explain'")
+  await session.unsafe('set auto_explain.log_min_duration = 0')
+  for (const setting of settings) await session.unsafe(`set ${setting}`)
+  await session.unsafe('set client_min_messages = log')
+  return { session, plans }
 }
 
 t.test('after PostgreSQL refused connections for a while, the relay reconnects by itself', async (t) => {
@@ -116,19 +133,10 @@ t.test(
     const acme = buildNode('Acme')
     const globex = buildNode('Globex')
     await connect(relay, acme, globex)
-    const plans: string[] = []
-    const session = postgres(url ?? '', {
-      max: 1,
-      onnotice: (notice) => {
-        if (String(notice.message).includes('Query Text')) plans.push(String(notice.message))
-      },
-    })
-    t.teardown(() => session.end())
+    const { session, plans } = await explainingSession(t, url ?? '', [
+      'auto_explain.log_nested_statements = on',
+    ])
     await session.unsafe('vacuum analyze envelopes, queue, connections')
-    await session.unsafe("load 'auto_explain'")
-    await session.unsafe('set auto_explain.log_min_duration = 0')
-    await session.unsafe('set auto_explain.log_nested_statements = on')
-    await session.unsafe('set client_min_messages = log')
 
     const envelopes = [sealFor(acme, globex), sealFor(acme, globex)]
     const now = relay.clock.now()
@@ -247,19 +255,8 @@ t.test(
       )
     await queueItems('oc_offline', 20_000)
     await queueItems('oc_online', 300)
-    const plans: string[] = []
-    const session = postgres(url ?? '', {
-      max: 1,
-      onnotice: (notice) => {
-        if (String(notice.message).includes('Query Text')) plans.push(String(notice.message))
-      },
-    })
-    t.teardown(() => session.end())
+    const { session, plans } = await explainingSession(t, url ?? '', ['auto_explain.log_analyze = on'])
     await session.unsafe('analyze queue')
-    await session.unsafe("load 'auto_explain'")
-    await session.unsafe('set auto_explain.log_min_duration = 0')
-    await session.unsafe('set auto_explain.log_analyze = on')
-    await session.unsafe('set client_min_messages = log')
 
     const claimed = await claimDue(drizzlePostgres(session) as never, {
       rooms: [{ destination: 'oc_online', room: 256 }],
