@@ -1,6 +1,6 @@
 // PROTOCOL.md §8 and issue 3 (attachments): upload once, download only as a recipient, resume with Range.
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
@@ -235,5 +235,35 @@ eachDriver(
       envelopes: [sealFor(globex, acme, { attachments: [attachment] })],
     })
     t.match(stolen.json().results[0], { ok: false, code: 'E_BLOB_UNKNOWN' })
+  },
+)
+
+eachDriver(
+  t,
+  'a download in the moment the purge has taken the file is a clear 404, not a 500',
+  async (t, driver) => {
+    // The purge deletes a blob's file, then its rows: a download between the two finds the rows.
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const key = generateAttachmentKey()
+    const { ciphertext, digest } = await encrypt(Buffer.alloc(5000, 9), key)
+    const blobId = String((await upload(relay, acme, ciphertext)).put?.json.blobId)
+    const attachment = {
+      blobId,
+      name: 'offer.pdf',
+      type: 'application/pdf',
+      size: digest.size,
+      key: Buffer.from(key).toString('base64url'),
+      sha256: digest.sha256,
+    }
+    await signed(relay, acme, 'POST', '/v1/envelopes', {
+      envelopes: [sealFor(acme, globex, { attachments: [attachment] })],
+    })
+    rmSync(join(relay.config.blobDir, blobId.slice(0, 2), blobId))
+    const response = await download(relay, globex, blobId)
+    t.equal(response.statusCode, 404)
+    t.match(JSON.parse(String(response.body)), { error: { code: 'E_NOT_FOUND' } }, 'with the stable code')
   },
 )

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -13,7 +13,11 @@ import { pipeline } from 'node:stream/promises'
 export interface BlobStore {
   /** Streams `source` in, refusing more than `maxBytes`; the blob appears only once complete. */
   write(id: string, source: Readable, maxBytes: number): Promise<{ size: number; sha256: string }>
-  read(id: string, range?: { start: number; end: number }): Readable
+  /**
+   * The blob's bytes, or undefined when it is not there (deleted by the purge a moment ago). The blob
+   * is opened before this resolves, so a purge that comes during the download does not cut it short.
+   */
+  read(id: string, range?: { start: number; end: number }): Promise<Readable | undefined>
   size(id: string): Promise<number | undefined>
   delete(id: string): Promise<void>
 }
@@ -63,8 +67,14 @@ export class FileBlobStore implements BlobStore {
     return { size, sha256: hash.digest('base64url') }
   }
 
-  read(id: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.#path(id), range ?? {})
+  async read(id: string, range?: { start: number; end: number }): Promise<Readable | undefined> {
+    try {
+      const file = await open(this.#path(id), 'r')
+      return file.createReadStream(range ?? {})
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
   }
 
   async size(id: string): Promise<number | undefined> {

@@ -120,7 +120,9 @@ export async function blobRoutes(
         .send(new RelayError('E_RANGE').body())
     }
     const { start, end } = range ?? { start: 0, end: blob.size - 1 }
-    const stream = deps.store.read(id, { start, end })
+    const stream = await deps.store.read(id, { start, end })
+    // Its rows go after its file: between the two, the purge has taken it.
+    if (!stream) throw new RelayError('E_NOT_FOUND')
     // The grant counts as fetched once the last byte has been sent, whatever ranges it took.
     if (end === blob.size - 1 && blob.uploader !== me.id) {
       reply.raw.once('finish', () => {
