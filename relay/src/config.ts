@@ -52,8 +52,8 @@ const ConfigSchema = z.object({
   RELAY_POLL_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
   RELAY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   /**
-   * auto: the relay vacuums its own tables when nothing else will (PGlite, or a server with autovacuum
-   * off); on: always; off: never (the operator schedules VACUUM).
+   * auto: the relay vacuums its own tables on PGlite, and leaves a server's to its autovacuum (warning at
+   * start when that is off); on: always; off: never (the operator schedules VACUUM).
    */
   RELAY_VACUUM: z.enum(['auto', 'on', 'off']).default('auto'),
   /** How often the relay checks whether its tables need VACUUM: 10 s. */

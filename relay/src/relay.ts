@@ -106,13 +106,15 @@ export async function startRelay(props: {
     ])
     for (const outcome of outcomes) if (outcome.status === 'rejected') onError(outcome.reason)
   }
-  const vacuuming = await vacuumsItself(database, config.vacuum)
-  app.log.info(
-    { vacuum: config.vacuum, driver: database.driver },
-    vacuuming
-      ? 'the relay vacuums its own tables (nothing else will)'
-      : 'table maintenance is left to the database server (autovacuum)',
-  )
+  const { vacuums: vacuuming, serverAutovacuum } = await vacuumsItself(database, config.vacuum)
+  if (vacuuming)
+    app.log.info({ vacuum: config.vacuum, driver: database.driver }, 'the relay vacuums its own tables')
+  else if (serverAutovacuum === false)
+    app.log.warn(
+      { vacuum: config.vacuum },
+      "the server's autovacuum is off and nothing vacuums the relay's tables: they will grow until VACUUM runs; schedule VACUUM, or set RELAY_VACUUM=on",
+    )
+  else app.log.info({ vacuum: config.vacuum }, "table maintenance is left to the server's autovacuum")
   const vacuum = new TableVacuum(database, (table) => metrics.vacuums.inc({ table }))
 
   // Wake-ups carry instance ids only; the queue in PostgreSQL is the only data path.

@@ -95,23 +95,40 @@ eachDriver(
   },
 )
 
-eachDriver(t, 'in auto mode, the relay vacuums only when nothing else will', async (t, driver) => {
-  const relay = await buildRelay(t, driver)
-  const [setting] = await rows<{ autovacuum: string }>(
-    relay.database.db,
-    sql`select current_setting('autovacuum') as autovacuum`,
-  )
-  const expected = driver === 'pglite' || setting?.autovacuum === 'off'
-  t.equal(
-    await vacuumsItself(relay.database, 'auto'),
-    expected,
-    driver === 'pglite'
-      ? 'PGlite has no autovacuum worker'
-      : `the server's autovacuum is ${setting?.autovacuum}`,
-  )
-  t.equal(await vacuumsItself(relay.database, 'off'), false, 'off: never, whatever the server does')
-  t.equal(await vacuumsItself(relay.database, 'on'), true, 'on: always')
-})
+eachDriver(
+  t,
+  'in auto mode the relay vacuums PGlite, and warns when a server vacuums nothing',
+  async (t, driver) => {
+    const logs: string[] = []
+    const logStream = new PassThrough()
+    logStream.on('data', (chunk: Buffer) => logs.push(String(chunk)))
+    const relay = await buildRelay(t, driver, { logStream, env: { RELAY_LOG_LEVEL: 'info' } })
+    const [setting] = await rows<{ autovacuum: string }>(
+      relay.database.db,
+      sql`select current_setting('autovacuum') as autovacuum`,
+    )
+    const auto = await vacuumsItself(relay.database, 'auto')
+    if (driver === 'pglite') {
+      t.equal(auto.vacuums, true, 'PGlite has no autovacuum worker: the relay vacuums')
+      t.match(logs.join(''), /the relay vacuums its own tables/)
+    } else {
+      t.equal(auto.vacuums, false, 'a server is left to its autovacuum')
+      t.equal(
+        auto.serverAutovacuum,
+        setting?.autovacuum === 'on',
+        `whose setting is read: ${setting?.autovacuum}`,
+      )
+      if (setting?.autovacuum === 'off')
+        t.match(
+          logs.join(''),
+          /"level":40.*autovacuum is off and nothing vacuums.*RELAY_VACUUM=on/,
+          'an operator whose server vacuums nothing is told, with the setting to change',
+        )
+    }
+    t.equal((await vacuumsItself(relay.database, 'off')).vacuums, false, 'off: never')
+    t.equal((await vacuumsItself(relay.database, 'on')).vacuums, true, 'on: always')
+  },
+)
 
 t.test('a relay shut down during a vacuum pass cancels it, and logs no failure', async (t) => {
   const logs: string[] = []
