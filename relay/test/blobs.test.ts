@@ -61,6 +61,21 @@ async function upload(
   }
 }
 
+/** Encrypts and uploads `plaintext` as `uploader`: the attachment entry a message lists for it. */
+async function uploadedAttachment(relay: TestRelay, uploader: TestNode, plaintext: Buffer, name: string) {
+  const key = generateAttachmentKey()
+  const { ciphertext, digest } = await encrypt(plaintext, key)
+  const { put } = await upload(relay, uploader, ciphertext)
+  return {
+    blobId: String(put?.json.blobId),
+    name,
+    type: 'application/pdf',
+    size: digest.size,
+    key: Buffer.from(key).toString('base64url'),
+    sha256: digest.sha256,
+  }
+}
+
 async function download(relay: TestRelay, node: TestNode, blobId: string, range?: string) {
   const path = `/v1/blobs/${blobId}`
   const headers = signRequest({
@@ -209,18 +224,8 @@ eachDriver(
     const acme = buildNode('Acme')
     const peers = [buildNode('Globex'), buildNode('Initech'), buildNode('Umbrella')]
     for (const peer of peers) await connect(relay, acme, peer)
-    const key = generateAttachmentKey()
-    const { ciphertext, digest } = await encrypt(Buffer.alloc(5000, 3), key)
-    const { put } = await upload(relay, acme, ciphertext)
-    const blobId = String(put?.json.blobId)
-    const attachment = {
-      blobId,
-      name: 'catalog.pdf',
-      type: 'application/pdf',
-      size: digest.size,
-      key: Buffer.from(key).toString('base64url'),
-      sha256: digest.sha256,
-    }
+    const attachment = await uploadedAttachment(relay, acme, Buffer.alloc(5000, 3), 'catalog.pdf')
+    const { blobId } = attachment
     const results = (
       await signed(relay, acme, 'POST', '/v1/envelopes', {
         envelopes: peers.map((peer) => sealFor(acme, peer, { attachments: [attachment] })),
@@ -247,17 +252,8 @@ eachDriver(
     const acme = buildNode('Acme')
     const globex = buildNode('Globex')
     await connect(relay, acme, globex)
-    const key = generateAttachmentKey()
-    const { ciphertext, digest } = await encrypt(Buffer.alloc(5000, 9), key)
-    const blobId = String((await upload(relay, acme, ciphertext)).put?.json.blobId)
-    const attachment = {
-      blobId,
-      name: 'offer.pdf',
-      type: 'application/pdf',
-      size: digest.size,
-      key: Buffer.from(key).toString('base64url'),
-      sha256: digest.sha256,
-    }
+    const attachment = await uploadedAttachment(relay, acme, Buffer.alloc(5000, 9), 'offer.pdf')
+    const { blobId } = attachment
     await signed(relay, acme, 'POST', '/v1/envelopes', {
       envelopes: [sealFor(acme, globex, { attachments: [attachment] })],
     })

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import {
   deriveInstanceId,
   type Envelope,
@@ -194,4 +195,12 @@ export function sealFor(
     boxKeys: from.boxKeys,
     recipientEncryptionKey: to.encryption.publicKey,
   })
+}
+
+/** A stream to give the relay as its log destination, and everything logged to it so far. */
+export function capturedLogs() {
+  const lines: string[] = []
+  const stream = new PassThrough()
+  stream.on('data', (chunk: Buffer) => lines.push(String(chunk)))
+  return { stream, text: () => lines.join('') }
 }

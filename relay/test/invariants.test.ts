@@ -1,20 +1,26 @@
 // DESIGN.md invariants 1, 7 and 11 as the relay upholds them, end to end through its logs and answers.
-import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { createInvite } from '../src/instances/invites.ts'
-import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
+import {
+  buildNode,
+  buildRelay,
+  capturedLogs,
+  connect,
+  eachDriver,
+  register,
+  sealFor,
+  signed,
+} from './helpers.ts'
 import { openSocket } from './ws-client.ts'
 
 eachDriver(
   t,
   'invariant 1: the logs hold no message content and no key material, even at trace level',
   async (t, driver) => {
-    const logs: string[] = []
-    const logStream = new PassThrough()
-    logStream.on('data', (chunk: Buffer) => logs.push(String(chunk)))
+    const logs = capturedLogs()
     const relay = await buildRelay(t, driver, {
       listen: true,
-      logStream,
+      logStream: logs.stream,
       env: { RELAY_LOG_LEVEL: 'trace', RELAY_REGISTRATION: 'invite' },
     })
     const acme = buildNode('Acme')
@@ -44,7 +50,7 @@ eachDriver(
       envelopes: [{ ...envelope, ciphertext: `${envelope.ciphertext}!` }],
     })
 
-    const text = logs.join('')
+    const text = logs.text()
     t.ok(text.length > 1000, 'the relay did log')
     const forbidden = {
       plaintext: secret,

@@ -1,6 +1,5 @@
 // Issue 3, retention: "a purge job that keeps tables small". Deleting a row frees its space only once
 // the table is vacuumed; PGlite never vacuums, and this machine's PostgreSQL runs with autovacuum off.
-import { PassThrough } from 'node:stream'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import t from 'tap'
@@ -9,6 +8,7 @@ import { vacuumsItself } from '../src/ops/vacuum.ts'
 import {
   buildNode,
   buildRelay,
+  capturedLogs,
   connect,
   createTestDatabase,
   eachDriver,
@@ -99,10 +99,8 @@ eachDriver(
   t,
   'in auto mode the relay vacuums PGlite, and warns when a server vacuums nothing',
   async (t, driver) => {
-    const logs: string[] = []
-    const logStream = new PassThrough()
-    logStream.on('data', (chunk: Buffer) => logs.push(String(chunk)))
-    const relay = await buildRelay(t, driver, { logStream, env: { RELAY_LOG_LEVEL: 'info' } })
+    const logs = capturedLogs()
+    const relay = await buildRelay(t, driver, { logStream: logs.stream, env: { RELAY_LOG_LEVEL: 'info' } })
     const [setting] = await rows<{ autovacuum: string }>(
       relay.database.db,
       sql`select current_setting('autovacuum') as autovacuum`,
@@ -110,7 +108,7 @@ eachDriver(
     const auto = await vacuumsItself(relay.database, 'auto')
     if (driver === 'pglite') {
       t.equal(auto.vacuums, true, 'PGlite has no autovacuum worker: the relay vacuums')
-      t.match(logs.join(''), /the relay vacuums its own tables/)
+      t.match(logs.text(), /the relay vacuums its own tables/)
     } else {
       t.equal(auto.vacuums, false, 'a server is left to its autovacuum')
       t.equal(
@@ -120,7 +118,7 @@ eachDriver(
       )
       if (setting?.autovacuum === 'off')
         t.match(
-          logs.join(''),
+          logs.text(),
           /"level":40.*autovacuum is off and nothing vacuums.*RELAY_VACUUM=on/,
           'an operator whose server vacuums nothing is told, with the setting to change',
         )
@@ -131,13 +129,11 @@ eachDriver(
 )
 
 t.test('a relay shut down during a vacuum pass cancels it, and logs no failure', async (t) => {
-  const logs: string[] = []
-  const logStream = new PassThrough()
-  logStream.on('data', (chunk: Buffer) => logs.push(String(chunk)))
+  const logs = capturedLogs()
   const { database, url } = await createTestDatabase(t, 'postgres')
   const relay = await buildRelay(t, 'postgres', {
     database,
-    logStream,
+    logStream: logs.stream,
     env: { RELAY_LOG_LEVEL: 'info', RELAY_VACUUM: 'on', RELAY_VACUUM_INTERVAL_MS: '3600000' },
   })
   const watcher = postgres(url ?? '', { max: 1, onnotice: () => {} })
@@ -165,8 +161,8 @@ t.test('a relay shut down during a vacuum pass cancels it, and logs no failure',
   await pass
   t.equal((await vacuuming()).length, 0, 'the VACUUM is no longer running on the server')
   t.equal(Number((await queueVacuums()).vacuum_count), 0, 'it was cancelled, not finished')
-  t.notMatch(logs.join(''), /background work failed|"level":50/, 'no error in the logs')
-  t.match(logs.join(''), /the relay vacuums its own tables/, 'the log said at start who vacuums')
+  t.notMatch(logs.text(), /background work failed|"level":50/, 'no error in the logs')
+  t.match(logs.text(), /the relay vacuums its own tables/, 'the log said at start who vacuums')
 })
 
 eachDriver(t, 'VACUUM never cuts the queue short: that lock would stop every delivery', async (t, driver) => {
