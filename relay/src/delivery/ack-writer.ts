@@ -31,7 +31,7 @@ export interface HandOffTarget {
  * acks that arrive while it commits go in the next one. With four in flight, nearly every ack at half
  * load found a free slot and went alone, one `ochat_accept_receipts` and one WAL flush each, competing
  * with the envelope commits for the two cores: the half-load p99 from submit to Delivered stored was
- * 28–72 ms (median 66) over six `pnpm bench relay` runs, against 28, 46 and 75 ms with one in flight.
+ * 28–72 ms (median 66) over six `pnpm bench relay` runs, and 28–75 ms (median 43) over five with one.
  * The price: a slow commit holds up every ack on the replica until it ends.
  *
  * The Delivered receipts of a batch go back to their senders through the queue. When a sender's socket
