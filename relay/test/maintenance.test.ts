@@ -29,6 +29,16 @@ async function queueStats(relay: TestRelay) {
   return { bytes: Number(stats?.bytes), vacuums: Number(stats?.vacuums), items: Number(stats?.items) }
 }
 
+/** `count` queued items of 1.4 KB for an instance that never connects. */
+async function queueItems(relay: TestRelay, count: number) {
+  const now = relay.clock.now()
+  await relay.database.db.execute(
+    sql`insert into queue (destination, item_id, kind, body, created_at, deadline_at, next_attempt_at)
+        select 'oc_gone', gen_random_uuid(), 'envelope', repeat('x', 1400), ${now}, ${now + 3_600_000}, ${now}
+        from generate_series(1, ${count})`,
+  )
+}
+
 eachDriver(
   t,
   'delivered envelopes leave no growing queue behind: their space is reused',
@@ -139,12 +149,7 @@ t.test('a relay shut down during a vacuum pass cancels it, and logs no failure',
   const watcher = postgres(url ?? '', { max: 1, onnotice: () => {} })
   t.teardown(() => watcher.end())
   // 30,000 delivered items of 1.4 KB: a VACUUM paced as autovacuum is, over their 100 MB, takes seconds.
-  const now = relay.clock.now()
-  await relay.database.db.execute(
-    sql`insert into queue (destination, item_id, kind, body, created_at, deadline_at, next_attempt_at)
-        select 'oc_gone', gen_random_uuid(), 'envelope', repeat('x', 1400), ${now}, ${now + 3_600_000}, ${now}
-        from generate_series(1, 30000)`,
-  )
+  await queueItems(relay, 30_000)
   await relay.database.db.execute(sql`delete from queue`)
   const queueVacuums = async () =>
     (await watcher`select n_dead_tup, vacuum_count from pg_stat_user_tables where relname = 'queue'`)[0] as {
@@ -167,12 +172,7 @@ t.test('a relay shut down during a vacuum pass cancels it, and logs no failure',
 
 eachDriver(t, 'VACUUM never cuts the queue short: that lock would stop every delivery', async (t, driver) => {
   const relay = await buildRelay(t, driver)
-  const now = relay.clock.now()
-  await relay.database.db.execute(
-    sql`insert into queue (destination, item_id, kind, body, created_at, deadline_at, next_attempt_at)
-        select 'oc_gone', gen_random_uuid(), 'envelope', repeat('x', 1400), ${now}, ${now + 3_600_000}, ${now}
-        from generate_series(1, 1000)`,
-  )
+  await queueItems(relay, 1000)
   const size = async () =>
     Number(
       (
