@@ -127,6 +127,23 @@ export const SignedRelayKeySetSchema = z.strictObject({
 })
 export type SignedRelayKeySet = z.infer<typeof SignedRelayKeySetSchema>
 
+/** One token bucket: `burst` envelopes at once, then `perSecond` more each second. */
+export const RateSchema = z.strictObject({
+  burst: z.int().positive(),
+  perSecond: z.number().positive(),
+})
+export type Rate = z.infer<typeof RateSchema>
+
+/**
+ * The envelope rates a relay allows a sender (PROTOCOL.md §4.4): one bucket per (sender, recipient)
+ * connection and one per sender. A node paces its submits to them rather than be told to wait.
+ */
+export const SubmitRatesSchema = z.strictObject({
+  connection: RateSchema,
+  instance: RateSchema,
+})
+export type SubmitRates = z.infer<typeof SubmitRatesSchema>
+
 /** GET /v1/info: public, unauthenticated. */
 export const RelayInfoSchema = z.strictObject({
   v: VersionSchema,
@@ -141,6 +158,8 @@ export const RelayInfoSchema = z.strictObject({
     attachmentsPerMessage: z.int().positive(),
     messageAttachmentBytes: z.int().positive(),
     clockSkewSeconds: z.int().positive(),
+    /** Absent from relays older than this member: a node then assumes 60 / 10 per s and 2,000 / 200 per s. */
+    submitRates: SubmitRatesSchema.optional(),
   }),
 })
 export type RelayInfo = z.infer<typeof RelayInfoSchema>
