@@ -63,6 +63,10 @@ export async function startRelayProcess(env: Record<string, string> = {}, nodeAr
         RELAY_RATE_CONNECTION_PER_S: '1000000',
         RELAY_RATE_INSTANCE_BURST: '1000000',
         RELAY_RATE_INSTANCE_PER_S: '1000000',
+        // The bench registers and connects 1,000 instances from this one machine.
+        RELAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR: '1000000',
+        RELAY_CONNECTION_REQUESTS_PER_ADDRESS_PER_HOUR: '1000000',
+        RELAY_CONNECTION_REQUESTS_PER_INSTANCE_PER_HOUR: '1000000',
         ...env,
       },
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -1,4 +1,5 @@
 import websocket from '@fastify/websocket'
+import { addSecurityHeaders, jsonNestingExceeds, MAX_JSON_DEPTH } from '@ochat/shared-protocol'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { databaseNonceStore } from './auth/nonce-store.ts'
@@ -18,7 +19,13 @@ import { docsRoutes } from './docs/openapi.ts'
 import type { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import type { RateLimiter } from './envelopes/rate-limiter.ts'
 import { envelopeRoutes, SUBMIT_BODY_LIMIT_BYTES } from './envelopes/routes.ts'
-import { installErrorHandler, RelayError } from './errors.ts'
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  installErrorHandler,
+  RelayError,
+  websocketErrorHandler,
+} from './errors.ts'
 import type { RelayKeys } from './info/relay-keys.ts'
 import { infoRoutes } from './info/routes.ts'
 import { instanceRoutes } from './instances/routes.ts'
@@ -68,7 +75,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.logStream ?? process.stdout,
     ) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Behind a TLS proxy, request.ip is the client's (from X-Forwarded-For) only for a trusted proxy.
+    trustProxy: deps.config.trustProxy,
     return503OnClosing: true,
+    // Refusals made before a route runs (router, HTTP parser) answer in the error shape too.
+    frameworkErrors,
+    clientErrorHandler,
   })
 
   // Signatures cover the raw bytes, so the JSON parser keeps them.
@@ -76,6 +88,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const bytes = body as Buffer
     request.rawBody = bytes
     if (bytes.byteLength === 0) return done(null, undefined)
+    // Checked before parsing, so that nothing downstream walks a value nested deep enough to exhaust the stack.
+    if (jsonNestingExceeds(bytes))
+      return done(
+        new RelayError(
+          'E_INVALID_BODY',
+          `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`,
+        ),
+        undefined,
+      )
     try {
       done(null, JSON.parse(bytes.toString('utf8')))
     } catch {
@@ -83,6 +104,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   })
   installErrorHandler(app)
+  // Every answer, errors included: no type sniffing, no framing, and the strictest CSP unless it sets its own.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    addSecurityHeaders(reply)
+    return payload
+  })
   // Every route, as registered: the OpenAPI test checks each one is documented.
   const registered: string[] = []
   app.decorate('registeredRoutes', registered)
@@ -97,7 +123,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (request.routeOptions.config?.auth || !request.routeOptions.url) return
     precheckSignedHeaders(request.headers, deps.clock.now())
   })
-  await app.register(websocket, { options: { maxPayload: SUBMIT_BODY_LIMIT_BYTES } })
+  await app.register(websocket, {
+    options: { maxPayload: SUBMIT_BODY_LIMIT_BYTES },
+    errorHandler: websocketErrorHandler,
+  })
 
   const db = deps.database.db
   const relayId = deps.relayKeys.relayId
@@ -127,7 +156,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limits: deps.limits,
     signed,
   })
-  await app.register(blobRoutes, { db, clock: deps.clock, store: deps.blobStore, signed })
+  await app.register(blobRoutes, {
+    db,
+    clock: deps.clock,
+    store: deps.blobStore,
+    signed,
+    uploadPace: deps.config.uploadPace,
+  })
   await app.register(wsRoutes, {
     db,
     clock: deps.clock,

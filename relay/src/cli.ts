@@ -1,11 +1,18 @@
 import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { type Config, ConfigError, loadConfig } from './config.ts'
-import { type Database, migrateDatabase, openDatabase, rows } from './db/client.ts'
+import { type Database, type Db, migrateDatabase, openDatabase, rows } from './db/client.ts'
 import { announceInstanceChange } from './delivery/lease-repository.ts'
 import { errorCode, loggable } from './errors.ts'
 import { createInvite } from './instances/invites.ts'
-import { findInstance, listInstances, updateInstance } from './instances/repository.ts'
+import {
+  addressMatcher,
+  listRegistrations,
+  type Registration,
+  type RegistrationFilter,
+} from './instances/list-registrations.ts'
+import { purgeInstance } from './instances/purge-instance.ts'
+import { findInstance, updateInstance } from './instances/repository.ts'
 import { startRelay } from './relay.ts'
 
 const HELP = `ochat-relay: the O'Chat relay (ciphertext store-and-forward between company nodes)
@@ -17,10 +24,21 @@ Commands:
   migrate                apply database migrations and exit (serve also does it at start)
   invite [--days N] [--note TEXT]
                          print a one-time registration token (valid 7 days unless --days)
-  instances              list registered instances
-  suspend <instance-id>  refuse every request from an instance (403) until unsuspended
-  unsuspend <instance-id>
+  instances [filters]    list registered instances: status, when, from which address, connection
+                         requests sent (and still pending), pending requests to it
+  suspend <instance-id>...
+                         refuse every request from an instance (403) until unsuspended
+  unsuspend <instance-id>...
+  purge [<instance-id>...] [filters] [--yes]
+                         remove spam registrations with their connections and queued items (not
+                         instances with an accepted connection: suspend those); lists them without --yes
   stats                  queue depth, envelopes by status, connected sockets, database size
+
+Filters for instances and purge:
+  --since 1h|30m|2d|<date>      registered since then
+  --address A                   registered from this address, or from this range (203.0.113.0/24)
+  --pending-requests-min N      with N or more of its own connection requests still pending
+  --status active|suspended
 
 Configuration comes from the environment (see relay/ARCHITECTURE.md), e.g.
   DATABASE_URL=postgres://…   PostgreSQL; without it, PGlite in RELAY_DATA_DIR (.data/relay)
@@ -71,28 +89,32 @@ export async function main(argv: string[]): Promise<number> {
       })
     }
     case 'instances':
-      return withDatabase(config, async (database) => {
-        const all = await listInstances(database.db)
-        if (all.length === 0) process.stdout.write('no instances registered\n')
-        for (const row of all) {
-          process.stdout.write(
-            `${row.id}  ${row.status.padEnd(9)}  ${new Date(row.registeredAt).toISOString()}  ${row.name}${row.webhookUrl ? `  webhook ${row.webhookUrl}` : ''}\n`,
-          )
-        }
-      })
+    case 'purge':
+      return withDatabase(config, (database) =>
+        (command === 'purge' ? purgeCommand : instancesCommand)(rest, {
+          db: database.db,
+          out: process.stdout,
+          err: process.stderr,
+          nowMs: Date.now(),
+        }),
+      )
     case 'suspend':
     case 'unsuspend': {
-      const id = rest[0]
-      if (!id) return fail(`usage: ochat-relay ${command} <instance-id>`)
+      if (rest.length === 0) return fail(`usage: ochat-relay ${command} <instance-id>...`)
       return withDatabase(config, async (database) => {
-        if (!(await findInstance(database.db, id)))
-          throw new UserError(`no instance ${id}; see \`ochat-relay instances\``)
-        await updateInstance(database.db, id, { status: command === 'suspend' ? 'suspended' : 'active' })
-        // Open sockets are closed on every replica; reconnecting, a suspended instance gets 4403.
-        await announceInstanceChange(database.db, id)
-        process.stdout.write(
-          `${id} ${command === 'suspend' ? 'suspended: its requests and sockets get 403' : 'active again'}\n`,
-        )
+        for (const id of rest) {
+          if (!(await findInstance(database.db, id)))
+            throw new UserError(`no instance ${id}; see \`ochat-relay instances\``)
+        }
+        for (const id of rest) {
+          await updateInstance(database.db, id, { status: command === 'suspend' ? 'suspended' : 'active' })
+          // Open sockets are closed on every replica; reconnecting, a suspended instance gets 4403.
+          await announceInstanceChange(database.db, id)
+          process.stdout.write(
+            `${id} ${command === 'suspend' ? 'suspended: its requests and sockets get 403' : 'active again'}\n`,
+          )
+        }
+        return 0
       })
     }
     case 'stats':
@@ -129,19 +151,162 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-class UserError extends Error {}
+/** A mistake on the command line: its message is printed, and the exit code is 2. */
+export class UserError extends Error {}
+
+/** What `instances` and `purge` need: the database, where to write, and the time. */
+export type CommandIo = {
+  db: Db
+  out: { write(text: string): unknown }
+  err: { write(text: string): unknown }
+  nowMs: number
+}
+
+const FILTER_OPTIONS = {
+  since: { type: 'string' },
+  address: { type: 'string' },
+  'pending-requests-min': { type: 'string' },
+  status: { type: 'string' },
+} as const
+
+/** `instances [filters]`: one line per registration, oldest first. */
+export async function instancesCommand(args: string[], io: CommandIo): Promise<number> {
+  const { values } = parseOptions(() => parseArgs({ args, options: FILTER_OPTIONS }))
+  const filter = parseFilter(values, io.nowMs)
+  const found = await listRegistrations(io.db, filter)
+  if (found.length === 0) {
+    io.out.write(Object.keys(filter).length > 0 ? 'no instances match\n' : 'no instances registered\n')
+    return 0
+  }
+  for (const row of found) io.out.write(`${registrationLine(row)}\n`)
+  io.err.write(`${plural(found.length, 'instance')}\n`)
+  return 0
+}
+
+/**
+ * `purge [<instance-id>...] [filters] [--yes]`: without --yes, lists what it would remove and does
+ * nothing; with it, purges one instance at a time, printing each as it goes.
+ */
+export async function purgeCommand(args: string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parseOptions(() =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      options: { ...FILTER_OPTIONS, yes: { type: 'boolean', default: false } },
+    }),
+  )
+  const filter = parseFilter(values, io.nowMs)
+  if (positionals.length === 0 && Object.keys(filter).length === 0) {
+    throw new UserError(
+      'usage: ochat-relay purge [<instance-id>...] [--since 1h] [--address A] [--pending-requests-min N] [--yes]; name instances or give a filter',
+    )
+  }
+  if (positionals.length > 0) filter.ids = positionals
+  const found = await listRegistrations(io.db, filter)
+  for (const id of positionals) {
+    if (!found.some((row) => row.id === id))
+      throw new UserError(
+        `no instance ${id}${Object.keys(filter).length > 1 ? ' matching the filters' : ''}; see \`ochat-relay instances\``,
+      )
+  }
+  if (found.length === 0) {
+    io.out.write('no instances match; nothing purged\n')
+    return 0
+  }
+  if (!values.yes) {
+    for (const row of found) io.out.write(`${registrationLine(row)}\n`)
+    io.err.write(
+      `nothing purged: run again with --yes to purge ${found.length === 1 ? 'this instance' : `these ${found.length} instances`}\n`,
+    )
+    return 1
+  }
+  let purged = 0
+  for (const [index, row] of found.entries()) {
+    const outcome = await purgeInstance({ db: io.db, id: row.id })
+    const step = `[${index + 1}/${found.length}]`
+    if (outcome.purged) {
+      purged++
+      io.out.write(
+        `${step} purged ${row.id} (${row.name}): ${plural(outcome.pendingRequests, 'pending request')}, ${plural(outcome.connections, 'connection')}, ${plural(outcome.queuedItems, 'queued item')}\n`,
+      )
+    } else io.out.write(`${step} skipped ${row.id} (${row.name}): ${outcome.reason}\n`)
+  }
+  io.out.write(`purged ${purged} of ${plural(found.length, 'instance')}\n`)
+  return 0
+}
+
+/** parseArgs' own complaints (an unknown option, a missing value) are mistakes on the command line too. */
+function parseOptions<T>(parse: () => T): T {
+  try {
+    return parse()
+  } catch (error) {
+    throw new UserError(error instanceof Error ? error.message : String(error))
+  }
+}
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`
+
+function registrationLine(row: Registration): string {
+  return [
+    row.id,
+    row.status.padEnd(9),
+    new Date(row.registeredAt).toISOString(),
+    `from ${(row.registeredFrom ?? '-').padEnd(15)}`,
+    `sent ${row.requestsSent} (pending ${row.requestsPending})`,
+    `incoming ${row.incomingPending}`,
+    `${row.name}${row.webhookUrl ? `  webhook ${row.webhookUrl}` : ''}`,
+  ].join('  ')
+}
+
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+function parseFilter(
+  values: { since?: string; address?: string; 'pending-requests-min'?: string; status?: string },
+  nowMs: number,
+): RegistrationFilter {
+  const filter: RegistrationFilter = {}
+  if (values.since !== undefined) {
+    const duration = /^(\d+)([smhd])$/.exec(values.since)
+    const date = Date.parse(values.since)
+    if (duration) filter.since = nowMs - Number(duration[1]) * UNIT_MS[duration[2] as keyof typeof UNIT_MS]
+    else if (Number.isFinite(date)) filter.since = date
+    else throw new UserError('--since takes a duration (30m, 1h, 2d) or a date (2026-12-07T10:00Z)')
+  }
+  if (values.address !== undefined) {
+    if (!addressMatcher(values.address))
+      throw new UserError(
+        '--address takes an address (203.0.113.7, 2001:db8::1) or a CIDR range (203.0.113.0/24)',
+      )
+    filter.address = values.address
+  }
+  if (values['pending-requests-min'] !== undefined) {
+    const min = Number(values['pending-requests-min'])
+    if (!Number.isInteger(min) || min < 0) throw new UserError('--pending-requests-min takes a whole number')
+    filter.pendingRequestsMin = min
+  }
+  if (values.status !== undefined) {
+    if (values.status !== 'active' && values.status !== 'suspended')
+      throw new UserError('--status is active or suspended')
+    filter.status = values.status
+  }
+  return filter
+}
 
 function fail(message: string): number {
   process.stderr.write(`${message}\n`)
   return 2
 }
 
-async function withDatabase(config: Config, body: (database: Database) => Promise<void>): Promise<number> {
+async function withDatabase(
+  config: Config,
+  /** Resolves to the exit code, or to nothing for 0. */
+  body: (database: Database) => Promise<unknown>,
+): Promise<number> {
   const database = await openDatabase(config)
   try {
     await migrateDatabase(database)
-    await body(database)
-    return 0
+    const code = await body(database)
+    return typeof code === 'number' ? code : 0
   } catch (error) {
     if (error instanceof UserError) return fail(error.message)
     throw error

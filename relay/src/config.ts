@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
-import { LIMITS } from '@ochat/shared-protocol'
+import { DEFAULT_UPLOAD_PACE, LIMITS, type UploadPace } from '@ochat/shared-protocol'
 import { z } from 'zod'
+import { parseTrustProxy, type TrustProxy } from './limits/client-address.ts'
 
 /**
  * The relay's configuration, parsed once from the environment at boot. Every problem is listed at once
@@ -18,10 +19,34 @@ const ConfigSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   /** Shared by replicas: a volume they all mount. */
   RELAY_BLOB_DIR: z.string().optional(),
+  /** An attachment upload that sends no byte for this long is cut off and its partial file removed: 30 s. */
+  RELAY_UPLOAD_IDLE_MS: z.coerce.number().int().min(100).default(DEFAULT_UPLOAD_PACE.idleMs),
+  /** An upload slower than this over any such stretch is cut off too: 4 KiB/s. */
+  RELAY_UPLOAD_MIN_BYTES_PER_S: z.coerce.number().int().min(0).default(DEFAULT_UPLOAD_PACE.minBytesPerSecond),
   /** File holding the relay's signing keys (created on first start); replicas share it. */
   RELAY_KEYS_FILE: z.string().optional(),
   /** open: anyone may register; invite: a one-time token from `ochat-relay invite` is required. */
   RELAY_REGISTRATION: z.enum(['open', 'invite']).default('invite'),
+  /** New instances per client address (IPv6: per /64) per hour, with open registration. */
+  RELAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR: z.coerce.number().int().positive().default(10),
+  /** Connection requests per client address (IPv6: per /64) per hour, and per requesting instance. */
+  RELAY_CONNECTION_REQUESTS_PER_ADDRESS_PER_HOUR: z.coerce.number().int().positive().default(60),
+  RELAY_CONNECTION_REQUESTS_PER_INSTANCE_PER_HOUR: z.coerce.number().int().positive().default(20),
+  /** Pending incoming connection requests an instance may have; further ones are refused until it decides. */
+  RELAY_MAX_PENDING_INCOMING: z.coerce.number().int().positive().default(20),
+  /** Behind a proxy: Fastify's trustProxy (false, true, or the proxies' addresses and ranges). */
+  RELAY_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value, context) => {
+      const parsed = parseTrustProxy(value)
+      if (parsed.ok) return parsed.value
+      context.addIssue({
+        code: 'custom',
+        message: `give true, false, or the proxies' addresses or CIDR ranges; not: ${parsed.bad.join(', ')}`,
+      })
+      return z.NEVER
+    }),
   /** Unique per process; defaults to a random id. */
   RELAY_REPLICA_ID: z.string().min(1).max(100).optional(),
   RELAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -73,8 +98,15 @@ export type Config = Readonly<{
   dataDir: string
   databaseUrl: string | undefined
   blobDir: string
+  /** How slow an attachment upload may be before it is cut off. */
+  uploadPace: UploadPace
   keysFile: string
   registration: 'open' | 'invite'
+  registrationsPerAddressPerHour: number
+  connectionRequestsPerAddressPerHour: number
+  connectionRequestsPerInstancePerHour: number
+  maxPendingIncoming: number
+  trustProxy: TrustProxy
   replicaId: string
   logLevel: z.infer<typeof ConfigSchema>['RELAY_LOG_LEVEL']
   rate: Readonly<{
@@ -120,8 +152,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir,
     databaseUrl: e.DATABASE_URL,
     blobDir: resolve(e.RELAY_BLOB_DIR ?? `${dataDir}/blobs`),
+    uploadPace: { idleMs: e.RELAY_UPLOAD_IDLE_MS, minBytesPerSecond: e.RELAY_UPLOAD_MIN_BYTES_PER_S },
     keysFile: resolve(e.RELAY_KEYS_FILE ?? `${dataDir}/relay-keys.json`),
     registration: e.RELAY_REGISTRATION,
+    registrationsPerAddressPerHour: e.RELAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR,
+    connectionRequestsPerAddressPerHour: e.RELAY_CONNECTION_REQUESTS_PER_ADDRESS_PER_HOUR,
+    connectionRequestsPerInstancePerHour: e.RELAY_CONNECTION_REQUESTS_PER_INSTANCE_PER_HOUR,
+    maxPendingIncoming: e.RELAY_MAX_PENDING_INCOMING,
+    trustProxy: e.RELAY_TRUST_PROXY,
     replicaId: e.RELAY_REPLICA_ID ?? `replica-${randomBytes(4).toString('hex')}`,
     logLevel: e.RELAY_LOG_LEVEL,
     rate: Object.freeze({

@@ -1,5 +1,17 @@
-import { type ErrorBody, type ReasonPrefix, reason, zodDetails } from '@ochat/shared-protocol'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { Duplex } from 'node:stream'
+import {
+  type ErrorBody,
+  frameworkRefusal,
+  isClientSocketError,
+  parserRefusal,
+  type ReasonPrefix,
+  rawResponse,
+  reason,
+  SECURITY_HEADERS,
+  zodDetails,
+} from '@ochat/shared-protocol'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
 import type { z } from 'zod'
 
 /**
@@ -9,6 +21,36 @@ import type { z } from 'zod'
 const CATALOG = {
   E_INVALID_BODY: { status: 400, prefix: 'invalid', message: 'The request body is not valid; see details.' },
   E_INVALID_PARAMS: { status: 400, prefix: 'invalid', message: 'The request path or query is not valid.' },
+  E_BAD_REQUEST: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'The request is not valid HTTP; see the reason.',
+  },
+  E_REQUEST_TIMEOUT: {
+    status: 408,
+    prefix: 'invalid',
+    message: 'The request did not arrive in time; send it again.',
+  },
+  E_URI_TOO_LONG: {
+    status: 414,
+    prefix: 'invalid',
+    message: 'A part of the URL is longer than the relay accepts.',
+  },
+  E_UPGRADE_REQUIRED: {
+    status: 426,
+    prefix: 'invalid',
+    message: 'This is a WebSocket: open it with an HTTP Upgrade request.',
+  },
+  E_HEADERS_TOO_LARGE: {
+    status: 431,
+    prefix: 'invalid',
+    message: 'The URL and headers together are larger than the relay accepts (16 kB).',
+  },
+  E_METHOD_NOT_ALLOWED: {
+    status: 405,
+    prefix: 'invalid',
+    message: 'This method is not allowed here; see the API document at /docs.',
+  },
   E_BODY_TOO_LARGE: {
     status: 413,
     prefix: 'invalid',
@@ -51,6 +93,22 @@ const CATALOG = {
     prefix: 'invalid',
     message: 'A pending or accepted connection with this instance already exists.',
   },
+  E_REGISTRATION_RATE_LIMITED: {
+    status: 429,
+    prefix: 'rate-limited',
+    message: 'Too many registrations from this address; retry after the delay given.',
+  },
+  E_CONNECTION_RATE_LIMITED: {
+    status: 429,
+    prefix: 'rate-limited',
+    message: 'Too many connection requests from this instance or address; retry after the delay given.',
+  },
+  E_CONNECTION_REQUESTS_FULL: {
+    status: 429,
+    prefix: 'rate-limited',
+    message:
+      'This instance is not accepting more connection requests now. Try again later, or reach the company another way.',
+  },
   E_CONNECTION_TRANSITION: {
     status: 409,
     prefix: 'invalid',
@@ -78,6 +136,16 @@ const CATALOG = {
     message: 'Too many envelopes; retry after the delay given.',
   },
   E_RECEIPT_INVALID: { status: 400, prefix: 'invalid', message: 'The receipt is not valid.' },
+  E_UPLOAD_STALLED: {
+    status: 408,
+    prefix: 'error',
+    message: 'The upload stopped sending data and was cut off; nothing was stored. Upload it again.',
+  },
+  E_UPLOAD_TOO_SLOW: {
+    status: 408,
+    prefix: 'error',
+    message: 'The upload was too slow and was cut off; nothing was stored. Upload it again.',
+  },
   E_BLOB_LENGTH: {
     status: 400,
     prefix: 'invalid',
@@ -176,25 +244,62 @@ export function installErrorHandler(app: FastifyInstance): void {
 
 function toRelayError(error: FastifyError | RelayError | Error): RelayError {
   if (error instanceof RelayError) return error
-  const fastifyError = error as FastifyError
-  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RelayError('E_BODY_TOO_LARGE')
-  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-    return new RelayError('E_UNSUPPORTED_MEDIA_TYPE')
-  if (
-    fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
-    fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
-  ) {
-    return new RelayError('E_INVALID_BODY', 'the body is not valid JSON')
-  }
-  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return new RelayError('E_INVALID_BODY', fastifyError.message)
-  }
+  const refusal = frameworkRefusal(error as FastifyError)
+  if (refusal) return new RelayError(refusal.code, refusal.detail)
   if (isDatabaseUnavailable(error)) return new RelayError('E_UNAVAILABLE')
   // Text PostgreSQL cannot store (a NUL byte, bad encoding) that slipped past a schema: still the caller's input.
   if (['22021', '22P05', '22001'].includes(errorCode(error) ?? '')) {
     return new RelayError('E_INVALID_BODY', 'a text field holds characters that cannot be stored')
   }
   return new RelayError('E_INTERNAL')
+}
+
+/**
+ * Fastify's `frameworkErrors`: refusals made by its router before any route runs (a path parameter
+ * over 100 characters, a URL that does not percent-decode), answered in the error shape.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const relayError = toRelayError(error)
+  request.log.info({ code: relayError.code, status: relayError.status }, 'request refused')
+  void reply.status(relayError.status).headers(SECURITY_HEADERS).send(relayError.body())
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node's HTTP parser refused the bytes before there is a request (headers
+ * over 16 kB, bytes that are not HTTP, a request that took too long). The answer is written on the socket
+ * by hand, in the error shape and with the headers every answer carries, then the socket is closed.
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  error: NodeJS.ErrnoException,
+  socket: Duplex,
+): void {
+  const refusal = parserRefusal(error)
+  if (!refusal || socket.destroyed) {
+    socket.destroy()
+    return
+  }
+  const relayError = new RelayError(refusal.code, refusal.detail)
+  this.log.debug({ code: relayError.code, parser: error.code }, 'client error')
+  // Closed once the answer is flushed: a plain destroy could drop it before it leaves.
+  if (socket.writable) socket.end(rawResponse(relayError.status, relayError.body()), () => socket.destroy())
+  else socket.destroy()
+}
+
+/**
+ * @fastify/websocket's `errorHandler`: a frame the node should not have sent (over the size limit, bad
+ * UTF-8, a reserved opcode) or a connection it dropped is the client's doing, logged at warn; anything
+ * else is the relay's and logged at error. The socket is closed either way.
+ */
+export function websocketErrorHandler(error: Error, socket: WebSocket, request: FastifyRequest): void {
+  const code = errorCode(error) ?? ''
+  if (isClientSocketError(code))
+    request.log.warn(
+      { code, message: error.message },
+      'socket closed: a bad frame or a dropped connection from the node',
+    )
+  else request.log.error({ err: loggable(error) }, 'socket failed')
+  socket.terminate()
 }
 
 /**

@@ -1,6 +1,7 @@
 // PROTOCOL.md §8 and issue 3 (attachments): upload once, download only as a recipient, resume with Range.
 import { createHash } from 'node:crypto'
 import { existsSync, rmSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
@@ -13,6 +14,7 @@ import {
 } from '@ochat/shared-protocol'
 import t from 'tap'
 import { request } from 'undici'
+import { partialUpload, trickle } from '../../test/support/raw-http.ts'
 import type { ManualClock } from '../src/clock.ts'
 import {
   buildNode,
@@ -261,5 +263,40 @@ eachDriver(
     const response = await download(relay, globex, blobId)
     t.equal(response.statusCode, 404)
     t.match(JSON.parse(String(response.body)), { error: { code: 'E_NOT_FOUND' } }, 'with the stable code')
+  },
+)
+
+eachDriver(
+  t,
+  'an upload that stalls or trickles is cut off with 408 and leaves nothing behind',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, {
+      listen: true,
+      env: { RELAY_UPLOAD_IDLE_MS: '300', RELAY_UPLOAD_MIN_BYTES_PER_S: String(64 * 1024) },
+    })
+    const acme = buildNode('Acme')
+    await register(relay, acme)
+    const size = 40 * 1024 * 1024
+    for (const [kind, code] of [
+      ['stalled', 'E_UPLOAD_STALLED'],
+      ['trickling', 'E_UPLOAD_TOO_SLOW'],
+    ] as const) {
+      const created = await signed(relay, acme, 'POST', '/v1/blobs', { size })
+      const { blobId, uploadUrl, uploadToken } = created.json()
+      const answer = await partialUpload({
+        method: 'PUT',
+        url: new URL(uploadUrl, relay.baseUrl),
+        headers: { authorization: `Bearer ${uploadToken}`, 'content-type': 'application/octet-stream' },
+        declaredBytes: size,
+        first: Buffer.alloc(64 * 1024, 1),
+        // 1 KiB every 50 ms is 20 KiB/s, under the 64 KiB/s floor configured here.
+        ...(kind === 'trickling' ? { trickle: (socket: Socket) => trickle(socket, 1024, 50) } : {}),
+      })
+      t.match(answer.head, /^HTTP\/1\.1 408 /, `a ${kind} upload is answered 408`)
+      t.match(answer.head, /connection: close/i, 'and the relay closes the connection')
+      t.equal(JSON.parse(answer.body).error.code, code)
+      const path = join(relay.config.blobDir, blobId.slice(0, 2), blobId)
+      t.notOk(existsSync(`${path}.part`) || existsSync(path), 'no partial file is left')
+    }
   },
 )

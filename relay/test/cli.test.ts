@@ -27,7 +27,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 t.test('--help lists every command', async (t) => {
   const { code, stdout } = await cli('--help')
   t.equal(code, 0)
-  for (const command of ['serve', 'migrate', 'invite', 'instances', 'suspend', 'unsuspend', 'stats'])
+  for (const command of ['serve', 'migrate', 'invite', 'instances', 'suspend', 'unsuspend', 'purge', 'stats'])
     t.match(stdout, command)
 })
 
@@ -48,5 +48,10 @@ t.test('mistakes get a clear message and a non-zero exit', async (t) => {
   t.match(unknown.stderr, /no instance oc_[a-z2-7]{26}; see `ochat-relay instances`/)
   t.match(await cli('suspend'), { code: 2, stderr: /usage: ochat-relay suspend <instance-id>/ })
   t.match(await cli('frobnicate'), { code: 2, stderr: /unknown command "frobnicate"/ })
+  // Purging every instance takes naming them or a filter (test/open-relay.test.ts runs the rest in process).
+  t.match(await cli('purge', '--yes'), {
+    code: 2,
+    stderr: /usage: ochat-relay purge .*name instances or give a filter/,
+  })
   t.match(await cli('invite', '--days', '0'), { code: 2, stderr: /--days must be between 1 and 365/ })
 })

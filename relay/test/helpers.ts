@@ -114,10 +114,14 @@ export function buildNode(name = 'Acme') {
 }
 export type TestNode = ReturnType<typeof buildNode>
 
+/** Where a request comes from: the socket's address, and headers a proxy would add (X-Forwarded-For). */
+export type RequestOrigin = { remoteAddress?: string; headers?: Record<string, string> }
+
 export async function register(
   relay: TestRelay,
   node: TestNode,
   extra: { inviteToken?: string; webhookUrl?: string } = {},
+  origin: RequestOrigin = {},
 ) {
   const body = signRegistration(
     {
@@ -130,7 +134,13 @@ export async function register(
     },
     node.identity.secretKey,
   )
-  return relay.app.inject({ method: 'POST', url: '/v1/instances', payload: body })
+  return relay.app.inject({
+    method: 'POST',
+    url: '/v1/instances',
+    payload: body,
+    ...(origin.remoteAddress ? { remoteAddress: origin.remoteAddress } : {}),
+    ...(origin.headers ? { headers: origin.headers } : {}),
+  })
 }
 
 /** A signed request from `node`, through app.inject. */
@@ -140,6 +150,7 @@ export function signed(
   method: 'GET' | 'POST',
   url: string,
   body?: unknown,
+  origin: RequestOrigin = {},
 ) {
   const payload = body === undefined ? undefined : JSON.stringify(body)
   const headers = signRequest({
@@ -154,8 +165,13 @@ export function signed(
   return relay.app.inject({
     method,
     url,
-    headers: { ...headers, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...origin.headers,
+      ...headers,
+      ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(payload === undefined ? {} : { payload }),
+    ...(origin.remoteAddress ? { remoteAddress: origin.remoteAddress } : {}),
   })
 }
 

@@ -21,4 +21,6 @@ t.test('every registered route is documented, with its schemas', async (t) => {
   )
   t.same(submit.security, [{ signedRequest: [] }])
   t.same(document.paths['/v1/info'].get.security, [], 'public routes say so')
+  for (const path of ['/v1/instances', '/v1/connections'])
+    t.ok(document.paths[path].post.responses['429'].headers['Retry-After'], `${path} may answer 429`)
 })

@@ -1,6 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { attachmentCiphertextSize, IdSchema, LIMITS, newId, Sha256Schema } from '@ochat/shared-protocol'
+import {
+  attachmentCiphertextSize,
+  feedUpload,
+  IdSchema,
+  LIMITS,
+  newId,
+  Sha256Schema,
+  type UploadPace,
+  UploadPaceError,
+  UploadPaceGuard,
+} from '@ochat/shared-protocol'
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import { z } from 'zod'
 import { currentInstance } from '../auth/plugin.ts'
@@ -42,7 +52,14 @@ function blobId(params: unknown): string {
  */
 export async function blobRoutes(
   app: FastifyInstance,
-  deps: { db: Db; clock: Clock; store: BlobStore; signed: preHandlerHookHandler },
+  deps: {
+    db: Db
+    clock: Clock
+    store: BlobStore
+    signed: preHandlerHookHandler
+    /** How slow the uploader may send before the upload is cut off (PROTOCOL.md §8.3). */
+    uploadPace: UploadPace
+  },
 ): Promise<void> {
   // The upload body is a raw stream, handed to the store as it arrives.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload))
@@ -83,12 +100,27 @@ export async function blobRoutes(
     if (request.headers['content-type'] !== 'application/octet-stream')
       throw new RelayError('E_UNSUPPORTED_MEDIA_TYPE')
     let written: { size: number; sha256: string }
+    // The store reads through the guard, so when it cuts the upload off the request stays open to carry
+    // the answer; the socket closes once it is out, with the rest of the body unread.
+    const guard = new UploadPaceGuard(deps.uploadPace)
+    const detach = feedUpload(request.body as Readable, guard)
     try {
-      written = await deps.store.write(id, request.body as Readable, blob.size)
+      written = await deps.store.write(id, guard, blob.size)
     } catch (error) {
+      const closing = { headers: { connection: 'close' } }
+      if (error instanceof UploadPaceError)
+        throw new RelayError(
+          error.kind === 'stalled' ? 'E_UPLOAD_STALLED' : 'E_UPLOAD_TOO_SLOW',
+          error.message,
+          closing,
+        )
       if (error instanceof BlobTooLargeError)
-        throw new RelayError('E_BLOB_LENGTH', `more bytes than the declared ${blob.size}`)
+        throw new RelayError('E_BLOB_LENGTH', `more bytes than the declared ${blob.size}`, closing)
+      if (!(request.body as Readable).readableEnded)
+        throw new RelayError('E_BLOB_LENGTH', `the upload stopped after ${guard.bytes} of ${blob.size} bytes`)
       throw error
+    } finally {
+      detach()
     }
     if (written.size !== blob.size || (blob.sha256 && blob.sha256 !== written.sha256)) {
       await deps.store.delete(id)

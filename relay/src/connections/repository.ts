@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, or, sql } from 'drizzle-orm'
+import { and, asc, count, eq, inArray, or, sql } from 'drizzle-orm'
 import type { Executor } from '../db/client.ts'
 import { connectionHistory, connections, instances, queue } from '../db/schema.ts'
 
@@ -42,6 +42,15 @@ export async function findLiveConnectionBetween(
     )
     .limit(1)
   return row
+}
+
+/** Pending requests to `instanceId` that it has not decided yet. */
+export async function countPendingIncoming(executor: Executor, instanceId: string): Promise<number> {
+  const [row] = await executor
+    .select({ n: count() })
+    .from(connections)
+    .where(and(eq(connections.addressee, instanceId), eq(connections.state, 'pending')))
+  return row?.n ?? 0
 }
 
 export async function listConnectionsOf(executor: Executor, instanceId: string): Promise<ConnectionRow[]> {

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { parseBody, RelayError } from '../errors.ts'
+import { clientAddress } from '../limits/client-address.ts'
 import { decideConnection } from './decide-connection.ts'
 import { getConnection, listConnections } from './list-connections.ts'
 import { requestConnection } from './request-connection.ts'
@@ -27,7 +28,9 @@ export async function connectionRoutes(
     const body = parseBody(ConnectionRequestSchema, request.body)
     const connection = await requestConnection({
       db: deps.db,
+      config: deps.config,
       requester: currentInstance(request),
+      address: clientAddress(request, deps.config.trustProxy),
       to: body.to,
       message: body.message,
       nowMs: deps.clock.now(),

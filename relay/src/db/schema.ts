@@ -30,6 +30,11 @@ export const instances = pgTable('instances', {
   status: text('status').notNull().default('active'),
   registeredAt: ms('registered_at').notNull(),
   keysRotatedAt: ms('keys_rotated_at'),
+  /**
+   * The client address the first registration came from, for the operator to spot spam
+   * (`ochat-relay instances --address`); cleared after the metadata retention.
+   */
+  registeredFrom: text('registered_from'),
 })
 
 export const invites = pgTable('invites', {
@@ -41,6 +46,26 @@ export const invites = pgTable('invites', {
   usedAt: ms('used_at'),
   usedBy: text('used_by'),
 })
+
+/**
+ * Counters shared by every replica for the per-address and per-instance limits: one row per kind, key
+ * (an address or an instance id) and fixed window, counted up with one upsert; rows are purged once
+ * their window has passed.
+ */
+export const rateWindows = pgTable(
+  'rate_windows',
+  {
+    /** registration-address | request-address | request-instance */
+    kind: text('kind').notNull(),
+    key: text('key').notNull(),
+    windowStart: ms('window_start').notNull(),
+    count: integer('count').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.kind, table.key, table.windowStart] }),
+    index('rate_windows_window_start').on(table.windowStart),
+  ],
+)
 
 /** Signed-request nonces, kept for the ±300 s window; shared by every replica. */
 export const nonces = pgTable(

@@ -11,7 +11,7 @@ import {
 } from '@ochat/shared-protocol'
 import type { FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
-import { loggable } from '../errors.ts'
+import { loggable, RelayError } from '../errors.ts'
 import type { RelayKeys } from '../info/relay-keys.ts'
 import { findInstance } from '../instances/repository.ts'
 import { resetBreaker, takeLease } from './lease-repository.ts'
@@ -35,6 +35,11 @@ export async function wsRoutes(
   app: FastifyInstance,
   deps: SessionDeps & { hub: SocketHub; relayKeys: RelayKeys },
 ): Promise<void> {
+  // A plain GET (no Upgrade header) would otherwise get @fastify/websocket's empty 404. This plugin's own
+  // hook: it sees only this route.
+  app.addHook('preValidation', async (request) => {
+    if (!request.ws) throw new RelayError('E_UPGRADE_REQUIRED')
+  })
   app.get('/v1/ws', { websocket: true, config: { auth: 'socket' } }, (socket: WebSocket) => {
     const challenge = toBase64Url(randomBytes(32))
     const challengeIssuedAt = deps.clock.now()

@@ -27,6 +27,8 @@ type Operation = {
   body?: z.ZodType
   bodyType?: 'application/octet-stream'
   ok: { status: number; schema?: z.ZodType; description?: string }
+  /** When the route answers 429 with Retry-After, and why. */
+  limited?: string
 }
 
 const ReceiptsBody = z.object({ receipts: z.array(SignedReceiptSchema).min(1).max(256) })
@@ -62,6 +64,8 @@ export const OPERATIONS: Operation[] = [
     summary: 'Register an instance by its public keys (self-signed; invite token if required)',
     auth: 'public',
     body: SignedRegistrationSchema,
+    limited:
+      'Too many new instances from this address this hour (E_REGISTRATION_RATE_LIMITED, open registration)',
     ok: {
       status: 201,
       schema: z.object({ instance: InstanceViewSchema }),
@@ -96,6 +100,8 @@ export const OPERATIONS: Operation[] = [
     summary: 'Request a connection, with a message',
     auth: 'signed',
     body: ConnectionRequestSchema,
+    limited:
+      'Too many requests from this instance or address this hour (E_CONNECTION_RATE_LIMITED), or the addressee takes no more pending requests now (E_CONNECTION_REQUESTS_FULL)',
     ok: { status: 201, schema: z.object({ connection: ConnectionViewSchema }) },
   },
   {
@@ -218,6 +224,17 @@ export function buildOpenApi(relayName: string) {
           description: op.ok.description ?? 'OK',
           ...(op.ok.schema ? { content: { 'application/json': { schema: jsonSchema(op.ok.schema) } } } : {}),
         },
+        ...(op.limited
+          ? {
+              429: {
+                description: op.limited,
+                headers: {
+                  'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer', minimum: 1 } },
+                },
+                content: { 'application/json': { schema: jsonSchema(ErrorBodySchema) } },
+              },
+            }
+          : {}),
         '4XX': {
           description: 'Refused: a stable code, a message and a reason',
           content: { 'application/json': { schema: jsonSchema(ErrorBodySchema) } },

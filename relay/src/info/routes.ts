@@ -22,6 +22,14 @@ export async function infoRoutes(
       attachmentsPerMessage: LIMITS.attachmentsPerMessage,
       messageAttachmentBytes: LIMITS.messageAttachmentBytes,
       clockSkewSeconds: LIMITS.clockSkewSeconds,
+      // Published so nodes pace their submits to these buckets (envelopes/rate-limiter.ts).
+      submitRates: {
+        connection: {
+          burst: deps.config.rate.connectionBurst,
+          perSecond: deps.config.rate.connectionPerSecond,
+        },
+        instance: { burst: deps.config.rate.instanceBurst, perSecond: deps.config.rate.instancePerSecond },
+      },
     },
   }
 

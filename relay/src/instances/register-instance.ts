@@ -1,7 +1,8 @@
-import { type InstanceView, verifyRegistration } from '@ochat/shared-protocol'
+import { addressKey, type InstanceView, verifyRegistration } from '@ochat/shared-protocol'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { RelayError } from '../errors.ts'
+import { countAttempt } from '../limits/rate-windows.ts'
 import { consumeInvite, inviteIsUsable } from './invites.ts'
 import { presentInstance } from './presenter.ts'
 import { findInstance, insertInstance, updateInstance } from './repository.ts'
@@ -9,10 +10,12 @@ import { checkWebhookUrl } from './webhook-url.ts'
 
 export type RegisterInstanceProps = {
   db: Db
-  config: Pick<Config, 'registration' | 'allowPrivateWebhooks'>
+  config: Pick<Config, 'registration' | 'allowPrivateWebhooks' | 'registrationsPerAddressPerHour'>
   relayId: string
   /** The request body, unparsed: verifyRegistration validates it. */
   input: unknown
+  /** The client's address: counted against the per-address limit, and kept on a new instance. */
+  address: string
   nowMs: number
 }
 
@@ -27,11 +30,28 @@ export async function registerInstance(
   const verified = verifyRegistration(props.input, { relayId: props.relayId, nowMs: props.nowMs })
   if (!verified.ok) throw RelayError.fromRejection(400, verified)
   const { instanceId, registration } = verified.value
-  // The invite is checked before anything costly (the webhook URL's DNS lookup) is done for a stranger.
-  if (props.config.registration === 'invite' && !(await findInstance(props.db, instanceId))) {
-    if (!registration.inviteToken) throw new RelayError('E_REGISTRATION_INVITE_REQUIRED')
-    if (!(await inviteIsUsable(props.db, { token: registration.inviteToken, nowMs: props.nowMs }))) {
-      throw new RelayError('E_REGISTRATION_INVITE_INVALID')
+  // The invite and the per-address limit are checked before anything costly (the webhook URL's DNS
+  // lookup) is done for a stranger. Registering again with the same keys is neither.
+  if (!(await findInstance(props.db, instanceId))) {
+    if (props.config.registration === 'invite') {
+      if (!registration.inviteToken) throw new RelayError('E_REGISTRATION_INVITE_REQUIRED')
+      if (!(await inviteIsUsable(props.db, { token: registration.inviteToken, nowMs: props.nowMs }))) {
+        throw new RelayError('E_REGISTRATION_INVITE_INVALID')
+      }
+    } else {
+      // With open registration nothing else stops one machine from registering instances by the hundred.
+      await countAttempt(props.db, {
+        limits: [
+          {
+            kind: 'registration-address',
+            key: addressKey(props.address),
+            max: props.config.registrationsPerAddressPerHour,
+            what: 'registrations from this address',
+          },
+        ],
+        code: 'E_REGISTRATION_RATE_LIMITED',
+        nowMs: props.nowMs,
+      })
     }
   }
   if (registration.webhookUrl)
@@ -73,6 +93,7 @@ export async function registerInstance(
       status: 'active',
       registeredAt: props.nowMs,
       keysRotatedAt: null,
+      registeredFrom: props.address,
     }
     await insertInstance(tx, row)
     return { created: true, instance: presentInstance(row) }

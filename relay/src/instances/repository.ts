@@ -9,6 +9,12 @@ export async function findInstance(executor: Executor, id: string): Promise<Inst
   return row
 }
 
+/** Locks the row until the transaction ends, so changes that depend on its state do not interleave. */
+export async function lockInstance(executor: Executor, id: string): Promise<InstanceRow | undefined> {
+  const [row] = await executor.select().from(instances).where(eq(instances.id, id)).for('update').limit(1)
+  return row
+}
+
 export async function insertInstance(executor: Executor, row: typeof instances.$inferInsert): Promise<void> {
   await executor.insert(instances).values(row)
 }

@@ -8,6 +8,7 @@ import { haveConnection } from '../connections/repository.ts'
 import type { Db } from '../db/client.ts'
 import { announceInstanceChange } from '../delivery/lease-repository.ts'
 import { parseBody, RelayError } from '../errors.ts'
+import { clientAddress } from '../limits/client-address.ts'
 import { presentInstance } from './presenter.ts'
 import { registerInstance } from './register-instance.ts'
 import { findInstance, updateInstance } from './repository.ts'
@@ -23,6 +24,7 @@ export async function instanceRoutes(
       config: deps.config,
       relayId: deps.relayId,
       input: request.body,
+      address: clientAddress(request, deps.config.trustProxy),
       nowMs: deps.clock.now(),
     })
     return reply.status(created ? 201 : 200).send({ instance })

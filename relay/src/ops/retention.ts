@@ -1,6 +1,7 @@
-import { and, inArray, lt, ne, sql } from 'drizzle-orm'
+import { and, inArray, isNotNull, lt, ne, sql } from 'drizzle-orm'
 import { type Db, rows } from '../db/client.ts'
-import { envelopes } from '../db/schema.ts'
+import { envelopes, instances } from '../db/schema.ts'
+import { purgeRateWindows } from '../limits/rate-windows.ts'
 
 /** Rows deleted per statement, so a purge never holds long locks. */
 const BATCH = 5000
@@ -8,10 +9,17 @@ const BATCH = 5000
 /**
  * Metadata retention (DESIGN.md: 30 days by default): envelope rows whose delivery is settled are
  * deleted once older than the retention, in batches, keeping the tables small. Ciphertext is not
- * here: it left with the queue row when the recipient acknowledged it.
+ * here: it left with the queue row when the recipient acknowledged it. The address an instance
+ * registered from is forgotten after the same retention, and the per-address counters once their
+ * hour has passed: addresses are personal data, kept only while they serve against abuse.
  */
 export async function purgeMetadata(db: Db, props: { nowMs: number; retentionMs: number }): Promise<number> {
   const cutoff = props.nowMs - props.retentionMs
+  await purgeRateWindows(db, props.nowMs)
+  await db
+    .update(instances)
+    .set({ registeredFrom: null })
+    .where(and(isNotNull(instances.registeredFrom), lt(instances.registeredAt, cutoff)))
   let total = 0
   for (;;) {
     const batch = await rows<{ id: string }>(
