@@ -1,10 +1,12 @@
 import cookie from '@fastify/cookie'
 import websocket from '@fastify/websocket'
+import { addSecurityHeaders } from '@ochat/shared-protocol'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { calendarRoutes } from './activities/calendar-routes.ts'
 import { activityRoutes } from './activities/routes.ts'
 import { installIdempotency } from './api/idempotency.ts'
+import { installJsonParser } from './api/json-body.ts'
 import { attachmentRoutes } from './attachments/routes.ts'
 import { assertRouteAuth, installAuth } from './auth/plugin.ts'
 import { chatterRoutes } from './chatter/routes.ts'
@@ -13,7 +15,7 @@ import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import type { WriteQueue } from './db/write-queue.ts'
 import { docsRoutes } from './docs/openapi.ts'
-import { installErrorHandler } from './errors.ts'
+import { clientErrorHandler, frameworkErrors, installErrorHandler, websocketErrorHandler } from './errors.ts'
 import { followerRoutes } from './followers/routes.ts'
 import type { LiveHub } from './live/hub.ts'
 import { liveRoutes } from './live/routes.ts'
@@ -79,8 +81,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log,
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
+    // Refusals made before a route runs (router, HTTP parser) answer in the error shape too.
+    frameworkErrors,
+    clientErrorHandler,
+    // Behind a TLS proxy: the client's address (login throttling) and scheme (Secure cookies).
+    trustProxy: deps.config.trustProxy,
   })
   installErrorHandler(app)
+  // Every answer, errors included: no type sniffing, no framing, and the strictest CSP unless it sets its own.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    addSecurityHeaders(reply)
+    return payload
+  })
+  installJsonParser(app)
   const registered: string[] = []
   const access = new Map<string, string>()
   app.decorate('registeredRoutes', registered)
@@ -99,7 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   })
   await app.register(cookie)
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } })
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 }, errorHandler: websocketErrorHandler })
   const db = deps.database.db
   installAuth(app, { db, clock: deps.clock, sessionIdleMs: deps.config.sessionIdleMs })
   installIdempotency(app, { db, clock: deps.clock })

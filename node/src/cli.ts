@@ -44,6 +44,7 @@ Configuration comes from the environment (see node/ARCHITECTURE.md), e.g.
   NODE_DATA_DIR=.data/node  NODE_PORT=8800  NODE_HOST=127.0.0.1  NODE_COMPANY="Acme"
   NODE_PUBLIC_URL=https://erp.acme.example   (links in emails, the iCal feed, the O'Chat webhook)
   NODE_OCHAT_SECRET_FILE=/etc/ochat/secret   (seals O'Chat keys at rest; or NODE_OCHAT_SECRET)
+  NODE_TRUST_PROXY=127.0.0.1                 (behind a TLS proxy: believe its X-Forwarded-For/-Proto)
 `
 
 /** Where a command reads its environment and writes its answers: the process, or a test. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { LIMITS } from '@ochat/shared-protocol'
+import { DEFAULT_UPLOAD_PACE, LIMITS, type UploadPace } from '@ochat/shared-protocol'
 import { z } from 'zod'
 
 /**
@@ -27,10 +27,31 @@ const ConfigSchema = z.object({
     .int()
     .positive()
     .default(14 * 24 * 3600 * 1000),
-  /** Send the session cookie only over HTTPS; on by default when NODE_PUBLIC_URL is https. */
+  /**
+   * Send cookies only over HTTPS; on by default when NODE_PUBLIC_URL is https. A request a trusted
+   * proxy says came over https gets Secure cookies whatever this says.
+   */
   NODE_SECURE_COOKIES: z.enum(['true', 'false', '1', '0']).optional(),
+  /**
+   * Which proxies to believe about the client's address and scheme (X-Forwarded-For, -Proto), as
+   * Fastify's trustProxy takes it: true, false (the default), a hop count, or a comma-separated list
+   * of addresses and CIDRs. Behind a TLS proxy it must be set, or every client has the proxy's address
+   * and login throttling by address treats them as one.
+   */
+  NODE_TRUST_PROXY: z
+    .string()
+    .trim()
+    .regex(
+      /^(true|false|\d+|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/,
+      'true, false, a hop count, or addresses/CIDRs separated by commas',
+    )
+    .default('false'),
   /** Chatter attachments: one file at most this size (100 MB). */
   NODE_ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(LIMITS.attachmentBytes),
+  /** An upload that sends no byte for this long is cut off and its temp file removed: 30 s. */
+  NODE_UPLOAD_IDLE_MS: z.coerce.number().int().min(100).default(DEFAULT_UPLOAD_PACE.idleMs),
+  /** An upload slower than this over any such stretch is cut off too: 4 KiB/s. */
+  NODE_UPLOAD_MIN_BYTES_PER_S: z.coerce.number().int().min(0).default(DEFAULT_UPLOAD_PACE.minBytesPerSecond),
   /**
    * O'Chat: the secret that seals this instance's secret keys at rest (at least 16 characters), given
    * directly or as a file holding it. Without one, O'Chat stays off and says why.
@@ -62,7 +83,11 @@ export type Config = Readonly<{
   currency: string
   sessionIdleMs: number
   secureCookies: boolean
+  /** Fastify's trustProxy: which proxies' X-Forwarded-* headers are believed (a hop count as a function). */
+  trustProxy: boolean | string[] | ((address: string, hop: number) => boolean)
   attachmentMaxBytes: number
+  /** How slow a client's upload may be before it is cut off. */
+  uploadPace: UploadPace
   /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
   ochatSecret: string | undefined
   ochatWebhookUrl: string
@@ -122,12 +147,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionIdleMs: e.NODE_SESSION_IDLE_MS,
     secureCookies:
       e.NODE_SECURE_COOKIES === undefined
-        ? publicUrl.startsWith('https:')
+        ? new URL(publicUrl).protocol === 'https:'
         : e.NODE_SECURE_COOKIES === 'true' || e.NODE_SECURE_COOKIES === '1',
+    trustProxy: parseTrustProxy(e.NODE_TRUST_PROXY),
     attachmentMaxBytes: e.NODE_ATTACHMENT_MAX_BYTES,
+    uploadPace: { idleMs: e.NODE_UPLOAD_IDLE_MS, minBytesPerSecond: e.NODE_UPLOAD_MIN_BYTES_PER_S },
     ochatSecret,
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,
     ochatSyncMs: e.NODE_OCHAT_SYNC_MS,
     ochatWebSocket: e.NODE_OCHAT_WEBSOCKET === 'true' || e.NODE_OCHAT_WEBSOCKET === '1',
   })
+}
+
+function parseTrustProxy(value: string): Config['trustProxy'] {
+  if (value === 'true' || value === 'false') return value === 'true'
+  // A hop count: believe that many proxies nearest the node (what Fastify does with a number).
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',').map((part) => part.trim())
 }

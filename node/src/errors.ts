@@ -1,5 +1,17 @@
-import { type ErrorBody, type ReasonPrefix, reason, zodDetails } from '@ochat/shared-protocol'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { Duplex } from 'node:stream'
+import {
+  type ErrorBody,
+  frameworkRefusal,
+  isClientSocketError,
+  parserRefusal,
+  type ReasonPrefix,
+  rawResponse,
+  reason,
+  SECURITY_HEADERS,
+  zodDetails,
+} from '@ochat/shared-protocol'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
 import type { z } from 'zod'
 
 /**
@@ -10,6 +22,36 @@ import type { z } from 'zod'
 const CATALOG = {
   E_INVALID_BODY: { status: 400, prefix: 'invalid', message: 'The request body is not valid; see details.' },
   E_INVALID_PARAMS: { status: 400, prefix: 'invalid', message: 'The request path or query is not valid.' },
+  E_BAD_REQUEST: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'The request is not valid HTTP; see the reason.',
+  },
+  E_REQUEST_TIMEOUT: {
+    status: 408,
+    prefix: 'invalid',
+    message: 'The request did not arrive in time; send it again.',
+  },
+  E_URI_TOO_LONG: {
+    status: 414,
+    prefix: 'invalid',
+    message: 'A part of the URL is longer than the node accepts.',
+  },
+  E_UPGRADE_REQUIRED: {
+    status: 426,
+    prefix: 'invalid',
+    message: 'This is a WebSocket: open it with an HTTP Upgrade request.',
+  },
+  E_HEADERS_TOO_LARGE: {
+    status: 431,
+    prefix: 'invalid',
+    message: 'The URL and headers together are larger than the node accepts (16 kB).',
+  },
+  E_METHOD_NOT_ALLOWED: {
+    status: 405,
+    prefix: 'invalid',
+    message: 'This method is not allowed here; see the API document at /docs.',
+  },
   E_BODY_TOO_LARGE: { status: 413, prefix: 'invalid', message: 'The request body is too large.' },
   E_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
@@ -70,6 +112,18 @@ const CATALOG = {
     status: 400,
     prefix: 'invalid',
     message: 'The upload ended before the declared length, or went past it; nothing was stored.',
+  },
+  E_UPLOAD_STALLED: {
+    status: 408,
+    prefix: 'error',
+    message:
+      'The upload stopped sending data and was cut off; nothing was stored. Check the connection and upload again.',
+  },
+  E_UPLOAD_TOO_SLOW: {
+    status: 408,
+    prefix: 'error',
+    message:
+      'The upload was too slow and was cut off; nothing was stored. Upload again over a faster connection.',
   },
   E_ATTACHMENT_ATTACHED: {
     status: 409,
@@ -259,15 +313,55 @@ export function installErrorHandler(app: FastifyInstance): void {
 
 function toNodeError(error: FastifyError | NodeError | Error): NodeError {
   if (error instanceof NodeError) return error
-  const fastifyError = error as FastifyError
-  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new NodeError('E_BODY_TOO_LARGE')
-  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new NodeError('E_UNSUPPORTED_MEDIA_TYPE')
-  if (
-    fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
-    fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
-  )
-    return new NodeError('E_INVALID_BODY', 'the body is not valid JSON')
-  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500)
-    return new NodeError('E_INVALID_BODY', fastifyError.message)
+  const refusal = frameworkRefusal(error as FastifyError)
+  if (refusal) return new NodeError(refusal.code, refusal.detail)
   return new NodeError('E_INTERNAL')
+}
+
+/**
+ * Fastify's `frameworkErrors`: refusals made by its router before any route runs (a path parameter
+ * over 100 characters, a URL that does not percent-decode), answered in the error shape.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const nodeError = toNodeError(error)
+  request.log.info({ code: nodeError.code, status: nodeError.status }, 'request refused')
+  void reply.status(nodeError.status).headers(SECURITY_HEADERS).send(nodeError.body())
+}
+
+/**
+ * Fastify's `clientErrorHandler`: Node's HTTP parser refused the bytes before there is a request (headers
+ * over 16 kB, bytes that are not HTTP, a request that took too long). The answer is written on the socket
+ * by hand, in the error shape and with the headers every answer carries, then the socket is closed.
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  error: NodeJS.ErrnoException,
+  socket: Duplex,
+): void {
+  const refusal = parserRefusal(error)
+  if (!refusal || socket.destroyed) {
+    socket.destroy()
+    return
+  }
+  const nodeError = new NodeError(refusal.code, refusal.detail)
+  this.log.debug({ code: nodeError.code, parser: error.code }, 'client error')
+  // Closed once the answer is flushed: a plain destroy could drop it before it leaves.
+  if (socket.writable) socket.end(rawResponse(nodeError.status, nodeError.body()), () => socket.destroy())
+  else socket.destroy()
+}
+
+/**
+ * @fastify/websocket's `errorHandler`: a frame the client should not have sent (over the size limit, bad
+ * UTF-8, a reserved opcode) or a connection it dropped is the client's doing, logged at warn; anything
+ * else is the node's and logged at error. The socket is closed either way.
+ */
+export function websocketErrorHandler(error: Error, socket: WebSocket, request: FastifyRequest): void {
+  const code = (error as NodeJS.ErrnoException).code ?? ''
+  if (isClientSocketError(code))
+    request.log.warn(
+      { code, message: error.message },
+      'live socket closed: a bad frame or a dropped connection from the client',
+    )
+  else request.log.error({ err: error }, 'live socket failed')
+  socket.terminate()
 }

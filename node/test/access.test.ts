@@ -309,7 +309,7 @@ t.test('a revoked API key gets 401', async (t) => {
     method: 'POST',
     url: '/api/v1/api-keys',
     headers: session,
-    payload: { name: 'integration', scopes: ['records:read'] },
+    payload: { name: 'integration', scopes: ['records:read', 'models:read'] },
   })
   t.equal(made.statusCode, 201)
   const { id, secret } = made.json()

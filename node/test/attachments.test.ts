@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import t from 'tap'
+import { partialUpload, trickle } from '../../test/support/raw-http.ts'
 import { type Actor, buildNode, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /** Every file under the attachment directory (content and temp files), relative to it. */
@@ -388,3 +389,49 @@ t.test('a file uploaded for one record cannot be moved onto another record’s m
   t.equal(right.status, 201)
   t.equal(right.body.attachments[0]?.id, file.body.id)
 })
+
+t.test(
+  'an upload that stalls or trickles is cut off with 408, and its temp file is gone at once',
+  async (t) => {
+    const node = await buildNode(t, {
+      listen: true,
+      env: { NODE_UPLOAD_IDLE_MS: '300', NODE_UPLOAD_MIN_BYTES_PER_S: String(64 * 1024) },
+    })
+    const sarah = await buildUser(node)
+    const url = new URL('/api/v1/attachments?fileName=big.bin', node.url)
+    const headers = { authorization: `Bearer ${sarah.secret}`, 'content-type': 'application/octet-stream' }
+
+    // Declares 40 MB, sends 64 KiB, then nothing.
+    const stalled = await partialUpload({
+      method: 'POST',
+      url,
+      headers,
+      declaredBytes: 40 * 1024 * 1024,
+      first: Buffer.alloc(64 * 1024, 1),
+    })
+    t.match(stalled.head, /^HTTP\/1\.1 408 /, 'the stalled upload is answered 408')
+    t.match(stalled.head, /connection: close/i, 'and the node closes the connection')
+    t.equal(JSON.parse(stalled.body).error.code, 'E_UPLOAD_STALLED')
+    t.match(JSON.parse(stalled.body).error.reason, /no bytes arrived for 0\.3 s/)
+    t.same(filesOnDisk(node), [], 'the temp file was removed before the answer went out')
+
+    // 1 KiB every 50 ms is 20 KiB/s, under the 64 KiB/s floor configured here.
+    const slow = await partialUpload({
+      method: 'POST',
+      url,
+      headers,
+      declaredBytes: 40 * 1024 * 1024,
+      first: Buffer.alloc(1024, 2),
+      trickle: (socket) => trickle(socket, 1024, 50),
+    })
+    t.match(slow.head, /^HTTP\/1\.1 408 /)
+    t.equal(JSON.parse(slow.body).error.code, 'E_UPLOAD_TOO_SLOW')
+    t.same(filesOnDisk(node), [])
+    t.equal(attachmentRows(node), 0)
+
+    // An upload at full speed is not affected by the same settings.
+    const uploaded = await fetch(url, { method: 'POST', headers, body: Buffer.alloc(3 * 1024 * 1024, 3) })
+    t.equal(uploaded.status, 201)
+    t.equal(attachmentRows(node), 1)
+  },
+)

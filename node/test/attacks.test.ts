@@ -87,14 +87,14 @@ t.test('guessing the current password is throttled like a login', async (t) => {
   const kim = await buildUser(node, { login: 'kim' })
   const change = (currentPassword: string) =>
     kim.call('PATCH', `/api/v1/users/${kim.userId}`, { password: 'a new password', currentPassword })
-  for (let attempt = 0; attempt < 5; attempt++) t.equal((await change(`guess ${attempt}`)).status, 403)
+  for (let attempt = 0; attempt < 3; attempt++) t.equal((await change(`guess ${attempt}`)).status, 403)
   const locked = await change(TEST_PASSWORD)
   t.equal(locked.status, 429, 'even the right password waits')
   t.equal(locked.body.error.code, 'E_RATE_LIMITED')
-  t.ok(Number(locked.response.headers['retry-after']) > 0)
-  t.equal((await login(node, kim)).status, 429, 'and so does logging in with it')
-  node.clock.advance(15 * 60 * 1000)
-  t.equal((await change(TEST_PASSWORD)).status, 200, '15 minutes later it works')
+  t.equal(locked.response.headers['retry-after'], '1', 'a delay that grows with each guess')
+  t.equal((await login(node, kim)).status, 429, 'and so does logging in from the same address')
+  node.clock.advance(1000)
+  t.equal((await change(TEST_PASSWORD)).status, 200, 'once the delay is over it works')
 })
 
 t.test('privilege: no self-promotion, no keys from keys, no one else’s keys, no revoked key', async (t) => {
@@ -125,7 +125,7 @@ t.test('privilege: no self-promotion, no keys from keys, no one else’s keys, n
     403,
     'a user cannot give a key the admin scope',
   )
-  const samKey = (await asSam('POST', '/api/v1/api-keys', { name: 'ci', scopes: ['records:read'] })).json()
+  const samKey = (await asSam('POST', '/api/v1/api-keys', { name: 'ci', scopes: ['models:read'] })).json()
   t.ok(samKey.secret)
   const adminSession = await login(node, admin)
   const adminKeys = await node.app.inject({

@@ -20,7 +20,14 @@ export type TestNode = Node & { clock: ManualClock; dataDir: string }
 
 export async function buildNode(
   t: Test,
-  options: { env?: Record<string, string>; clock?: ManualClock; dataDir?: string; listen?: boolean } = {},
+  options: {
+    env?: Record<string, string>
+    clock?: ManualClock
+    dataDir?: string
+    listen?: boolean
+    /** Where the node logs (with `env.NODE_LOG_LEVEL`); nowhere by default. */
+    logStream?: NodeJS.WritableStream
+  } = {},
 ): Promise<TestNode> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ochat-node-'))
   const clock = options.clock ?? new ManualClock(Date.parse('2026-11-25T10:00:00Z'))
@@ -31,7 +38,12 @@ export async function buildNode(
     NODE_COMPANY: 'Acme',
     ...options.env,
   })
-  const node = await startNode({ config, clock: clock as Clock, listen: options.listen ?? false })
+  const node = await startNode({
+    config,
+    clock: clock as Clock,
+    listen: options.listen ?? false,
+    ...(options.logStream ? { logStream: options.logStream } : {}),
+  })
   t.teardown(async () => {
     await node.close()
     if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true })

@@ -152,7 +152,7 @@ export async function startFakeRelay(t: Test): Promise<FakeRelay> {
         else response.write(answer.body.subarray(0, answer.cutAfter), () => response.socket?.destroy())
         return
       }
-      response.writeHead(status, { 'content-type': 'application/json' })
+      response.writeHead(status, { 'content-type': 'application/json', ...answer?.headers })
       response.end(
         JSON.stringify(
           answer?.body ?? {

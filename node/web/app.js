@@ -1,6 +1,7 @@
 import { ApiError, api, setCsrfToken, whenSessionLost } from './api.js'
 import { h, replace } from './dom.js'
 import { LiveSocket } from './live.js'
+import { renderFailedLogins, securityNav } from './views/failed-logins.js'
 import { renderInbox } from './views/inbox.js'
 import { renderLogin } from './views/login.js'
 import { renderMyActivities } from './views/my-activities.js'
@@ -78,6 +79,7 @@ const ROUTES = [
   [/^#\/inbox$/, (ctx, el) => renderInbox(ctx, el)],
   [/^#\/activities$/, (ctx, el) => renderMyActivities(ctx, el)],
   [/^#\/partners\/(\d+)$/, (ctx, el, [id]) => renderPartner(ctx, el, Number(id))],
+  [/^#\/security$/, (ctx, el) => renderFailedLogins(ctx, el)],
   ...OCHAT_ROUTES,
 ]
 
@@ -143,6 +145,7 @@ function renderShell() {
       h('a', { href: `#/models/${model.name}`, class: 'nav-link', text: model.label }),
     ),
     state.ochat.settings,
+    securityNav(state.user),
   )
   replace(
     root,

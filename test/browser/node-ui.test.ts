@@ -388,3 +388,83 @@ t.test('activities: red when overdue, orange today, mark done leaves a message',
   await page.setViewportSize({ width: 1280, height: 1100 })
   await page.screenshot({ path: '/tmp/ochat-record-page.png', fullPage: true })
 })
+
+t.test('failed logins: administrators page through them from the sidebar, others are told no', async (t) => {
+  const node = await buildNode(t, { listen: true })
+  const ada = await buildUser(node, { name: 'Ada Admin', role: 'admin' })
+  const uma = await buildUser(node, { name: 'Uma User' })
+  const { page } = await openPage(t, node)
+  await logIn(page, ada.login)
+  await page.click('.sidebar a:has-text("Failed logins")')
+  await page
+    .locator('.view[data-ready] .empty', { hasText: 'No failed logins in the last 30 days.' })
+    .waitFor()
+
+  const failLogin = (login: string, address: string, userAgent: string) =>
+    node.app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      remoteAddress: address,
+      headers: { 'user-agent': userAgent },
+      payload: { login, password: 'not the password' },
+    })
+  // Older ones first, to fill more than a page (50): three wrong passwords, then 48 refused as too many.
+  const statuses: number[] = []
+  for (let i = 0; i < 51; i++)
+    statuses.push((await failLogin(uma.login, '203.0.113.9', 'python-requests/2.31.0')).statusCode)
+  t.same(
+    [statuses.filter((s) => s === 401).length, statuses.filter((s) => s === 429).length],
+    [3, 48],
+    'the guesses were refused, then throttled',
+  )
+  const curl = await failLogin(ada.login, '198.51.100.23', 'curl/8.5.0')
+  const firefox = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0'
+  const elsewhere = await failLogin(uma.login, '192.0.2.44', firefox)
+  t.same([curl.statusCode, elsewhere.statusCode], [401, 401])
+
+  await page.click('button:has-text("Refresh")')
+  const table = page.getByRole('table', { name: 'Failed logins, newest first' })
+  await table.waitFor()
+  t.same(await table.getByRole('columnheader').allTextContents(), [
+    'Time',
+    'Login tried',
+    'Address',
+    'Browser',
+    'Result',
+  ])
+  const rows = table.locator('tbody tr')
+  t.equal(await rows.count(), 50, 'one page, newest first')
+  const cells = (index: number) => rows.nth(index).getByRole('cell').allTextContents()
+  t.same((await cells(0)).slice(1), [
+    uma.login,
+    '192.0.2.44',
+    'Firefox 128 on Windows',
+    'Wrong login or password',
+  ])
+  t.same((await cells(1)).slice(1), [ada.login, '198.51.100.23', 'curl 8.5.0', 'Wrong login or password'])
+  t.same((await cells(2)).slice(1), [uma.login, '203.0.113.9', 'python-requests/2.31.0', 'Throttled'])
+  t.equal(
+    await rows.nth(0).locator('time').getAttribute('datetime'),
+    '2026-11-25T10:00:00.000Z',
+    'at the node’s time',
+  )
+  t.match((await cells(0))[0], /2026/, 'shown as a date and time')
+  t.notOk(await page.isVisible('.view .empty'), 'the empty state is gone')
+
+  await page.click('button:has-text("Load more")')
+  await rows.nth(52).waitFor()
+  t.equal(await rows.count(), 53, 'the next page is added below')
+  t.same((await cells(52)).slice(3), ['python-requests/2.31.0', 'Wrong login or password'], 'the oldest last')
+  t.notOk(await page.isVisible('button:has-text("Load more")'), 'nothing more to load')
+
+  // Someone else at this browser, on the same address.
+  await page.click('button:has-text("Log out")')
+  await page.fill('#login', uma.login)
+  await page.fill('#password', TEST_PASSWORD)
+  await page.click('button:has-text("Log in")')
+  await page
+    .locator('.view[data-ready] .empty', { hasText: 'Only administrators can see this page.' })
+    .waitFor()
+  t.equal(await page.getByRole('table').count(), 0, 'no list for a user')
+  t.equal(await page.locator('.sidebar a[href="#/security"]').count(), 0, 'and no sidebar entry')
+})

@@ -102,16 +102,24 @@ export function installIdempotency(app: FastifyInstance, deps: { db: Db; clock: 
   })
 }
 
-/** SHA-256 of what makes two requests "the same": method, URL with its query, and the body. */
+/**
+ * SHA-256 of what makes two requests "the same": method, URL with its query, and the body's bytes as
+ * received (kept by the JSON parser, `api/json-body.ts`). Hashing bytes, not the parsed value, costs one
+ * pass however the body nests; a retry sends the same bytes.
+ */
 function hashRequest(request: FastifyRequest): string {
   const body = request.body as { pipe?: unknown } | null | undefined
-  const content =
-    typeof body?.pipe === 'function'
-      ? { stream: true, type: request.headers['content-type'], length: request.headers['content-length'] }
-      : (body ?? null)
-  return createHash('sha256')
-    .update(JSON.stringify([request.method, request.url, content]))
-    .digest('base64url')
+  const hash = createHash('sha256').update(`${request.method} ${request.url}\n`)
+  if (typeof body?.pipe === 'function')
+    hash.update(
+      JSON.stringify({
+        stream: true,
+        type: request.headers['content-type'],
+        length: request.headers['content-length'],
+      }),
+    )
+  else if (request.rawBody) hash.update(request.rawBody)
+  return hash.digest('base64url')
 }
 
 function purgeExpired(tx: Tx, now: number): void {

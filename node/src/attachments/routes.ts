@@ -57,6 +57,7 @@ export async function attachmentRoutes(
           body: (request.body as Readable | undefined) ?? request.raw,
           declaredBytes: headers.declaredBytes,
           maxBytes: opts.config.attachmentMaxBytes,
+          pace: opts.config.uploadPace,
           fileName: query.fileName,
           mimeType: headers.mimeType,
           recordId: query.recordId,

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { feedUpload, type UploadPace, UploadPaceError, UploadPaceGuard } from '@ochat/shared-protocol'
 import { NodeError } from '../errors.ts'
 
 /**
@@ -55,6 +56,11 @@ export async function receiveFile(input: {
   /** The request's Content-Length, already checked against `maxBytes`. */
   declaredBytes: number
   maxBytes: number
+  /**
+   * For a body sent by a client: cut it off when it stalls or trickles (408), leaving the request
+   * open so the answer reaches the client. Without it, `body` is piped and destroyed on failure.
+   */
+  pace?: UploadPace
 }): Promise<ReceivedFile> {
   const tempPath = join(input.dir, TEMP, `${randomBytes(12).toString('hex')}.part`)
   mkdirSync(join(input.dir, TEMP), { recursive: true })
@@ -62,22 +68,36 @@ export async function receiveFile(input: {
   // Flushed to disk before it closes: the row that points at this content is committed durably right
   // after, and for a file received over O'Chat the relay deletes its copy once every recipient fetched it.
   const writer = createWriteStream(tempPath, { flags: 'wx', flush: true })
+  const guard = input.pace ? new UploadPaceGuard(input.pace) : undefined
+  const detach = guard ? feedUpload(input.body, guard) : undefined
   try {
-    await pipeline(input.body, meter, writer)
+    if (guard) await pipeline(guard, meter, writer)
+    else await pipeline(input.body, meter, writer)
   } catch (error) {
+    detach?.()
     // The file may still be opening when the pipeline fails: wait until the stream is closed, or the
     // temp file would appear after it was "deleted".
     if (!writer.closed) await once(writer, 'close').catch(() => undefined)
     rmSync(tempPath, { force: true })
+    // A body that was not read to its end is left unread: the socket closes once the answer is out.
+    const extra = guard ? { headers: { connection: 'close' } } : {}
+    if (error instanceof UploadPaceError)
+      throw new NodeError(
+        error.kind === 'stalled' ? 'E_UPLOAD_STALLED' : 'E_UPLOAD_TOO_SLOW',
+        error.message,
+        extra,
+      )
     if (meter.overflowed)
-      throw new NodeError('E_ATTACHMENT_LENGTH', `more bytes than the declared ${input.declaredBytes}`)
+      throw new NodeError('E_ATTACHMENT_LENGTH', `more bytes than the declared ${input.declaredBytes}`, extra)
     if (isClientAbort(error) || !input.body.readableEnded)
       throw new NodeError(
         'E_ATTACHMENT_LENGTH',
         `the upload stopped after ${meter.bytes} of ${input.declaredBytes} bytes`,
+        extra,
       )
     throw error
   }
+  detach?.()
   if (meter.bytes !== input.declaredBytes) {
     rmSync(tempPath, { force: true })
     throw new NodeError(

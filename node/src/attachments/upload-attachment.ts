@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { UploadPace } from '@ochat/shared-protocol'
 import type { Principal } from '../auth/principal.ts'
 import type { Db } from '../db/client.ts'
 import type { ModelRegistry } from '../models/registry.ts'
@@ -21,6 +22,8 @@ export async function uploadAttachment(input: {
   body: Readable
   declaredBytes: number
   maxBytes: number
+  /** How slow the client may send before the upload is cut off. */
+  pace: UploadPace
   fileName: string
   mimeType: string
   recordId: number | undefined

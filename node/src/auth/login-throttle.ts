@@ -1,49 +1,123 @@
+import { addressKey } from '@ochat/shared-protocol'
+
 /**
- * Slows down password guessing: after 5 failed logins for one login name, or 20 from one address,
- * within 15 minutes, further attempts are refused (429) until the oldest of those failures is 15
- * minutes old. A success clears the login's count. Kept in memory: a node is one process, and a
- * restart only forgives.
+ * Slows down password guessing without handing anyone a way to lock a user out.
+ *
+ * - Per (login, address): 3 failures within an hour are free; after that, each attempt waits for a
+ *   delay that doubles with every failure (1 s, 2 s, 4 s … capped at 5 minutes) after the last one.
+ *   Guessing from one address stays slow, while the real user at another address is not touched.
+ * - Per address: a looser budget of 20 failures an hour over all logins, then the same growing delay,
+ *   so one address cannot spray guesses over many logins.
+ * - A trusted client (a browser holding a valid device cookie for the login, or a valid session of
+ *   that user) skips both: it answers only for its own failures, and after 5 within a day it loses
+ *   that trust and is throttled like anyone else. This is what keeps the correct password working
+ *   while an attacker is failing on the same login, or from behind the same address.
+ *
+ * Kept in memory: a node is one process, and a restart only forgives.
  */
-const WINDOW_MS = 15 * 60 * 1000
-const MAX_PER_LOGIN = 5
-const MAX_PER_ADDRESS = 20
-/** Past this many keys, expired ones are dropped on the next failure. */
+const HOUR_MS = 60 * 60 * 1000
+const PAIR = { free: 3, windowMs: HOUR_MS }
+const ADDRESS = { free: 20, windowMs: HOUR_MS }
+const CLIENT = { maxFailures: 5, windowMs: 24 * HOUR_MS }
+const FIRST_DELAY_MS = 1000
+const MAX_DELAY_MS = 5 * 60 * 1000
+/** Failures kept per key: past the free ones plus this many the delay is at its cap anyway. */
+const KEEP_BEYOND_FREE = 10
+/** Past this many keys in one map, expired ones are dropped on the next failure. */
 const PRUNE_ABOVE = 10_000
+/** Past this many live keys, the least recently failing are forgotten: memory stays bounded. */
+const HARD_CAP = 100_000
+
+export type LoginAttempt = {
+  login: string
+  /** The client's address (request.ip, through NODE_TRUST_PROXY). */
+  address: string
+  /**
+   * Set when the request proved it comes from a client of this login's user: `device:<nonce>` for a
+   * valid device cookie, `session:<token hash>` for a valid session.
+   */
+  trustedClient?: string | undefined
+  now: number
+}
 
 export class LoginThrottle {
-  #byLogin = new Map<string, number[]>()
-  #byAddress = new Map<string, number[]>()
+  #pairs = new Map<string, number[]>()
+  #addresses = new Map<string, number[]>()
+  #clients = new Map<string, number[]>()
 
   /** Milliseconds to wait before trying again, or 0 when an attempt is allowed now. */
-  retryAfterMs(input: { login: string; address: string; now: number }): number {
+  retryAfterMs(attempt: LoginAttempt): number {
+    if (this.isTrusted(attempt)) return 0
     return Math.max(
-      wait(recent(this.#byLogin, input.login.toLowerCase(), input.now), MAX_PER_LOGIN, input.now),
-      wait(recent(this.#byAddress, input.address, input.now), MAX_PER_ADDRESS, input.now),
+      wait(recent(this.#pairs, pairKey(attempt), PAIR.windowMs, attempt.now), PAIR.free, attempt.now),
+      wait(
+        recent(this.#addresses, addressKey(attempt.address), ADDRESS.windowMs, attempt.now),
+        ADDRESS.free,
+        attempt.now,
+      ),
     )
   }
 
-  failed(input: { login: string; address: string; now: number }): void {
-    for (const [map, key] of [
-      [this.#byLogin, input.login.toLowerCase()],
-      [this.#byAddress, input.address],
-    ] as const) {
-      map.set(key, [...recent(map, key, input.now), input.now])
-      if (map.size > PRUNE_ABOVE)
-        for (const [other] of map) if (recent(map, other, input.now).length === 0) map.delete(other)
+  /** Whether the attempt's client is trusted and has not lost that trust by failing too often. */
+  isTrusted(attempt: LoginAttempt): boolean {
+    if (attempt.trustedClient === undefined) return false
+    const failures = recent(this.#clients, attempt.trustedClient, CLIENT.windowMs, attempt.now)
+    return failures.length < CLIENT.maxFailures
+  }
+
+  failed(attempt: LoginAttempt): void {
+    // A trusted client's typos are its own: they must not slow down the login for others.
+    if (this.isTrusted(attempt) && attempt.trustedClient !== undefined) {
+      add(this.#clients, attempt.trustedClient, CLIENT.windowMs, CLIENT.maxFailures, attempt.now)
+      return
     }
+    add(this.#pairs, pairKey(attempt), PAIR.windowMs, PAIR.free + KEEP_BEYOND_FREE, attempt.now)
+    add(
+      this.#addresses,
+      addressKey(attempt.address),
+      ADDRESS.windowMs,
+      ADDRESS.free + KEEP_BEYOND_FREE,
+      attempt.now,
+    )
   }
 
-  succeeded(input: { login: string }): void {
-    this.#byLogin.delete(input.login.toLowerCase())
+  /**
+   * The right password clears its client's count, or else its (login, address) count; the address
+   * keeps its budget. A trusted client's success leaves the pair alone: a guesser behind the same
+   * address must not get fresh free guesses each time the user logs in.
+   */
+  succeeded(attempt: LoginAttempt): void {
+    if (this.isTrusted(attempt) && attempt.trustedClient !== undefined)
+      this.#clients.delete(attempt.trustedClient)
+    else this.#pairs.delete(pairKey(attempt))
   }
 }
 
-function recent(map: Map<string, number[]>, key: string, now: number): number[] {
-  return (map.get(key) ?? []).filter((at) => now - at < WINDOW_MS)
+function pairKey(attempt: LoginAttempt): string {
+  return `${attempt.login.toLowerCase()}\n${addressKey(attempt.address)}`
 }
 
-function wait(failures: number[], max: number, now: number): number {
-  if (failures.length < max) return 0
-  const oldestCounted = failures[failures.length - max] ?? now
-  return Math.max(0, oldestCounted + WINDOW_MS - now)
+function recent(map: Map<string, number[]>, key: string, windowMs: number, now: number): number[] {
+  return (map.get(key) ?? []).filter((at) => now - at < windowMs)
+}
+
+function add(map: Map<string, number[]>, key: string, windowMs: number, keep: number, now: number): void {
+  const failures = [...recent(map, key, windowMs, now), now].slice(-keep)
+  // Deleted first so the map's order is the order of last failure: the oldest go first at the cap.
+  map.delete(key)
+  map.set(key, failures)
+  if (map.size > PRUNE_ABOVE)
+    for (const [other] of map) if (recent(map, other, windowMs, now).length === 0) map.delete(other)
+  for (const [other] of map) {
+    if (map.size <= HARD_CAP) break
+    map.delete(other)
+  }
+}
+
+/** The wait after the last failure: nothing within the free ones, then 1 s doubling per failure. */
+function wait(failures: number[], free: number, now: number): number {
+  const last = failures.at(-1)
+  if (last === undefined || failures.length < free) return 0
+  const delay = Math.min(FIRST_DELAY_MS * 2 ** (failures.length - free), MAX_DELAY_MS)
+  return Math.max(0, last + delay - now)
 }

@@ -56,6 +56,14 @@ export function findApiKey(tx: Tx, secretHash: string) {
   return query.get({ secretHash })
 }
 
+/** Revokes every live API key of a user (a deactivation, or a password change that asks for it). */
+export function revokeApiKeys(tx: Tx, input: { userId: number; now: number }): void {
+  tx.update(apiKeys)
+    .set({ revokedAt: input.now })
+    .where(and(eq(apiKeys.userId, input.userId), isNull(apiKeys.revokedAt)))
+    .run()
+}
+
 export function touchApiKey(tx: Tx, keyId: number, now: number): void {
   tx.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, keyId)).run()
 }

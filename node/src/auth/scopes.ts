@@ -7,6 +7,8 @@ import { z } from 'zod'
 export const SCOPES = [
   'records:read',
   'records:write',
+  /** The models and their fields (custom ones describe the business: not every integration needs them). */
+  'models:read',
   'chatter:read',
   'chatter:write',
   'activities:read',

@@ -88,6 +88,33 @@ export const apiKeys = sqliteTable('api_keys', {
   revokedAt: ms('revoked_at'),
 })
 
+/**
+ * Failed and throttled logins, shown to administrators; never the password. Kept 30 days and at most
+ * 100,000 rows (auth/login-attempts.ts), so a guessing run cannot fill the disk.
+ */
+export const loginAttempts = sqliteTable(
+  'login_attempts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** The login name tried, as typed (it may name no user). */
+    login: text('login').notNull(),
+    /** The client's address, as the trusted proxies report it (NODE_TRUST_PROXY). */
+    address: text('address').notNull(),
+    userAgent: text('user_agent'),
+    /** True: refused with 429 before the password was checked; false: a wrong password. */
+    throttled: bool('throttled').notNull(),
+    at: ms('at').notNull(),
+  },
+  (table) => [index('login_attempts_at').on(table.at)],
+)
+
+/** Secrets the node makes for itself on first use (the key signing device cookies), by name. */
+export const nodeSecrets = sqliteTable('node_secrets', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: ms('created_at').notNull(),
+})
+
 /** Business models: the built-in ones (lead, sale order…) and those integrators define. */
 export const models = sqliteTable('models', {
   id: integer('id').primaryKey({ autoIncrement: true }),

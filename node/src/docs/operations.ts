@@ -13,6 +13,7 @@ import {
 } from '../activities/schema.ts'
 import { PageQuerySchema, pageOf } from '../api/pagination.ts'
 import { UploadQuery } from '../attachments/schema.ts'
+import { LoginAttemptViewSchema } from '../auth/login-attempts.ts'
 import type { Scope } from '../auth/scopes.ts'
 import { AttachmentViewSchema, MessageViewSchema } from '../chatter/presenter.ts'
 import { ChatterQuery, EditBody, PostBody } from '../chatter/routes.ts'
@@ -77,7 +78,8 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/v1/session',
-    summary: 'Log in: sets the session cookie and returns the CSRF token to send as X-CSRF-Token',
+    summary:
+      'Log in: sets the session cookie and a device cookie, and returns the CSRF token to send as X-CSRF-Token; failures slow down with growing delays (429 with Retry-After)',
     auth: 'public',
     body: LoginSchema,
     ok: { status: 200, schema: SessionView },
@@ -174,19 +176,27 @@ export const OPERATIONS: Operation[] = [
     auth: 'admin',
     ok: { status: 204 },
   },
+  {
+    method: 'get',
+    path: '/api/v1/login-attempts',
+    summary: 'Failed and throttled logins of the last 30 days, newest first (administrators)',
+    auth: 'admin',
+    query: PageQuerySchema,
+    ok: { status: 200, schema: pageOf(LoginAttemptViewSchema) },
+  },
   // Models and records
   {
     method: 'get',
     path: '/api/v1/models',
     summary: 'Models and their fields',
-    auth: 'records:read',
+    auth: 'models:read',
     ok: { status: 200, schema: Items(ModelViewSchema) },
   },
   {
     method: 'get',
     path: '/api/v1/models/{model}',
     summary: 'One model',
-    auth: 'records:read',
+    auth: 'models:read',
     ok: { status: 200, schema: ModelViewSchema },
   },
   {

@@ -35,6 +35,8 @@ export async function liveRoutes(
         const origin = request.headers.origin
         if (origin !== undefined && hostOf(origin) !== request.headers.host)
           throw new NodeError('E_FORBIDDEN', 'this socket can only be opened from the node’s own pages')
+        // A plain GET (no Upgrade header) would otherwise get @fastify/websocket's empty 404.
+        if (!request.ws) throw new NodeError('E_UPGRADE_REQUIRED')
       },
     },
     (socket, request) => {

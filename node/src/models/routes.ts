@@ -53,11 +53,11 @@ export async function modelRoutes(
   app: FastifyInstance,
   opts: { db: Db; clock: Clock; registry: ModelRegistry },
 ) {
-  app.get('/api/v1/models', { config: { access: 'user', scope: 'records:read' } }, async () => ({
+  app.get('/api/v1/models', { config: { access: 'user', scope: 'models:read' } }, async () => ({
     items: opts.registry.all().map(presentModel),
   }))
 
-  app.get('/api/v1/models/:model', { config: { access: 'user', scope: 'records:read' } }, async (request) => {
+  app.get('/api/v1/models/:model', { config: { access: 'user', scope: 'models:read' } }, async (request) => {
     const { model: name } = parseWith(ModelParams, request.params, 'E_INVALID_PARAMS')
     const model = opts.registry.byName(name)
     if (!model) throw new NodeError('E_NOT_FOUND', `there is no model "${name}"`)

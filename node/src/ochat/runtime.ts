@@ -9,6 +9,7 @@ import type { LiveHub } from '../live/hub.ts'
 import { type SyncOutcome, storeConnectionViews } from './connections/sync-connections.ts'
 import { receiveItems } from './delivery/inbound.ts'
 import { Outbox } from './delivery/outbox.ts'
+import { SubmitPacer } from './delivery/pacing.ts'
 import { ReadReceipts } from './delivery/read-receipts.ts'
 import { type ChangedMessage, OchatEvents } from './events.ts'
 import { type Instance, identityRow, openInstance } from './identity/instance.ts'
@@ -91,9 +92,13 @@ export class Ochat {
   readonly #events: OchatEvents
   readonly #relayStatus: RelayStatus
   readonly #rotations: KeyRotations
+  /** The relay's rate limits mirrored for the outbox; outlives a transport restart, as the relay's do. */
+  readonly #pacer: SubmitPacer
+  #pacerHasRates = false
 
   constructor(deps: OchatDeps) {
     this.#deps = deps
+    this.#pacer = new SubmitPacer({ now: () => deps.clock.now() })
     this.#events = new OchatEvents(deps.database.db, deps.live)
     this.#relayStatus = new RelayStatus({
       db: deps.database.db,
@@ -281,6 +286,8 @@ export class Ochat {
       try {
         const views = await this.relay().listConnections()
         await this.#relayStatus.record('valid', null)
+        // The relay answers again, but its info was not read since the start: the pacing needs its rates.
+        if (!this.#pacerHasRates) void this.#refreshRelayKeys()
         const outcome = await this.#deps.writes.run((tx) =>
           storeConnectionViews(
             tx,
@@ -420,6 +427,7 @@ export class Ochat {
           ? (envelopes) => socket.submit(envelopes)
           : (envelopes) => http.submit(envelopes),
       onChanged: (changes) => this.publishStatus(changes),
+      pacer: this.#pacer,
     })
     this.#reads = new ReadReceipts({
       db: database.db,
@@ -445,12 +453,19 @@ export class Ochat {
     this.#keysTimer.unref()
   }
 
-  /** Pins a newer relay key set if the relay publishes one signed by a pinned key (identity/relay-key-set.ts). */
+  /**
+   * Reads the relay's info: the outbox paces to the rate limits it publishes, and a newer key set signed
+   * by a pinned key is pinned (identity/relay-key-set.ts).
+   */
   async #refreshRelayKeys(): Promise<void> {
     const state = this.#state
     if (state.kind !== 'ready' || !this.#http) return
+    const info = await this.#http.info().catch(() => undefined)
+    if (!info) return
+    this.#pacer.useRates(info.limits.submitRates)
+    this.#pacerHasRates = true
     const updated = await refreshRelayKeySet({
-      relay: this.#http,
+      info,
       writes: this.#deps.writes,
       instance: state.instance,
       warn: (message) => this.#deps.log.warn(message),

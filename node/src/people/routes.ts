@@ -3,11 +3,13 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
 import { IdParams } from '../api/params.ts'
+import { DeviceCookies } from '../auth/device-cookie.ts'
+import { LoginAttemptLog } from '../auth/login-attempts.ts'
 import { LoginThrottle } from '../auth/login-throttle.ts'
-import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords.ts'
+import { hashPassword, verifyPassword } from '../auth/passwords.ts'
 import { principalOf, SESSION_COOKIE } from '../auth/plugin.ts'
 import { isAdmin } from '../auth/principal.ts'
-import { deleteSession } from '../auth/repository.ts'
+import { revokeApiKeys } from '../auth/repository.ts'
 import { randomToken, sha256 } from '../auth/tokens.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -18,78 +20,31 @@ import { createUser } from './create-user.ts'
 import { presentApiKey, presentPartner, presentUser } from './presenter.ts'
 import {
   ApiKeyCreateSchema,
-  LoginSchema,
   PartnerCreateSchema,
   PartnerUpdateSchema,
   UserCreateSchema,
   UserUpdateSchema,
 } from './schema.ts'
+import {
+  assertNotThrottled,
+  type LoginGuard,
+  recordFailure,
+  sessionRoutes,
+  userView,
+} from './session-routes.ts'
 
 export const PartnerQuery = PageQuerySchema.extend({ search: z.string().trim().max(100).optional() })
 
-/** Sessions (log in and out), users, partners and API keys. */
+/** Sessions (log in and out, session-routes.ts), users, partners and API keys. */
 export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: Clock; config: Config }) {
   const { db, clock } = opts
-  const throttle = new LoginThrottle()
-
-  app.post('/api/v1/session', { config: { access: 'public' } }, async (request, reply) => {
-    const body = parseWith(LoginSchema, request.body)
-    const attempt = { login: body.login, address: request.ip, now: clock.now() }
-    const waitMs = throttle.retryAfterMs(attempt)
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs / 1000)
-      throw new NodeError('E_RATE_LIMITED', `too many failed logins; try again in ${seconds} s`, {
-        headers: { 'retry-after': String(seconds) },
-      })
-    }
-    const row = db.select().from(users).where(eq(users.login, body.login)).get()
-    // The same answer, after the same work, for an unknown login and a wrong password.
-    let valid = false
-    if (row?.active) valid = await verifyPassword(body.password, row.passwordHash)
-    else await burnPasswordCheck(body.password)
-    if (!row || !valid) {
-      throttle.failed(attempt)
-      throw new NodeError('E_LOGIN_FAILED')
-    }
-    throttle.succeeded(attempt)
-    const token = randomToken()
-    const csrfToken = randomToken(24)
-    const now = clock.now()
-    db.insert(sessions)
-      .values({ tokenHash: sha256(token), userId: row.id, csrfToken, createdAt: now, lastSeenAt: now })
-      .run()
-    void reply.setCookie(SESSION_COOKIE, token, {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: opts.config.secureCookies,
-      maxAge: Math.floor(opts.config.sessionIdleMs / 1000),
-    })
-    return { csrfToken, user: me(row.id) }
-  })
-
-  app.delete('/api/v1/session', { config: { access: 'user' } }, async (request, reply) => {
-    const token = request.cookies[SESSION_COOKIE]
-    if (token) deleteSession(db, sha256(token))
-    void reply.clearCookie(SESSION_COOKIE, { path: '/' })
-    return reply.status(204).send()
-  })
-
-  app.get('/api/v1/session', { config: { access: 'user' } }, async (request) => {
-    const principal = principalOf(request)
-    return { csrfToken: principal.csrfToken ?? null, user: me(principal.userId) }
-  })
-
-  function me(userId: number) {
-    const row = db
-      .select()
-      .from(users)
-      .innerJoin(partners, eq(partners.id, users.partnerId))
-      .where(eq(users.id, userId))
-      .get()
-    if (!row) throw new NodeError('E_NOT_FOUND')
-    return presentUser(row.users, row.partners)
+  const guard: LoginGuard = {
+    throttle: new LoginThrottle(),
+    attempts: new LoginAttemptLog(db),
+    devices: DeviceCookies.load(db, clock.now()),
   }
+  sessionRoutes(app, { db, clock, config: opts.config, ...guard })
+  const me = (userId: number) => userView(db, userId)
 
   app.get('/api/v1/users', { config: { access: 'user', scope: 'records:read' } }, async (request) => {
     const query = parseWith(PageQuerySchema, request.query, 'E_INVALID_PARAMS')
@@ -145,23 +100,19 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
         .where(eq(users.id, id))
         .get()
       if (!stored) throw new NodeError('E_NOT_FOUND')
-      // Guesses here count with failed logins: a stolen session cannot try passwords any faster.
+      // Guesses here count with failed logins from the same address: a stolen session cannot try
+      // passwords any faster than a stranger at the login form.
       const attempt = { login: stored.login, address: request.ip, now: clock.now() }
-      const waitMs = throttle.retryAfterMs(attempt)
-      if (waitMs > 0) {
-        const seconds = Math.ceil(waitMs / 1000)
-        throw new NodeError('E_RATE_LIMITED', `too many wrong passwords; try again in ${seconds} s`, {
-          headers: { 'retry-after': String(seconds) },
-        })
-      }
+      assertNotThrottled(request, attempt, guard)
       const valid =
         body.currentPassword !== undefined && (await verifyPassword(body.currentPassword, stored.hash))
       if (!valid) {
-        if (body.currentPassword !== undefined) throttle.failed(attempt)
+        if (body.currentPassword !== undefined) recordFailure(request, attempt, guard)
         throw new NodeError('E_FORBIDDEN', 'currentPassword: give your current password to change it')
       }
     }
     const passwordHash = body.password ? await hashPassword(body.password) : undefined
+    const now = clock.now()
     db.transaction((tx) => {
       const user = tx.select().from(users).where(eq(users.id, id)).get()
       if (!user) throw new NodeError('E_NOT_FOUND')
@@ -188,6 +139,10 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
           .where(and(eq(sessions.userId, id), current ? ne(sessions.tokenHash, sha256(current)) : undefined))
           .run()
       }
+      // Deactivation revokes the keys for good: reactivating the user must not bring them back. A
+      // new password revokes them when asked (a leaked password may have leaked keys with it).
+      if (body.active === false || (passwordHash && body.revokeApiKeys))
+        revokeApiKeys(tx, { userId: id, now })
     })
     return me(id)
   })

@@ -21,11 +21,14 @@ export const PartnerCreateSchema = z.strictObject({
   companyName: CompanyName.nullable().default(null),
 })
 /** No defaults here: `.partial()` of the create schema kept them, so a rename wiped email and company. */
-export const PartnerUpdateSchema = z.strictObject({
-  name: Name.optional(),
-  email: Email.nullable().optional(),
-  companyName: CompanyName.nullable().optional(),
-})
+export const PartnerUpdateSchema = z
+  .strictObject({
+    name: Name.optional(),
+    email: Email.nullable().optional(),
+    companyName: CompanyName.nullable().optional(),
+  })
+  // As for activities: an empty patch is a client's mistake, said so, rather than an UPDATE with no columns.
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'nothing to change')
 
 export const UserCreateSchema = z.strictObject({
   login: z
@@ -44,17 +47,25 @@ export const UserCreateSchema = z.strictObject({
 export type UserCreate = z.infer<typeof UserCreateSchema>
 
 /** What a user may change about themselves; admins may also change role and active. */
-export const UserUpdateSchema = z.strictObject({
-  name: Name.optional(),
-  email: Email.nullable().optional(),
-  notification: z.enum(['inbox', 'email']).optional(),
-  timeZone: TimeZoneSchema.optional(),
-  password: z.string().min(8).max(200).optional(),
-  /** Required to change your own password: a stolen session or a narrow API key must not take the account. */
-  currentPassword: z.string().min(1).max(200).optional(),
-  role: z.enum(['admin', 'user']).optional(),
-  active: z.boolean().optional(),
-})
+export const UserUpdateSchema = z
+  .strictObject({
+    name: Name.optional(),
+    email: Email.nullable().optional(),
+    notification: z.enum(['inbox', 'email']).optional(),
+    timeZone: TimeZoneSchema.optional(),
+    password: z.string().min(8).max(200).optional(),
+    /** Required to change your own password: a stolen session or a narrow API key must not take the account. */
+    currentPassword: z.string().min(1).max(200).optional(),
+    role: z.enum(['admin', 'user']).optional(),
+    /** Deactivating a user always revokes their API keys and ends their sessions. */
+    active: z.boolean().optional(),
+    /** With a new password: also revoke every API key of the user (they may have leaked together). */
+    revokeApiKeys: z.boolean().optional(),
+  })
+  .refine((body) => !body.revokeApiKeys || body.password !== undefined, {
+    message: 'revokeApiKeys goes with a new password',
+    path: ['revokeApiKeys'],
+  })
 
 export const LoginSchema = z.strictObject({
   login: z.string().min(1).max(100),

@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { extname, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply } from 'fastify'
@@ -44,19 +43,44 @@ export async function webRoutes(app: FastifyInstance) {
   })
 }
 
+/**
+ * Why a path may not open that says nothing about the node: missing, too long, a directory, a loop of
+ * links, not readable. The caller gets the same 404 as for any missing file; anything else (a disk
+ * error, no file descriptors left) is the node's failure.
+ */
+const NOT_FOUND_CODES = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'ENAMETOOLONG',
+  'EISDIR',
+  'EACCES',
+  'EPERM',
+  'ELOOP',
+  'EINVAL',
+])
+
 async function sendFile(reply: FastifyReply, relative: string) {
   const type = CONTENT_TYPES[extname(relative).toLowerCase()]
   const path = resolve(WEB_DIR, relative)
   if (!type || !path.startsWith(WEB_DIR.endsWith(sep) ? WEB_DIR : WEB_DIR + sep))
     throw new NodeError('E_NOT_FOUND')
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined
+  // Opened first, then measured and streamed from the same descriptor: a file that cannot be read fails
+  // here, before the answer starts, not halfway through the stream.
+  const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (NOT_FOUND_CODES.has(error.code ?? '')) throw new NodeError('E_NOT_FOUND')
     throw error
   })
-  if (!info?.isFile()) throw new NodeError('E_NOT_FOUND')
+  const info = await file.stat().catch(async (error: unknown) => {
+    await file.close()
+    throw error
+  })
+  if (!info.isFile()) {
+    await file.close()
+    throw new NodeError('E_NOT_FOUND')
+  }
   return reply
     .headers(SECURITY_HEADERS)
     .header('content-type', type)
     .header('content-length', info.size)
-    .send(createReadStream(path))
+    .send(file.createReadStream())
 }

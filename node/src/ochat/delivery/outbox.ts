@@ -1,4 +1,10 @@
-import { type Envelope, fromBase64Url, type SubmitResult, sealEnvelope } from '@ochat/shared-protocol'
+import {
+  type Envelope,
+  fromBase64Url,
+  type MessagePayload,
+  type SubmitResult,
+  sealEnvelope,
+} from '@ochat/shared-protocol'
 import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
 import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
@@ -8,6 +14,7 @@ import type { WriteQueue } from '../../db/write-queue.ts'
 import type { Instance } from '../identity/instance.ts'
 import type { Keystore } from '../identity/keystore.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
+import { retryAfterMsOf, type SubmitPacer } from './pacing.ts'
 import { buildPayload, filesOf } from './payload.ts'
 import { OUTBOX_DEADLINE_MS, retryDelayMs } from './retry-schedule.ts'
 import { applyStatus, findMessage, type MessageRow, type StatusChange, updateMessage } from './status.ts'
@@ -30,10 +37,18 @@ export type SubmitTransport = (envelopes: Envelope[]) => Promise<SubmitResult[]>
 type Changed = { row: MessageRow; channelId: number }
 
 /**
+ * Not an attempt: the message is due again at `dueAt` (a paused connection, a file still uploading,
+ * the relay's buckets empty or its `rate-limited:` answer), its status and attempts unchanged.
+ */
+type Later = { dueAt: number }
+
+/**
  * The node → relay half of delivery. Every outgoing message is written with `outbox_due_at`; this
- * sends the due ones in batches, sealed for the keys pinned on their connection, and records the
- * relay's answer: Sent (stored durably, with its sequence number), Retrying (the relay could not be
- * reached, or asked us to wait), or Failed (refused for good, or 72 h without reaching the relay).
+ * sends the due ones in batches, sealed for the keys pinned on their connection, paced to the relay's
+ * rate limits (pacing.ts), and records the relay's answer: Sent (stored durably, with its sequence
+ * number), Retrying (the relay could not be reached or failed), or Failed (refused for good, or 72 h
+ * without reaching the relay). A `rate-limited:` answer only makes the message due again when the
+ * relay said: it is not an attempt, and the message keeps its status.
  * Nothing leaves inside a transaction; a restart loses nothing (the rows are the queue) and sends
  * nothing twice (the same envelope id is dropped by the relay and by the recipient).
  */
@@ -45,6 +60,7 @@ export class Outbox {
   readonly #instance: Instance
   readonly #transport: () => SubmitTransport
   readonly #onChanged: (changes: Changed[]) => void
+  readonly #pacer: SubmitPacer
   readonly #inFlight = new Set<number>()
   #running = 0
   #scheduled = false
@@ -62,6 +78,8 @@ export class Outbox {
     transport: () => SubmitTransport
     /** Called after each commit with the messages whose status changed. */
     onChanged: (changes: Changed[]) => void
+    /** The relay's token buckets, mirrored: kept by the runtime across transport restarts. */
+    pacer: SubmitPacer
   }) {
     this.#db = props.db
     this.#writes = props.writes
@@ -70,6 +88,7 @@ export class Outbox {
     this.#instance = props.instance
     this.#transport = props.transport
     this.#onChanged = props.onChanged
+    this.#pacer = props.pacer
   }
 
   /**
@@ -88,7 +107,8 @@ export class Outbox {
 
   /**
    * The relay is reachable again (the socket authenticated): messages Retrying on their own schedule
-   * are due now, as the relay drains its queue when a node connects (DESIGN.md delivery contract). So
+   * are due now, as the relay drains its queue when a node connects (DESIGN.md delivery contract); the
+   * pacing lets them out at the rate the relay takes, not all at once. So
    * are messages already Delivered or Read whose submit answer was lost (status.ts, answerStillDue):
    * their resubmit, which only brings their sequence number, may have failed while the relay was away.
    */
@@ -206,8 +226,8 @@ export class Outbox {
       this.#db,
       rows.map((row) => row.id),
     )
-    const ready: { row: MessageRow; envelope: Envelope }[] = []
-    const settled: { row: MessageRow; change: StatusChange | { dueAt: number } }[] = []
+    const candidates: { row: MessageRow; peer: string; encryptionKey: string; payload: MessagePayload }[] = []
+    const settled: { row: MessageRow; change: StatusChange | Later }[] = []
     for (const row of rows) {
       const connection = connections.get(row.channelId)
       // A manual retry of a Failed message starts a new 72 h window.
@@ -241,25 +261,42 @@ export class Outbox {
         // A file still uploading: its upload makes the message due again when it is done.
         if (!payload) settled.push({ row, change: { dueAt: now + PAUSED_RECHECK_MS } })
         else
-          ready.push({
+          candidates.push({
             row,
-            envelope: sealEnvelope({
-              header: {
-                id: row.envelopeId,
-                from: this.#instance.instanceId,
-                to: connection.peerInstanceId,
-                createdAt: row.createdAt,
-              },
-              payload,
-              senderIdentitySecretKey: this.#instance.identity.secretKey,
-              boxKeys: this.#instance.boxKeys,
-              recipientEncryptionKey: fromBase64Url(connection.pinnedKeys.encryptionKey) as Uint8Array,
-            }),
+            peer: connection.peerInstanceId,
+            encryptionKey: connection.pinnedKeys.encryptionKey,
+            payload,
           })
       }
     }
+    // Only what the relay's buckets take now is sealed and submitted; the rest is due when they refill.
+    const slots = this.#pacer.plan(candidates.map((candidate) => candidate.peer))
+    const ready: { row: MessageRow; peer: string; envelope: Envelope }[] = []
+    for (const [index, candidate] of candidates.entries()) {
+      const slot = slots[index]
+      if (slot && !slot.ok) {
+        settled.push({ row: candidate.row, change: { dueAt: now + slot.waitMs } })
+        continue
+      }
+      ready.push({
+        row: candidate.row,
+        peer: candidate.peer,
+        envelope: sealEnvelope({
+          header: {
+            id: candidate.row.envelopeId,
+            from: this.#instance.instanceId,
+            to: candidate.peer,
+            createdAt: candidate.row.createdAt,
+          },
+          payload: candidate.payload,
+          senderIdentitySecretKey: this.#instance.identity.secretKey,
+          boxKeys: this.#instance.boxKeys,
+          recipientEncryptionKey: fromBase64Url(candidate.encryptionKey) as Uint8Array,
+        }),
+      })
+    }
     let results: SubmitResult[] | undefined
-    let failure: { reason: string; retryAfterMs?: number; permanent: boolean } | undefined
+    let failure: Failure | undefined
     if (ready.length > 0) {
       try {
         results = await this.#transport()(ready.map((entry) => entry.envelope))
@@ -272,14 +309,19 @@ export class Outbox {
       const result = results?.[index]
       if (result?.ok)
         settled.push({ row: entry.row, change: { status: 'sent', at: result.acceptedAt, seq: result.seq } })
-      else if (result) {
-        const retry = result.reason.startsWith('rate-limited:') || result.reason.startsWith('error:')
+      else if (result?.reason.startsWith('rate-limited:')) {
+        this.#pacer.limited(entry.peer)
+        settled.push({ row: entry.row, change: { dueAt: at + retryAfterMsOf(result.reason) } })
+      } else if (result) {
         settled.push({
           row: entry.row,
-          change: retry
+          change: result.reason.startsWith('error:')
             ? this.#retry(entry.row, at, result.reason)
             : { status: 'failed', at, reason: result.reason },
         })
+      } else if (failure?.rateLimited) {
+        this.#pacer.limited(entry.peer)
+        settled.push({ row: entry.row, change: { dueAt: at + (failure.retryAfterMs ?? 1_000) } })
       } else if (failure?.permanent)
         settled.push({ row: entry.row, change: { status: 'failed', at, reason: failure.reason } })
       else
@@ -295,7 +337,14 @@ export class Outbox {
         const current = findMessage(tx, row.id)
         if (!current) continue
         if ('dueAt' in change) {
-          updateMessage(tx, row.id, { outboxDueAt: change.dueAt })
+          // A Retrying message shows when it goes next: that is now the pacing's time.
+          updateMessage(
+            tx,
+            row.id,
+            current.status === 'retrying'
+              ? { outboxDueAt: change.dueAt, nextAttemptAt: change.dueAt }
+              : { outboxDueAt: change.dueAt },
+          )
           continue
         }
         const attempts =
@@ -331,14 +380,26 @@ export class Outbox {
   }
 }
 
+type Failure = {
+  reason: string
+  retryAfterMs?: number
+  permanent: boolean
+  /** A 429: every envelope was over the relay's rate limit; they wait, with no attempt counted. */
+  rateLimited: boolean
+}
+
 /** A submit that got no per-envelope answer: retry later, unless the relay refused us for good. */
-function describeFailure(error: unknown): { reason: string; retryAfterMs?: number; permanent: boolean } {
+function describeFailure(error: unknown): Failure {
   if (error instanceof RelayAnswerError) {
     const retryAfterMs = error.retryAfterS === undefined ? undefined : error.retryAfterS * 1000
     // Auth failures and suspension may be fixed by an admin: keep retrying until the deadline.
     const permanent = error.status === 400 || error.status === 413
-    return { reason: error.reason, retryAfterMs, permanent }
+    return { reason: error.reason, retryAfterMs, permanent, rateLimited: error.status === 429 }
   }
   const message = (error as Error).message ?? String(error)
-  return { reason: message.startsWith('error:') ? message : `error: ${message}`, permanent: false }
+  return {
+    reason: message.startsWith('error:') ? message : `error: ${message}`,
+    permanent: false,
+    rateLimited: false,
+  }
 }

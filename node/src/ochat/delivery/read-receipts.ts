@@ -5,6 +5,7 @@ import type { Db } from '../../db/client.ts'
 import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import type { Instance } from '../identity/instance.ts'
+import { RelayAnswerError } from '../relay/http-client.ts'
 
 /** Read receipts wait this long for more messages to be opened, then leave in one signed batch: 250 ms. */
 const BATCH_WAIT_MS = 250
@@ -38,8 +39,11 @@ export class ReadReceipts {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       this.#sending = this.#flush().catch((error) => {
-        this.deps.onError(error)
-        this.kick(RETRY_MS)
+        // Told to slow down (429): not a failure; wait what was asked, not the failure delay.
+        const waitS =
+          error instanceof RelayAnswerError && error.status === 429 ? (error.retryAfterS ?? 1) : undefined
+        if (waitS === undefined) this.deps.onError(error)
+        this.kick(waitS === undefined ? RETRY_MS : Math.max(1, waitS) * 1000)
       })
     }, delayMs)
     this.#timer.unref()

@@ -143,6 +143,9 @@ export class OchatFileTransfers implements FileTransfers {
       return { done: true } as const
     } catch (error) {
       if (signal.aborted) return { done: true } as const
+      const waitMs = rateLimitedMs(error)
+      // Told to slow down: not a failed attempt, and the message is not Retrying for it.
+      if (waitMs !== undefined) return { retryInMs: waitMs }
       return this.#uploadFailed(unit, first, error, reporter)
     }
   }
@@ -213,6 +216,8 @@ export class OchatFileTransfers implements FileTransfers {
       return { done: true } as const
     } catch (error) {
       if (signal.aborted) return { done: true } as const
+      const waitMs = rateLimitedMs(error)
+      if (waitMs !== undefined) return { retryInMs: waitMs }
       if (isFinal(error)) {
         this.#attempts.delete(key)
         const detail =
@@ -243,6 +248,12 @@ export class OchatFileTransfers implements FileTransfers {
       size,
     })
   }
+}
+
+/** A 429 from the relay: how long it asked us to wait (at least MIN_RETRY_MS), else undefined. */
+function rateLimitedMs(error: unknown): number | undefined {
+  if (!(error instanceof RelayAnswerError) || error.status !== 429) return undefined
+  return Math.max(MIN_RETRY_MS, (error.retryAfterS ?? 0) * 1000)
 }
 
 /** Whether trying again cannot help: the bytes are wrong, the file is gone, or the relay refused it for good. */

@@ -1,23 +1,22 @@
-import { verifyKeySetUpdate } from '@ochat/shared-protocol'
+import { type RelayInfo, verifyKeySetUpdate } from '@ochat/shared-protocol'
 import { eq } from 'drizzle-orm'
 import { ochatIdentity } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
-import type { RelayHttpClient } from '../relay/http-client.ts'
 import type { Instance } from './instance.ts'
 
 /**
  * Picks up a rotation of the relay's signing keys (PROTOCOL.md §1.5, DESIGN.md invariant 4): a key set
- * published at /v1/info is pinned only if it is for our relay, newer than the pinned one, and signed by
+ * published at /v1/info (`info`, as just read) is pinned only if it is for our relay, newer than the pinned one, and signed by
  * a key we already pin. Answers the instance with the new set, or undefined when nothing changed; a set
  * that fails the check is reported and ignored (webhooks stay checked against the pinned keys).
  */
 export async function refreshRelayKeySet(input: {
-  relay: RelayHttpClient
+  info: RelayInfo
   writes: WriteQueue
   instance: Instance
   warn(message: string): void
 }): Promise<Instance | undefined> {
-  const info = await input.relay.info()
+  const { info } = input
   const pinned = input.instance.relayKeySet
   if (info.relayId !== input.instance.relayId) {
     input.warn(
