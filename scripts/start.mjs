@@ -104,7 +104,7 @@ const inherited = Object.fromEntries(
   Object.entries(process.env).filter(
     ([name]) =>
       !/^(RELAY_|DATABASE_URL$|OCHAT_ADMIN_PASSWORD$)/.test(name) &&
-      !/^NODE_(HOST|PORT|COMPANY|DATA_DIR|PUBLIC_URL|OCHAT_|SECURE_|SESSION_|ATTACHMENT_|LOG_LEVEL|LOCALE|CURRENCY)/.test(
+      !/^NODE_(HOST|PORT|COMPANY|DATA_DIR|PUBLIC_URL|OCHAT_|SECURE_|SESSION_|ATTACHMENT_|UPLOAD_|TRUST_PROXY|LOG_LEVEL|LOCALE|CURRENCY)/.test(
         name,
       ),
   ),

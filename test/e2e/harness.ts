@@ -31,6 +31,15 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/**
+ * Every test node registers and asks for connections from 127.0.0.1, many per file: the per-address
+ * limits would refuse them. Those limits are tested on their own (relay/test/open-relay.test.ts).
+ */
+const ONE_ADDRESS_FOR_ALL = {
+  RELAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR: '100000',
+  RELAY_CONNECTION_REQUESTS_PER_ADDRESS_PER_HOUR: '100000',
+}
+
 export async function startTestRelay(
   t: Test,
   options: { clock?: Clock; env?: Record<string, string> } = {},
@@ -38,7 +47,7 @@ export async function startTestRelay(
   return buildRelay(t, 'postgres', {
     listen: true,
     clock: options.clock ?? { now: () => Date.now() },
-    env: { RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true', ...options.env },
+    env: { RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true', ...ONE_ADDRESS_FOR_ALL, ...options.env },
   })
 }
 
@@ -98,6 +107,7 @@ export async function startRestartableRelay(
         RELAY_REGISTRATION: 'open',
         RELAY_LOG_LEVEL: 'silent',
         RELAY_ALLOW_PRIVATE_WEBHOOKS: 'true',
+        ...ONE_ADDRESS_FOR_ALL,
         ...options.env,
       })
       const relay = await startRelay({ config, clock })
@@ -205,18 +215,30 @@ function callThrough(node: Node, secret: string): Actor['call'] {
   }
 }
 
-/** Registers a node with the relay through its API. */
-export async function register(node: E2eNode, relay: { baseUrl: string }) {
-  const answer = await node.admin.call('POST', '/api/v1/ochat/registration', { relayUrl: relay.baseUrl })
+/** Registers a node with the relay through its API (`webhookUrl: null`: it receives over its WebSocket only). */
+export async function register(
+  node: E2eNode,
+  relay: { baseUrl: string },
+  options: { webhookUrl?: null } = {},
+) {
+  const answer = await node.admin.call('POST', '/api/v1/ochat/registration', {
+    relayUrl: relay.baseUrl,
+    ...options,
+  })
   if (answer.status !== 201)
     throw new Error(`registration failed: ${answer.status} ${JSON.stringify(answer.body)}`)
   return answer.body as { instanceId: string }
 }
 
 /** Both nodes registered and connected, each with the other filed under a contact; answers both channel ids. */
-export async function connectNodes(a: E2eNode, b: E2eNode, relay: { baseUrl: string }) {
+export async function connectNodes(
+  a: E2eNode,
+  b: E2eNode,
+  relay: { baseUrl: string },
+  options: { b?: { webhookUrl?: null } } = {},
+) {
   const aId = (await register(a, relay)).instanceId
-  const bId = (await register(b, relay)).instanceId
+  const bId = (await register(b, relay, options.b)).instanceId
   const bAtA = buildPartner(a.node as never, {
     name: `${b.node.config.company} contact`,
     companyName: b.node.config.company,
