@@ -1,7 +1,7 @@
 // PROTOCOL.md §4.4 rate limits, from the sender's side: the outbox paces its submits to the buckets the
 // relay publishes, and a `rate-limited:` answer makes a message wait, not fail: no attempt is counted and
 // the user keeps seeing it Pending.
-import type { RelayInfo, SubmitRates } from '@ochat/shared-protocol'
+import { RateSchema } from '@ochat/shared-protocol'
 import t from 'tap'
 import { ManualClock } from '../src/clock.ts'
 import { SubmitPacer } from '../src/ochat/delivery/pacing.ts'
@@ -12,49 +12,9 @@ import {
   buildPeer,
   deliver,
   envelopeFrom,
-  type FakeRelay,
   startFakeRelay,
 } from './ochat-helpers.ts'
-
-type Row = { status: string; outboxAttempts: number; outboxDueAt: number | null }
-
-function outboxRow(node: { database: { sqlite: import('better-sqlite3').Database } }, id: number): Row {
-  return node.database.sqlite
-    .prepare(
-      'select status, outbox_attempts as outboxAttempts, outbox_due_at as outboxDueAt from ochat_messages where id = ?',
-    )
-    .get(id) as Row
-}
-
-/** Envelope ids the fake relay received, in order, and what it answers each submit. */
-function recordSubmits(relay: FakeRelay, answer: (ids: string[], call: number) => ReturnType<Handler>) {
-  const received: string[][] = []
-  relay.handlers.set('POST /v1/envelopes', (_request, body) => {
-    const ids = (JSON.parse(body) as { envelopes: { header: { id: string } }[] }).envelopes.map(
-      (envelope) => envelope.header.id,
-    )
-    received.push(ids)
-    return answer(ids, received.length)
-  })
-  return received
-}
-type Handler = Parameters<FakeRelay['handlers']['set']>[1]
-
-/** The fake relay's info with these rates in it: the node reads it when its transport starts. */
-async function publishRates(relay: FakeRelay, rates: SubmitRates) {
-  const info = (await fetch(`${relay.url}/v1/info`).then((answer) => answer.json())) as RelayInfo
-  relay.handlers.set('GET /v1/info', () => ({
-    status: 200,
-    body: { ...info, limits: { ...info.limits, submitRates: rates } },
-  }))
-}
-
-const accepted = (ids: string[]) => ({
-  status: 200,
-  body: {
-    results: ids.map((id, index) => ({ ok: true, id, seq: index + 1, acceptedAt: Date.now() })),
-  },
-})
+import { accepted, outboxRow, publishRates, recordSubmits, sendWithFile } from './ochat-pacing-helpers.ts'
 
 t.test(
   'the pacer mirrors the relay buckets: per recipient, per instance, and emptied when told',
@@ -90,9 +50,31 @@ t.test(
   },
 )
 
+t.test('a relay cannot publish rates that park messages for years or disable the pacing', async (t) => {
+  for (const perSecond of [1e-9, 5e-324, 0, 1e6, Number.POSITIVE_INFINITY])
+    t.notOk(RateSchema.safeParse({ burst: 60, perSecond }).success, `perSecond ${perSecond} is refused`)
+  for (const burst of [0, 1e9]) t.notOk(RateSchema.safeParse({ burst, perSecond: 10 }).success)
+  for (const rate of [
+    { burst: 60, perSecond: 10 },
+    { burst: 2000, perSecond: 200 },
+    { burst: 1, perSecond: 0.01 },
+  ])
+    t.ok(RateSchema.safeParse(rate).success, 'the relay defaults and the slowest allowed rate pass')
+
+  // Rates that did not come through the schema are clamped by the pacer itself.
+  const clock = new ManualClock(Date.parse('2026-11-25T10:00:00Z'))
+  const pacer = new SubmitPacer({ now: () => clock.now() })
+  pacer.useRates({ connection: { burst: 1, perSecond: 5e-324 }, instance: { burst: 0, perSecond: 1e-9 } })
+  t.same(
+    pacer.plan(['a', 'a']),
+    [{ ok: true }, { ok: false, waitMs: 100_000 }],
+    'the second envelope waits 100 s (0.01 per second), not for ever',
+  )
+})
+
 t.test('a backlog leaves at the rate the relay publishes, each message Pending until its turn', async (t) => {
   const relay = await startFakeRelay(t)
-  await publishRates(relay, {
+  publishRates(relay, {
     connection: { burst: 2, perSecond: 1 },
     instance: { burst: 2000, perSecond: 200 },
   })
@@ -138,7 +120,7 @@ t.test('a backlog leaves at the rate the relay publishes, each message Pending u
 
 t.test('when the relay is back, Retrying messages go at its rate, not all at once', async (t) => {
   const relay = await startFakeRelay(t)
-  await publishRates(relay, {
+  publishRates(relay, {
     connection: { burst: 2, perSecond: 1 },
     instance: { burst: 2000, perSecond: 200 },
   })
@@ -298,17 +280,7 @@ t.test(
       return { status: 201, body: { blobId, uploadUrl: `/v1/blobs/${blobId}`, uploadToken: 'token' } }
     })
     relay.handlers.set(`PUT /v1/blobs/${blobId}`, () => ({ status: 200, body: { blob: { blobId } } }))
-    const upload = await node.app.inject({
-      method: 'POST',
-      url: '/api/v1/attachments?fileName=quote.pdf',
-      headers: { authorization: `Bearer ${admin.secret}`, 'content-type': 'application/pdf' },
-      payload: Buffer.from('%PDF-1.7 quote'),
-    })
-    const sent = await admin.call('POST', `/api/v1/ochat/channels/${channelId}/messages`, {
-      body: 'The quote',
-      attachmentIds: [JSON.parse(upload.body).id],
-    })
-    t.equal(sent.status, 201)
+    await sendWithFile(node, admin, channelId)
     const seen = new Set<string>()
     await until(
       'Sent',

@@ -1,5 +1,5 @@
 // PROTOCOL.md §4.4: submitting envelopes, one or in bulk; idempotency, sequence numbers, limits.
-import { newId } from '@ochat/shared-protocol'
+import { newId, RelayRatesSchema } from '@ochat/shared-protocol'
 import t from 'tap'
 import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
 
@@ -102,6 +102,21 @@ eachDriver(t, 'bad bodies get a 400 listing the problem, and nothing is stored',
     code: 'E_BLOB_UNKNOWN',
   })
   t.same(await relay.database.db.query.envelopes.findMany(), [], 'no row was written')
+})
+
+eachDriver(t, 'the relay publishes its rates at /v1/rates, within what nodes accept', async (t, driver) => {
+  const relay = await buildRelay(t, driver, {
+    env: { RELAY_RATE_CONNECTION_BURST: '1000000', RELAY_RATE_CONNECTION_PER_S: '0.001' },
+  })
+  const rates = await relay.app.inject({ method: 'GET', url: '/v1/rates' })
+  t.equal(rates.statusCode, 200)
+  t.ok(RelayRatesSchema.safeParse(rates.json()).success, 'a node parses it')
+  t.same(rates.json().submit, {
+    connection: { burst: 100_000, perSecond: 0.01 },
+    instance: { burst: 2000, perSecond: 200 },
+  })
+  const info = await relay.app.inject({ method: 'GET', url: '/v1/info' })
+  t.notOk('submitRates' in info.json().limits, '/v1/info is what older nodes parse strictly: unchanged')
 })
 
 eachDriver(

@@ -73,9 +73,9 @@ t.test(
   'a burst of 300 messages to one channel, default limits: all Delivered within 40 s, none Retrying',
   async (t) => {
     const relay = await startTestRelay(t)
-    const info = await relay.app.inject({ method: 'GET', url: '/v1/info' })
+    const rates = await relay.app.inject({ method: 'GET', url: '/v1/rates' })
     t.same(
-      info.json().limits.submitRates,
+      rates.json().submit,
       { connection: { burst: 60, perSecond: 10 }, instance: { burst: 2000, perSecond: 200 } },
       'the relay publishes its default limits',
     )
@@ -112,8 +112,8 @@ t.test(
       clock,
       env: { RELAY_RATE_CONNECTION_BURST: '5', RELAY_RATE_CONNECTION_PER_S: '20' },
     })
-    const info = await relay.app.inject({ method: 'GET', url: '/v1/info' })
-    t.same(info.json().limits.submitRates.connection, { burst: 5, perSecond: 20 }, 'and publishes them')
+    const rates = await relay.app.inject({ method: 'GET', url: '/v1/rates' })
+    t.same(rates.json().submit.connection, { burst: 5, perSecond: 20 }, 'and publishes them')
     const acme = await startTestNode(t, { company: 'Acme', clock })
     let globex = await startTestNode(t, { company: 'Globex', clock })
     // Globex takes deliveries over its socket only: while it is away the relay just keeps them.

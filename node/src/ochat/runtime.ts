@@ -460,10 +460,17 @@ export class Ochat {
   async #refreshRelayKeys(): Promise<void> {
     const state = this.#state
     if (state.kind !== 'ready' || !this.#http) return
+    // A relay that cannot be asked now keeps the rates read last time.
+    const rates = await this.#http.rates().then(
+      (read) => ({ read }),
+      () => undefined,
+    )
+    if (rates) {
+      this.#pacer.useRates(rates.read?.submit)
+      this.#pacerHasRates = true
+    }
     const info = await this.#http.info().catch(() => undefined)
     if (!info) return
-    this.#pacer.useRates(info.limits.submitRates)
-    this.#pacerHasRates = true
     const updated = await refreshRelayKeySet({
       info,
       writes: this.#deps.writes,

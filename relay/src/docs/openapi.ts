@@ -5,6 +5,7 @@ import {
   ErrorBodySchema,
   InstanceViewSchema,
   RelayInfoSchema,
+  RelayRatesSchema,
   SignedKeyRotationSchema,
   SignedReceiptSchema,
   SignedRegistrationSchema,
@@ -41,6 +42,13 @@ export const OPERATIONS: Operation[] = [
     summary: "The relay's id, policy, limits and signed key set",
     auth: 'public',
     ok: { status: 200, schema: RelayInfoSchema },
+  },
+  {
+    method: 'get',
+    path: '/v1/rates',
+    summary: 'The token buckets an envelope submit meets, for senders to pace to',
+    auth: 'public',
+    ok: { status: 200, schema: RelayRatesSchema },
   },
   { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'public', ok: { status: 200 } },
   {
@@ -101,7 +109,7 @@ export const OPERATIONS: Operation[] = [
     auth: 'signed',
     body: ConnectionRequestSchema,
     limited:
-      'Too many requests from this instance or address this hour (E_CONNECTION_RATE_LIMITED), or the addressee takes no more pending requests now (E_CONNECTION_REQUESTS_FULL)',
+      'Too many requests from this instance or address this hour, or the addressee has its share from your address (E_CONNECTION_RATE_LIMITED); it takes no more pending requests now (E_CONNECTION_REQUESTS_FULL); it rejected you less than 24 h ago (E_CONNECTION_RECENTLY_REJECTED)',
     ok: { status: 201, schema: z.object({ connection: ConnectionViewSchema }) },
   },
   {

@@ -127,10 +127,22 @@ export const SignedRelayKeySetSchema = z.strictObject({
 })
 export type SignedRelayKeySet = z.infer<typeof SignedRelayKeySetSchema>
 
+/**
+ * What a relay may publish for one bucket. A node turns the rates into waits, so a rate near zero
+ * would park its messages for years (1e-9 per second is a wait of 30 years) and a huge one would
+ * disable its pacing: 0.01 per second is one envelope every 100 s, and 100,000 at once or per second
+ * is past what one relay takes. The relay's defaults (60 then 10 per second per connection, 2,000 then
+ * 200 per second per sender) sit well inside.
+ */
+export const RATE_BOUNDS = Object.freeze({
+  burst: Object.freeze({ min: 1, max: 100_000 }),
+  perSecond: Object.freeze({ min: 0.01, max: 100_000 }),
+})
+
 /** One token bucket: `burst` envelopes at once, then `perSecond` more each second. */
 export const RateSchema = z.strictObject({
-  burst: z.int().positive(),
-  perSecond: z.number().positive(),
+  burst: z.int().min(RATE_BOUNDS.burst.min).max(RATE_BOUNDS.burst.max),
+  perSecond: z.number().min(RATE_BOUNDS.perSecond.min).max(RATE_BOUNDS.perSecond.max),
 })
 export type Rate = z.infer<typeof RateSchema>
 
@@ -158,8 +170,17 @@ export const RelayInfoSchema = z.strictObject({
     attachmentsPerMessage: z.int().positive(),
     messageAttachmentBytes: z.int().positive(),
     clockSkewSeconds: z.int().positive(),
-    /** Absent from relays older than this member: a node then assumes 60 / 10 per s and 2,000 / 200 per s. */
-    submitRates: SubmitRatesSchema.optional(),
   }),
 })
 export type RelayInfo = z.infer<typeof RelayInfoSchema>
+
+/**
+ * GET /v1/rates: public. A document of its own rather than members of RelayInfo, which nodes parse
+ * strictly (§10): a relay can publish its rates without older nodes refusing its info. A relay that
+ * answers 404 here is assumed to use the defaults of PROTOCOL.md §4.4.
+ */
+export const RelayRatesSchema = z.strictObject({
+  v: VersionSchema,
+  submit: SubmitRatesSchema,
+})
+export type RelayRates = z.infer<typeof RelayRatesSchema>

@@ -14,7 +14,7 @@ import type { WriteQueue } from '../../db/write-queue.ts'
 import type { Instance } from '../identity/instance.ts'
 import type { Keystore } from '../identity/keystore.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
-import { retryAfterMsOf, type SubmitPacer } from './pacing.ts'
+import { relayWaitMs, retryAfterMsOf, type SubmitPacer } from './pacing.ts'
 import { buildPayload, filesOf } from './payload.ts'
 import { OUTBOX_DEADLINE_MS, retryDelayMs } from './retry-schedule.ts'
 import { applyStatus, findMessage, type MessageRow, type StatusChange, updateMessage } from './status.ts'
@@ -230,8 +230,7 @@ export class Outbox {
     const settled: { row: MessageRow; change: StatusChange | Later }[] = []
     for (const row of rows) {
       const connection = connections.get(row.channelId)
-      // A manual retry of a Failed message starts a new 72 h window.
-      if (now - Math.max(row.createdAt, row.failedAt ?? 0) >= OUTBOX_DEADLINE_MS) {
+      if (now >= deadlineOf(row)) {
         settled.push({
           row,
           change: {
@@ -337,13 +336,15 @@ export class Outbox {
         const current = findMessage(tx, row.id)
         if (!current) continue
         if ('dueAt' in change) {
+          // Never past the deadline, however long the wait: the message is due then, and fails.
+          const dueAt = Math.min(change.dueAt, deadlineOf(row))
           // A Retrying message shows when it goes next: that is now the pacing's time.
           updateMessage(
             tx,
             row.id,
             current.status === 'retrying'
-              ? { outboxDueAt: change.dueAt, nextAttemptAt: change.dueAt }
-              : { outboxDueAt: change.dueAt },
+              ? { outboxDueAt: dueAt, nextAttemptAt: dueAt }
+              : { outboxDueAt: dueAt },
           )
           continue
         }
@@ -363,7 +364,8 @@ export class Outbox {
 
   #retry(row: MessageRow, at: number, reason: string, retryAfterMs?: number): StatusChange {
     const delay = Math.max(retryDelayMs(row.outboxAttempts + 1), retryAfterMs ?? 0)
-    return { status: 'retrying', at, reason, nextAttemptAt: at + delay }
+    // The last attempt is at the deadline, where the message fails if it has not gone.
+    return { status: 'retrying', at, reason, nextAttemptAt: Math.min(at + delay, deadlineOf(row)) }
   }
 
   #connectionsOf(channelIds: number[]) {
@@ -380,6 +382,14 @@ export class Outbox {
   }
 }
 
+/**
+ * When the message fails if it has not reached the relay: 72 h after it was written. A manual retry
+ * of a Failed message starts a new window.
+ */
+export function deadlineOf(message: Pick<MessageRow, 'createdAt' | 'failedAt'>): number {
+  return Math.max(message.createdAt, message.failedAt ?? 0) + OUTBOX_DEADLINE_MS
+}
+
 type Failure = {
   reason: string
   retryAfterMs?: number
@@ -391,7 +401,7 @@ type Failure = {
 /** A submit that got no per-envelope answer: retry later, unless the relay refused us for good. */
 function describeFailure(error: unknown): Failure {
   if (error instanceof RelayAnswerError) {
-    const retryAfterMs = error.retryAfterS === undefined ? undefined : error.retryAfterS * 1000
+    const retryAfterMs = error.retryAfterS === undefined ? undefined : relayWaitMs(error.retryAfterS)
     // Auth failures and suspension may be fixed by an admin: keep retrying until the deadline.
     const permanent = error.status === 400 || error.status === 413
     return { reason: error.reason, retryAfterMs, permanent, rateLimited: error.status === 429 }

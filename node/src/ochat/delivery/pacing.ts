@@ -1,4 +1,4 @@
-import type { Rate, SubmitRates } from '@ochat/shared-protocol'
+import { RATE_BOUNDS, type Rate, type SubmitRates } from '@ochat/shared-protocol'
 
 /**
  * What a relay that does not publish its rates allows (PROTOCOL.md §4.4): the relay's own defaults,
@@ -9,6 +9,14 @@ export const DEFAULT_SUBMIT_RATES: SubmitRates = Object.freeze({
   instance: Object.freeze({ burst: 2000, perSecond: 200 }),
 })
 
+/**
+ * The longest wait the relay may ask for (a `retry in N s` reason, a Retry-After header): 1 h. Its
+ * limits refill in seconds, so a longer wait is a mistake or an attack, and it would hold messages,
+ * receipts and files for that long; a timer beyond 2^31-1 ms even fires at once, and spins. After an
+ * hour we simply ask again.
+ */
+export const MAX_RELAY_WAIT_MS = 3_600_000
+
 type Bucket = { tokens: number; at: number }
 
 /** The plan for one candidate envelope: go now (its tokens are taken), or look again in `waitMs`. */
@@ -16,7 +24,7 @@ export type Slot = { ok: true } | { ok: false; waitMs: number }
 
 /**
  * The relay's token buckets, mirrored on the sender (PROTOCOL.md §4.4): one per recipient instance and
- * one for this instance, with the rates the relay publishes in /v1/info. The outbox takes a token for
+ * one for this instance, with the rates the relay publishes in GET /v1/rates. The outbox takes a token for
  * each envelope before it submits it, so a backlog leaves at the rate the relay takes it instead of
  * overflowing the burst and being told to wait. The relay refills its buckets from when it receives,
  * which is after we send, so it never holds fewer tokens than this mirror. A restart starts full; the
@@ -36,9 +44,14 @@ export class SubmitPacer {
     return this.#rates
   }
 
-  /** The rates the relay published, or the defaults when it publishes none. */
+  /**
+   * The rates the relay published, or the defaults when it publishes none. Clamped to what the
+   * protocol lets a relay publish, whoever built them: the waits are computed from them.
+   */
   useRates(rates: SubmitRates | undefined): void {
-    this.#rates = rates ?? DEFAULT_SUBMIT_RATES
+    this.#rates = rates
+      ? { connection: bounded(rates.connection), instance: bounded(rates.instance) }
+      : DEFAULT_SUBMIT_RATES
   }
 
   /**
@@ -93,6 +106,15 @@ export class SubmitPacer {
   }
 }
 
+function bounded(rate: Rate): Rate {
+  const clamp = (value: number, range: { min: number; max: number }) =>
+    Number.isNaN(value) ? range.min : Math.min(range.max, Math.max(range.min, value))
+  return {
+    burst: Math.floor(clamp(rate.burst, RATE_BOUNDS.burst)),
+    perSecond: clamp(rate.perSecond, RATE_BOUNDS.perSecond),
+  }
+}
+
 /** Ms until a bucket holding `tokens` holds `needed` (at least 1 ms, so a timer is always set ahead). */
 function refillMs(tokens: number, needed: number, rate: Rate): number {
   return Math.max(1, Math.ceil(((needed - tokens) * 1000) / rate.perSecond))
@@ -101,5 +123,10 @@ function refillMs(tokens: number, needed: number, rate: Rate): number {
 /** How long a `rate-limited: retry in N s` answer asks to wait, in ms (1 s when it does not say). */
 export function retryAfterMsOf(reason: string): number {
   const seconds = /retry in (\d+) s/.exec(reason)?.[1]
-  return seconds === undefined ? 1_000 : Math.max(1, Number(seconds)) * 1_000
+  return relayWaitMs(seconds === undefined ? undefined : Number(seconds))
+}
+
+/** A wait the relay asked for, in seconds, as ms: at least 1 s (also when it did not say), at most 1 h. */
+export function relayWaitMs(seconds: number | undefined): number {
+  return Math.min(MAX_RELAY_WAIT_MS, Math.max(1, seconds ?? 1) * 1_000)
 }

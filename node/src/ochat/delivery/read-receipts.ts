@@ -6,6 +6,7 @@ import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.
 import type { WriteQueue } from '../../db/write-queue.ts'
 import type { Instance } from '../identity/instance.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
+import { relayWaitMs } from './pacing.ts'
 
 /** Read receipts wait this long for more messages to be opened, then leave in one signed batch: 250 ms. */
 const BATCH_WAIT_MS = 250
@@ -39,11 +40,13 @@ export class ReadReceipts {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       this.#sending = this.#flush().catch((error) => {
-        // Told to slow down (429): not a failure; wait what was asked, not the failure delay.
-        const waitS =
-          error instanceof RelayAnswerError && error.status === 429 ? (error.retryAfterS ?? 1) : undefined
-        if (waitS === undefined) this.deps.onError(error)
-        this.kick(waitS === undefined ? RETRY_MS : Math.max(1, waitS) * 1000)
+        // Told to slow down (429): not a failure; wait what was asked (1 h at most), not the failure delay.
+        const waitMs =
+          error instanceof RelayAnswerError && error.status === 429
+            ? relayWaitMs(error.retryAfterS)
+            : undefined
+        if (waitMs === undefined) this.deps.onError(error)
+        this.kick(waitMs ?? RETRY_MS)
       })
     }, delayMs)
     this.#timer.unref()

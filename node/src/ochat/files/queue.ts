@@ -3,6 +3,9 @@ export type JobOutcome = { done: true } | { retryInMs: number }
 
 type Job = (signal: AbortSignal) => Promise<JobOutcome>
 
+/** The longest delay a timer takes, 2^31-1 ms (about 24.8 days): a longer one fires at once, and would spin. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /**
  * A small queue for file transfers: jobs keyed so the same file is never moved twice at once, at most
  * `concurrency` running (each one is a stream, so memory stays bounded by that number), retries on
@@ -77,10 +80,13 @@ export class TransferQueue {
         if (this.stopped) return
         if (entry.again) this.#waiting.set(key, entry.again)
         else if ('retryInMs' in outcome) {
-          const timer = setTimeout(() => {
-            this.#timers.delete(key)
-            this.add(key, job)
-          }, outcome.retryInMs)
+          const timer = setTimeout(
+            () => {
+              this.#timers.delete(key)
+              this.add(key, job)
+            },
+            Math.min(outcome.retryInMs, MAX_TIMER_MS),
+          )
           timer.unref()
           this.#timers.set(key, timer)
         }

@@ -6,7 +6,9 @@ import type { Db } from '../../db/client.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import type { LiveHub } from '../../live/hub.ts'
 import { membersOfChannels } from '../channels/repository.ts'
-import { OUTBOX_DEADLINE_MS, retryDelayMs } from '../delivery/retry-schedule.ts'
+import { deadlineOf } from '../delivery/outbox.ts'
+import { relayWaitMs } from '../delivery/pacing.ts'
+import { retryDelayMs } from '../delivery/retry-schedule.ts'
 import { KeystoreError } from '../identity/keystore.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
 import type { FileTransfers, Ochat } from '../runtime.ts'
@@ -144,8 +146,11 @@ export class OchatFileTransfers implements FileTransfers {
     } catch (error) {
       if (signal.aborted) return { done: true } as const
       const waitMs = rateLimitedMs(error)
-      // Told to slow down: not a failed attempt, and the message is not Retrying for it.
-      if (waitMs !== undefined) return { retryInMs: waitMs }
+      const left = deadlineOf(first.message) - this.#clock.now()
+      // Told to slow down: not a failed attempt, and the message is not Retrying for it. Until the
+      // message's deadline, as in the outbox: then the upload fails like any other, or a relay that
+      // always says wait would hold it for ever.
+      if (waitMs !== undefined && left > 0) return { retryInMs: Math.min(waitMs, left) }
       return this.#uploadFailed(unit, first, error, reporter)
     }
   }
@@ -159,9 +164,8 @@ export class OchatFileTransfers implements FileTransfers {
     const now = this.#clock.now()
     const attempts = (this.#attempts.get(unit.key) ?? 0) + 1
     const detail = describe(error)
-    // A manual retry of a Failed message starts a new 72 h window, as in the outbox.
-    const start = Math.max(first.message.createdAt, first.message.failedAt ?? 0)
-    const final = isFinal(error) || now - start >= OUTBOX_DEADLINE_MS
+    const deadline = deadlineOf(first.message)
+    const final = isFinal(error) || now >= deadline
     if (final) {
       this.#attempts.delete(unit.key)
       const changed = await this.#writes.run((tx) =>
@@ -178,7 +182,8 @@ export class OchatFileTransfers implements FileTransfers {
       return { done: true } as const
     }
     this.#attempts.set(unit.key, attempts)
-    const retryInMs = Math.max(MIN_RETRY_MS, retryDelayMs(attempts))
+    // The last attempt is at the deadline, where the upload fails if it has not gone.
+    const retryInMs = Math.min(Math.max(MIN_RETRY_MS, retryDelayMs(attempts)), deadline - now)
     const changed = await this.#writes.run((tx) =>
       retryingUpload(tx, {
         messageIds: [...new Set(unitFiles(tx, unit).map((file) => file.messageId))],
@@ -250,10 +255,10 @@ export class OchatFileTransfers implements FileTransfers {
   }
 }
 
-/** A 429 from the relay: how long it asked us to wait (at least MIN_RETRY_MS), else undefined. */
+/** A 429 from the relay: how long it asked us to wait (1 s to 1 h), else undefined. */
 function rateLimitedMs(error: unknown): number | undefined {
   if (!(error instanceof RelayAnswerError) || error.status !== 429) return undefined
-  return Math.max(MIN_RETRY_MS, (error.retryAfterS ?? 0) * 1000)
+  return relayWaitMs(error.retryAfterS)
 }
 
 /** Whether trying again cannot help: the bytes are wrong, the file is gone, or the relay refused it for good. */

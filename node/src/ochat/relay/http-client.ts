@@ -10,6 +10,8 @@ import {
   InstancePublicKeysSchema,
   type RelayInfo,
   RelayInfoSchema,
+  type RelayRates,
+  RelayRatesSchema,
   type SignedKeyRotation,
   type SignedReceipt,
   type SignedRegistration,
@@ -86,6 +88,16 @@ export class RelayHttpClient {
   /** The relay's public info and signed key set (unsigned). */
   async info(): Promise<RelayInfo> {
     return RelayInfoSchema.parse(await this.#call('GET', '/v1/info', { signed: false }))
+  }
+
+  /** The relay's published rates (unsigned), or undefined from a relay that publishes none (404). */
+  async rates(): Promise<RelayRates | undefined> {
+    try {
+      return RelayRatesSchema.parse(await this.#call('GET', '/v1/rates', { signed: false }))
+    } catch (error) {
+      if (error instanceof RelayAnswerError && error.status === 404) return undefined
+      throw error
+    }
   }
 
   /** Self-authenticating: the body is signed by the identity key it registers. */
