@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream'
 import {
+  canAnswerOn,
   type ErrorBody,
   frameworkRefusal,
   isClientSocketError,
@@ -346,7 +347,7 @@ export function clientErrorHandler(
   const nodeError = new NodeError(refusal.code, refusal.detail)
   this.log.debug({ code: nodeError.code, parser: error.code }, 'client error')
   // Closed once the answer is flushed: a plain destroy could drop it before it leaves.
-  if (socket.writable) socket.end(rawResponse(nodeError.status, nodeError.body()), () => socket.destroy())
+  if (canAnswerOn(socket)) socket.end(rawResponse(nodeError.status, nodeError.body()), () => socket.destroy())
   else socket.destroy()
 }
 

@@ -1,5 +1,7 @@
 // No input gives a 500, and every refusal, Fastify's and Node's own included, is the stable error shape
 // with the headers every answer carries. Regression tests are named after what broke.
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { ErrorBodySchema } from '@ochat/shared-protocol'
 import t from 'tap'
 import WebSocket from 'ws'
@@ -168,3 +170,34 @@ t.test(
     t.equal(lines[0]?.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
   },
 )
+
+t.test('bytes that are not HTTP, sent while a download streams, never land inside it', async (t) => {
+  const node = await buildNode(t, { listen: true })
+  const sarah = await buildUser(node)
+  const url = new URL(node.url ?? '')
+  const uploaded = await fetch(`${url.origin}/api/v1/attachments?fileName=big.bin`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${sarah.secret}`, 'content-type': 'application/octet-stream' },
+    body: Buffer.alloc(8 * 1024 * 1024, 0x61),
+  })
+  const { id } = (await uploaded.json()) as { id: number }
+  const socket = connect(Number(url.port), url.hostname)
+  await once(socket, 'connect')
+  let received = ''
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString('latin1')
+  })
+  socket.on('error', () => undefined)
+  // Reads nothing for a while, so the download is still being written when the garbage arrives.
+  socket.pause()
+  socket.write(
+    `GET /api/v1/attachments/${id}/content HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${sarah.secret}\r\n\r\n`,
+  )
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  socket.write('\x16\x03\x01 not HTTP\r\n\r\n')
+  socket.resume()
+  await once(socket, 'close')
+  t.match(received, /^HTTP\/1\.1 200 /, 'the download started')
+  t.equal(received.indexOf('HTTP/1.1 400'), -1, 'no second answer was written into it')
+  t.equal((await fetch(`${url.origin}/healthz`)).status, 200, 'the node still answers')
+})

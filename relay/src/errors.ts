@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream'
 import {
+  canAnswerOn,
   type ErrorBody,
   frameworkRefusal,
   isClientSocketError,
@@ -108,6 +109,11 @@ const CATALOG = {
     prefix: 'rate-limited',
     message:
       'This instance is not accepting more connection requests now. Try again later, or reach the company another way.',
+  },
+  E_CONNECTION_RECENTLY_REJECTED: {
+    status: 429,
+    prefix: 'rate-limited',
+    message: 'This instance rejected your request recently; you may ask again after the delay given.',
   },
   E_CONNECTION_TRANSITION: {
     status: 409,
@@ -282,7 +288,8 @@ export function clientErrorHandler(
   const relayError = new RelayError(refusal.code, refusal.detail)
   this.log.debug({ code: relayError.code, parser: error.code }, 'client error')
   // Closed once the answer is flushed: a plain destroy could drop it before it leaves.
-  if (socket.writable) socket.end(rawResponse(relayError.status, relayError.body()), () => socket.destroy())
+  if (canAnswerOn(socket))
+    socket.end(rawResponse(relayError.status, relayError.body()), () => socket.destroy())
   else socket.destroy()
 }
 

@@ -50,7 +50,10 @@ export class UploadPaceGuard extends Transform {
     this.#idle = setTimeout(() => this.#cut('stalled'), pace.idleMs)
     this.#window = setInterval(() => {
       const minimum = (pace.minBytesPerSecond * pace.idleMs) / 1000
-      if (this.#bytes - this.#bytesAtWindowStart < minimum) this.#cut('too-slow')
+      const received = this.#bytes - this.#bytesAtWindowStart
+      // Nothing at all in a whole window is a stall, whichever of the two timers fires first.
+      if (received === 0) this.#cut('stalled')
+      else if (received < minimum) this.#cut('too-slow')
       this.#bytesAtWindowStart = this.#bytes
     }, pace.idleMs)
   }
@@ -90,7 +93,7 @@ export class UploadPaceGuard extends Transform {
  * Pipes an HTTP request body into `guard` the way `pipeline` would, except that a failure further on
  * does not destroy the request: its socket stays open long enough to carry the answer that says why
  * the upload was cut off. The request failing or closing early still fails the guard at once. Returns
- * the function that detaches the two once the upload is over.
+ * the function that detaches the two and stops the guard once the upload is over, however it ended.
  */
 export function feedUpload(body: Readable, guard: UploadPaceGuard): () => void {
   const onError = (error: Error) => guard.destroy(error)
@@ -105,5 +108,8 @@ export function feedUpload(body: Readable, guard: UploadPaceGuard): () => void {
     body.off('error', onError)
     body.off('close', onClose)
     body.unpipe(guard)
+    // Its timers would otherwise still fire, failing a stream nobody listens to any more, which
+    // would end the process; after a finished upload this changes nothing.
+    if (!guard.destroyed) guard.destroy()
   }
 }

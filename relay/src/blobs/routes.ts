@@ -116,8 +116,13 @@ export async function blobRoutes(
         )
       if (error instanceof BlobTooLargeError)
         throw new RelayError('E_BLOB_LENGTH', `more bytes than the declared ${blob.size}`, closing)
-      if (!(request.body as Readable).readableEnded)
-        throw new RelayError('E_BLOB_LENGTH', `the upload stopped after ${guard.bytes} of ${blob.size} bytes`)
+      // The uploader went away: its fault. Anything else (the volume full or failing) is the relay's.
+      if (isClientAbort(error))
+        throw new RelayError(
+          'E_BLOB_LENGTH',
+          `the upload stopped after ${guard.bytes} of ${blob.size} bytes`,
+          closing,
+        )
       throw error
     } finally {
       detach()
@@ -173,6 +178,12 @@ export async function blobRoutes(
       })
       .send(stream)
   })
+}
+
+/** The connection closed before the body ended (the client gone, or a body shorter than declared). */
+function isClientAbort(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE'
 }
 
 /** One `bytes=start-end` range (RFC 9110 §14.2); several ranges are not supported and get the whole file. */

@@ -99,6 +99,15 @@ export function parserRefusal(error: { code?: string | undefined }): Refusal | u
   return { code: 'E_BAD_REQUEST', detail: 'the bytes received are not an HTTP/1.1 request' }
 }
 
+/**
+ * Whether a raw answer may be written on this socket: not when a response to an earlier, pipelined
+ * request is already under way on it, or the raw bytes would land inside that response.
+ */
+export function canAnswerOn(socket: object): boolean {
+  const current = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
+  return (socket as { writable?: boolean }).writable === true && !current?.headersSent
+}
+
 /** An HTTP/1.1 answer written on the socket by hand (before there is a request to reply to), closing it. */
 export function rawResponse(status: number, body: ErrorBody): string {
   const json = JSON.stringify(body)
