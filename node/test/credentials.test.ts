@@ -1,4 +1,12 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Sqlite from 'better-sqlite3'
+import { drizzle } from 'drizzle-orm/better-sqlite3'
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import t from 'tap'
+import { openDatabase } from '../src/db/client.ts'
 import { buildNode, buildUser, TEST_PASSWORD, type TestNode } from './helpers.ts'
 
 async function logIn(node: TestNode, login: string, headers: Record<string, string> = {}) {
@@ -119,3 +127,77 @@ t.test('model definitions need the models:read scope', async (t) => {
   })
   t.equal(ui.statusCode, 200, 'the web UI (a session has every scope of its role) still loads the models')
 })
+
+t.test(
+  "a user's own session changes its password while others fail logins from the same address",
+  async (t) => {
+    const node = await buildNode(t)
+    const bob = await buildUser(node, { login: 'bob' })
+    const colleagues = ['ann', 'carol', 'dave', 'erin', 'fred', 'gina', 'hal']
+    for (const login of colleagues) await buildUser(node, { login })
+    const { response, session } = await logIn(node, 'bob')
+    // Colleagues behind the same NAT keep mistyping: 21 failures, past the address's budget of 20.
+    for (const login of colleagues)
+      for (let failure = 0; failure < 3; failure++)
+        await node.app.inject({
+          method: 'POST',
+          url: '/api/v1/session',
+          payload: { login, password: 'wrong' },
+        })
+    const stranger = await node.app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { login: 'bob', password: TEST_PASSWORD },
+    })
+    t.equal(stranger.statusCode, 429, 'the address waits')
+    const changed = await node.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${bob.userId}`,
+      headers: { 'x-csrf-token': response.json().csrfToken },
+      cookies: { ochat_session: String(session?.value) },
+      payload: { currentPassword: TEST_PASSWORD, password: 'a new and long password' },
+    })
+    t.equal(changed.statusCode, 200, 'the session is trusted: only its own failures count')
+  },
+)
+
+t.test(
+  'keys made before models:read was a scope keep reading models if they work with records',
+  async (t) => {
+    // The node's database as it was before the migration that made models:read a scope.
+    const dir = mkdtempSync(join(tmpdir(), 'ochat-node-upgrade-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const before = join(dir, 'drizzle')
+    cpSync(fileURLToPath(new URL('../drizzle', import.meta.url)), before, { recursive: true })
+    const journalPath = join(before, 'meta', '_journal.json')
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] }
+    journal.entries = journal.entries.filter((entry) => entry.tag < '0003')
+    writeFileSync(journalPath, JSON.stringify(journal))
+    const file = join(dir, 'node.sqlite')
+    const old = new Sqlite(file)
+    migrate(drizzle(old), { migrationsFolder: before })
+    old.pragma('foreign_keys = OFF')
+    const insert = old.prepare(
+      `insert into api_keys (user_id, name, prefix, secret_hash, scopes, created_at) values (1, ?, 'ock_', ?, ?, 0)`,
+    )
+    insert.run('reader', 'a', JSON.stringify(['records:read']))
+    insert.run('writer', 'b', JSON.stringify(['records:write', 'chatter:write']))
+    insert.run('chat bot', 'c', JSON.stringify(['ochat:read']))
+    old.close()
+
+    const upgraded = openDatabase(file)
+    t.teardown(() => upgraded.close())
+    const scopes = upgraded.sqlite.prepare('select name, scopes from api_keys order by id').all() as {
+      name: string
+      scopes: string
+    }[]
+    t.same(
+      scopes.map((row) => [row.name, JSON.parse(row.scopes)]),
+      [
+        ['reader', ['records:read', 'models:read']],
+        ['writer', ['records:write', 'chatter:write', 'models:read']],
+        ['chat bot', ['ochat:read']],
+      ],
+    )
+  },
+)

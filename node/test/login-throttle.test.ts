@@ -235,3 +235,71 @@ t.test('administrators see failed logins; nobody else does', async (t) => {
     'attempts older than 30 days are purged',
   )
 })
+
+t.test('guesses sent side by side are throttled as if sent one after the other', async (t) => {
+  const node = await buildNode(t)
+  await buildUser(node, { login: 'ann' })
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, () => attempt(node, { login: 'ann', password: 'wrong guess' })),
+  )
+  const statuses = answers.map((answer) => answer.statusCode).sort()
+  t.same(statuses, [...Array(3).fill(401), ...Array(17).fill(429)], 'three are checked, the rest wait')
+  t.equal(
+    (await attempt(node, { login: 'ann', password: TEST_PASSWORD, address: '198.51.100.7' })).statusCode,
+    200,
+    'a right password from elsewhere is given its failure back',
+  )
+})
+
+t.test(
+  'many addresses together cannot guess one login without bound, nor lock out its devices',
+  async (t) => {
+    const node = await buildNode(t)
+    await buildUser(node, { login: 'ann' })
+    const device = deviceCookie(await attempt(node, { login: 'ann', password: TEST_PASSWORD }))
+    // 100 failures an hour for one login, from 50 addresses that each stay within their own budget.
+    for (let address = 1; address <= 50; address++)
+      for (let failure = 0; failure < 2; failure++)
+        await attempt(node, { login: 'ann', password: 'wrong', address: `203.0.113.${address}` })
+    const fresh = await attempt(node, { login: 'ann', password: 'wrong', address: '198.51.100.1' })
+    t.equal(fresh.statusCode, 429, 'a fresh address waits once the login had 100 failures this hour')
+    const known = await attempt(node, {
+      login: 'ann',
+      password: TEST_PASSWORD,
+      address: '198.51.100.2',
+      cookies: device,
+    })
+    t.equal(known.statusCode, 200, "the user's own browser still logs in")
+  },
+)
+
+t.test(
+  'a flood of refused attempts is recorded once a minute, and a login naming nobody is masked',
+  async (t) => {
+    const node = await buildNode(t)
+    const admin = await buildUser(node, { role: 'admin' })
+    await buildUser(node, { login: 'ann' })
+    await guess(node, { login: 'ann', address: '203.0.113.66', count: 3 })
+    for (let refused = 0; refused < 50; refused++)
+      await attempt(node, { login: 'ann', password: 'wrong', address: '203.0.113.66' })
+    const listed = await admin.call('GET', '/api/v1/login-attempts?limit=100')
+    t.same(
+      listed.body.items.map((item: { throttled: boolean }) => item.throttled),
+      [true, false, false, false],
+      'three wrong passwords and one row for 50 refusals',
+    )
+    // Someone typed their password into the login field: the administrators must not read it.
+    await attempt(node, { login: 'Tr0ub4dor&3', password: 'x', address: '198.51.100.9' })
+    const masked = await admin.call('GET', '/api/v1/login-attempts?limit=1')
+    t.equal(masked.body.items[0].login, 'Tr… (11 characters)')
+  },
+)
+
+t.test('a forged X-Forwarded-For under NODE_TRUST_PROXY=true cannot pick its throttle key', async (t) => {
+  const node = await buildNode(t, { env: { NODE_TRUST_PROXY: 'true' } })
+  const admin = await buildUser(node, { role: 'admin' })
+  await buildUser(node, { login: 'ann' })
+  await attempt(node, { login: 'ann', password: 'wrong', headers: { 'x-forwarded-for': 'x'.repeat(5000) } })
+  const listed = await admin.call('GET', '/api/v1/login-attempts?limit=1')
+  t.equal(listed.body.items[0].address, '127.0.0.1', 'what is not an address falls back to the socket')
+})

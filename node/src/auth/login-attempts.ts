@@ -10,6 +10,10 @@ const KEEP_ROWS = 100_000
 /** Old rows are purged at most this often (1 hour), or after this many inserts. */
 const PURGE_EVERY_MS = 60 * 60 * 1000
 const PURGE_EVERY_INSERTS = 1_000
+/** A throttled attempt is recorded once per (login, address) in this long: 1 minute. */
+const THROTTLED_EVERY_MS = 60 * 1000
+/** Past this many (login, address) pairs remembered for that, the memory starts again. */
+const THROTTLED_KEYS_MAX = 10_000
 /** Long user agents are cut: they are for a human to read, not to store whatever a client sends. */
 const USER_AGENT_MAX = 300
 
@@ -31,8 +35,28 @@ export class LoginAttemptLog {
   #lastPurgeAt = Number.NEGATIVE_INFINITY
   #insertsSincePurge = 0
 
+  readonly #throttledAt = new Map<string, number>()
+
   constructor(db: Db) {
     this.#db = db
+  }
+
+  /**
+   * A refused attempt costs its sender nothing, so it is recorded at most once a minute per login and
+   * address: a flood of them must neither fill the table nor push the real failures out of it.
+   */
+  recordThrottled(input: {
+    login: string
+    address: string
+    userAgent: string | undefined
+    now: number
+  }): void {
+    const key = `${input.login}\n${input.address}`
+    const last = this.#throttledAt.get(key)
+    if (last !== undefined && input.now - last < THROTTLED_EVERY_MS) return
+    if (this.#throttledAt.size >= THROTTLED_KEYS_MAX) this.#throttledAt.clear()
+    this.#throttledAt.set(key, input.now)
+    this.record({ ...input, throttled: true })
   }
 
   record(input: {

@@ -8,23 +8,31 @@ import { addressKey } from '@ochat/shared-protocol'
  *   Guessing from one address stays slow, while the real user at another address is not touched.
  * - Per address: a looser budget of 20 failures an hour over all logins, then the same growing delay,
  *   so one address cannot spray guesses over many logins.
+ * - Per login: 100 failures an hour from anywhere, then the same growing delay, so many addresses
+ *   together (a botnet, an IPv6 block) cannot guess one account without bound either.
  * - A trusted client (a browser holding a valid device cookie for the login, or a valid session of
- *   that user) skips both: it answers only for its own failures, and after 5 within a day it loses
- *   that trust and is throttled like anyone else. This is what keeps the correct password working
- *   while an attacker is failing on the same login, or from behind the same address.
+ *   that user) skips all three: it answers only for its own failures, and after 5 within a day it
+ *   loses that trust and is throttled like anyone else. This is what keeps the correct password
+ *   working while an attacker is failing on the same login, or from behind the same address.
+ *
+ * An attempt counts as a failure from the moment its password starts being checked (`reserve`), and
+ * is given back if the password was right: checking takes a while, and guesses sent side by side
+ * must not all pass the check before the first one has failed.
  *
  * Kept in memory: a node is one process, and a restart only forgives.
  */
 const HOUR_MS = 60 * 60 * 1000
 const PAIR = { free: 3, windowMs: HOUR_MS }
 const ADDRESS = { free: 20, windowMs: HOUR_MS }
+const LOGIN = { free: 100, windowMs: HOUR_MS }
 const CLIENT = { maxFailures: 5, windowMs: 24 * HOUR_MS }
 const FIRST_DELAY_MS = 1000
 const MAX_DELAY_MS = 5 * 60 * 1000
 /** Failures kept per key: past the free ones plus this many the delay is at its cap anyway. */
 const KEEP_BEYOND_FREE = 10
-/** Past this many keys in one map, expired ones are dropped on the next failure. */
+/** Past this many keys in one map, expired ones are dropped, at most once per PRUNE_EVERY failures. */
 const PRUNE_ABOVE = 10_000
+const PRUNE_EVERY = 1_000
 /** Past this many live keys, the least recently failing are forgotten: memory stays bounded. */
 const HARD_CAP = 100_000
 
@@ -43,6 +51,7 @@ export type LoginAttempt = {
 export class LoginThrottle {
   #pairs = new Map<string, number[]>()
   #addresses = new Map<string, number[]>()
+  #logins = new Map<string, number[]>()
   #clients = new Map<string, number[]>()
 
   /** Milliseconds to wait before trying again, or 0 when an attempt is allowed now. */
@@ -55,6 +64,7 @@ export class LoginThrottle {
         ADDRESS.free,
         attempt.now,
       ),
+      wait(recent(this.#logins, loginKey(attempt), LOGIN.windowMs, attempt.now), LOGIN.free, attempt.now),
     )
   }
 
@@ -65,21 +75,47 @@ export class LoginThrottle {
     return failures.length < CLIENT.maxFailures
   }
 
-  failed(attempt: LoginAttempt): void {
+  /**
+   * Counts the attempt as a failure now, before its password is checked; the function returned gives
+   * it back, for a password that was right.
+   */
+  reserve(attempt: LoginAttempt): () => void {
     // A trusted client's typos are its own: they must not slow down the login for others.
-    if (this.isTrusted(attempt) && attempt.trustedClient !== undefined) {
-      add(this.#clients, attempt.trustedClient, CLIENT.windowMs, CLIENT.maxFailures, attempt.now)
-      return
+    const counted: [Map<string, number[]>, string][] =
+      this.isTrusted(attempt) && attempt.trustedClient !== undefined
+        ? [[this.#clients, attempt.trustedClient]]
+        : [
+            [this.#pairs, pairKey(attempt)],
+            [this.#addresses, addressKey(attempt.address)],
+            [this.#logins, loginKey(attempt)],
+          ]
+    for (const [map, key] of counted) this.#add(map, key, attempt.now)
+    return () => {
+      for (const [map, key] of counted) {
+        const failures = map.get(key)
+        const index = failures?.lastIndexOf(attempt.now) ?? -1
+        if (failures && index >= 0) failures.splice(index, 1)
+      }
     }
-    add(this.#pairs, pairKey(attempt), PAIR.windowMs, PAIR.free + KEEP_BEYOND_FREE, attempt.now)
-    add(
-      this.#addresses,
-      addressKey(attempt.address),
-      ADDRESS.windowMs,
-      ADDRESS.free + KEEP_BEYOND_FREE,
-      attempt.now,
-    )
   }
+
+  #add(map: Map<string, number[]>, key: string, now: number): void {
+    const [windowMs, keep] =
+      map === this.#clients
+        ? [CLIENT.windowMs, CLIENT.maxFailures]
+        : map === this.#pairs
+          ? [PAIR.windowMs, PAIR.free + KEEP_BEYOND_FREE]
+          : map === this.#addresses
+            ? [ADDRESS.windowMs, ADDRESS.free + KEEP_BEYOND_FREE]
+            : [LOGIN.windowMs, LOGIN.free + KEEP_BEYOND_FREE]
+    add(map, key, windowMs, keep, now)
+    if (map.size > PRUNE_ABOVE && ++this.#sincePrune >= PRUNE_EVERY) {
+      this.#sincePrune = 0
+      for (const [other] of map) if (recent(map, other, windowMs, now).length === 0) map.delete(other)
+    }
+  }
+
+  #sincePrune = 0
 
   /**
    * The right password clears its client's count, or else its (login, address) count; the address
@@ -91,6 +127,10 @@ export class LoginThrottle {
       this.#clients.delete(attempt.trustedClient)
     else this.#pairs.delete(pairKey(attempt))
   }
+}
+
+function loginKey(attempt: LoginAttempt): string {
+  return attempt.login.toLowerCase()
 }
 
 function pairKey(attempt: LoginAttempt): string {
@@ -106,8 +146,6 @@ function add(map: Map<string, number[]>, key: string, windowMs: number, keep: nu
   // Deleted first so the map's order is the order of last failure: the oldest go first at the cap.
   map.delete(key)
   map.set(key, failures)
-  if (map.size > PRUNE_ABOVE)
-    for (const [other] of map) if (recent(map, other, windowMs, now).length === 0) map.delete(other)
   for (const [other] of map) {
     if (map.size <= HARD_CAP) break
     map.delete(other)

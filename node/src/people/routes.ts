@@ -25,13 +25,7 @@ import {
   UserCreateSchema,
   UserUpdateSchema,
 } from './schema.ts'
-import {
-  assertNotThrottled,
-  type LoginGuard,
-  recordFailure,
-  sessionRoutes,
-  userView,
-} from './session-routes.ts'
+import { checkPassword, clientAddress, type LoginGuard, sessionRoutes, userView } from './session-routes.ts'
 
 export const PartnerQuery = PageQuerySchema.extend({ search: z.string().trim().max(100).optional() })
 
@@ -100,16 +94,24 @@ export async function peopleRoutes(app: FastifyInstance, opts: { db: Db; clock: 
         .where(eq(users.id, id))
         .get()
       if (!stored) throw new NodeError('E_NOT_FOUND')
-      // Guesses here count with failed logins from the same address: a stolen session cannot try
-      // passwords any faster than a stranger at the login form.
-      const attempt = { login: stored.login, address: request.ip, now: clock.now() }
-      assertNotThrottled(request, attempt, guard)
-      const valid =
-        body.currentPassword !== undefined && (await verifyPassword(body.currentPassword, stored.hash))
-      if (!valid) {
-        if (body.currentPassword !== undefined) recordFailure(request, attempt, guard)
+      if (body.currentPassword === undefined)
         throw new NodeError('E_FORBIDDEN', 'currentPassword: give your current password to change it')
+      // Guesses here count like failed logins: a stolen session cannot try passwords any faster than
+      // the session's own budget, and the user's own session is not slowed by others' failures.
+      const session = principal.via === 'session' ? request.cookies[SESSION_COOKIE] : undefined
+      const attempt = {
+        login: stored.login,
+        address: clientAddress(request),
+        trustedClient: session ? `session:${sha256(session)}` : undefined,
+        now: clock.now(),
       }
+      const currentPassword = body.currentPassword
+      const valid = await checkPassword(request, attempt, guard, {
+        knownLogin: true,
+        verify: () => verifyPassword(currentPassword, stored.hash),
+      })
+      if (!valid)
+        throw new NodeError('E_FORBIDDEN', 'currentPassword: give your current password to change it')
     }
     const passwordHash = body.password ? await hashPassword(body.password) : undefined
     const now = clock.now()

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { eq } from 'drizzle-orm'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
@@ -40,20 +41,20 @@ export function sessionRoutes(
     const row = db.select().from(users).where(eq(users.login, body.login)).get()
     const attempt: LoginAttempt = {
       login: body.login,
-      address: request.ip,
+      address: clientAddress(request),
       trustedClient: trustedClient(request, { db, config, opts, login: body.login, userId: row?.id, now }),
       now,
     }
-    assertNotThrottled(request, attempt, opts)
     // The same answer, after the same work, for an unknown login and a wrong password.
-    let valid = false
-    if (row?.active) valid = await verifyPassword(body.password, row.passwordHash)
-    else await burnPasswordCheck(body.password)
-    if (!row || !valid) {
-      recordFailure(request, attempt, opts)
-      throw new NodeError('E_LOGIN_FAILED')
-    }
-    opts.throttle.succeeded(attempt)
+    const valid = await checkPassword(request, attempt, opts, {
+      knownLogin: row !== undefined,
+      verify: async () => {
+        if (row?.active) return verifyPassword(body.password, row.passwordHash)
+        await burnPasswordCheck(body.password)
+        return false
+      },
+    })
+    if (!row || !valid) throw new NodeError('E_LOGIN_FAILED')
     const token = randomToken()
     const csrfToken = randomToken(24)
     db.insert(sessions)
@@ -108,22 +109,48 @@ export function sessionRoutes(
 }
 
 /**
- * Refuses with 429 and Retry-After while the attempt must wait; a refused attempt is recorded for the
- * administrators but does not count as a failure (it checked no password).
+ * Checks a password under the login throttle: refused with 429 and Retry-After while the attempt must
+ * wait; otherwise counted as a failure while it is checked (so guesses sent side by side are throttled
+ * too) and given back if it was right. Failures are recorded for the administrators; a login that
+ * names no user is masked there, since people type their password into the login field by mistake.
  */
-export function assertNotThrottled(request: FastifyRequest, attempt: LoginAttempt, guard: LoginGuard): void {
+export async function checkPassword(
+  request: FastifyRequest,
+  attempt: LoginAttempt,
+  guard: LoginGuard,
+  input: { knownLogin: boolean; verify: () => Promise<boolean> },
+): Promise<boolean> {
+  const shown = input.knownLogin ? attempt.login : maskLogin(attempt.login)
   const waitMs = guard.throttle.retryAfterMs(attempt)
-  if (waitMs <= 0) return
-  guard.attempts.record({ ...describe(request, attempt), throttled: true })
-  const seconds = Math.ceil(waitMs / 1000)
-  throw new NodeError('E_RATE_LIMITED', `too many failed logins; try again in ${seconds} s`, {
-    headers: { 'retry-after': String(seconds) },
-  })
+  if (waitMs > 0) {
+    guard.attempts.recordThrottled({ ...describe(request, attempt), login: shown })
+    const seconds = Math.ceil(waitMs / 1000)
+    throw new NodeError('E_RATE_LIMITED', `too many failed logins; try again in ${seconds} s`, {
+      headers: { 'retry-after': String(seconds) },
+    })
+  }
+  const giveBack = guard.throttle.reserve(attempt)
+  const valid = await input.verify()
+  if (valid) {
+    giveBack()
+    guard.throttle.succeeded(attempt)
+  } else guard.attempts.record({ ...describe(request, attempt), login: shown, throttled: false })
+  return valid
 }
 
-export function recordFailure(request: FastifyRequest, attempt: LoginAttempt, guard: LoginGuard): void {
-  guard.throttle.failed(attempt)
-  guard.attempts.record({ ...describe(request, attempt), throttled: false })
+/** Enough of a login that names no user to spot a pattern, not enough to read a mistyped password. */
+function maskLogin(login: string): string {
+  return login.length <= 2 ? '…' : `${login.slice(0, 2)}… (${login.length} characters)`
+}
+
+/**
+ * The client's address: Fastify's request.ip, through NODE_TRUST_PROXY. With a trusted proxy, that is
+ * what the proxy put in X-Forwarded-For; anything there that is not an address (a misconfigured `true`
+ * believing a client's own header) falls back to the socket's, so it cannot choose its throttle key.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  if (isIP(request.ip)) return request.ip
+  return request.socket.remoteAddress ?? 'unknown'
 }
 
 function describe(request: FastifyRequest, attempt: LoginAttempt) {
