@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
+import { type BlobStore, FileBlobStore } from './blobs/blob-store.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { type Database, type Db, migrateDatabase, openDatabase, rows } from './db/client.ts'
 import { announceInstanceChange } from './delivery/lease-repository.ts'
@@ -31,11 +32,13 @@ Commands:
   unsuspend <instance-id>...
   purge [<instance-id>...] [filters] [--yes]
                          remove spam registrations with their connections and queued items (not
-                         instances with an accepted connection: suspend those); lists them without --yes
+                         instances with an accepted connection: suspend those); lists them without --yes.
+                         Needs ids, --address, --since or --pending-requests-min 1 or more
   stats                  queue depth, envelopes by status, connected sockets, database size
 
 Filters for instances and purge:
-  --since 1h|30m|2d|<date>      registered since then
+  --since 30m|1h|2d|<date>      registered in the last minutes (m), hours (h) or days (d), or since an
+                                ISO-8601 date (2026-12-07, 2026-12-07T10:00Z)
   --address A                   registered from this address, or from this range (203.0.113.0/24)
   --pending-requests-min N      with N or more of its own connection requests still pending
   --status active|suspended
@@ -93,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
       return withDatabase(config, (database) =>
         (command === 'purge' ? purgeCommand : instancesCommand)(rest, {
           db: database.db,
+          store: new FileBlobStore(config.blobDir),
           out: process.stdout,
           err: process.stderr,
           nowMs: Date.now(),
@@ -154,9 +158,10 @@ export async function main(argv: string[]): Promise<number> {
 /** A mistake on the command line: its message is printed, and the exit code is 2. */
 export class UserError extends Error {}
 
-/** What `instances` and `purge` need: the database, where to write, and the time. */
+/** What `instances` and `purge` need: the database, the attachment files, where to write, and the time. */
 export type CommandIo = {
   db: Db
+  store: BlobStore
   out: { write(text: string): unknown }
   err: { write(text: string): unknown }
   nowMs: number
@@ -196,9 +201,15 @@ export async function purgeCommand(args: string[], io: CommandIo): Promise<numbe
     }),
   )
   const filter = parseFilter(values, io.nowMs)
-  if (positionals.length === 0 && Object.keys(filter).length === 0) {
+  // --status alone, or a minimum of 0 pending requests, would match every instance on the relay.
+  const narrowed =
+    positionals.length > 0 ||
+    filter.address !== undefined ||
+    filter.since !== undefined ||
+    (filter.pendingRequestsMin ?? 0) >= 1
+  if (!narrowed) {
     throw new UserError(
-      'usage: ochat-relay purge [<instance-id>...] [--since 1h] [--address A] [--pending-requests-min N] [--yes]; name instances or give a filter',
+      'usage: ochat-relay purge [<instance-id>...] [--since 1h] [--address A] [--pending-requests-min N] [--yes]; name instances, or narrow with --address, --since or --pending-requests-min 1 or more',
     )
   }
   if (positionals.length > 0) filter.ids = positionals
@@ -222,12 +233,12 @@ export async function purgeCommand(args: string[], io: CommandIo): Promise<numbe
   }
   let purged = 0
   for (const [index, row] of found.entries()) {
-    const outcome = await purgeInstance({ db: io.db, id: row.id })
+    const outcome = await purgeInstance({ db: io.db, store: io.store, id: row.id })
     const step = `[${index + 1}/${found.length}]`
     if (outcome.purged) {
       purged++
       io.out.write(
-        `${step} purged ${row.id} (${row.name}): ${plural(outcome.pendingRequests, 'pending request')}, ${plural(outcome.connections, 'connection')}, ${plural(outcome.queuedItems, 'queued item')}\n`,
+        `${step} purged ${row.id} (${row.name}): ${plural(outcome.pendingRequests, 'pending request')}, ${plural(outcome.connections, 'connection')}, ${plural(outcome.queuedItems, 'queued item')}, ${plural(outcome.blobs, 'attachment')}\n`,
       )
     } else io.out.write(`${step} skipped ${row.id} (${row.name}): ${outcome.reason}\n`)
   }
@@ -258,7 +269,13 @@ function registrationLine(row: Registration): string {
   ].join('  ')
 }
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+/** A calendar date, or a date and time with an optional zone: what `--since` takes besides a duration. */
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?)?$/
+
+const SINCE_FORMS =
+  '--since takes a duration in minutes, hours or days (30m, 1h, 2d) or an ISO-8601 date (2026-12-07, 2026-12-07T10:00Z)'
 
 function parseFilter(
   values: { since?: string; address?: string; 'pending-requests-min'?: string; status?: string },
@@ -266,11 +283,12 @@ function parseFilter(
 ): RegistrationFilter {
   const filter: RegistrationFilter = {}
   if (values.since !== undefined) {
-    const duration = /^(\d+)([smhd])$/.exec(values.since)
-    const date = Date.parse(values.since)
+    // Date.parse alone is too lenient: it reads "5" as the year 2001, and a purge would sweep everything.
+    const duration = /^(\d+)([mhd])$/.exec(values.since)
+    const date = ISO_DATE.test(values.since) ? Date.parse(values.since) : Number.NaN
     if (duration) filter.since = nowMs - Number(duration[1]) * UNIT_MS[duration[2] as keyof typeof UNIT_MS]
     else if (Number.isFinite(date)) filter.since = date
-    else throw new UserError('--since takes a duration (30m, 1h, 2d) or a date (2026-12-07T10:00Z)')
+    else throw new UserError(SINCE_FORMS)
   }
   if (values.address !== undefined) {
     if (!addressMatcher(values.address))

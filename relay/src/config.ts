@@ -34,6 +34,11 @@ const ConfigSchema = z.object({
   RELAY_CONNECTION_REQUESTS_PER_INSTANCE_PER_HOUR: z.coerce.number().int().positive().default(20),
   /** Pending incoming connection requests an instance may have; further ones are refused until it decides. */
   RELAY_MAX_PENDING_INCOMING: z.coerce.number().int().positive().default(20),
+  /**
+   * Of those, at most this many from instances registered from one address (IPv6: one /64), so one
+   * sender with many instances cannot fill the list; raise it for a host whose customers share an address.
+   */
+  RELAY_MAX_PENDING_INCOMING_PER_ADDRESS: z.coerce.number().int().positive().default(2),
   /** Behind a proxy: Fastify's trustProxy (false, true, or the proxies' addresses and ranges). */
   RELAY_TRUST_PROXY: z
     .string()
@@ -106,6 +111,7 @@ export type Config = Readonly<{
   connectionRequestsPerAddressPerHour: number
   connectionRequestsPerInstancePerHour: number
   maxPendingIncoming: number
+  maxPendingIncomingPerAddress: number
   trustProxy: TrustProxy
   replicaId: string
   logLevel: z.infer<typeof ConfigSchema>['RELAY_LOG_LEVEL']
@@ -159,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     connectionRequestsPerAddressPerHour: e.RELAY_CONNECTION_REQUESTS_PER_ADDRESS_PER_HOUR,
     connectionRequestsPerInstancePerHour: e.RELAY_CONNECTION_REQUESTS_PER_INSTANCE_PER_HOUR,
     maxPendingIncoming: e.RELAY_MAX_PENDING_INCOMING,
+    maxPendingIncomingPerAddress: e.RELAY_MAX_PENDING_INCOMING_PER_ADDRESS,
     trustProxy: e.RELAY_TRUST_PROXY,
     replicaId: e.RELAY_REPLICA_ID ?? `replica-${randomBytes(4).toString('hex')}`,
     logLevel: e.RELAY_LOG_LEVEL,

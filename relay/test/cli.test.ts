@@ -48,10 +48,16 @@ t.test('mistakes get a clear message and a non-zero exit', async (t) => {
   t.match(unknown.stderr, /no instance oc_[a-z2-7]{26}; see `ochat-relay instances`/)
   t.match(await cli('suspend'), { code: 2, stderr: /usage: ochat-relay suspend <instance-id>/ })
   t.match(await cli('frobnicate'), { code: 2, stderr: /unknown command "frobnicate"/ })
-  // Purging every instance takes naming them or a filter (test/open-relay.test.ts runs the rest in process).
+  // Purging every instance takes naming them or a filter (open-relay-purge.test.ts runs the rest in process).
   t.match(await cli('purge', '--yes'), {
     code: 2,
-    stderr: /usage: ochat-relay purge .*name instances or give a filter/,
+    stderr:
+      /usage: ochat-relay purge .*name instances, or narrow with --address, --since or --pending-requests-min/,
+  })
+  // Date.parse would read "5" as the year 2001 and match every instance.
+  t.match(await cli('purge', '--since', '5', '--yes'), {
+    code: 2,
+    stderr: /--since takes a duration in minutes, hours or days \(30m, 1h, 2d\) or an ISO-8601 date/,
   })
   t.match(await cli('invite', '--days', '0'), { code: 2, stderr: /--days must be between 1 and 365/ })
 })

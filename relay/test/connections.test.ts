@@ -1,6 +1,7 @@
 // PROTOCOL.md §3: the connection lifecycle, as both sides see it.
 import { newId, signReceipt } from '@ochat/shared-protocol'
 import t from 'tap'
+import type { ManualClock } from '../src/clock.ts'
 import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
 
 eachDriver(
@@ -96,10 +97,14 @@ eachDriver(
         error: { code: 'E_CONNECTION_TRANSITION', reason: /cannot accept a rejected connection/ },
       },
     )
+    t.match((await signed(relay, acme, 'POST', '/v1/connections', { to: globex.instanceId })).json(), {
+      error: { code: 'E_CONNECTION_RECENTLY_REJECTED' },
+    })
+    ;(relay.clock as ManualClock).advance(86_400_000)
     t.equal(
       (await signed(relay, acme, 'POST', '/v1/connections', { to: globex.instanceId })).statusCode,
       201,
-      'a new request is a new connection',
+      'a day after the rejection, a new request is a new connection',
     )
     t.match((await signed(relay, acme, 'POST', '/v1/connections', { to: acme.instanceId })).json(), {
       error: { code: 'E_CONNECTION_SELF' },

@@ -1,52 +1,27 @@
 // An open-registration relay: per-address and per-instance limits on registrations and connection
-// requests, shared by replicas; a cap on pending incoming requests; the operator lists and purges spam.
+// requests, shared by replicas; a cap on pending incoming requests, of which one address takes two, and a
+// day's wait after a rejection. The operator's listing and purge are in open-relay-purge.test.ts.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { sql } from 'drizzle-orm'
-import t, { type Test } from 'tap'
-import { instancesCommand, purgeCommand } from '../src/cli.ts'
-import { ManualClock } from '../src/clock.ts'
+import t from 'tap'
+import type { ManualClock } from '../src/clock.ts'
 import { loadConfig } from '../src/config.ts'
 import { openPostgres, rows } from '../src/db/client.ts'
 import { listRegistrations } from '../src/instances/list-registrations.ts'
+import { updateInstance } from '../src/instances/repository.ts'
 import {
   buildNode,
   buildRelay,
   capturedLogs,
-  connect,
   createTestDatabase,
-  type Driver,
   eachDriver,
-  type RequestOrigin,
   register,
   signed,
   type TestNode,
-  type TestRelay,
 } from './helpers.ts'
-
-const HOUR = 3_600_000
-/** Ten minutes into an hour, so every limit's window has 50 minutes left. */
-const tenPast = () => new ManualClock(Math.floor(Date.now() / HOUR) * HOUR + 10 * 60_000)
-
-async function registered(relay: TestRelay, name: string, origin: RequestOrigin = {}): Promise<TestNode> {
-  const node = buildNode(name)
-  const response = await register(relay, node, {}, origin)
-  if (response.statusCode !== 201) throw new Error(`register failed: ${response.body}`)
-  return node
-}
-
-function requestConnection(relay: TestRelay, from: TestNode, to: TestNode, origin: RequestOrigin = {}) {
-  return signed(relay, from, 'POST', '/v1/connections', { to: to.instanceId, message: 'Hello' }, origin)
-}
-
-async function incomingPending(relay: TestRelay, node: TestNode) {
-  const { connections } = (await signed(relay, node, 'GET', '/v1/connections')).json()
-  return (connections as { id: string; direction: string; state: string }[]).filter(
-    (connection) => connection.direction === 'incoming' && connection.state === 'pending',
-  )
-}
+import { HOUR, incomingPending, registered, requestConnection, tenPast } from './open-relay-helpers.ts'
 
 eachDriver(
   t,
@@ -227,8 +202,11 @@ eachDriver(
       },
     })
     const globex = await registered(relay, 'Globex')
+    // Each from its own address: at most two instances from one address wait for the same instance.
     const requesters = await Promise.all(
-      Array.from({ length: 22 }, (_, index) => registered(relay, `R${index}`)),
+      Array.from({ length: 22 }, (_, index) =>
+        registered(relay, `R${index}`, { remoteAddress: `198.51.100.${index + 1}` }),
+      ),
     )
     for (const requester of requesters.slice(0, 20))
       t.equal((await requestConnection(relay, requester, globex)).statusCode, 201)
@@ -257,123 +235,108 @@ eachDriver(
   },
 )
 
-/** The CLI's commands, run in this process on the relay's database, with their output captured. */
-function cliIo(relay: TestRelay) {
-  const out = new PassThrough()
-  const err = new PassThrough()
-  let outText = ''
-  let errText = ''
-  out.on('data', (chunk: Buffer) => (outText += chunk))
-  err.on('data', (chunk: Buffer) => (errText += chunk))
-  return {
-    io: () => ({ db: relay.database.db, out, err, nowMs: relay.clock.now() }),
-    /** What was written since the last call. */
-    take() {
-      const taken = { out: outText, err: errText }
-      outText = ''
-      errText = ''
-      return taken
-    },
-  }
-}
-
-async function spamSetup(t: Test, driver: Driver) {
-  const relay = await buildRelay(t, driver, { clock: tenPast() })
-  const acme = buildNode('Acme')
-  const globex = buildNode('Globex')
-  await connect(relay, acme, globex)
-  ;(relay.clock as ManualClock).advance(5 * 60_000)
-  const spam = []
-  for (let index = 0; index < 3; index++) {
-    ;(relay.clock as ManualClock).advance(1000)
-    const node = await registered(relay, `Spam ${index}`, { remoteAddress: '203.0.113.66' })
-    t.equal((await requestConnection(relay, node, globex, { remoteAddress: '203.0.113.66' })).statusCode, 201)
-    spam.push(node)
-  }
-  // A spam instance that Acme accepted: a company talks to it, so it is not purged.
-  ;(relay.clock as ManualClock).advance(1000)
-  const accepted = await registered(relay, 'Spam accepted', { remoteAddress: '203.0.113.67' })
-  const request = (await requestConnection(relay, accepted, acme)).json()
-  await signed(relay, acme, 'POST', `/v1/connections/${request.connection.id}/decision`, { action: 'accept' })
-  return { relay, acme, globex, spam, accepted }
-}
-
-eachDriver(t, 'the operator lists registrations by address, age and pending requests', async (t, driver) => {
-  const { relay, spam } = await spamSetup(t, driver)
-  const cli = cliIo(relay)
-  t.equal(await instancesCommand([], cli.io()), 0)
-  const all = cli.take()
-  t.equal(all.out.trim().split('\n').length, 6)
-  t.match(all.err, /^6 instances\n$/)
-  t.equal(await instancesCommand(['--address', '203.0.113.64/30'], cli.io()), 0)
-  const lines = cli.take().out.trim().split('\n')
-  t.equal(lines.length, 4, 'the four from that range, oldest first')
-  t.match(
-    lines[0],
-    new RegExp(
-      `^${spam[0]?.instanceId}  active +\\S+Z  from 203\\.0\\.113\\.66 +sent 1 \\(pending 1\\)  incoming 0  Spam 0$`,
-    ),
-  )
-  t.equal(await instancesCommand(['--pending-requests-min', '1', '--address', '203.0.113.66'], cli.io()), 0)
-  t.equal(cli.take().out.trim().split('\n').length, 3)
-  t.equal(await instancesCommand(['--since', '3m'], cli.io()), 0)
-  t.equal(cli.take().out.trim().split('\n').length, 4, 'Acme and Globex registered earlier')
-  t.equal(await instancesCommand(['--status', 'suspended'], cli.io()), 0)
-  t.equal(cli.take().out, 'no instances match\n')
-  await t.rejects(instancesCommand(['--address', 'nowhere'], cli.io()), {
-    message: /--address takes an address/,
-  })
-  await t.rejects(instancesCommand(['--since', 'yesterday'], cli.io()), {
-    message: /--since takes a duration/,
-  })
-})
-
 eachDriver(
   t,
-  'purge removes spam registrations and their pending requests, with --yes',
+  'spam from one address takes two places in a pending list, and a company from elsewhere still gets in',
   async (t, driver) => {
-    const { relay, acme, globex, spam, accepted } = await spamSetup(t, driver)
-    const cli = cliIo(relay)
-    t.equal((await incomingPending(relay, globex)).length, 3)
-    await t.rejects(purgeCommand([], cli.io()), { message: /name instances or give a filter/ })
-
-    t.equal(await purgeCommand(['--address', '203.0.113.64/30'], cli.io()), 1, 'nothing done without --yes')
-    t.match(cli.take().err, /nothing purged: run again with --yes to purge these 4 instances/)
-    t.equal((await incomingPending(relay, globex)).length, 3)
-
-    await t.rejects(purgeCommand([buildNode().instanceId, '--yes'], cli.io()), {
-      message: /^no instance oc_/,
+    const relay = await buildRelay(t, driver, {
+      clock: tenPast(),
+      env: { RELAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR: '100' },
     })
-    t.equal(await purgeCommand([spam[0]?.instanceId ?? '', '--yes'], cli.io()), 0, 'by id')
+    const globex = await registered(relay, 'Globex', { remoteAddress: '198.51.100.1' })
+    const spammer = { remoteAddress: '203.0.113.66' }
+    const spam = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => registered(relay, `Spam ${index}`, spammer)),
+    )
+    const statuses = []
+    for (const node of spam) statuses.push((await requestConnection(relay, node, globex, spammer)).statusCode)
+    t.same(statuses, [201, 201, ...Array(18).fill(429)], 'two wait; the other eighteen are refused')
+    const refused = await requestConnection(relay, spam[2] as TestNode, globex, spammer)
+    t.match(refused.json(), {
+      error: {
+        code: 'E_CONNECTION_RATE_LIMITED',
+        reason:
+          /^rate-limited: the instance takes no more requests from instances registered from your address now/,
+      },
+    })
+    t.ok(refused.headers['retry-after'])
+    t.equal((await incomingPending(relay, globex)).length, 2)
+    const acme = await registered(relay, 'Acme', { remoteAddress: '198.51.100.7' })
     t.equal(
-      cli.take().out,
-      `[1/1] purged ${spam[0]?.instanceId} (Spam 0): 1 pending request, 1 connection, 0 queued items\npurged 1 of 1 instance\n`,
+      (await requestConnection(relay, acme, globex, { remoteAddress: '198.51.100.7' })).statusCode,
+      201,
+      'a company from another address is not locked out',
     )
-    t.equal(await purgeCommand(['--address', '203.0.113.64/30', '--yes'], cli.io()), 0, 'by address')
-    const { out } = cli.take()
-    t.match(out, new RegExp(`^\\[1/3\\] purged ${spam[1]?.instanceId} \\(Spam 1\\)`))
-    t.match(
-      out,
-      new RegExp(
-        `\\[3/3\\] skipped ${accepted.instanceId} \\(Spam accepted\\): 1 accepted connection: suspend it instead`,
-      ),
-    )
-    t.match(out, /purged 2 of 3 instances\n$/)
 
-    t.same(await incomingPending(relay, globex), [], 'Globex no longer sees their requests')
+    for (const node of spam.slice(0, 2))
+      await updateInstance(relay.database.db, node.instanceId, { status: 'suspended' })
     t.equal(
-      (await signed(relay, spam[0] as TestNode, 'GET', '/v1/instances/me')).statusCode,
-      401,
-      'they are gone',
+      (await requestConnection(relay, spam[2] as TestNode, globex, spammer)).statusCode,
+      201,
+      'suspended requesters hold no place',
     )
-    const [left] = await rows<{ n: number }>(
-      relay.database.db,
-      sql`select count(*)::int as n from connections`,
-    )
-    t.equal(left?.n, 2, 'Acme’s connections stay')
-    t.equal((await signed(relay, acme, 'GET', '/v1/connections')).json().connections.length, 2)
   },
 )
+
+eachDriver(t, 'suspended and vanished requesters free their places in a full list', async (t, driver) => {
+  const relay = await buildRelay(t, driver, { clock: tenPast(), env: { RELAY_MAX_PENDING_INCOMING: '3' } })
+  const globex = await registered(relay, 'Globex')
+  const from = (index: number) => ({ remoteAddress: `198.51.100.${index + 10}` })
+  const requesters = await Promise.all(
+    Array.from({ length: 5 }, (_, index) => registered(relay, `R${index}`, from(index))),
+  )
+  for (const [index, node] of requesters.slice(0, 3).entries())
+    t.equal((await requestConnection(relay, node, globex, from(index))).statusCode, 201)
+  const full = await requestConnection(relay, requesters[3] as TestNode, globex, from(3))
+  t.match(full.json(), { error: { code: 'E_CONNECTION_REQUESTS_FULL' } })
+
+  await updateInstance(relay.database.db, requesters[0]?.instanceId ?? '', { status: 'suspended' })
+  t.equal((await requestConnection(relay, requesters[3] as TestNode, globex, from(3))).statusCode, 201)
+  t.equal((await requestConnection(relay, requesters[4] as TestNode, globex, from(4))).statusCode, 429)
+
+  // What a purge racing the request used to leave: a pending request whose requester is gone.
+  const gone = requesters[1]?.instanceId ?? ''
+  const [orphan] = await rows<{ id: string }>(
+    relay.database.db,
+    sql`select id from connections where requester = ${gone}`,
+  )
+  await relay.database.db.execute(sql`delete from instances where id = ${gone}`)
+  t.equal(
+    (await requestConnection(relay, requesters[4] as TestNode, globex, from(4))).statusCode,
+    201,
+    'its place is free',
+  )
+  const rejected = await signed(relay, globex, 'POST', `/v1/connections/${orphan?.id}/decision`, {
+    action: 'reject',
+  })
+  t.equal(rejected.statusCode, 404, 'deciding it answers not found, not a server error')
+  t.match(rejected.json(), { error: { code: 'E_NOT_FOUND', reason: /no longer registered/ } })
+  t.same(
+    await rows(relay.database.db, sql`select id from connections where id = ${orphan?.id}`),
+    [],
+    'and it is gone',
+  )
+})
+
+eachDriver(t, 'a rejected requester waits a day before asking the same instance again', async (t, driver) => {
+  const relay = await buildRelay(t, driver, { clock: tenPast() })
+  const acme = await registered(relay, 'Acme')
+  const globex = await registered(relay, 'Globex')
+  const initech = await registered(relay, 'Initech')
+  const { connection } = (await requestConnection(relay, acme, globex)).json()
+  await signed(relay, globex, 'POST', `/v1/connections/${connection.id}/decision`, { action: 'reject' })
+  const again = await requestConnection(relay, acme, globex)
+  t.equal(again.statusCode, 429)
+  t.match(again.json(), {
+    error: { code: 'E_CONNECTION_RECENTLY_REJECTED', reason: /you may ask again in 86400 s$/ },
+  })
+  t.equal(again.headers['retry-after'], '86400')
+  t.equal((await requestConnection(relay, acme, initech)).statusCode, 201, 'others may be asked')
+  ;(relay.clock as ManualClock).advance(23 * HOUR)
+  t.equal((await requestConnection(relay, acme, globex)).headers['retry-after'], '3600')
+  ;(relay.clock as ManualClock).advance(HOUR)
+  t.equal((await requestConnection(relay, acme, globex)).statusCode, 201, 'a day later')
+})
 
 t.test('RELAY_TRUST_PROXY takes the forms Fastify accepts, and refuses a hop count', async (t) => {
   t.equal(loadConfig({}).trustProxy, false)
@@ -415,3 +378,16 @@ eachDriver(
     )
   },
 )
+
+eachDriver(t, 'a failing counter purge does not hold up the rest of the retention', async (t, driver) => {
+  const relay = await buildRelay(t, driver, {
+    clock: tenPast(),
+    env: { RELAY_METADATA_RETENTION_MS: String(HOUR) },
+  })
+  await registered(relay, 'Acme', { remoteAddress: '203.0.113.5' })
+  // The counters' table is gone, so purging them fails at every run.
+  await relay.database.db.execute(sql`drop table rate_windows`)
+  ;(relay.clock as ManualClock).advance(HOUR + 1)
+  await relay.runJobs()
+  t.equal((await listRegistrations(relay.database.db))[0]?.registeredFrom, null, 'the address is forgotten')
+})

@@ -12,6 +12,7 @@ import { RelayError } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { presentConnection } from './presenter.ts'
 import {
+  deleteConnection,
   historyOf,
   insertHistory,
   instancesByIds,
@@ -38,12 +39,20 @@ export type DecideConnectionProps = {
 export async function decideConnection(
   props: DecideConnectionProps,
 ): Promise<{ view: ConnectionView; purged: number }> {
-  return props.db.transaction(async (tx) => {
+  const outcome = await props.db.transaction(async (tx) => {
     const row = await lockConnection(tx, props.connectionId)
     // Someone else's connection does not exist for this instance (invariant 11).
     if (!row || (row.requester !== props.actor.id && row.addressee !== props.actor.id))
       throw new RelayError('E_NOT_FOUND')
     const side = row.requester === props.actor.id ? 'requester' : 'addressee'
+    const peerId = side === 'requester' ? row.addressee : row.requester
+    const peer = (await instancesByIds(tx, [peerId])).get(peerId)
+    // The other instance was purged and this connection outlived it: nothing can be decided with
+    // nobody, so it goes, and the caller is told it is not there.
+    if (!peer) {
+      await deleteConnection(tx, row.id)
+      return 'orphan' as const
+    }
     const allowed = CONNECTION_TRANSITIONS[row.state as ConnectionState][side] ?? []
     if (!allowed.includes(props.decision.action)) {
       throw new RelayError(
@@ -79,9 +88,6 @@ export async function decideConnection(
       })
     }
     await wake(tx, [row.requester, row.addressee])
-    const peerId = side === 'requester' ? row.addressee : row.requester
-    const peer = (await instancesByIds(tx, [peerId])).get(peerId)
-    if (!peer) throw new Error(`connection ${row.id} names a missing instance`)
     const history = (await historyOf(tx, [row.id])).get(row.id) ?? []
     return {
       view: presentConnection({
@@ -93,4 +99,7 @@ export async function decideConnection(
       purged,
     }
   })
+  if (outcome === 'orphan')
+    throw new RelayError('E_NOT_FOUND', 'the other instance is no longer registered on this relay')
+  return outcome
 }

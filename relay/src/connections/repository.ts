@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, inArray, or, sql } from 'drizzle-orm'
 import type { Executor } from '../db/client.ts'
 import { connectionHistory, connections, instances, queue } from '../db/schema.ts'
 
@@ -15,6 +15,13 @@ export async function insertConnection(
 export async function findConnection(executor: Executor, id: string): Promise<ConnectionRow | undefined> {
   const [row] = await executor.select().from(connections).where(eq(connections.id, id)).limit(1)
   return row
+}
+
+/** Removes a connection with its history and whatever is still queued on it. */
+export async function deleteConnection(executor: Executor, id: string): Promise<void> {
+  await executor.delete(queue).where(eq(queue.connectionId, id))
+  await executor.delete(connectionHistory).where(eq(connectionHistory.connectionId, id))
+  await executor.delete(connections).where(eq(connections.id, id))
 }
 
 /** Locks the row for a state change, so a revoke and a submit cannot interleave. */
@@ -44,13 +51,48 @@ export async function findLiveConnectionBetween(
   return row
 }
 
-/** Pending requests to `instanceId` that it has not decided yet. */
-export async function countPendingIncoming(executor: Executor, instanceId: string): Promise<number> {
-  const [row] = await executor
-    .select({ n: count() })
+/**
+ * The requesters of the pending requests to `instanceId` that it has not decided yet, with the address
+ * each registered from. Requests from suspended instances are left out, as are orphans whose requester
+ * is gone: they do not take a place in the addressee's list.
+ */
+export async function pendingIncomingRequesters(
+  executor: Executor,
+  instanceId: string,
+): Promise<{ requester: string; registeredFrom: string | null }[]> {
+  return executor
+    .select({ requester: connections.requester, registeredFrom: instances.registeredFrom })
     .from(connections)
-    .where(and(eq(connections.addressee, instanceId), eq(connections.state, 'pending')))
-  return row?.n ?? 0
+    .innerJoin(instances, eq(instances.id, connections.requester))
+    .where(
+      and(
+        eq(connections.addressee, instanceId),
+        eq(connections.state, 'pending'),
+        eq(instances.status, 'active'),
+      ),
+    )
+}
+
+/** When `addressee` last rejected a request from `requester` after `sinceMs`, if it did. */
+export async function lastRejectionSince(
+  executor: Executor,
+  props: { requester: string; addressee: string; sinceMs: number },
+): Promise<number | undefined> {
+  // A rejected connection is final, so its updated_at is when it was rejected.
+  const [row] = await executor
+    .select({ at: connections.updatedAt })
+    .from(connections)
+    .where(
+      and(
+        eq(connections.requester, props.requester),
+        eq(connections.addressee, props.addressee),
+        eq(connections.state, 'rejected'),
+        gt(connections.updatedAt, props.sinceMs),
+      ),
+    )
+    .orderBy(desc(connections.updatedAt))
+    .limit(1)
+  return row?.at
 }
 
 export async function listConnectionsOf(executor: Executor, instanceId: string): Promise<ConnectionRow[]> {

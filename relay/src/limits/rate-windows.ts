@@ -1,5 +1,5 @@
-import { lte, sql } from 'drizzle-orm'
-import type { Executor } from '../db/client.ts'
+import { sql } from 'drizzle-orm'
+import { type Executor, rows } from '../db/client.ts'
 import { rateWindows } from '../db/schema.ts'
 import { RelayError, type RelayErrorCode } from '../errors.ts'
 
@@ -53,11 +53,27 @@ export async function countAttempt(
   )
 }
 
-/** Drops the windows that have ended; the retention job runs it. */
+/** Rows deleted per statement, so a backlog of ended windows never holds long locks. */
+const PURGE_BATCH = 10_000
+
+/**
+ * Drops the windows that have ended, in batches; the retention job runs it. Only the count comes back,
+ * not the rows: after a flood of spam there can be very many.
+ */
 export async function purgeRateWindows(executor: Executor, nowMs: number): Promise<number> {
-  const deleted = await executor
-    .delete(rateWindows)
-    .where(lte(rateWindows.windowStart, nowMs - WINDOW_MS))
-    .returning({ kind: rateWindows.kind })
-  return deleted.length
+  let total = 0
+  for (;;) {
+    const [batch] = await rows<{ n: number }>(
+      executor,
+      sql`with gone as (
+            delete from ${rateWindows} where ctid in (
+              select ctid from ${rateWindows} where ${rateWindows.windowStart} <= ${nowMs - WINDOW_MS}
+              limit ${PURGE_BATCH})
+            returning 1)
+          select count(*)::int as n from gone`,
+    )
+    const deleted = Number(batch?.n ?? 0)
+    total += deleted
+    if (deleted < PURGE_BATCH) return total
+  }
 }

@@ -12,14 +12,36 @@ const BATCH = 5000
  * here: it left with the queue row when the recipient acknowledged it. The address an instance
  * registered from is forgotten after the same retention, and the per-address counters once their
  * hour has passed: addresses are personal data, kept only while they serve against abuse.
+ *
+ * The three are separate jobs: one that fails (each failure is reported) does not hold up the others.
+ * Resolves to the number of envelope rows deleted.
  */
 export async function purgeMetadata(db: Db, props: { nowMs: number; retentionMs: number }): Promise<number> {
   const cutoff = props.nowMs - props.retentionMs
-  await purgeRateWindows(db, props.nowMs)
+  const [deleted, ...others] = await Promise.allSettled([
+    purgeEnvelopeMetadata(db, cutoff),
+    forgetRegistrationAddresses(db, cutoff),
+    purgeRateWindows(db, props.nowMs),
+  ])
+  const failures = [deleted, ...others].flatMap((outcome) =>
+    outcome?.status === 'rejected' ? [outcome.reason as unknown] : [],
+  )
+  if (failures.length === 1) throw failures[0]
+  if (failures.length > 1) {
+    const messages = failures.map((failure) => (failure instanceof Error ? failure.message : String(failure)))
+    throw new AggregateError(failures, `${failures.length} retention jobs failed: ${messages.join('; ')}`)
+  }
+  return deleted?.status === 'fulfilled' ? deleted.value : 0
+}
+
+async function forgetRegistrationAddresses(db: Db, cutoff: number): Promise<void> {
   await db
     .update(instances)
     .set({ registeredFrom: null })
     .where(and(isNotNull(instances.registeredFrom), lt(instances.registeredAt, cutoff)))
+}
+
+async function purgeEnvelopeMetadata(db: Db, cutoff: number): Promise<number> {
   let total = 0
   for (;;) {
     const batch = await rows<{ id: string }>(
