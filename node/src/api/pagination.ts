@@ -34,3 +34,6 @@ export function page<T extends { id: number }>(
 
 export const pageOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() })
+
+/** A whole list in one answer, for the docs' response schemas. */
+export const itemsOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { PageQuerySchema, pageOf } from '../api/pagination.ts'
+import { itemsOf, PageQuerySchema, pageOf } from '../api/pagination.ts'
 import { BulkBody, BulkListQuery, BulkSummarySchema } from '../ochat/bulk/schema.ts'
 import { ChannelViewSchema, OchatMessageViewSchema } from '../ochat/channels/presenter.ts'
 import { LinkBody, RecordSendBody, SendBody } from '../ochat/channels/routes.ts'
@@ -13,9 +13,7 @@ import {
 import { RegisterBody, RegistrationViewSchema } from '../ochat/identity/routes.ts'
 import type { Operation } from './operations.ts'
 
-const Items = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) })
-
-/** O'Chat: registration, connections, channels and messages (issue 5). Part of OPERATIONS. */
+/** O'Chat: registration, connections, channels and messages. Part of OPERATIONS. */
 export const OCHAT_OPERATIONS: Operation[] = [
   {
     method: 'get',
@@ -54,7 +52,7 @@ export const OCHAT_OPERATIONS: Operation[] = [
       'Connections with other companies (administrators see all, with safety codes; users the accepted ones)',
     auth: 'ochat:read',
     query: ConnectionListQuery,
-    ok: { status: 200, schema: Items(ConnectionViewSchema) },
+    ok: { status: 200, schema: itemsOf(ConnectionViewSchema) },
   },
   {
     method: 'post',
@@ -70,7 +68,7 @@ export const OCHAT_OPERATIONS: Operation[] = [
     summary:
       "Read every connection from the relay now (new requests, the other side's decisions, key changes)",
     auth: 'admin',
-    ok: { status: 200, schema: Items(ConnectionViewSchema) },
+    ok: { status: 200, schema: itemsOf(ConnectionViewSchema) },
   },
   {
     method: 'get',
@@ -115,7 +113,7 @@ export const OCHAT_OPERATIONS: Operation[] = [
     path: '/api/v1/ochat/channels',
     summary: 'Your channels, most recent activity first, with unread counts',
     auth: 'ochat:read',
-    ok: { status: 200, schema: Items(ChannelViewSchema) },
+    ok: { status: 200, schema: itemsOf(ChannelViewSchema) },
   },
   {
     method: 'get',
@@ -160,7 +158,7 @@ export const OCHAT_OPERATIONS: Operation[] = [
     summary: "File an incoming thread about one of the other company's records on one of ours",
     auth: 'ochat:write',
     body: LinkBody,
-    ok: { status: 200, schema: Items(OchatMessageViewSchema) },
+    ok: { status: 200, schema: itemsOf(OchatMessageViewSchema) },
   },
   {
     method: 'post',
@@ -192,7 +190,7 @@ export const OCHAT_OPERATIONS: Operation[] = [
     path: '/api/v1/records/{id}/ochat',
     summary: "A record's O'Chat thread, both ways",
     auth: 'ochat:read',
-    ok: { status: 200, schema: Items(OchatMessageViewSchema) },
+    ok: { status: 200, schema: itemsOf(OchatMessageViewSchema) },
   },
   {
     method: 'post',

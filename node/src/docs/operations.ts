@@ -11,9 +11,8 @@ import {
   RecordActivitiesViewSchema,
   ScheduleBody,
 } from '../activities/schema.ts'
-import { PageQuerySchema, pageOf } from '../api/pagination.ts'
+import { itemsOf, PageQuerySchema, pageOf } from '../api/pagination.ts'
 import { UploadQuery } from '../attachments/schema.ts'
-import { LoginAttemptViewSchema } from '../auth/login-attempts.ts'
 import type { Scope } from '../auth/scopes.ts'
 import { AttachmentViewSchema, MessageViewSchema } from '../chatter/presenter.ts'
 import { ChatterQuery, EditBody, PostBody } from '../chatter/routes.ts'
@@ -21,21 +20,10 @@ import { FollowBody, FollowerChoice, FollowerViewSchema, SubtypesQuery } from '.
 import { ModelDefinitionSchema } from '../models/define-model.ts'
 import { ModelViewSchema } from '../models/routes.ts'
 import { InboxQuery, ReadAllBody } from '../notifications/routes.ts'
-import { PartnerQuery } from '../people/routes.ts'
-import {
-  ApiKeyCreateSchema,
-  ApiKeyViewSchema,
-  LoginSchema,
-  PartnerCreateSchema,
-  PartnerUpdateSchema,
-  PartnerViewSchema,
-  UserCreateSchema,
-  UserUpdateSchema,
-  UserViewSchema,
-} from '../people/schema.ts'
 import { RecordViewSchema } from '../records/presenter.ts'
 import { RecordBodies } from '../records/routes.ts'
 import { OCHAT_OPERATIONS } from './ochat-operations.ts'
+import { PEOPLE_OPERATIONS } from './people-operations.ts'
 
 /**
  * Every route of the node, with the zod schemas it validates with: the OpenAPI document at /docs is
@@ -53,7 +41,6 @@ export type Operation = {
   ok: { status: number; schema?: z.ZodType; type?: string; description?: string }
 }
 
-const SessionView = z.object({ csrfToken: z.string().nullable(), user: UserViewSchema })
 const InboxItem = z.object({
   id: z.int(),
   reason: z.enum(['message', 'mention', 'assigned', 'activity']),
@@ -67,130 +54,20 @@ const Counters = z.object({
   unread: z.int(),
   records: z.array(z.object({ recordId: z.int(), name: z.string(), model: z.string(), unread: z.int() })),
 })
-const Items = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) })
 
 export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'public', ok: { status: 200 } },
   { method: 'get', path: '/docs', summary: 'This document', auth: 'public', ok: { status: 200 } },
   { method: 'get', path: '/', summary: 'The web UI', auth: 'public', ok: { status: 200, type: 'text/html' } },
   { method: 'get', path: '/assets/*', summary: 'Web UI files', auth: 'public', ok: { status: 200 } },
-  // Sessions and people
-  {
-    method: 'post',
-    path: '/api/v1/session',
-    summary:
-      'Log in: sets the session cookie and a device cookie, and returns the CSRF token to send as X-CSRF-Token; failures slow down with growing delays (429 with Retry-After)',
-    auth: 'public',
-    body: LoginSchema,
-    ok: { status: 200, schema: SessionView },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/session',
-    summary: 'Who is logged in',
-    auth: 'session',
-    ok: { status: 200, schema: SessionView },
-  },
-  { method: 'delete', path: '/api/v1/session', summary: 'Log out', auth: 'session', ok: { status: 204 } },
-  {
-    method: 'get',
-    path: '/api/v1/users',
-    summary: 'Users',
-    auth: 'records:read',
-    query: PageQuerySchema,
-    ok: { status: 200, schema: pageOf(UserViewSchema) },
-  },
-  {
-    method: 'post',
-    path: '/api/v1/users',
-    summary: 'Create a user (administrators)',
-    auth: 'admin',
-    body: UserCreateSchema,
-    ok: { status: 201, schema: UserViewSchema },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/users/{id}',
-    summary: 'One user',
-    auth: 'records:read',
-    ok: { status: 200, schema: UserViewSchema },
-  },
-  {
-    method: 'patch',
-    path: '/api/v1/users/{id}',
-    summary: 'Change your profile, preference, time zone or password (administrators: anyone, role, active)',
-    auth: 'records:write',
-    body: UserUpdateSchema,
-    ok: { status: 200, schema: UserViewSchema },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/partners',
-    summary: 'Contacts, with search',
-    auth: 'records:read',
-    query: PartnerQuery,
-    ok: { status: 200, schema: pageOf(PartnerViewSchema) },
-  },
-  {
-    method: 'post',
-    path: '/api/v1/partners',
-    summary: 'Create an external contact (customer, vendor)',
-    auth: 'records:write',
-    body: PartnerCreateSchema,
-    ok: { status: 201, schema: PartnerViewSchema },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/partners/{id}',
-    summary: 'One contact',
-    auth: 'records:read',
-    ok: { status: 200, schema: PartnerViewSchema },
-  },
-  {
-    method: 'patch',
-    path: '/api/v1/partners/{id}',
-    summary: 'Change an external contact',
-    auth: 'records:write',
-    body: PartnerUpdateSchema,
-    ok: { status: 200, schema: PartnerViewSchema },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/api-keys',
-    summary: 'Your API keys',
-    auth: 'admin',
-    ok: { status: 200, schema: Items(ApiKeyViewSchema) },
-  },
-  {
-    method: 'post',
-    path: '/api/v1/api-keys',
-    summary: 'Create an API key (from a logged-in session); the secret is shown once',
-    auth: 'admin',
-    body: ApiKeyCreateSchema,
-    ok: { status: 201, schema: ApiKeyViewSchema.extend({ secret: z.string() }) },
-  },
-  {
-    method: 'delete',
-    path: '/api/v1/api-keys/{id}',
-    summary: 'Revoke an API key',
-    auth: 'admin',
-    ok: { status: 204 },
-  },
-  {
-    method: 'get',
-    path: '/api/v1/login-attempts',
-    summary: 'Failed and throttled logins of the last 30 days, newest first (administrators)',
-    auth: 'admin',
-    query: PageQuerySchema,
-    ok: { status: 200, schema: pageOf(LoginAttemptViewSchema) },
-  },
+  ...PEOPLE_OPERATIONS,
   // Models and records
   {
     method: 'get',
     path: '/api/v1/models',
     summary: 'Models and their fields',
     auth: 'models:read',
-    ok: { status: 200, schema: Items(ModelViewSchema) },
+    ok: { status: 200, schema: itemsOf(ModelViewSchema) },
   },
   {
     method: 'get',
@@ -291,7 +168,7 @@ export const OPERATIONS: Operation[] = [
     auth: 'chatter:read',
     ok: {
       status: 200,
-      schema: Items(z.object({ body: z.string(), replacedBy: z.int().nullable(), replacedAt: z.int() })),
+      schema: itemsOf(z.object({ body: z.string(), replacedBy: z.int().nullable(), replacedAt: z.int() })),
     },
   },
   {
@@ -338,7 +215,7 @@ export const OPERATIONS: Operation[] = [
     path: '/api/v1/records/{id}/followers',
     summary: 'Followers and their subscription',
     auth: 'chatter:read',
-    ok: { status: 200, schema: Items(FollowerViewSchema) },
+    ok: { status: 200, schema: itemsOf(FollowerViewSchema) },
   },
   {
     method: 'post',
@@ -346,7 +223,7 @@ export const OPERATIONS: Operation[] = [
     summary: 'Add a follower',
     auth: 'chatter:write',
     body: FollowBody,
-    ok: { status: 201, schema: Items(FollowerViewSchema) },
+    ok: { status: 201, schema: itemsOf(FollowerViewSchema) },
   },
   {
     method: 'patch',
@@ -354,7 +231,7 @@ export const OPERATIONS: Operation[] = [
     summary: "Change a follower's subscription",
     auth: 'chatter:write',
     body: FollowerChoice,
-    ok: { status: 200, schema: Items(FollowerViewSchema) },
+    ok: { status: 200, schema: itemsOf(FollowerViewSchema) },
   },
   {
     method: 'delete',
@@ -376,7 +253,7 @@ export const OPERATIONS: Operation[] = [
     path: '/api/v1/activity-types',
     summary: 'Activity types, delays and chaining',
     auth: 'activities:read',
-    ok: { status: 200, schema: Items(ActivityTypeViewSchema) },
+    ok: { status: 200, schema: itemsOf(ActivityTypeViewSchema) },
   },
   {
     method: 'get',
