@@ -1,4 +1,4 @@
-// Node figures for `pnpm bench` (issue 4). The node runs as its own process on a fresh SQLite file,
+// Node figures for `pnpm bench`. The node runs as its own process on a fresh SQLite file,
 // seeded beforehand; the client talks to it over HTTP on loopback. Every figure is the median of runs.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -21,8 +21,8 @@ import {
   records,
   subtypes,
 } from '../src/db/schema.ts'
-import { ensureBaseData } from '../src/db/seed.ts'
 import { ModelRegistry } from '../src/models/registry.ts'
+import { ensureBaseData } from '../src/models/seed.ts'
 import { createUser } from '../src/people/create-user.ts'
 import { freePort } from './ports.ts'
 

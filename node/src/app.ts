@@ -1,8 +1,17 @@
 import cookie from '@fastify/cookie'
 import websocket from '@fastify/websocket'
-import { addSecurityHeaders } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
+import {
+  addSecurityHeaders,
+  collectRoutes,
+  type DeclaredRoute,
+  type ZodTypeProvider,
+  zodSerializerCompiler,
+  zodValidatorCompiler,
+} from '@ochat/shared-protocol/server'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
+import { z } from 'zod'
 import { calendarRoutes } from './activities/calendar-routes.ts'
 import { activityRoutes } from './activities/routes.ts'
 import { installIdempotency } from './api/idempotency.ts'
@@ -10,12 +19,17 @@ import { installJsonParser } from './api/json-body.ts'
 import { attachmentRoutes } from './attachments/routes.ts'
 import { assertRouteAuth, installAuth } from './auth/plugin.ts'
 import { chatterRoutes } from './chatter/routes.ts'
-import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
 import type { WriteQueue } from './db/write-queue.ts'
 import { docsRoutes } from './docs/openapi.ts'
-import { clientErrorHandler, frameworkErrors, installErrorHandler, websocketErrorHandler } from './errors.ts'
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  installErrorHandler,
+  invalidInput,
+  websocketErrorHandler,
+} from './errors.ts'
 import { followerRoutes } from './followers/routes.ts'
 import type { LiveHub } from './live/hub.ts'
 import { liveRoutes } from './live/routes.ts'
@@ -29,15 +43,16 @@ import { registrationRoutes } from './ochat/identity/routes.ts'
 import { webhookRoutes } from './ochat/relay/webhook-route.ts'
 import type { Ochat } from './ochat/runtime.ts'
 import { peopleRoutes } from './people/routes.ts'
+import { type RouteCaller, routeCaller } from './policies/index.ts'
 import { recordRoutes } from './records/routes.ts'
 import { webRoutes } from './web/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** "method /path" of every route, in registration order. */
-    registeredRoutes: string[]
+    /** Every route with its declaration, in registration order: the API document is built from it. */
+    declaredRoutes: DeclaredRoute[]
     /** "method /path" → who may call it: public, session, or the API-key scope (docs are checked against it). */
-    routeAccess: Map<string, string>
+    routeAccess: Map<string, RouteCaller>
   }
 }
 
@@ -94,21 +109,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload
   })
   installJsonParser(app)
-  const registered: string[] = []
-  const access = new Map<string, string>()
-  app.decorate('registeredRoutes', registered)
+  // Each route declares its params, query, body and answers with zod: they validate the request, type
+  // the handler, serialize the answer and make the API document.
+  app.setValidatorCompiler(
+    zodValidatorCompiler((part, error) =>
+      invalidInput(error, part === 'body' ? 'E_INVALID_BODY' : 'E_INVALID_PARAMS'),
+    ),
+  )
+  app.setSerializerCompiler(zodSerializerCompiler)
+  app.decorate('declaredRoutes', collectRoutes(app))
+  const access = new Map<string, RouteCaller>()
   app.decorate('routeAccess', access)
   app.addHook('onRoute', (route) => {
     if (route.method !== 'HEAD') assertRouteAuth(route)
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue
       const key = `${method.toLowerCase()} ${route.url}`
-      registered.push(key)
-      const config = route.config as { access?: string; scope?: string; admin?: boolean } | undefined
-      access.set(
-        key,
-        config?.access === 'public' ? 'public' : config?.admin ? 'admin' : (config?.scope ?? 'session'),
-      )
+      access.set(key, routeCaller(route.config))
     }
   })
   await app.register(cookie)
@@ -125,7 +142,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     live: deps.live,
     writes: deps.writes,
   }
-  app.get('/healthz', { config: { access: 'public' } }, async () => ({ ok: true }))
+  app.withTypeProvider<ZodTypeProvider>().get(
+    '/healthz',
+    {
+      config: { access: 'public' },
+      schema: { summary: 'Liveness', response: { 200: z.object({ ok: z.literal(true) }) } },
+    },
+    async () => ({ ok: true as const }),
+  )
   await app.register(docsRoutes, { company: deps.config.company })
   await app.register(peopleRoutes, shared)
   await app.register(modelRoutes, shared)

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { systemClock } from '@ochat/shared-protocol/server'
 import { count, eq } from 'drizzle-orm'
-import { systemClock } from './clock.ts'
-import { type Config, ConfigError, loadConfig } from './config.ts'
+import { type Config, ConfigError, firstAdminFrom, loadConfig } from './config.ts'
 import { openDatabase } from './db/client.ts'
 import { users } from './db/schema.ts'
-import { ensureBaseData } from './db/seed.ts'
 import { NodeError } from './errors.ts'
 import { ModelRegistry } from './models/registry.ts'
+import { ensureBaseData } from './models/seed.ts'
 import { startNode } from './node.ts'
 import { identityRow, openInstance } from './ochat/identity/instance.ts'
 import { Keystore, KeystoreError } from './ochat/identity/keystore.ts'
@@ -112,8 +112,9 @@ async function init(config: Config, args: string[], io: Io): Promise<number> {
       io,
       'usage: ochat-node init --login LOGIN [--name NAME] [--email EMAIL] [--password PASSWORD] [--time-zone TZ]',
     )
-  const generated = !values.password && !io.env.OCHAT_ADMIN_PASSWORD
-  const password = values.password ?? io.env.OCHAT_ADMIN_PASSWORD ?? randomBytes(12).toString('base64url')
+  const fromEnv = firstAdminFrom(io.env).password
+  const generated = !values.password && !fromEnv
+  const password = values.password ?? fromEnv ?? randomBytes(12).toString('base64url')
   const parsed = UserCreateSchema.safeParse({
     login: values.login,
     password,
@@ -161,15 +162,15 @@ async function createFirstAdmin(config: Config, user: UserCreate): Promise<'crea
  * no separate `init` run is needed. Answers an exit code when the variables are not usable.
  */
 async function firstAdminFromEnv(config: Config, io: Io): Promise<number | undefined> {
-  const env = io.env
-  if (!env.OCHAT_ADMIN_LOGIN) return undefined
-  if (!env.OCHAT_ADMIN_PASSWORD)
+  const admin = firstAdminFrom(io.env)
+  if (!admin.login) return undefined
+  if (!admin.password)
     return fail(io, 'OCHAT_ADMIN_LOGIN is set without OCHAT_ADMIN_PASSWORD: set both, or neither')
   const parsed = UserCreateSchema.safeParse({
-    login: env.OCHAT_ADMIN_LOGIN,
-    password: env.OCHAT_ADMIN_PASSWORD,
-    name: env.OCHAT_ADMIN_NAME || env.OCHAT_ADMIN_LOGIN,
-    email: env.OCHAT_ADMIN_EMAIL || null,
+    login: admin.login,
+    password: admin.password,
+    name: admin.name || admin.login,
+    email: admin.email || null,
     role: 'admin',
     timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC',
   })

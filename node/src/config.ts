@@ -1,43 +1,63 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { DEFAULT_UPLOAD_PACE, LIMITS, type UploadPace } from '@ochat/shared-protocol'
+import { DEFAULT_UPLOAD_PACE, LIMITS } from '@ochat/shared-protocol'
+import { booleanVariable, type Env, loadConfig as loadServerConfig } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
 
+export { ConfigError } from '@ochat/shared-protocol/server'
+
 /**
- * The node's configuration, parsed once from the environment at boot. Every problem is listed at once
- * and the process exits; the result is frozen. Units are in the names.
+ * The node's environment, one variable a line, each with what it does: node/ARCHITECTURE.md's table is
+ * generated from these descriptions (`pnpm docs:config`). Units are in the names.
  */
-const ConfigSchema = z.object({
-  NODE_HOST: z.string().default('127.0.0.1'),
-  NODE_PORT: z.coerce.number().int().min(0).max(65535).default(8800),
-  /** Company name, shown in the UI and in email notifications. */
-  NODE_COMPANY: z.string().trim().min(1).max(200).default('My company'),
-  /** The SQLite file, attachments and keys live here. */
-  NODE_DATA_DIR: z.string().default('.data/node'),
-  /** Base URL people reach the node at: links in emails and the iCal feed. */
-  NODE_PUBLIC_URL: z.string().url().optional(),
-  NODE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Locale used to display tracked values (amounts, dates) as people saw them. */
-  NODE_LOCALE: z.string().default('en-US'),
-  /** Default currency of monetary fields. */
-  NODE_CURRENCY: z.string().length(3).default('USD'),
-  /** UI sessions expire after this long without use: 14 days. */
+const NodeEnvSchema = z.object({
+  NODE_HOST: z.string().default('127.0.0.1').meta({ description: 'Address to listen on.' }),
+  NODE_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(8800)
+    .meta({ description: 'Port to listen on.' }),
+  NODE_COMPANY: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .default('My company')
+    .meta({ description: 'Company name, shown in the UI and in email notifications.' }),
+  NODE_DATA_DIR: z
+    .string()
+    .default('.data/node')
+    .meta({ description: 'The SQLite file, attachments and keys live here.' }),
+  NODE_PUBLIC_URL: z.string().url().optional().meta({
+    description: "Base URL people reach the node at: links in emails, the iCal feed, the O'Chat webhook.",
+    unset: '`http://$NODE_HOST:$NODE_PORT`',
+  }),
+  NODE_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .meta({ description: 'pino level.' }),
+  NODE_LOCALE: z
+    .string()
+    .default('en-US')
+    .meta({ description: 'Locale used to display tracked values (amounts, dates) as people saw them.' }),
+  NODE_CURRENCY: z
+    .string()
+    .length(3)
+    .default('USD')
+    .meta({ description: 'Default currency of monetary fields.' }),
   NODE_SESSION_IDLE_MS: z.coerce
     .number()
     .int()
     .positive()
-    .default(14 * 24 * 3600 * 1000),
-  /**
-   * Send cookies only over HTTPS; on by default when NODE_PUBLIC_URL is https. A request a trusted
-   * proxy says came over https gets Secure cookies whatever this says.
-   */
-  NODE_SECURE_COOKIES: z.enum(['true', 'false', '1', '0']).optional(),
-  /**
-   * Which proxies to believe about the client's address and scheme (X-Forwarded-For, -Proto), as
-   * Fastify's trustProxy takes it: true, false (the default), a hop count, or a comma-separated list
-   * of addresses and CIDRs. Behind a TLS proxy it must be set, or every client has the proxy's address
-   * and login throttling by address treats them as one.
-   */
+    .default(14 * 24 * 3600 * 1000)
+    .meta({ description: 'UI sessions expire after this long without use.' }),
+  NODE_SECURE_COOKIES: booleanVariable.optional().meta({
+    description:
+      'Send cookies only over HTTPS. A request a trusted proxy says came over https gets Secure cookies whatever this says.',
+    unset: 'on when `NODE_PUBLIC_URL` is https',
+  }),
   NODE_TRUST_PROXY: z
     .string()
     .trim()
@@ -45,95 +65,73 @@ const ConfigSchema = z.object({
       /^(true|false|\d+|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/,
       'true, false, a hop count, or addresses/CIDRs separated by commas',
     )
-    .default('false'),
-  /** Chatter attachments: one file at most this size (100 MB). */
-  NODE_ATTACHMENT_MAX_BYTES: z.coerce.number().int().positive().default(LIMITS.attachmentBytes),
-  /** An upload that sends no byte for this long is cut off and its temp file removed: 30 s. */
-  NODE_UPLOAD_IDLE_MS: z.coerce.number().int().min(100).default(DEFAULT_UPLOAD_PACE.idleMs),
-  /** An upload slower than this over any such stretch is cut off too: 4 KiB/s. */
-  NODE_UPLOAD_MIN_BYTES_PER_S: z.coerce.number().int().min(0).default(DEFAULT_UPLOAD_PACE.minBytesPerSecond),
-  /**
-   * O'Chat: the secret that seals this instance's secret keys at rest (at least 16 characters), given
-   * directly or as a file holding it. Without one, O'Chat stays off and says why.
-   */
-  NODE_OCHAT_SECRET: z.string().min(16).optional(),
-  NODE_OCHAT_SECRET_FILE: z.string().optional(),
-  /** Where the relay POSTs deliveries when this node's WebSocket is down: https in production. */
-  NODE_OCHAT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
-  /** How often connections are read again from the relay (new requests, decisions, key changes): 10 s. */
-  NODE_OCHAT_SYNC_MS: z.coerce.number().int().min(100).default(10_000),
-  /**
-   * Keep an outbound WebSocket to the relay (true, the default: works behind NAT and firewalls). false:
-   * receive by webhook only, for a node the relay can reach at NODE_OCHAT_WEBHOOK_URL (a public URL);
-   * it sends envelopes and receipts over signed HTTP requests.
-   */
-  NODE_OCHAT_WEBSOCKET: z.enum(['true', 'false', '1', '0']).default('true'),
+    .default('false')
+    .transform(parseTrustProxy)
+    .meta({
+      description:
+        "Which proxies to believe about the client's address and scheme (X-Forwarded-For, -Proto): true, false, a hop count, or a comma-separated list of addresses and CIDRs. Behind a TLS proxy it must be set, or every client has the proxy's address and login throttling by address treats them as one.",
+    }),
+  NODE_ATTACHMENT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(LIMITS.attachmentBytes)
+    .meta({ description: 'Chatter attachments: one file at most this size.' }),
+  NODE_UPLOAD_IDLE_MS: z.coerce.number().int().min(100).default(DEFAULT_UPLOAD_PACE.idleMs).meta({
+    description: 'An upload that sends no byte for this long is cut off (408) and its temp file removed.',
+  }),
+  NODE_UPLOAD_MIN_BYTES_PER_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(DEFAULT_UPLOAD_PACE.minBytesPerSecond)
+    .meta({
+      description: 'An upload slower than this over any stretch of `NODE_UPLOAD_IDLE_MS` is cut off too.',
+    }),
+  NODE_OCHAT_SECRET: z.string().min(16).optional().meta({
+    description:
+      "O'Chat: the operator's secret that seals this instance's secret keys at rest (at least 16 characters).",
+    unset: "read from `NODE_OCHAT_SECRET_FILE`; without either, O'Chat is off and says why",
+  }),
+  NODE_OCHAT_SECRET_FILE: z.string().optional().meta({
+    description: "O'Chat: a file holding that secret, read at start when `NODE_OCHAT_SECRET` is not set.",
+  }),
+  NODE_OCHAT_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .meta({
+      description:
+        "O'Chat: where the relay POSTs deliveries while this node's WebSocket is down; https in production.",
+      unset: '`$NODE_PUBLIC_URL/ochat/webhook`',
+    }),
+  NODE_OCHAT_SYNC_MS: z.coerce.number().int().min(100).default(10_000).meta({
+    description:
+      "O'Chat: how often connections are read again from the relay (new requests, decisions, key changes).",
+  }),
+  NODE_OCHAT_WEBSOCKET: booleanVariable.default(true).meta({
+    description:
+      "O'Chat: keep an outbound WebSocket to the relay (works behind NAT and firewalls). `false`: receive by webhook only, for a node the relay can reach at `NODE_OCHAT_WEBHOOK_URL` (a public URL); envelopes and receipts go out over signed HTTP requests.",
+  }),
 })
 
-export type Config = Readonly<{
-  host: string
-  port: number
-  company: string
-  dataDir: string
-  databaseFile: string
-  attachmentDir: string
-  publicUrl: string
-  logLevel: z.infer<typeof ConfigSchema>['NODE_LOG_LEVEL']
-  locale: string
-  currency: string
-  sessionIdleMs: number
-  secureCookies: boolean
-  /** Fastify's trustProxy: which proxies' X-Forwarded-* headers are believed (a hop count as a function). */
-  trustProxy: boolean | string[] | ((address: string, hop: number) => boolean)
-  attachmentMaxBytes: number
-  /** How slow a client's upload may be before it is cut off. */
-  uploadPace: UploadPace
-  /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
-  ochatSecret: string | undefined
-  ochatWebhookUrl: string
-  ochatSyncMs: number
-  /** false: no outbound socket to the relay, deliveries arrive by webhook only. */
-  ochatWebSocket: boolean
-}>
-
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
-
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  // An empty variable (common in compose files and systemd units) means "not set".
-  const parsed = ConfigSchema.safeParse(
-    Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')),
-  )
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.')}: ${issue.message}`)
-    throw new ConfigError(`The node configuration is not valid:\n${problems.join('\n')}`)
-  }
-  const e = parsed.data
+/**
+ * The node's configuration: the environment, read once at boot and turned into what the node runs with.
+ * Its type is this schema's output. The locale and currency must be ones Intl knows, and a secret file
+ * must be readable: found here, with the other problems, rather than on first use.
+ */
+export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
   const dataDir = resolve(e.NODE_DATA_DIR)
   const publicUrl = (e.NODE_PUBLIC_URL ?? `http://${e.NODE_HOST}:${e.NODE_PORT}`).replace(/\/$/, '')
   try {
     new Intl.NumberFormat(e.NODE_LOCALE, { style: 'currency', currency: e.NODE_CURRENCY })
   } catch {
-    throw new ConfigError(
-      `The node configuration is not valid:\n  - NODE_LOCALE/NODE_CURRENCY: unknown locale or currency`,
-    )
+    context.addIssue({
+      code: 'custom',
+      path: ['NODE_LOCALE/NODE_CURRENCY'],
+      message: 'unknown locale or currency',
+    })
   }
-  let ochatSecret = e.NODE_OCHAT_SECRET
-  if (ochatSecret === undefined && e.NODE_OCHAT_SECRET_FILE !== undefined) {
-    try {
-      ochatSecret = readFileSync(e.NODE_OCHAT_SECRET_FILE, 'utf8').trim()
-    } catch (error) {
-      throw new ConfigError(
-        `The node configuration is not valid:\n  - NODE_OCHAT_SECRET_FILE: cannot read ${e.NODE_OCHAT_SECRET_FILE} (${(error as Error).message})`,
-      )
-    }
-    if (ochatSecret.length < 16)
-      throw new ConfigError(
-        'The node configuration is not valid:\n  - NODE_OCHAT_SECRET_FILE: the secret must be at least 16 characters',
-      )
-  }
-  return Object.freeze({
+  return {
     host: e.NODE_HOST,
     port: e.NODE_PORT,
     company: e.NODE_COMPANY,
@@ -145,21 +143,89 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     locale: e.NODE_LOCALE,
     currency: e.NODE_CURRENCY,
     sessionIdleMs: e.NODE_SESSION_IDLE_MS,
-    secureCookies:
-      e.NODE_SECURE_COOKIES === undefined
-        ? new URL(publicUrl).protocol === 'https:'
-        : e.NODE_SECURE_COOKIES === 'true' || e.NODE_SECURE_COOKIES === '1',
-    trustProxy: parseTrustProxy(e.NODE_TRUST_PROXY),
+    secureCookies: e.NODE_SECURE_COOKIES ?? new URL(publicUrl).protocol === 'https:',
+    trustProxy: e.NODE_TRUST_PROXY,
     attachmentMaxBytes: e.NODE_ATTACHMENT_MAX_BYTES,
     uploadPace: { idleMs: e.NODE_UPLOAD_IDLE_MS, minBytesPerSecond: e.NODE_UPLOAD_MIN_BYTES_PER_S },
-    ochatSecret,
+    /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
+    ochatSecret: e.NODE_OCHAT_SECRET ?? readSecretFile(e.NODE_OCHAT_SECRET_FILE, context),
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,
     ochatSyncMs: e.NODE_OCHAT_SYNC_MS,
-    ochatWebSocket: e.NODE_OCHAT_WEBSOCKET === 'true' || e.NODE_OCHAT_WEBSOCKET === '1',
-  })
+    /** false: no outbound socket to the relay, deliveries arrive by webhook only. */
+    ochatWebSocket: e.NODE_OCHAT_WEBSOCKET,
+  }
+})
+
+export type Config = Readonly<z.output<typeof ConfigSchema>>
+
+/** Reads the node's configuration; throws a ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env): Config {
+  return loadServerConfig(ConfigSchema, env, 'node')
 }
 
-function parseTrustProxy(value: string): Config['trustProxy'] {
+/**
+ * The first administrator `serve` creates when the node has none, and the password `init` takes. Kept
+ * out of Config on purpose: Config is handed to every plugin, and a password has no business there.
+ * Documented in the same table as the node's other variables (scripts/config-docs.ts).
+ */
+export const FirstAdminSchema = z
+  .object({
+    OCHAT_ADMIN_LOGIN: z.string().optional().meta({
+      description:
+        '`ochat-node serve` creates the first administrator with this login when the node has none (containers, scripts); needs `OCHAT_ADMIN_PASSWORD`.',
+    }),
+    OCHAT_ADMIN_PASSWORD: z.string().optional().meta({
+      description:
+        "That administrator's password; `ochat-node init` reads it too, so it stays out of shell history.",
+    }),
+    OCHAT_ADMIN_NAME: z.string().optional().meta({
+      description: "That administrator's name.",
+      unset: 'the login',
+    }),
+    OCHAT_ADMIN_EMAIL: z.string().optional().meta({ description: "That administrator's email address." }),
+  })
+  .transform((e) => ({
+    login: e.OCHAT_ADMIN_LOGIN,
+    password: e.OCHAT_ADMIN_PASSWORD,
+    name: e.OCHAT_ADMIN_NAME,
+    email: e.OCHAT_ADMIN_EMAIL,
+  }))
+
+export type FirstAdmin = Readonly<z.output<typeof FirstAdminSchema>>
+
+/** Every variable the node reads, Config's and the first administrator's: its documentation table. */
+export const NodeVariablesSchema = z.object({ ...NodeEnvSchema.shape, ...FirstAdminSchema.in.shape })
+
+/** Reads OCHAT_ADMIN_*, only where `serve` and `init` need them; throws a ConfigError on a problem. */
+export function firstAdminFrom(env: Env = process.env): FirstAdmin {
+  return loadServerConfig(FirstAdminSchema, env, 'first administrator')
+}
+
+/** NODE_OCHAT_SECRET_FILE's secret, trimmed; undefined without a file. */
+function readSecretFile(file: string | undefined, context: z.RefinementCtx): string | undefined {
+  if (file === undefined) return undefined
+  let secret: string
+  try {
+    secret = readFileSync(file, 'utf8').trim()
+  } catch (error) {
+    context.addIssue({
+      code: 'custom',
+      path: ['NODE_OCHAT_SECRET_FILE'],
+      message: `cannot read ${file} (${(error as Error).message})`,
+    })
+    return undefined
+  }
+  if (secret.length < 16)
+    context.addIssue({
+      code: 'custom',
+      path: ['NODE_OCHAT_SECRET_FILE'],
+      message: 'the secret must be at least 16 characters',
+    })
+  return secret
+}
+
+/** Fastify's trustProxy: which proxies' X-Forwarded-* headers are believed (a hop count as a function). */
+function parseTrustProxy(value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (value === 'true' || value === 'false') return value === 'true'
   // A hop count: believe that many proxies nearest the node (what Fastify does with a number).
   if (/^\d+$/.test(value)) {

@@ -1,26 +1,11 @@
-import type { Duplex } from 'node:stream'
-import {
-  canAnswerOn,
-  type ErrorBody,
-  frameworkRefusal,
-  isClientSocketError,
-  parserRefusal,
-  type ReasonPrefix,
-  rawResponse,
-  reason,
-  SECURITY_HEADERS,
-  zodDetails,
-} from '@ochat/shared-protocol'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
-import type { z } from 'zod'
+import { type Catalog, CatalogError, type ErrorExtra, serverErrors } from '@ochat/shared-protocol/server'
 
 /**
  * The node's error catalog: one stable code, an HTTP status, a reason prefix and a message that tells
  * the caller what to do next. Routes and commands throw `NodeError`s; one handler turns anything into
  * an ErrorBody. `detail` says what exactly was wrong with this request.
  */
-const CATALOG = {
+export const CATALOG = {
   E_INVALID_BODY: { status: 400, prefix: 'invalid', message: 'The request body is not valid; see details.' },
   E_INVALID_PARAMS: { status: 400, prefix: 'invalid', message: 'The request path or query is not valid.' },
   E_BAD_REQUEST: {
@@ -246,123 +231,30 @@ const CATALOG = {
     prefix: 'error',
     message: 'The node failed; the administrator has the details in the logs.',
   },
-} as const satisfies Record<string, { status: number; prefix: ReasonPrefix; message: string }>
+} as const satisfies Catalog
 
 export type NodeErrorCode = keyof typeof CATALOG
 
-export class NodeError extends Error {
+export class NodeError extends CatalogError<NodeErrorCode> {
   override name = 'NodeError'
-  readonly code: NodeErrorCode
-  readonly status: number
-  readonly prefix: ReasonPrefix
-  readonly detail: string
-  readonly details: ErrorBody['error']['details']
-  readonly headers: Record<string, string>
 
-  constructor(
-    code: NodeErrorCode,
-    detail?: string,
-    extra: { details?: ErrorBody['error']['details']; headers?: Record<string, string> } = {},
-  ) {
-    const entry = CATALOG[code]
-    super(detail ?? entry.message)
-    this.code = code
-    this.status = entry.status
-    this.prefix = entry.prefix
-    this.detail = (detail ?? entry.message).slice(0, 400)
-    this.details = extra.details
-    this.headers = extra.headers ?? {}
-  }
-
-  body(): ErrorBody {
-    return {
-      error: {
-        code: this.code,
-        message: CATALOG[this.code].message,
-        reason: reason(this.prefix, this.detail),
-        ...(this.details ? { details: this.details } : {}),
-      },
-    }
+  constructor(code: NodeErrorCode, detail?: string, extra: ErrorExtra = {}) {
+    super({ code, ...CATALOG[code], detail, ...extra })
   }
 }
+
+/** The shared handlers, answering in the node's catalog; anything the node does not expect is E_INTERNAL. */
+const handlers = serverErrors({
+  create: (code, detail, extra) => new NodeError(code, detail, extra),
+  socket: { name: 'live socket', peer: 'client' },
+})
 
 /** Parses with a schema, or throws E_INVALID_BODY (or `code`) listing every bad field. */
-export function parseWith<T extends z.ZodType>(
-  schema: T,
-  value: unknown,
-  code: 'E_INVALID_BODY' | 'E_INVALID_PARAMS' = 'E_INVALID_BODY',
-): z.infer<T> {
-  const parsed = schema.safeParse(value)
-  if (parsed.success) return parsed.data
-  const details = zodDetails(parsed.error)
-  const first = details[0]
-  throw new NodeError(code, first ? `${first.path || 'body'}: ${first.message}` : undefined, { details })
-}
-
-/** One error handler: logs the full error with request context, exposes the message only below 500. */
-export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | NodeError | Error, request, reply) => {
-    const nodeError = toNodeError(error)
-    if (nodeError.status >= 500) request.log.error({ err: error }, 'request failed')
-    else request.log.info({ code: nodeError.code, status: nodeError.status }, 'request refused')
-    void reply.status(nodeError.status).headers(nodeError.headers).send(nodeError.body())
-  })
-  app.setNotFoundHandler((_request, reply) => {
-    void reply.status(404).send(new NodeError('E_NOT_FOUND').body())
-  })
-}
-
-function toNodeError(error: FastifyError | NodeError | Error): NodeError {
-  if (error instanceof NodeError) return error
-  const refusal = frameworkRefusal(error as FastifyError)
-  if (refusal) return new NodeError(refusal.code, refusal.detail)
-  return new NodeError('E_INTERNAL')
-}
-
-/**
- * Fastify's `frameworkErrors`: refusals made by its router before any route runs (a path parameter
- * over 100 characters, a URL that does not percent-decode), answered in the error shape.
- */
-export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const nodeError = toNodeError(error)
-  request.log.info({ code: nodeError.code, status: nodeError.status }, 'request refused')
-  void reply.status(nodeError.status).headers(SECURITY_HEADERS).send(nodeError.body())
-}
-
-/**
- * Fastify's `clientErrorHandler`: Node's HTTP parser refused the bytes before there is a request (headers
- * over 16 kB, bytes that are not HTTP, a request that took too long). The answer is written on the socket
- * by hand, in the error shape and with the headers every answer carries, then the socket is closed.
- */
-export function clientErrorHandler(
-  this: FastifyInstance,
-  error: NodeJS.ErrnoException,
-  socket: Duplex,
-): void {
-  const refusal = parserRefusal(error)
-  if (!refusal || socket.destroyed) {
-    socket.destroy()
-    return
-  }
-  const nodeError = new NodeError(refusal.code, refusal.detail)
-  this.log.debug({ code: nodeError.code, parser: error.code }, 'client error')
-  // Closed once the answer is flushed: a plain destroy could drop it before it leaves.
-  if (canAnswerOn(socket)) socket.end(rawResponse(nodeError.status, nodeError.body()), () => socket.destroy())
-  else socket.destroy()
-}
-
-/**
- * @fastify/websocket's `errorHandler`: a frame the client should not have sent (over the size limit, bad
- * UTF-8, a reserved opcode) or a connection it dropped is the client's doing, logged at warn; anything
- * else is the node's and logged at error. The socket is closed either way.
- */
-export function websocketErrorHandler(error: Error, socket: WebSocket, request: FastifyRequest): void {
-  const code = (error as NodeJS.ErrnoException).code ?? ''
-  if (isClientSocketError(code))
-    request.log.warn(
-      { code, message: error.message },
-      'live socket closed: a bad frame or a dropped connection from the client',
-    )
-  else request.log.error({ err: error }, 'live socket failed')
-  socket.terminate()
-}
+export const parseWith = handlers.parse
+export const {
+  invalidInput,
+  installErrorHandler,
+  frameworkErrors,
+  clientErrorHandler,
+  websocketErrorHandler,
+} = handlers

@@ -12,7 +12,7 @@ import {
 } from './helpers.ts'
 
 /**
- * DESIGN.md invariant 11: deny by default, and do not reveal what exists. On a model whose users see
+ * Deny by default, and do not reveal what exists. On a model whose users see
  * only their own records, a record someone else owns answers exactly like one that does not exist.
  */
 

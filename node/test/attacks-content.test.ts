@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /**
- * What the node shows, and to whom, attacked (issue 4; DESIGN.md invariants 9 and 10): every HTML body
+ * What the node shows, and to whom, attacked: every HTML body
  * from elsewhere is sanitized, everything else is text, and nothing internal reaches an external
  * partner. Regression tests are named after what broke.
  */

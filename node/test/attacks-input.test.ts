@@ -3,7 +3,7 @@ import t from 'tap'
 import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /**
- * Bad input, as an attacker or a buggy integrator sends it (issue 4): every refusal is a 4xx with a
+ * Bad input, as an attacker or a buggy integrator sends it: every refusal is a 4xx with a
  * stable code, never a 500, and a refused write leaves no row behind. Regression tests are named
  * after what broke.
  */

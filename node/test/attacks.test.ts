@@ -10,8 +10,8 @@ import {
 } from './helpers.ts'
 
 /**
- * The node attacked the way an outsider, a curious colleague or a stolen credential would (issue 4,
- * "Security is part of every feature"; DESIGN.md invariant 11: deny by default, reveal nothing).
+ * The node attacked the way an outsider, a curious colleague or a stolen credential would (deny by
+ * default, reveal nothing).
  * Regression tests are named after what broke. What is shown, and to whom: attacks-content.test.ts;
  * bad input: attacks-input.test.ts; the live socket: attacks-live.test.ts.
  */

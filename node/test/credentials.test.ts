@@ -201,3 +201,42 @@ t.test(
     )
   },
 )
+
+t.test('a caller refused by who they are is refused whatever the body: 403, never a 400', async (t) => {
+  const node = await buildNode(t)
+  const admin = await buildUser(node, { login: 'ada', role: 'admin' })
+  const sam = await buildUser(node, { login: 'sam' })
+  const bodies = [{}, { name: 42, scopes: 'admin' }, { name: 'ok', scopes: ['not-a-scope'] }]
+
+  for (const body of bodies) {
+    const minted = await admin.call('POST', '/api/v1/api-keys', body)
+    t.equal(minted.status, 403, `an API key cannot mint keys, body ${JSON.stringify(body)}`)
+    t.equal(minted.body.error.code, 'E_FORBIDDEN')
+    t.match(JSON.stringify(minted.body.error), /logged-in session/, 'and says why')
+  }
+  // The same bad bodies from a session, which may create keys, are what they are: invalid.
+  const { response } = await logIn(node, 'ada')
+  const cookie = response.cookies.find((c) => c.name === 'ochat_session')?.value
+  const fromSession = await node.app.inject({
+    method: 'POST',
+    url: '/api/v1/api-keys',
+    headers: { cookie: `ochat_session=${cookie}`, 'x-csrf-token': response.json().csrfToken },
+    payload: { name: 42 },
+  })
+  t.equal(fromSession.statusCode, 400, 'a session sending a bad body is told so')
+  t.equal(fromSession.json().error.code, 'E_INVALID_BODY')
+
+  // Administrator-only routes refuse a user before reading the body too.
+  for (const url of ['/api/v1/users', '/api/v1/models', '/api/v1/ochat/connections']) {
+    for (const body of [{}, { login: 5, name: [] }]) {
+      const refused = await sam.call('POST', url, body)
+      t.equal(refused.status, 403, `${url}: a user is refused, body ${JSON.stringify(body)}`)
+      t.equal(refused.body.error.code, 'E_FORBIDDEN', url)
+    }
+  }
+  t.equal(
+    (await admin.call('POST', '/api/v1/users', {})).status,
+    400,
+    'an administrator is told the body is bad',
+  )
+})

@@ -6,7 +6,7 @@ import { generateRequests } from '../../test/fuzz/generate.ts'
 import { describe, fuzz, fuzzSeed } from '../../test/fuzz/run.ts'
 import { integrity, nodeTarget } from './fuzz-target.ts'
 
-/** Enough to reach every operation about 25 times in CI, within about 20 s on a shared two-core runner. */
+/** Enough to reach every operation about 25 times, few enough to keep the file short in CI. */
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2_000)
 
 t.test('no route of the node answers a 5xx or half-writes anything, whatever it is sent', async (t) => {

@@ -145,3 +145,29 @@ t.test('a key is "in progress" while its upload streams, then replays the stored
   })
   t.equal(renamed.statusCode, 422, 'another file name is another request')
 })
+
+t.test('a body refused by validation is kept under its key like any other refusal', async (t) => {
+  const node = await buildNode(t)
+  const sarah = await buildUser(node)
+  const lead = await buildRecord(sarah)
+  const url = `/api/v1/records/${lead.id}/messages`
+  const invalid = { kind: 'message', body: 42 }
+
+  const refused = await post(node, sarah, url, invalid, 'k-invalid')
+  t.equal(refused.status, 400)
+  t.equal(refused.body.error.code, 'E_INVALID_BODY')
+  t.equal(refused.replayed, undefined)
+  const again = await post(node, sarah, url, invalid, 'k-invalid')
+  t.equal(again.status, 400)
+  t.equal(again.replayed, 'true', 'the stored refusal is sent back')
+  t.equal(again.text, refused.text)
+
+  const corrected = await post(node, sarah, url, { kind: 'message', body: 'fixed' }, 'k-invalid')
+  t.equal(corrected.status, 422, 'a corrected body under the same key is another request')
+  t.equal(corrected.body.error.code, 'E_IDEMPOTENCY_MISMATCH')
+  t.equal((await sarah.call('GET', `${url}?kind=message`)).body.items.length, 0, 'nothing was posted')
+
+  const badKey = await post(node, sarah, url, invalid, 'x'.repeat(201))
+  t.equal(badKey.status, 400)
+  t.equal(badKey.body.error.code, 'E_INVALID_HEADER', 'the key is checked before the body')
+})

@@ -7,7 +7,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { capturedLogs } from '../../relay/test/helpers.ts'
 import { rawExchange } from '../../test/support/raw-http.ts'
-import { buildNode, buildPartner, buildUser } from './helpers.ts'
+import { buildNode, buildPartner, buildUser, until } from './helpers.ts'
 
 const deep = (levels: number) => `{"name":"P","x":${'['.repeat(levels)}${']'.repeat(levels)}}`
 
@@ -193,7 +193,8 @@ t.test('bytes that are not HTTP, sent while a download streams, never land insid
   socket.write(
     `GET /api/v1/attachments/${id}/content HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${sarah.secret}\r\n\r\n`,
   )
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // The answer has begun (its first bytes wait, unread, in the socket's buffer).
+  await until('the download to start', () => socket.readableLength > 0)
   socket.write('\x16\x03\x01 not HTTP\r\n\r\n')
   socket.resume()
   await once(socket, 'close')

@@ -3,7 +3,7 @@ import t from 'tap'
 import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /**
- * DESIGN.md invariant 10, as a property: whatever people post, follow, unfollow and change, a log note
+ * Internal stays internal, as a property: whatever people post, follow, unfollow and change, a log note
  * never reaches an external partner — no notification row, no outgoing mail, and no email to them that
  * carries a note's text. Each run gets a fresh record on one node; the people are shared.
  */

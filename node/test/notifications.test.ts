@@ -7,7 +7,7 @@ import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestN
  *   subtype (a sent message, a log note, a tracked-field change)
  *   × the subject's follower choice × who the subject is (internal user by inbox or email, an inactive
  *   user, an external partner with or without an address) × mentioned or not × author or not.
- * The expected outcome comes from `oracle`, written here from the rules (mission-anchors (b)1, issue 4),
+ * The expected outcome comes from `oracle`, written here from the follower and recipient rules,
  * never from the code under test. Every case also checks the bystander who created the record (follows
  * everything, inbox), so "exactly who gets what" covers the whole notification list of the message.
  */
@@ -371,4 +371,10 @@ t.test('the inbox: unread filter, counters per record, mark one or all read, onl
   t.same(await counters(), { unread: 0, records: [] })
   t.equal((await john.call('GET', '/api/v1/inbox?unread=true')).body.items.length, 0)
   t.equal((await john.call('GET', '/api/v1/inbox')).body.items.length, 3, 'read items stay in the inbox')
+
+  await sarah.call('POST', `/api/v1/records/${second.id}/messages`, { kind: 'message', body: 'four' })
+  const everything = await john.call('POST', '/api/v1/inbox/read-all')
+  t.equal(everything.status, 200, 'with no body at all, everything is marked read')
+  t.same(everything.body, { marked: 1 })
+  t.same(await counters(), { unread: 0, records: [] })
 })

@@ -13,8 +13,8 @@ import {
 } from './ochat-helpers.ts'
 
 /**
- * What another company's node can send through a connection it legitimately has (DESIGN.md
- * invariants 9, 11): names and files chosen to break or fool ours. Regression tests, named after
+ * What another company's node can send through a connection it legitimately has: names and files
+ * chosen to break or fool ours. Regression tests, named after
  * what broke.
  */
 

@@ -1,5 +1,5 @@
 import { connect } from 'node:net'
-import { generateIdentityKeyPair } from '@ochat/shared-protocol'
+import { generateIdentityKeyPair, newId, signWebhook } from '@ochat/shared-protocol'
 import t, { type Test } from 'tap'
 import { buildNode, buildPartner, buildUser } from './helpers.ts'
 import {
@@ -15,8 +15,8 @@ import {
 } from './ochat-helpers.ts'
 
 /**
- * What a compromised relay can try against a node (DESIGN.md: the relay is not trusted with content,
- * invariants 4, 7, 8): decide connections for us, bring back revoked ones, point our uploads
+ * What a compromised relay can try against a node, which trusts it with neither content, nor
+ * connections, nor keys: decide connections for us, bring back revoked ones, point our uploads
  * elsewhere, or make every delivery cost a full read of its connections. Regression tests, named
  * after what broke.
  */
@@ -277,6 +277,48 @@ t.test(
       'an hour old',
     )
     t.equal(countRows(node, 'ochat_webhook_nonces'), 0, 'nothing written')
+  },
+)
+
+t.test(
+  'regression: the webhook window is in whole seconds, 300 s inclusive and 301 s refused, both ways',
+  async (t) => {
+    const relay = await startFakeRelay(t)
+    const { node } = await buildOchatNode(t, relay)
+    // Part-way into a second: a fractional comparison refused webhooks signed exactly 300 s before.
+    node.clock.set(Math.floor(node.clock.now() / 1000) * 1000 + 700)
+    const second = Math.floor(node.clock.now() / 1000)
+    const post = async (timestamp: number) => {
+      const event = {
+        v: 1,
+        status: 'failed',
+        envelopeId: newId(),
+        to: buildPeer('Initech').instanceId,
+        reason: 'error: deadline passed',
+        at: node.clock.now(),
+      }
+      const body = JSON.stringify({ v: 1, items: [{ type: 'status', id: newId(), event }] })
+      const headers = signWebhook({
+        id: `msg_${newId()}`,
+        timestamp,
+        body,
+        secretKeys: [relay.webhookSecretKey],
+      })
+      const response = await node.app.inject({
+        method: 'POST',
+        url: '/ochat/webhook',
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload: body,
+      })
+      return { status: response.statusCode, body: JSON.parse(response.body) }
+    }
+    t.equal((await post(second - 300)).status, 200, 'signed 300 s ago')
+    t.equal((await post(second + 300)).status, 200, 'signed 300 s ahead')
+    for (const timestamp of [second - 301, second + 301]) {
+      const refused = await post(timestamp)
+      t.equal(refused.status, 401)
+      t.match(refused.body, { error: { code: 'E_WEBHOOK_REFUSED', reason: /more than 300 s/ } })
+    }
   },
 )
 

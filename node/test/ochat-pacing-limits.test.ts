@@ -1,8 +1,8 @@
 // The waits of O'Chat send pacing have bounds: whatever a relay publishes or asks for, a message, a Read
 // receipt or a file goes again within the hour, and a message that has not reached the relay fails at its
-// 72 h deadline (PROTOCOL.md §4.4; retry-schedule.ts).
+// 72 h deadline (PROTOCOL.md §4.4; RETRY_SCHEDULE in shared-protocol).
+import { RETRY_SCHEDULE } from '@ochat/shared-protocol'
 import t from 'tap'
-import { OUTBOX_DEADLINE_MS } from '../src/ochat/delivery/retry-schedule.ts'
 import { until } from './helpers.ts'
 import {
   acceptedChannel,
@@ -49,7 +49,7 @@ t.test(
       }
     })
     const written = node.clock.now()
-    const deadline = written + OUTBOX_DEADLINE_MS
+    const deadline = written + RETRY_SCHEDULE.deadlineMs
     /** Moves the clock, lets the due message go, and answers its row once the relay's answer is in. */
     const answered = async (calls: number, previousDueAt: number | null) => {
       await until(
@@ -157,7 +157,7 @@ t.test('a file upload the relay keeps asking to wait fails its message at 72 h',
   })
   const id = await sendWithFile(node, admin, channelId)
   await until('the first 429', () => creates === 1, 5_000)
-  node.clock.advance(OUTBOX_DEADLINE_MS)
+  node.clock.advance(RETRY_SCHEDULE.deadlineMs)
   // The upload asks again 1 s later (real time), finds the deadline passed, and gives up.
   await until('Failed', () => outboxRow(node, id).status === 'failed', 5_000)
   const shown = await admin.call('GET', `/api/v1/ochat/channels/${channelId}/messages`)

@@ -2,8 +2,8 @@
 // relay publishes, and a `rate-limited:` answer makes a message wait, not fail: no attempt is counted and
 // the user keeps seeing it Pending.
 import { RateSchema } from '@ochat/shared-protocol'
+import { ManualClock } from '@ochat/shared-protocol/server'
 import t from 'tap'
-import { ManualClock } from '../src/clock.ts'
 import { SubmitPacer } from '../src/ochat/delivery/pacing.ts'
 import { until } from './helpers.ts'
 import {

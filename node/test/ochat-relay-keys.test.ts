@@ -1,4 +1,4 @@
-// DESIGN.md invariant 4: a node pins the relay's key set at registration and accepts a rotation only
+// A node pins the relay's key set at registration and accepts a rotation only
 // through a newer set signed by a key it already pins (PROTOCOL.md §1.5).
 import { identityKeyPairFromSeed, type SignedRelayKeySet, signKeySet, toBase64 } from '@ochat/shared-protocol'
 import t from 'tap'
@@ -103,3 +103,52 @@ t.test('a rotated relay key is pinned only through a newer set signed by a pinne
   }
   t.equal(JSON.parse(still.pinned_key_set).keySet.serial, 2)
 })
+
+t.test(
+  'a node follows a rotation that drops the key of the relay id, named in origin, and refuses a changed origin',
+  async (t) => {
+    const relay = await startFakeRelay(t)
+    const { node, admin } = await buildOchatNode(t, relay)
+    const firstSecret = Buffer.from(relay.webhookSecretKey.slice('whsk_'.length), 'base64')
+    const origin = `whpk_${toBase64(firstSecret.subarray(32))}`
+    const next = newKey('k2')
+    const pinnedSerial = () =>
+      JSON.parse(
+        (
+          node.database.sqlite.prepare('select pinned_key_set from ochat_identity').get() as {
+            pinned_key_set: string
+          }
+        ).pinned_key_set,
+      ).keySet
+    const rotation = (serial: number, origin: string | undefined) =>
+      signKeySet(
+        {
+          v: 1,
+          relayId: relay.relayId,
+          serial,
+          issuedAt: node.clock.now(),
+          ...(origin ? { origin } : {}),
+          keys: [{ kid: 'k2', publicKey: next.whpk, status: 'active' }],
+        },
+        [
+          { kid: 'k1', secretKey: new Uint8Array(firstSecret) },
+          { kid: 'k2', secretKey: next.secretKey },
+        ],
+      )
+
+    // Serial 2: the first key has left, and the set says it is the one the relay id came from.
+    publish(relay, rotation(2, origin))
+    t.equal((await admin.call('POST', '/api/v1/ochat/registration/check')).status, 200)
+    t.match(pinnedSerial(), { serial: 2, origin }, 'pinned, origin included')
+    relay.webhookSecretKey = next.whsk
+    t.not((await deliver(node, relay, [])).status, 401, 'webhooks signed by the new key are accepted')
+
+    // Serial 3, signed by the pinned key, but claiming another origin: not the same relay any more.
+    publish(relay, rotation(3, next.whpk))
+    await admin.call('POST', '/api/v1/ochat/registration/check')
+    t.equal(pinnedSerial().serial, 2, 'an origin that does not derive the relay id is refused')
+    publish(relay, rotation(3, undefined))
+    await admin.call('POST', '/api/v1/ochat/registration/check')
+    t.equal(pinnedSerial().serial, 2, 'and so is a set that drops the pinned origin')
+  },
+)

@@ -1,4 +1,4 @@
-// The registration status a company's admin reads (issue 5, capability 1): a relay that answers 5xx is
+// The registration status a company's admin reads: a relay that answers 5xx is
 // not serving, and shows as unreachable with what it answered; a refusal keeps the status and says why.
 import t from 'tap'
 import { buildOchatNode, startFakeRelay } from './ochat-helpers.ts'

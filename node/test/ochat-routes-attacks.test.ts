@@ -1,8 +1,14 @@
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { SCOPES } from '../src/auth/scopes.ts'
-import { OCHAT_OPERATIONS } from '../src/docs/ochat-operations.ts'
-import { buildRecord, buildUser, liveSocketEvents, type TestNode } from './helpers.ts'
+import {
+  buildPartner,
+  buildRecord,
+  buildUser,
+  liveSocket,
+  liveSocketEvents,
+  type TestNode,
+} from './helpers.ts'
 import {
   acceptedChannel,
   buildOchatNode,
@@ -14,20 +20,28 @@ import {
 } from './ochat-helpers.ts'
 
 /**
- * Every O'Chat route as an attacker or a careless integrator calls it (DESIGN.md invariant 11,
- * issue 5): the API-key scope each one declares is enforced, what a caller may not see answers like
- * what does not exist, live events go to those allowed to hear them, and no input makes one answer
- * 500. The routes come from the OpenAPI list, so a new route is covered once it is documented.
+ * Every O'Chat route as an attacker or a careless integrator calls it: the API-key scope each one
+ * declares is enforced, what a caller may not see answers like what does not exist, live events go
+ * to those allowed to hear them, and no input makes one answer 500. The routes come from the app's own
+ * declarations (the API document is built from the same list), so a new route is covered at once.
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies loosely and assert on them
 type Json = any
 
-const userRoutes = OCHAT_OPERATIONS.filter((op) => op.auth !== 'public')
+/** The O'Chat routes users call, as the app declares them, with the scope each needs ('admin': administrators). */
+function userRoutes(node: TestNode) {
+  return node.app.declaredRoutes
+    .filter((route) => /\/ochat(\/|$)/.test(route.url) && route.config?.access !== 'public')
+    .map((route) => {
+      const config = route.config as { scope?: string; admin?: boolean }
+      return { method: route.method, path: route.url, auth: config.admin ? 'admin' : config.scope }
+    })
+}
 
-/** A path with its `{id}` filled in. */
+/** A path with its `:id` (or `{id}`) filled in. */
 function fill(path: string, id: string | number): string {
-  return path.replace('{id}', encodeURIComponent(String(id)))
+  return path.replace(/:id|\{id\}/, encodeURIComponent(String(id)))
 }
 
 async function call(node: TestNode, secret: string, method: string, url: string, payload?: unknown) {
@@ -61,7 +75,9 @@ async function world(t: Test) {
 
 t.test('every O’Chat route refuses an API key without the scope it declares', async (t) => {
   const { node, channelId, connectionId } = await world(t)
-  for (const op of userRoutes) {
+  const routes = userRoutes(node)
+  t.ok(routes.length >= 25, `every O'Chat route is called (${routes.length})`)
+  for (const op of routes) {
     const needed = op.auth
     const admin = await buildUser(node, {
       role: 'admin',
@@ -79,7 +95,7 @@ t.test('every O’Chat route refuses an API key without the scope it declares', 
     t.equal(answer.body.error.code, 'E_SCOPE', `${op.method} ${op.path}: E_SCOPE`)
   }
   const clerk = await buildUser(node, { role: 'user' })
-  for (const op of userRoutes.filter((route) => route.auth === 'admin')) {
+  for (const op of routes.filter((route) => route.auth === 'admin')) {
     const answer = await call(
       node,
       clerk.secret,
@@ -139,6 +155,25 @@ t.test('a user who is not a member of a channel gets exactly the answer of a mis
   t.notOk('safetyCode' in pending.body, 'without the safety code, which is for administrators')
 })
 
+t.test(
+  'a connection is filed only under an active external contact, with the reason it always gave',
+  async (t) => {
+    const { node, admin, connectionId } = await world(t)
+    const url = `/api/v1/ochat/connections/${connectionId}/contact`
+    const missing = 2_000_000_000
+    for (const contactPartnerId of [admin.partnerId, missing]) {
+      const refused = await admin.call('POST', url, { contactPartnerId })
+      t.equal(refused.status, 422, `partner ${contactPartnerId}`)
+      t.equal(refused.body.error.code, 'E_OCHAT_CONTACT_REQUIRED')
+      t.match(refused.body.error.reason, `contactPartnerId: no external contact ${contactPartnerId}`)
+    }
+    const contact = buildPartner(node, { name: 'Grace at Globex' })
+    const filed = await admin.call('POST', url, { contactPartnerId: contact.id })
+    t.equal(filed.status, 200)
+    t.same(filed.body.contact, { id: contact.id, name: 'Grace at Globex' })
+  },
+)
+
 t.test('O’Chat live events reach only channel members whose key has ochat:read', async (t) => {
   const { relay, node, peer, connectionId } = await world(t)
   const listen = (secret: string) => liveSocketEvents(t, node.url as string, secret)
@@ -152,8 +187,8 @@ t.test('O’Chat live events reach only channel members whose key has ochat:read
   members.run(reader.userId)
   members.run(chatterOnly.userId)
   const heard = await listen(reader.secret)
-  const notHeard = await listen(chatterOnly.secret)
-  const outside = await listen(outsider.secret)
+  const notHeard = await liveSocket(t, node.url as string, chatterOnly.secret)
+  const outside = await liveSocket(t, node.url as string, outsider.secret)
   const answer = await deliver(node, relay, [envelopeFrom(peer, node, { connectionId })])
   t.same(answer.body.results[0].ok, true)
   const deadline = Date.now() + 5_000
@@ -163,14 +198,15 @@ t.test('O’Chat live events reach only channel members whose key has ochat:read
     heard.some((event) => event.type === 'ochat.message'),
     'a member with ochat:read hears the message',
   )
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // One publish hands every socket its frames: what the others were sent is there by their next pong.
+  await Promise.all([notHeard.settle(), outside.settle()])
   t.same(
-    notHeard.filter((event) => event.type.startsWith('ochat.')),
+    notHeard.events.filter((event) => event.type.startsWith('ochat.')),
     [],
     'a key without ochat:read hears nothing of O’Chat',
   )
   t.same(
-    outside.filter((event) => event.type === 'ochat.message'),
+    outside.events.filter((event) => event.type === 'ochat.message'),
     [],
     'a user outside the channel hears nothing of it',
   )
@@ -241,7 +277,7 @@ const idish = fc.oneof(
 
 t.test('no O’Chat route answers 500, whatever its params and body', async (t) => {
   const { relay, node, admin, channelId, connectionId } = await world(t)
-  const ops = userRoutes.filter((op) => !op.path.endsWith('/rotate-keys'))
+  const ops = userRoutes(node).filter((op) => !op.path.endsWith('/rotate-keys'))
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...ops), idish, junk, junk, async (op, id, body, query) => {
       const search =
@@ -329,5 +365,13 @@ t.test(
     t.equal(seen[0].record, null, 'but not the record it is filed on')
     t.notMatch(JSON.stringify(seen), /Secret merger/)
     t.equal((await other.call('GET', `/api/v1/records/${contract.id}/ochat`)).status, 404)
+    const listed = (await sam.call('GET', '/api/v1/ochat/channels')).body.items
+    t.same(
+      listed.map((channel: { id: number }) => channel.id),
+      [channelId],
+      'a member who is not an administrator lists the channel',
+    )
+    const thread = (await sam.call('GET', `/api/v1/records/${contract.id}/ochat`)).body.items
+    t.equal(thread.length, 1, "and finds the message in the record's thread")
   },
 )

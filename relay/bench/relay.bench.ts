@@ -1,4 +1,4 @@
-// Relay figures for `pnpm bench` (issue 3). The relay runs as its own process on a throwaway PostgreSQL
+// Relay figures for `pnpm bench`. The relay runs as its own process on a throwaway PostgreSQL
 // database; each ratio pairs every measured run with a baseline run just before it, in the same invocation.
 // Every figure is the median of several runs.
 import { createServer } from 'node:http'
@@ -35,7 +35,7 @@ try {
   for (const node of [acme, globex, sink]) await http.register(node)
   await http.connect(acme, globex)
   await http.connect(acme, sink)
-  // Sealing costs the client ~70 µs: envelopes are sealed before the clock starts.
+  // Sealing is the client's cost, not the relay's: envelopes are sealed before the clock starts.
   // Each submit carries a fresh id, so every one is a real insert, not a duplicate. The client splices the
   // id into text serialised before the clock starts, so the load generator spends its time sending.
   const sinkTexts = Array.from({ length: 5_000 }, () => envelopeText(seal(acme, sink)))
@@ -50,7 +50,7 @@ try {
       `(${PAIRS} for figures paired with a baseline); 1 KiB messages`,
   )
 
-  // This machine's speed drifts by half within a minute, so each ratio pairs every relay run with a
+  // A shared machine's speed drifts within a minute, so each ratio pairs every relay run with a
   // baseline run just before it, and quotes the median of the pairs' ratios.
   const bareRun = () =>
     closedLoop(64, () => bareClient.call(undefined, 'POST', '/v1/envelopes', `{"envelopes":${take().text}}`))
@@ -113,7 +113,7 @@ try {
   })
 
   // 3. End to end over WebSockets: submit → relay → recipient stores and receipts → receipt at the sender.
-  // Two latencies per envelope. The issue's: from the client's submit to the Delivered receipt stored,
+  // Two latencies per envelope. The main one: from the client's submit to the Delivered receipt stored,
   // read back from `envelopes.delivered_at` (epoch ms on this machine's clock, set by the relay as the
   // ack batch carrying the receipt begins its transaction: before that batch's commit, which follows
   // by the batch's own write time). And a stricter one, measured at the client alone: until the receipt
@@ -194,8 +194,8 @@ try {
   })
   reportRatio(e2ePairs, 25)
   // Beside each half-load run, a one-row insert committed every 5 ms on the same PostgreSQL: no relay
-  // latency can be below the database's own commit time, and this machine's disk stalls every commit
-  // now and then (a checkpoint's or the kernel's writeback).
+  // latency can be below the database's own commit time, and a disk stalls commits now and then (a
+  // checkpoint's or the kernel's writeback).
   await database`create table bench_commits (at bigint)`
   const halfRuns = []
   const commitRuns: number[][] = []

@@ -1,12 +1,19 @@
 import websocket from '@fastify/websocket'
-import { addSecurityHeaders, jsonNestingExceeds, MAX_JSON_DEPTH } from '@ochat/shared-protocol'
+import { jsonNestingExceeds, MAX_JSON_DEPTH } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
+import {
+  addSecurityHeaders,
+  collectRoutes,
+  type DeclaredRoute,
+  zodSerializerCompiler,
+  zodValidatorCompiler,
+} from '@ochat/shared-protocol/server'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { databaseNonceStore } from './auth/nonce-store.ts'
 import { assertRouteAuth, precheckSignedHeaders, requireInstance } from './auth/plugin.ts'
 import type { BlobStore } from './blobs/blob-store.ts'
 import { blobRoutes } from './blobs/routes.ts'
-import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { connectionRoutes } from './connections/routes.ts'
 import type { Database } from './db/client.ts'
@@ -23,6 +30,7 @@ import {
   clientErrorHandler,
   frameworkErrors,
   installErrorHandler,
+  invalidInput,
   RelayError,
   websocketErrorHandler,
 } from './errors.ts'
@@ -33,8 +41,8 @@ import { opsRoutes } from './ops/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** "method /path" of every route, in registration order. */
-    registeredRoutes: string[]
+    /** Every route with its declaration, in registration order: the API document is built from it. */
+    declaredRoutes: DeclaredRoute[]
   }
 }
 
@@ -64,7 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: pino(
       {
         level: deps.config.logLevel,
-        // Invariant 1: no message content or key material in logs. Bodies are never logged; these
+        // No message content or key material in logs. Bodies are never logged; these
         // headers would only carry signatures and tokens, but they are redacted all the same.
         redact: [
           'req.headers["ochat-signature"]',
@@ -109,13 +117,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     addSecurityHeaders(reply)
     return payload
   })
-  // Every route, as registered: the OpenAPI test checks each one is documented.
-  const registered: string[] = []
-  app.decorate('registeredRoutes', registered)
+  // Each route declares its params, query, body and answers with zod: they validate the request, type
+  // the handler, serialize the answer and make the API document.
+  app.setValidatorCompiler(
+    zodValidatorCompiler((part, error) =>
+      invalidInput(error, part === 'body' ? 'E_INVALID_BODY' : 'E_INVALID_PARAMS'),
+    ),
+  )
+  app.setSerializerCompiler(zodSerializerCompiler)
+  app.decorate('declaredRoutes', collectRoutes(app))
   app.addHook('onRoute', (route) => {
     if (route.method !== 'HEAD') assertRouteAuth(route)
-    for (const method of [route.method].flat())
-      if (method !== 'HEAD') registered.push(`${method.toLowerCase()} ${route.url}`)
   })
   // Signed routes (those without a declared `auth`) check their headers and clock window before the
   // body is read: an unsigned or stale request is refused without reading up to 64 MiB first.

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { sql } from 'drizzle-orm'
 import { type BlobStore, FileBlobStore } from './blobs/blob-store.ts'
@@ -5,6 +6,7 @@ import { type Config, ConfigError, loadConfig } from './config.ts'
 import { type Database, type Db, migrateDatabase, openDatabase, rows } from './db/client.ts'
 import { announceInstanceChange } from './delivery/lease-repository.ts'
 import { errorCode, loggable } from './errors.ts'
+import { rotateRelayKeys } from './info/relay-keys.ts'
 import { createInvite } from './instances/invites.ts'
 import {
   addressMatcher,
@@ -35,6 +37,8 @@ Commands:
                          instances with an accepted connection: suspend those); lists them without --yes.
                          Needs ids, --address, --since or --pending-requests-min 1 or more
   stats                  queue depth, envelopes by status, connected sockets, database size
+  rotate-keys            make a new signing key active; the active one signs on as retiring and the
+                         retiring one is dropped. Restart every replica afterwards
 
 Filters for instances and purge:
   --since 30m|1h|2d|<date>      registered in the last minutes (m), hours (h) or days (d), or since an
@@ -48,18 +52,27 @@ Configuration comes from the environment (see relay/ARCHITECTURE.md), e.g.
   RELAY_PORT=8700  RELAY_HOST=127.0.0.1  RELAY_REGISTRATION=invite|open
 `
 
-export async function main(argv: string[]): Promise<number> {
+/** Where a command reads its environment and writes its answers: the process, or a test. */
+export type Io = {
+  env: Record<string, string | undefined>
+  out: { write(text: string): unknown }
+  err: { write(text: string): unknown }
+}
+
+const processIo: Io = { env: process.env, out: process.stdout, err: process.stderr }
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv
   if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(HELP)
+    io.out.write(HELP)
     return command ? 0 : 1
   }
   let config: Config
   try {
-    config = loadConfig()
+    config = loadConfig(io.env)
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`)
+      io.err.write(`${error.message}\n`)
       return 2
     }
     throw error
@@ -68,9 +81,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'serve':
       return serve(config)
     case 'migrate':
-      return withDatabase(config, async (database) => {
+      return withDatabase(config, io, async (database) => {
         await migrateDatabase(database)
-        process.stdout.write(`migrations applied (${database.driver})\n`)
+        io.out.write(`migrations applied (${database.driver})\n`)
       })
     case 'invite': {
       const { values } = parseArgs({
@@ -78,34 +91,35 @@ export async function main(argv: string[]): Promise<number> {
         options: { days: { type: 'string', default: '7' }, note: { type: 'string', default: '' } },
       })
       const days = Number(values.days)
-      if (!Number.isFinite(days) || days <= 0 || days > 365) return fail('--days must be between 1 and 365')
-      return withDatabase(config, async (database) => {
+      if (!Number.isFinite(days) || days <= 0 || days > 365)
+        return fail(io, '--days must be between 1 and 365')
+      return withDatabase(config, io, async (database) => {
         const { token, expiresAt } = await createInvite(database.db, {
           nowMs: Date.now(),
           ttlMs: days * 86_400_000,
           note: values.note,
         })
-        process.stdout.write(`${token}\n`)
-        process.stderr.write(
+        io.out.write(`${token}\n`)
+        io.err.write(
           `valid until ${new Date(expiresAt).toISOString()}; give it to one company for \`ochat-node register\`\n`,
         )
       })
     }
     case 'instances':
     case 'purge':
-      return withDatabase(config, (database) =>
+      return withDatabase(config, io, (database) =>
         (command === 'purge' ? purgeCommand : instancesCommand)(rest, {
           db: database.db,
           store: new FileBlobStore(config.blobDir),
-          out: process.stdout,
-          err: process.stderr,
+          out: io.out,
+          err: io.err,
           nowMs: Date.now(),
         }),
       )
     case 'suspend':
     case 'unsuspend': {
-      if (rest.length === 0) return fail(`usage: ochat-relay ${command} <instance-id>...`)
-      return withDatabase(config, async (database) => {
+      if (rest.length === 0) return fail(io, `usage: ochat-relay ${command} <instance-id>...`)
+      return withDatabase(config, io, async (database) => {
         for (const id of rest) {
           if (!(await findInstance(database.db, id)))
             throw new UserError(`no instance ${id}; see \`ochat-relay instances\``)
@@ -114,15 +128,26 @@ export async function main(argv: string[]): Promise<number> {
           await updateInstance(database.db, id, { status: command === 'suspend' ? 'suspended' : 'active' })
           // Open sockets are closed on every replica; reconnecting, a suspended instance gets 4403.
           await announceInstanceChange(database.db, id)
-          process.stdout.write(
+          io.out.write(
             `${id} ${command === 'suspend' ? 'suspended: its requests and sockets get 403' : 'active again'}\n`,
           )
         }
         return 0
       })
     }
+    case 'rotate-keys': {
+      const before = existsSync(config.keysFile)
+      if (!before) return fail(io, `no key file at ${config.keysFile}: start the relay once to create it`)
+      const keys = rotateRelayKeys(config.keysFile, Date.now())
+      const { serial, keys: listed } = keys.keySet.keySet
+      io.out.write(`key set ${serial}: ${listed.map((key) => `${key.kid} (${key.status})`).join(', ')}\n`)
+      io.err.write(
+        'restart every replica to sign with the new key; nodes pick the new key set up from /v1/info\n',
+      )
+      return 0
+    }
     case 'stats':
-      return withDatabase(config, async (database) => {
+      return withDatabase(config, io, async (database) => {
         const [queue] = await rows<{ items: string; oldest: string | null }>(
           database.db,
           sql`select count(*) as items, min(created_at) as oldest from queue`,
@@ -143,15 +168,14 @@ export async function main(argv: string[]): Promise<number> {
         const megabytes = (bytes: string | number | undefined) =>
           `${(Number(bytes ?? 0) / 1e6).toFixed(1)} MB`
         const oldest = queue?.oldest ? `${Math.round((Date.now() - Number(queue.oldest)) / 1000)} s` : '-'
-        process.stdout.write(
+        io.out.write(
           `instances        ${instances?.n ?? 0}\nconnected        ${sockets?.n ?? 0}\nqueued items     ${queue?.items ?? 0} (oldest ${oldest})\n` +
             `database         ${megabytes(storage?.database)} (queue ${megabytes(storage?.queue)})\n`,
         )
-        for (const row of statuses)
-          process.stdout.write(`envelopes ${row.status.padEnd(7)}${row.n.padStart(8)}\n`)
+        for (const row of statuses) io.out.write(`envelopes ${row.status.padEnd(7)}${row.n.padStart(8)}\n`)
       })
     default:
-      return fail(`unknown command "${command}"; see \`ochat-relay --help\``)
+      return fail(io, `unknown command "${command}"; see \`ochat-relay --help\``)
   }
 }
 
@@ -310,13 +334,14 @@ function parseFilter(
   return filter
 }
 
-function fail(message: string): number {
-  process.stderr.write(`${message}\n`)
+function fail(io: Io, message: string): number {
+  io.err.write(`${message}\n`)
   return 2
 }
 
 async function withDatabase(
   config: Config,
+  io: Io,
   /** Resolves to the exit code, or to nothing for 0. */
   body: (database: Database) => Promise<unknown>,
 ): Promise<number> {
@@ -326,7 +351,7 @@ async function withDatabase(
     const code = await body(database)
     return typeof code === 'number' ? code : 0
   } catch (error) {
-    if (error instanceof UserError) return fail(error.message)
+    if (error instanceof UserError) return fail(io, error.message)
     throw error
   } finally {
     await database.close()

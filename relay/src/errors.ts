@@ -1,25 +1,18 @@
-import type { Duplex } from 'node:stream'
 import {
-  canAnswerOn,
-  type ErrorBody,
-  frameworkRefusal,
-  isClientSocketError,
-  parserRefusal,
-  type ReasonPrefix,
-  rawResponse,
-  reason,
-  SECURITY_HEADERS,
-  zodDetails,
-} from '@ochat/shared-protocol'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
+  type Catalog,
+  CatalogError,
+  type ErrorExtra,
+  type ErrorInit,
+  rejectionInit,
+  serverErrors,
+} from '@ochat/shared-protocol/server'
 import type { z } from 'zod'
 
 /**
  * The relay's error catalog: one stable code, an HTTP status, a reason prefix and a message that tells
  * the caller what to do next. Routes throw `RelayError`s; one handler turns anything into an ErrorBody.
  */
-const CATALOG = {
+export const CATALOG = {
   E_INVALID_BODY: { status: 400, prefix: 'invalid', message: 'The request body is not valid; see details.' },
   E_INVALID_PARAMS: { status: 400, prefix: 'invalid', message: 'The request path or query is not valid.' },
   E_BAD_REQUEST: {
@@ -141,7 +134,26 @@ const CATALOG = {
     prefix: 'rate-limited',
     message: 'Too many envelopes; retry after the delay given.',
   },
-  E_RECEIPT_INVALID: { status: 400, prefix: 'invalid', message: 'The receipt is not valid.' },
+  E_RECEIPT_MALFORMED: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'The receipt does not match the receipt schema.',
+  },
+  E_RECEIPT_MISADDRESSED: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'A receipt must come from the instance that sends it.',
+  },
+  E_RECEIPT_BAD_SIGNATURE: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'The receipt is not signed by the current identity key of the instance that sends it.',
+  },
+  E_RECEIPT_UNKNOWN_ENVELOPE: {
+    status: 400,
+    prefix: 'invalid',
+    message: 'The receipt names an envelope that its addressee did not send to you.',
+  },
   E_UPLOAD_STALLED: {
     status: 408,
     prefix: 'error',
@@ -169,32 +181,18 @@ const CATALOG = {
     prefix: 'error',
     message: 'The relay failed; the operator has the details in the logs.',
   },
-} as const satisfies Record<string, { status: number; prefix: ReasonPrefix; message: string }>
+} as const satisfies Catalog
 
 export type RelayErrorCode = keyof typeof CATALOG
 
-export class RelayError extends Error {
+/** A relay error: one of the catalog's codes, or the code of a protocol rejection (`fromRejection`). */
+export class RelayError extends CatalogError<RelayErrorCode | (string & {})> {
   override name = 'RelayError'
-  readonly code: RelayErrorCode | string
-  readonly status: number
-  readonly prefix: ReasonPrefix
-  readonly detail: string
-  readonly details: ErrorBody['error']['details']
-  readonly headers: Record<string, string>
 
-  constructor(
-    code: RelayErrorCode,
-    detail?: string,
-    extra: { details?: ErrorBody['error']['details']; headers?: Record<string, string> } = {},
-  ) {
-    const entry = CATALOG[code]
-    super(detail ?? entry.message)
-    this.code = code
-    this.status = entry.status
-    this.prefix = entry.prefix
-    this.detail = detail ?? entry.message.replace(/\.$/, '').toLowerCase()
-    this.details = extra.details
-    this.headers = extra.headers ?? {}
+  constructor(code: RelayErrorCode, detail?: string, extra?: ErrorExtra)
+  constructor(init: ErrorInit<string>)
+  constructor(code: RelayErrorCode | ErrorInit<string>, detail?: string, extra: ErrorExtra = {}) {
+    super(typeof code === 'string' ? { code, ...CATALOG[code], detail, ...extra } : code)
   }
 
   /** A protocol rejection (`{ code, reason }` from shared-protocol) carried as an HTTP error. */
@@ -203,111 +201,40 @@ export class RelayError extends Error {
     rejection: { code: string; reason: string },
     message?: string,
   ): RelayError {
-    const error = new RelayError('E_INVALID_BODY')
-    return Object.assign(error, {
-      code: rejection.code,
-      status,
-      prefix: rejection.reason.slice(0, rejection.reason.indexOf(':')) as ReasonPrefix,
-      detail: rejection.reason.slice(rejection.reason.indexOf(':') + 2),
-      message: message ?? rejection.reason.slice(rejection.reason.indexOf(':') + 2),
-    })
-  }
-
-  body(): ErrorBody {
-    const entry = (CATALOG as Record<string, { message: string }>)[this.code]
-    return {
-      error: {
-        code: this.code,
-        message: entry?.message ?? this.message,
-        reason: reason(this.prefix, this.detail),
-        ...(this.details ? { details: this.details } : {}),
-      },
-    }
+    return new RelayError(rejectionInit(status, rejection, message))
   }
 }
+
+/**
+ * The shared handlers, answering in the relay's catalog. What the relay adds: a database it cannot
+ * reach is a 503 to retry, text PostgreSQL cannot store is still the caller's input, and a failure is
+ * logged without the query parameters it may carry.
+ */
+const handlers = serverErrors({
+  create: (code, detail, extra) => new RelayError(code, detail, extra),
+  mapUnknown: (error) => {
+    if (isDatabaseUnavailable(error)) return new RelayError('E_UNAVAILABLE')
+    // A NUL byte, bad encoding, or a value over a column's length that slipped past a schema.
+    if (['22021', '22P05', '22001'].includes(errorCode(error) ?? ''))
+      return new RelayError('E_INVALID_BODY', 'a text field holds characters that cannot be stored')
+    return undefined
+  },
+  loggable,
+  socket: { name: 'socket', peer: 'node' },
+})
 
 /** Parses with a shared schema, or throws E_INVALID_BODY listing every bad field. */
-export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const parsed = schema.safeParse(value)
-  if (parsed.success) return parsed.data
-  const details = zodDetails(parsed.error)
-  const first = details[0]
-  throw new RelayError('E_INVALID_BODY', first ? `${first.path}: ${first.message}` : undefined, { details })
+export function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  return handlers.parse(schema, value)
 }
 
-/** One error handler: logs the full error with request context, exposes the message only below 500. */
-export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | RelayError | Error, request, reply) => {
-    const relayError = toRelayError(error)
-    if (relayError.status >= 500) request.log.error({ err: loggable(error) }, 'request failed')
-    else request.log.info({ code: relayError.code, status: relayError.status }, 'request refused')
-    void reply.status(relayError.status).headers(relayError.headers).send(relayError.body())
-  })
-  app.setNotFoundHandler((_request, reply) => {
-    void reply.status(404).send(new RelayError('E_NOT_FOUND').body())
-  })
-}
-
-function toRelayError(error: FastifyError | RelayError | Error): RelayError {
-  if (error instanceof RelayError) return error
-  const refusal = frameworkRefusal(error as FastifyError)
-  if (refusal) return new RelayError(refusal.code, refusal.detail)
-  if (isDatabaseUnavailable(error)) return new RelayError('E_UNAVAILABLE')
-  // Text PostgreSQL cannot store (a NUL byte, bad encoding) that slipped past a schema: still the caller's input.
-  if (['22021', '22P05', '22001'].includes(errorCode(error) ?? '')) {
-    return new RelayError('E_INVALID_BODY', 'a text field holds characters that cannot be stored')
-  }
-  return new RelayError('E_INTERNAL')
-}
-
-/**
- * Fastify's `frameworkErrors`: refusals made by its router before any route runs (a path parameter
- * over 100 characters, a URL that does not percent-decode), answered in the error shape.
- */
-export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const relayError = toRelayError(error)
-  request.log.info({ code: relayError.code, status: relayError.status }, 'request refused')
-  void reply.status(relayError.status).headers(SECURITY_HEADERS).send(relayError.body())
-}
-
-/**
- * Fastify's `clientErrorHandler`: Node's HTTP parser refused the bytes before there is a request (headers
- * over 16 kB, bytes that are not HTTP, a request that took too long). The answer is written on the socket
- * by hand, in the error shape and with the headers every answer carries, then the socket is closed.
- */
-export function clientErrorHandler(
-  this: FastifyInstance,
-  error: NodeJS.ErrnoException,
-  socket: Duplex,
-): void {
-  const refusal = parserRefusal(error)
-  if (!refusal || socket.destroyed) {
-    socket.destroy()
-    return
-  }
-  const relayError = new RelayError(refusal.code, refusal.detail)
-  this.log.debug({ code: relayError.code, parser: error.code }, 'client error')
-  // Closed once the answer is flushed: a plain destroy could drop it before it leaves.
-  if (canAnswerOn(socket))
-    socket.end(rawResponse(relayError.status, relayError.body()), () => socket.destroy())
-  else socket.destroy()
-}
-
-/**
- * @fastify/websocket's `errorHandler`: a frame the node should not have sent (over the size limit, bad
- * UTF-8, a reserved opcode) or a connection it dropped is the client's doing, logged at warn; anything
- * else is the relay's and logged at error. The socket is closed either way.
- */
-export function websocketErrorHandler(error: Error, socket: WebSocket, request: FastifyRequest): void {
-  const code = errorCode(error) ?? ''
-  if (isClientSocketError(code))
-    request.log.warn(
-      { code, message: error.message },
-      'socket closed: a bad frame or a dropped connection from the node',
-    )
-  else request.log.error({ err: loggable(error) }, 'socket failed')
-  socket.terminate()
-}
+export const {
+  invalidInput,
+  installErrorHandler,
+  frameworkErrors,
+  clientErrorHandler,
+  websocketErrorHandler,
+} = handlers
 
 /**
  * The SQLSTATE or driver code of a database error. Drizzle wraps driver errors in a DrizzleQueryError
@@ -326,8 +253,9 @@ export function errorCode(error: unknown): string | undefined {
 }
 
 /**
- * What may be logged of an error (invariant 1). A DrizzleQueryError's message carries the query's
- * parameters, which can be ciphertext or keys: only the SQL text and the driver's error are kept.
+ * What may be logged of an error: the logs never hold message content or key material. A
+ * DrizzleQueryError's message carries the query's parameters, which can be ciphertext or keys: only the
+ * SQL text and the driver's error are kept.
  */
 export function loggable(error: unknown): Record<string, unknown> {
   const query = (error as { query?: unknown }).query

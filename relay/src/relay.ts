@@ -1,9 +1,9 @@
+import { type Clock, systemClock } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { purgeExpiredNonces } from './auth/nonce-store.ts'
 import { FileBlobStore } from './blobs/blob-store.ts'
 import { purgeBlobs } from './blobs/purge-blobs.ts'
-import { type Clock, systemClock } from './clock.ts'
 import type { Config } from './config.ts'
 import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
 import { sweepExpired } from './delivery/delivery-failures.ts'
@@ -93,7 +93,7 @@ export async function startRelay(props: {
   const sweep = () =>
     sweepExpired(database.db, { nowMs: clock.now(), deadlineMs: config.deliveryDeadlineMs, deadlineHours })
   /**
-   * Retention (DESIGN.md): expired nonces, settled metadata past 30 days, fetched or expired attachments.
+   * Retention: expired nonces, settled metadata past 30 days, fetched or expired attachments.
    * Each goes on its own: one that keeps failing does not hold up the others.
    */
   const purge = async () => {

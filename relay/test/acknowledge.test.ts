@@ -82,7 +82,11 @@ eachDriver(t, 'acks of two instances in one batch settle only what each was sent
   const results = await db.transaction((tx) => acknowledgeAll(tx, { acks, nowMs, deadlineMs: 60_000 }))
   t.same(results[0]?.delivered, [toGlobex.header.id], 'Globex’s own receipt delivers its envelope')
   t.same(results[1]?.delivered, [], 'Initech delivers nothing')
-  t.match(results[1]?.receipts[0], { ok: false, reason: /^invalid: / }, 'Initech’s receipt is refused')
+  t.match(
+    results[1]?.receipts[0],
+    { ok: false, code: 'E_RECEIPT_UNKNOWN_ENVELOPE', reason: /^invalid: / },
+    'Initech’s receipt is refused',
+  )
 
   const statuses = await rows<{ id: string; status: string }>(db, sql`select id::text, status from envelopes`)
   t.same(

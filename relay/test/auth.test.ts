@@ -1,7 +1,7 @@
 // PROTOCOL.md §2.2: every instance request is signed; forged, replayed and stale ones are refused.
 import { signRequest } from '@ochat/shared-protocol'
+import type { ManualClock } from '@ochat/shared-protocol/server'
 import t from 'tap'
-import type { ManualClock } from '../src/clock.ts'
 import { buildNode, buildRelay, eachDriver, register, signed } from './helpers.ts'
 
 eachDriver(
@@ -110,11 +110,14 @@ t.test(
     )
     t.doesNotThrow(() => assertRouteAuth({ method: 'GET', url: '/v1/info', config: { auth: 'public' } }))
     const signedHandler = requireInstance({} as never)
-    t.doesNotThrow(() => assertRouteAuth({ method: 'GET', url: '/v1/mine', preHandler: signedHandler }))
+    t.doesNotThrow(() => assertRouteAuth({ method: 'GET', url: '/v1/mine', preValidation: signedHandler }))
     t.throws(
-      () => assertRouteAuth({ method: 'GET', url: '/v1/mine', preHandler: async () => {} }),
-      'a look-alike preHandler is not enough',
+      () => assertRouteAuth({ method: 'GET', url: '/v1/mine', preValidation: async () => {} }),
+      'a look-alike hook is not enough',
     )
+    // As a preHandler it would run after the body is validated, telling an unsigned caller what is wrong with it.
+    const late = { method: 'GET', url: '/v1/mine', preHandler: signedHandler }
+    t.throws(() => assertRouteAuth(late), 'the signed hook must run before validation')
   },
 )
 
@@ -152,5 +155,39 @@ eachDriver(
     })
     t.equal(submit.statusCode, 401, 'an unsigned submit is refused before its body is read')
     t.match(submit.json(), { error: { code: 'E_AUTH_MISSING' } })
+  },
+)
+
+eachDriver(
+  t,
+  'regression: the ±300 s window is in whole seconds, inclusive, whatever the milliseconds of the clock',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver)
+    const acme = buildNode()
+    await register(relay, acme)
+    const clock = relay.clock as ManualClock
+    // The clock part-way into a second: a fractional comparison refused 300 s old requests here.
+    clock.set(Math.floor(clock.now() / 1000) * 1000 + 700)
+    const second = Math.floor(clock.now() / 1000)
+    const at = (timestamp: number) =>
+      relay.app.inject({
+        method: 'GET',
+        url: '/v1/connections',
+        headers: signRequest({
+          method: 'GET',
+          path: '/v1/connections',
+          audience: relay.relayKeys.relayId,
+          instanceId: acme.instanceId,
+          identitySecretKey: acme.identity.secretKey,
+          timestamp,
+        }),
+      })
+    t.equal((await at(second - 300)).statusCode, 200, 'signed 300 s ago')
+    t.equal((await at(second + 300)).statusCode, 200, 'signed 300 s ahead')
+    for (const timestamp of [second - 301, second + 301]) {
+      const refused = await at(timestamp)
+      t.equal(refused.statusCode, 401)
+      t.match(refused.json(), { error: { code: 'E_AUTH_CLOCK_SKEW' } })
+    }
   },
 )

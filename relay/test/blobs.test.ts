@@ -1,4 +1,4 @@
-// PROTOCOL.md §8 and issue 3 (attachments): upload once, download only as a recipient, resume with Range.
+// PROTOCOL.md §8, attachments: upload once, download only as a recipient, resume with Range.
 import { createHash } from 'node:crypto'
 import { existsSync, rmSync } from 'node:fs'
 import type { Socket } from 'node:net'
@@ -12,10 +12,10 @@ import {
   generateAttachmentKey,
   signRequest,
 } from '@ochat/shared-protocol'
+import type { ManualClock } from '@ochat/shared-protocol/server'
 import t from 'tap'
 import { request } from 'undici'
 import { partialUpload, trickle } from '../../test/support/raw-http.ts'
-import type { ManualClock } from '../src/clock.ts'
 import {
   buildNode,
   buildRelay,

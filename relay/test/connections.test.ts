@@ -1,7 +1,7 @@
 // PROTOCOL.md §3: the connection lifecycle, as both sides see it.
 import { newId, signReceipt } from '@ochat/shared-protocol'
+import type { ManualClock } from '@ochat/shared-protocol/server'
 import t from 'tap'
-import type { ManualClock } from '../src/clock.ts'
 import { buildNode, buildRelay, connect, eachDriver, register, sealFor, signed } from './helpers.ts'
 
 eachDriver(
@@ -84,6 +84,21 @@ eachDriver(
       404,
     )
     t.equal((await signed(relay, initech, 'GET', '/v1/connections/not-a-uuid')).statusCode, 404)
+    // A malformed id is checked before the body: a bad body tells a caller nothing more than a bad id.
+    for (const body of [{ action: 'revoke' }, { action: 'explode', extra: 1 }]) {
+      t.match(
+        (await signed(relay, initech, 'POST', '/v1/connections/not-a-uuid/decision', body)).json(),
+        { error: { code: 'E_NOT_FOUND' } },
+        `a malformed id with ${JSON.stringify(body)} is not found`,
+      )
+    }
+    t.match(
+      (
+        await signed(relay, acme, 'POST', `/v1/connections/${connection.id}/decision`, { action: 'explode' })
+      ).json(),
+      { error: { code: 'E_INVALID_BODY' } },
+      'a well-formed id with a bad body is a bad body',
+    )
     const rejected = await signed(relay, globex, 'POST', `/v1/connections/${connection.id}/decision`, {
       action: 'reject',
       note: 'not a customer',
@@ -152,7 +167,7 @@ eachDriver(t, 'revoking refuses new envelopes at once and purges the queued ones
   const refused = await signed(relay, globex, 'POST', '/v1/receipts', { receipts: [read] })
   t.match(
     refused.json().results[0],
-    { ok: false, reason: /^blocked: no accepted connection/ },
+    { ok: false, code: 'E_CONNECTION_NOT_ACCEPTED', reason: /^blocked: no accepted connection/ },
     'receipts stop too',
   )
 })

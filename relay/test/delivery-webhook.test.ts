@@ -1,6 +1,7 @@
 // PROTOCOL.md §7 and the delivery contract: webhook delivery, retries, the breaker, the deadline.
+
+import type { ManualClock } from '@ochat/shared-protocol/server'
 import t from 'tap'
-import type { ManualClock } from '../src/clock.ts'
 import {
   buildNode,
   buildRelay,

@@ -113,13 +113,73 @@ eachDriver(
       initech.identity.secretKey,
     )
     const refused = await signed(relay, initech, 'POST', '/v1/receipts', { receipts: [meddling] })
-    t.match(refused.json().results[0], { ok: false, reason: /was not sent to you/ })
+    t.equal(refused.statusCode, 200, 'a refused receipt is a result, not a failed request')
+    t.same(refused.json().results, [
+      {
+        id: meddling.receipt.id,
+        ok: false,
+        code: 'E_RECEIPT_UNKNOWN_ENVELOPE',
+        reason: `invalid: envelope ${envelope.header.id} was not sent to you by ${acme.instanceId}`,
+      },
+    ])
     const impersonated = await signed(relay, initech, 'POST', '/v1/receipts', { receipts: [read] })
     t.match(
       impersonated.json().results[0],
-      { ok: false, reason: /^invalid: receipt must be from/ },
+      { ok: false, code: 'E_RECEIPT_MISADDRESSED', reason: /^invalid: receipt must be from/ },
       'cannot pass on another instance’s receipt',
     )
+    const forged = signReceipt({ ...read.receipt, id: newId() }, initech.identity.secretKey)
+    t.match(
+      (await signed(relay, globex, 'POST', '/v1/receipts', { receipts: [forged] })).json().results[0],
+      { ok: false, code: 'E_RECEIPT_BAD_SIGNATURE', reason: /^invalid: receipt signature/ },
+      'a receipt in Globex’s name signed by another key',
+    )
+  },
+)
+
+eachDriver(
+  t,
+  'receipts refused on the socket are answered with an error frame carrying the refusal’s code',
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver, { listen: true })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    const initech = buildNode('Initech')
+    await connect(relay, acme, globex)
+    await register(relay, initech)
+    const envelope = sealFor(acme, globex)
+    await signed(relay, acme, 'POST', '/v1/envelopes', { envelopes: [envelope] })
+    const globexSocket = await openSocket(relay, globex)
+    t.teardown(() => globexSocket.close())
+    globexSocket.ackWithReceipts((await globexSocket.next('deliver')).items)
+
+    const receipt = (to: string, envelopeIds: string[]) =>
+      signReceipt(
+        {
+          v: 1,
+          id: newId(),
+          kind: 'read',
+          from: globex.instanceId,
+          to,
+          envelopeIds,
+          at: relay.clock.now(),
+        },
+        globex.identity.secretKey,
+      )
+    const stray = receipt(acme.instanceId, [newId()])
+    globexSocket.send({ type: 'receipt', receipts: [stray] })
+    t.match(await globexSocket.next('error'), {
+      error: {
+        code: 'E_RECEIPT_UNKNOWN_ENVELOPE',
+        message: `Receipt ${stray.receipt.id} was refused.`,
+        reason: /^invalid: envelope .* was not sent to you/,
+      },
+    })
+    const unconnected = receipt(initech.instanceId, [envelope.header.id])
+    globexSocket.send({ type: 'receipt', receipts: [unconnected] })
+    t.match(await globexSocket.next('error'), {
+      error: { code: 'E_CONNECTION_NOT_ACCEPTED', reason: /^blocked: no accepted connection/ },
+    })
   },
 )
 

@@ -6,6 +6,7 @@ import {
   verifyKeySetUpdate,
 } from '@ochat/shared-protocol'
 import t from 'tap'
+import { loadConfig } from '../src/config.ts'
 import { createInvite } from '../src/instances/invites.ts'
 import { updateInstance } from '../src/instances/repository.ts'
 import { buildNode, buildRelay, eachDriver, register, signed } from './helpers.ts'
@@ -58,6 +59,17 @@ eachDriver(t, 'registration is by public key, idempotent, and proves the key', a
   })
   t.match(garbage, { statusCode: 400 })
   t.match(garbage.json(), { error: { code: 'E_INVALID_BODY' } })
+  const malformed = await relay.app.inject({
+    method: 'POST',
+    url: '/v1/instances',
+    payload: { registration: { v: 1 }, signature: 'A'.repeat(86) },
+  })
+  t.equal(malformed.statusCode, 400)
+  t.match(
+    malformed.json(),
+    { error: { code: 'E_REGISTRATION_MALFORMED', reason: /^invalid: registration registration\.relayId: / } },
+    'JSON that is not a registration says so with its own code',
+  )
 })
 
 eachDriver(t, 'invite-only registration takes each token once', async (t, driver) => {
@@ -115,6 +127,11 @@ eachDriver(t, 'key rotation is signed by the old key and the new one; the id sta
     newSecretKey: next.secretKey,
   })
   t.equal((await signed(relay, acme, 'POST', '/v1/instances/me/keys', onlyNew)).statusCode, 400)
+  t.match(
+    (await signed(relay, acme, 'POST', '/v1/instances/me/keys', { rotation: rotation })).json(),
+    { error: { code: 'E_ROTATION_MALFORMED', reason: /^invalid: key rotation signature: / } },
+    'a rotation without its signatures is malformed',
+  )
   const body = signKeyRotation(rotation, {
     previousSecretKey: acme.identity.secretKey,
     newSecretKey: next.secretKey,
@@ -129,4 +146,51 @@ eachDriver(t, 'key rotation is signed by the old key and the new one; the id sta
   )
   const renewed = { ...acme, identity: next }
   t.equal((await signed(relay, renewed, 'GET', '/v1/instances/me')).statusCode, 200, 'the new key does')
+})
+
+eachDriver(
+  t,
+  "a peer's details: to either side of a connection in any state, 404 for any other id",
+  async (t, driver) => {
+    const relay = await buildRelay(t, driver)
+    const [acme, globex, initech, hooli] = ['Acme', 'Globex', 'Initech', 'Hooli'].map((name) =>
+      buildNode(name),
+    )
+    if (!acme || !globex || !initech || !hooli) throw new Error('four nodes')
+    for (const node of [acme, globex, initech, hooli]) await register(relay, node)
+    const ask = async (from: typeof acme, to: typeof acme) =>
+      (await signed(relay, from, 'POST', '/v1/connections', { to: to.instanceId })).json().connection.id
+    const decide = (by: typeof acme, id: string, action: string) =>
+      signed(relay, by, 'POST', `/v1/connections/${id}/decision`, { action })
+    const peer = async (viewer: typeof acme, id: string) => {
+      const response = await signed(relay, viewer, 'GET', `/v1/instances/${id}`)
+      return { status: response.statusCode, body: response.json() }
+    }
+
+    // Pending: the addressee must see who asks before it decides.
+    const pending = await ask(acme, globex)
+    t.match(await peer(globex, acme.instanceId), { status: 200, body: { instance: { name: 'Acme' } } })
+    t.match(await peer(acme, globex.instanceId), { status: 200, body: { instance: { name: 'Globex' } } })
+    // Rejected and revoked: the connection still shows its peer (PROTOCOL.md §3.2), so the details do too.
+    await decide(globex, pending, 'reject')
+    t.equal((await peer(acme, globex.instanceId)).status, 200, 'after a rejection')
+    const withdrawn = await ask(initech, hooli)
+    await decide(initech, withdrawn, 'revoke')
+    t.equal((await peer(hooli, initech.instanceId)).status, 200, 'after a revocation')
+
+    const stranger = await peer(initech, acme.instanceId)
+    t.equal(stranger.status, 404, 'no connection: not found')
+    for (const id of ['oc_aaaaaaaaaaaaaaaaaaaaaaaaaa', 'x'.repeat(41), `oc_${'a'.repeat(97)}`, 'not an id']) {
+      const other = await peer(initech, encodeURIComponent(id))
+      t.same(other, stranger, `${id.length} characters: the same 404 as an instance one may not see`)
+    }
+  },
+)
+
+t.test('a RELAY_NAME that /v1/info could not carry stops the relay at boot, named', async (t) => {
+  t.equal(loadConfig({ RELAY_NAME: '  Acme relay ' }).name, 'Acme relay', 'surrounding spaces are trimmed')
+  t.throws(() => loadConfig({ RELAY_NAME: 'Acme\u0007relay' }), {
+    message: /RELAY_NAME: a name cannot hold control characters/,
+  })
+  t.throws(() => loadConfig({ RELAY_NAME: 'x'.repeat(201) }), { message: /RELAY_NAME: / })
 })

@@ -1,4 +1,6 @@
-// DESIGN.md invariants 1, 7 and 11 as the relay upholds them, end to end through its logs and answers.
+// The relay's security rules, end to end through its logs and answers: it never logs content or keys,
+// nothing flows without an accepted connection (PROTOCOL.md §3.1), and what a caller may not see
+// answers as if it did not exist (§9).
 import t from 'tap'
 import { createInvite } from '../src/instances/invites.ts'
 import {
@@ -15,7 +17,7 @@ import { openSocket } from './ws-client.ts'
 
 eachDriver(
   t,
-  'invariant 1: the logs hold no message content and no key material, even at trace level',
+  'the logs hold no message content and no key material, even at trace level',
   async (t, driver) => {
     const logs = capturedLogs()
     const relay = await buildRelay(t, driver, {
@@ -68,7 +70,7 @@ eachDriver(
 
 eachDriver(
   t,
-  'invariant 11: things the caller may not see answer exactly like things that do not exist',
+  'things the caller may not see answer exactly like things that do not exist',
   async (t, driver) => {
     const relay = await buildRelay(t, driver)
     const [acme, globex, initech] = [buildNode('Acme'), buildNode('Globex'), buildNode('Initech')]

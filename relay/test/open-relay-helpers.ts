@@ -1,8 +1,8 @@
 // Shared by the open-relay tests: a clock ten minutes into an hour, registrations and requests from an
 // address, what an instance sees waiting, and the operator CLI run in process.
 import { PassThrough } from 'node:stream'
+import { ManualClock } from '@ochat/shared-protocol/server'
 import { FileBlobStore } from '../src/blobs/blob-store.ts'
-import { ManualClock } from '../src/clock.ts'
 import { buildNode, type RequestOrigin, register, signed, type TestNode, type TestRelay } from './helpers.ts'
 
 export const HOUR = 3_600_000

@@ -1,4 +1,4 @@
-// Issue 3, operations: metrics for operators, suspension over the socket, graceful shutdown.
+// Operations: metrics for operators, suspension over the socket, graceful shutdown.
 import t from 'tap'
 import { request } from 'undici'
 import { updateInstance } from '../src/instances/repository.ts'

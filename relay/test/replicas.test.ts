@@ -1,4 +1,4 @@
-// Issue 3, replicas and faults: several relay processes over one PostgreSQL; crashes, restarts and a
+// Replicas and faults: several relay processes over one PostgreSQL; crashes, restarts and a
 // dropped database connection lose nothing and hand nothing twice to the recipient's application.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Envelope } from '@ochat/shared-protocol'
+import { systemClock } from '@ochat/shared-protocol/server'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { systemClock } from '../src/clock.ts'
 import { openPglite, openPostgres, rows } from '../src/db/client.ts'
 import {
   buildNode,

@@ -1,4 +1,4 @@
-// Crypto figures for PROTOCOL.md and the issue notes. Run with `pnpm bench` at the root.
+// Crypto figures for PROTOCOL.md §12. Run with `pnpm bench` at the root.
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'

@@ -34,7 +34,7 @@ export function fromBase64Url(text: unknown): Uint8Array | undefined {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-/** Standard base64 with padding (RFC 4648 §4): used only where Standard Webhooks requires it. */
+/** Standard base64 with padding (RFC 4648 §4): only where the webhook format (PROTOCOL.md §7) requires it. */
 export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
 }

@@ -68,6 +68,15 @@ export function accept<T>(value: T): Verified<T> {
   return { ok: true, value }
 }
 
+/**
+ * The first problem of a zod failure, as a reason quotes it: "keys.identityKey: not base64url", or
+ * "$: …" for the value itself.
+ */
+export function firstIssue(error: z.ZodError): string {
+  const [first] = zodDetails(error)
+  return first ? `${first.path}: ${first.message}` : '$: not valid'
+}
+
 /** Turns a zod failure into the `details` of an ErrorBody, so every bad field is listed at once. */
 export function zodDetails(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.slice(0, 50).map((issue) => ({

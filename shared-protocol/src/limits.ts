@@ -1,4 +1,7 @@
-/** Protocol-wide limits (DESIGN.md "Limits and defaults"). Both servers enforce them; units in names. */
+/**
+ * Protocol-wide limits. Both servers enforce the same numbers, so a node never sends what the relay
+ * refuses; units in names.
+ */
 export const LIMITS = Object.freeze({
   /** Ciphertext of one envelope, after decoding base64url: 256 KiB. */
   envelopeCiphertextBytes: 256 * 1024,

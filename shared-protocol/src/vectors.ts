@@ -15,9 +15,16 @@ import { deriveInstanceId, deriveRelayId } from './crypto/ids.ts'
 import { safetyCode } from './crypto/safety-code.ts'
 import { requestSigningInput, sha256Base64Url, signRequest } from './crypto/signed-request.ts'
 import { labelled, SIGNING_LABELS } from './crypto/signing.ts'
-import { signReceipt } from './crypto/structures.ts'
+import {
+  signKeyRotation,
+  signKeySet,
+  signReceipt,
+  signRegistration,
+  signSocketAuth,
+} from './crypto/structures.ts'
 import { signWebhook, webhookKeyPairFromSeed } from './crypto/webhook.ts'
-import { fromBase64Url, toBase64Url } from './encoding.ts'
+import { fromBase64, fromBase64Url, toBase64Url } from './encoding.ts'
+import type { KeyRotation, Registration, RelayKeySet } from './schemas/identity.ts'
 import type { MessagePayload, Receipt } from './schemas/payload.ts'
 
 /**
@@ -30,6 +37,11 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
 const seed = (label: string) =>
   new Uint8Array(createHash('sha256').update(`ochat test vector: ${label}`).digest())
 const fromB64 = (text: string) => fromBase64Url(text) ?? new Uint8Array()
+/** The 64 secret bytes of a "whsk_" key. */
+const whskBytes = (whsk: string) => fromBase64(whsk.slice('whsk_'.length)) ?? new Uint8Array()
+/** label ‖ 0x00 ‖ canonical JSON of `value`, in hex: what a signature of that structure covers. */
+const signingInputHex = (label: (typeof SIGNING_LABELS)[keyof typeof SIGNING_LABELS], value: unknown) =>
+  hex(labelled(label, new TextEncoder().encode(canonicalJson(value))))
 
 function instance(name: string) {
   const identity = identityKeyPairFromSeed(seed(`${name} identity`))
@@ -148,6 +160,54 @@ export async function buildVectors() {
     pipeline(Readable.from([attachmentPlaintext]), encryptor),
   ])
 
+  const registration: Registration = {
+    v: 1,
+    relayId,
+    name: 'Acme',
+    keys: { identityKey: alice.identityPublicKey, encryptionKey: alice.encryptionPublicKey },
+    webhookUrl: 'https://acme.example/ochat/webhook',
+    at,
+  }
+  const signedRegistration = signRegistration(registration, alice.identity.secretKey)
+
+  // Alice replaces both of her keys; her instance id stays the one her first key gave.
+  const aliceNext = instance('alice, next')
+  const rotation: KeyRotation = {
+    v: 1,
+    relayId,
+    instanceId: alice.instanceId,
+    previousIdentityKey: alice.identityPublicKey,
+    keys: { identityKey: aliceNext.identityPublicKey, encryptionKey: aliceNext.encryptionPublicKey },
+    at: at + 2000,
+  }
+  const signedRotation = signKeyRotation(rotation, {
+    previousSecretKey: alice.identity.secretKey,
+    newSecretKey: aliceNext.identity.secretKey,
+  })
+
+  // The relay in the middle of its first rotation: its first key (the relay id's) retiring, the next one
+  // active, both signing. No `origin` yet: the key of the relay id is still in `keys` (PROTOCOL.md §1.5).
+  const keySet: RelayKeySet = {
+    v: 1,
+    relayId,
+    serial: 2,
+    issuedAt: at,
+    keys: [
+      { kid: '2026-10', publicKey: relayKeys.publicKey, status: 'retiring' },
+      { kid: '2026-11', publicKey: relayNextKeys.publicKey, status: 'active' },
+    ],
+  }
+  const signedKeySet = signKeySet(keySet, [
+    { kid: '2026-10', secretKey: whskBytes(relayKeys.secretKey) },
+    { kid: '2026-11', secretKey: whskBytes(relayNextKeys.secretKey) },
+  ])
+
+  const challenge = toBase64Url(seed('socket challenge'))
+  const socketAuth = signSocketAuth(
+    { relayId, instanceId: alice.instanceId, challenge, at: at + 3000 },
+    alice.identity.secretKey,
+  )
+
   const strip = ({ identity: _i, encryption: _e, ...rest }: ReturnType<typeof instance>) => rest
   return {
     about:
@@ -167,8 +227,26 @@ export async function buildVectors() {
       envelope,
     },
     receipt: {
-      signingInput: hex(labelled(SIGNING_LABELS.receipt, new TextEncoder().encode(canonicalJson(receipt)))),
+      signingInput: signingInputHex(SIGNING_LABELS.receipt, receipt),
       signed: signedReceipt,
+    },
+    registration: {
+      signingInput: signingInputHex(SIGNING_LABELS.registration, registration),
+      signed: signedRegistration,
+    },
+    keyRotation: {
+      newKeys: strip(aliceNext),
+      signingInput: signingInputHex(SIGNING_LABELS.keyRotation, rotation),
+      signed: signedRotation,
+    },
+    keySet: {
+      signingInput: signingInputHex(SIGNING_LABELS.keySet, keySet),
+      signed: signedKeySet,
+    },
+    socketAuth: {
+      challenge: { type: 'challenge', v: 1, relayId, challenge, at: at + 2500 },
+      signingInput: signingInputHex(SIGNING_LABELS.socketAuth, socketAuth.auth),
+      frame: socketAuth,
     },
     signedRequest: {
       method: 'POST',

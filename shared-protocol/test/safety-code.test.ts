@@ -1,4 +1,4 @@
-// PROTOCOL.md §3.3: the connection safety code, DESIGN.md invariant 8.
+// PROTOCOL.md §3.3: the connection safety code.
 import t from 'tap'
 import { safetyCode } from '../src/crypto/safety-code.ts'
 import { buildInstance } from './factories.ts'

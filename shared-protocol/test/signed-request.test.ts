@@ -1,4 +1,4 @@
-// PROTOCOL.md §2.2: signed node → relay requests, DESIGN.md invariant 3.
+// PROTOCOL.md §2.2: signed node → relay requests.
 import t from 'tap'
 import { MemoryNonceStore, signRequest, verifySignedRequest } from '../src/crypto/signed-request.ts'
 import { buildInstance } from './factories.ts'
@@ -123,6 +123,28 @@ t.test('MemoryNonceStore forgets nonces once they expire', async (t) => {
   t.equal(nonces.claim('n', 1_000, 500), false)
   t.equal(nonces.claim('n', 30_000, 20_000), true, 'expired, then swept')
 })
+
+t.test(
+  'regression: the window is in whole seconds, 300 s inclusive and 301 s refused, both ways',
+  async (t) => {
+    const timestamp = now / 1000
+    // The relay's clock 300.999 s after the signed second: still second +300, so accepted.
+    t.match(await verify(signed({ timestamp }), { nowMs: now + 300_999 }), { ok: true }, '300 s old')
+    t.match(await verify(signed({ timestamp }), { nowMs: now + 301_000 }), {
+      ok: false,
+      code: 'E_AUTH_CLOCK_SKEW',
+    })
+    t.match(
+      await verify(signed({ timestamp: timestamp + 300 }), { nowMs: now + 999 }),
+      { ok: true },
+      '300 s ahead',
+    )
+    t.match(await verify(signed({ timestamp: timestamp + 301 }), { nowMs: now + 999 }), {
+      ok: false,
+      code: 'E_AUTH_CLOCK_SKEW',
+    })
+  },
+)
 
 t.test('regression: a replay at exactly +300 s, the last accepted second, is still refused', async (t) => {
   const nonces = new MemoryNonceStore()

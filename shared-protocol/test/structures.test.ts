@@ -351,6 +351,48 @@ t.test('regression: a first key set for another relay is refused', async (t) => 
 })
 
 t.test(
+  'regression: a key set holding no key its relay id derives from is refused, first use included',
+  async (t) => {
+    const genuine = webhookKeyPairFromSeed(relaySeed)
+    const genuineSecret = Buffer.from(genuine.secretKey.slice(5), 'base64')
+    const stranger = webhookKeyPairFromSeed(new Uint8Array(32).fill(11))
+    const strangerSecret = Buffer.from(stranger.secretKey.slice(5), 'base64')
+    // The relay id /v1/info announced, vouched for by a key that is not the one it derives from.
+    const foreign: RelayKeySet = {
+      v: 1,
+      relayId,
+      serial: 2,
+      issuedAt: now,
+      keys: [{ kid: 'k9', publicKey: stranger.publicKey, status: 'active' }],
+    }
+    const signedBy = [{ kid: 'k9', secretKey: strangerSecret }]
+    t.match(verifyKeySetUpdate(signKeySet(foreign, signedBy), { relayId, pinned: undefined }), {
+      ok: false,
+      code: 'E_KEYSET_UNTRUSTED',
+      reason: 'blocked: no key of the key set derives its relay id',
+    })
+    const pinned: RelayKeySet = {
+      ...foreign,
+      serial: 1,
+      keys: [{ kid: 'k1', publicKey: genuine.publicKey, status: 'active' }],
+    }
+    t.match(
+      verifyKeySetUpdate(signKeySet(foreign, [{ kid: 'k1', secretKey: genuineSecret }]), { relayId, pinned }),
+      { ok: false, code: 'E_KEYSET_UNTRUSTED' },
+      'even signed by the pinned key, a set that drops the key of the relay id without naming it in origin',
+    )
+    t.match(
+      verifyKeySetUpdate(
+        signKeySet({ ...foreign, origin: genuine.publicKey }, [{ kid: 'k1', secretKey: genuineSecret }]),
+        { relayId, pinned },
+      ),
+      { ok: true },
+      "the same set naming it in origin is the relay's",
+    )
+  },
+)
+
+t.test(
   'regression: socket auth refuses a late answer, and a signature that is not a string, without throwing',
   async (t) => {
     const challenge = toBase64Url(new Uint8Array(32).fill(5))

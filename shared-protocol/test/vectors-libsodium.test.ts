@@ -2,7 +2,7 @@
 // it is what another implementation would do, written from PROTOCOL.md.
 import { readFile } from 'node:fs/promises'
 import sodium from 'libsodium-wrappers-sumo'
-import t from 'tap'
+import t, { type Test } from 'tap'
 
 await sodium.ready
 const v = JSON.parse(await readFile(new URL('../test-vectors.json', import.meta.url), 'utf8'))
@@ -97,6 +97,103 @@ t.test('receipt signature', async (t) => {
   const input = labelled('ochat/receipt/v1', utf8(canonical(receipt)))
   t.equal(sodium.to_hex(input), v.receipt.signingInput)
   t.ok(sodium.crypto_sign_verify_detached(b64url(signature), input, b64url(v.keys.bob.identityPublicKey)))
+})
+
+/** The raw 32-byte key of a Standard Webhooks "whpk_" public key (PROTOCOL.md §1.1). */
+const whpk = (key: string) => b64(key.slice('whpk_'.length))
+
+/** Checks that `signingInput` is label ‖ 0x00 ‖ canonical(value), and that `signature` verifies under `key`. */
+function checkSigned(
+  t: Test,
+  vector: { signingInput: string },
+  label: string,
+  value: unknown,
+  signature: string,
+  key: Uint8Array,
+) {
+  const input = labelled(label, utf8(canonical(value)))
+  t.equal(sodium.to_hex(input), vector.signingInput, `${label} signing input`)
+  t.ok(sodium.crypto_sign_verify_detached(b64url(signature), input, key), `${label} signature`)
+}
+
+t.test('registration: signed by the identity key it registers', async (t) => {
+  const { registration, signature } = v.registration.signed
+  t.equal(registration.keys.identityKey, v.keys.alice.identityPublicKey)
+  t.equal(registration.relayId, v.keys.relay.relayId)
+  checkSigned(
+    t,
+    v.registration,
+    'ochat/registration/v1',
+    registration,
+    signature,
+    b64url(registration.keys.identityKey),
+  )
+})
+
+t.test('key rotation: signed by the previous and by the new identity key', async (t) => {
+  const { rotation, signature, newKeySignature } = v.keyRotation.signed
+  const next = v.keyRotation.newKeys
+  t.same(sodium.crypto_sign_seed_keypair(hex(next.identitySeed)).publicKey, b64url(next.identityPublicKey))
+  t.same(rotation.keys, { identityKey: next.identityPublicKey, encryptionKey: next.encryptionPublicKey })
+  t.equal(rotation.instanceId, v.keys.alice.instanceId, 'the instance id does not change')
+  t.equal(rotation.previousIdentityKey, v.keys.alice.identityPublicKey)
+  checkSigned(
+    t,
+    v.keyRotation,
+    'ochat/key-rotation/v1',
+    rotation,
+    signature,
+    b64url(rotation.previousIdentityKey),
+  )
+  checkSigned(
+    t,
+    v.keyRotation,
+    'ochat/key-rotation/v1',
+    rotation,
+    newKeySignature,
+    b64url(next.identityPublicKey),
+  )
+})
+
+t.test(
+  'relay key set: each signature under the key of its kid; a key of it derives the relay id',
+  async (t) => {
+    const { keySet, signatures } = v.keySet.signed
+    t.equal(signatures.length, 2)
+    for (const { kid, signature } of signatures) {
+      const key = keySet.keys.find((candidate: { kid: string }) => candidate.kid === kid)
+      checkSigned(t, v.keySet, 'ochat/key-set/v1', keySet, signature, whpk(key.publicKey))
+    }
+    // The key of the relay id is `origin` once it has left `keys`; mid-rotation it is still one of `keys`.
+    const relayIdOf = (key: string) =>
+      `rl_${base32(sodium.crypto_hash_sha256(concat(utf8('ochat/relay-id/v1'), whpk(key))).slice(0, 16))}`
+    t.equal(keySet.origin, undefined, 'no origin while the key of the relay id is in the set')
+    const naming = keySet.keys.filter(
+      (key: { publicKey: string }) => relayIdOf(key.publicKey) === keySet.relayId,
+    )
+    t.same(
+      naming.map((key: { publicKey: string }) => key.publicKey),
+      [v.keys.relay.publicKey],
+    )
+  },
+)
+
+t.test('socket auth: the challenge answered, signed by the identity key', async (t) => {
+  const { challenge, frame } = v.socketAuth
+  t.equal(frame.type, 'auth')
+  t.same(
+    { relayId: frame.auth.relayId, challenge: frame.auth.challenge },
+    { relayId: challenge.relayId, challenge: challenge.challenge },
+  )
+  t.equal(b64url(challenge.challenge).length, 32)
+  checkSigned(
+    t,
+    v.socketAuth,
+    'ochat/socket-auth/v1',
+    frame.auth,
+    frame.signature,
+    b64url(v.keys.alice.identityPublicKey),
+  )
 })
 
 t.test('signed request', async (t) => {

@@ -1,4 +1,4 @@
-// PROTOCOL.md §7: Standard Webhooks v1a (ed25519), DESIGN.md invariant 4.
+// PROTOCOL.md §7: Standard Webhooks v1a (ed25519), and the relay key set a node pins (§1.5).
 import t from 'tap'
 import nacl from 'tweetnacl'
 import { MemoryNonceStore } from '../src/crypto/signed-request.ts'
@@ -95,6 +95,23 @@ t.test('outside ±300 s, or with headers missing, it is refused', async (t) => {
     code: 'E_WEBHOOK_MALFORMED',
   })
 })
+
+t.test(
+  'regression: the window is in whole seconds, 300 s inclusive and 301 s refused, both ways',
+  async (t) => {
+    const second = now / 1000
+    t.match(await verify(headers(undefined, second), undefined, { nowMs: now + 300_999 }), { ok: true })
+    t.match(await verify(headers(undefined, second), undefined, { nowMs: now + 301_000 }), {
+      ok: false,
+      code: 'E_WEBHOOK_CLOCK_SKEW',
+    })
+    t.match(await verify(headers(undefined, second + 300), undefined, { nowMs: now + 999 }), { ok: true })
+    t.match(await verify(headers(undefined, second + 301), undefined, { nowMs: now + 999 }), {
+      ok: false,
+      code: 'E_WEBHOOK_CLOCK_SKEW',
+    })
+  },
+)
 
 t.test('regression: a replay at exactly +300 s is still refused', async (t) => {
   const nonces = new MemoryNonceStore()

@@ -17,8 +17,8 @@ import { launchBrowser, newProfile } from './browser.ts'
  * check is something a person at the screen would notice.
  */
 const browser = await launchBrowser(t)
-// Six tests, each with a new browser profile: about 50 s alone, but near three times that in CI, where
-// two other files share the machine's two cores. The default 120 s for the whole file is too tight.
+// Six tests, each with a new browser profile, and in CI two other files share the machine's two cores:
+// the default 120 s for the whole file is too tight.
 t.setTimeout(300_000)
 
 /** A fresh browser profile (its own cookies) on the node; page errors fail the test. */

@@ -1,21 +1,16 @@
-import { eq } from 'drizzle-orm'
+import { rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
 import { principalOf } from '../auth/plugin.ts'
 import { randomToken } from '../auth/tokens.ts'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
-import { users } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
-import { NodeError, parseWith } from '../errors.ts'
+import { NodeError } from '../errors.ts'
+import { icalTokenOf, setIcalToken, userByIcalToken } from '../people/repository.ts'
+import type { SiteSettings } from '../settings.ts'
 import { icalFeed } from './ical.ts'
-import { openEventsOf, userByIcalToken } from './repository.ts'
-
-const IcalParams = z.object({ token: z.string().min(1).max(200) })
-export const CalendarViewSchema = z.object({
-  /** Subscribe to it in a calendar app; anyone with the URL sees your calls and meetings. */
-  url: z.string(),
-})
+import { CalendarViewSchema, presentCalendar } from './presenter.ts'
+import { openEventsOf } from './repository.ts'
+import { IcalParams } from './schema.ts'
 
 /**
  * Each user's calls and meetings as an iCal feed. Calendar apps cannot log in, so the secret token
@@ -24,53 +19,70 @@ export const CalendarViewSchema = z.object({
  */
 export async function calendarRoutes(
   app: FastifyInstance,
-  opts: { db: Db; config: Config; writes: WriteQueue },
+  opts: { db: Db; config: SiteSettings; writes: WriteQueue },
 ) {
   const { db } = opts
-  const urlOf = (token: string) => ({ url: `${opts.config.publicUrl}/ical/${token}.ics` })
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get(
+  routes.get(
     '/api/v1/my/calendar',
-    { config: { access: 'user', scope: 'activities:read' } },
+    {
+      config: { access: 'user', scope: 'activities:read' },
+      schema: {
+        summary: 'The URL of your iCal feed of calls and meetings (the URL is the secret)',
+        response: { 200: CalendarViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const row = db
-        .select({ token: users.icalToken })
-        .from(users)
-        .where(eq(users.id, principal.userId))
-        .get()
-      if (!row) throw new NodeError('E_NOT_FOUND')
-      return urlOf(row.token)
+      const token = icalTokenOf(db, principal.userId)
+      if (token === undefined) throw new NodeError('E_NOT_FOUND')
+      return presentCalendar(opts.config.publicUrl, token)
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/my/calendar/rotate',
-    { config: { access: 'user', scope: 'activities:write' } },
+    {
+      config: { access: 'user', scope: 'activities:write' },
+      schema: {
+        summary: 'A new iCal feed URL; the old one stops working',
+        response: { 200: CalendarViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
       const token = randomToken(24)
-      await opts.writes.run((tx) =>
-        tx.update(users).set({ icalToken: token }).where(eq(users.id, principal.userId)).run(),
-      )
-      return urlOf(token)
+      await opts.writes.run((tx) => setIcalToken(tx, principal.userId, token))
+      return presentCalendar(opts.config.publicUrl, token)
     },
   )
 
-  app.get('/ical/:token.ics', { config: { access: 'public' } }, async (request, reply) => {
-    const { token } = parseWith(IcalParams, request.params, 'E_INVALID_PARAMS')
-    const feed = db.transaction((tx) => {
-      const user = userByIcalToken(tx, token)
-      if (!user) throw new NodeError('E_NOT_FOUND')
-      return icalFeed({
-        events: openEventsOf(tx, user.id),
-        name: `${opts.config.company} activities`,
-        publicUrl: opts.config.publicUrl,
+  routes.get(
+    '/ical/:token.ics',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: "A user's calls and meetings as an iCal feed (the token is the secret)",
+        params: IcalParams,
+        response: { 200: rawBody('text/calendar', 'The feed (RFC 5545)') },
+      },
+    },
+    async (request, reply) => {
+      const { token } = request.params
+      const feed = db.transaction((tx) => {
+        const user = userByIcalToken(tx, token)
+        if (!user) throw new NodeError('E_NOT_FOUND')
+        return icalFeed({
+          events: openEventsOf(tx, user.id),
+          name: `${opts.config.company} activities`,
+          publicUrl: opts.config.publicUrl,
+        })
       })
-    })
-    return reply
-      .header('content-type', 'text/calendar; charset=utf-8')
-      .header('cache-control', 'private, no-store')
-      .send(feed)
-  })
+      return reply
+        .header('content-type', 'text/calendar; charset=utf-8')
+        .header('cache-control', 'private, no-store')
+        .send(feed)
+    },
+  )
 }

@@ -5,8 +5,8 @@ import { type ActivityRow, updateOpenActivity } from './repository.ts'
 import { assertOpen } from './update-activity.ts'
 
 /**
- * Cancels an open activity. Odoo deletes it; we keep the row with status `canceled` so reports can
- * count what was dropped (mission-anchors (c), "done activities were deleted").
+ * Cancels an open activity. The row is kept with status `canceled`, not deleted, so reports can
+ * count what was dropped.
  */
 export function cancelActivity(
   tx: Tx,

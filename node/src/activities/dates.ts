@@ -1,7 +1,7 @@
 /**
  * Calendar arithmetic for activities. A deadline is a date without a time (`YYYY-MM-DD`), and "today"
- * is always the date on the assignee's wall clock, never the server's or the viewer's: that mistake
- * is where most of Odoo's activity bugs sat (mission-anchors row 36 and (c)). Dates are computed on
+ * is always the date on the assignee's wall clock, never the server's or the viewer's, or a deadline
+ * shows overdue a day early or late in other time zones. Dates are computed on
  * UTC midnights, so adding days never meets a DST change.
  */
 
@@ -84,7 +84,7 @@ export function addMonths(date: string, months: number): string {
   return formatDate(firstOfTarget.getUTCFullYear(), firstOfTarget.getUTCMonth() + 1, Math.min(day, lastDay))
 }
 
-/** An activity type's delay (mission-anchors row 37) added to a date. */
+/** An activity type's delay added to a date. */
 export function addDelay(date: string, count: number, unit: 'days' | 'weeks' | 'months'): string {
   if (unit === 'months') return addMonths(date, count)
   return addDays(date, unit === 'weeks' ? count * 7 : count)

@@ -10,7 +10,7 @@ import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
 import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
-import type { RecordRow } from '../records/access.ts'
+import type { RecordRow } from '../records/repository.ts'
 import { addDelay, localDate } from './dates.ts'
 import {
   type ActivityRow,
@@ -27,7 +27,7 @@ import { assertOpen } from './update-activity.ts'
 type Site = { company: string; publicUrl: string }
 
 /**
- * Marks an activity done (mission-anchors (b)5): posts an activity message on the record (subtype
+ * Marks an activity done: posts an activity message on the record (subtype
  * Activities, internal, so it never reaches an external follower) with the type, summary, original
  * note, feedback and who it was assigned to when someone else did it; moves the activity's files and
  * the caller's uploads onto that message; keeps the activity as `done` with its feedback (never

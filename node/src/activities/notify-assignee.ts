@@ -4,14 +4,15 @@ import type { Tx } from '../db/client.ts'
 import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
 import { headerText } from '../notifications/mail-content.ts'
-import { candidates, deliver } from '../notifications/notify.ts'
+import { deliver } from '../notifications/notify.ts'
 import type { Recipient } from '../notifications/recipients.ts'
 import { channelOf } from '../notifications/recipients.ts'
-import type { RecordRow } from '../records/access.ts'
+import { candidates } from '../notifications/repository.ts'
+import type { RecordRow } from '../records/repository.ts'
 import type { ActivityRow, ActivityTypeRow, Assignee } from './repository.ts'
 
 /**
- * Tells a user they were given an activity (mission-anchors row 38): an inbox notification or an
+ * Tells a user they were given an activity: an inbox notification or an
  * email, per their preference, with reason `activity`. Nobody is told about what they assigned
  * themselves, and inactive users are not told at all.
  */
@@ -47,7 +48,6 @@ export function notifyAssignee(
     recordId: record.id,
     messageId: null,
     activityId: activity.id,
-    // Odoo's subject: "<record>: <summary>" assigned to you.
     mail: () => ({
       subject: headerText(`"${record.name}: ${title}" assigned to you`),
       body: [

@@ -163,15 +163,6 @@ export function pageOfMine(
     .all()
 }
 
-/** The user of an iCal feed token (active users only). */
-export function userByIcalToken(tx: Tx, token: string) {
-  return tx
-    .select({ id: users.id, timeZone: users.timeZone })
-    .from(users)
-    .where(and(eq(users.icalToken, token), eq(users.active, true)))
-    .get()
-}
-
 /** A user's open calls and meetings, for the calendar feed. */
 export function openEventsOf(tx: Tx, userId: number): ActivityDetail[] {
   return selectDetails(tx)

@@ -1,22 +1,35 @@
+import type { Clock, ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
+import { itemsOf } from '../api/pagination.ts'
 import { principalOf } from '../auth/plugin.ts'
 import type { Principal } from '../auth/principal.ts'
 import { renderBody } from '../chatter/body.ts'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db, Tx } from '../db/client.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
-import { NodeError, parseWith } from '../errors.ts'
+import { NodeError } from '../errors.ts'
 import { type Effects, newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadRecord } from '../records/access.ts'
+import { loadRecord } from '../policies/index.ts'
+import type { SiteSettings } from '../settings.ts'
 import { cancelActivity } from './cancel-activity.ts'
 import { localDate } from './dates.ts'
 import { markActivityDone } from './mark-done.ts'
 import { decodeMyCursor, encodeMyCursor } from './my-cursor.ts'
-import { presentActivity, presentActivityType } from './presenter.ts'
 import {
+  ActivityTypeViewSchema,
+  ActivityViewSchema,
+  DoneViewSchema,
+  MyActivitiesViewSchema,
+  presentActivity,
+  presentActivityType,
+  presentDone,
+  presentMyActivities,
+  presentRecordActivities,
+  RecordActivitiesViewSchema,
+} from './presenter.ts'
+import {
+  type ActivityDetail,
   type ActivityRow,
   activityDetail,
   countMine,
@@ -29,21 +42,28 @@ import {
 import { resolveAssignee, resolveType, scheduleActivity } from './schedule-activity.ts'
 import { DoneBody, IdParams, MyActivitiesQuery, ScheduleBody, UpdateBody } from './schema.ts'
 import { snoozeActivity } from './snooze-activity.ts'
-import { isOpenState, worstState } from './state.ts'
 import { updateActivity } from './update-activity.ts'
 
-/** Activities: types, a record's activities, schedule / edit / snooze / cancel / done, mine, iCal. */
+/** Activities: types, a record's activities, schedule / edit / snooze / cancel / done, mine. */
 export async function activityRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
+  opts: {
+    db: Db
+    clock: Clock
+    config: SiteSettings
+    registry: ModelRegistry
+    live: LiveHub
+    writes: WriteQueue
+  },
 ) {
   const { db, registry, clock } = opts
   const site = { company: opts.config.company, publicUrl: opts.config.publicUrl }
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
   /**
    * An activity and its record. Anyone who can read the record may act on its activities; the
-   * assignee may also mark their own activity done without that right (mission-anchors row 41).
-   * Everyone else gets "not found", as for an activity that does not exist.
+   * assignee may also mark their own activity done without that right. Everyone else gets "not
+   * found", as for an activity that does not exist.
    */
   function loadActivity(tx: Tx, principal: Principal, id: number, options: { assigneeMayAct: boolean }) {
     const activity = findActivity(tx, id)
@@ -56,11 +76,14 @@ export async function activityRoutes(
     return { activity, ...loadRecord(tx, { principal, registry, recordId: activity.recordId }) }
   }
 
-  function present(tx: Tx, row: ActivityRow) {
+  /** An activity with what presenting it needs (type, assignee, record), read back after a write. */
+  function detailOf(tx: Tx, row: ActivityRow): ActivityDetail {
     const detail = activityDetail(tx, row.id)
     if (!detail) throw new Error(`activity ${row.id} vanished`)
-    return presentActivity(detail, clock.now())
+    return detail
   }
+
+  const present = (tx: Tx, row: ActivityRow) => presentActivity(detailOf(tx, row), clock.now())
 
   /** Runs a command through the write queue (group commit); publishes its live events after commit. */
   async function run<T>(work: (tx: Tx, effects: Effects) => T): Promise<T> {
@@ -70,32 +93,53 @@ export async function activityRoutes(
     return result
   }
 
-  app.get('/api/v1/activity-types', { config: { access: 'user', scope: 'activities:read' } }, async () => ({
-    items: listTypes(db).map(presentActivityType),
-  }))
+  routes.get(
+    '/api/v1/activity-types',
+    {
+      config: { access: 'user', scope: 'activities:read' },
+      schema: {
+        summary: 'Activity types, delays and chaining',
+        response: { 200: itemsOf(ActivityTypeViewSchema) },
+      },
+    },
+    async () => ({ items: listTypes(db).map(presentActivityType) }),
+  )
 
-  app.get(
+  routes.get(
     '/api/v1/records/:id/activities',
-    { config: { access: 'user', scope: 'activities:read' } },
+    {
+      config: { access: 'user', scope: 'activities:read' },
+      schema: {
+        summary: "A record's open activities and its worst state",
+        params: IdParams,
+        response: { 200: RecordActivitiesViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       return db.transaction((tx) => {
         loadRecord(tx, { principal, registry, recordId: id })
-        const now = clock.now()
-        const items = openActivitiesOfRecord(tx, id).map((detail) => presentActivity(detail, now))
-        return { state: worstState(items.map((item) => item.state).filter(isOpenState)), items }
+        return presentRecordActivities(openActivitiesOfRecord(tx, id), clock.now())
       })
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/records/:id/activities',
-    { config: { access: 'user', scope: 'activities:write' } },
+    {
+      config: { access: 'user', scope: 'activities:write' },
+      schema: {
+        summary: 'Schedule an activity',
+        params: IdParams,
+        body: ScheduleBody,
+        response: { 201: ActivityViewSchema },
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(ScheduleBody, request.body)
+      const { id } = request.params
+      const body = request.body
       const view = await run((tx, effects) => {
         const { record, model } = loadRecord(tx, { principal, registry, recordId: id })
         const activity = scheduleActivity(tx, {
@@ -119,25 +163,36 @@ export async function activityRoutes(
     },
   )
 
-  app.get(
+  routes.get(
     '/api/v1/activities/:id',
-    { config: { access: 'user', scope: 'activities:read' } },
+    {
+      config: { access: 'user', scope: 'activities:read' },
+      schema: { summary: 'One activity', params: IdParams, response: { 200: ActivityViewSchema } },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       return db.transaction((tx) =>
         present(tx, loadActivity(tx, principal, id, { assigneeMayAct: true }).activity),
       )
     },
   )
 
-  app.patch(
+  routes.patch(
     '/api/v1/activities/:id',
-    { config: { access: 'user', scope: 'activities:write' } },
+    {
+      config: { access: 'user', scope: 'activities:write' },
+      schema: {
+        summary: 'Reschedule, reassign (the new assignee is told) or edit',
+        params: IdParams,
+        body: UpdateBody,
+        response: { 200: ActivityViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(UpdateBody, request.body)
+      const { id } = request.params
+      const body = request.body
       return run((tx, effects) => {
         const { activity, record, model } = loadActivity(tx, principal, id, { assigneeMayAct: false })
         const updated = updateActivity(tx, {
@@ -160,12 +215,15 @@ export async function activityRoutes(
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/activities/:id/snooze',
-    { config: { access: 'user', scope: 'activities:write' } },
+    {
+      config: { access: 'user', scope: 'activities:write' },
+      schema: { summary: 'Snooze 7 days', params: IdParams, response: { 200: ActivityViewSchema } },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       return run((tx, effects) => {
         const { activity } = loadActivity(tx, principal, id, { assigneeMayAct: false })
         return present(tx, snoozeActivity(tx, { activity, now: clock.now(), effects }))
@@ -173,12 +231,19 @@ export async function activityRoutes(
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/activities/:id/cancel',
-    { config: { access: 'user', scope: 'activities:write' } },
+    {
+      config: { access: 'user', scope: 'activities:write' },
+      schema: {
+        summary: 'Cancel (kept for reporting)',
+        params: IdParams,
+        response: { 200: ActivityViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       return run((tx, effects) => {
         const { activity } = loadActivity(tx, principal, id, { assigneeMayAct: false })
         return present(tx, cancelActivity(tx, { activity, now: clock.now(), effects }))
@@ -186,13 +251,21 @@ export async function activityRoutes(
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/activities/:id/done',
-    { config: { access: 'user', scope: 'activities:write' } },
+    {
+      config: { access: 'user', scope: 'activities:write' },
+      schema: {
+        summary: 'Mark done with feedback: posts a message, triggers or suggests the next',
+        params: IdParams,
+        body: DoneBody,
+        response: { 200: DoneViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(DoneBody, request.body ?? {})
+      const { id } = request.params
+      const body = request.body
       return run((tx, effects) => {
         const { activity, record, model } = loadActivity(tx, principal, id, { assigneeMayAct: true })
         const result = markActivityDone(tx, {
@@ -206,24 +279,34 @@ export async function activityRoutes(
           now: clock.now(),
           effects,
         })
-        return {
-          activity: present(tx, result.activity),
-          messageId: result.messageId,
-          triggered: result.triggered ? present(tx, result.triggered) : null,
-          suggestedTypes: result.suggestedTypes,
-        }
+        return presentDone(
+          {
+            activity: detailOf(tx, result.activity),
+            messageId: result.messageId,
+            triggered: result.triggered ? detailOf(tx, result.triggered) : undefined,
+            suggestedTypes: result.suggestedTypes,
+          },
+          clock.now(),
+        )
       })
     },
   )
 
   // "Today" is computed once, in the caller's time zone; the SQL compares date strings against it
   // through the assignee index, so 5,000 open activities cost three index counts and one page.
-  app.get(
+  routes.get(
     '/api/v1/my/activities',
-    { config: { access: 'user', scope: 'activities:read' } },
+    {
+      config: { access: 'user', scope: 'activities:read' },
+      schema: {
+        summary: 'Your open activities by state, with counts',
+        querystring: MyActivitiesQuery,
+        response: { 200: MyActivitiesViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const query = parseWith(MyActivitiesQuery, request.query, 'E_INVALID_PARAMS')
+      const query = request.query
       const after = decodeMyCursor(query.cursor)
       const now = clock.now()
       const today = localDate(now, principal.timeZone)
@@ -238,15 +321,11 @@ export async function activityRoutes(
         })
         const items = rows.slice(0, query.limit)
         const last = items.at(-1)
-        return {
-          today,
-          counts,
-          items: items.map((detail) => presentActivity(detail, now, today)),
-          nextCursor:
-            rows.length > query.limit && last
-              ? encodeMyCursor({ deadline: last.activity.deadline, id: last.activity.id })
-              : null,
-        }
+        const nextCursor =
+          rows.length > query.limit && last
+            ? encodeMyCursor({ deadline: last.activity.deadline, id: last.activity.id })
+            : null
+        return presentMyActivities({ today, counts, items, nextCursor, nowMs: now })
       })
     },
   )

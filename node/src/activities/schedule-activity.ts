@@ -4,7 +4,7 @@ import { NodeError } from '../errors.ts'
 import { follow } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
-import type { RecordRow } from '../records/access.ts'
+import type { RecordRow } from '../records/repository.ts'
 import { addDelay, localDate } from './dates.ts'
 import { notifyAssignee } from './notify-assignee.ts'
 import {
@@ -43,7 +43,7 @@ export function resolveAssignee(tx: Tx, userId: number): Assignee {
 }
 
 /**
- * Schedules an activity on a record (mission-anchors row 38). The deadline defaults to the assignee's
+ * Schedules an activity on a record. The deadline defaults to the assignee's
  * today plus the type's delay, or to the start date of a call or meeting, both on the assignee's wall
  * clock. The assignee follows the record (their own choice, if they already follow, is kept) and is
  * told, unless they scheduled it for themselves.
@@ -97,7 +97,7 @@ export function scheduleActivity(
   return activity
 }
 
-/** Auto-follow of the activity assignee (mission-anchors row 16, rule 5); an existing choice is kept. */
+/** The assignee follows the record, to hear about what they must act on; an existing choice is kept. */
 export function followAsAssignee(
   tx: Tx,
   input: { recordId: number; assignee: Assignee; now: number; effects: Effects },

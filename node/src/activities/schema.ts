@@ -77,75 +77,11 @@ export const DoneBody = z
     /** Files the caller uploaded beforehand, attached to the activity-done message. */
     attachmentIds: z.array(z.int().positive()).max(20).default([]),
   })
-  .default({ attachmentIds: [] })
+  .nullish()
+  // Nothing to say and no files: no body at all will do (a missing body reaches validation as null).
+  .transform((body) => body ?? { attachmentIds: [] })
 
 export const MyActivitiesQuery = PageQuerySchema.extend({ state: ActivityStateSchema.optional() })
 
-export const ActivityTypeViewSchema = z.object({
-  key: z.string(),
-  name: z.string(),
-  icon: z.string(),
-  /** default | phonecall | meeting | upload | signature */
-  category: z.string(),
-  /** Added to the assignee's today for the default deadline, and to chain the next activity. */
-  delay: z.object({
-    count: z.int(),
-    unit: z.enum(['days', 'weeks', 'months']),
-    /** previous_activity: after the previous deadline; current_date: after completion. */
-    from: z.enum(['previous_activity', 'current_date']),
-  }),
-  /** suggest: the next types are proposed when one is done; trigger: the first one is scheduled. */
-  chaining: z.enum(['none', 'suggest', 'trigger']),
-  nextTypes: z.array(z.string()),
-  defaultUserId: z.int().nullable(),
-  defaultSummary: z.string().nullable(),
-})
-export type ActivityTypeView = z.infer<typeof ActivityTypeViewSchema>
-
-export const ActivityViewSchema = z.object({
-  id: z.int(),
-  record: z.object({ id: z.int(), name: z.string(), model: z.string() }),
-  type: z.object({ key: z.string(), name: z.string(), icon: z.string() }),
-  summary: z.string().nullable(),
-  /** Sanitized HTML. */
-  note: z.string(),
-  deadline: z.string(),
-  /** For open activities, their colour; otherwise how they ended. */
-  state: z.enum(['overdue', 'today', 'planned', 'done', 'canceled']),
-  status: z.enum(['open', 'done', 'canceled']),
-  assignee: z.object({ userId: z.int(), name: z.string(), timeZone: z.string() }),
-  createdBy: z.int().nullable(),
-  /** ISO 8601, UTC. */
-  startsAt: z.string().nullable(),
-  durationMinutes: z.int().nullable(),
-  feedback: z.string().nullable(),
-  doneAt: z.int().nullable(),
-  doneBy: z.int().nullable(),
-  createdAt: z.int(),
-  updatedAt: z.int(),
-})
-export type ActivityView = z.infer<typeof ActivityViewSchema>
-
-export const RecordActivitiesViewSchema = z.object({
-  /** The worst state of the open activities; null when there is none. */
-  state: ActivityStateSchema.nullable(),
-  items: z.array(ActivityViewSchema),
-})
-
-export const DoneViewSchema = z.object({
-  activity: ActivityViewSchema,
-  /** The activity-done message in the chatter. */
-  messageId: z.int(),
-  /** The next activity, when the type triggers one. */
-  triggered: ActivityViewSchema.nullable(),
-  /** Type keys to propose next, when the type suggests some. */
-  suggestedTypes: z.array(z.string()),
-})
-
-export const MyActivitiesViewSchema = z.object({
-  /** The caller's today, in their time zone: what the states are computed against. */
-  today: z.string(),
-  counts: z.object({ overdue: z.int(), today: z.int(), planned: z.int() }),
-  items: z.array(ActivityViewSchema),
-  nextCursor: z.string().nullable(),
-})
+/** The secret token of a user's iCal feed, in its URL. */
+export const IcalParams = z.object({ token: z.string().min(1).max(200) })

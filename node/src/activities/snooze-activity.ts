@@ -5,7 +5,7 @@ import { addDays, daysBetween, laterDate, localDate, shiftByDays } from './dates
 import { type ActivityRow, findAssignee, updateOpenActivity } from './repository.ts'
 import { assertOpen } from './update-activity.ts'
 
-/** Odoo's snooze (mission-anchors row 40): a week later than the deadline, or than today if that is later. */
+/** Snooze: a week later than the deadline, or than today if that is later, so it never lands in the past. */
 const SNOOZE_DAYS = 7
 
 /**

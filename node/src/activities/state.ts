@@ -2,7 +2,7 @@ import { localDate } from './dates.ts'
 import type { ActivityState } from './schema.ts'
 
 /**
- * An open activity's state (mission-anchors (b)4): the deadline compared with today's date on the
+ * An open activity's state: the deadline compared with today's date on the
  * assignee's wall clock. Earlier → overdue (red), the same day → today (orange), later → planned (green).
  * Both are `YYYY-MM-DD`, so comparing the strings compares the dates.
  */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
+import type { Clock } from '@ochat/shared-protocol/server'
 import { and, eq, lte } from 'drizzle-orm'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Clock } from '../clock.ts'
 import type { Db, Tx } from '../db/client.ts'
 import { idempotencyKeys } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
@@ -14,10 +14,9 @@ const PURGE_EVERY_MS = 60_000
 const KEY_PATTERN = /^[\x20-\x7e]{1,200}$/
 
 /**
- * `Idempotency-Key` on POST (issue 4: "REST API under /api/v1 … idempotency keys on POST"; header as
- * in draft-ietf-httpapi-idempotency-key-header). An integrator that may retry a POST (a timeout, a
- * dropped connection) sends a key it chose, e.g. `Idempotency-Key: 5f1c0e8a-…`, and sends the same
- * key again with the same request when retrying:
+ * `Idempotency-Key` on POST (header as in draft-ietf-httpapi-idempotency-key-header). An integrator
+ * that may retry a POST (a timeout, a dropped connection) sends a key it chose, e.g.
+ * `Idempotency-Key: 5f1c0e8a-…`, and sends the same key again with the same request when retrying:
  * - first time: the request runs; its answer (2xx or 4xx) is kept for 24 h;
  * - the same key again with the same method, URL and body: the kept answer is sent back, with
  *   `Idempotent-Replayed: true`, and nothing runs again (one message, one set of notifications);
@@ -38,7 +37,9 @@ export function installIdempotency(app: FastifyInstance, deps: { db: Db; clock: 
   const pending = new WeakMap<FastifyRequest, { userId: number; key: string }>()
   let lastPurge = Number.NEGATIVE_INFINITY
 
-  app.addHook('preHandler', async (request, reply) => {
+  // Before validation, so that a refused body is kept and replayed like any other 4xx, and a bad key
+  // is reported before a bad body. Auth ran in onRequest; body and rawBody are parsed by now.
+  app.addHook('preValidation', async (request, reply) => {
     const header = request.headers['idempotency-key']
     if (header === undefined || request.method !== 'POST' || !request.principal) return
     if (!request.routeOptions.url?.startsWith('/api/v1/')) return

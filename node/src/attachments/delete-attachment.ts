@@ -1,8 +1,8 @@
-import { isAdmin, type Principal } from '../auth/principal.ts'
+import type { Principal } from '../auth/principal.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadAttachment } from './access.ts'
+import { authorizeAttachmentDeletion, loadAttachment } from '../policies/index.ts'
 import { countContentReferences, deleteAttachmentRow } from './repository.ts'
 import { removeContent } from './storage.ts'
 
@@ -22,9 +22,7 @@ export function deleteAttachment(input: {
   const { principal } = input
   const sha256 = input.db.transaction((tx) => {
     const attachment = loadAttachment(tx, { principal, registry: input.registry, id: input.id })
-    // Deleting someone else's file is an admin action: a key needs the admin scope too.
-    if (attachment.uploadedBy !== principal.userId && !isAdmin(principal))
-      throw new NodeError('E_FORBIDDEN', 'only the person who uploaded a file, or an admin, can delete it')
+    authorizeAttachmentDeletion(principal, attachment)
     if (attachment.messageId !== null || attachment.activityId !== null)
       throw new NodeError('E_ATTACHMENT_ATTACHED')
     deleteAttachmentRow(tx, attachment.id)

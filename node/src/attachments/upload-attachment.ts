@@ -3,7 +3,7 @@ import type { UploadPace } from '@ochat/shared-protocol'
 import type { Principal } from '../auth/principal.ts'
 import type { Db } from '../db/client.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadRecord } from '../records/access.ts'
+import { loadRecord } from '../policies/index.ts'
 import { type AttachmentRow, countContentReferences, insertAttachment } from './repository.ts'
 import { placeFile, receiveFile, removeContent } from './storage.ts'
 

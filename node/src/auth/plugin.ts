@@ -1,8 +1,9 @@
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
-import type { Clock } from '../clock.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
-import { isAdmin, type Principal } from './principal.ts'
+import { isAdmin, scopeAllows } from '../policies/roles.ts'
+import type { Principal } from './principal.ts'
 import { findApiKey, findSession, toPrincipal, touchApiKey, touchSession } from './repository.ts'
 import type { Scope } from './scopes.ts'
 import { sha256 } from './tokens.ts'
@@ -54,7 +55,7 @@ export function installAuth(
     if (principal.via === 'session' && UNSAFE_METHODS.has(request.method)) {
       if (request.headers['x-csrf-token'] !== principal.csrfToken) throw new NodeError('E_CSRF')
     }
-    if (config.scope && principal.scopes && !principal.scopes.has(config.scope))
+    if (config.scope && !scopeAllows(principal, config.scope))
       throw new NodeError('E_SCOPE', `this request needs the "${config.scope}" scope`)
     if (config.admin && !isAdmin(principal))
       throw new NodeError('E_FORBIDDEN', 'only an administrator can do this')

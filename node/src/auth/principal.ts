@@ -14,7 +14,3 @@ export type Principal = {
   /** The session's CSRF token, for UI sessions. */
   csrfToken?: string
 }
-
-export function isAdmin(principal: Principal): boolean {
-  return principal.role === 'admin' && (principal.scopes === null || principal.scopes.has('admin'))
-}

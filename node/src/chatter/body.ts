@@ -2,7 +2,7 @@ import MarkdownIt from 'markdown-it'
 import sanitizeHtml from 'sanitize-html'
 
 /**
- * Message bodies: Markdown or HTML in, sanitized HTML out (DESIGN.md invariant 9). The allowlist is
+ * Message bodies: Markdown or HTML in, sanitized HTML out, whoever wrote them. The allowlist is
  * strict: text formatting, lists, quotes, code and links; links only to http(s) and mailto, opened in
  * a new tab without referrer or opener. Everything else (scripts, styles, images, event handlers,
  * iframes, forms) is dropped, and unknown tags keep only their text.

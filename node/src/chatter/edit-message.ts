@@ -1,9 +1,10 @@
 import { eq } from 'drizzle-orm'
-import { isAdmin, type Principal } from '../auth/principal.ts'
+import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
 import { messageMentions, messages, messageVersions } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
 import type { Effects } from '../live/events.ts'
+import { authorizeMessageChange } from '../policies/index.ts'
 import { type BodyFormat, renderBody } from './body.ts'
 import { resolveMentions } from './mentions.ts'
 import type { MessageRow } from './repository.ts'
@@ -12,8 +13,7 @@ import type { MessageRow } from './repository.ts'
 function assertEditable(principal: Principal, message: MessageRow): void {
   if (message.type !== 'comment') throw new NodeError('E_MESSAGE_IMMUTABLE')
   if (message.deletedAt !== null) throw new NodeError('E_MESSAGE_IMMUTABLE', 'the message was deleted')
-  if (message.authorPartnerId !== principal.partnerId && !isAdmin(principal))
-    throw new NodeError('E_FORBIDDEN', 'only the author or an administrator can change a message')
+  authorizeMessageChange(principal, message)
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
 import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
-import type { RecordRow } from '../records/access.ts'
+import type { RecordRow } from '../records/repository.ts'
 import { type BodyFormat, renderBody } from './body.ts'
 import { resolveMentions } from './mentions.ts'
 import { insertMessage, type MessageRow, subtypeByKey } from './repository.ts'
@@ -52,7 +52,7 @@ export function postMessage(
   if (explicit.length !== new Set(input.mentionPartnerIds).size)
     throw new NodeError('E_INVALID_BODY', 'mentionPartnerIds: a partner does not exist')
   const allMentioned = new Map([...mentioned, ...explicit].map((partner) => [partner.id, partner]))
-  // Invariant 10: a note cannot name an external partner; refuse rather than silently drop it.
+  // Internal stays internal: a note cannot name an external partner; refuse rather than silently drop it.
   const external = [...allMentioned.values()].filter((partner) => !partner.internal)
   if (input.kind === 'note' && external.length > 0)
     throw new NodeError(

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { attachments, subtypes, trackingValues } from '../db/schema.ts'
+import type { attachments, messageVersions, subtypes, trackingValues } from '../db/schema.ts'
 import type { MessageRow } from './repository.ts'
 
 export const AttachmentViewSchema = z.object({
@@ -93,4 +93,18 @@ export function presentMessage(
     editedAt: row.editedAt,
     deleted,
   }
+}
+
+/** An earlier body of an edited (or deleted) message. */
+export const MessageVersionViewSchema = z.object({
+  body: z.string(),
+  /** The user who edited (or deleted) the message, replacing this body. */
+  replacedBy: z.int().nullable(),
+  replacedAt: z.int(),
+})
+
+export function presentVersion(
+  row: typeof messageVersions.$inferSelect,
+): z.input<typeof MessageVersionViewSchema> {
+  return { body: row.body, replacedBy: row.replacedBy, replacedAt: row.replacedAt }
 }

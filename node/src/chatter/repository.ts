@@ -1,7 +1,15 @@
 import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
-import { attachments, messageMentions, messages, partners, subtypes, trackingValues } from '../db/schema.ts'
+import {
+  attachments,
+  messageMentions,
+  messages,
+  messageVersions,
+  partners,
+  subtypes,
+  trackingValues,
+} from '../db/schema.ts'
 
 export type MessageRow = typeof messages.$inferSelect
 export type MessageKind = MessageRow['kind']
@@ -51,6 +59,16 @@ export function insertMessage(tx: Tx, row: typeof messages.$inferInsert): Messag
 
 export function findMessage(tx: Tx, id: number): MessageRow | undefined {
   return tx.select().from(messages).where(eq(messages.id, id)).get()
+}
+
+/** A message's earlier bodies, oldest first. */
+export function listVersions(tx: Tx, messageId: number) {
+  return tx
+    .select()
+    .from(messageVersions)
+    .where(eq(messageVersions.messageId, messageId))
+    .orderBy(asc(messageVersions.id))
+    .all()
 }
 
 /** One page of a record's chatter, newest first, optionally of some kinds only. */

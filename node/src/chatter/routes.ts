@@ -1,65 +1,51 @@
-import { LIMITS } from '@ochat/shared-protocol'
-import { asc, eq } from 'drizzle-orm'
+import { type Clock, noBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
-import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { decodeCursor, itemsOf, page, pageOf } from '../api/pagination.ts'
 import { IdParams as RecordParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
 import type { Principal } from '../auth/principal.ts'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db, Tx } from '../db/client.ts'
-import { messageVersions } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
-import { NodeError, parseWith } from '../errors.ts'
+import { NodeError } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadRecord } from '../records/access.ts'
+import { loadRecord, seesDeletedHistory } from '../policies/index.ts'
+import type { SiteSettings } from '../settings.ts'
 import { deleteMessage, editMessage } from './edit-message.ts'
 import { postMessage } from './post-message.ts'
-import { MessageKindSchema, presentMessage } from './presenter.ts'
-import { allSubtypes, findMessage, listMessages, messageDetails } from './repository.ts'
-
-const KINDS = MessageKindSchema.options
-export const ChatterQuery = PageQuerySchema.extend({
-  /** Comma-separated: message, note, tracking, activity. All kinds when absent. */
-  kind: z
-    .string()
-    .optional()
-    .transform((value, context) => {
-      if (value === undefined) return undefined
-      const kinds = value.split(',').map((kind) => kind.trim())
-      for (const kind of kinds)
-        if (!(KINDS as readonly string[]).includes(kind)) {
-          context.addIssue({ code: 'custom', message: `kind: one or more of ${KINDS.join(', ')}` })
-          return z.NEVER
-        }
-      return kinds as z.infer<typeof MessageKindSchema>[]
-    }),
-})
-export const PostBody = z.strictObject({
-  /** message: "Send message" to followers; note: "Log note", internal users only. */
-  kind: z.enum(['message', 'note']),
-  body: z.string().max(200_000),
-  /** markdown (default): shortcuts like **bold** are rendered; html: sanitized as is. */
-  format: z.enum(['markdown', 'html']).default('markdown'),
-  mentionPartnerIds: z.array(z.int().positive()).max(100).default([]),
-  /** At most 5 files per message (DESIGN.md limits; with 100 MB per file, 500 MB per message). */
-  attachmentIds: z.array(z.int().positive()).max(LIMITS.attachmentsPerMessage).default([]),
-})
-export const EditBody = z.strictObject({
-  body: z.string().max(200_000),
-  format: z.enum(['markdown', 'html']).default('markdown'),
-})
+import {
+  MessageVersionViewSchema,
+  type MessageView,
+  MessageViewSchema,
+  presentMessage,
+  presentVersion,
+} from './presenter.ts'
+import {
+  allSubtypes,
+  findMessage,
+  listMessages,
+  listVersions,
+  type MessageRow,
+  messageDetails,
+} from './repository.ts'
+import { ChatterQuery, EditBody, PostBody } from './schema.ts'
 
 /** A record's chatter: read it, post on it, edit and delete comments. */
 export async function chatterRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
+  opts: {
+    db: Db
+    clock: Clock
+    config: SiteSettings
+    registry: ModelRegistry
+    live: LiveHub
+    writes: WriteQueue
+  },
 ) {
   const { db, registry } = opts
   const site = { company: opts.config.company, publicUrl: opts.config.publicUrl }
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
   /** A message the caller may see: its record must be readable. */
   function loadMessage(tx: Tx, principal: Principal, id: number) {
@@ -69,18 +55,28 @@ export async function chatterRoutes(
     return message
   }
 
-  function present(tx: Tx, rows: ReturnType<typeof listMessages>) {
+  function present(tx: Tx, rows: MessageRow[]): MessageView[] {
     const details = messageDetails(tx, rows)
     return rows.map((row) => presentMessage(row, details))
   }
 
-  app.get(
+  const presentOne = (tx: Tx, row: MessageRow): MessageView => presentMessage(row, messageDetails(tx, [row]))
+
+  routes.get(
     '/api/v1/records/:id/messages',
-    { config: { access: 'user', scope: 'chatter:read' } },
+    {
+      config: { access: 'user', scope: 'chatter:read' },
+      schema: {
+        summary: "A record's chatter, newest first, optionally by kind",
+        params: RecordParams,
+        querystring: ChatterQuery,
+        response: { 200: pageOf(MessageViewSchema) },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-      const query = parseWith(ChatterQuery, request.query, 'E_INVALID_PARAMS')
+      const { id } = request.params
+      const query = request.query
       return db.transaction((tx) => {
         loadRecord(tx, { principal, registry, recordId: id })
         const rows = listMessages(tx, {
@@ -95,13 +91,21 @@ export async function chatterRoutes(
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/records/:id/messages',
-    { config: { access: 'user', scope: 'chatter:write' } },
+    {
+      config: { access: 'user', scope: 'chatter:write' },
+      schema: {
+        summary: 'Send a message or log a note',
+        params: RecordParams,
+        body: PostBody,
+        response: { 201: MessageViewSchema },
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(PostBody, request.body)
+      const { id } = request.params
+      const body = request.body
       const effects = newEffects()
       const view = await opts.writes.run((tx) => {
         const { record, model } = loadRecord(tx, { principal, registry, recordId: id })
@@ -129,36 +133,58 @@ export async function chatterRoutes(
     },
   )
 
-  app.get('/api/v1/messages/:id', { config: { access: 'user', scope: 'chatter:read' } }, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-    return db.transaction((tx) => present(tx, [loadMessage(tx, principal, id)])[0])
-  })
-
-  app.patch(
+  routes.get(
     '/api/v1/messages/:id',
-    { config: { access: 'user', scope: 'chatter:write' } },
+    {
+      config: { access: 'user', scope: 'chatter:read' },
+      schema: { summary: 'One message', params: RecordParams, response: { 200: MessageViewSchema } },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(EditBody, request.body)
+      const { id } = request.params
+      return db.transaction((tx) => presentOne(tx, loadMessage(tx, principal, id)))
+    },
+  )
+
+  routes.patch(
+    '/api/v1/messages/:id',
+    {
+      config: { access: 'user', scope: 'chatter:write' },
+      schema: {
+        summary: 'Edit a comment (author or administrator); the old body is kept',
+        params: RecordParams,
+        body: EditBody,
+        response: { 200: MessageViewSchema },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      const body = request.body
       const effects = newEffects()
       const view = await opts.writes.run((tx) => {
         const message = loadMessage(tx, principal, id)
         editMessage(tx, { principal, message, ...body, now: opts.clock.now(), effects })
-        return present(tx, [loadMessage(tx, principal, id)])[0]
+        return presentOne(tx, loadMessage(tx, principal, id))
       })
       opts.live.publish(effects)
       return view
     },
   )
 
-  app.delete(
+  routes.delete(
     '/api/v1/messages/:id',
-    { config: { access: 'user', scope: 'chatter:write' } },
+    {
+      config: { access: 'user', scope: 'chatter:write' },
+      schema: {
+        summary: 'Delete a comment: it stays as a tombstone',
+        params: RecordParams,
+        response: { 204: noBody('Deleted') },
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       const effects = newEffects()
       await opts.writes.run((tx) =>
         deleteMessage(tx, {
@@ -173,30 +199,23 @@ export async function chatterRoutes(
     },
   )
 
-  app.get(
+  routes.get(
     '/api/v1/messages/:id/versions',
-    { config: { access: 'user', scope: 'chatter:read' } },
+    {
+      config: { access: 'user', scope: 'chatter:read' },
+      schema: {
+        summary: "A message's earlier bodies",
+        params: RecordParams,
+        response: { 200: itemsOf(MessageVersionViewSchema) },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       return db.transaction((tx) => {
         const message = loadMessage(tx, principal, id)
-        // A deleted message keeps its last body as a version: only admins read it (as for its files);
-        // for everyone else the tombstone has no history.
-        if (message.deletedAt !== null && principal.role !== 'admin') return { items: [] }
-        const versions = tx
-          .select()
-          .from(messageVersions)
-          .where(eq(messageVersions.messageId, message.id))
-          .orderBy(asc(messageVersions.id))
-          .all()
-        return {
-          items: versions.map((version) => ({
-            body: version.body,
-            replacedBy: version.replacedBy,
-            replacedAt: version.replacedAt,
-          })),
-        }
+        if (message.deletedAt !== null && !seesDeletedHistory(principal)) return { items: [] }
+        return { items: listVersions(tx, message.id).map(presentVersion) }
       })
     },
   )

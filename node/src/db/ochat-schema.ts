@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm'
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 /**
- * O'Chat on the node (issue 5): this instance's registration with a relay, connections with other
+ * O'Chat on the node: this instance's registration with a relay, connections with other
  * companies, one channel per connection, messages with their delivery status, files and bulk sends.
  * Re-exported by schema.ts, so there is still one schema and one migration history.
  */
@@ -12,7 +12,7 @@ const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
 
 /**
  * This node's identity with its relay: one row (id 1). Secret keys are sealed with a key derived from
- * the operator's secret (NODE_OCHAT_SECRET), never stored in the clear (DESIGN.md invariant 2).
+ * the operator's secret (NODE_OCHAT_SECRET), never stored in the clear.
  */
 export const ochatIdentity = sqliteTable('ochat_identity', {
   id: integer('id').primaryKey(),
@@ -53,7 +53,7 @@ export const ochatIdentity = sqliteTable('ochat_identity', {
  * Connections with other instances, as the relay reports them, plus what only this side knows: the
  * contact (partner) the other company is filed under, and the peer keys this side pinned. A key
  * change on the relay (`peer_*_key` differ from `pinned_*`) pauses the channel until an admin verifies
- * the new safety code (DESIGN.md invariant 8).
+ * the new safety code: a key change is never silent.
  */
 export const ochatConnections = sqliteTable(
   'ochat_connections',
@@ -128,7 +128,7 @@ export const ochatMessages = sqliteTable(
     /** As shown: the writer's name and company (the sender's, for incoming messages). */
     authorName: text('author_name').notNull(),
     authorCompany: text('author_company').notNull(),
-    /** Sanitized HTML (incoming bodies are sanitized here, on arrival: invariant 9). */
+    /** Sanitized HTML (incoming bodies are sanitized on arrival, before they are stored). */
     html: text('html').notNull(),
     /** Our record this message is about (record-bound threads). */
     recordId: integer('record_id'),

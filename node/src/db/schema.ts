@@ -189,7 +189,7 @@ export const subtypes = sqliteTable('subtypes', {
   /** Following the parent (e.g. `tracking`, all updates) includes this one (e.g. `lead.stage`). */
   parentKey: text('parent_key'),
   name: text('name').notNull(),
-  /** Internal subtypes never reach external partners (DESIGN.md invariant 10). */
+  /** Internal subtypes never reach external partners. */
   internal: bool('internal').notNull(),
   /** Given to a new follower choosing "all messages" (externals get the non-internal ones only). */
   isDefault: bool('is_default').notNull(),
@@ -302,9 +302,10 @@ export const notifications = sqliteTable(
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
     // No foreign keys here, on purpose: a post to 50 followers writes 50 rows, and checking four
-    // parents per row was an eighth of a post's cost. The rows are written only by notifications/,
-    // from rows read or written in the same transaction, and removed with their record
-    // (records/routes.ts), which is the only way messages and activities are deleted.
+    // parents per row is a large share of a post's cost (docs/performance.md). The rows are written
+    // only by notifications/, from rows read or written in the same transaction, and removed with
+    // their record (records/repository.ts deleteRecordRows), which is the only way messages and
+    // activities are deleted.
     partnerId: integer('partner_id').notNull(),
     recordId: integer('record_id').notNull(),
     messageId: integer('message_id'),
@@ -338,8 +339,8 @@ export const notifications = sqliteTable(
 )
 
 /**
- * Emails waiting to be sent (the mail issue sends them). As in Odoo's mail.mail, one row is one email
- * sent to a group of recipients: a message has at most two (with a link into the node for internal
+ * Emails waiting to be sent (nothing sends them yet: outgoing email is not built). One row is one
+ * email sent to a group of recipients: a message has at most two (with a link into the node for internal
  * users, without for contacts). Each recipient, with its address and its own status, is the
  * `notifications` row pointing here.
  */

@@ -11,8 +11,8 @@ const MAX_BATCH = 64
  * Group commit for SQLite. Writes that arrive in the same turn of the event loop run one after the
  * other in one transaction, each inside its own savepoint: a write that throws is rolled back alone
  * and its caller gets the error, the others commit together. A commit writes every page it touched to
- * the WAL, and a post to 50 followers touches ~60 pages of the partner-ordered inbox index; 16 posts
- * committed together touch those pages once, not 16 times.
+ * the WAL, and a post to 50 followers touches dozens of pages of the partner-ordered inbox index;
+ * posts committed together touch those pages once, not once each.
  *
  * Jobs are synchronous (better-sqlite3 is), so nothing interleaves inside a batch; callers see their
  * result only after the commit, so nothing is published or answered for a write that did not land.

@@ -63,6 +63,23 @@ export function findFollower(tx: Tx, recordId: number, partnerId: number): Follo
   return query.get({ recordId, partnerId })
 }
 
+/** Whether a partner follows a record: every read of an `own` record asks, so built once per connection. */
+export function isFollower(tx: Tx, recordId: number, partnerId: number): boolean {
+  const query = once(tx, 'followers.isFollower', () =>
+    tx
+      .select({ id: followers.id })
+      .from(followers)
+      .where(
+        and(
+          eq(followers.recordId, sql.placeholder('recordId')),
+          eq(followers.partnerId, sql.placeholder('partnerId')),
+        ),
+      )
+      .prepare(),
+  )
+  return query.get({ recordId, partnerId }) !== undefined
+}
+
 export function unfollow(tx: Tx, recordId: number, partnerId: number): boolean {
   return (
     tx

@@ -1,14 +1,14 @@
 import type { Socket } from 'node:net'
+import { type Clock, noBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { authenticate, principalOf } from '../auth/plugin.ts'
 import type { Principal } from '../auth/principal.ts'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadRecord } from '../records/access.ts'
+import { loadRecord, scopeAllows } from '../policies/index.ts'
+import type { SessionSettings } from '../settings.ts'
 import type { LiveClient, LiveHub } from './hub.ts'
 
 export const ClientFrame = z.discriminatedUnion('type', [
@@ -23,14 +23,18 @@ export const ClientFrame = z.discriminatedUnion('type', [
  */
 export async function liveRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub },
+  opts: { db: Db; clock: Clock; config: SessionSettings; registry: ModelRegistry; live: LiveHub },
 ) {
   const auth = { db: opts.db, clock: opts.clock, sessionIdleMs: opts.config.sessionIdleMs }
-  app.get(
+  app.withTypeProvider<ZodTypeProvider>().get(
     '/api/v1/live',
     {
       websocket: true,
       config: { access: 'user', scope: 'chatter:read' },
+      schema: {
+        summary: 'WebSocket of live events: send {type:"subscribe", recordId} to follow a record',
+        response: { 101: noBody('Switching Protocols: the socket is open') },
+      },
       preValidation: async (request) => {
         const origin = request.headers.origin
         if (origin !== undefined && hostOf(origin) !== request.headers.host)
@@ -85,7 +89,7 @@ export async function liveRoutes(
           const who = currentIn(round)
           if (!who) return false
           // O'Chat events need the key's ochat:read scope, as every O'Chat route does (the socket needs chatter:read).
-          if (event.type.startsWith('ochat.')) return who.scopes === null || who.scopes.has('ochat:read')
+          if (event.type.startsWith('ochat.')) return scopeAllows(who, 'ochat:read')
           if (event.scope === 'user' || canRead(who, event.recordId)) return true
           // Unfollowed or unassigned since subscribing: no more events about that record.
           opts.live.unsubscribe(client, event.recordId)
@@ -109,7 +113,7 @@ export async function liveRoutes(
         const who = current()
         if (!who) return
         if (!canRead(who, frame.recordId)) {
-          // The same answer whether the record is missing or hidden (invariant 11).
+          // The same answer whether the record is missing or hidden: an id tells nothing about what exists.
           client.send(JSON.stringify({ type: 'error', code: 'E_NOT_FOUND', recordId: frame.recordId }))
           return
         }

@@ -26,7 +26,7 @@ const PRIORITY = choices('Low', 'Normal', 'High', 'Urgent')
 
 /**
  * The built-in models. Every model has a `name` (the record's display name) and a tracked `stage`.
- * Tracking sequences follow Odoo's habit: the stage first, then the assignee, then amounts and dates.
+ * Tracking sequences put what readers look for first: the stage, then the assignee, then amounts and dates.
  */
 export const BUILTIN_MODELS: ModelDefinition[] = [
   {

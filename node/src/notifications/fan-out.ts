@@ -4,10 +4,10 @@ import { once } from '../db/raw.ts'
 /**
  * Tells a record's followers about a new message, in one INSERT … SELECT: a post to 50 followers is
  * one statement that SQLite runs on its own, not 50 rows read into JavaScript and written back.
- * This is the follower rule (Odoo's _get_recipient_data, mission-anchors (b)1), and its only copy:
+ * This is the follower rule, and its only copy:
  *   - a follower on `all` gets every subtype; on `comments`, discussions only; on `custom`, the
  *     subtypes picked (picking a parent, e.g. all updates, includes its children); on `none`, nothing;
- *   - internal subtypes never reach external partners, whatever they chose (invariant 10);
+ *   - internal subtypes never reach external partners, whatever they chose;
  *   - never the author, nor inactive partners or users, nor the explicit recipients (told apart);
  *   - users who chose the inbox get an inbox notification; everyone else an email notification, on
  *     the email of their audience (`mailUser` with a link into the node, `mailPartner` without); with

@@ -2,8 +2,8 @@ import { escapeHtml } from '../chatter/body.ts'
 import type { MailContent } from './notify.ts'
 
 /**
- * The email for one message. Restricted fields never go into an email (mission-anchors row 6), for
- * any recipient; internal users get a link to the record, customers get none (row 21).
+ * The email for one message. Restricted fields never go into an email, for any recipient: a mailbox
+ * is outside the node's access rules. Internal users get a link to the record, customers get none.
  */
 export function messageMail(input: {
   company: string

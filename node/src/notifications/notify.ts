@@ -1,30 +1,8 @@
-import { eq, getTableName, inArray } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
-import { once } from '../db/raw.ts'
-import { notifications, outgoingMail, partners, users } from '../db/schema.ts'
 import type { Effects } from '../live/events.ts'
 import { fanOutToFollowers } from './fan-out.ts'
-import { type Candidate, explicitRecipients, type Recipient } from './recipients.ts'
-
-/** Everything about a partner that deciding how to reach them needs. */
-export function candidates(tx: Tx, partnerIds: number[]): Candidate[] {
-  if (partnerIds.length === 0) return []
-  return tx
-    .select({
-      partnerId: partners.id,
-      name: partners.name,
-      email: partners.email,
-      internal: partners.internal,
-      partnerActive: partners.active,
-      userId: users.id,
-      userActive: users.active,
-      notification: users.notification,
-    })
-    .from(partners)
-    .leftJoin(users, eq(users.partnerId, partners.id))
-    .where(inArray(partners.id, partnerIds))
-    .all()
-}
+import { explicitRecipients, type Recipient } from './recipients.ts'
+import { candidates, dropUnusedMails, insertNotification, insertOutgoingMail } from './repository.ts'
 
 /** Who an email is for: internal users (it links into the node) or contacts (it does not). */
 export type MailAudience = 'user' | 'partner'
@@ -128,34 +106,27 @@ function writeNotifications(
     effects: Effects
   },
 ): void {
-  const insert = once(tx, 'notify.insert', (sqlite) =>
-    sqlite.prepare(
-      `insert into ${getTableName(notifications)} (partner_id, user_id, record_id, message_id, activity_id, reason,
-         channel, mail_id, email_to, email_status, email_error, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-  )
   for (const recipient of input.recipients) {
     const email = recipient.channel === 'email'
     const mailId = email ? input.mails.idFor(recipient.userId === null ? 'partner' : 'user') : null
     // Nothing that may be emailed to this audience: no email notification at all.
     if (email && mailId === null) continue
     const address = recipient.email ?? ''
-    insert.run(
-      recipient.partnerId,
-      recipient.userId,
-      input.recordId,
-      input.messageId,
-      input.activityId,
-      recipient.reason,
-      recipient.channel,
+    insertNotification(tx, {
+      partnerId: recipient.partnerId,
+      userId: recipient.userId,
+      recordId: input.recordId,
+      messageId: input.messageId,
+      activityId: input.activityId,
+      reason: recipient.reason,
+      channel: recipient.channel,
       mailId,
-      email ? address : null,
-      email ? (address ? 'queued' : 'failed') : null,
+      emailTo: email ? address : null,
+      emailStatus: email ? (address ? 'queued' : 'failed') : null,
       // A contact without an address cannot be emailed: kept, visible as failed, with the reason.
-      email && !address ? 'the contact has no email address' : null,
-      input.now,
-    )
+      emailError: email && !address ? 'the contact has no email address' : null,
+      createdAt: input.now,
+    })
     if (!email && recipient.userId !== null)
       input.effects.events.push({ scope: 'user', userId: recipient.userId, type: 'inbox.changed' })
   }
@@ -194,22 +165,14 @@ class MailGroups {
     if (this.#ids.has(audience)) return this.#ids.get(audience) ?? null
     const content = this.#input.content(audience)
     const id = content
-      ? Number(
-          once(this.#tx, 'notify.mail', (sqlite) =>
-            sqlite.prepare(
-              `insert into ${getTableName(outgoingMail)} (record_id, message_id, activity_id, subject, body, next_attempt_at, created_at)
-               values (?, ?, ?, ?, ?, ?, ?)`,
-            ),
-          ).run(
-            this.#input.recordId,
-            this.#input.messageId,
-            this.#input.activityId,
-            content.subject,
-            content.body,
-            this.#input.now,
-            this.#input.now,
-          ).lastInsertRowid,
-        )
+      ? insertOutgoingMail(this.#tx, {
+          recordId: this.#input.recordId,
+          messageId: this.#input.messageId,
+          activityId: this.#input.activityId,
+          subject: content.subject,
+          body: content.body,
+          now: this.#input.now,
+        })
       : null
     this.#ids.set(audience, id)
     return id
@@ -218,12 +181,6 @@ class MailGroups {
   dropUnused(): void {
     const ids = [...this.#ids.values()].filter((id): id is number => id !== null)
     if (ids.length === 0) return
-    once(this.#tx, 'notify.dropUnusedMail', (sqlite) =>
-      sqlite.prepare(
-        `delete from ${getTableName(outgoingMail)}
-          where id in (select value from json_each(?))
-            and not exists (select 1 from ${getTableName(notifications)} n where n.mail_id = ${getTableName(outgoingMail)}.id)`,
-      ),
-    ).run(JSON.stringify(ids))
+    dropUnusedMails(this.#tx, ids)
   }
 }

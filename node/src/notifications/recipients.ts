@@ -1,3 +1,5 @@
+import { reachesPartner } from '../policies/internal.ts'
+
 /** A partner as recipient computation sees it. */
 export type Candidate = {
   partnerId: number
@@ -32,7 +34,7 @@ export function channelOf(candidate: Candidate): 'inbox' | 'email' {
 /**
  * The explicit recipients of a message (mentioned partners, a newly assigned user): told whether or
  * not they follow, minus the author and inactive partners and users. An internal message never
- * reaches an external partner, explicit or not (invariant 10): the post command refuses such mentions
+ * reaches an external partner, explicit or not: the post command refuses such mentions
  * first; this is the last line. Followers are told by `fanOutToFollowers` (fan-out.ts).
  */
 export function explicitRecipients(input: {
@@ -44,7 +46,7 @@ export function explicitRecipients(input: {
   for (const candidate of input.explicit) {
     if (candidate.partnerId === input.authorPartnerId || chosen.has(candidate.partnerId)) continue
     if (!candidate.partnerActive || candidate.userActive === false) continue
-    if (input.internal && !candidate.internal) continue
+    if (!reachesPartner(input, candidate)) continue
     chosen.set(candidate.partnerId, {
       partnerId: candidate.partnerId,
       name: candidate.name,

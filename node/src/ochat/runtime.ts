@@ -1,11 +1,11 @@
 import type { DeliveryItem, ItemResult, SignedReceipt } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Database } from '../db/client.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError } from '../errors.ts'
 import type { LiveHub } from '../live/hub.ts'
+import type { OchatSettings } from '../settings.ts'
 import { type SyncOutcome, storeConnectionViews } from './connections/sync-connections.ts'
 import { receiveItems } from './delivery/inbound.ts'
 import { Outbox } from './delivery/outbox.ts'
@@ -43,7 +43,7 @@ export type OchatDeps = {
   writes: WriteQueue
   live: LiveHub
   clock: Clock
-  config: Config
+  config: OchatSettings
   log: FastifyBaseLogger
 }
 
@@ -85,7 +85,7 @@ export class Ochat {
   transfers: FileTransfers | undefined
   /**
    * Connections an admin here is accepting right now: a sync that sees them accepted meanwhile is
-   * seeing our own decision, not one the relay made up (connections/repository.ts upsertConnection).
+   * seeing our own decision, not one the relay made up (connections/apply-connection-view.ts).
    */
   readonly acceptingHere = new Set<string>()
 

@@ -1,9 +1,8 @@
-import { eq } from 'drizzle-orm'
 import { hashPassword } from '../auth/passwords.ts'
 import { randomToken } from '../auth/tokens.ts'
 import type { Db } from '../db/client.ts'
-import { partners, users } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
+import { insertPartner, insertUser, loginTaken } from './repository.ts'
 import type { UserCreate } from './schema.ts'
 
 /** Creates an internal user and their partner, in one transaction. */
@@ -16,27 +15,24 @@ export async function createUser(input: {
 }) {
   const passwordHash = input.passwordHash ?? (await hashPassword(input.user.password))
   return input.db.transaction((tx) => {
-    if (tx.select({ id: users.id }).from(users).where(eq(users.login, input.user.login)).get())
+    if (loginTaken(tx, input.user.login))
       throw new NodeError('E_CONFLICT', `the login "${input.user.login}" is taken`)
-    const partner = tx
-      .insert(partners)
-      .values({ name: input.user.name, email: input.user.email, internal: true, createdAt: input.now })
-      .returning()
-      .get()
-    const user = tx
-      .insert(users)
-      .values({
-        login: input.user.login,
-        passwordHash,
-        role: input.user.role,
-        partnerId: partner.id,
-        notification: input.user.notification,
-        timeZone: input.user.timeZone,
-        icalToken: randomToken(24),
-        createdAt: input.now,
-      })
-      .returning()
-      .get()
+    const partner = insertPartner(tx, {
+      name: input.user.name,
+      email: input.user.email,
+      internal: true,
+      createdAt: input.now,
+    })
+    const user = insertUser(tx, {
+      login: input.user.login,
+      passwordHash,
+      role: input.user.role,
+      partnerId: partner.id,
+      notification: input.user.notification,
+      timeZone: input.user.timeZone,
+      icalToken: randomToken(24),
+      createdAt: input.now,
+    })
     return { user, partner }
   })
 }

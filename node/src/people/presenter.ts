@@ -1,8 +1,18 @@
-import type { z } from 'zod'
-import type { apiKeys, partners, users } from '../db/schema.ts'
-import type { ApiKeyViewSchema, PartnerViewSchema, UserViewSchema } from './schema.ts'
+import { z } from 'zod'
+import { ScopeSchema } from '../auth/scopes.ts'
+import type { ApiKeyRow, PartnerRow, UserRow } from './repository.ts'
 
-export function presentPartner(row: typeof partners.$inferSelect): z.infer<typeof PartnerViewSchema> {
+export const PartnerViewSchema = z.object({
+  id: z.int(),
+  name: z.string(),
+  email: z.string().nullable(),
+  companyName: z.string().nullable(),
+  /** True for the partner of an internal user; external partners are customers and vendors. */
+  internal: z.boolean(),
+})
+export type PartnerView = z.infer<typeof PartnerViewSchema>
+
+export function presentPartner(row: PartnerRow): PartnerView {
   return {
     id: row.id,
     name: row.name,
@@ -12,10 +22,21 @@ export function presentPartner(row: typeof partners.$inferSelect): z.infer<typeo
   }
 }
 
-export function presentUser(
-  row: typeof users.$inferSelect,
-  partner: typeof partners.$inferSelect,
-): z.infer<typeof UserViewSchema> {
+export const UserViewSchema = z.object({
+  id: z.int(),
+  login: z.string(),
+  name: z.string(),
+  email: z.string().nullable(),
+  role: z.enum(['admin', 'user']),
+  partnerId: z.int(),
+  notification: z.enum(['inbox', 'email']),
+  timeZone: z.string(),
+  active: z.boolean(),
+})
+export type UserView = z.infer<typeof UserViewSchema>
+
+/** A user as people see them: the name and email are their partner's. */
+export function presentUser(row: UserRow, partner: PartnerRow): UserView {
   return {
     id: row.id,
     login: row.login,
@@ -29,14 +50,43 @@ export function presentUser(
   }
 }
 
-export function presentApiKey(row: typeof apiKeys.$inferSelect): z.infer<typeof ApiKeyViewSchema> {
+/** Who is logged in, with the token to send back as X-CSRF-Token (null through an API key). */
+export const SessionViewSchema = z.object({ csrfToken: z.string().nullable(), user: UserViewSchema })
+export type SessionView = z.infer<typeof SessionViewSchema>
+
+export function presentSession(csrfToken: string | null, user: UserView): SessionView {
+  return { csrfToken, user }
+}
+
+export const ApiKeyViewSchema = z.object({
+  id: z.int(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(ScopeSchema),
+  createdAt: z.int(),
+  lastUsedAt: z.int().nullable(),
+  revokedAt: z.int().nullable(),
+})
+export type ApiKeyView = z.infer<typeof ApiKeyViewSchema>
+
+/** Never the secret: only its hash is kept, and it is shown once, when the key is made. */
+export function presentApiKey(row: ApiKeyRow): ApiKeyView {
   return {
     id: row.id,
     name: row.name,
     prefix: row.prefix,
-    scopes: row.scopes as z.infer<typeof ApiKeyViewSchema>['scopes'],
+    scopes: row.scopes as ApiKeyView['scopes'],
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
     revokedAt: row.revokedAt,
   }
+}
+
+export const ApiKeyCreatedSchema = ApiKeyViewSchema.extend({
+  /** The key itself, `ock_…`: shown this once. */
+  secret: z.string(),
+})
+
+export function presentCreatedApiKey(row: ApiKeyRow, secret: string): z.infer<typeof ApiKeyCreatedSchema> {
+  return { ...presentApiKey(row), secret }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { PageQuerySchema } from '../api/pagination.ts'
 import { ScopeSchema } from '../auth/scopes.ts'
 
 export const TimeZoneSchema = z.string().refine((zone) => {
@@ -14,6 +15,9 @@ const Name = z.string().trim().min(1).max(200)
 const Email = z.email().max(320)
 
 const CompanyName = z.string().trim().min(1).max(200)
+
+/** GET /api/v1/partners?search=: by name or email, any case. */
+export const PartnerQuerySchema = PageQuerySchema.extend({ search: z.string().trim().max(100).optional() })
 
 export const PartnerCreateSchema = z.strictObject({
   name: Name,
@@ -66,6 +70,7 @@ export const UserUpdateSchema = z
     message: 'revokeApiKeys goes with a new password',
     path: ['revokeApiKeys'],
   })
+export type UserUpdate = z.infer<typeof UserUpdateSchema>
 
 export const LoginSchema = z.strictObject({
   login: z.string().min(1).max(100),
@@ -75,35 +80,4 @@ export const LoginSchema = z.strictObject({
 export const ApiKeyCreateSchema = z.strictObject({
   name: z.string().trim().min(1).max(100),
   scopes: z.array(ScopeSchema).min(1).max(20),
-})
-
-export const PartnerViewSchema = z.object({
-  id: z.int(),
-  name: z.string(),
-  email: z.string().nullable(),
-  companyName: z.string().nullable(),
-  /** True for the partner of an internal user; external partners are customers and vendors. */
-  internal: z.boolean(),
-})
-
-export const UserViewSchema = z.object({
-  id: z.int(),
-  login: z.string(),
-  name: z.string(),
-  email: z.string().nullable(),
-  role: z.enum(['admin', 'user']),
-  partnerId: z.int(),
-  notification: z.enum(['inbox', 'email']),
-  timeZone: z.string(),
-  active: z.boolean(),
-})
-
-export const ApiKeyViewSchema = z.object({
-  id: z.int(),
-  name: z.string(),
-  prefix: z.string(),
-  scopes: z.array(ScopeSchema),
-  createdAt: z.int(),
-  lastUsedAt: z.int().nullable(),
-  revokedAt: z.int().nullable(),
 })

@@ -1,25 +1,24 @@
 import { isIP } from 'node:net'
-import { eq } from 'drizzle-orm'
+import { type Clock, noBody, refusal, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { decodeCursor, PageQuerySchema, page, pageOf } from '../api/pagination.ts'
 import {
   DEVICE_COOKIE,
   DEVICE_COOKIE_MAX_AGE_MS,
   DEVICE_COOKIE_PATH,
   type DeviceCookies,
 } from '../auth/device-cookie.ts'
-import type { LoginAttemptLog } from '../auth/login-attempts.ts'
+import { type LoginAttemptLog, LoginAttemptViewSchema } from '../auth/login-attempts.ts'
 import type { LoginAttempt, LoginThrottle } from '../auth/login-throttle.ts'
 import { burnPasswordCheck, verifyPassword } from '../auth/passwords.ts'
 import { principalOf, SESSION_COOKIE } from '../auth/plugin.ts'
 import { deleteSession, findSession } from '../auth/repository.ts'
 import { randomToken, sha256 } from '../auth/tokens.ts'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
-import type { Db } from '../db/client.ts'
-import { partners, sessions, users } from '../db/schema.ts'
-import { NodeError, parseWith } from '../errors.ts'
-import { presentUser } from './presenter.ts'
+import type { Db, Tx } from '../db/client.ts'
+import { NodeError } from '../errors.ts'
+import type { SessionSettings } from '../settings.ts'
+import { presentSession, presentUser, SessionViewSchema, type UserView } from './presenter.ts'
+import { findUserByLogin, findUserWithPartner, insertSession } from './repository.ts'
 import { LoginSchema } from './schema.ts'
 
 export type LoginGuard = {
@@ -31,77 +30,120 @@ export type LoginGuard = {
 /** Log in and out, and the failed logins administrators review. */
 export function sessionRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config } & LoginGuard,
+  opts: { db: Db; clock: Clock; config: SessionSettings } & LoginGuard,
 ): void {
   const { db, clock, config } = opts
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
-  app.post('/api/v1/session', { config: { access: 'public' } }, async (request, reply) => {
-    const body = parseWith(LoginSchema, request.body)
-    const now = clock.now()
-    const row = db.select().from(users).where(eq(users.login, body.login)).get()
-    const attempt: LoginAttempt = {
-      login: body.login,
-      address: clientAddress(request),
-      trustedClient: trustedClient(request, { db, config, opts, login: body.login, userId: row?.id, now }),
-      now,
-    }
-    // The same answer, after the same work, for an unknown login and a wrong password.
-    const valid = await checkPassword(request, attempt, opts, {
-      knownLogin: row !== undefined,
-      verify: async () => {
-        if (row?.active) return verifyPassword(body.password, row.passwordHash)
-        await burnPasswordCheck(body.password)
-        return false
+  routes.post(
+    '/api/v1/session',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary:
+          'Log in: sets the session cookie and a device cookie, and returns the CSRF token to send as X-CSRF-Token; failures slow down with growing delays (429 with Retry-After)',
+        body: LoginSchema,
+        response: {
+          200: SessionViewSchema,
+          429: refusal(
+            'Too many failed logins for this login or address (E_RATE_LIMITED); retry after Retry-After',
+          ),
+        },
       },
-    })
-    if (!row || !valid) throw new NodeError('E_LOGIN_FAILED')
-    const token = randomToken()
-    const csrfToken = randomToken(24)
-    db.insert(sessions)
-      .values({ tokenHash: sha256(token), userId: row.id, csrfToken, createdAt: now, lastSeenAt: now })
-      .run()
-    const secure = secureCookie(request, config)
-    void reply.setCookie(SESSION_COOKIE, token, {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'lax',
-      secure,
-      maxAge: Math.floor(config.sessionIdleMs / 1000),
-    })
-    // A fresh one on every login: a device that lost its trust by failing gets it back only this way.
-    void reply.setCookie(DEVICE_COOKIE, opts.devices.issue(row.login, now), {
-      path: DEVICE_COOKIE_PATH,
-      httpOnly: true,
-      sameSite: 'strict',
-      secure,
-      maxAge: Math.floor(DEVICE_COOKIE_MAX_AGE_MS / 1000),
-    })
-    return { csrfToken, user: userView(db, row.id) }
-  })
+    },
+    async (request, reply) => {
+      const body = request.body
+      const now = clock.now()
+      const row = findUserByLogin(db, body.login)
+      const attempt: LoginAttempt = {
+        login: body.login,
+        address: clientAddress(request),
+        trustedClient: trustedClient(request, { db, config, opts, login: body.login, userId: row?.id, now }),
+        now,
+      }
+      // The same answer, after the same work, for an unknown login and a wrong password.
+      const valid = await checkPassword(request, attempt, opts, {
+        knownLogin: row !== undefined,
+        verify: async () => {
+          if (row?.active) return verifyPassword(body.password, row.passwordHash)
+          await burnPasswordCheck(body.password)
+          return false
+        },
+      })
+      if (!row || !valid) throw new NodeError('E_LOGIN_FAILED')
+      const token = randomToken()
+      const csrfToken = randomToken(24)
+      insertSession(db, {
+        tokenHash: sha256(token),
+        userId: row.id,
+        csrfToken,
+        createdAt: now,
+        lastSeenAt: now,
+      })
+      const secure = secureCookie(request, config)
+      void reply.setCookie(SESSION_COOKIE, token, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure,
+        maxAge: Math.floor(config.sessionIdleMs / 1000),
+      })
+      // A fresh one on every login: a device that lost its trust by failing gets it back only this way.
+      void reply.setCookie(DEVICE_COOKIE, opts.devices.issue(row.login, now), {
+        path: DEVICE_COOKIE_PATH,
+        httpOnly: true,
+        sameSite: 'strict',
+        secure,
+        maxAge: Math.floor(DEVICE_COOKIE_MAX_AGE_MS / 1000),
+      })
+      return presentSession(csrfToken, userView(db, row.id))
+    },
+  )
 
-  app.delete('/api/v1/session', { config: { access: 'user' } }, async (request, reply) => {
-    const token = request.cookies[SESSION_COOKIE]
-    if (token) deleteSession(db, sha256(token))
-    // The device cookie stays: this browser is still the user's.
-    void reply.clearCookie(SESSION_COOKIE, {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: secureCookie(request, config),
-    })
-    return reply.status(204).send()
-  })
+  routes.delete(
+    '/api/v1/session',
+    {
+      config: { access: 'user' },
+      schema: { summary: 'Log out', response: { 204: noBody('Logged out; the session cookie is cleared') } },
+    },
+    async (request, reply) => {
+      const token = request.cookies[SESSION_COOKIE]
+      if (token) deleteSession(db, sha256(token))
+      // The device cookie stays: this browser is still the user's.
+      void reply.clearCookie(SESSION_COOKIE, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: secureCookie(request, config),
+      })
+      return reply.status(204).send()
+    },
+  )
 
-  app.get('/api/v1/session', { config: { access: 'user' } }, async (request) => {
-    const principal = principalOf(request)
-    return { csrfToken: principal.csrfToken ?? null, user: userView(db, principal.userId) }
-  })
-
-  app.get(
-    '/api/v1/login-attempts',
-    { config: { access: 'user', scope: 'admin', admin: true } },
+  routes.get(
+    '/api/v1/session',
+    {
+      config: { access: 'user' },
+      schema: { summary: 'Who is logged in', response: { 200: SessionViewSchema } },
+    },
     async (request) => {
-      const query = parseWith(PageQuerySchema, request.query, 'E_INVALID_PARAMS')
+      const principal = principalOf(request)
+      return presentSession(principal.csrfToken ?? null, userView(db, principal.userId))
+    },
+  )
+
+  routes.get(
+    '/api/v1/login-attempts',
+    {
+      config: { access: 'user', scope: 'admin', admin: true },
+      schema: {
+        summary: 'Failed and throttled logins of the last 30 days, newest first (administrators)',
+        querystring: PageQuerySchema,
+        response: { 200: pageOf(LoginAttemptViewSchema) },
+      },
+    },
+    async (request) => {
+      const query = request.query
       const rows = opts.attempts.list({ before: decodeCursor(query.cursor), limit: query.limit + 1 })
       return page(rows, query.limit)
     },
@@ -170,7 +212,7 @@ function trustedClient(
   request: FastifyRequest,
   input: {
     db: Db
-    config: Config
+    config: SessionSettings
     opts: LoginGuard
     login: string
     userId: number | undefined
@@ -193,17 +235,13 @@ function trustedClient(
  * TLS proxy saying so through X-Forwarded-Proto, believed only with NODE_TRUST_PROXY): a node behind
  * such a proxy with a public URL left at its http default would otherwise send its cookies bare.
  */
-export function secureCookie(request: FastifyRequest, config: Config): boolean {
+export function secureCookie(request: FastifyRequest, config: SessionSettings): boolean {
   return config.secureCookies || request.protocol === 'https'
 }
 
-export function userView(db: Db, userId: number) {
-  const row = db
-    .select()
-    .from(users)
-    .innerJoin(partners, eq(partners.id, users.partnerId))
-    .where(eq(users.id, userId))
-    .get()
-  if (!row) throw new NodeError('E_NOT_FOUND')
-  return presentUser(row.users, row.partners)
+/** A user as the API shows them, or E_NOT_FOUND. */
+export function userView(tx: Tx, userId: number): UserView {
+  const found = findUserWithPartner(tx, userId)
+  if (!found) throw new NodeError('E_NOT_FOUND')
+  return presentUser(found.user, found.partner)
 }

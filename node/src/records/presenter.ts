@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ActivityStateSchema } from '../activities/schema.ts'
 import type { Model } from '../models/registry.ts'
-import type { RecordRow } from './access.ts'
+import type { RecordRow } from './repository.ts'
 
 export const RecordViewSchema = z.object({
   id: z.int(),

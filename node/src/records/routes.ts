@@ -1,41 +1,37 @@
-import { and, desc, eq, lt } from 'drizzle-orm'
+import { type Clock, noBody, refusal, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
 import { recordActivityStates } from '../activities/record-state.ts'
-import { decodeCursor, PageQuerySchema, page } from '../api/pagination.ts'
+import { decodeCursor, PageQuerySchema, page, pageOf } from '../api/pagination.ts'
 import { IdParams as RecordParams } from '../api/params.ts'
-import { countContentReferences } from '../attachments/repository.ts'
-import { removeContent } from '../attachments/storage.ts'
 import { principalOf } from '../auth/plugin.ts'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
-import { attachments, notifications, outgoingMail, records } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
-import { NodeError, parseWith } from '../errors.ts'
+import { NodeError } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
-import { loadRecord, readableCondition } from './access.ts'
-import { presentRecord } from './presenter.ts'
+import { loadRecord, readableCondition } from '../policies/index.ts'
+import type { RecordSettings } from '../settings.ts'
+import { deleteRecord, removeOrphanContents } from './delete-record.ts'
+import { presentRecord, RecordViewSchema } from './presenter.ts'
+import { listRecords } from './repository.ts'
+import { ModelParamsSchema, RecordCreateSchema, RecordUpdateSchema } from './schema.ts'
 import { createRecord, updateRecord } from './write-record.ts'
-
-const ModelParams = z.object({ model: z.string().max(64) })
-const CreateBody = z.strictObject({ values: z.record(z.string(), z.unknown()) })
-const UpdateBody = z.strictObject({
-  /** The version you read; the write is refused if the record changed since. */
-  version: z.int().positive(),
-  values: z.record(z.string(), z.unknown()),
-})
-
-export const RecordBodies = { CreateBody, UpdateBody }
 
 /** Records of every model: list, read, create, update (optimistic), delete. */
 export async function recordRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; config: Config; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
+  opts: {
+    db: Db
+    clock: Clock
+    config: RecordSettings
+    registry: ModelRegistry
+    live: LiveHub
+    writes: WriteQueue
+  },
 ) {
   const { db, registry } = opts
+  const routes = app.withTypeProvider<ZodTypeProvider>()
   const site = {
     company: opts.config.company,
     publicUrl: opts.config.publicUrl,
@@ -48,28 +44,28 @@ export async function recordRoutes(
     return model
   }
 
-  app.get(
+  routes.get(
     '/api/v1/models/:model/records',
-    { config: { access: 'user', scope: 'records:read' } },
+    {
+      config: { access: 'user', scope: 'records:read' },
+      schema: {
+        summary: 'Records of a model you may see, newest first',
+        params: ModelParamsSchema,
+        querystring: PageQuerySchema,
+        response: { 200: pageOf(RecordViewSchema) },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const model = modelOf(parseWith(ModelParams, request.params, 'E_INVALID_PARAMS').model)
-      const query = parseWith(PageQuerySchema, request.query, 'E_INVALID_PARAMS')
-      const before = decodeCursor(query.cursor)
-      const rows = db
-        .select()
-        .from(records)
-        .where(
-          and(
-            eq(records.modelId, model.id),
-            before ? lt(records.id, before) : undefined,
-            readableCondition(principal, model),
-          ),
-        )
-        .orderBy(desc(records.id))
-        .limit(query.limit + 1)
-        .all()
-      const result = page(rows, query.limit)
+      const model = modelOf(request.params.model)
+      const { limit, cursor } = request.query
+      const rows = listRecords(db, {
+        modelId: model.id,
+        before: decodeCursor(cursor),
+        limit: limit + 1,
+        readable: readableCondition(principal, model),
+      })
+      const result = page(rows, limit)
       const states = recordActivityStates(
         db,
         result.items.map((row) => row.id),
@@ -82,36 +78,66 @@ export async function recordRoutes(
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/models/:model/records',
-    { config: { access: 'user', scope: 'records:write' } },
+    {
+      config: { access: 'user', scope: 'records:write' },
+      schema: {
+        summary: 'Create a record',
+        params: ModelParamsSchema,
+        body: RecordCreateSchema,
+        response: { 201: RecordViewSchema },
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request)
-      const model = modelOf(parseWith(ModelParams, request.params, 'E_INVALID_PARAMS').model)
-      const body = parseWith(CreateBody, request.body)
+      const model = modelOf(request.params.model)
       const effects = newEffects()
+      const values = request.body.values
       const record = await opts.writes.run((tx) =>
-        createRecord(tx, { principal, model, values: body.values, site, now: opts.clock.now(), effects }),
+        createRecord(tx, { principal, model, values, site, now: opts.clock.now(), effects }),
       )
       opts.live.publish(effects)
       return reply.status(201).send(presentRecord(record, model))
     },
   )
 
-  app.get('/api/v1/records/:id', { config: { access: 'user', scope: 'records:read' } }, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-    const { record, model } = loadRecord(db, { principal, registry, recordId: id })
-    return presentRecord(record, model, recordActivityStates(db, [id], opts.clock.now()).get(id))
-  })
-
-  app.patch(
+  routes.get(
     '/api/v1/records/:id',
-    { config: { access: 'user', scope: 'records:write' } },
+    {
+      config: { access: 'user', scope: 'records:read' },
+      schema: {
+        summary: 'One record, with its worst activity state',
+        params: RecordParams,
+        response: { 200: RecordViewSchema },
+      },
+    },
     async (request) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(UpdateBody, request.body)
+      const { id } = request.params
+      const { record, model } = loadRecord(db, { principal, registry, recordId: id })
+      return presentRecord(record, model, recordActivityStates(db, [id], opts.clock.now()).get(id))
+    },
+  )
+
+  routes.patch(
+    '/api/v1/records/:id',
+    {
+      config: { access: 'user', scope: 'records:write' },
+      schema: {
+        summary: 'Change a record; send the version you read (409 if it changed since)',
+        params: RecordParams,
+        body: RecordUpdateSchema,
+        response: {
+          200: RecordViewSchema,
+          409: refusal('The record changed since the version you read (E_VERSION_CONFLICT): read it again'),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      const body = request.body
       const effects = newEffects()
       const { record, model } = await opts.writes.run((tx) => {
         const loaded = loadRecord(tx, { principal, registry, recordId: id })
@@ -136,30 +162,25 @@ export async function recordRoutes(
     },
   )
 
-  app.delete(
+  routes.delete(
     '/api/v1/records/:id',
-    { config: { access: 'user', scope: 'records:write' } },
+    {
+      config: { access: 'user', scope: 'records:write' },
+      schema: {
+        summary: 'Delete a record with its chatter and files',
+        params: RecordParams,
+        response: { 204: noBody('Deleted') },
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request)
-      const { id } = parseWith(RecordParams, request.params, 'E_INVALID_PARAMS')
+      const { id } = request.params
       const contents = await opts.writes.run((tx) => {
         loadRecord(tx, { principal, registry, recordId: id })
-        const files = tx
-          .selectDistinct({ sha256: attachments.sha256 })
-          .from(attachments)
-          .where(eq(attachments.recordId, id))
-          .all()
-        // Notifications and emails carry no foreign key (db/schema.ts): they go with their record here,
-        // so no email about a deleted record is sent later.
-        tx.delete(notifications).where(eq(notifications.recordId, id)).run()
-        tx.delete(outgoingMail).where(eq(outgoingMail.recordId, id)).run()
-        tx.delete(records).where(eq(records.id, id)).run()
-        return files.map((file) => file.sha256)
+        return deleteRecord(tx, id)
       })
-      // The record's files go with it, unless another upload has the same content. Checked and removed
-      // in one synchronous step, so an upload of the same bytes cannot slip in between.
-      for (const sha256 of contents)
-        if (countContentReferences(db, sha256) === 0) removeContent(opts.config.attachmentDir, sha256)
+      // After the commit: a rolled-back delete must not have lost its files.
+      removeOrphanContents({ db, attachmentDir: opts.config.attachmentDir, contents })
       opts.live.publish({ events: [{ scope: 'record', recordId: id, type: 'record.updated' }] })
       opts.live.forgetRecord(id)
       return reply.status(204).send()

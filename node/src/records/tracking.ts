@@ -20,7 +20,7 @@ const isEmpty = (value: unknown) => value === null || value === undefined || val
 
 /**
  * The tracked fields a write changed, as people saw them before and after, in tracking order
- * (sequence, then name). Empty → empty is not a change (Odoo skips falsy → falsy).
+ * (sequence, then name). Empty → empty is not a change: people saw nothing change.
  */
 export function trackedChanges(
   tx: Tx,

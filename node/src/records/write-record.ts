@@ -10,9 +10,10 @@ import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
 import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
-import type { RecordRow } from './access.ts'
+import { partnerIdsOfUsers } from '../people/repository.ts'
+import type { RecordRow } from './repository.ts'
 import { insertTrackingValues, trackedChanges } from './tracking.ts'
-import { nameResolver, parseValues, partnersOfUsers } from './values.ts'
+import { nameResolver, parseValues } from './values.ts'
 
 type Site = { company: string; publicUrl: string; locale: string; currency: string }
 
@@ -130,7 +131,7 @@ export function updateRecord(
     changes.length === 0 && assigneeId !== null
       ? `<p>Assigned to ${escapeHtml(nameResolver(tx)('user', assigneeId))}</p>`
       : ''
-  // Odoo's _track_subtype: a stage change is its own subtype, so followers can follow just that.
+  // A stage change is its own subtype, so followers can follow just that.
   const stageSubtype = changes.some((change) => change.field === 'stage')
     ? subtypesOfModel(tx, model.id).find((row) => row.key === `${model.name}.stage`)
     : undefined
@@ -181,7 +182,7 @@ function assign(
 ): void {
   const explicit: { partnerId: number; reason: 'assigned' }[] = []
   if (input.assigneeId !== null && input.assigneeId !== input.previousAssigneeId) {
-    const partnerId = partnersOfUsers(tx, [input.assigneeId]).get(input.assigneeId)
+    const partnerId = partnerIdsOfUsers(tx, [input.assigneeId]).get(input.assigneeId)
     if (partnerId !== undefined) {
       follow(tx, {
         recordId: input.record.id,

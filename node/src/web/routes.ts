@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises'
 import { extname, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { NodeError } from '../errors.ts'
 
@@ -34,13 +35,34 @@ const ASSET_PATH = /^(?:[a-z0-9_-]+\/)*[a-z0-9_-]+\.[a-z0-9]+$/i
 
 /** The web UI: index.html at `/`, its modules and styles under `/assets/`. */
 export async function webRoutes(app: FastifyInstance) {
-  app.get('/', { config: { access: 'public' } }, async (_request, reply) => sendFile(reply, 'index.html'))
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/assets/*', { config: { access: 'public' } }, async (request, reply) => {
-    const path = (request.params as { '*': string })['*']
-    if (!ASSET_PATH.test(path)) throw new NodeError('E_NOT_FOUND')
-    return sendFile(reply, path)
-  })
+  routes.get(
+    '/',
+    {
+      config: { access: 'public' },
+      schema: { summary: 'The web UI', response: { 200: rawBody('text/html', 'The UI page') } },
+    },
+    async (_request, reply) => sendFile(reply, 'index.html'),
+  )
+
+  // The `*` wildcard is read by the handler, not declared: it has no name the API document could give
+  // as a path parameter, and a path the handler refuses is the same 404 as a missing file.
+  routes.get(
+    '/assets/*',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'Web UI files',
+        response: { 200: rawBody('*/*', 'A script, style sheet or image of the UI, by its extension') },
+      },
+    },
+    async (request, reply) => {
+      const path = (request.params as { '*': string })['*']
+      if (!ASSET_PATH.test(path)) throw new NodeError('E_NOT_FOUND')
+      return sendFile(reply, path)
+    },
+  )
 }
 
 /**

@@ -4,7 +4,7 @@ import { receivesMessages } from './followers.js'
 import { notUploaded, pendingUploads } from './pending-uploads.js'
 
 /**
- * The chatter composer, Odoo-style: "Send message" goes to the followers (and warns when external
+ * The chatter composer: "Send message" goes to the followers (and warns when external
  * ones will get it by email), "Log note" is internal and says so. Markdown in a textarea; files are
  * uploaded first (with a progress bar), then posted with the message by id.
  */

@@ -42,7 +42,7 @@ export async function renderRecord(ctx, container, recordId) {
   const chatter = mountChatter(ctx, chatterSlot, { record, model })
   const ochat = mountRecordOchat(ctx, ochatSlot, { record })
   await Promise.all([chatter.ready, ochat.ready])
-  // Opening a record reads its notifications, as in Odoo's chatter.
+  // Opening a record reads its notifications: the person has now seen what they were told about.
   await api('POST', '/api/v1/inbox/read-all', { recordId }).catch(ctx.report)
 
   function buildSheet() {

@@ -4,8 +4,8 @@ import {
   parseSignedRequestHeaders,
   verifySignedRequest,
 } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyRequest } from 'fastify'
-import type { Clock } from '../clock.ts'
 import type { Executor } from '../db/client.ts'
 import { RelayError } from '../errors.ts'
 import { findInstance, type InstanceRow } from '../instances/repository.ts'
@@ -20,9 +20,9 @@ declare module 'fastify' {
 export type AuthDeps = { db: Executor; clock: Clock; relayId: string; nonces: NonceStore }
 
 /**
- * Authenticates a signed node → relay request (PROTOCOL.md §2.2, invariant 3) and returns the
- * instance. Unknown instance and bad signature answer alike (invariant 11); a suspended instance learns
- * it is suspended only after proving who it is.
+ * Authenticates a signed node → relay request (PROTOCOL.md §2.2) and returns the instance. Unknown
+ * instance and bad signature answer alike, so nobody can probe which instances exist; a suspended
+ * instance learns it is suspended only after proving who it is.
  */
 export async function authenticate(request: FastifyRequest, deps: AuthDeps): Promise<InstanceRow> {
   const headers = parseSignedRequestHeaders(request.headers)

@@ -1,4 +1,4 @@
-import { LIMITS, parseSignedRequestHeaders } from '@ochat/shared-protocol'
+import { clockSkewRejection, parseSignedRequestHeaders, withinClockWindow } from '@ochat/shared-protocol'
 import type { FastifyRequest } from 'fastify'
 import { RelayError } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
@@ -13,14 +13,18 @@ declare module 'fastify' {
     instance?: InstanceRow
   }
   interface FastifyContextConfig {
-    /** Declares why a route has no signed-request preHandler (see assertRouteAuth). */
+    /** Declares why a route has no signed-request hook (see assertRouteAuth). */
     auth?: RouteAuth
   }
 }
 
-const SIGNED = Symbol('signed request preHandler')
+const SIGNED = Symbol('signed request hook')
 
-/** The preHandler of signed routes (PROTOCOL.md §2.2). */
+/**
+ * The preValidation hook of signed routes (PROTOCOL.md §2.2). It runs once the body is read, which the
+ * signature covers, and before the body is validated, so that an unsigned caller learns nothing from
+ * a validation error.
+ */
 export function requireInstance(deps: AuthDeps) {
   const handler = async (request: FastifyRequest): Promise<void> => {
     request.instance = await authenticate(request, deps)
@@ -30,17 +34,17 @@ export function requireInstance(deps: AuthDeps) {
 
 /**
  * Deny by default, enforced when routes are registered: a route either runs the signed-request
- * preHandler or says in its config how else it authenticates. A route that does neither stops the
+ * hook or says in its config how else it authenticates. A route that does neither stops the
  * relay from starting, instead of quietly being public.
  */
 export function assertRouteAuth(route: {
   url: string
   method: string | string[]
-  preHandler?: unknown
+  preValidation?: unknown
   config?: { auth?: RouteAuth }
 }): void {
-  const preHandlers = [route.preHandler].flat()
-  const signed = preHandlers.some((handler) => typeof handler === 'function' && SIGNED in handler)
+  const hooks = [route.preValidation].flat()
+  const signed = hooks.some((handler) => typeof handler === 'function' && SIGNED in handler)
   if (!signed && !route.config?.auth) {
     throw new Error(
       `route ${[route.method].flat().join(',')} ${route.url} is neither signed nor declares its auth`,
@@ -61,11 +65,6 @@ export function currentInstance(request: FastifyRequest): InstanceRow {
 export function precheckSignedHeaders(headers: FastifyRequest['headers'], nowMs: number): void {
   const parsed = parseSignedRequestHeaders(headers)
   if (!parsed.ok) throw RelayError.fromRejection(401, parsed)
-  if (Math.abs(nowMs / 1000 - parsed.value.timestamp) > LIMITS.clockSkewSeconds) {
-    throw RelayError.fromRejection(401, {
-      code: 'E_AUTH_CLOCK_SKEW',
-      reason:
-        'auth-required: request timestamp is more than 300 s from the relay clock; check the node clock (NTP)',
-    })
-  }
+  if (!withinClockWindow(parsed.value.timestamp, nowMs))
+    throw RelayError.fromRejection(401, clockSkewRejection())
 }

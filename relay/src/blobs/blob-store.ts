@@ -47,7 +47,7 @@ export class FileBlobStore implements BlobStore {
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.byteLength
-        // Enforced while streaming, not after buffering (issue 3, attachments).
+        // Enforced while streaming, not after buffering: memory stays bounded whatever a client sends.
         if (size > maxBytes) return done(new BlobTooLargeError(`more than the declared ${maxBytes} bytes`))
         hash.update(chunk)
         done(null, chunk)

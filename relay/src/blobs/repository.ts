@@ -63,7 +63,7 @@ export async function markFetched(
 }
 
 /**
- * Blobs to delete (DESIGN.md attachment storage): every recipient fetched it and no new grant came for
+ * Blobs to delete (PROTOCOL.md §8.3): every recipient fetched it and no new grant came for
  * an hour (a bulk send may list one blob in several submits), or it is past its 30 days, or its upload
  * was abandoned for a day, or it was uploaded a day ago and no envelope ever listed it (so uploads
  * cannot be used as free storage).

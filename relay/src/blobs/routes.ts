@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import {
   attachmentCiphertextSize,
+  BlobCreatedSchema,
+  BlobStoredSchema,
   feedUpload,
-  IdSchema,
   LIMITS,
   newId,
   Sha256Schema,
@@ -11,14 +12,16 @@ import {
   UploadPaceError,
   UploadPaceGuard,
 } from '@ochat/shared-protocol'
-import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
+import { type Clock, rawBody, refusal, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify'
 import { z } from 'zod'
 import { currentInstance } from '../auth/plugin.ts'
-import type { Clock } from '../clock.ts'
 import type { Db } from '../db/client.ts'
-import { loggable, parseBody, RelayError } from '../errors.ts'
+import { loggable, RelayError } from '../errors.ts'
+import { IdParams, wellFormedId } from '../ids.ts'
+import { authorize, mayDownloadBlob, mayUploadBlob } from '../policies.ts'
 import { type BlobStore, BlobTooLargeError } from './blob-store.ts'
-import { completeBlob, findBlob, hasGrant, insertBlob, markFetched } from './repository.ts'
+import { completeBlob, findBlob, insertBlob, markFetched } from './repository.ts'
 
 /** Largest ciphertext of one attachment: 100 MB of plaintext, sealed in 64 KiB chunks. */
 export const MAX_BLOB_BYTES = attachmentCiphertextSize(LIMITS.attachmentBytes)
@@ -39,14 +42,8 @@ const CreateBlobSchema = z.strictObject({
 
 const tokenHash = (token: string) => createHash('sha256').update(token).digest('base64url')
 
-function blobId(params: unknown): string {
-  const { id } = parseBody(z.object({ id: z.string() }), params)
-  if (!IdSchema.safeParse(id).success) throw new RelayError('E_NOT_FOUND')
-  return id
-}
-
 /**
- * Attachments (PROTOCOL.md §8, issue 3): the ciphertext is uploaded once, even for a bulk send, with a
+ * Attachments (PROTOCOL.md §8): the ciphertext is uploaded once, even for a bulk send, with a
  * declared length enforced while streaming; recipients of an envelope that lists it may download it,
  * resuming with Range.
  */
@@ -56,128 +53,166 @@ export async function blobRoutes(
     db: Db
     clock: Clock
     store: BlobStore
-    signed: preHandlerHookHandler
+    signed: preValidationHookHandler
     /** How slow the uploader may send before the upload is cut off (PROTOCOL.md §8.3). */
     uploadPace: UploadPace
   },
 ): Promise<void> {
   // The upload body is a raw stream, handed to the store as it arrives.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload))
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
   /** Step 1, signed: declare the upload; the answer carries a one-time upload token. */
-  app.post('/v1/blobs', { preHandler: deps.signed }, async (request, reply) => {
-    const body = parseBody(CreateBlobSchema, request.body)
-    const nowMs = deps.clock.now()
-    const id = newId(nowMs)
-    const uploadToken = randomBytes(32).toString('base64url')
-    await insertBlob(deps.db, {
-      id,
-      uploader: currentInstance(request).id,
-      size: body.size,
-      sha256: body.sha256 ?? null,
-      uploadTokenHash: tokenHash(uploadToken),
-      state: 'uploading',
-      createdAt: nowMs,
-      expiresAt: nowMs + BLOB_TTL_MS,
-    })
-    return reply.status(201).send({ blobId: id, uploadUrl: `/v1/blobs/${id}`, uploadToken, size: body.size })
-  })
+  routes.post(
+    '/v1/blobs',
+    {
+      preValidation: deps.signed,
+      schema: {
+        summary:
+          'Declare an attachment upload (ciphertext length, optional SHA-256); returns a one-time upload token',
+        body: CreateBlobSchema,
+        response: { 201: BlobCreatedSchema },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body
+      const nowMs = deps.clock.now()
+      const id = newId(nowMs)
+      const uploadToken = randomBytes(32).toString('base64url')
+      await insertBlob(deps.db, {
+        id,
+        uploader: currentInstance(request).id,
+        size: body.size,
+        sha256: body.sha256 ?? null,
+        uploadTokenHash: tokenHash(uploadToken),
+        state: 'uploading',
+        createdAt: nowMs,
+        expiresAt: nowMs + BLOB_TTL_MS,
+      })
+      return reply
+        .status(201)
+        .send({ blobId: id, uploadUrl: `/v1/blobs/${id}`, uploadToken, size: body.size })
+    },
+  )
 
   /**
    * Step 2: stream the bytes with `Authorization: Bearer <uploadToken>`. A signed request would need the
    * body's hash before sending, so the token (bound to this blob, single use) authorises the stream.
    */
-  app.put('/v1/blobs/:id', { config: { auth: 'upload-token' } }, async (request, reply) => {
-    const id = blobId(request.params)
-    const blob = await findBlob(deps.db, id)
-    const token = request.headers.authorization?.replace(/^Bearer /, '') ?? ''
-    if (!blob?.uploadTokenHash || blob.uploadTokenHash !== tokenHash(token))
-      throw new RelayError('E_NOT_FOUND')
-    const declared = Number(request.headers['content-length'])
-    if (declared !== blob.size) {
-      throw new RelayError('E_BLOB_LENGTH', `Content-Length must be the declared ${blob.size} bytes`)
-    }
-    if (request.headers['content-type'] !== 'application/octet-stream')
-      throw new RelayError('E_UNSUPPORTED_MEDIA_TYPE')
-    let written: { size: number; sha256: string }
-    // The store reads through the guard, so when it cuts the upload off the request stays open to carry
-    // the answer; the socket closes once it is out, with the rest of the body unread.
-    const guard = new UploadPaceGuard(deps.uploadPace)
-    const detach = feedUpload(request.body as Readable, guard)
-    try {
-      written = await deps.store.write(id, guard, blob.size)
-    } catch (error) {
-      const closing = { headers: { connection: 'close' } }
-      if (error instanceof UploadPaceError)
-        throw new RelayError(
-          error.kind === 'stalled' ? 'E_UPLOAD_STALLED' : 'E_UPLOAD_TOO_SLOW',
-          error.message,
-          closing,
-        )
-      if (error instanceof BlobTooLargeError)
-        throw new RelayError('E_BLOB_LENGTH', `more bytes than the declared ${blob.size}`, closing)
-      // The uploader went away: its fault. Anything else (the volume full or failing) is the relay's.
-      if (isClientAbort(error))
+  routes.put(
+    '/v1/blobs/:id',
+    {
+      config: { auth: 'upload-token' },
+      schema: {
+        summary: 'Stream the declared bytes (Authorization: Bearer <uploadToken>)',
+        params: IdParams,
+        body: rawBody('application/octet-stream', 'The ciphertext, exactly the declared length'),
+        response: { 200: BlobStoredSchema },
+      },
+    },
+    async (request, reply) => {
+      const id = wellFormedId(request.params.id)
+      const blob = await findBlob(deps.db, id)
+      const token = request.headers.authorization?.replace(/^Bearer /, '') ?? ''
+      authorize(blob && mayUploadBlob(blob, tokenHash(token)))
+      const declared = Number(request.headers['content-length'])
+      if (declared !== blob.size) {
+        throw new RelayError('E_BLOB_LENGTH', `Content-Length must be the declared ${blob.size} bytes`)
+      }
+      if (request.headers['content-type'] !== 'application/octet-stream')
+        throw new RelayError('E_UNSUPPORTED_MEDIA_TYPE')
+      let written: { size: number; sha256: string }
+      // The store reads through the guard, so when it cuts the upload off the request stays open to carry
+      // the answer; the socket closes once it is out, with the rest of the body unread.
+      const guard = new UploadPaceGuard(deps.uploadPace)
+      const detach = feedUpload(request.body as Readable, guard)
+      try {
+        written = await deps.store.write(id, guard, blob.size)
+      } catch (error) {
+        const closing = { headers: { connection: 'close' } }
+        if (error instanceof UploadPaceError)
+          throw new RelayError(
+            error.kind === 'stalled' ? 'E_UPLOAD_STALLED' : 'E_UPLOAD_TOO_SLOW',
+            error.message,
+            closing,
+          )
+        if (error instanceof BlobTooLargeError)
+          throw new RelayError('E_BLOB_LENGTH', `more bytes than the declared ${blob.size}`, closing)
+        // The uploader went away: its fault. Anything else (the volume full or failing) is the relay's.
+        if (isClientAbort(error))
+          throw new RelayError(
+            'E_BLOB_LENGTH',
+            `the upload stopped after ${guard.bytes} of ${blob.size} bytes`,
+            closing,
+          )
+        throw error
+      } finally {
+        detach()
+      }
+      if (written.size !== blob.size || (blob.sha256 && blob.sha256 !== written.sha256)) {
+        await deps.store.delete(id)
         throw new RelayError(
           'E_BLOB_LENGTH',
-          `the upload stopped after ${guard.bytes} of ${blob.size} bytes`,
-          closing,
+          written.size !== blob.size
+            ? `received ${written.size} of the declared ${blob.size} bytes`
+            : 'the upload does not match its declared SHA-256',
         )
-      throw error
-    } finally {
-      detach()
-    }
-    if (written.size !== blob.size || (blob.sha256 && blob.sha256 !== written.sha256)) {
-      await deps.store.delete(id)
-      throw new RelayError(
-        'E_BLOB_LENGTH',
-        written.size !== blob.size
-          ? `received ${written.size} of the declared ${blob.size} bytes`
-          : 'the upload does not match its declared SHA-256',
-      )
-    }
-    await completeBlob(deps.db, { id, nowMs: deps.clock.now() })
-    return reply.status(200).send({ blobId: id, size: written.size, sha256: written.sha256 })
-  })
+      }
+      await completeBlob(deps.db, { id, nowMs: deps.clock.now() })
+      return reply.status(200).send({ blobId: id, size: written.size, sha256: written.sha256 })
+    },
+  )
 
   /** Download, signed: only a recipient of an envelope listing the blob (or its uploader). Range resumes. */
-  app.get('/v1/blobs/:id', { preHandler: deps.signed }, async (request, reply) => {
-    const id = blobId(request.params)
-    const me = currentInstance(request)
-    const blob = await findBlob(deps.db, id)
-    const allowed =
-      blob?.state === 'complete' &&
-      (blob.uploader === me.id || (await hasGrant(deps.db, { blobId: id, instanceId: me.id })))
-    if (!blob || !allowed) throw new RelayError('E_NOT_FOUND')
-    const range = parseRange(request, blob.size)
-    if (range === 'unsatisfiable') {
+  routes.get(
+    '/v1/blobs/:id',
+    {
+      preValidation: deps.signed,
+      schema: {
+        summary: 'Download an attachment as a recipient; Range supported',
+        params: IdParams,
+        response: {
+          200: rawBody('application/octet-stream', 'The whole ciphertext'),
+          206: rawBody('application/octet-stream', 'The range asked for (Content-Range)'),
+          416: refusal('The range is outside the file (E_RANGE); Content-Range gives its size'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const id = wellFormedId(request.params.id)
+      const me = currentInstance(request)
+      const blob = await findBlob(deps.db, id)
+      authorize(blob && (await mayDownloadBlob(deps.db, { viewer: me.id, blob })))
+      const range = parseRange(request, blob.size)
+      if (range === 'unsatisfiable') {
+        return reply
+          .status(416)
+          .header('content-range', `bytes */${blob.size}`)
+          .send(new RelayError('E_RANGE').body())
+      }
+      const { start, end } = range ?? { start: 0, end: blob.size - 1 }
+      const stream = await deps.store.read(id, { start, end })
+      // Its rows go after its file: between the two, the purge has taken it.
+      if (!stream) throw new RelayError('E_NOT_FOUND')
+      // The grant counts as fetched once the last byte has been sent, whatever ranges it took.
+      if (end === blob.size - 1 && blob.uploader !== me.id) {
+        reply.raw.once('finish', () => {
+          markFetched(deps.db, { blobId: id, instanceId: me.id, nowMs: deps.clock.now() }).catch(
+            (error: unknown) => request.log.error({ err: loggable(error) }, 'marking a blob fetched failed'),
+          )
+        })
+      }
       return reply
-        .status(416)
-        .header('content-range', `bytes */${blob.size}`)
-        .send(new RelayError('E_RANGE').body())
-    }
-    const { start, end } = range ?? { start: 0, end: blob.size - 1 }
-    const stream = await deps.store.read(id, { start, end })
-    // Its rows go after its file: between the two, the purge has taken it.
-    if (!stream) throw new RelayError('E_NOT_FOUND')
-    // The grant counts as fetched once the last byte has been sent, whatever ranges it took.
-    if (end === blob.size - 1 && blob.uploader !== me.id) {
-      reply.raw.once('finish', () => {
-        markFetched(deps.db, { blobId: id, instanceId: me.id, nowMs: deps.clock.now() }).catch(
-          (error: unknown) => request.log.error({ err: loggable(error) }, 'marking a blob fetched failed'),
-        )
-      })
-    }
-    return reply
-      .status(range ? 206 : 200)
-      .headers({
-        'content-type': 'application/octet-stream',
-        'content-length': String(end - start + 1),
-        'accept-ranges': 'bytes',
-        ...(range ? { 'content-range': `bytes ${start}-${end}/${blob.size}` } : {}),
-      })
-      .send(stream)
-  })
+        .status(range ? 206 : 200)
+        .headers({
+          'content-type': 'application/octet-stream',
+          'content-length': String(end - start + 1),
+          'accept-ranges': 'bytes',
+          ...(range ? { 'content-range': `bytes ${start}-${end}/${blob.size}` } : {}),
+        })
+        .send(stream)
+    },
+  )
 }
 
 /** The connection closed before the body ended (the client gone, or a body shorter than declared). */

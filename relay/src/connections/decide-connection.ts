@@ -10,6 +10,7 @@ import { reportFailures, wake } from '../delivery/queue-repository.ts'
 import { markFailed } from '../envelopes/repository.ts'
 import { RelayError } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
+import { authorize, sideOf } from '../policies.ts'
 import { presentConnection } from './presenter.ts'
 import {
   deleteConnection,
@@ -34,17 +35,16 @@ export type DecideConnectionProps = {
 /**
  * Accept, reject or revoke (PROTOCOL.md §3.1). The row is locked, so a revoke waits for an envelope
  * batch that holds the connection and then purges what it queued; envelopes submitted after the revoke
- * commits find the connection revoked and are refused (invariant 7).
+ * commits find the connection revoked and are refused.
  */
 export async function decideConnection(
   props: DecideConnectionProps,
 ): Promise<{ view: ConnectionView; purged: number }> {
   const outcome = await props.db.transaction(async (tx) => {
     const row = await lockConnection(tx, props.connectionId)
-    // Someone else's connection does not exist for this instance (invariant 11).
-    if (!row || (row.requester !== props.actor.id && row.addressee !== props.actor.id))
-      throw new RelayError('E_NOT_FOUND')
-    const side = row.requester === props.actor.id ? 'requester' : 'addressee'
+    // Someone else's connection does not exist for this instance: the same 404 as a missing one.
+    const side = row ? sideOf(row, props.actor.id) : undefined
+    authorize(row && side)
     const peerId = side === 'requester' ? row.addressee : row.requester
     const peer = (await instancesByIds(tx, [peerId])).get(peerId)
     // The other instance was purged and this connection outlived it: nothing can be decided with

@@ -1,10 +1,11 @@
 import type { ConnectionView } from '@ochat/shared-protocol'
 import type { Executor } from '../db/client.ts'
 import { RelayError } from '../errors.ts'
+import { authorize, maySeeConnection } from '../policies.ts'
 import { presentConnection } from './presenter.ts'
 import { findConnection, historyOf, instancesByIds, listConnectionsOf } from './repository.ts'
 
-/** Every connection the instance is part of, both directions, with history. */
+/** Every connection the instance is part of (the connections it may see), both directions, with history. */
 export async function listConnections(props: { db: Executor; viewer: string }): Promise<ConnectionView[]> {
   const rows = await listConnectionsOf(props.db, props.viewer)
   const peers = await instancesByIds(
@@ -29,8 +30,7 @@ export async function getConnection(props: {
   id: string
 }): Promise<ConnectionView> {
   const row = await findConnection(props.db, props.id)
-  if (!row || (row.requester !== props.viewer && row.addressee !== props.viewer))
-    throw new RelayError('E_NOT_FOUND')
+  authorize(row && maySeeConnection(row, props.viewer))
   const peerId = row.requester === props.viewer ? row.addressee : row.requester
   const peer = (await instancesByIds(props.db, [peerId])).get(peerId)
   if (!peer) throw new RelayError('E_NOT_FOUND')

@@ -145,7 +145,7 @@ export async function instancesByIds(executor: Executor, ids: string[]) {
   return new Map(found.map((row) => [row.id, row]))
 }
 
-/** Revocation purges what is still queued on the connection: its ciphertext goes now (invariant 7). */
+/** Revocation purges what is still queued on the connection: its ciphertext goes now (PROTOCOL.md §3.1). */
 export async function purgeQueuedEnvelopes(executor: Executor, connectionId: string): Promise<string[]> {
   const purged = await executor
     .delete(queue)

@@ -1,9 +1,10 @@
 import { addressKey, type ConnectionView, newId } from '@ochat/shared-protocol'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { errorCode, RelayError } from '../errors.ts'
 import { type InstanceRow, lockInstance } from '../instances/repository.ts'
 import { countAttempt } from '../limits/rate-windows.ts'
+import { mayBeAskedToConnect } from '../policies.ts'
+import type { ConnectionRequestSettings } from '../settings.ts'
 import { presentConnection } from './presenter.ts'
 import {
   findLiveConnectionBetween,
@@ -15,13 +16,7 @@ import {
 
 export type RequestConnectionProps = {
   db: Db
-  config: Pick<
-    Config,
-    | 'connectionRequestsPerAddressPerHour'
-    | 'connectionRequestsPerInstancePerHour'
-    | 'maxPendingIncoming'
-    | 'maxPendingIncomingPerAddress'
-  >
+  config: ConnectionRequestSettings
   requester: InstanceRow
   /** The client's address, counted against the per-address limit. */
   address: string
@@ -80,7 +75,7 @@ export async function requestConnection(props: RequestConnectionProps): Promise<
     if (requester.status !== 'active') throw new RelayError('E_SUSPENDED')
     const addressee = locked.get(props.to)
     // A suspended instance cannot be reached; it answers like an unknown one.
-    if (addressee?.status !== 'active') {
+    if (!addressee || !mayBeAskedToConnect(addressee)) {
       throw new RelayError(
         'E_NOT_FOUND',
         `no instance ${props.to} on this relay; check the id with the other company`,

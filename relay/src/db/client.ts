@@ -65,8 +65,8 @@ export async function openPostgres(url: string): Promise<Database> {
       transform: { undefined: null },
       // No array-type lookup when a connection opens: nothing here sends or reads PostgreSQL arrays
       // (lists go as JSON), and postgres.js 3.4.9 turns a connection killed during that lookup (a
-      // restart or failover) into an unhandled rejection, which ends the process
-      // (porsager/postgres#1223; seen in test/replicas.test.ts, "a dropped database connection").
+      // restart or failover) into an unhandled rejection, which ends the process (test/replicas.test.ts,
+      // "a dropped database connection").
       fetch_types: false,
       // Plan each execution with the tables as they are: a generic plan cached while a table was small
       // keeps scanning it whole once it is large (every statement here is prepared).

@@ -175,7 +175,7 @@ export const queue = pgTable(
   ],
 )
 
-/** Which replica holds an instance's WebSocket (DESIGN.md: heartbeat 10 s, expiry 30 s). */
+/** Which replica holds an instance's WebSocket (heartbeat 10 s, expiry 30 s). */
 export const leases = pgTable('leases', {
   instanceId: text('instance_id').primaryKey(),
   replicaId: text('replica_id').notNull(),
@@ -189,7 +189,7 @@ export const leases = pgTable('leases', {
 
 export const leaseGenerations = pgSequence('lease_generations')
 
-/** Per-destination backoff: one breaker per recipient instance (DESIGN.md delivery contract). */
+/** Per-destination backoff: one breaker per recipient instance, so a dead node costs one attempt per step. */
 export const destinations = pgTable('destinations', {
   instanceId: text('instance_id').primaryKey(),
   consecutiveFailures: integer('consecutive_failures').notNull().default(0),

@@ -1,10 +1,18 @@
-import { fromBase64Url, reason, type SignedReceipt, verifyReceipt } from '@ochat/shared-protocol'
+import {
+  fromBase64Url,
+  type ReceiptRefusalCode,
+  type ReceiptResult,
+  reject,
+  type SignedReceipt,
+  verifyReceipt,
+} from '@ochat/shared-protocol'
 import { sql } from 'drizzle-orm'
 import { type Executor, rows, type Tx } from '../db/client.ts'
 import type { InstanceRow } from '../instances/repository.ts'
 import { type ClaimedItem, deleteItemsOf } from './queue-repository.ts'
 
-export type ReceiptOutcome = { id: string; ok: true } | { id: string; ok: false; reason: string }
+/** One receipt's result: a refusal has a stable code and a reason (PROTOCOL.md §5.1). */
+export type ReceiptOutcome = ReceiptResult
 
 /** Receipts sent by one instance: the recipient of the envelopes, and the receipts' signer. */
 export type ReceiptBatch = { recipient: InstanceRow; receipts: SignedReceipt[] }
@@ -37,7 +45,7 @@ export async function acceptReceipts(
 }
 
 /**
- * Delivered and Read receipts (PROTOCOL.md §5.1, invariant 6), from any number of recipients in one
+ * Delivered and Read receipts (PROTOCOL.md §5.1), from any number of recipients in one
  * statement, `ochat_accept_receipts` (drizzle/0003_accept_receipts.sql). Each receipt is checked (it
  * is from its batch's instance, signed by its key, about envelopes the named sender sent to it, over an
  * accepted connection), then forwarded to the sender through the same durable queue. A Delivered
@@ -138,31 +146,30 @@ export async function acceptReceiptBatches(
   return props.batches.map((batch, b) => ({
     outcomes: batch.receipts.map((signedReceipt, r): ReceiptOutcome => {
       const { receipt } = signedReceipt
-      const verified = signed[b]?.[r]
-      if (!verified?.ok)
-        return {
-          id: receipt.id,
-          ok: false,
-          reason: verified?.reason ?? reason('invalid', 'receipt signature'),
-        }
-      const refusal = refusals.get(`${b}:${r}`)
-      if (refusal === undefined)
-        return { id: receipt.id, ok: false, reason: reason('error', 'receipt not checked; send it again') }
-      if (refusal === null) return { id: receipt.id, ok: true }
-      if (refusal === 'blocked')
-        return {
-          id: receipt.id,
-          ok: false,
-          reason: reason('blocked', `no accepted connection with ${receipt.to}`),
-        }
-      return {
+      const refused = (refusal: { code: ReceiptRefusalCode; reason: string }): ReceiptOutcome => ({
         id: receipt.id,
         ok: false,
-        reason: reason(
+        code: refusal.code,
+        reason: refusal.reason,
+      })
+      const verified = signed[b]?.[r]
+      if (!verified?.ok)
+        return refused(verified ?? reject('E_RECEIPT_BAD_SIGNATURE', 'invalid', 'receipt signature'))
+      const refusal = refusals.get(`${b}:${r}`)
+      if (refusal === undefined)
+        return refused(reject('E_INTERNAL', 'error', 'receipt not checked; send it again'))
+      if (refusal === null) return { id: receipt.id, ok: true }
+      if (refusal === 'blocked')
+        return refused(
+          reject('E_CONNECTION_NOT_ACCEPTED', 'blocked', `no accepted connection with ${receipt.to}`),
+        )
+      return refused(
+        reject(
+          'E_RECEIPT_UNKNOWN_ENVELOPE',
           'invalid',
           `envelope ${refusal.slice('foreign:'.length)} was not sent to you by ${receipt.to}`,
         ),
-      }
+      )
     }),
     delivered: [...(deliveredTo.get(batch.recipient.id) ?? [])],
   }))

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.ts'
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { Db } from '../db/client.ts'
 import { GroupCommit } from '../db/group-commit.ts'
 import type { HandOff } from './accept-receipts.ts'
@@ -28,11 +28,10 @@ export interface HandOffTarget {
 /**
  * Acknowledgements from every socket on this replica, group-committed: a bulk send to 1,000 connected
  * recipients settles in a few transactions, not 1,000. One batch is in flight, as for envelopes: the
- * acks that arrive while it commits go in the next one. With four in flight, nearly every ack at half
- * load found a free slot and went alone, one `ochat_accept_receipts` and one WAL flush each, competing
- * with the envelope commits for the two cores: the half-load p99 from submit to Delivered stored was
- * 28–72 ms (median 66) over six `pnpm bench relay` runs, and 28–75 ms (median 43) over five with one.
- * The price: a slow commit holds up every ack on the replica until it ends.
+ * acks that arrive while it commits go in the next one. With several in flight, nearly every ack at
+ * moderate load finds a free slot and goes alone, one `ochat_accept_receipts` and one WAL flush each,
+ * competing with the envelope commits for the CPU, which makes delivery slower, not faster
+ * (docs/performance.md). The price: a slow commit holds up every ack on the replica until it ends.
  *
  * The Delivered receipts of a batch go back to their senders through the queue. When a sender's socket
  * is on this replica and has room, its receipts are inserted already claimed for it, in the same

@@ -1,3 +1,4 @@
+import { retryDelayMs } from '@ochat/shared-protocol'
 import { eq, sql } from 'drizzle-orm'
 import { type Db, rows } from '../db/client.ts'
 import { destinations, instances } from '../db/schema.ts'
@@ -13,7 +14,6 @@ import {
   statusItem,
   wake,
 } from './queue-repository.ts'
-import { retryDelayMs } from './retry-schedule.ts'
 
 /** What happens after a failed delivery: the breaker, Retrying and Failed statuses, the deadline. */
 
@@ -42,7 +42,7 @@ export type RecordFailureProps = {
 }
 
 /**
- * One breaker per destination (DESIGN.md): each failure moves the whole destination's next attempt along
+ * One breaker per destination: each failure moves the whole destination's next attempt along
  * the retry schedule, so a dead node costs one attempt per step, not one per envelope. Each sender learns
  * that its envelopes are Retrying, when the next attempt is, and why.
  */
@@ -161,7 +161,7 @@ export async function sweepExpired(
     // Ordered by deadline so the plan walks the queue_deadline index from its start and stops at once
     // when nothing is due. Without the order, statistics that lag behind the queue (autovacuum off or
     // behind) let PostgreSQL guess a third of the rows are due and scan the whole queue, bodies
-    // included: ~0.1–0.4 s every 5 s on a queue of 100k rows, holding up everything else.
+    // included, on every sweep, holding up everything else.
     const expired = await rows<{ itemId: string; kind: string; lastError: string | null }>(
       tx,
       sql`delete from queue where qid in (

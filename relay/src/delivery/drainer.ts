@@ -1,8 +1,8 @@
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { loggable } from '../errors.ts'
+import type { DeliverySettings } from '../settings.ts'
 import { type ClaimedItem, claimDue, releaseClaims } from './queue-repository.ts'
 
 /** What the drainer needs of a socket: who it is, how much room its window has, and how to hand items over. */
@@ -31,12 +31,12 @@ export interface DrainTarget {
 export class Drainer {
   readonly #db: Db
   readonly #clock: Clock
-  readonly #config: Config
+  readonly #config: DeliverySettings
   readonly #log: FastifyBaseLogger
   #pending = new Map<DrainTarget, (() => void)[]>()
   #running: Promise<void> | undefined
 
-  constructor(props: { db: Db; clock: Clock; config: Config; log: FastifyBaseLogger }) {
+  constructor(props: { db: Db; clock: Clock; config: DeliverySettings; log: FastifyBaseLogger }) {
     this.#db = props.db
     this.#clock = props.clock
     this.#config = props.config

@@ -3,7 +3,7 @@ import type { Executor } from '../db/client.ts'
 import { destinations, leases } from '../db/schema.ts'
 
 /**
- * Which replica holds an instance's socket (DESIGN.md replicas: heartbeat 10 s, expiry 30 s). The
+ * Which replica holds an instance's socket (heartbeat 10 s, expiry 30 s). The
  * newest connection wins: taking a lease from another replica tells it, through LEASE_CHANNEL, to close
  * its socket for that instance.
  */
@@ -117,7 +117,7 @@ export async function lockDestination(executor: Executor, instanceId: string, no
     .onConflictDoUpdate({ target: destinations.instanceId, set: { updatedAt: nowMs } })
 }
 
-/** A WebSocket connect resets the destination's breaker (DESIGN.md delivery contract). */
+/** A WebSocket connect resets the destination's breaker: the node is reachable, so its backlog goes now. */
 export async function resetBreaker(
   executor: Executor,
   props: { instanceId: string; nowMs: number },

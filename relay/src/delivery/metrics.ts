@@ -1,10 +1,10 @@
+import type { Clock } from '@ochat/shared-protocol/server'
 import { sql } from 'drizzle-orm'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Clock } from '../clock.ts'
 import { type Db, rows } from '../db/client.ts'
 
 /**
- * Prometheus metrics (issue 3, operations): queue depth and oldest undelivered age per destination,
+ * Prometheus metrics for operators: queue depth and oldest undelivered age per destination,
  * deliveries by outcome, breaker states, request latency. The queue figures are read from PostgreSQL
  * at scrape time, so every replica reports the same, whole picture.
  */

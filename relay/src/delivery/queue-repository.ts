@@ -4,7 +4,7 @@ import { type Executor, rows } from '../db/client.ts'
 import { queue } from '../db/schema.ts'
 
 /**
- * The durable delivery queue (DESIGN.md delivery contract). One row per item to deliver to an
+ * The durable delivery queue (PROTOCOL.md §6 and §7). One row per item to deliver to an
  * instance: an envelope with its ciphertext, a receipt, or a status event, stored as the exact
  * DeliveryItem JSON that goes on the wire.
  */

@@ -1,14 +1,14 @@
 import { LIMITS, type NodeFrame, type RelayFrame, reason } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import type { EnvelopeWriter } from '../envelopes/envelope-writer.ts'
 import type { RateLimiter } from '../envelopes/rate-limiter.ts'
 import { submitEnvelopes } from '../envelopes/submit-envelopes.ts'
 import { loggable } from '../errors.ts'
 import type { InstanceRow } from '../instances/repository.ts'
-import { acceptReceipts } from './accept-receipts.ts'
+import type { SocketSettings } from '../settings.ts'
+import { acceptReceipts, type ReceiptOutcome } from './accept-receipts.ts'
 import type { AckWriter, HandOffTarget } from './ack-writer.ts'
 import type { Drainer, DrainTarget } from './drainer.ts'
 import { dropLease } from './lease-repository.ts'
@@ -18,7 +18,7 @@ import { type ClaimedItem, releaseClaimsOf } from './queue-repository.ts'
 export type SessionDeps = {
   db: Db
   clock: Clock
-  config: Config
+  config: SocketSettings
   writer: EnvelopeWriter
   limits: { instance: RateLimiter; connection: RateLimiter }
   log: FastifyBaseLogger
@@ -219,15 +219,20 @@ export class SocketSession implements DrainTarget, HandOffTarget {
     if (this.owed) await this.drain()
   }
 
-  #reportRefusedReceipts(outcomes: { id: string; ok: boolean; reason?: string }[]): void {
+  /**
+   * A refused receipt is answered with an `error` frame carrying the refusal's own code (PROTOCOL.md
+   * §6.2): frames have no per-receipt result, and a node must tell a bad signature from a missing
+   * connection.
+   */
+  #reportRefusedReceipts(outcomes: ReceiptOutcome[]): void {
     for (const outcome of outcomes) {
-      if (outcome.ok || !outcome.reason) continue
+      if (outcome.ok) continue
       this.sendFrame({
         type: 'error',
         error: {
-          code: 'E_RECEIPT_INVALID',
+          code: outcome.code,
           message: `Receipt ${outcome.id} was refused.`,
-          reason: outcome.reason as `invalid: ${string}`,
+          reason: outcome.reason,
         },
       })
     }

@@ -1,22 +1,25 @@
-import { newId, signWebhook, WebhookResponseSchema } from '@ochat/shared-protocol'
+import { LIMITS, newId, signWebhook, WebhookResponseSchema } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import { sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import { request } from 'undici'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import { type Db, rows } from '../db/client.ts'
 import { errorCode, loggable } from '../errors.ts'
 import type { RelayKeys } from '../info/relay-keys.ts'
 import { findInstance, type InstanceRow } from '../instances/repository.ts'
 import { checkWebhookUrl, webhookAgent } from '../instances/webhook-url.ts'
+import type { WebhookSettings } from '../settings.ts'
 import { acknowledge } from './acknowledge.ts'
 import { recordFailure, recordSuccess, settleFailedDelivery } from './delivery-failures.ts'
 import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, claimItems } from './queue-repository.ts'
-import { classifyResponse, type WebhookOutcome } from './retry-schedule.ts'
+import { classifyResponse, type WebhookOutcome } from './webhook-outcome.ts'
 
-/** Items per POST (relay anchors: ≤ 50 per batch, as Matrix transactions). */
-const BATCH_ITEMS = 50
+/**
+ * Items per POST: as many as the protocol lets one carry, one request for many items, yet few enough
+ * for a node to store within the timeout.
+ */
+const BATCH_ITEMS = LIMITS.webhookItems
 /** POSTs in flight from this replica at once, to different destinations. */
 const CONCURRENCY = 8
 /** Largest answer body read from a node: 1 MiB. */
@@ -25,7 +28,7 @@ const MAX_RESPONSE_BYTES = 1024 * 1024
 export type WebhookWorkerDeps = {
   db: Db
   clock: Clock
-  config: Config
+  config: WebhookSettings
   relayKeys: RelayKeys
   metrics: DeliveryMetrics
   log: FastifyBaseLogger

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type {} from '@fastify/websocket'
 import {
   fromBase64Url,
+  LIMITS,
   type NodeFrame,
   NodeFrameSchema,
   reason,
@@ -9,7 +10,8 @@ import {
   verifySocketAuth,
   zodDetails,
 } from '@ochat/shared-protocol'
-import type { FastifyInstance } from 'fastify'
+import { noBody } from '@ochat/shared-protocol/server'
+import type { FastifyInstance, RouteShorthandOptions } from 'fastify'
 import type { WebSocket } from 'ws'
 import { loggable, RelayError } from '../errors.ts'
 import type { RelayKeys } from '../info/relay-keys.ts'
@@ -40,7 +42,16 @@ export async function wsRoutes(
   app.addHook('preValidation', async (request) => {
     if (!request.ws) throw new RelayError('E_UPGRADE_REQUIRED')
   })
-  app.get('/v1/ws', { websocket: true, config: { auth: 'socket' } }, (socket: WebSocket) => {
+  // The upgrade is declared like any route, so that the API document lists it with the others.
+  const upgrade = {
+    websocket: true,
+    config: { auth: 'socket' },
+    schema: {
+      summary: 'WebSocket for delivery and submits (PROTOCOL.md §6)',
+      response: { 101: noBody('Switching protocols; the relay sends a challenge') },
+    },
+  } satisfies RouteShorthandOptions & { websocket: true }
+  app.get('/v1/ws', upgrade, (socket: WebSocket) => {
     const challenge = toBase64Url(randomBytes(32))
     const challengeIssuedAt = deps.clock.now()
     let session: SocketSession | undefined
@@ -157,7 +168,7 @@ export async function wsRoutes(
       await deps.hub.add(created)
       // Known to the close handler from here on, even while the first drain runs.
       session = created
-      created.sendFrame({ type: 'ready', instanceId: instance.id, window: 256 })
+      created.sendFrame({ type: 'ready', instanceId: instance.id, window: LIMITS.socketWindow })
       await created.drain()
       return created
     }

@@ -1,6 +1,6 @@
 import { type Envelope, reason, type SubmitResult } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import { sql } from 'drizzle-orm'
-import type { Clock } from '../clock.ts'
 import { type Db, rows } from '../db/client.ts'
 import { GroupCommit } from '../db/group-commit.ts'
 import { type HandOffTarget, handOver, reservePlaces } from '../delivery/ack-writer.ts'
@@ -18,7 +18,7 @@ const MAX_BATCH_ENVELOPES = 5000
  * One batch is in flight: what arrives while it commits waits and goes in the next, so batches grow with
  * load. Two in flight gained nothing: every batch locks the rows of the connections it numbers, which
  * under load are mostly the same ones, so the second waited for the first's commit anyway, and both
- * were smaller. Order per connection stays best effort (DESIGN.md), and sequence numbers follow commit
+ * were smaller. Order per connection stays best effort, and sequence numbers follow commit
  * order.
  *
  * When a recipient's socket is on this replica and has room in its window for all of its envelopes of

@@ -1,14 +1,16 @@
+import type { EnvelopeRelayStatus, EnvelopeStatusResponse } from '@ochat/shared-protocol'
 import type { EnvelopeRow } from './repository.ts'
 
 /** What a sender may know of its envelope on the relay: metadata only. */
-export function presentEnvelopeStatus(row: EnvelopeRow) {
+export function presentEnvelopeStatus(row: EnvelopeRow): EnvelopeStatusResponse['envelope'] {
   return {
     id: row.id,
     to: row.recipient,
     connectionId: row.connectionId,
     seq: row.seq,
     size: row.size,
-    status: row.status,
+    // The column holds only these values (db/schema.ts); EnvelopeStatusResponseSchema checks it on the way out.
+    status: row.status as EnvelopeRelayStatus,
     acceptedAt: row.acceptedAt,
     ...(row.deliveredAt ? { deliveredAt: row.deliveredAt } : {}),
     ...(row.readAt ? { readAt: row.readAt } : {}),

@@ -1,7 +1,7 @@
 /**
- * Token buckets kept in memory, per replica (DESIGN.md: per instance and per connection; start at 60
- * burst and 10/s per connection). With N replicas behind a balancer an instance can get up to N× the
- * rate; the per-connection limit is about fairness between peers, not a hard quota.
+ * Token buckets kept in memory, per replica (PROTOCOL.md §4.4: per instance and per connection; 60
+ * burst and 10/s per connection by default). With N replicas behind a balancer an instance can get up
+ * to N× the rate; the per-connection limit is about fairness between peers, not a hard quota.
  */
 export class RateLimiter {
   readonly #burst: number

@@ -13,18 +13,6 @@ export async function findEnvelopes(executor: Executor, ids: string[]): Promise<
     .where(sql`${envelopes.id} = any(${idArray(ids)})`)
 }
 
-export async function findEnvelopeOfSender(
-  executor: Executor,
-  props: { id: string; sender: string },
-): Promise<EnvelopeRow | undefined> {
-  const [row] = await executor
-    .select()
-    .from(envelopes)
-    .where(and(eq(envelopes.id, props.id), eq(envelopes.sender, props.sender)))
-    .limit(1)
-  return row
-}
-
 /**
  * A list as one parameter, for `column = any(…)`: PostgreSQL then looks each value up in the column's
  * index however large it believes the table to be. A join to a JSON recordset instead lets it hash the

@@ -1,16 +1,25 @@
-import { IdSchema, LIMITS, SignedReceiptSchema, SubmitRequestSchema } from '@ochat/shared-protocol'
-import type { FastifyInstance, preHandlerHookHandler } from 'fastify'
-import { z } from 'zod'
+import {
+  EnvelopeStatusResponseSchema,
+  LIMITS,
+  ReceiptsRequestSchema,
+  ReceiptsResponseSchema,
+  SubmitRequestSchema,
+  SubmitResponseSchema,
+} from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
+import { refusal, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import type { FastifyInstance, preValidationHookHandler } from 'fastify'
 import { currentInstance } from '../auth/plugin.ts'
-import type { Clock } from '../clock.ts'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { acceptReceipts } from '../delivery/accept-receipts.ts'
-import { parseBody, RelayError } from '../errors.ts'
+import { RelayError } from '../errors.ts'
+import { IdParams, wellFormedId } from '../ids.ts'
+import { authorize, maySeeEnvelope } from '../policies.ts'
+import type { DeliverySettings } from '../settings.ts'
 import type { EnvelopeWriter } from './envelope-writer.ts'
 import { presentEnvelopeStatus } from './presenter.ts'
 import type { RateLimiter } from './rate-limiter.ts'
-import { findEnvelopeOfSender } from './repository.ts'
+import { findEnvelopes } from './repository.ts'
 import { submitEnvelopes } from './submit-envelopes.ts'
 
 /** Room for JSON framing around the largest submit (64 MiB of envelopes); other routes take 1 MiB. */
@@ -21,24 +30,37 @@ export async function envelopeRoutes(
   deps: {
     db: Db
     clock: Clock
-    config: Config
+    config: Pick<DeliverySettings, 'deliveryDeadlineMs'>
     writer: EnvelopeWriter
     limits: { instance: RateLimiter; connection: RateLimiter }
-    signed: preHandlerHookHandler
+    signed: preValidationHookHandler
   },
 ): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>()
+
   /** One result per envelope, after the durable write (PROTOCOL.md §4.4). */
-  app.post(
+  routes.post(
     '/v1/envelopes',
-    { preHandler: deps.signed, bodyLimit: SUBMIT_BODY_LIMIT_BYTES },
+    {
+      preValidation: deps.signed,
+      bodyLimit: SUBMIT_BODY_LIMIT_BYTES,
+      schema: {
+        summary:
+          'Submit one envelope or a bulk send of up to 1,000; one result each, after the durable write',
+        body: SubmitRequestSchema,
+        response: {
+          200: SubmitResponseSchema,
+          429: refusal('Every envelope met an empty token bucket (E_RATE_LIMITED); retry after Retry-After'),
+        },
+      },
+    },
     async (request, reply) => {
-      const { envelopes } = parseBody(SubmitRequestSchema, request.body)
       const { results, retryAfterMs } = await submitEnvelopes({
         db: deps.db,
         writer: deps.writer,
         limits: deps.limits,
         sender: currentInstance(request).id,
-        envelopes,
+        envelopes: request.body.envelopes,
         nowMs: deps.clock.now(),
       })
       if (
@@ -55,29 +77,46 @@ export async function envelopeRoutes(
   )
 
   /** The sender's view of one of its envelopes; anyone else's answers 404. */
-  app.get('/v1/envelopes/:id', { preHandler: deps.signed }, async (request) => {
-    const { id } = parseBody(z.object({ id: z.string() }), request.params)
-    if (!IdSchema.safeParse(id).success) throw new RelayError('E_NOT_FOUND')
-    const row = await findEnvelopeOfSender(deps.db, { id, sender: currentInstance(request).id })
-    if (!row) throw new RelayError('E_NOT_FOUND')
-    return { envelope: presentEnvelopeStatus(row) }
-  })
+  routes.get(
+    '/v1/envelopes/:id',
+    {
+      preValidation: deps.signed,
+      schema: {
+        summary: "The sender's view of one of its envelopes (metadata only)",
+        params: IdParams,
+        response: { 200: EnvelopeStatusResponseSchema },
+      },
+    },
+    async (request) => {
+      const id = wellFormedId(request.params.id)
+      const [row] = await findEnvelopes(deps.db, [id])
+      authorize(row && maySeeEnvelope(row, currentInstance(request).id))
+      return { envelope: presentEnvelopeStatus(row) }
+    },
+  )
 
   /** Receipts sent on their own, by HTTP (Read, or a late Delivered): PROTOCOL.md §5.1. */
-  app.post('/v1/receipts', { preHandler: deps.signed }, async (request) => {
-    const { receipts } = parseBody(
-      z.strictObject({ receipts: z.array(SignedReceiptSchema).min(1).max(256) }),
-      request.body,
-    )
-    const { outcomes } = await deps.db.transaction((tx) =>
-      acceptReceipts({
-        tx,
-        recipient: currentInstance(request),
-        receipts,
-        nowMs: deps.clock.now(),
-        deadlineMs: deps.config.deliveryDeadlineMs,
-      }),
-    )
-    return { results: outcomes }
-  })
+  routes.post(
+    '/v1/receipts',
+    {
+      preValidation: deps.signed,
+      schema: {
+        summary: 'Delivered or Read receipts, signed by the recipient; one result each',
+        body: ReceiptsRequestSchema,
+        response: { 200: ReceiptsResponseSchema },
+      },
+    },
+    async (request) => {
+      const { outcomes } = await deps.db.transaction((tx) =>
+        acceptReceipts({
+          tx,
+          recipient: currentInstance(request),
+          receipts: request.body.receipts,
+          nowMs: deps.clock.now(),
+          deadlineMs: deps.config.deliveryDeadlineMs,
+        }),
+      )
+      return { results: outcomes }
+    },
+  )
 }

@@ -1,13 +1,27 @@
-import { LIMITS, RATE_BOUNDS, type Rate, type RelayInfo, type RelayRates } from '@ochat/shared-protocol'
+import {
+  LIMITS,
+  RATE_BOUNDS,
+  type Rate,
+  ReasonSchema,
+  type RelayInfo,
+  RelayInfoSchema,
+  type RelayRates,
+  RelayRatesSchema,
+} from '@ochat/shared-protocol'
+import type { ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import type { Config } from '../config.ts'
+import { z } from 'zod'
 import type { Database } from '../db/client.ts'
+import type { InfoSettings } from '../settings.ts'
 import type { RelayKeys } from './relay-keys.ts'
+
+/** What /healthz and /readyz answer while the relay can serve. */
+const HealthySchema = z.strictObject({ ok: z.literal(true) })
 
 /** Public routes: the relay's identity and key set, and health for the load balancer. */
 export async function infoRoutes(
   app: FastifyInstance,
-  deps: { config: Config; database: Database; relayKeys: RelayKeys },
+  deps: { config: InfoSettings; database: Database; relayKeys: RelayKeys },
 ): Promise<void> {
   const info: RelayInfo = {
     v: 1,
@@ -36,20 +50,61 @@ export async function infoRoutes(
     },
   }
 
-  app.get('/v1/info', { config: { auth: 'public' } }, async () => info)
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/v1/rates', { config: { auth: 'public' } }, async () => rates)
+  routes.get(
+    '/v1/info',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: "The relay's id, policy, limits and signed key set",
+        response: { 200: RelayInfoSchema },
+      },
+    },
+    async () => info,
+  )
 
-  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ ok: true }))
+  routes.get(
+    '/v1/rates',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: 'The token buckets an envelope submit meets, for senders to pace to',
+        response: { 200: RelayRatesSchema },
+      },
+    },
+    async () => rates,
+  )
 
-  app.get('/readyz', { config: { auth: 'public' } }, async (_request, reply) => {
-    try {
-      await deps.database.ping()
-      return { ok: true }
-    } catch {
-      return reply.status(503).send({ ok: false, reason: 'error: the database does not answer' })
-    }
-  })
+  routes.get(
+    '/healthz',
+    { config: { auth: 'public' }, schema: { summary: 'Liveness', response: { 200: HealthySchema } } },
+    async () => ({ ok: true as const }),
+  )
+
+  routes.get(
+    '/readyz',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: 'Readiness: the database answers',
+        response: {
+          200: HealthySchema,
+          503: z
+            .strictObject({ ok: z.literal(false), reason: ReasonSchema })
+            .meta({ description: 'The database does not answer' }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await deps.database.ping()
+        return { ok: true as const }
+      } catch {
+        return reply.status(503).send({ ok: false, reason: 'error: the database does not answer' })
+      }
+    },
+  )
 }
 
 function bounded(burst: number, perSecond: number): Rate {

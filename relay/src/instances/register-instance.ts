@@ -1,8 +1,8 @@
 import { addressKey, type InstanceView, verifyRegistration } from '@ochat/shared-protocol'
-import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import { RelayError } from '../errors.ts'
 import { countAttempt } from '../limits/rate-windows.ts'
+import type { RegistrationSettings } from '../settings.ts'
 import { consumeInvite, inviteIsUsable } from './invites.ts'
 import { presentInstance } from './presenter.ts'
 import { findInstance, insertInstance, updateInstance } from './repository.ts'
@@ -10,9 +10,9 @@ import { checkWebhookUrl } from './webhook-url.ts'
 
 export type RegisterInstanceProps = {
   db: Db
-  config: Pick<Config, 'registration' | 'allowPrivateWebhooks' | 'registrationsPerAddressPerHour'>
+  config: RegistrationSettings
   relayId: string
-  /** The request body, unparsed: verifyRegistration validates it. */
+  /** The request body: verifyRegistration checks its shape again, with its relay, time and signature. */
   input: unknown
   /** The client's address: counted against the per-address limit, and kept on a new instance. */
   address: string

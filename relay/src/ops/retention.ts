@@ -7,11 +7,12 @@ import { purgeRateWindows } from '../limits/rate-windows.ts'
 const BATCH = 5000
 
 /**
- * Metadata retention (DESIGN.md: 30 days by default): envelope rows whose delivery is settled are
- * deleted once older than the retention, in batches, keeping the tables small. Ciphertext is not
- * here: it left with the queue row when the recipient acknowledged it. The address an instance
- * registered from is forgotten after the same retention, and the per-address counters once their
- * hour has passed: addresses are personal data, kept only while they serve against abuse.
+ * Metadata retention (`metadataRetentionMs`, 30 days by default): envelope rows whose delivery is
+ * settled are deleted once older than the retention, in batches, keeping the tables small.
+ * Ciphertext is not here: it left with the queue row when the recipient acknowledged it. The
+ * address an instance registered from is forgotten after the same retention, and the per-address
+ * counters once their hour has passed: addresses are personal data, kept only while they serve
+ * against abuse.
  *
  * The three are separate jobs: one that fails (each failure is reported) does not hold up the others.
  * Resolves to the number of envelope rows deleted.

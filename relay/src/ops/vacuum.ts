@@ -41,8 +41,8 @@ const RULES = {
 /**
  * Who vacuums the relay's tables. In `auto`, the relay does on PGlite, which has no autovacuum worker.
  * On a PostgreSQL server it leaves the work to the server, and says so when the server's autovacuum is
- * off: on this machine's server (autovacuum off) the relay's own paced VACUUM of a busy queue held
- * acknowledgements for up to 4 s in the O'Chat bench, so it runs there only when asked (`on`).
+ * off. On a server the relay's own paced VACUUM of a busy queue has held acknowledgements for seconds,
+ * for a reason not yet found (docs/performance.md), so it runs there only when asked (`on`).
  */
 export async function vacuumsItself(
   database: Database,

@@ -7,8 +7,8 @@ import { LIMITS } from '../limits.ts'
 /**
  * Streaming encryption of attachments (PROTOCOL.md §8.2).
  *
- * Cipher: ChaCha20-Poly1305 (IETF, RFC 8439) from node:crypto, chosen by measurement: ~950 MB/s here
- * against ~107 MB/s for a tweetnacl `secretbox` stream, and libsodium has it as
+ * Cipher: ChaCha20-Poly1305 (IETF, RFC 8439) from node:crypto: native code, several times faster than a
+ * tweetnacl `secretbox` stream (figures in PROTOCOL.md §12), and libsodium has it as
  * `crypto_aead_chacha20poly1305_ietf_*`, so other implementations can read our files.
  *
  * Layout: an 8-byte header, "OCA1" then the chunk size as uint32be (65,536), then chunks. Every chunk
@@ -157,7 +157,7 @@ export type AttachmentDigest = { size: number; sha256: string }
 
 export type EncryptorOptions = {
   key: Uint8Array
-  /** Refuse plaintext beyond this many bytes; default 100 MB (DESIGN.md limits). */
+  /** Refuse plaintext beyond this many bytes; default 100 MB (`LIMITS.attachmentBytes`). */
   maxBytes?: number
   chunkBytes?: number
 }

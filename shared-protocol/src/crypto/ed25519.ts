@@ -3,14 +3,14 @@ import { toBase64Url } from '../encoding.ts'
 
 /**
  * Ed25519 through node:crypto (OpenSSL), which is byte-compatible with tweetnacl's
- * `nacl.sign.detached` (RFC 8032 is deterministic) and about 100× faster here: ~26k signs/s and ~9k
- * verifies/s against ~200 and ~97 for tweetnacl. Keys keep tweetnacl's layout so that both agree:
+ * `nacl.sign.detached` (RFC 8032 is deterministic) and two orders of magnitude faster than its
+ * JavaScript arithmetic (figures in PROTOCOL.md §12). Keys keep tweetnacl's layout so that both agree:
  * a 64-byte secret key (32-byte seed ‖ 32-byte public key) and a 32-byte public key.
  */
 
 export type IdentityKeyPair = { publicKey: Uint8Array; secretKey: Uint8Array }
 
-/** A fresh key pair from a random seed (node:crypto: ~0.1 ms against ~9 ms for tweetnacl here). */
+/** A fresh key pair from a random seed, through node:crypto like signing. */
 export function generateIdentityKeyPair(): IdentityKeyPair {
   return identityKeyPairFromSeed(randomBytes(32))
 }
@@ -36,7 +36,7 @@ export function identityKeyPairFromSeed(seed: Uint8Array): IdentityKeyPair {
   return { publicKey: new Uint8Array(publicKey), secretKey }
 }
 
-// KeyObjects are costly to build (~20 µs), so each key is imported once. Bounded, oldest out first.
+// A KeyObject is built by parsing DER, so each key is imported once. Bounded, oldest out first.
 const CACHE_LIMIT = 4096
 const privateKeys = new Map<string, KeyObject>()
 const publicKeys = new Map<string, KeyObject>()

@@ -20,8 +20,8 @@ export function encryptionKeyPairFromSecret(secretKey: Uint8Array): EncryptionKe
 
 /**
  * The nacl.box shared keys of one instance with its peers. Computing one is an X25519 scalar
- * multiplication (~1.7k/s here); reusing it makes sealing ~79k/s. Bounded, oldest out first. Make a new
- * cache when the instance's own encryption key rotates.
+ * multiplication, which costs far more than sealing with it, so it is reused. Bounded, oldest out
+ * first. Make a new cache when the instance's own encryption key rotates.
  */
 export class PeerBoxKeys {
   readonly #ownSecretKey: Uint8Array
@@ -112,7 +112,7 @@ export type OpenEnvelopeProps = {
 }
 
 /**
- * Checks, in order: shape, addressee and sender, the sender's signature (before any decryption, invariant 5),
+ * Checks, in order: shape, addressee and sender, the sender's signature (before any decryption, §4.3),
  * the box, then the payload and that it belongs to this envelope. Every failure is a value.
  */
 export function openEnvelope(

@@ -3,11 +3,11 @@ import { fromBase64Url, utf8 } from '../encoding.ts'
 import type { InstancePublicKeys } from '../schemas/identity.ts'
 
 /**
- * The safety code of a connection (PROTOCOL.md §3.3, DESIGN.md invariant 8): 60 digits in 12 groups of
+ * The safety code of a connection (PROTOCOL.md §3.3): 60 digits in 12 groups of
  * five, identical on both sides, that two admins read to each other over the phone. It changes when
  * either instance's identity or encryption key changes.
  *
- * Built like Signal's safety number (libsignal fingerprint, version 2 layout), with our inputs:
+ * Built as an iterated fingerprint of each side, then the two sides sorted:
  *   per side: h = SHA-512(0x0000 ‖ identityKey ‖ encryptionKey ‖ instanceId), then 5,200 times
  *             h = SHA-512(h ‖ identityKey)  (the iterations make a brute-forced collision costly);
  *             the first 30 bytes, as six 5-byte big-endian integers, each mod 100,000, give 30 digits;

@@ -1,14 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { canonicalBytes } from '../canonical.ts'
 import { fromBase64Url, toBase64Url } from '../encoding.ts'
-import { accept, type Outcome, reject } from '../errors.ts'
+import { accept, type Outcome, type Rejection, reject } from '../errors.ts'
 import { LIMITS } from '../limits.ts'
 import { type RequestSigningInput, SignedRequestHeadersSchema } from '../schemas/request.ts'
 import { signDetached, verifyDetached } from './ed25519.ts'
 import { labelled, SIGNING_LABELS } from './signing.ts'
 
 /**
- * Signed node → relay requests (PROTOCOL.md §2, DESIGN.md invariant 3). The signature covers the
+ * Signed node → relay requests (PROTOCOL.md §2). The signature covers the
  * method, the path with its query, the relay it is meant for, the instance, a timestamp, a nonce and
  * the SHA-256 of the body, so none of them can be changed or replayed elsewhere.
  */
@@ -18,8 +18,29 @@ export function sha256Base64Url(body: Uint8Array | string): string {
 }
 
 /**
- * How long a nonce must be remembered: past the last instant the window still accepts its timestamp
- * (timestamp + 300 s, inclusive), with a second to spare.
+ * Whether a timestamp in Unix seconds (a signed request's or a webhook's) is inside the ±300 s window of
+ * a clock read in ms (PROTOCOL.md §2.2). The clock is cut to whole seconds first, as the timestamp is:
+ * 300 s away is accepted whatever the milliseconds, 301 s is refused, in both directions.
+ */
+export function withinClockWindow(timestampSeconds: number, nowMs: number): boolean {
+  return Math.abs(Math.floor(nowMs / 1000) - timestampSeconds) <= LIMITS.clockSkewSeconds
+}
+
+/**
+ * The refusal of a signed request whose timestamp is outside that window (E_AUTH_CLOCK_SKEW): the relay
+ * answers it before reading the body and again when it checks the signature, in the same words.
+ */
+export function clockSkewRejection(): Rejection<'E_AUTH_CLOCK_SKEW'> {
+  return reject(
+    'E_AUTH_CLOCK_SKEW',
+    'auth-required',
+    `request timestamp is more than ${LIMITS.clockSkewSeconds} s from the relay clock; check the node clock (NTP)`,
+  )
+}
+
+/**
+ * How long a nonce must be remembered: until the window stops accepting its timestamp, which is the
+ * first instant of second timestamp + 301 (withinClockWindow).
  */
 export function nonceExpiry(timestampSeconds: number): number {
   return (timestampSeconds + LIMITS.clockSkewSeconds + 1) * 1000
@@ -149,15 +170,9 @@ export async function verifySignedRequest(
   if (!parsed.ok) return parsed
   const { instanceId, timestamp, nonce, signature } = parsed.value
   // The clock is checked before the instance is looked at, and an unknown instance gets the same
-  // answer as a bad signature, so a caller cannot probe which instances exist (invariant 11).
+  // answer as a bad signature, so a caller cannot probe which instances exist.
   const nowMs = props.nowMs ?? Date.now()
-  if (Math.abs(nowMs / 1000 - timestamp) > LIMITS.clockSkewSeconds) {
-    return reject(
-      'E_AUTH_CLOCK_SKEW',
-      'auth-required',
-      'request timestamp is more than 300 s from the relay clock; check the node clock (NTP)',
-    )
-  }
+  if (!withinClockWindow(timestamp, nowMs)) return clockSkewRejection()
   const input: RequestSigningInput = {
     v: 1,
     method: props.method.toUpperCase(),

@@ -1,5 +1,5 @@
 import { fromBase64, fromBase64Url } from '../encoding.ts'
-import { accept, type Outcome, reject } from '../errors.ts'
+import { accept, firstIssue, type Outcome, reject } from '../errors.ts'
 import { LIMITS } from '../limits.ts'
 import type { InstanceId } from '../schemas/common.ts'
 import { SocketAuthSchema } from '../schemas/frames.ts'
@@ -14,18 +14,13 @@ import {
   SignedRelayKeySetSchema,
 } from '../schemas/identity.ts'
 import { type Receipt, type SignedReceipt, SignedReceiptSchema } from '../schemas/payload.ts'
-import { deriveInstanceId } from './ids.ts'
+import { deriveInstanceId, deriveRelayId } from './ids.ts'
 import { SIGNING_LABELS, signCanonical, verifyCanonical } from './signing.ts'
 
 /** Signing and checking of the small signed structures: receipts, registration, rotation, key sets, socket auth. */
 
 function withinSkew(atMs: number, nowMs: number): boolean {
   return Math.abs(nowMs - atMs) <= LIMITS.clockSkewSeconds * 1000
-}
-
-function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
-  const issue = error.issues[0]
-  return `${issue?.path.map(String).join('.') || '$'}: ${issue?.message}`
 }
 
 // Receipts (PROTOCOL.md §5.1) ---------------------------------------------------------------------
@@ -93,7 +88,7 @@ export function verifyRegistration(
     return reject(
       'E_REGISTRATION_STALE',
       'invalid',
-      'registration time is more than 300 s from the relay clock',
+      `registration time is more than ${LIMITS.clockSkewSeconds} s from the relay clock`,
     )
   }
   const identityKey = fromBase64Url(registration.keys.identityKey)
@@ -128,7 +123,11 @@ export function verifyKeyRotation(
     return reject('E_ROTATION_MALFORMED', 'invalid', 'key rotation names another relay or instance')
   }
   if (!withinSkew(rotation.at, expected.nowMs)) {
-    return reject('E_ROTATION_STALE', 'invalid', 'key rotation time is more than 300 s from the relay clock')
+    return reject(
+      'E_ROTATION_STALE',
+      'invalid',
+      `key rotation time is more than ${LIMITS.clockSkewSeconds} s from the relay clock`,
+    )
   }
   const previous = fromBase64Url(rotation.previousIdentityKey)
   const next = fromBase64Url(rotation.keys.identityKey)
@@ -164,7 +163,7 @@ export function signKeySet(
   }
 }
 
-/** The raw 32-byte key of a "whpk_" Standard Webhooks public key. */
+/** The raw 32-byte key of a "whpk_" relay public key (PROTOCOL.md §1.1). */
 export function webhookPublicKeyBytes(whpk: string): Uint8Array | undefined {
   if (!whpk.startsWith('whpk_')) return undefined
   const bytes = fromBase64(whpk.slice('whpk_'.length))
@@ -172,9 +171,24 @@ export function webhookPublicKeyBytes(whpk: string): Uint8Array | undefined {
 }
 
 /**
+ * The key of `keySet` the relay id was derived from (PROTOCOL.md §1.2, §1.5): its `origin`, or else the
+ * key of `keys` that derives it. Undefined when neither names the relay: such a set is not the relay's.
+ */
+export function relayIdKey(keySet: RelayKeySet): string | undefined {
+  const names = (whpk: string) => {
+    const bytes = webhookPublicKeyBytes(whpk)
+    return bytes !== undefined && deriveRelayId(bytes) === keySet.relayId
+  }
+  if (keySet.origin !== undefined) return names(keySet.origin) ? keySet.origin : undefined
+  return keySet.keys.find((key) => names(key.publicKey))?.publicKey
+}
+
+/**
  * Accepts a new key set only if it is for the expected relay, has a higher serial, and is signed by a key
- * of the set the node pinned (invariant 4). At registration, `pinned` is undefined: trust on first use,
- * but the set must still be signed by one of its own keys.
+ * of the set the node pinned (PROTOCOL.md §1.5). At registration, `pinned` is undefined: trust on first use,
+ * but the set must still be signed by one of its own keys. Every set, the first one included, must hold
+ * the key its relay id derives from (`relayIdKey`: its `origin`, or else one of `keys`), or it is not the
+ * relay's; and once a set with an `origin` is pinned, a later one must carry the same.
  */
 export function verifyKeySetUpdate(
   input: unknown,
@@ -186,6 +200,18 @@ export function verifyKeySetUpdate(
   const pinned = expected.pinned
   if (keySet.relayId !== expected.relayId || (pinned && pinned.relayId !== expected.relayId)) {
     return reject('E_KEYSET_UNTRUSTED', 'blocked', 'key set belongs to another relay')
+  }
+  if (relayIdKey(keySet) === undefined) {
+    return reject(
+      'E_KEYSET_UNTRUSTED',
+      'blocked',
+      keySet.origin === undefined
+        ? 'no key of the key set derives its relay id'
+        : 'key set origin does not derive its relay id',
+    )
+  }
+  if (pinned?.origin !== undefined && keySet.origin !== pinned.origin) {
+    return reject('E_KEYSET_UNTRUSTED', 'blocked', 'key set origin differs from the pinned one')
   }
   if (pinned && keySet.serial <= pinned.serial) {
     return reject(

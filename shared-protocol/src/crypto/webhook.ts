@@ -1,12 +1,11 @@
 import { fromBase64, toBase64, utf8 } from '../encoding.ts'
 import { accept, type Outcome, reject } from '../errors.ts'
-import { LIMITS } from '../limits.ts'
 import { identityKeyPairFromSeed, signDetached, verifyDetached } from './ed25519.ts'
-import { type NonceStore, nonceExpiry } from './signed-request.ts'
+import { type NonceStore, nonceExpiry, withinClockWindow } from './signed-request.ts'
 import { webhookPublicKeyBytes } from './structures.ts'
 
 /**
- * Standard Webhooks v1.0.0 with the asymmetric `v1a` scheme (PROTOCOL.md §7, DESIGN.md invariant 4):
+ * Standard Webhooks v1.0.0 with the asymmetric `v1a` scheme (PROTOCOL.md §7):
  *   webhook-id:        unique per message, kept across retries;
  *   webhook-timestamp: Unix seconds;
  *   webhook-signature: space-separated "v1a,<base64 ed25519 signature>", one per signing key, so a
@@ -37,7 +36,7 @@ function secretKeyBytes(whsk: string): Uint8Array {
 /** A relay signs with its active key and, while rotating, the next one: more is refused. */
 export const MAX_SIGNATURES = 4
 
-/** The signed bytes use the timestamp exactly as written in the header (Standard Webhooks). */
+/** The signed bytes use the timestamp exactly as written in the header (PROTOCOL.md §7). */
 function signedContent(id: string, timestamp: number | string, body: Uint8Array | string): Uint8Array {
   const prefix = utf8(`${id}.${timestamp}.`)
   const payload = typeof body === 'string' ? utf8(body) : body
@@ -111,7 +110,7 @@ export async function verifyWebhook(
   }
   const timestamp = Number(timestampText)
   const nowMs = props.nowMs ?? Date.now()
-  if (Math.abs(nowMs / 1000 - timestamp) > LIMITS.clockSkewSeconds) {
+  if (!withinClockWindow(timestamp, nowMs)) {
     return reject(
       'E_WEBHOOK_CLOCK_SKEW',
       'auth-required',

@@ -5,7 +5,7 @@ import { InstancePublicKeysSchema } from './identity.ts'
 
 /**
  * The connection lifecycle (PROTOCOL.md §3). Nothing flows between two instances until the addressee
- * accepts (DESIGN.md invariant 7).
+ * accepts (§3.1).
  *
  *   pending ──accept──▶ accepted ──revoke──▶ revoked
  *      │  └──reject──▶ rejected
@@ -75,3 +75,19 @@ export const ConnectionViewSchema = z.strictObject({
   updatedAt: TimestampMsSchema,
 })
 export type ConnectionView = z.infer<typeof ConnectionViewSchema>
+
+/** 201 answer of POST /v1/connections, and 200 of GET /v1/connections/{id}. */
+export const ConnectionResponseSchema = z.strictObject({ connection: ConnectionViewSchema })
+export type ConnectionResponse = z.infer<typeof ConnectionResponseSchema>
+
+/** 200 answer of GET /v1/connections: every connection of the caller, both directions. */
+export const ConnectionListResponseSchema = z.strictObject({ connections: z.array(ConnectionViewSchema) })
+export type ConnectionListResponse = z.infer<typeof ConnectionListResponseSchema>
+
+/** 200 answer of POST /v1/connections/{id}/decision. */
+export const ConnectionDecisionResponseSchema = z.strictObject({
+  connection: ConnectionViewSchema,
+  /** Envelopes still queued on the connection that a revoke deleted; 0 for any other decision. */
+  purged: z.int().min(0),
+})
+export type ConnectionDecisionResponse = z.infer<typeof ConnectionDecisionResponseSchema>

@@ -65,7 +65,7 @@ export const DeliveryItemSchema = z
 export type DeliveryItem = z.infer<typeof DeliveryItemSchema>
 
 /**
- * POST /ochat/webhook body. Signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+ * POST /ochat/webhook body. Signed as PROTOCOL.md §7 says (`webhook-id`, `webhook-timestamp`,
  * `webhook-signature: v1a,...`); `webhook-id` names this POST, each item keeps its own id.
  */
 export const WebhookBodySchema = z.strictObject({
@@ -74,7 +74,10 @@ export const WebhookBodySchema = z.strictObject({
 })
 export type WebhookBody = z.infer<typeof WebhookBodySchema>
 
-/** What a node does with one delivered item. */
+/**
+ * What a node does with one delivered item, in a webhook answer or an `ack` frame. A refusal carries only
+ * a reason: its prefix is all the relay acts on (`invalid:` fails the envelope, anything else retries).
+ */
 export const ItemResultSchema = z.discriminatedUnion('ok', [
   z.strictObject({ ok: z.literal(true), id: IdSchema, duplicate: z.literal(true).optional() }),
   z.strictObject({ ok: z.literal(false), id: IdSchema, reason: ReasonSchema }),
@@ -92,3 +95,72 @@ export const WebhookResponseSchema = z.strictObject({
   receipts: z.array(SignedReceiptSchema).max(LIMITS.webhookItems).default([]),
 })
 export type WebhookResponse = z.infer<typeof WebhookResponseSchema>
+
+/**
+ * Receipts sent on their own: the body of POST /v1/receipts (PROTOCOL.md §5.1). At most as many as a
+ * `receipt` frame carries, so both paths take the same batches.
+ */
+export const ReceiptsRequestSchema = z.strictObject({
+  receipts: z.array(SignedReceiptSchema).min(1).max(LIMITS.socketWindow),
+})
+export type ReceiptsRequest = z.infer<typeof ReceiptsRequestSchema>
+
+/**
+ * Why the relay refused a receipt, one code per cause (PROTOCOL.md §5.1); the reason beside it says the
+ * same in words. The same codes answer a refused receipt on the socket (§6.2).
+ */
+export const RECEIPT_REFUSAL_CODES = [
+  'E_RECEIPT_MALFORMED',
+  'E_RECEIPT_MISADDRESSED',
+  'E_RECEIPT_BAD_SIGNATURE',
+  'E_RECEIPT_UNKNOWN_ENVELOPE',
+  'E_CONNECTION_NOT_ACCEPTED',
+  'E_INTERNAL',
+] as const
+export const ReceiptRefusalCodeSchema = z.enum(RECEIPT_REFUSAL_CODES)
+export type ReceiptRefusalCode = z.infer<typeof ReceiptRefusalCodeSchema>
+
+/** The relay's answer for one receipt, in request order. */
+export const ReceiptResultSchema = z.discriminatedUnion('ok', [
+  z.strictObject({ ok: z.literal(true), id: IdSchema }),
+  z.strictObject({
+    ok: z.literal(false),
+    id: IdSchema,
+    code: ReceiptRefusalCodeSchema,
+    reason: ReasonSchema,
+  }),
+])
+export type ReceiptResult = z.infer<typeof ReceiptResultSchema>
+
+/** 200 answer of POST /v1/receipts: one result per receipt, refusals included. */
+export const ReceiptsResponseSchema = z.strictObject({
+  results: z.array(ReceiptResultSchema).max(LIMITS.socketWindow),
+})
+export type ReceiptsResponse = z.infer<typeof ReceiptsResponseSchema>
+
+/**
+ * Where an envelope is on the relay: `queued` until a Delivered receipt (`delivered`), `failed` past its
+ * deadline or refused by the recipient, `purged` when its connection was revoked.
+ */
+export const EnvelopeRelayStatusSchema = z.enum(['queued', 'delivered', 'failed', 'purged'])
+export type EnvelopeRelayStatus = z.infer<typeof EnvelopeRelayStatusSchema>
+
+/** 200 answer of GET /v1/envelopes/{id}: what the sender may know of its envelope, metadata only. */
+export const EnvelopeStatusResponseSchema = z.strictObject({
+  envelope: z.strictObject({
+    id: IdSchema,
+    to: InstanceIdSchema,
+    connectionId: IdSchema,
+    seq: z.int().positive(),
+    /** Ciphertext bytes. */
+    size: z.int().min(0),
+    status: EnvelopeRelayStatusSchema,
+    acceptedAt: TimestampMsSchema,
+    deliveredAt: TimestampMsSchema.optional(),
+    readAt: TimestampMsSchema.optional(),
+    failedAt: TimestampMsSchema.optional(),
+    /** Why it failed or was purged. */
+    reason: ReasonSchema.optional(),
+  }),
+})
+export type EnvelopeStatusResponse = z.infer<typeof EnvelopeStatusResponseSchema>

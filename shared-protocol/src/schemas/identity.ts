@@ -60,9 +60,16 @@ export const InstanceViewSchema = z.strictObject({
 export type InstanceView = z.infer<typeof InstanceViewSchema>
 
 /**
+ * The relay's answer about one instance: POST /v1/instances (201, or 200 when already registered),
+ * GET /v1/instances/me and /v1/instances/{id}, POST /v1/instances/me/keys.
+ */
+export const InstanceResponseSchema = z.strictObject({ instance: InstanceViewSchema })
+export type InstanceResponse = z.infer<typeof InstanceResponseSchema>
+
+/**
  * Key rotation: the new keys, signed by the old identity key (authority) and by the new one (proof of
  * possession). The instance id does not change. Peers see the new keys and must re-verify the safety
- * code before their channel resumes (DESIGN.md invariant 8).
+ * code before their channel resumes (PROTOCOL.md §1.4, §3.3).
  */
 export const KeyRotationSchema = z.strictObject({
   v: VersionSchema,
@@ -83,7 +90,7 @@ export const SignedKeyRotationSchema = z.strictObject({
 })
 export type SignedKeyRotation = z.infer<typeof SignedKeyRotationSchema>
 
-/** A relay signing key, as Standard Webhooks writes it: "whpk_" + standard base64 of the 32-byte key. */
+/** A relay signing key, written as PROTOCOL.md §1.1 says: "whpk_" + standard base64 of the 32-byte key. */
 export const WebhookPublicKeySchema = z.string().regex(/^whpk_[A-Za-z0-9+/]{43}=$/, {
   message: 'not a Standard Webhooks ed25519 public key (whpk_ + base64)',
 })
@@ -99,13 +106,19 @@ export type RelayKey = z.infer<typeof RelayKeySchema>
 
 /**
  * The relay's key set. A node pins it at registration and accepts a newer one only when it is signed
- * by a key it already pins and its `serial` is higher (DESIGN.md invariant 4).
+ * by a key it already pins and its `serial` is higher (PROTOCOL.md §1.5).
  */
 export const RelayKeySetSchema = z.strictObject({
   v: VersionSchema,
   relayId: RelayIdSchema,
   serial: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
   issuedAt: TimestampMsSchema,
+  /**
+   * The signing key the relay id was derived from (PROTOCOL.md §1.2), once it may have left `keys`: a
+   * relay puts it in every set from its first rotation on, and never changes it. Absent, that key is
+   * one of `keys`.
+   */
+  origin: WebhookPublicKeySchema.optional(),
   keys: z
     .array(RelayKeySchema)
     .min(1)

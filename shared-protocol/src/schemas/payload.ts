@@ -73,7 +73,7 @@ export const MessagePayloadSchema = z
     envelopeId: IdSchema,
     sentAt: TimestampMsSchema,
     sender: SenderSchema,
-    /** HTML as the sender wrote it; the receiver sanitizes it before storing or showing it (invariant 9). */
+    /** HTML as the sender wrote it; the receiver sanitizes it before storing or showing it (§4.2). */
     html: z.string().max(LIMITS.messageHtmlChars),
     attachments: z.array(AttachmentRefSchema).max(LIMITS.attachmentsPerMessage).default([]),
     /** The sender's record this thread is about. */

@@ -3,7 +3,7 @@ import { base64UrlBytes, InstanceIdSchema, SignatureSchema } from './common.ts'
 
 /**
  * Headers of a signed node → relay request (PROTOCOL.md §2). Header names are lower case, as Node
- * presents them. The timestamp is in Unix seconds, like Standard Webhooks.
+ * presents them. The timestamp is in Unix seconds, like the webhook timestamp (PROTOCOL.md §7).
  */
 export const SIGNED_REQUEST_HEADERS = Object.freeze({
   instance: 'ochat-instance',

@@ -1,62 +1,97 @@
+import type { Clock, ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
+import { pageOf } from '../../api/pagination.ts'
 import { principalOf } from '../../auth/plugin.ts'
-import { renderBody } from '../../chatter/body.ts'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
-import { NodeError, parseWith } from '../../errors.ts'
+import { NodeError } from '../../errors.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
+import { visibleBulk } from '../../policies/index.ts'
 import type { Ochat } from '../runtime.ts'
+import { BulkSummarySchema, presentBulk } from './presenter.ts'
+import { type BulkRow, bulkRecipients, findBulk, listBulks } from './repository.ts'
 import { BulkBody, BulkListQuery, BulkParams } from './schema.ts'
-import { sendBulk } from './send-bulk.ts'
-import { listBulks, presentBulks, visibleBulk } from './summary.ts'
+import { sendBulkMessage } from './send-bulk.ts'
 
 /**
- * Bulk sends (issue 5, capability 7): one message to several connections, each recipient with its own
- * message and status (pushed live as `ochat.message`, like any other), and a summary with the counts.
+ * Bulk sends: one message to several connections, each recipient with its own message and status
+ * (pushed live as `ochat.message`, like any other), and a summary with the counts.
  */
 export async function bulkRoutes(
   app: FastifyInstance,
   opts: { db: Db; ochat: Ochat; writes: WriteQueue; clock: Clock; registry: ModelRegistry },
 ) {
   const { db, ochat, writes, registry } = opts
-  const read = { config: { access: 'user', scope: 'ochat:read' } } as const
-  const write = { config: { access: 'user', scope: 'ochat:write' } } as const
+  const routes = app.withTypeProvider<ZodTypeProvider>()
+  const read = { access: 'user', scope: 'ochat:read' } as const
+  const write = { access: 'user', scope: 'ochat:write' } as const
 
-  app.post('/api/v1/ochat/bulk', write, async (request, reply) => {
-    const principal = principalOf(request)
-    const body = parseWith(BulkBody, request.body)
-    const instance = ochat.instance()
-    const html = renderBody(body.body, body.format)
-    if (!html && body.attachmentIds.length === 0)
-      throw new NodeError('E_INVALID_BODY', 'body: nothing left to send after sanitizing')
-    const { bulkId, rows } = await writes.run((tx) =>
-      sendBulk(tx, {
+  function present(bulks: BulkRow[]) {
+    const recipients = bulkRecipients(
+      db,
+      bulks.map((bulk) => bulk.id),
+    )
+    return bulks.map((bulk) => presentBulk(bulk, recipients.get(bulk.id) ?? []))
+  }
+
+  routes.post(
+    '/api/v1/ochat/bulk',
+    {
+      config: write,
+      schema: {
+        summary:
+          'Send one message (and its files, uploaded once) to up to 1,000 channels; each recipient gets its own status. A channel you cannot write to fails the whole request (422, named)',
+        body: BulkBody,
+        response: { 201: BulkSummarySchema },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const bulkId = await sendBulkMessage({
+        ochat,
+        writes,
         principal,
         registry,
-        channelIds: body.channelIds,
-        html,
-        attachmentIds: body.attachmentIds,
-        company: instance.name,
-        now: opts.clock.now(),
-      }),
-    )
-    const ids = rows.map((row) => row.id)
-    ochat.sent(ids, body.attachmentIds.length > 0 ? ids : [])
-    ochat.publishStatus(rows.map((row) => ({ row, channelId: row.channelId })))
-    return reply.status(201).send(presentBulks(db, [visibleBulk(db, principal, bulkId)])[0])
-  })
+        message: request.body,
+        now: () => opts.clock.now(),
+      })
+      const [summary] = present([visibleBulk(principal, findBulk(db, bulkId))])
+      if (!summary) throw new NodeError('E_INTERNAL')
+      return reply.status(201).send(summary)
+    },
+  )
 
-  app.get('/api/v1/ochat/bulk', read, async (request) => {
-    const principal = principalOf(request)
-    const query = parseWith(BulkListQuery, request.query, 'E_INVALID_PARAMS')
-    const { rows, nextCursor } = listBulks(db, principal, query)
-    return { items: presentBulks(db, rows), nextCursor }
-  })
+  routes.get(
+    '/api/v1/ochat/bulk',
+    {
+      config: read,
+      schema: {
+        summary: 'Your bulk sends (administrators: every one), newest first, with counts by status',
+        querystring: BulkListQuery,
+        response: { 200: pageOf(BulkSummarySchema) },
+      },
+    },
+    async (request) => {
+      const { rows, nextCursor } = listBulks(db, principalOf(request), request.query)
+      return { items: present(rows), nextCursor }
+    },
+  )
 
-  app.get('/api/v1/ochat/bulk/:id', read, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(BulkParams, request.params, 'E_INVALID_PARAMS')
-    return presentBulks(db, [visibleBulk(db, principal, id)])[0]
-  })
+  routes.get(
+    '/api/v1/ochat/bulk/:id',
+    {
+      config: read,
+      schema: {
+        summary:
+          "One bulk send: every recipient's status, with the reason and next step when it is Retrying or Failed",
+        params: BulkParams,
+        response: { 200: BulkSummarySchema },
+      },
+    },
+    async (request) => {
+      const [summary] = present([visibleBulk(principalOf(request), findBulk(db, request.params.id))])
+      if (!summary) throw new NodeError('E_INTERNAL')
+      return summary
+    },
+  )
 }

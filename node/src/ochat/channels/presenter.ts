@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import type { ochatFiles } from '../../db/schema.ts'
+import { plainText } from '../../chatter/body.ts'
+import type { ochatChannels, ochatConnections, ochatFiles } from '../../db/schema.ts'
 import { type MessageRow, nextStep, statusAt } from '../delivery/status.ts'
 
 export const OchatStatusSchema = z.enum([
@@ -57,7 +58,27 @@ export const OchatMessageViewSchema = z.object({
   files: z.array(OchatFileViewSchema),
   createdAt: z.int(),
 })
-export type OchatMessageView = z.infer<typeof OchatMessageViewSchema>
+export type OchatMessageView = z.input<typeof OchatMessageViewSchema>
+
+/**
+ * Messages with their files (by message id). `readableRecords` names the records the viewer may read
+ * (id → name): a message filed on any other record shows no record at all, since channel members are
+ * not all allowed to see every record someone wrote to a partner about.
+ */
+export function presentMessages(
+  rows: MessageRow[],
+  files: Map<number, (typeof ochatFiles.$inferSelect)[]>,
+  readableRecords: Map<number, string>,
+): OchatMessageView[] {
+  return rows.map((row) => {
+    const name = row.recordId === null ? undefined : readableRecords.get(row.recordId)
+    return presentMessage(
+      name === undefined ? { ...row, recordId: null } : row,
+      files.get(row.id) ?? [],
+      name ?? null,
+    )
+  })
+}
 
 export function presentMessage(
   row: MessageRow,
@@ -122,4 +143,42 @@ export const ChannelViewSchema = z.object({
     })
     .nullable(),
 })
-export type ChannelView = z.infer<typeof ChannelViewSchema>
+export type ChannelView = z.input<typeof ChannelViewSchema>
+
+/** A channel as channelRows (repository.ts) reads it: its connection, contact, unread count and last message. */
+export type ChannelFacts = {
+  channel: typeof ochatChannels.$inferSelect
+  connection: typeof ochatConnections.$inferSelect
+  contactName: string | null
+  unread: number
+  lastMessage: MessageRow | undefined
+}
+
+export function presentChannel(facts: ChannelFacts): ChannelView {
+  const { channel, connection, contactName, lastMessage: message } = facts
+  return {
+    id: channel.id,
+    connectionId: connection.id,
+    peer: { instanceId: connection.peerInstanceId, name: connection.peerName },
+    contact:
+      connection.contactPartnerId !== null && contactName !== null
+        ? { id: connection.contactPartnerId, name: contactName }
+        : null,
+    state: connection.state,
+    paused: connection.keyChangedAt !== null,
+    unread: facts.unread,
+    lastActivityAt: channel.lastActivityAt,
+    lastMessage: message
+      ? {
+          id: message.id,
+          direction: message.direction,
+          preview: plainText(message.html).slice(0, 120),
+          status: message.status,
+          at: message.createdAt,
+        }
+      : null,
+  }
+}
+
+/** Opening a thread: how many of the opener's notifications it read, and how many messages it opened. */
+export const ThreadOpenedViewSchema = z.object({ read: z.int(), opened: z.int() })

@@ -1,32 +1,29 @@
-import { newId } from '@ochat/shared-protocol'
-import { and, desc, eq, inArray, isNull, or, sql } from 'drizzle-orm'
+import type { Clock, ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
-import { decodeCursor, PageQuerySchema, page } from '../../api/pagination.ts'
+import { decodeCursor, itemsOf, PageQuerySchema, page, pageOf } from '../../api/pagination.ts'
 import { IdParams } from '../../api/params.ts'
 import { principalOf } from '../../auth/plugin.ts'
-import { renderBody } from '../../chatter/body.ts'
-import type { Clock } from '../../clock.ts'
+import type { Principal } from '../../auth/principal.ts'
 import type { Db } from '../../db/client.ts'
-import { ochatChannelMembers, ochatMessages } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
-import { NodeError, parseWith } from '../../errors.ts'
+import { NodeError } from '../../errors.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
-import { loadRecord } from '../../records/access.ts'
-import { markChannelNotificationsRead } from '../delivery/notify-members.ts'
+import { canRead, loadRecord, readableChannel } from '../../policies/index.ts'
+import { findRecord } from '../../records/repository.ts'
+import { filesOf } from '../delivery/payload.ts'
+import type { MessageRow } from '../delivery/status.ts'
 import type { Ochat } from '../runtime.ts'
-import { channelMessages, listChannels, presentMessages, readableChannel } from './queries.ts'
-import { checkFiles, writeMessages } from './write-messages.ts'
-
-export const SendBody = z.strictObject({
-  /** Markdown shortcuts by default (**bold**, _italic_, lists, `code`, links), or HTML. */
-  body: z.string().min(1).max(100_000),
-  format: z.enum(['markdown', 'html']).default('markdown'),
-  /** Files uploaded first with POST /api/v1/attachments: at most 5, 100 MB each, 500 MB in all. */
-  attachmentIds: z.array(z.int().positive()).max(20).default([]),
-})
-export const RecordSendBody = SendBody.extend({ channelId: z.int().positive() })
-export const LinkBody = z.strictObject({ recordId: z.int().positive() })
+import { fileThreadOnRecord, openThread, retryMessage, sendMessage } from './commands.ts'
+import {
+  ChannelViewSchema,
+  type OchatMessageView,
+  OchatMessageViewSchema,
+  presentChannel,
+  presentMessages,
+  ThreadOpenedViewSchema,
+} from './presenter.ts'
+import { channelMessages, channelRows, recordThread } from './repository.ts'
+import { LinkBody, RecordSendBody, SendBody } from './schema.ts'
 
 /**
  * Channels (one per accepted connection) and their messages: the list with unread counts, a thread,
@@ -38,227 +35,222 @@ export async function channelRoutes(
   opts: { db: Db; ochat: Ochat; writes: WriteQueue; clock: Clock; registry: ModelRegistry },
 ) {
   const { db, ochat, writes, registry } = opts
-  const read = { config: { access: 'user', scope: 'ochat:read' } } as const
-  const write = { config: { access: 'user', scope: 'ochat:write' } } as const
+  const routes = app.withTypeProvider<ZodTypeProvider>()
+  const read = { access: 'user', scope: 'ochat:read' } as const
+  const write = { access: 'user', scope: 'ochat:write' } as const
+  const now = () => opts.clock.now()
 
-  app.get('/api/v1/ochat/channels', read, async (request) => {
-    ochat.instance()
-    return { items: listChannels(db, principalOf(request)) }
-  })
+  /** Messages as `principal` sees them: with their files, and the names of the records they may read. */
+  function messageViews(principal: Principal, rows: MessageRow[]): OchatMessageView[] {
+    const files = filesOf(
+      db,
+      rows.map((row) => row.id),
+    )
+    const readable = new Map<number, string>()
+    for (const recordId of new Set(rows.flatMap((row) => (row.recordId === null ? [] : [row.recordId])))) {
+      const record = findRecord(db, recordId)
+      const model = record ? registry.byId(record.modelId) : undefined
+      if (record && model && canRead(db, principal, model, record)) readable.set(recordId, record.name)
+    }
+    return presentMessages(rows, files, readable)
+  }
 
-  app.get('/api/v1/ochat/channels/:id', read, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    readableChannel(db, principal, id)
-    const view = listChannels(db, principal).find((channel) => channel.id === id)
-    if (!view) throw new NodeError('E_NOT_FOUND')
+  function presentOne(principal: Principal, row: MessageRow): OchatMessageView {
+    const [view] = messageViews(principal, [row])
+    if (!view) throw new NodeError('E_INTERNAL')
     return view
-  })
+  }
 
-  app.get('/api/v1/ochat/channels/:id/messages', read, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    const query = parseWith(PageQuerySchema, request.query, 'E_INVALID_PARAMS')
-    readableChannel(db, principal, id)
-    const rows = channelMessages(db, {
-      channelId: id,
-      before: decodeCursor(query.cursor),
-      limit: query.limit,
-    })
-    const { items, nextCursor } = page(rows, query.limit)
-    return { items: presentMessages(db, items, { principal, registry }), nextCursor }
-  })
+  routes.get(
+    '/api/v1/ochat/channels',
+    {
+      config: read,
+      schema: {
+        summary: 'Your channels, most recent activity first, with unread counts',
+        response: { 200: itemsOf(ChannelViewSchema) },
+      },
+    },
+    async (request) => {
+      ochat.instance()
+      return { items: channelRows(db, principalOf(request)).map(presentChannel) }
+    },
+  )
 
-  app.post('/api/v1/ochat/channels/:id/messages', write, async (request, reply) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    const body = parseWith(SendBody, request.body)
-    const instance = ochat.instance()
-    const html = renderBody(body.body, body.format)
-    if (!html && body.attachmentIds.length === 0)
-      throw new NodeError('E_INVALID_BODY', 'body: nothing left to send after sanitizing')
-    const [row] = await writes.run((tx) => {
-      const files = checkFiles(tx, { principal, registry, attachmentIds: body.attachmentIds })
-      return writeMessages(tx, {
-        principal,
-        channelIds: [id],
-        html,
-        files,
-        recordId: null,
-        bulkId: null,
-        company: instance.name,
-        now: opts.clock.now(),
+  routes.get(
+    '/api/v1/ochat/channels/:id',
+    {
+      config: read,
+      schema: { summary: 'One channel', params: IdParams, response: { 200: ChannelViewSchema } },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      readableChannel(db, principal, id)
+      const facts = channelRows(db, principal).find((row) => row.channel.id === id)
+      if (!facts) throw new NodeError('E_NOT_FOUND')
+      return presentChannel(facts)
+    },
+  )
+
+  routes.get(
+    '/api/v1/ochat/channels/:id/messages',
+    {
+      config: read,
+      schema: {
+        summary: "A channel's messages, newest first, with their delivery status",
+        params: IdParams,
+        querystring: PageQuerySchema,
+        response: { 200: pageOf(OchatMessageViewSchema) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      const query = request.query
+      readableChannel(db, principal, id)
+      const rows = channelMessages(db, {
+        channelId: id,
+        before: decodeCursor(query.cursor),
+        limit: query.limit,
       })
-    })
-    if (!row) throw new NodeError('E_INTERNAL')
-    ochat.sent([row.id], body.attachmentIds.length > 0 ? [row.id] : [])
-    ochat.publishStatus([{ row, channelId: id }])
-    return reply.status(201).send(presentMessages(db, [row], { principal, registry })[0])
-  })
+      const { items, nextCursor } = page(rows, query.limit)
+      return { items: messageViews(principal, items), nextCursor }
+    },
+  )
 
-  /** Opening a thread: its notifications are read, and Read receipts leave for what arrived (batched). */
-  app.post('/api/v1/ochat/channels/:id/read', read, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    const now = opts.clock.now()
-    const { marked, opened } = await writes.run((tx) => {
-      readableChannel(tx, principal, id)
-      const marked = markChannelNotificationsRead(tx, { channelId: id, userId: principal.userId, now })
-      const opened = tx
-        .update(ochatMessages)
-        .set({ openedAt: now, readReceipt: 'due' })
-        .where(
-          and(
-            eq(ochatMessages.channelId, id),
-            eq(ochatMessages.direction, 'in'),
-            isNull(ochatMessages.readReceipt),
-          ),
-        )
-        .run().changes
-      return { marked, opened }
-    })
-    if (opened > 0) ochat.kickReadReceipts()
-    if (marked > 0) opts.ochat.publishChannels([principal.userId])
-    return { read: marked, opened }
-  })
+  routes.post(
+    '/api/v1/ochat/channels/:id/messages',
+    {
+      config: write,
+      schema: {
+        summary: 'Send an encrypted message (Markdown shortcuts or HTML, up to 5 files); it starts Pending',
+        params: IdParams,
+        body: SendBody,
+        response: { 201: OchatMessageViewSchema },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const row = await sendMessage({
+        ochat,
+        writes,
+        principal,
+        registry,
+        channelId: request.params.id,
+        recordId: null,
+        message: request.body,
+        now,
+      })
+      return reply.status(201).send(presentOne(principal, row))
+    },
+  )
 
-  /** A Failed message is sent again, under a new envelope id (the relay already ended the old one). */
-  app.post('/api/v1/ochat/messages/:id/retry', write, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    const now = opts.clock.now()
-    const row = await writes.run((tx) => {
-      const row = tx.select().from(ochatMessages).where(eq(ochatMessages.id, id)).get()
-      if (!row) throw new NodeError('E_NOT_FOUND')
-      readableChannel(tx, principal, row.channelId)
-      if (row.direction !== 'out' || row.status !== 'failed')
-        throw new NodeError('E_OCHAT_NOT_RETRYABLE', `the message is ${row.status}`)
-      return tx
-        .update(ochatMessages)
-        .set({
-          envelopeId: newId(now),
-          status: 'pending',
-          statusReason: null,
-          nextAttemptAt: null,
-          outboxAttempts: 0,
-          outboxDueAt: now,
-          createdAt: now,
-          sentAt: null,
-          retryingAt: null,
-          failedAt: null,
-          seq: null,
-        })
-        .where(eq(ochatMessages.id, id))
-        .returning()
-        .get()
-    })
-    ochat.kickOutbox()
-    // Files that failed to upload are tried again; the outbox waits for them.
-    ochat.transfers?.upload([row.id])
-    ochat.publishStatus([{ row, channelId: row.channelId }])
-    return presentMessages(db, [row], { principal, registry })[0]
-  })
+  routes.post(
+    '/api/v1/ochat/channels/:id/read',
+    {
+      config: read,
+      schema: {
+        summary: 'Open the thread: its messages are read here, and Read receipts leave (batched)',
+        params: IdParams,
+        response: { 200: ThreadOpenedViewSchema },
+      },
+    },
+    async (request) =>
+      openThread({
+        ochat,
+        writes,
+        principal: principalOf(request),
+        channelId: request.params.id,
+        nowMs: now(),
+      }),
+  )
+
+  routes.post(
+    '/api/v1/ochat/messages/:id/retry',
+    {
+      config: write,
+      schema: {
+        summary: 'Send a Failed message again',
+        params: IdParams,
+        response: { 200: OchatMessageViewSchema },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const row = await retryMessage({ ochat, writes, principal, messageId: request.params.id, nowMs: now() })
+      return presentOne(principal, row)
+    },
+  )
 
   /** A record's O'Chat thread: the messages about it, both ways, newest first. */
-  app.get('/api/v1/records/:id/ochat', read, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    loadRecord(db, { principal, registry, recordId: id })
-    const channels =
-      principal.role === 'admin'
-        ? undefined
-        : db
-            .select({ id: ochatChannelMembers.channelId })
-            .from(ochatChannelMembers)
-            .where(eq(ochatChannelMembers.userId, principal.userId))
-    const rows = db
-      .select()
-      .from(ochatMessages)
-      .where(
-        and(
-          eq(ochatMessages.recordId, id),
-          channels ? inArray(ochatMessages.channelId, channels) : undefined,
-        ),
-      )
-      .orderBy(desc(ochatMessages.id))
-      .limit(200)
-      .all()
-    return { items: presentMessages(db, rows, { principal, registry }) }
-  })
+  routes.get(
+    '/api/v1/records/:id/ochat',
+    {
+      config: read,
+      schema: {
+        summary: "A record's O'Chat thread, both ways",
+        params: IdParams,
+        response: { 200: itemsOf(OchatMessageViewSchema) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      loadRecord(db, { principal, registry, recordId: id })
+      const rows = recordThread(db, { recordId: id, principal })
+      return { items: messageViews(principal, rows) }
+    },
+  )
 
-  /** Sends an O'Chat message about a record; replies come back to this record. */
-  app.post('/api/v1/records/:id/ochat', write, async (request, reply) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    const body = parseWith(RecordSendBody, request.body)
-    const instance = ochat.instance()
-    const html = renderBody(body.body, body.format)
-    if (!html && body.attachmentIds.length === 0)
-      throw new NodeError('E_INVALID_BODY', 'body: nothing left to send after sanitizing')
-    const [row] = await writes.run((tx) => {
-      loadRecord(tx, { principal, registry, recordId: id })
-      const files = checkFiles(tx, { principal, registry, attachmentIds: body.attachmentIds })
-      return writeMessages(tx, {
+  routes.post(
+    '/api/v1/records/:id/ochat',
+    {
+      config: write,
+      schema: {
+        summary: "Send an O'Chat message about this record to a channel; replies come back to the record",
+        params: IdParams,
+        body: RecordSendBody,
+        response: { 201: OchatMessageViewSchema },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const { channelId, ...message } = request.body
+      const row = await sendMessage({
+        ochat,
+        writes,
         principal,
-        channelIds: [body.channelId],
-        html,
-        files,
-        recordId: id,
-        bulkId: null,
-        company: instance.name,
-        now: opts.clock.now(),
+        registry,
+        channelId,
+        recordId: request.params.id,
+        message,
+        now,
       })
-    })
-    if (!row) throw new NodeError('E_INTERNAL')
-    ochat.sent([row.id], body.attachmentIds.length > 0 ? [row.id] : [])
-    ochat.publishStatus([{ row, channelId: row.channelId }])
-    return reply.status(201).send(presentMessages(db, [row], { principal, registry })[0])
-  })
+      return reply.status(201).send(presentOne(principal, row))
+    },
+  )
 
-  /**
-   * Files an incoming thread about one of the other company's records on one of ours: this message
-   * and every other of the channel about the same record of theirs. Later ones follow it there.
-   */
-  app.post('/api/v1/ochat/messages/:id/link', write, async (request) => {
-    const principal = principalOf(request)
-    const { id } = parseWith(IdParams, request.params, 'E_INVALID_PARAMS')
-    const body = parseWith(LinkBody, request.body)
-    const rows = await writes.run((tx) => {
-      const row = tx.select().from(ochatMessages).where(eq(ochatMessages.id, id)).get()
-      if (!row) throw new NodeError('E_NOT_FOUND')
-      readableChannel(tx, principal, row.channelId)
-      loadRecord(tx, { principal, registry, recordId: body.recordId })
-      const peer = row.peerRecord
-      // In SQL: a long channel is not read into memory to find the few messages about one record.
-      const same = tx
-        .select()
-        .from(ochatMessages)
-        .where(
-          and(
-            eq(ochatMessages.channelId, row.channelId),
-            peer === null
-              ? eq(ochatMessages.id, row.id)
-              : or(
-                  eq(ochatMessages.id, row.id),
-                  and(
-                    sql`json_extract(${ochatMessages.peerRecord}, '$.model') = ${peer.model}`,
-                    sql`json_extract(${ochatMessages.peerRecord}, '$.id') = ${peer.id}`,
-                  ),
-                ),
-          ),
-        )
-        .all()
-      tx.update(ochatMessages)
-        .set({ recordId: body.recordId })
-        .where(
-          inArray(
-            ochatMessages.id,
-            same.map((other) => other.id),
-          ),
-        )
-        .run()
-      return same.map((other) => ({ ...other, recordId: body.recordId }))
-    })
-    return { items: presentMessages(db, rows, { principal, registry }) }
-  })
+  routes.post(
+    '/api/v1/ochat/messages/:id/link',
+    {
+      config: write,
+      schema: {
+        summary: "File an incoming thread about one of the other company's records on one of ours",
+        params: IdParams,
+        body: LinkBody,
+        response: { 200: itemsOf(OchatMessageViewSchema) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const rows = await fileThreadOnRecord({
+        writes,
+        principal,
+        registry,
+        messageId: request.params.id,
+        recordId: request.body.recordId,
+      })
+      return { items: messageViews(principal, rows) }
+    },
+  )
 }

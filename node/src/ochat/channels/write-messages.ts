@@ -1,15 +1,15 @@
 import { LIMITS, newId } from '@ochat/shared-protocol'
 import { and, desc, eq, isNotNull } from 'drizzle-orm'
-import { loadAttachment } from '../../attachments/access.ts'
 import type { AttachmentRow } from '../../attachments/repository.ts'
 import type { Principal } from '../../auth/principal.ts'
 import type { Tx } from '../../db/client.ts'
 import { ochatFiles, ochatMessages } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
+import { loadAttachment, readableChannel } from '../../policies/index.ts'
 import { findConnection } from '../connections/repository.ts'
 import { insertMessage, type MessageRow } from '../delivery/status.ts'
-import { findChannel, isMember, touchChannel } from './repository.ts'
+import { touchChannel } from './repository.ts'
 
 /** The files of an outgoing message, checked against O'Chat's limits before anything is written or uploaded. */
 export function checkFiles(
@@ -42,9 +42,7 @@ export function checkFiles(
 
 /** A channel the principal may write to now: a member (or an admin), accepted, not paused. */
 export function writableChannel(tx: Tx, principal: Principal, channelId: number) {
-  const channel = findChannel(tx, channelId)
-  if (!channel || (principal.role !== 'admin' && !isMember(tx, channelId, principal.userId)))
-    throw new NodeError('E_NOT_FOUND')
+  const channel = readableChannel(tx, principal, channelId)
   const connection = findConnection(tx, channel.connectionId)
   if (connection?.state !== 'accepted')
     throw new NodeError(

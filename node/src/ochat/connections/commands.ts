@@ -1,25 +1,29 @@
 import { and, eq, isNotNull } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
-import { ochatConnections, ochatMessages, partners } from '../../db/schema.ts'
+import { ochatMessages, partners } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'
 import { channelOfConnection } from '../channels/repository.ts'
 import { relayCall } from '../identity/register-instance.ts'
 import type { Ochat } from '../runtime.ts'
 import { presentConnection } from './presenter.ts'
-import { type ConnectionRow, findConnection } from './repository.ts'
+import { type ConnectionRow, findConnection, updateConnection } from './repository.ts'
 import { storeConnectionViews } from './sync-connections.ts'
 
-/** The contact the other company is filed under: an active, external partner of ours. */
-function checkContact(tx: Tx, partnerId: number | undefined): number {
+/**
+ * The contact the other company is filed under: an active, external partner of ours. `refusal`, when
+ * given, is the one message for any contact that will not do (what changing the contact has always
+ * said); otherwise the message says which way it fails.
+ */
+function checkContact(tx: Tx, partnerId: number | undefined, refusal?: string): number {
   if (partnerId === undefined) throw new NodeError('E_OCHAT_CONTACT_REQUIRED', 'contactPartnerId is required')
   const partner = tx.select().from(partners).where(eq(partners.id, partnerId)).get()
   if (!partner?.active)
-    throw new NodeError('E_OCHAT_CONTACT_REQUIRED', `contactPartnerId: no contact ${partnerId}`)
+    throw new NodeError('E_OCHAT_CONTACT_REQUIRED', refusal ?? `contactPartnerId: no contact ${partnerId}`)
   if (partner.internal)
     throw new NodeError(
       'E_OCHAT_CONTACT_REQUIRED',
-      "contactPartnerId: that is one of our users; choose the other company's contact",
+      refusal ?? "contactPartnerId: that is one of our users; choose the other company's contact",
     )
   return partner.id
 }
@@ -141,17 +145,14 @@ export async function verifyKeys(input: {
     const current = existing.keyChangedAt === null ? expected.safetyCode : expected.keyChange?.newSafetyCode
     if (current?.groups.join('') !== input.safetyCode.replace(/\s+/g, ''))
       throw new NodeError('E_OCHAT_SAFETY_CODE_MISMATCH')
-    const updated = tx
-      .update(ochatConnections)
-      .set({
-        pinnedKeys: existing.peerKeys,
-        keyChangedAt: null,
-        verifiedAt: input.nowMs,
-        verifiedBy: input.userId,
-      })
-      .where(eq(ochatConnections.id, input.id))
-      .returning()
-      .get()
+    // The keys the relay reports now become the pinned ones: the admin compared their code.
+    const updated = updateConnection(tx, input.id, {
+      pinnedKeys: existing.peerKeys,
+      keyChangedAt: null,
+      verifiedAt: input.nowMs,
+      verifiedBy: input.userId,
+    })
+    if (!updated) throw new NodeError('E_NOT_FOUND')
     const channel = channelOfConnection(tx, input.id)
     if (channel)
       tx.update(ochatMessages)
@@ -161,5 +162,26 @@ export async function verifyKeys(input: {
     return updated
   })
   input.ochat.afterConnections({ changed: true, keyChanges: [], newChannels: [], opened: true })
+  return row
+}
+
+/** Files the other company of a connection under another contact (an active, external partner of ours). */
+export async function setConnectionContact(input: {
+  ochat: Ochat
+  writes: WriteQueue
+  id: string
+  contactPartnerId: number
+}): Promise<ConnectionRow> {
+  const row = await input.writes.run((tx) => {
+    if (!findConnection(tx, input.id)) throw new NodeError('E_NOT_FOUND')
+    const contactPartnerId = checkContact(
+      tx,
+      input.contactPartnerId,
+      `contactPartnerId: no external contact ${input.contactPartnerId}`,
+    )
+    return updateConnection(tx, input.id, { contactPartnerId })
+  })
+  if (!row) throw new NodeError('E_NOT_FOUND')
+  input.ochat.afterConnections({ changed: true, keyChanges: [], newChannels: [], opened: false })
   return row
 }

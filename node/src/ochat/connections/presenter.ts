@@ -34,7 +34,7 @@ export const ConnectionViewSchema = z.object({
   createdAt: z.int(),
   updatedAt: z.int(),
 })
-export type ConnectionView = z.infer<typeof ConnectionViewSchema>
+export type ConnectionView = z.input<typeof ConnectionViewSchema>
 
 function code(instance: Instance, row: ConnectionRow, keys: ConnectionRow['pinnedKeys']) {
   const { display, groups } = safetyCode(
@@ -80,4 +80,25 @@ export function presentConnection(
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   }
+}
+
+/** Several connections, with the contact names and channel ids read for them (repository.ts). */
+export function presentConnections(
+  rows: ConnectionRow[],
+  input: {
+    instance: Instance
+    admin: boolean
+    contactNames: Map<number, string>
+    channelIds: Map<string, number>
+  },
+): ConnectionView[] {
+  return rows.map((row) =>
+    presentConnection(row, {
+      instance: input.instance,
+      admin: input.admin,
+      contactName:
+        row.contactPartnerId === null ? null : (input.contactNames.get(row.contactPartnerId) ?? null),
+      channelId: input.channelIds.get(row.id) ?? null,
+    }),
+  )
 }

@@ -1,120 +1,118 @@
-import { InstanceIdSchema, LIMITS, plainText } from '@ochat/shared-protocol'
-import { eq, inArray } from 'drizzle-orm'
+import type { Clock, ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import { itemsOf } from '../../api/pagination.ts'
 import { principalOf } from '../../auth/plugin.ts'
-import { isAdmin } from '../../auth/principal.ts'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
-import { ochatChannels, ochatConnections, partners } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
-import { NodeError, parseWith } from '../../errors.ts'
+import { NodeError } from '../../errors.ts'
+import { seesAllConnections, visibleConnection, visibleConnectionStates } from '../../policies/index.ts'
 import type { Ochat } from '../runtime.ts'
-import { decideConnection, requestConnection, verifyKeys } from './commands.ts'
-import { presentConnection } from './presenter.ts'
-import { allConnections, type ConnectionRow, findConnection } from './repository.ts'
+import { decideConnection, requestConnection, setConnectionContact, verifyKeys } from './commands.ts'
+import { ConnectionViewSchema, presentConnections } from './presenter.ts'
+import {
+  type ConnectionRow,
+  channelIdsOf,
+  contactNames,
+  findConnection,
+  listConnections,
+} from './repository.ts'
+import {
+  ConnectionListQuery,
+  ConnectionParams,
+  ConnectionRequestBody,
+  ContactBody,
+  DecisionBody,
+  VerifyBody,
+} from './schema.ts'
 
-export const ConnectionParams = z.object({ id: z.uuid() })
-export const ConnectionRequestBody = z.strictObject({
-  instanceId: InstanceIdSchema,
-  /** As the relay takes it (PROTOCOL.md §3.1): no control characters but line breaks. */
-  message: plainText(LIMITS.connectionMessageChars).default(''),
-  /** The contact (an external partner) the other company is filed under. */
-  contactPartnerId: z.int().positive(),
-})
-export const DecisionBody = z.strictObject({
-  note: plainText(500).optional(),
-  /** Accept: the contact the other company is filed under (required unless set when requested). */
-  contactPartnerId: z.int().positive().optional(),
-})
-export const VerifyBody = z.strictObject({ safetyCode: z.string().min(60).max(100) })
-export const ConnectionListQuery = z.object({
-  state: z.enum(['pending', 'accepted', 'rejected', 'revoked']).optional(),
-})
+const DECISION_SUMMARIES = {
+  accept: 'Accept an incoming request (a contact is required): both sides get a channel',
+  reject: 'Reject an incoming request',
+  revoke: 'Revoke: nothing flows any more, queued messages are purged',
+} as const
 
 /**
  * Connections with other companies. Admins see every connection with its safety code and decide on
  * requests; other users see the accepted ones (to write to them) and nothing else, as if the rest did
- * not exist (invariant 11).
+ * not exist.
  */
 export async function connectionRoutes(
   app: FastifyInstance,
   opts: { db: Db; ochat: Ochat; writes: WriteQueue; clock: Clock },
 ) {
   const { db, ochat } = opts
+  const routes = app.withTypeProvider<ZodTypeProvider>()
+  const read = { access: 'user', scope: 'ochat:read' } as const
+  const admin = { access: 'user', scope: 'admin', admin: true } as const
 
-  function present(rows: ConnectionRow[], admin: boolean) {
+  function present(rows: ConnectionRow[], asAdmin: boolean) {
     const instance = ochat.instance()
-    const contactIds = rows.flatMap((row) => (row.contactPartnerId === null ? [] : [row.contactPartnerId]))
-    const names = new Map(
-      contactIds.length === 0
-        ? []
-        : db
-            .select({ id: partners.id, name: partners.name })
-            .from(partners)
-            .where(inArray(partners.id, contactIds))
-            .all()
-            .map((p) => [p.id, p.name]),
-    )
-    const channels = new Map(
-      rows.length === 0
-        ? []
-        : db
-            .select({ id: ochatChannels.id, connectionId: ochatChannels.connectionId })
-            .from(ochatChannels)
-            .where(
-              inArray(
-                ochatChannels.connectionId,
-                rows.map((row) => row.id),
-              ),
-            )
-            .all()
-            .map((c) => [c.connectionId, c.id]),
-    )
-    return rows.map((row) =>
-      presentConnection(row, {
-        instance,
-        admin,
-        contactName: row.contactPartnerId === null ? null : (names.get(row.contactPartnerId) ?? null),
-        channelId: channels.get(row.id) ?? null,
-      }),
-    )
+    return presentConnections(rows, {
+      instance,
+      admin: asAdmin,
+      contactNames: contactNames(
+        db,
+        rows.flatMap((row) => (row.contactPartnerId === null ? [] : [row.contactPartnerId])),
+      ),
+      channelIds: channelIdsOf(
+        db,
+        rows.map((row) => row.id),
+      ),
+    })
   }
 
-  function visible(id: string, admin: boolean): ConnectionRow {
-    const row = findConnection(db, id)
-    if (!row || (!admin && row.state !== 'accepted')) throw new NodeError('E_NOT_FOUND')
-    return row
+  function presentOne(row: ConnectionRow, asAdmin: boolean) {
+    const [view] = present([row], asAdmin)
+    if (!view) throw new NodeError('E_INTERNAL')
+    return view
   }
 
-  app.get(
+  routes.get(
     '/api/v1/ochat/connections',
-    { config: { access: 'user', scope: 'ochat:read' } },
+    {
+      config: read,
+      schema: {
+        summary:
+          'Connections with other companies (administrators see all, with safety codes; users the accepted ones)',
+        querystring: ConnectionListQuery,
+        response: { 200: itemsOf(ConnectionViewSchema) },
+      },
+    },
     async (request) => {
-      const admin = isAdmin(principalOf(request))
-      const query = parseWith(ConnectionListQuery, request.query, 'E_INVALID_PARAMS')
-      const rows = allConnections(db)
-        .filter((row) => (admin || row.state === 'accepted') && (!query.state || row.state === query.state))
-        .sort((a, b) => b.updatedAt - a.updatedAt)
-      return { items: present(rows, admin) }
+      const principal = principalOf(request)
+      const states = visibleConnectionStates(principal, request.query.state)
+      return { items: present(listConnections(db, { states }), seesAllConnections(principal)) }
     },
   )
 
-  app.get(
+  routes.get(
     '/api/v1/ochat/connections/:id',
-    { config: { access: 'user', scope: 'ochat:read' } },
+    {
+      config: read,
+      schema: {
+        summary: 'One connection',
+        params: ConnectionParams,
+        response: { 200: ConnectionViewSchema },
+      },
+    },
     async (request) => {
-      const admin = isAdmin(principalOf(request))
-      const { id } = parseWith(ConnectionParams, request.params, 'E_INVALID_PARAMS')
-      const [view] = present([visible(id, admin)], admin)
-      return view
+      const principal = principalOf(request)
+      const row = visibleConnection(principal, findConnection(db, request.params.id))
+      return presentOne(row, seesAllConnections(principal))
     },
   )
 
   /** Reads the relay's view now (new requests, decisions by the other side, key changes). */
-  app.post(
+  routes.post(
     '/api/v1/ochat/connections/sync',
-    { config: { access: 'user', scope: 'admin', admin: true } },
+    {
+      config: admin,
+      schema: {
+        summary:
+          "Read every connection from the relay now (new requests, the other side's decisions, key changes)",
+        response: { 200: itemsOf(ConnectionViewSchema) },
+      },
+    },
     async () => {
       ochat.instance()
       await ochat.syncConnections().catch((error) => {
@@ -122,20 +120,22 @@ export async function connectionRoutes(
           ? error
           : new NodeError('E_OCHAT_RELAY_UNREACHABLE', (error as Error).message)
       })
-      return {
-        items: present(
-          allConnections(db).sort((a, b) => b.updatedAt - a.updatedAt),
-          true,
-        ),
-      }
+      return { items: present(listConnections(db), true) }
     },
   )
 
-  app.post(
+  routes.post(
     '/api/v1/ochat/connections',
-    { config: { access: 'user', scope: 'admin', admin: true } },
+    {
+      config: admin,
+      schema: {
+        summary: 'Request a connection by instance id, with a message and the contact it is filed under',
+        body: ConnectionRequestBody,
+        response: { 201: ConnectionViewSchema },
+      },
+    },
     async (request, reply) => {
-      const body = parseWith(ConnectionRequestBody, request.body)
+      const { body } = request
       const row = await requestConnection({
         ochat,
         writes: opts.writes,
@@ -145,74 +145,85 @@ export async function connectionRoutes(
         contactPartnerId: body.contactPartnerId,
         nowMs: opts.clock.now(),
       })
-      return reply.status(201).send(present([row], true)[0])
+      return reply.status(201).send(presentOne(row, true))
     },
   )
 
   for (const action of ['accept', 'reject', 'revoke'] as const) {
-    app.post(
+    routes.post(
       `/api/v1/ochat/connections/:id/${action}`,
-      { config: { access: 'user', scope: 'admin', admin: true } },
+      {
+        config: admin,
+        schema: {
+          summary: DECISION_SUMMARIES[action],
+          params: ConnectionParams,
+          // No body at all is a decision without a note.
+          body: DecisionBody.nullable().transform((body) => body ?? {}),
+          response: { 200: ConnectionViewSchema },
+        },
+      },
       async (request) => {
-        const { id } = parseWith(ConnectionParams, request.params, 'E_INVALID_PARAMS')
-        const body = parseWith(DecisionBody, request.body ?? {})
         const row = await decideConnection({
           ochat,
           writes: opts.writes,
           db,
-          id,
+          id: request.params.id,
           action,
-          note: body.note,
-          contactPartnerId: body.contactPartnerId,
+          note: request.body.note,
+          contactPartnerId: request.body.contactPartnerId,
           nowMs: opts.clock.now(),
         })
-        return present([row], true)[0]
+        return presentOne(row, true)
       },
     )
   }
 
   /** Sets the contact of a connection (e.g. one accepted before contacts were filed). */
-  app.post(
+  routes.post(
     '/api/v1/ochat/connections/:id/contact',
-    { config: { access: 'user', scope: 'admin', admin: true } },
+    {
+      config: admin,
+      schema: {
+        summary: 'File the other company under another contact',
+        params: ConnectionParams,
+        body: ContactBody,
+        response: { 200: ConnectionViewSchema },
+      },
+    },
     async (request) => {
-      const { id } = parseWith(ConnectionParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(z.strictObject({ contactPartnerId: z.int().positive() }), request.body)
-      visible(id, true)
-      const partner = db.select().from(partners).where(eq(partners.id, body.contactPartnerId)).get()
-      if (!partner?.active || partner.internal)
-        throw new NodeError(
-          'E_OCHAT_CONTACT_REQUIRED',
-          `contactPartnerId: no external contact ${body.contactPartnerId}`,
-        )
-      await opts.writes.run((tx) =>
-        tx
-          .update(ochatConnections)
-          .set({ contactPartnerId: partner.id })
-          .where(eq(ochatConnections.id, id))
-          .run(),
-      )
-      ochat.afterConnections({ changed: true, keyChanges: [], newChannels: [], opened: false })
-      return present([visible(id, true)], true)[0]
+      const row = await setConnectionContact({
+        ochat,
+        writes: opts.writes,
+        id: request.params.id,
+        contactPartnerId: request.body.contactPartnerId,
+      })
+      return presentOne(row, true)
     },
   )
 
   /** After comparing the new safety code with the other company: pin the new keys, resume the channel. */
-  app.post(
+  routes.post(
     '/api/v1/ochat/connections/:id/verify',
-    { config: { access: 'user', scope: 'admin', admin: true } },
+    {
+      config: admin,
+      schema: {
+        summary:
+          "After comparing the new safety code with the other company: pin the peer's new keys and resume",
+        params: ConnectionParams,
+        body: VerifyBody,
+        response: { 200: ConnectionViewSchema },
+      },
+    },
     async (request) => {
-      const { id } = parseWith(ConnectionParams, request.params, 'E_INVALID_PARAMS')
-      const body = parseWith(VerifyBody, request.body)
       const row = await verifyKeys({
         ochat,
         writes: opts.writes,
-        id,
-        safetyCode: body.safetyCode,
+        id: request.params.id,
+        safetyCode: request.body.safetyCode,
         userId: principalOf(request).userId,
         nowMs: opts.clock.now(),
       })
-      return present([row], true)[0]
+      return presentOne(row, true)
     },
   )
 }

@@ -3,7 +3,8 @@ import { and, eq, isNotNull } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { ochatMessages } from '../../db/schema.ts'
 import { channelOfConnection, ensureChannel } from '../channels/repository.ts'
-import { type ConnectionRow, upsertConnection } from './repository.ts'
+import { applyConnectionView } from './apply-connection-view.ts'
+import type { ConnectionRow } from './repository.ts'
 
 export type SyncOutcome = {
   /** Something a person would see changed: the connection list is pushed to the UI. */
@@ -29,7 +30,12 @@ export function storeConnectionViews(
 ): SyncOutcome {
   const outcome: SyncOutcome = { changed: false, keyChanges: [], newChannels: [], opened: false }
   for (const view of views) {
-    const { row, changed, keyChanged, becameAccepted } = upsertConnection(tx, view, nowMs, extra.get(view.id))
+    const { row, changed, keyChanged, becameAccepted } = applyConnectionView({
+      tx,
+      view,
+      nowMs,
+      ...extra.get(view.id),
+    })
     outcome.changed ||= changed
     if (keyChanged) outcome.keyChanges.push(row)
     if (row.state === 'accepted') {

@@ -9,9 +9,9 @@ import {
   signReceipt,
   verifyReceipt,
 } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import { sanitizeBody } from '../../chatter/body.ts'
-import type { Clock } from '../../clock.ts'
 import type { Db, Tx } from '../../db/client.ts'
 import { once } from '../../db/raw.ts'
 import { ochatChannels, ochatConnections, ochatFiles, ochatMessages } from '../../db/schema.ts'
@@ -239,7 +239,7 @@ function storeMessage(
   input: Opened & { channel: ChannelRow; keystore: Keystore; now: number },
 ): MessageRow {
   const { payload, item, channel } = input
-  // Invariant 9: whatever the other company's node sent, only the allowlist is stored and shown.
+  // Sanitized on arrival: whatever the other company's node sent, only the allowlist is stored and shown.
   const html = sanitizeBody(payload.html)
   const row = insertMessage(tx, {
     channelId: channel.id,

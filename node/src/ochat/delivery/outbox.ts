@@ -1,12 +1,15 @@
 import {
   type Envelope,
   fromBase64Url,
+  LIMITS,
   type MessagePayload,
+  RETRY_SCHEDULE,
+  retryDelayMs,
   type SubmitResult,
   sealEnvelope,
 } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, or, sql } from 'drizzle-orm'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import { inList, once } from '../../db/raw.ts'
 import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.ts'
@@ -16,17 +19,15 @@ import type { Keystore } from '../identity/keystore.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
 import { relayWaitMs, retryAfterMsOf, type SubmitPacer } from './pacing.ts'
 import { buildPayload, filesOf } from './payload.ts'
-import { OUTBOX_DEADLINE_MS, retryDelayMs } from './retry-schedule.ts'
 import { applyStatus, findMessage, type MessageRow, type StatusChange, updateMessage } from './status.ts'
 
 /** Envelopes in one submit: the relay takes up to 1,000 (PROTOCOL.md §4.4). */
-const BATCH = 1000
+const BATCH = LIMITS.bulkRecipients
 /**
  * Submits in flight at once: one. What becomes due while a submit is in flight goes in the next one,
  * so batches grow with load by themselves, and every step after (the relay's commit, the recipient's
- * transaction and receipt, the receipt's way back) is paid once per batch. With four in flight, each
- * message went alone at moderate load: the O'Chat bench's half-load p99 went from ~100 ms to ~80 ms
- * with one, and its maximum rose.
+ * transaction and receipt, the receipt's way back) is paid once per batch. With several in flight,
+ * each message goes alone at moderate load and pays every step itself (docs/performance.md).
  */
 const IN_FLIGHT = 1
 /** A message whose connection is paused is looked at again after this long: 60 s. */
@@ -107,7 +108,7 @@ export class Outbox {
 
   /**
    * The relay is reachable again (the socket authenticated): messages Retrying on their own schedule
-   * are due now, as the relay drains its queue when a node connects (DESIGN.md delivery contract); the
+   * are due now, as the relay drains its queue when a node connects; the
    * pacing lets them out at the rate the relay takes, not all at once. So
    * are messages already Delivered or Read whose submit answer was lost (status.ts, answerStillDue):
    * their resubmit, which only brings their sequence number, may have failed while the relay was away.
@@ -387,7 +388,7 @@ export class Outbox {
  * of a Failed message starts a new window.
  */
 export function deadlineOf(message: Pick<MessageRow, 'createdAt' | 'failedAt'>): number {
-  return Math.max(message.createdAt, message.failedAt ?? 0) + OUTBOX_DEADLINE_MS
+  return Math.max(message.createdAt, message.failedAt ?? 0) + RETRY_SCHEDULE.deadlineMs
 }
 
 type Failure = {

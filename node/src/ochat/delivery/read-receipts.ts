@@ -1,6 +1,6 @@
 import { LIMITS, newId, type SignedReceipt, signReceipt } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import { and, eq, inArray } from 'drizzle-orm'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import { ochatChannels, ochatConnections, ochatMessages } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'

@@ -1,6 +1,6 @@
 import { and, eq, inArray, ne } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { ochatFiles, ochatMessages } from '../../db/schema.ts'
+import { ochatChannelMembers, ochatFiles, ochatMessages } from '../../db/schema.ts'
 import { applyStatus, type MessageRow } from '../delivery/status.ts'
 
 export type FileRow = typeof ochatFiles.$inferSelect
@@ -8,7 +8,7 @@ type Changed = { row: MessageRow; channelId: number }
 
 /**
  * One upload: a file position of one message, or of every message of a bulk send, which share the
- * ciphertext (one blob, one key: DESIGN.md "encrypted once, even for a bulk send").
+ * ciphertext (one blob, one key: a file is encrypted and uploaded once, even for a bulk send).
  */
 export type UploadUnit = {
   key: string
@@ -221,4 +221,23 @@ export function unfinishedWork(tx: Tx): { uploads: number[]; downloads: number[]
     uploads: [...new Set(rows.filter((row) => row.direction === 'out').map((row) => row.messageId))],
     downloads: rows.filter((row) => row.direction === 'in').map((row) => row.id),
   }
+}
+
+/** Whether the attachment came or went by O'Chat on a channel the user is a member of. */
+export function onMembersChannel(tx: Tx, input: { attachmentId: number; userId: number }): boolean {
+  return (
+    tx
+      .select({ id: ochatFiles.id })
+      .from(ochatFiles)
+      .innerJoin(ochatMessages, eq(ochatMessages.id, ochatFiles.messageId))
+      .innerJoin(
+        ochatChannelMembers,
+        and(
+          eq(ochatChannelMembers.channelId, ochatMessages.channelId),
+          eq(ochatChannelMembers.userId, input.userId),
+        ),
+      )
+      .where(eq(ochatFiles.attachmentId, input.attachmentId))
+      .get() !== undefined
+  )
 }

@@ -1,14 +1,14 @@
+import { retryDelayMs } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyBaseLogger } from 'fastify'
 import { findAttachment } from '../../attachments/repository.ts'
 import { contentPath } from '../../attachments/storage.ts'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import type { LiveHub } from '../../live/hub.ts'
 import { membersOfChannels } from '../channels/repository.ts'
 import { deadlineOf } from '../delivery/outbox.ts'
 import { relayWaitMs } from '../delivery/pacing.ts'
-import { retryDelayMs } from '../delivery/retry-schedule.ts'
 import { KeystoreError } from '../identity/keystore.ts'
 import { RelayAnswerError } from '../relay/http-client.ts'
 import type { FileTransfers, Ochat } from '../runtime.ts'
@@ -39,7 +39,7 @@ const FINAL_STATUSES = new Set([400, 404, 410, 413, 422])
 type OchatPort = Pick<Ochat, 'relay' | 'keystore' | 'kickOutbox' | 'publishStatus'>
 
 /**
- * Files of O'Chat messages, both ways (issue 5, capability 6). Outgoing: each file is encrypted and
+ * Files of O'Chat messages, both ways (PROTOCOL.md §8). Outgoing: each file is encrypted and
  * uploaded once (once per bulk send), then its message becomes due in the outbox, whose payload lists
  * the blobs. Incoming: each file is downloaded, decrypted, checked and stored as an ordinary
  * attachment. Network failures are retried with the outbox's backoff; a file that can never pass

@@ -1,5 +1,5 @@
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'

@@ -2,10 +2,11 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt, scryptSync } fro
 import { fromBase64Url, toBase64Url } from '@ochat/shared-protocol'
 
 /**
- * Seals secrets at rest (DESIGN.md invariant 2): the instance's secret keys and, while they are
- * needed, attachment keys. The sealing key is derived once per process from the operator's secret
- * (NODE_OCHAT_SECRET or NODE_OCHAT_SECRET_FILE) with scrypt and a random salt stored beside the
- * sealed text; each value is sealed with ChaCha20-Poly1305 under a fresh 12-byte nonce.
+ * Seals secrets at rest, so a copied data directory gives nobody the keys: the instance's secret
+ * keys and, while they are needed, attachment keys. The sealing key is derived once per process from
+ * the operator's secret (NODE_OCHAT_SECRET or NODE_OCHAT_SECRET_FILE) with scrypt and a random salt
+ * stored beside the sealed text; each value is sealed with ChaCha20-Poly1305 under a fresh 12-byte
+ * nonce.
  *
  * Format: `v1.<salt>.<nonce>.<ciphertext‖tag>`, base64url parts.
  */
@@ -18,7 +19,7 @@ export class KeystoreError extends Error {
 
 export class Keystore {
   readonly #secret: string
-  /** Derived keys by salt: one scrypt per salt per process (~100 ms each). */
+  /** Derived keys by salt: one scrypt per salt per process (slow by design). */
   readonly #keys = new Map<string, Buffer>()
   /** The salt new values are sealed under: the stored keys' own once known, so one scrypt serves all. */
   #salt: Buffer = randomBytes(16)
@@ -30,7 +31,7 @@ export class Keystore {
   }
 
   /**
-   * Derives the sealing key off the event loop (scrypt takes ~100 ms of CPU), for the salt of `stored`
+   * Derives the sealing key off the event loop (scrypt is slow by design), for the salt of `stored`
    * (the sealed instance keys) or for a fresh salt; later seals and opens under that salt need no
    * further derivation and never block a request.
    */

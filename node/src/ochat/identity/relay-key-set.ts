@@ -5,7 +5,7 @@ import type { WriteQueue } from '../../db/write-queue.ts'
 import type { Instance } from './instance.ts'
 
 /**
- * Picks up a rotation of the relay's signing keys (PROTOCOL.md §1.5, DESIGN.md invariant 4): a key set
+ * Picks up a rotation of the relay's signing keys (PROTOCOL.md §1.5): a key set
  * published at /v1/info (`info`, as just read) is pinned only if it is for our relay, newer than the pinned one, and signed by
  * a key we already pin. Answers the instance with the new set, or undefined when nothing changed; a set
  * that fails the check is reported and ignored (webhooks stay checked against the pinned keys).

@@ -1,5 +1,5 @@
+import type { Clock } from '@ochat/shared-protocol/server'
 import { eq } from 'drizzle-orm'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
 import { ochatIdentity } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'

@@ -24,7 +24,7 @@ export const PREVIOUS_KEYS_MS = 7 * 24 * 3_600_000
  * new keys are generated here, the rotation is signed by the current identity key (authority) and
  * the new one (possession) and sent to the relay, then the new secret keys replace the old ones. The
  * instance id stays. Peers see the new keys on their next connection sync and their channel pauses
- * until one of their admins verifies the new safety code (invariant 8).
+ * until one of their admins verifies the new safety code: a key change is never silent.
  *
  * The new secret keys are stored sealed as `pending_secret_keys` before the relay is asked, so no
  * outcome loses them: an answer swaps them in; a refusal drops them (the relay kept the old keys); no

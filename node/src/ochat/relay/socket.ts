@@ -9,8 +9,8 @@ import {
   type SubmitResult,
   signSocketAuth,
 } from '@ochat/shared-protocol'
+import type { Clock } from '@ochat/shared-protocol/server'
 import WebSocket from 'ws'
-import type { Clock } from '../../clock.ts'
 import type { Instance } from '../identity/instance.ts'
 
 /** Close codes the relay uses (PROTOCOL.md §6.1). */

@@ -1,33 +1,24 @@
 import {
   LIMITS,
-  type NonceStore,
   verifyWebhook,
   WEBHOOK_HEADERS,
   WebhookBodySchema,
+  WebhookResponseSchema,
+  withinClockWindow,
   zodDetails,
 } from '@ochat/shared-protocol'
-import { eq, lt } from 'drizzle-orm'
+import { type Clock, rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
-import type { Clock } from '../../clock.ts'
 import type { Db } from '../../db/client.ts'
-import { ochatWebhookNonces } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
 import type { Ochat } from '../runtime.ts'
+import { sqliteNonces } from './webhook-nonces.ts'
 
-/** 50 envelopes of 256 KiB in base64url, with room for their JSON: 24 MiB. */
+/**
+ * LIMITS.webhookItems envelopes of LIMITS.envelopeCiphertextBytes, in base64url, with room for their
+ * JSON: 24 MiB.
+ */
 const WEBHOOK_BODY_LIMIT_BYTES = 24 * 1024 * 1024
-
-/** Webhook ids seen within the ±300 s window, in SQLite, so a replay is refused across restarts too. */
-function sqliteNonces(db: Db): NonceStore {
-  return {
-    async claim(key, expiresAtMs, nowMs) {
-      db.delete(ochatWebhookNonces).where(lt(ochatWebhookNonces.expiresAt, nowMs)).run()
-      if (db.select().from(ochatWebhookNonces).where(eq(ochatWebhookNonces.key, key)).get()) return false
-      db.insert(ochatWebhookNonces).values({ key, expiresAt: expiresAtMs }).run()
-      return true
-    },
-  }
-}
 
 /**
  * What can be refused before the body is read: up to 24 MiB are buffered to check a signature, so an
@@ -44,8 +35,8 @@ function refuseEarly(
   if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string')
     return 'webhook-id, webhook-timestamp and webhook-signature are required'
   if (!/^(0|[1-9][0-9]{0,11})$/.test(timestamp)) return 'webhook headers are malformed'
-  if (Math.abs(nowMs / 1000 - Number(timestamp)) > LIMITS.clockSkewSeconds)
-    return 'webhook timestamp is more than 300 s from our clock; check the clocks (NTP)'
+  if (!withinClockWindow(Number(timestamp), nowMs))
+    return `webhook timestamp is more than ${LIMITS.clockSkewSeconds} s from our clock; check the clocks (NTP)`
   return undefined
 }
 
@@ -65,15 +56,30 @@ export async function webhookRoutes(app: FastifyInstance, opts: { db: Db; ochat:
       { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES },
       (_request, body, done) => done(null, body),
     )
-    scope.post(
+    // This scope holds the webhook alone: its hook is the route's.
+    scope.addHook('onRequest', async (request) => {
+      if (opts.ochat.state.kind !== 'ready') throw new NodeError('E_NOT_FOUND')
+      const refused = refuseEarly(request.headers, opts.clock.now())
+      if (refused) throw new NodeError('E_WEBHOOK_REFUSED', refused)
+    })
+    scope.withTypeProvider<ZodTypeProvider>().post(
       '/ochat/webhook',
       {
         config: { access: 'public' },
         bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-        onRequest: async (request) => {
-          if (opts.ochat.state.kind !== 'ready') throw new NodeError('E_NOT_FOUND')
-          const refused = refuseEarly(request.headers, opts.clock.now())
-          if (refused) throw new NodeError('E_WEBHOOK_REFUSED', refused)
+        schema: {
+          summary:
+            'Deliveries from the relay while the WebSocket is down (Standard Webhooks v1a, signed by a pinned relay key)',
+          // Read as bytes: the signature covers them, so they are parsed only once it is checked.
+          body: rawBody(
+            'application/json',
+            `A WebhookBody (PROTOCOL.md §7): up to ${LIMITS.webhookItems} delivery items`,
+          ),
+          response: {
+            200: WebhookResponseSchema.meta({
+              description: 'WebhookResponse: one result per item and Delivered receipts (PROTOCOL.md §7)',
+            }),
+          },
         },
       },
       async (request) => {
@@ -101,7 +107,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { db: Db; ochat:
             details: zodDetails(body.error),
           })
         const { results, receipts } = await opts.ochat.receive(body.data.items)
-        return { v: 1, results, receipts }
+        return { v: 1 as const, results, receipts }
       },
     )
   })

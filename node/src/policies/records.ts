@@ -1,21 +1,25 @@
-import { and, eq, or, type SQL, sql } from 'drizzle-orm'
+import { eq, or, type SQL, sql } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
-import { once } from '../db/raw.ts'
 import { followers, models, records } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
+import { isFollower } from '../followers/repository.ts'
 import type { Model, ModelRegistry } from '../models/registry.ts'
-
-export type RecordRow = typeof records.$inferSelect
+import { findRecord, type RecordRow } from '../records/repository.ts'
+import { seesEverything } from './roles.ts'
 
 /**
- * Who may see a record (DESIGN.md invariant 11: deny by default, and do not reveal what exists):
+ * Who may see a record (deny by default, and do not reveal what exists):
  * admins see everything; users see every record of an `all` model, and only their own records of an
  * `own` model: created by them, assigned to them, or followed by them. Anything else is "not found",
- * exactly like a record that does not exist. Writing needs the same right as reading.
+ * exactly like a record that does not exist. Writing needs the same right as reading, and so do a
+ * record's chatter, followers, activities, files and inbox notifications.
+ *
+ * This is the rule as a condition over `records`, for lists; `canRead` is the same rule for one
+ * record already loaded.
  */
 export function readableCondition(principal: Principal, model: Model): SQL | undefined {
-  if (principal.role === 'admin' || model.userAccess === 'all') return undefined
+  if (seesEverything(principal) || model.userAccess === 'all') return undefined
   return ownCondition(principal)
 }
 
@@ -24,7 +28,7 @@ export function readableCondition(principal: Principal, model: Model): SQL | und
  * must join `models`.
  */
 export function readableAnyModelCondition(principal: Principal): SQL | undefined {
-  if (principal.role === 'admin') return undefined
+  if (seesEverything(principal)) return undefined
   return or(eq(models.userAccess, 'all'), ownCondition(principal))
 }
 
@@ -38,40 +42,21 @@ function ownCondition(principal: Principal): SQL | undefined {
 }
 
 export function canRead(tx: Tx, principal: Principal, model: Model, record: RecordRow): boolean {
-  if (principal.role === 'admin' || model.userAccess === 'all') return true
+  if (seesEverything(principal) || model.userAccess === 'all') return true
   if (record.createdBy === principal.userId || record.assigneeId === principal.userId) return true
-  return isFollowing(tx).get({ recordId: record.id, partnerId: principal.partnerId }) !== undefined
+  return isFollower(tx, record.id, principal.partnerId)
 }
 
-// Every record-bound request runs these: built once per connection, not per request.
-const recordById = (tx: Tx) =>
-  once(tx, 'records.byId', () =>
-    tx
-      .select()
-      .from(records)
-      .where(eq(records.id, sql.placeholder('id')))
-      .prepare(),
-  )
-const isFollowing = (tx: Tx) =>
-  once(tx, 'records.isFollowing', () =>
-    tx
-      .select({ id: followers.id })
-      .from(followers)
-      .where(
-        and(
-          eq(followers.recordId, sql.placeholder('recordId')),
-          eq(followers.partnerId, sql.placeholder('partnerId')),
-        ),
-      )
-      .prepare(),
-  )
-
-/** The record and its model, or E_NOT_FOUND when it does not exist or the caller may not see it. */
+/**
+ * The record and its model, or E_NOT_FOUND when it does not exist or the caller may not see it: the
+ * same answer for both, so an id tells nothing about records one may not see. Every route and command
+ * that reaches a record by id goes through here.
+ */
 export function loadRecord(
   tx: Tx,
   input: { principal: Principal; registry: ModelRegistry; recordId: number; modelName?: string },
 ): { record: RecordRow; model: Model } {
-  const record = recordById(tx).get({ id: input.recordId })
+  const record = findRecord(tx, input.recordId)
   const model = record ? input.registry.byId(record.modelId) : undefined
   if (!record || !model || (input.modelName !== undefined && model.name !== input.modelName))
     throw new NodeError('E_NOT_FOUND')

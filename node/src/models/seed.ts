@@ -1,8 +1,8 @@
-import { BUILTIN_MODELS } from '../models/builtin.ts'
-import { defineModel } from '../models/define-model.ts'
-import type { ModelRegistry } from '../models/registry.ts'
-import type { Db } from './client.ts'
-import { activityTypes, subtypes } from './schema.ts'
+import type { Db } from '../db/client.ts'
+import { activityTypes, subtypes } from '../db/schema.ts'
+import { BUILTIN_MODELS } from './builtin.ts'
+import { defineModel } from './define-model.ts'
+import type { ModelRegistry } from './registry.ts'
 
 /**
  * Subtypes: the subtype decides who a message may reach. Internal ones never reach external partners.
@@ -15,7 +15,7 @@ export const SUBTYPES = [
   { key: 'activities', name: 'Activities', internal: true, isDefault: false, sequence: 100 },
 ] as const
 
-/** Activity types and their chaining (Odoo's seeds, plus Request Signature). */
+/** The activity types a new node starts with, and their chaining. */
 export const ACTIVITY_TYPES = [
   {
     key: 'todo',

@@ -1,16 +1,5 @@
-/**
- * When to try again (DESIGN.md delivery contract): 0, 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then
- * every 3 h with jitter ×(0.8–1.4), until the envelope's deadline (72 h) makes it Failed. `attempts` is
- * how many attempts failed so far.
- */
-const SCHEDULE_MS = [0, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000]
-const LATER_MS = 3 * 3_600_000
-
-export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
-  const fixed = SCHEDULE_MS[attempts]
-  if (fixed !== undefined) return fixed
-  return Math.round(LATER_MS * (0.8 + 0.6 * random()))
-}
+// When to try again is the protocol's schedule, shared with the nodes: RETRY_SCHEDULE and retryDelayMs
+// in @ochat/shared-protocol. What a webhook answer means for it is decided here.
 
 export type WebhookOutcome =
   | { kind: 'delivered' }
@@ -21,7 +10,7 @@ export type WebhookOutcome =
   /** 5xx, timeouts, network errors, 429: try again later, not before `retryAfterMs` if the node said so. */
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
 
-/** Classifies a webhook answer (DESIGN.md: 2xx delivered; 410 gone; 429/502/503/504 honour Retry-After). */
+/** Classifies a webhook answer (PROTOCOL.md §7: 2xx delivered, 410 gone, 429/502/503/504 retry). */
 export function classifyResponse(
   status: number,
   retryAfter: string | undefined,

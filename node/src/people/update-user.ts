@@ -1,0 +1,46 @@
+import { revokeApiKeys } from '../auth/repository.ts'
+import type { Db } from '../db/client.ts'
+import { NodeError } from '../errors.ts'
+import { deleteSessionsOfUser, findUser, updatePartnerRow, updateUserRow } from './repository.ts'
+import type { UserUpdate } from './schema.ts'
+
+/**
+ * Applies a change to a user and their partner in one transaction, once the policies allowed it and
+ * any password given was hashed. A new password or a deactivation ends the user's other sessions;
+ * a deactivation, or a new password with `revokeApiKeys`, revokes their API keys for good.
+ */
+export function updateUser(input: {
+  db: Db
+  userId: number
+  change: UserUpdate
+  /** The new password's scrypt hash, when the change sets one. */
+  passwordHash: string | undefined
+  /** The session making the change (SHA-256 of its token): it stays logged in. */
+  currentSessionHash: string | undefined
+  now: number
+}): void {
+  const { change, passwordHash, userId } = input
+  input.db.transaction((tx) => {
+    const user = findUser(tx, userId)
+    if (!user) throw new NodeError('E_NOT_FOUND')
+    const userChanges = {
+      ...(change.notification ? { notification: change.notification } : {}),
+      ...(change.timeZone ? { timeZone: change.timeZone } : {}),
+      ...(change.role ? { role: change.role } : {}),
+      ...(change.active !== undefined ? { active: change.active } : {}),
+      ...(passwordHash ? { passwordHash } : {}),
+    }
+    if (Object.keys(userChanges).length > 0) updateUserRow(tx, userId, userChanges)
+    if (change.name !== undefined || change.email !== undefined)
+      updatePartnerRow(tx, user.partnerId, {
+        ...(change.name ? { name: change.name } : {}),
+        ...(change.email !== undefined ? { email: change.email } : {}),
+      })
+    if (passwordHash || change.active === false)
+      deleteSessionsOfUser(tx, { userId, exceptTokenHash: input.currentSessionHash })
+    // Reactivating the user must not bring revoked keys back; a leaked password may have leaked keys
+    // with it, so a new one revokes them when asked.
+    if (change.active === false || (passwordHash && change.revokeApiKeys))
+      revokeApiKeys(tx, { userId, now: input.now })
+  })
+}

@@ -1,0 +1,47 @@
+import type { UploadPace } from '@ochat/shared-protocol'
+
+// What the node's routes, commands and O'Chat runtime need to know of its configuration, each piece as
+// narrow as its users. Boot (config.ts) reads the environment and produces a value that has every
+// piece; nothing below boot imports config.ts, so the domain never depends on how the node is started,
+// and a test can hand a command just the settings it uses.
+
+/** How the node presents itself: in emails, the iCal feed, tracked values. */
+export type SiteSettings = Readonly<{
+  /** Company name. */
+  company: string
+  /** Base URL people reach the node at, without a trailing slash. */
+  publicUrl: string
+  /** Locale and currency tracked values are displayed in. */
+  locale: string
+  currency: string
+}>
+
+/** Where attachments live and how large and slow an upload may be. */
+export type AttachmentSettings = Readonly<{
+  attachmentDir: string
+  attachmentMaxBytes: number
+  uploadPace: UploadPace
+}>
+
+/** UI sessions. */
+export type SessionSettings = Readonly<{
+  /** A session unused this long expires, in ms. */
+  sessionIdleMs: number
+  /** Send cookies with Secure whatever the request's scheme. */
+  secureCookies: boolean
+}>
+
+/** O'Chat. */
+export type OchatSettings = Readonly<{
+  /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
+  ochatSecret: string | undefined
+  /** Where the relay POSTs deliveries while the socket is down. */
+  ochatWebhookUrl: string
+  /** How often connections are read again from the relay, in ms. */
+  ochatSyncMs: number
+  /** false: no outbound socket to the relay, deliveries arrive by webhook only. */
+  ochatWebSocket: boolean
+}>
+
+/** The record routes: the site, and where a deleted record's attachments are removed from. */
+export type RecordSettings = SiteSettings & Pick<AttachmentSettings, 'attachmentDir'>
