@@ -5,8 +5,7 @@ import { buildNode, buildRecord, buildUser, TEST_PASSWORD, type TestNode } from 
 /**
  * The live socket outlives the request that opened it. Regression: a socket kept receiving events
  * after its user logged out, was deactivated, had the key revoked, or lost access to the record it had
- * subscribed to (DESIGN.md invariant 11; issue 4: "a deactivated user's sessions and keys stop working
- * at once").
+ * subscribed to. A deactivated user's sessions and keys stop working at once.
  */
 
 type Frame = { type: string; event?: { type: string; recordId?: number }; recordId?: number }
@@ -15,25 +14,56 @@ async function openLive(node: TestNode, headers: Record<string, string>) {
   const socket = new WebSocket(`${node.url?.replace('http', 'ws')}/api/v1/live`, { headers })
   const frames: Frame[] = []
   let closed = false
-  socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Frame))
+  const changed: (() => void)[] = []
+  const wake = () => {
+    for (const resolve of changed.splice(0)) resolve()
+  }
+  socket.on('message', (data) => {
+    frames.push(JSON.parse(String(data)) as Frame)
+    wake()
+  })
   socket.on('close', () => {
     closed = true
+    wake()
   })
+  /** Waits for a frame or the close, as long as `done` is false (10 s at most). */
+  const until = async (what: string, done: () => boolean) => {
+    const deadline = Date.now() + 10_000
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`no ${what} on the live socket`)
+      await new Promise<void>((resolve) => {
+        changed.push(resolve)
+        setTimeout(resolve, 1000)
+      })
+    }
+  }
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve())
     socket.once('unexpected-response', (_request, response) =>
       reject(new Error(`HTTP ${response.statusCode}`)),
     )
   })
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 150))
-  await settle()
+  await until('ready frame', () => closed || frames.some((frame) => frame.type === 'ready'))
+  /**
+   * Returns once the node answered a ping sent now, or closed the socket: a frame the node wrote before
+   * (an event published by a request that already returned) has arrived by then.
+   */
+  const settle = async () => {
+    if (closed) return
+    const pongs = () => frames.filter((frame) => frame.type === 'pong').length
+    const before = pongs()
+    socket.send(JSON.stringify({ type: 'ping' }))
+    await until('pong', () => closed || pongs() > before)
+  }
   return {
     frames,
     isClosed: () => closed,
     settle,
     subscribe: async (recordId: number) => {
       socket.send(JSON.stringify({ type: 'subscribe', recordId }))
-      await settle()
+      await until('answer to the subscription', () =>
+        frames.some((frame) => frame.recordId === recordId && frame.type !== 'event'),
+      )
     },
     close: () => socket.terminate(),
   }

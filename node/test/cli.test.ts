@@ -1,18 +1,30 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { main } from '../src/cli.ts'
 
 const BIN = fileURLToPath(new URL('../bin/ochat-node.mjs', import.meta.url))
 
-function cli(args: string[], env: Record<string, string>) {
-  const run = spawnSync(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
+/**
+ * The command in this process: only `env` is its environment. `serve` below runs the real binary in its
+ * own process; the one-shot commands call the same `main` here (each process start costs seconds of CPU).
+ */
+async function cli(args: string[], env: Record<string, string>) {
+  let stdout = ''
+  let stderr = ''
+  const code = await main(args, {
+    env,
+    out: (text) => {
+      stdout += text
+    },
+    err: (text) => {
+      stderr += text
+    },
   })
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr }
+  return { code, stdout, stderr }
 }
 
 t.test('ochat-node init creates the data directory and the first admin, once', async (t) => {
@@ -20,24 +32,27 @@ t.test('ochat-node init creates the data directory and the first admin, once', a
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const env = { NODE_DATA_DIR: dataDir }
 
-  const help = cli(['--help'], env)
+  const help = await cli(['--help'], env)
   t.equal(help.code, 0)
   t.match(help.stdout, /init --login LOGIN/)
 
-  const badZone = cli(
+  const badZone = await cli(
     ['init', '--login', 'ada', '--password', 'long enough pw', '--time-zone', 'Mars/Olympus'],
     env,
   )
   t.equal(badZone.code, 2, 'a bad time zone is refused before anything is written')
   t.match(badZone.stderr, /timeZone: an IANA time zone/)
 
-  const created = cli(['init', '--login', 'ada', '--name', 'Ada Admin', '--email', 'ada@acme.test'], env)
+  const created = await cli(
+    ['init', '--login', 'ada', '--name', 'Ada Admin', '--email', 'ada@acme.test'],
+    env,
+  )
   t.equal(created.code, 0, created.stderr)
   t.match(created.stdout, /administrator: ada/)
   const password = /password: (\S+)/.exec(created.stdout)?.[1] ?? ''
   t.ok(password.length >= 12, 'a generated password is printed once')
 
-  const again = cli(['init', '--login', 'bob', '--password', 'another password'], env)
+  const again = await cli(['init', '--login', 'bob', '--password', 'another password'], env)
   t.equal(again.code, 2)
   t.match(again.stderr, /already has an administrator/)
 

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type Clock, ManualClock } from '@ochat/shared-protocol/server'
 import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { hashPassword } from '../src/auth/passwords.ts'
 import { SCOPES, type Scope } from '../src/auth/scopes.ts'
 import { randomToken, sha256 } from '../src/auth/tokens.ts'
-import { type Clock, ManualClock } from '../src/clock.ts'
 import { loadConfig } from '../src/config.ts'
 import { apiKeys, partners } from '../src/db/schema.ts'
 import { type Node, startNode } from '../src/node.ts'
@@ -166,8 +166,8 @@ export async function buildRecord(actor: Actor, model = 'lead', values: Record<s
 
 /**
  * Waits until `check` answers something truthy (polling every 20 ms), or fails after `timeoutMs`. 20 s
- * by default: CI runs the end-to-end files beside other heavy ones on two cores, where a step that takes
- * 100 ms on a quiet machine can take seconds.
+ * by default: CI runs the end-to-end files beside other heavy ones on two cores, where a step that is
+ * quick on a quiet machine can take seconds.
  */
 export async function until<T>(
   what: string,
@@ -190,19 +190,40 @@ export async function liveSocketEvents(
   secret: string,
   // biome-ignore lint/suspicious/noExplicitAny: events are asserted field by field
 ): Promise<any[]> {
+  return (await liveSocket(t, baseUrl, secret)).events
+}
+
+/**
+ * The same socket, and `settle()`: it returns once the node answered a ping sent now, so every event the
+ * node wrote to this socket before (as a request that already returned publishes its events) has
+ * arrived. What did not arrive by then was not sent.
+ */
+export async function liveSocket(t: Test, baseUrl: string, secret: string) {
   const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/api/v1/live`, {
     headers: { authorization: `Bearer ${secret}` },
   })
   // biome-ignore lint/suspicious/noExplicitAny: events are asserted field by field
   const events: any[] = []
+  // One per ping not answered yet, oldest first: the node answers pings in order.
+  const pongWaiters: (() => void)[] = []
   socket.on('message', (data) => {
     const frame = JSON.parse(String(data))
     if (frame.type === 'event') events.push(frame.event)
+    if (frame.type === 'pong') pongWaiters.shift()?.()
   })
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve())
     socket.once('error', reject)
   })
   t.teardown(() => socket.close())
-  return events
+  const settle = () =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no pong on the live socket within 10 s')), 10_000)
+      pongWaiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+      socket.send(JSON.stringify({ type: 'ping' }))
+    })
+  return { events, settle }
 }

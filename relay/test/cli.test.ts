@@ -1,4 +1,6 @@
-// The operator CLI, run as an operator would: the real binary, a real PGlite data directory.
+// The operator CLI, on a real PGlite data directory. The binary is started once, as an operator's shell
+// would; the other commands call the same `main` in this process, with their environment and output
+// handed over (each process start costs seconds of CPU).
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -6,13 +8,18 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { main } from '../src/cli.ts'
+import { loadOrCreateRelayKeys } from '../src/info/relay-keys.ts'
 import { buildNode } from './helpers.ts'
 
 const bin = fileURLToPath(new URL('../bin/ochat-relay.mjs', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'ochat-cli-'))
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+type Ran = { code: number; stdout: string; stderr: string }
+
+/** The real binary in its own process. */
+async function binary(...args: string[]): Promise<Ran> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
       env: { ...process.env, RELAY_DATA_DIR: dataDir, DATABASE_URL: '' },
@@ -24,10 +31,47 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
+/** The same command in this process: only this environment is its environment. */
+const cli = Object.assign((...args: string[]) => inProcess({ RELAY_DATA_DIR: dataDir }, args), {
+  with:
+    (env: Record<string, string>) =>
+    (...args: string[]) =>
+      inProcess(env, args),
+})
+
+async function inProcess(env: Record<string, string>, args: string[]): Promise<Ran> {
+  let stdout = ''
+  let stderr = ''
+  const code = await main(args, {
+    env,
+    out: {
+      write: (text: string) => {
+        stdout += text
+      },
+    },
+    err: {
+      write: (text: string) => {
+        stderr += text
+      },
+    },
+  })
+  return { code, stdout, stderr }
+}
+
 t.test('--help lists every command', async (t) => {
-  const { code, stdout } = await cli('--help')
+  const { code, stdout } = await binary('--help')
   t.equal(code, 0)
-  for (const command of ['serve', 'migrate', 'invite', 'instances', 'suspend', 'unsuspend', 'purge', 'stats'])
+  for (const command of [
+    'serve',
+    'migrate',
+    'invite',
+    'instances',
+    'suspend',
+    'unsuspend',
+    'purge',
+    'stats',
+    'rotate-keys',
+  ])
     t.match(stdout, command)
 })
 
@@ -47,7 +91,8 @@ t.test('mistakes get a clear message and a non-zero exit', async (t) => {
   t.equal(unknown.code, 2)
   t.match(unknown.stderr, /no instance oc_[a-z2-7]{26}; see `ochat-relay instances`/)
   t.match(await cli('suspend'), { code: 2, stderr: /usage: ochat-relay suspend <instance-id>/ })
-  t.match(await cli('frobnicate'), { code: 2, stderr: /unknown command "frobnicate"/ })
+  // Through the binary: the exit code is the process's.
+  t.match(await binary('frobnicate'), { code: 2, stderr: /unknown command "frobnicate"/ })
   // Purging every instance takes naming them or a filter (open-relay-purge.test.ts runs the rest in process).
   t.match(await cli('purge', '--yes'), {
     code: 2,
@@ -60,4 +105,25 @@ t.test('mistakes get a clear message and a non-zero exit', async (t) => {
     stderr: /--since takes a duration in minutes, hours or days \(30m, 1h, 2d\) or an ISO-8601 date/,
   })
   t.match(await cli('invite', '--days', '0'), { code: 2, stderr: /--days must be between 1 and 365/ })
+})
+
+t.test('rotate-keys makes a new key active and keeps the old one signing as retiring', async (t) => {
+  const keysDir = mkdtempSync(join(tmpdir(), 'ochat-cli-keys-'))
+  t.teardown(() => rmSync(keysDir, { recursive: true, force: true }))
+  const file = join(keysDir, 'relay-keys.json')
+  const env = { RELAY_DATA_DIR: dataDir, RELAY_KEYS_FILE: file }
+  t.match(await cli.with(env)('rotate-keys'), { code: 2, stderr: /no key file at .*start the relay once/ })
+  const first = loadOrCreateRelayKeys(file, Date.now())
+  const [original] = first.keySet.keySet.keys
+  const rotated = await cli.with(env)('rotate-keys')
+  t.equal(rotated.code, 0)
+  t.match(rotated.stdout, new RegExp(`^key set 2: ${original?.kid} \\(retiring\\), \\S+ \\(active\\)\n$`))
+  t.match(rotated.stderr, /restart every replica/)
+  const after = loadOrCreateRelayKeys(file, Date.now())
+  t.equal(after.relayId, first.relayId, 'the relay keeps its id')
+  t.equal(after.keySet.keySet.serial, 2)
+  t.same(
+    after.keySet.keySet.keys.map((key) => key.status),
+    ['retiring', 'active'],
+  )
 })

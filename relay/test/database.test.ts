@@ -1,4 +1,4 @@
-// How the relay talks to PostgreSQL (relay/ARCHITECTURE.md, "Talking to PostgreSQL"): it must come back
+// How the relay talks to PostgreSQL (relay/docs/design.md, "Talking to PostgreSQL"): it must come back
 // by itself after PostgreSQL was unreachable, long lists must work on the unprepared path too, and the
 // hot statements must stay on their indexes and keep their writes small.
 import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net'
@@ -10,10 +10,23 @@ import t, { type Test } from 'tap'
 import { migrateDatabase, openPostgres, rows } from '../src/db/client.ts'
 import { claimDue } from '../src/delivery/queue-repository.ts'
 import { findEnvelopes } from '../src/envelopes/repository.ts'
-import { buildNode, buildRelay, connect, createTestDatabase, eachDriver, sealFor, signed } from './helpers.ts'
+import {
+  buildNode,
+  buildRelay,
+  connect,
+  createTestDatabase,
+  eachDriver,
+  postgresTest,
+  sealFor,
+  signed,
+} from './helpers.ts'
 
-/** A TCP proxy to PostgreSQL that can stop accepting (connections refused) and start again. */
-function proxy(port: number) {
+/**
+ * A TCP proxy to PostgreSQL that can stop accepting (connections refused) and start again, on the port
+ * the kernel gave its first start.
+ */
+function proxy() {
+  let port = 0
   let server: Server | undefined
   const open = new Set<Socket>()
   return {
@@ -30,6 +43,11 @@ function proxy(port: number) {
         target.on('error', drop).on('close', drop)
       })
       await new Promise<void>((resolve) => server?.listen(port, '127.0.0.1', resolve))
+      const address = server.address()
+      if (address && typeof address === 'object') port = address.port
+    },
+    get port() {
+      return port
     },
     async stop() {
       for (const socket of open) socket.destroy()
@@ -37,14 +55,6 @@ function proxy(port: number) {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
     },
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return address && typeof address === 'object' ? address.port : 0
 }
 
 /** A session whose every statement PostgreSQL's auto_explain reports; `plans` collects the reports. */
@@ -64,47 +74,51 @@ async function explainingSession(t: Test, url: string, settings: string[]) {
   return { session, plans }
 }
 
-t.test('after PostgreSQL refused connections for a while, the relay reconnects by itself', async (t) => {
-  const { database: direct, url } = await createTestDatabase(t, 'postgres')
-  await direct.close()
-  const port = await freePort()
-  const gate = proxy(port)
-  await gate.start()
-  const target = new URL(url ?? '')
-  target.host = `127.0.0.1:${port}`
-  const database = await openPostgres(target.toString())
-  t.teardown(() => database.close())
-  await database.ping()
+postgresTest(
+  t,
+  'after PostgreSQL refused connections for a while, the relay reconnects by itself',
+  async (t) => {
+    const { database: direct, url } = await createTestDatabase(t, 'postgres')
+    await direct.close()
+    const gate = proxy()
+    await gate.start()
+    const target = new URL(url ?? '')
+    target.host = `127.0.0.1:${gate.port}`
+    const database = await openPostgres(target.toString())
+    t.teardown(() => database.close())
+    await database.ping()
 
-  await gate.stop()
-  // More failed attempts than either pool has connections (10 and 3): none may leave a slot stuck.
-  const outcomes = await Promise.allSettled([
-    ...Array.from({ length: 12 }, () => database.ping()),
-    ...Array.from({ length: 5 }, () => database.relaxed.execute(sql`select 1`)),
-  ])
-  t.ok(
-    outcomes.every((outcome) => outcome.status === 'rejected'),
-    'every query fails while PostgreSQL is unreachable',
-  )
-
-  await gate.start()
-  t.teardown(() => gate.stop())
-  const deadline = Date.now() + 10_000
-  let back = false
-  while (!back && Date.now() < deadline) {
-    back = await database.ping().then(
-      () => true,
-      () => false,
+    await gate.stop()
+    // More failed attempts than either pool has connections (10 and 3): none may leave a slot stuck.
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 12 }, () => database.ping()),
+      ...Array.from({ length: 5 }, () => database.relaxed.execute(sql`select 1`)),
+    ])
+    t.ok(
+      outcomes.every((outcome) => outcome.status === 'rejected'),
+      'every query fails while PostgreSQL is unreachable',
     )
-    if (!back) await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-  t.ok(back, 'queries succeed again once PostgreSQL is reachable')
-  const [one] = await rows<{ one: number }>(database.relaxed, sql`select 1 as one`)
-  t.equal(one?.one, 1, 'the claims pool reconnects too')
-})
 
-t.test('lists longer than the prepared-statement limit are still looked up correctly', async (t) => {
-  const { database } = await createTestDatabase(t, 'postgres')
+    await gate.start()
+    t.teardown(() => gate.stop())
+    const deadline = Date.now() + 10_000
+    let back = false
+    while (!back && Date.now() < deadline) {
+      back = await database.ping().then(
+        () => true,
+        () => false,
+      )
+      if (!back) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    t.ok(back, 'queries succeed again once PostgreSQL is reachable')
+    const [one] = await rows<{ one: number }>(database.relaxed, sql`select 1 as one`)
+    t.equal(one?.one, 1, 'the claims pool reconnects too')
+  },
+)
+
+postgresTest(t, 'lists longer than the prepared-statement limit are still looked up correctly', async (t) => {
+  // An empty database: the migrations run here from nothing, on PostgreSQL, whatever the template has.
+  const { database } = await createTestDatabase(t, 'postgres', { empty: true })
   t.teardown(() => database.close())
   await migrateDatabase(database)
   const ids = Array.from({ length: 40 }, () => newId())
@@ -122,7 +136,8 @@ t.test('lists longer than the prepared-statement limit are still looked up corre
   t.equal(Number(count?.n), 40)
 })
 
-t.test(
+postgresTest(
+  t,
   'the submit and receipt statements stay on their indexes with the plan kept for the session',
   async (t) => {
     // Both are planned once per session (drizzle/0005_generic_plans.sql). A plan made while the tables
@@ -211,7 +226,7 @@ eachDriver(
     const acme = buildNode('Acme')
     const globex = buildNode('Globex')
     await connect(relay, acme, globex)
-    // Globex is offline: 1 KiB messages wait in the queue, unclaimed, about 1.7 KB a row as in the bench.
+    // Globex is offline: 1 KiB messages wait in the queue, unclaimed.
     const envelopes = Array.from({ length: 40 }, () =>
       sealFor(acme, globex, { html: `<p>${'x'.repeat(1000)}</p>` }),
     )
@@ -238,7 +253,8 @@ eachDriver(
   },
 )
 
-t.test(
+postgresTest(
+  t,
   'a claim reads the destination’s own items after ANALYZE saw one destination hold the queue',
   async (t) => {
     // An offline instance's backlog sits ahead of a live one's items. Analysed, such a queue has two or

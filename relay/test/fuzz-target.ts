@@ -8,6 +8,7 @@ import {
   buildNode,
   buildRelay,
   connect,
+  DRIVERS,
   type Driver,
   register,
   sealFor,
@@ -36,8 +37,9 @@ const METRICS_TOKEN = 'fuzz-metrics-token-0123456789'
  * A relay with two connected instances, a third that asked one of them, an envelope queued and a blob
  * declared; requests are signed for real by the instance they claim to come from (over the exact bytes
  * sent), or sent unsigned, with a signature by the wrong key, or by an instance the relay does not know.
+ * On PostgreSQL, unless the run tests PGlite only (`pnpm test:fast`).
  */
-export async function relayTarget(t: Test, driver: Driver = 'postgres') {
+export async function relayTarget(t: Test, driver: Driver = DRIVERS[0] ?? 'postgres') {
   const relay = await buildRelay(t, driver, { env: { RELAY_METRICS_TOKEN: METRICS_TOKEN } })
   const acme = buildNode('Acme')
   const globex = buildNode('Globex')

@@ -16,20 +16,43 @@ import {
   signRequest,
   toBase64Url,
 } from '@ochat/shared-protocol'
+import { type Clock, ManualClock } from '@ochat/shared-protocol/server'
 import postgres from 'postgres'
-import type { Test } from 'tap'
-import { type Clock, ManualClock } from '../src/clock.ts'
+import tap, { type Test } from 'tap'
 import { loadConfig } from '../src/config.ts'
-import { type Database, openPostgres } from '../src/db/client.ts'
+import { type Database, migrateDatabase, openPostgres } from '../src/db/client.ts'
 import { type Relay, startRelay } from '../src/relay.ts'
-import { openTestPglite } from './pglite-pool.ts'
+import { migrationsVersion, openTestPglite } from './pglite-pool.ts'
 
 /**
  * Real storage only: every test runs on a throwaway PostgreSQL database (created here, dropped after)
  * and on in-memory PGlite. Only the clock may be faked.
  */
-export const DRIVERS = ['postgres', 'pglite'] as const
-export type Driver = (typeof DRIVERS)[number]
+const ALL_DRIVERS = ['postgres', 'pglite'] as const
+export type Driver = (typeof ALL_DRIVERS)[number]
+
+/**
+ * The drivers this run tests: both, unless OCHAT_TEST_DRIVERS names some (`pnpm test:fast` sets
+ * `pglite`: no PostgreSQL server needed, and no database to create per test).
+ */
+export const DRIVERS: readonly Driver[] = selectedDrivers(process.env.OCHAT_TEST_DRIVERS)
+
+function selectedDrivers(setting: string | undefined): readonly Driver[] {
+  if (!setting) return ALL_DRIVERS
+  const named = setting.split(',').map((name) => name.trim())
+  const unknown = named.filter((name) => !(ALL_DRIVERS as readonly string[]).includes(name))
+  if (unknown.length > 0 || named.length === 0)
+    throw new Error(`OCHAT_TEST_DRIVERS: unknown driver ${unknown.join(', ')}; use ${ALL_DRIVERS.join(', ')}`)
+  return ALL_DRIVERS.filter((driver) => named.includes(driver))
+}
+
+/**
+ * A test that only PostgreSQL can run (a server other processes reach by URL): declared only when
+ * PostgreSQL is among the drivers tested.
+ */
+export function postgresTest(t: Test, name: string, body: (t: Test) => Promise<void>): void {
+  if (DRIVERS.includes('postgres')) t.test(name, body)
+}
 
 const ADMIN_URL = process.env.OCHAT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
@@ -38,22 +61,79 @@ export function eachDriver(t: Test, name: string, body: (t: Test, driver: Driver
   for (const driver of DRIVERS) t.test(`${name} [${driver}]`, (t) => body(t, driver))
 }
 
+/**
+ * A PostgreSQL database for one test, dropped after it: a copy of a migrated template, or with `empty`,
+ * one without any table (the test migrates it).
+ */
 export async function createTestDatabase(
   t: Test,
   driver: Driver,
+  options: { empty?: boolean } = {},
 ): Promise<{ database: Database; url?: string }> {
   if (driver === 'pglite') return { database: await openTestPglite(t) }
   const name = `ochat_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const template = options.empty ? undefined : await migratedTemplate()
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name}`)
+  await admin.unsafe(`create database ${name}${template ? ` template ${template}` : ''}`)
   await admin.end()
-  const url = ADMIN_URL.replace(/\/[^/]*$/, `/${name}`)
   t.teardown(async () => {
     const cleanup = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
     await cleanup.unsafe(`drop database if exists ${name} with (force)`)
     await cleanup.end()
   })
-  return { database: await openPostgres(url), url }
+  return { database: await openPostgres(databaseUrl(name)), url: databaseUrl(name) }
+}
+
+const databaseUrl = (name: string) => ADMIN_URL.replace(/\/[^/]*$/, `/${name}`)
+
+/**
+ * The run this process belongs to. `scripts/test.mjs` names one for all its test files and drops the run's
+ * template when they are done; a file started on its own is a run of its own and drops it at exit.
+ */
+const RUN = process.env.OCHAT_TEST_RUN ?? `p${process.pid}`
+if (!process.env.OCHAT_TEST_RUN)
+  tap.teardown(async () => {
+    if (!template) return
+    const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`drop database if exists ${await template} with (force)`)
+    await admin.end()
+  })
+
+/**
+ * The name of a database holding every migration and no rows, made once per test run by the first
+ * file that needs it: copying it is several times cheaper than migrating an empty database, which every
+ * relay start would otherwise do in each test. The migrations still run from an empty database where a
+ * test asks for one (`empty`).
+ */
+let template: Promise<string> | undefined
+function migratedTemplate(): Promise<string> {
+  template ??= (async () => {
+    const name = `ochat_test_template_${RUN}_${migrationsVersion()}`
+    const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
+    try {
+      if ((await admin`select 1 from pg_database where datname = ${name}`).length > 0) return name
+      // Made under a name of its own and renamed once complete, so no process copies half of it.
+      const partial = `${name}_${process.pid}`
+      await admin.unsafe(`create database ${partial}`)
+      const database = await openPostgres(databaseUrl(partial))
+      try {
+        await migrateDatabase(database)
+      } finally {
+        await database.close()
+      }
+      try {
+        await admin.unsafe(`alter database ${partial} rename to ${name}`)
+      } catch (error) {
+        // Another process made it first (42P04: duplicate_database): its copy is as good.
+        if ((error as { code?: string }).code !== '42P04') throw error
+        await admin.unsafe(`drop database ${partial} with (force)`)
+      }
+      return name
+    } finally {
+      await admin.end()
+    }
+  })()
+  return template
 }
 
 export type TestRelay = Relay & { clock: Clock; baseUrl: string }

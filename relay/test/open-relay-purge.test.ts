@@ -3,11 +3,11 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import type { ManualClock } from '@ochat/shared-protocol/server'
 import { eq, sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
 import { FileBlobStore } from '../src/blobs/blob-store.ts'
 import { instancesCommand, purgeCommand } from '../src/cli.ts'
-import type { ManualClock } from '../src/clock.ts'
 import { lockConnection, setConnectionState } from '../src/connections/repository.ts'
 import { type Database, openPostgres, rows, type Tx } from '../src/db/client.ts'
 import { instances } from '../src/db/schema.ts'
@@ -20,6 +20,7 @@ import {
   createTestDatabase,
   type Driver,
   eachDriver,
+  postgresTest,
   signed,
   type TestNode,
 } from './helpers.ts'
@@ -224,7 +225,7 @@ function holdTransaction(database: Database, body: (tx: Tx) => Promise<void>) {
   return { started, release, done }
 }
 
-t.test('purge waits for an accept it races, and then leaves the instance alone', async (t) => {
+postgresTest(t, 'purge waits for an accept it races, and then leaves the instance alone', async (t) => {
   const { database, url } = await createTestDatabase(t, 'postgres')
   const relay = await buildRelay(t, 'postgres', { clock: tenPast(), database })
   const spam = await registered(relay, 'Spam')
@@ -254,24 +255,31 @@ t.test('purge waits for an accept it races, and then leaves the instance alone',
   )
 })
 
-t.test('a request from an instance being purged waits for the purge and leaves nothing', async (t) => {
-  const { database, url } = await createTestDatabase(t, 'postgres')
-  const relay = await buildRelay(t, 'postgres', { clock: tenPast(), database })
-  const spam = await registered(relay, 'Spam')
-  const globex = await registered(relay, 'Globex')
-  const other = await openPostgres(url ?? '')
-  t.teardown(() => other.close())
-  // A purge of the spam instance on another connection: its row is locked and deleted, not committed.
-  const purge = holdTransaction(other, async (tx) => {
-    await lockInstance(tx, spam.instanceId)
-    await tx.delete(instances).where(eq(instances.id, spam.instanceId))
-  })
-  await purge.started
-  const request = requestConnection(relay, spam, globex)
-  const first = await Promise.race([request.then(() => 'answered'), lockWaiter(database).then(() => 'waits')])
-  purge.release()
-  await purge.done
-  t.equal(first, 'waits', 'the request waits for the purge')
-  t.equal((await request).statusCode, 401, 'then finds its instance gone')
-  t.same(await rows(database.db, sql`select id from connections`), [], 'and adds no request')
-})
+postgresTest(
+  t,
+  'a request from an instance being purged waits for the purge and leaves nothing',
+  async (t) => {
+    const { database, url } = await createTestDatabase(t, 'postgres')
+    const relay = await buildRelay(t, 'postgres', { clock: tenPast(), database })
+    const spam = await registered(relay, 'Spam')
+    const globex = await registered(relay, 'Globex')
+    const other = await openPostgres(url ?? '')
+    t.teardown(() => other.close())
+    // A purge of the spam instance on another connection: its row is locked and deleted, not committed.
+    const purge = holdTransaction(other, async (tx) => {
+      await lockInstance(tx, spam.instanceId)
+      await tx.delete(instances).where(eq(instances.id, spam.instanceId))
+    })
+    await purge.started
+    const request = requestConnection(relay, spam, globex)
+    const first = await Promise.race([
+      request.then(() => 'answered'),
+      lockWaiter(database).then(() => 'waits'),
+    ])
+    purge.release()
+    await purge.done
+    t.equal(first, 'waits', 'the request waits for the purge')
+    t.equal((await request).statusCode, 401, 'then finds its instance gone')
+    t.same(await rows(database.db, sql`select id from connections`), [], 'and adds no request')
+  },
+)

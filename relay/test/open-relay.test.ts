@@ -4,9 +4,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ManualClock } from '@ochat/shared-protocol/server'
 import { sql } from 'drizzle-orm'
 import t from 'tap'
-import type { ManualClock } from '../src/clock.ts'
 import { loadConfig } from '../src/config.ts'
 import { openPostgres, rows } from '../src/db/client.ts'
 import { listRegistrations } from '../src/instances/list-registrations.ts'
@@ -17,6 +17,7 @@ import {
   capturedLogs,
   createTestDatabase,
   eachDriver,
+  postgresTest,
   register,
   signed,
   type TestNode,
@@ -50,7 +51,7 @@ eachDriver(
   },
 )
 
-t.test('the registration limit holds across two replicas over one database', async (t) => {
+postgresTest(t, 'the registration limit holds across two replicas over one database', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ochat-replicas-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const { database, url } = await createTestDatabase(t, 'postgres')

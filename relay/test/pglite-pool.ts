@@ -9,11 +9,11 @@ import { type Database, migrateDatabase, pgliteDatabase } from '../src/db/client
 
 /**
  * In-memory PGlite databases for the tests, each one empty and migrated, as a throwaway PostgreSQL
- * database is. A fresh PGlite runs initdb (~5 s here) and the migrations; instead:
+ * database is. A fresh PGlite runs initdb, which takes seconds, and the migrations; instead:
  *   - an image of an empty migrated database is made once per migrations version and kept in the
- *     temporary directory, so every test process starts its first database from it (~1.5 s);
+ *     temporary directory, so every test process starts its first database from it;
  *   - a database a test closed is emptied (every table truncated, every sequence restarted) and given
- *     to the next test of the same process (~50 ms). Idle ones are closed when the process's tests end.
+ *     to the next test of the same process. Idle ones are closed when the process's tests end.
  * Starting from an empty directory, migrations included, stays tested where the relay opens its own
  * file-backed PGlite (replicas.test.ts, cli.test.ts, the e2e start test).
  */
@@ -73,7 +73,11 @@ async function empty(client: PGlite): Promise<void> {
 
 function migratedImage(): Promise<Blob> {
   image ??= (async () => {
-    const path = join(tmpdir(), `ochat-relay-pglite-${migrationsVersion()}.tar`)
+    // The PGlite version is part of its installed path: a new one makes a new image.
+    const path = join(
+      tmpdir(),
+      `ochat-relay-pglite-${migrationsVersion(import.meta.resolve('@electric-sql/pglite'))}.tar`,
+    )
     try {
       return new Blob([readFileSync(path)])
     } catch {
@@ -93,9 +97,9 @@ function migratedImage(): Promise<Blob> {
   return image
 }
 
-/** Changes whenever a migration or the PGlite version (part of its installed path) does. */
-function migrationsVersion(): string {
-  const hash = createHash('sha256').update(import.meta.resolve('@electric-sql/pglite'))
+/** Changes whenever a migration (or `salt`) does. */
+export function migrationsVersion(salt = ''): string {
+  const hash = createHash('sha256').update(salt)
   const files = readdirSync(MIGRATIONS, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => join(entry.parentPath, entry.name))

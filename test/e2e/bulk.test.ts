@@ -24,8 +24,8 @@ type Summary = {
   }[]
 }
 
-// 21 nodes and a relay in one process: registering each one seals its keys with scrypt (~0.3–1.7 s of
-// CPU each on this machine), so the file needs more than tap's default 120 s when the machine is busy.
+// 21 nodes and a relay in one process: registering each one seals its keys with scrypt, slow by design,
+// so the file needs more than tap's default 120 s when the machine is busy.
 t.setTimeout(400_000)
 t.test('a bulk send to 20 connections, 2 of them offline, each with its own status', async (t) => {
   const relay = await startTestRelay(t)

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { main } from '../../node/src/cli.ts'
 import { createInvite } from '../../relay/src/instances/invites.ts'
 import { listInstances, updateInstance } from '../../relay/src/instances/repository.ts'
-import { freePort, OCHAT_SECRET, startTestNode, startTestRelay, until } from './harness.ts'
+import { OCHAT_SECRET, releasedPort, startTestNode, startTestRelay, until } from './harness.ts'
 
 /**
  * `ochat-node register` and `ochat-node status` against a real relay that registers by invitation.
@@ -66,7 +66,7 @@ function dataDir(t: Test) {
 
 t.test('ochat-node register: refusals that say what to do', async (t) => {
   const relay = await startTestRelay(t, { env: { RELAY_REGISTRATION: 'invite' } })
-  const closed = `http://127.0.0.1:${await freePort()}`
+  const closed = `http://127.0.0.1:${await releasedPort()}`
   const secret = { NODE_OCHAT_SECRET: OCHAT_SECRET }
   const [noSecret, unreachable, noInvite, badInvite, noRelay] = await Promise.all([
     cli(['register', '--relay', relay.baseUrl], { NODE_DATA_DIR: dataDir(t) }),

@@ -116,9 +116,11 @@ export function patterned(size: number, seed: number): Buffer {
 
 /**
  * A TCP pass-through in front of the relay that a test can cut and restore, as a network outage
- * between one node and the relay looks: connections refused while down, the same port once back.
+ * between one node and the relay looks: connections refused while down, the same port once back (the
+ * first `up` listens where the kernel finds room).
  */
-export async function relayLink(target: string, port: number) {
+export async function relayLink(target: string) {
+  let port = 0
   const { hostname, port: targetPort } = new URL(target)
   const sockets = new Set<Socket>()
   let server: Server | undefined
@@ -134,7 +136,11 @@ export async function relayLink(target: string, port: number) {
         client.pipe(upstream).pipe(client)
       })
       server.once('error', reject)
-      server.listen(port, '127.0.0.1', () => resolve())
+      server.listen(port, '127.0.0.1', () => {
+        const address = server?.address()
+        if (address && typeof address === 'object') port = address.port
+        resolve()
+      })
     })
   const down = () =>
     new Promise<void>((resolve) => {

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Clock } from '@ochat/shared-protocol/server'
 import type { Test } from 'tap'
-import type { Clock } from '../../node/src/clock.ts'
 import { loadConfig } from '../../node/src/config.ts'
 import { type Node, startNode } from '../../node/src/node.ts'
 import { type Actor, buildPartner, buildUser, liveSocketEvents, until } from '../../node/test/helpers.ts'
@@ -19,7 +19,11 @@ import { buildRelay, createTestDatabase, type TestRelay } from '../../relay/test
 
 export const OCHAT_SECRET = 'e2e operator secret, sealed keys'
 
-export async function freePort(): Promise<number> {
+/**
+ * A loopback port that nothing listens on: the kernel picks a free one, and it is released at once. For a
+ * refused connection, and for a node, which must know its port before it starts (see startTestNode).
+ */
+export async function releasedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -84,12 +88,14 @@ export async function startRestartableRelay(
 ): Promise<E2eRelay> {
   const { url } = await createTestDatabase(t, 'postgres')
   const dataDir = mkdtempSync(join(tmpdir(), 'ochat-e2e-relay-'))
-  const port = await freePort()
   const clock = options.clock ?? { now: () => Date.now() }
-  const baseUrl = `http://127.0.0.1:${port}`
+  // The first start listens where the kernel finds room; later starts take that port again.
+  let port = 0
   let running: TestRelay | undefined
   const handle: E2eRelay = {
-    baseUrl,
+    get baseUrl() {
+      return `http://127.0.0.1:${port}`
+    },
     get current() {
       if (!running) throw new Error('the relay is stopped')
       return running
@@ -112,7 +118,9 @@ export async function startRestartableRelay(
       })
       const relay = await startRelay({ config, clock })
       await relay.app.listen({ host: '127.0.0.1', port })
-      running = Object.assign(relay, { clock, baseUrl })
+      const address = relay.app.server.address()
+      if (address && typeof address === 'object') port = address.port
+      running = Object.assign(relay, { clock, baseUrl: handle.baseUrl })
       return running
     },
   }
@@ -149,18 +157,8 @@ export async function startTestNode(
 ): Promise<E2eNode> {
   const dataDir =
     options.dataDir ?? mkdtempSync(join(tmpdir(), `ochat-e2e-${options.company.toLowerCase()}-`))
-  const port = options.port ?? (await freePort())
-  const config = loadConfig({
-    NODE_DATA_DIR: dataDir,
-    NODE_LOG_LEVEL: 'silent',
-    NODE_HOST: '127.0.0.1',
-    NODE_PORT: String(port),
-    NODE_COMPANY: options.company,
-    NODE_OCHAT_SECRET: OCHAT_SECRET,
-    NODE_OCHAT_SYNC_MS: '500',
-    ...options.env,
-  })
-  const node = await startNode({ config, clock: options.clock ?? { now: () => Date.now() }, listen: true })
+  const clock = options.clock ?? { now: () => Date.now() }
+  const { node, port } = await listeningNode({ ...options, dataDir, clock })
   let stopped = false
   const stop = async () => {
     if (stopped) return
@@ -175,7 +173,7 @@ export async function startTestNode(
   else t.teardown(stop)
   const admin =
     options.admin ??
-    (await buildUser(Object.assign(node, { clock: options.clock ?? { now: () => Date.now() } }) as never, {
+    (await buildUser(Object.assign(node, { clock }) as never, {
       role: 'admin',
       name: `${options.company} Admin`,
     }))
@@ -194,6 +192,42 @@ export async function startTestNode(
     },
   }
   return self
+}
+
+/**
+ * A node's port is configuration (its public URL, and the webhook URL it registers, name it), so it is
+ * chosen before the node starts. Another process may take a released port in between: the node then
+ * starts again on another. A restart (`port` given) takes its own port again.
+ */
+async function listeningNode(options: {
+  company: string
+  clock: Clock
+  dataDir: string
+  env?: Record<string, string>
+  port?: number
+}): Promise<{ node: Node; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await releasedPort())
+    const config = loadConfig({
+      NODE_DATA_DIR: options.dataDir,
+      NODE_LOG_LEVEL: 'silent',
+      NODE_HOST: '127.0.0.1',
+      NODE_PORT: String(port),
+      NODE_COMPANY: options.company,
+      NODE_OCHAT_SECRET: OCHAT_SECRET,
+      NODE_OCHAT_SYNC_MS: '500',
+      ...options.env,
+    })
+    const node = await startNode({ config, clock: options.clock, listen: false })
+    try {
+      node.url = await node.app.listen({ host: config.host, port: config.port })
+      return { node, port }
+    } catch (error) {
+      await node.close()
+      const taken = (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      if (!taken || options.port !== undefined || attempt === 5) throw error
+    }
+  }
 }
 
 function callThrough(node: Node, secret: string): Actor['call'] {

@@ -165,8 +165,8 @@ async function stop(t: Test, run: Started, pids: number[], signal: NodeJS.Signal
   t.match(run.output(), /Stopped\. Everything is kept in/, 'it says the data is kept')
 }
 
-// Two full starts, the first one setting up PostgreSQL: about 35 s on an idle 2-core machine, much more
-// when it is shared. The file's usual 120 s would make that load a failure.
+// Two full starts, the first one setting up PostgreSQL, on a machine other test files share: the file's
+// usual 120 s would make that load a failure.
 t.setTimeout(300_000)
 
 t.test('pnpm start: two connected companies with sample data, stopped by Ctrl-C, resumed', async (t) => {

@@ -14,7 +14,7 @@ import type { TestRelay } from '../../relay/test/helpers.ts'
 import { connectNodes, type E2eNode, startTestNode, startTestRelay, until } from './harness.ts'
 
 /**
- * Tampering, each refused with nothing stored (DESIGN.md invariants 4, 5, 7, 8, 9): what an attacker
+ * Tampering, each refused with nothing stored: what an attacker
  * on the network, a compromised relay or a peer with stolen keys could try. Webhooks are POSTed over
  * real HTTP to the node's public /ochat/webhook; envelopes are built with the sender node's real keys,
  * read from its process, so only the one thing under test is wrong.

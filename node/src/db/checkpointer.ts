@@ -14,9 +14,9 @@ const BACKSTOP_PAGES = 16_384
 /**
  * SQLite in WAL mode appends every commit to the log; a checkpoint copies the log back into the
  * database file. By default the connection that commits does it, every 1,000 pages, inside a
- * request (the posting bench measured it at about 7% of the node's throughput). Here a worker thread
- * with its own connection runs passive checkpoints twice a second, on another core, and the main
- * connection keeps only a far-off backstop.
+ * request, which costs that request its latency and the node its throughput (docs/performance.md).
+ * Here a worker thread with its own connection runs passive checkpoints twice a second, on another
+ * core, and the main connection keeps only a far-off backstop.
  */
 export class Checkpointer {
   readonly #worker: Worker
@@ -34,6 +34,9 @@ export class Checkpointer {
     input.sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`)
     const worker = new Worker(fileURLToPath(new URL('./checkpoint-worker.mjs', import.meta.url)), {
       workerData: { file: input.file, intervalMs: CHECKPOINT_INTERVAL_MS },
+      // The worker is plain JavaScript: the parent's loaders (a TypeScript loader, a test runner's
+      // preloads) would only cost its start.
+      execArgv: [],
     })
     worker.on('message', (message: { type: string; message?: string }) => {
       if (message.type === 'error') input.log(`checkpoint failed: ${message.message}`)
