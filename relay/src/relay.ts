@@ -34,7 +34,10 @@ export type Relay = {
   writer: EnvelopeWriter
   webhooks: WebhookWorker
   metrics: DeliveryMetrics
-  /** Runs the periodic jobs now (tests with a faked clock call it instead of waiting). */
+  /**
+   * Runs the periodic jobs now and resolves once what they sent is written (tests with a faked clock
+   * call it instead of waiting).
+   */
   runJobs(): Promise<void>
   /** Stops taking work, finishes what is in flight, then closes the database. */
   close(): Promise<void>
@@ -120,7 +123,7 @@ export async function startRelay(props: {
   // Wake-ups carry instance ids only; the queue in PostgreSQL is the only data path.
   const unlisten = [
     await database.listen(WAKE_CHANNEL, (payload) => {
-      hub.wake(payload.split(','), onError)
+      void hub.wake(payload.split(','), onError)
       webhooks.tick()
     }),
     await database.listen(INSTANCE_CHANNEL, (instanceId) => {
@@ -133,7 +136,7 @@ export async function startRelay(props: {
   const timers = [
     // Poll backstop: a NOTIFY is lost if the listening connection drops.
     setInterval(() => {
-      hub.wake(hub.instanceIds(), onError)
+      void hub.wake(hub.instanceIds(), onError)
       webhooks.tick()
       sweep().catch(onError)
     }, config.pollIntervalMs),
@@ -165,8 +168,9 @@ export async function startRelay(props: {
       await sweep()
       await purge()
       if (vacuuming) await vacuum.run()
-      hub.wake(hub.instanceIds(), onError)
+      await hub.wake(hub.instanceIds(), onError)
       webhooks.tick()
+      await webhooks.idle()
     },
     close() {
       closing ??= (async () => {

@@ -274,7 +274,11 @@ eachDriver(
 
     // Wake-ups and the poll find nothing to send again: the item is claimed for the socket that has it.
     await relay.runJobs()
-    await t.rejects(acmeSocket.next('deliver', hasReceipt, 300), 'not sent twice to the same socket')
+    await acmeSocket.settle()
+    t.notOk(
+      acmeSocket.frames.some((frame) => frame.type === 'deliver' && hasReceipt(frame)),
+      'not sent twice to the same socket',
+    )
 
     // The sender's socket goes without acking: the receipt is not lost.
     await acmeSocket.close()
@@ -331,7 +335,11 @@ eachDriver(
 
     // Wake-ups and the poll find nothing to send again: the item is claimed for the socket that has it.
     await relay.runJobs()
-    await t.rejects(globexSocket.next('deliver', hasEnvelope, 300), 'not sent twice')
+    await globexSocket.settle()
+    t.notOk(
+      globexSocket.frames.some((frame) => frame.type === 'deliver' && hasEnvelope(frame)),
+      'not sent twice',
+    )
 
     const [receipt] = globexSocket.ackWithReceipts(deliver.items)
     const forwarded = await acmeSocket.next('deliver', (frame) =>

@@ -92,6 +92,14 @@ export async function openSocket(
     challenge,
     answerChallenge,
     send: (frame: unknown) => socket.send(JSON.stringify(frame)),
+    /** Resolves once the relay answered a ping sent now: every frame it wrote before has arrived. */
+    async settle() {
+      // A pong from before is not the answer to this ping.
+      for (const frame of frames.filter((frame) => frame.type === 'pong'))
+        frames.splice(frames.indexOf(frame), 1)
+      socket.send(JSON.stringify({ type: 'ping', at: Date.now() }))
+      await next('pong')
+    },
     closed: () =>
       closed
         ? Promise.resolve(closed)

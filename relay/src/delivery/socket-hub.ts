@@ -45,9 +45,17 @@ export class SocketHub {
     return [...this.#sessions.keys()]
   }
 
-  /** A wake-up: push what is queued for these instances, if their socket is here. */
-  wake(instanceIds: Iterable<string>, onError: (error: unknown) => void): void {
-    for (const id of instanceIds) this.#sessions.get(id)?.drain().catch(onError)
+  /**
+   * A wake-up: push what is queued for these instances, if their socket is here. Resolves once those
+   * pushes are written (callers on the hot path do not wait).
+   */
+  async wake(instanceIds: Iterable<string>, onError: (error: unknown) => void): Promise<void> {
+    const drains: Promise<void>[] = []
+    for (const id of instanceIds) {
+      const drained = this.#sessions.get(id)?.drain().catch(onError)
+      if (drained) drains.push(drained)
+    }
+    await Promise.all(drains)
   }
 
   /**

@@ -48,6 +48,7 @@ export class WebhookWorker {
   readonly #busy = new Set<string>()
   readonly #inflight = new Set<Promise<void>>()
   #scanning = false
+  #scanned: Promise<void> | undefined
   #scanAgain = false
   #stopped = false
 
@@ -64,16 +65,28 @@ export class WebhookWorker {
       return
     }
     this.#scanning = true
-    this.#scan()
+    this.#scanned = this.#scan()
       .catch((error: unknown) => this.#deps.log.error({ err: loggable(error) }, 'webhook scan failed'))
       .finally(() => {
         this.#scanning = false
+        this.#scanned = undefined
         if (this.#scanAgain) {
           this.#scanAgain = false
           // Wake-ups come with every commit: under load, scan at most every RESCAN_MS, not back to back.
           setTimeout(() => this.tick(), RESCAN_MS).unref()
         }
       })
+  }
+
+  /**
+   * Resolves once the scan under way and every POST it started have finished: after a tick, what it was
+   * going to send has been sent, so a caller can tell that nothing else was due.
+   */
+  async idle(): Promise<void> {
+    while (this.#scanned || this.#inflight.size > 0) {
+      await this.#scanned
+      await Promise.allSettled([...this.#inflight])
+    }
   }
 
   /** Stops starting work and waits for POSTs in flight (graceful shutdown). */
