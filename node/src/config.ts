@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { DEFAULT_UPLOAD_PACE, LIMITS } from '@ochat/shared-protocol'
-import { booleanVariable, type Env, loadConfig as loadServerConfig } from '@ochat/shared-protocol/server'
+import {
+  booleanVariable,
+  type Env,
+  loadConfig as loadServerConfig,
+  retryScaleVariable,
+} from '@ochat/shared-protocol/server'
 import { z } from 'zod'
 
 export { ConfigError } from '@ochat/shared-protocol/server'
@@ -112,6 +117,10 @@ const NodeEnvSchema = z.object({
     description:
       "O'Chat: keep an outbound WebSocket to the relay (works behind NAT and firewalls). `false`: receive by webhook only, for a node the relay can reach at `NODE_OCHAT_WEBHOOK_URL` (a public URL); envelopes and receipts go out over signed HTTP requests.",
   }),
+  NODE_OCHAT_RETRY_SCALE: retryScaleVariable.default(1).meta({
+    description:
+      "O'Chat: factor on retry delays (outbox, files, socket reconnects; above 0, at most 1), not the deadline. For tests and staging; production keeps 1.",
+  }),
 })
 
 /**
@@ -153,6 +162,8 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     ochatSyncMs: e.NODE_OCHAT_SYNC_MS,
     /** false: no outbound socket to the relay, deliveries arrive by webhook only. */
     ochatWebSocket: e.NODE_OCHAT_WEBSOCKET,
+    /** Factor on every O'Chat retry delay, in (0, 1]: 1 in production, less in tests. */
+    ochatRetryScale: e.NODE_OCHAT_RETRY_SCALE,
   }
 })
 

@@ -46,6 +46,7 @@ export async function startNode(input: {
     attachmentDir: input.config.attachmentDir,
     log,
     ochat,
+    retryScale: input.config.ochatRetryScale,
   })
   ochat.transfers = transfers
   const app = await buildApp({ config: input.config, clock, database, registry, live, writes, ochat, log })

@@ -41,6 +41,11 @@ export type OchatSettings = Readonly<{
   ochatSyncMs: number
   /** false: no outbound socket to the relay, deliveries arrive by webhook only. */
   ochatWebSocket: boolean
+  /**
+   * Factor on every retry delay (the outbox's, file transfers', the socket's reconnects), in (0, 1]:
+   * 1 in production, less in tests and staging.
+   */
+  ochatRetryScale: number
 }>
 
 /** The record routes: the site, and where a deleted record's attachments are removed from. */

@@ -222,9 +222,18 @@ export function connectionView(
 }
 
 /** A node registered with the fake relay (webhook only: no socket), and its admin. */
-export async function buildOchatNode(t: Test, relay: FakeRelay, options: { listen?: boolean } = {}) {
+export async function buildOchatNode(
+  t: Test,
+  relay: FakeRelay,
+  options: { listen?: boolean; env?: Record<string, string> } = {},
+) {
   const node = await buildNode(t, {
-    env: { NODE_OCHAT_SECRET: OCHAT_SECRET, NODE_OCHAT_WEBSOCKET: 'false', NODE_OCHAT_SYNC_MS: '3600000' },
+    env: {
+      NODE_OCHAT_SECRET: OCHAT_SECRET,
+      NODE_OCHAT_WEBSOCKET: 'false',
+      NODE_OCHAT_SYNC_MS: '3600000',
+      ...options.env,
+    },
     listen: options.listen ?? false,
   })
   const admin = await buildUser(node, { role: 'admin', name: 'Acme Admin' })

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { DEFAULT_UPLOAD_PACE, DisplayNameSchema, LIMITS, RETRY_SCHEDULE } from '@ochat/shared-protocol'
-import { booleanVariable, type Env, loadConfig as loadServerConfig } from '@ochat/shared-protocol/server'
+import {
+  booleanVariable,
+  type Env,
+  loadConfig as loadServerConfig,
+  retryScaleVariable,
+} from '@ochat/shared-protocol/server'
 import { z } from 'zod'
 import { parseTrustProxy } from './limits/client-address.ts'
 import type { Settings } from './settings.ts'
@@ -133,6 +138,10 @@ const RelayEnvSchema = z.object({
     .positive()
     .default(RETRY_SCHEDULE.deadlineMs)
     .meta({ description: "Undelivered envelopes fail after this long (the protocol's 72 h)." }),
+  RELAY_RETRY_SCALE: retryScaleVariable.default(1).meta({
+    description:
+      'Factor on webhook retry delays (above 0, at most 1), not the deadline. For tests and staging; production keeps 1.',
+  }),
   RELAY_METADATA_RETENTION_MS: z.coerce
     .number()
     .int()
@@ -212,6 +221,7 @@ export const ConfigSchema = RelayEnvSchema.transform((e) => {
       instancePerSecond: e.RELAY_RATE_INSTANCE_PER_S,
     },
     deliveryDeadlineMs: e.RELAY_DELIVERY_DEADLINE_MS,
+    retryScale: e.RELAY_RETRY_SCALE,
     claimVisibilityMs: e.RELAY_CLAIM_VISIBILITY_MS,
     leaseTtlMs: e.RELAY_LEASE_TTL_MS,
     webhookTimeoutMs: e.RELAY_WEBHOOK_TIMEOUT_MS,

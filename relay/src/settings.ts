@@ -33,6 +33,8 @@ export type WebhookSettings = DeliverySettings &
   Readonly<{
     /** Time allowed for one webhook POST, in ms. */
     webhookTimeoutMs: number
+    /** Factor on every delay of the retry schedule, in (0, 1]: 1 in production, less in tests. */
+    retryScale: number
     /** Allow http and private addresses as webhook URLs: test setups on one machine only. */
     allowPrivateWebhooks: boolean
   }>

@@ -20,11 +20,15 @@ export const RETRY_SCHEDULE = Object.freeze({
 
 /**
  * Delay in ms before the next attempt, once `attempts` attempts failed. `random` (in [0, 1)) picks the
- * jitter past the fixed steps; tests pass their own.
+ * jitter past the fixed steps; tests pass their own. `scale` (in (0, 1]) shortens every delay by that
+ * factor, for test and staging setups that cannot wait minutes for a retry (RELAY_RETRY_SCALE,
+ * NODE_OCHAT_RETRY_SCALE); production keeps 1. It leaves the deadline alone: a delivery is given the
+ * same 72 h, tried more often.
  */
-export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
+export function retryDelayMs(attempts: number, random: () => number = Math.random, scale = 1): number {
   const step = RETRY_SCHEDULE.stepsMs[attempts]
-  if (step !== undefined) return step
+  // Whole milliseconds: the times built from a delay are stored in integer columns.
+  if (step !== undefined) return Math.round(step * scale)
   const { laterMs, jitterMin, jitterMax } = RETRY_SCHEDULE
-  return Math.round(laterMs * (jitterMin + random() * (jitterMax - jitterMin)))
+  return Math.round(laterMs * scale * (jitterMin + random() * (jitterMax - jitterMin)))
 }

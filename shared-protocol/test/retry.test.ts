@@ -25,3 +25,18 @@ t.test('later attempts wait 3 h times a jitter between 0.8 and 1.4', async (t) =
 t.test('a delivery fails 72 h after it was written', async (t) => {
   t.equal(RETRY_SCHEDULE.deadlineMs, 72 * 3_600_000)
 })
+
+t.test(
+  'a scale shortens every delay by its factor, in whole milliseconds, and not the deadline',
+  async (t) => {
+    const random = () => 0.5
+    t.same(
+      [0, 1, 2, 3, 4, 5, 6].map((attempts) => retryDelayMs(attempts, random, 0.01)),
+      [0, 50, 300, 1_200, 6_000, 18_000, 36_000],
+    )
+    t.equal(retryDelayMs(7, random, 0.01), Math.round(3 * 3_600_000 * 1.1 * 0.01))
+    t.equal(retryDelayMs(1, random, 1 / 3), 1_667, '5 s / 3 is 1,666.7 ms, rounded to whole ms')
+    t.equal(retryDelayMs(2, random, 1), 30_000, 'a scale of 1 is the schedule itself')
+    t.equal(RETRY_SCHEDULE.deadlineMs, 72 * 3_600_000, 'the schedule itself is unchanged')
+  },
+)

@@ -8,6 +8,7 @@ import {
   configTable,
   configVariables,
   loadConfig,
+  retryScaleVariable,
 } from '../src/server/config.ts'
 
 const Schema = z
@@ -107,4 +108,25 @@ t.test('a yes/no variable takes true, false, 1 and 0, and nothing else', async (
   t.same(loadConfig(Switch, { APP_ON: '0' }), { APP_ON: false })
   t.throws(() => loadConfig(Switch, { APP_ON: 'yes' }), { message: /\n {2}- APP_ON: / })
   t.same(configVariables(Switch), [{ name: 'APP_ON', default: '`false`', description: 'A switch.' }])
+})
+
+t.test('a retry scale is a number above 0 and at most 1', async (t) => {
+  const Retries = z.object({
+    APP_RETRY_SCALE: retryScaleVariable.default(1).meta({ description: 'Scales retry delays.' }),
+  })
+  t.same(loadConfig(Retries, {}), { APP_RETRY_SCALE: 1 })
+  t.same(loadConfig(Retries, { APP_RETRY_SCALE: '0.01' }), { APP_RETRY_SCALE: 0.01 })
+  t.same(loadConfig(Retries, { APP_RETRY_SCALE: '1' }), { APP_RETRY_SCALE: 1 })
+  for (const refused of ['0', '-0.5', '1.5', 'fast'])
+    t.throws(
+      () => loadConfig(Retries, { APP_RETRY_SCALE: refused }),
+      { message: /\n {2}- APP_RETRY_SCALE: / },
+      `${refused} is refused`,
+    )
+  t.throws(() => loadConfig(Retries, { APP_RETRY_SCALE: '2' }), {
+    message: /APP_RETRY_SCALE: give a number above 0 and at most 1$/,
+  })
+  t.same(configVariables(Retries), [
+    { name: 'APP_RETRY_SCALE', default: '`1`', description: 'Scales retry delays.' },
+  ])
 })

@@ -29,10 +29,14 @@ async function messages(node: E2eNode, channelId: number): Promise<Message[]> {
 }
 
 t.test('restarting the relay, then each node, while messages flow both ways loses nothing', async (t) => {
-  const relay = await startRestartableRelay(t, { env: { RELAY_POLL_INTERVAL_MS: '200' } })
+  // Retries and socket reconnects at a hundredth of their delays: what a restart left waiting goes on
+  // in milliseconds, not after the protocol's 5 s, 30 s, … (RELAY_RETRY_SCALE, NODE_OCHAT_RETRY_SCALE).
+  const relay = await startRestartableRelay(t, {
+    env: { RELAY_POLL_INTERVAL_MS: '200', RELAY_RETRY_SCALE: '0.01' },
+  })
   const nodes: Record<Side, E2eNode> = {
-    acme: await startTestNode(t, { company: 'Acme' }),
-    globex: await startTestNode(t, { company: 'Globex' }),
+    acme: await startTestNode(t, { company: 'Acme', env: { NODE_OCHAT_RETRY_SCALE: '0.01' } }),
+    globex: await startTestNode(t, { company: 'Globex', env: { NODE_OCHAT_RETRY_SCALE: '0.01' } }),
   }
   const { channelAtA, channelAtB } = await connectNodes(nodes.acme, nodes.globex, relay)
   const channel: Record<Side, number> = { acme: channelAtA, globex: channelAtB }

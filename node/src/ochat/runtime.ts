@@ -397,6 +397,7 @@ export class Ochat {
           relayUrl: instance.relayUrl,
           instance,
           clock,
+          retryScale: this.#deps.config.ochatRetryScale,
           events: {
             onReady: () => {
               void this.#relayStatus.record('valid', null)
@@ -428,6 +429,7 @@ export class Ochat {
           : (envelopes) => http.submit(envelopes),
       onChanged: (changes) => this.publishStatus(changes),
       pacer: this.#pacer,
+      retryScale: this.#deps.config.ochatRetryScale,
     })
     this.#reads = new ReadReceipts({
       db: database.db,

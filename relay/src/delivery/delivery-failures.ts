@@ -39,6 +39,8 @@ export type RecordFailureProps = {
   gone: boolean
   nowMs: number
   deadlineMs: number
+  /** Factor on the retry schedule's delays (WebhookSettings). */
+  retryScale: number
 }
 
 /**
@@ -76,7 +78,8 @@ export async function recordFailure(props: RecordFailureProps): Promise<void> {
       })
       .returning({ failures: destinations.consecutiveFailures })
     const failures = breaker?.failures ?? 1
-    const nextAttemptAt = nowMs + Math.max(retryDelayMs(failures), props.retryAfterMs ?? 0)
+    const nextAttemptAt =
+      nowMs + Math.max(retryDelayMs(failures, Math.random, props.retryScale), props.retryAfterMs ?? 0)
     await tx
       .update(destinations)
       .set({ openUntil: nextAttemptAt })
@@ -123,7 +126,14 @@ export async function recordFailure(props: RecordFailureProps): Promise<void> {
 /** The node refused the delivery for good (a 4xx): its envelopes fail now and their senders are told why. */
 export async function settleFailedDelivery(
   db: Db,
-  props: { destination: string; items: ClaimedItem[]; reason: string; nowMs: number; deadlineMs: number },
+  props: {
+    destination: string
+    items: ClaimedItem[]
+    reason: string
+    nowMs: number
+    deadlineMs: number
+    retryScale: number
+  },
 ): Promise<void> {
   await db.transaction(async (tx) => {
     const envelopeIds = props.items.filter((item) => item.kind === 'envelope').map((item) => item.itemId)
@@ -136,7 +146,7 @@ export async function settleFailedDelivery(
     await releaseItems(tx, {
       destination: props.destination,
       itemIds: props.items.filter((item) => item.kind !== 'envelope').map((item) => item.itemId),
-      nextAttemptAt: props.nowMs + retryDelayMs(2),
+      nextAttemptAt: props.nowMs + retryDelayMs(2, Math.random, props.retryScale),
       lastError: props.reason,
     })
     await reportFailures(tx, {

@@ -162,6 +162,7 @@ export class WebhookWorker {
         reason: outcome.reason,
         nowMs: clock.now(),
         deadlineMs: config.deliveryDeadlineMs,
+        retryScale: config.retryScale,
       })
       return
     }
@@ -174,6 +175,7 @@ export class WebhookWorker {
       gone: outcome.kind === 'gone',
       nowMs: clock.now(),
       deadlineMs: config.deliveryDeadlineMs,
+      retryScale: config.retryScale,
     })
   }
 

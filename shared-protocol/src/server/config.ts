@@ -14,6 +14,15 @@ export const booleanVariable = z
   .transform((value) => value === 'true' || value === '1')
 
 /**
+ * A factor on every retry delay (RETRY_SCHEDULE, retryDelayMs): above 0 and at most 1, so a setting
+ * can make retries come sooner, for tests and staging, but never later than the protocol says.
+ */
+export const retryScaleVariable = z.coerce
+  .number()
+  .gt(0, 'give a number above 0 and at most 1')
+  .max(1, 'give a number above 0 and at most 1')
+
+/**
  * What a variable's metadata holds beside its `description`: `unset`, what happens when the variable
  * is not set and no zod default says it (a path derived from another variable, a feature left off).
  */

@@ -62,6 +62,7 @@ export class Outbox {
   readonly #transport: () => SubmitTransport
   readonly #onChanged: (changes: Changed[]) => void
   readonly #pacer: SubmitPacer
+  readonly #retryScale: number
   readonly #inFlight = new Set<number>()
   #running = 0
   #scheduled = false
@@ -81,6 +82,8 @@ export class Outbox {
     onChanged: (changes: Changed[]) => void
     /** The relay's token buckets, mirrored: kept by the runtime across transport restarts. */
     pacer: SubmitPacer
+    /** Factor on the retry schedule's delays (OchatSettings.ochatRetryScale). */
+    retryScale: number
   }) {
     this.#db = props.db
     this.#writes = props.writes
@@ -90,6 +93,7 @@ export class Outbox {
     this.#transport = props.transport
     this.#onChanged = props.onChanged
     this.#pacer = props.pacer
+    this.#retryScale = props.retryScale
   }
 
   /**
@@ -364,7 +368,10 @@ export class Outbox {
   }
 
   #retry(row: MessageRow, at: number, reason: string, retryAfterMs?: number): StatusChange {
-    const delay = Math.max(retryDelayMs(row.outboxAttempts + 1), retryAfterMs ?? 0)
+    const delay = Math.max(
+      retryDelayMs(row.outboxAttempts + 1, Math.random, this.#retryScale),
+      retryAfterMs ?? 0,
+    )
     // The last attempt is at the deadline, where the message fails if it has not gone.
     return { status: 'retrying', at, reason, nextAttemptAt: Math.min(at + delay, deadlineOf(row)) }
   }

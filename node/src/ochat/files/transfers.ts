@@ -31,7 +31,10 @@ import { encryptAndUpload, LocalFileError } from './upload-file.ts'
 
 /** Streams moving at once, each way: memory is a few stream buffers per transfer. */
 const CONCURRENCY = 2
-/** A failed network attempt is tried again after at least this long: 1 s. */
+/**
+ * A failed network attempt is tried again after at least this long, whatever the retry scale: 1 s. An
+ * attempt reads and encrypts the file again, so even a test setup's scale must not make it a tight loop.
+ */
 const MIN_RETRY_MS = 1_000
 /** Relay answers that mean the upload or download can never succeed as it is. */
 const FINAL_STATUSES = new Set([400, 404, 410, 413, 422])
@@ -58,6 +61,7 @@ export class OchatFileTransfers implements FileTransfers {
   readonly #downloads: TransferQueue
   /** Failed attempts so far, by transfer key (in memory: a restart starts the count again). */
   readonly #attempts = new Map<string, number>()
+  readonly #retryScale: number
 
   constructor(props: {
     db: Db
@@ -68,6 +72,8 @@ export class OchatFileTransfers implements FileTransfers {
     attachmentDir: string
     log: FastifyBaseLogger
     ochat: OchatPort
+    /** Factor on the retry schedule's delays (config.ochatRetryScale). */
+    retryScale: number
   }) {
     this.#db = props.db
     this.#writes = props.writes
@@ -76,6 +82,7 @@ export class OchatFileTransfers implements FileTransfers {
     this.#dir = props.attachmentDir
     this.#log = props.log
     this.#ochat = props.ochat
+    this.#retryScale = props.retryScale
     const onError = (key: string, error: unknown) =>
       this.#log.error({ err: error, transfer: key }, "O'Chat: a file transfer failed unexpectedly")
     this.#uploads = new TransferQueue({ concurrency: CONCURRENCY, onError })
@@ -183,7 +190,7 @@ export class OchatFileTransfers implements FileTransfers {
     }
     this.#attempts.set(unit.key, attempts)
     // The last attempt is at the deadline, where the upload fails if it has not gone.
-    const retryInMs = Math.min(Math.max(MIN_RETRY_MS, retryDelayMs(attempts)), deadline - now)
+    const retryInMs = Math.min(Math.max(MIN_RETRY_MS, this.#delayMs(attempts)), deadline - now)
     const changed = await this.#writes.run((tx) =>
       retryingUpload(tx, {
         messageIds: [...new Set(unitFiles(tx, unit).map((file) => file.messageId))],
@@ -237,8 +244,13 @@ export class OchatFileTransfers implements FileTransfers {
       const attempts = (this.#attempts.get(key) ?? 0) + 1
       this.#attempts.set(key, attempts)
       this.#log.info({ fileId, reason: describe(error), attempts }, "O'Chat: a download will be retried")
-      return { retryInMs: Math.max(MIN_RETRY_MS, retryDelayMs(attempts)) }
+      return { retryInMs: Math.max(MIN_RETRY_MS, this.#delayMs(attempts)) }
     }
+  }
+
+  /** The retry schedule's delay after `attempts` failed attempts, scaled as configured. */
+  #delayMs(attempts: number): number {
+    return retryDelayMs(attempts, Math.random, this.#retryScale)
   }
 
   #reporter(files: { id: number; messageId: number; channelId: number }[], size: number): ProgressReporter {

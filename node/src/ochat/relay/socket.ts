@@ -16,7 +16,10 @@ import type { Instance } from '../identity/instance.ts'
 /** Close codes the relay uses (PROTOCOL.md §6.1). */
 const CLOSE_SUSPENDED = 4403
 
-/** Reconnect delays: 0.5 s doubling to 30 s, with jitter ×(0.8–1.2); a suspended node retries every 5 min. */
+/**
+ * Reconnect delays: 0.5 s doubling to 30 s, with jitter ×(0.8–1.2), both times the retry scale (1 in
+ * production); a suspended node retries every 5 min.
+ */
 const RECONNECT_MIN_MS = 500
 const RECONNECT_MAX_MS = 30_000
 const SUSPENDED_RETRY_MS = 5 * 60_000
@@ -45,6 +48,7 @@ export class RelaySocket {
   readonly #instance: Instance
   readonly #clock: Clock
   readonly #events: RelaySocketEvents
+  readonly #retryScale: number
   #socket: WebSocket | undefined
   #state: SocketState = 'down'
   #attempt = 0
@@ -58,11 +62,19 @@ export class RelaySocket {
   /** Deliveries being stored: stop() waits for them, so nothing acked is lost and nothing stored is unacked. */
   readonly #inFlight = new Set<Promise<void>>()
 
-  constructor(props: { relayUrl: string; instance: Instance; clock: Clock; events: RelaySocketEvents }) {
+  constructor(props: {
+    relayUrl: string
+    instance: Instance
+    clock: Clock
+    events: RelaySocketEvents
+    /** Factor on the reconnect delays and their cap (OchatSettings.ochatRetryScale). */
+    retryScale: number
+  }) {
     this.#url = `${props.relayUrl.replace(/^http/, 'ws')}/v1/ws`
     this.#instance = props.instance
     this.#clock = props.clock
     this.#events = props.events
+    this.#retryScale = props.retryScale
   }
 
   get state(): SocketState {
@@ -157,7 +169,7 @@ export class RelaySocket {
         'down',
         lastError ? `cannot reach the relay at ${this.#url}: ${lastError}` : `closed ${code} ${reason}`,
       )
-      const base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.#attempt)
+      const base = this.#retryScale * Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.#attempt)
       this.#attempt++
       this.#timer = setTimeout(() => this.#connect(), base * (0.8 + Math.random() * 0.4))
     })
