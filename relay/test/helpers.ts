@@ -18,7 +18,7 @@ import {
 } from '@ochat/shared-protocol'
 import { type Clock, ManualClock } from '@ochat/shared-protocol/server'
 import postgres from 'postgres'
-import tap, { type Test } from 'tap'
+import type { Test } from 'tap'
 import { loadConfig } from '../src/config.ts'
 import { type Database, migrateDatabase, openPostgres } from '../src/db/client.ts'
 import { type Relay, startRelay } from '../src/relay.ts'
@@ -91,13 +91,19 @@ const databaseUrl = (name: string) => ADMIN_URL.replace(/\/[^/]*$/, `/${name}`)
  * template when they are done; a file started on its own is a run of its own and drops it at exit.
  */
 const RUN = process.env.OCHAT_TEST_RUN ?? `p${process.pid}`
-if (!process.env.OCHAT_TEST_RUN)
+
+/** A file run on its own drops its template when its tests are done. */
+async function dropTemplateAtEnd(name: string): Promise<void> {
+  if (process.env.OCHAT_TEST_RUN) return
+  // Imported here, not at the top: the benchmarks import these helpers, and loading tap in a process
+  // makes it a test run with a timeout.
+  const { default: tap } = await import('tap')
   tap.teardown(async () => {
-    if (!template) return
     const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`drop database if exists ${await template} with (force)`)
+    await admin.unsafe(`drop database if exists ${name} with (force)`)
     await admin.end()
   })
+}
 
 /**
  * The name of a database holding every migration and no rows, made once per test run by the first
@@ -109,6 +115,7 @@ let template: Promise<string> | undefined
 function migratedTemplate(): Promise<string> {
   template ??= (async () => {
     const name = `ochat_test_template_${RUN}_${migrationsVersion()}`
+    await dropTemplateAtEnd(name)
     const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} })
     try {
       if ((await admin`select 1 from pg_database where datname = ${name}`).length > 0) return name
