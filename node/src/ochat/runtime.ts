@@ -16,9 +16,9 @@ import { type Instance, identityRow, openInstance } from './identity/instance.ts
 import { KeyRotations } from './identity/key-rotations.ts'
 import { Keystore, KeystoreError } from './identity/keystore.ts'
 import { registerInstance } from './identity/register-instance.ts'
-import { refreshRelayKeySet } from './identity/relay-key-set.ts'
 import { RelayStatus } from './identity/relay-status.ts'
 import { RelayHttpClient } from './relay/http-client.ts'
+import { readRelayInfo } from './relay/relay-info.ts'
 import { RelaySocket, type SocketState } from './relay/socket.ts'
 
 export type OchatState =
@@ -455,30 +455,18 @@ export class Ochat {
     this.#keysTimer.unref()
   }
 
-  /**
-   * Reads the relay's info: the outbox paces to the rate limits it publishes, and a newer key set signed
-   * by a pinned key is pinned (identity/relay-key-set.ts).
-   */
+  /** The relay's rates and key set, read again (relay/relay-info.ts). */
   async #refreshRelayKeys(): Promise<void> {
     const state = this.#state
     if (state.kind !== 'ready' || !this.#http) return
-    // A relay that cannot be asked now keeps the rates read last time.
-    const rates = await this.#http.rates().then(
-      (read) => ({ read }),
-      () => undefined,
-    )
-    if (rates) {
-      this.#pacer.useRates(rates.read?.submit)
-      this.#pacerHasRates = true
-    }
-    const info = await this.#http.info().catch(() => undefined)
-    if (!info) return
-    const updated = await refreshRelayKeySet({
-      info,
+    const { ratesRead, updated } = await readRelayInfo({
+      http: this.#http,
+      pacer: this.#pacer,
       writes: this.#deps.writes,
       instance: state.instance,
       warn: (message) => this.#deps.log.warn(message),
-    }).catch(() => undefined)
+    })
+    if (ratesRead) this.#pacerHasRates = true
     if (updated && this.#state.kind === 'ready') this.#state = { kind: 'ready', instance: updated }
   }
 
