@@ -1,25 +1,34 @@
 #!/usr/bin/env node
-// Runs every test in the workspace with tap and ends with one line, "N passed, N failed", counted from
-// the TAP stream: each leaf assertion counts once, and a subtest that failed without a failing assertion
-// (an uncaught error, a timeout) counts as one failure, so nothing that broke goes uncounted.
-// Extra arguments go to tap, e.g. `pnpm test shared-protocol/test/canonical.test.ts`.
+// Runs every test in the workspace and ends with one line, "N passed, N failed", counted from the TAP
+// streams: each leaf assertion counts once, and a file or subtest that failed without a failing
+// assertion (an uncaught error, a timeout, a crash) counts as one failure, so nothing that broke goes
+// uncounted.
+//
+//   node scripts/test.mjs [--fast] [--jobs=N] [--grep=PATTERN]… [--only] [--timeout=SECONDS] [PATH…]
 //
 // `--fast` (`pnpm test:fast`): the in-process tests only, on PGlite only (OCHAT_TEST_DRIVERS=pglite):
 // no PostgreSQL variant, no browser, no end-to-end file, no file that starts a server process. For the
-// edit-and-retry loop; `pnpm test` runs everything.
-import { spawn } from 'node:child_process'
+// edit-and-retry loop; `pnpm test` runs everything. PATHs (files or folders) run only those.
+//
+// The test files are written with tap, but this runs them itself, each as a plain `node` process on
+// JavaScript built into .test-build/ at the start of the run (scripts/build-tests.mjs). tap's runner
+// starts every file with its process-info hook, which costs about as much CPU as a short file's tests;
+// on two cores, that was a fifth of the fast run.
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
 import { Parser } from 'tap-parser'
+import { buildTests, builtPath } from './build-tests.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const tapBin = join(root, 'node_modules/.bin/tap')
 
-/** Folders of the in-process tests, and the files in them that start processes of their own. */
+/** Every test folder, the in-process ones, and the files in them that start processes of their own. */
+const ALL_FOLDERS = ['shared-protocol/test', 'relay/test', 'node/test', 'test']
 const FAST_FOLDERS = ['shared-protocol/test', 'relay/test', 'node/test']
 const NOT_FAST = new Set([
   // Starts `ochat-relay serve` processes beside in-process relays, on one PostgreSQL database.
@@ -29,40 +38,112 @@ const NOT_FAST = new Set([
   // Starts `ochat-node serve` and stops it with a signal, as an operator would.
   'node/test/cli.test.ts',
 ])
+/** Seconds a file may run, as tap's own default in .taprc; a file past it is stopped and counted failed. */
+const DEFAULT_TIMEOUT = 120
 
-function fastFiles() {
-  return FAST_FOLDERS.flatMap((folder) =>
-    readdirSync(join(root, folder), { recursive: true })
-      .map((name) => join(folder, String(name)))
-      .filter((path) => path.endsWith('.test.ts') && !NOT_FAST.has(path)),
-  ).sort()
+let options
+try {
+  options = parseArgs({
+    allowPositionals: true,
+    options: {
+      fast: { type: 'boolean', default: false },
+      jobs: { type: 'string', short: 'j' },
+      grep: { type: 'string', short: 'g', multiple: true },
+      only: { type: 'boolean', short: 'O', default: false },
+      timeout: { type: 'string', short: 't' },
+    },
+  })
+} catch (error) {
+  process.stderr.write(
+    `${error.message}\nusage: node scripts/test.mjs [--fast] [--jobs=N] [--grep=PATTERN]… [--only] [--timeout=SECONDS] [PATH…]\n`,
+  )
+  process.exit(2)
+}
+const { values, positionals } = options
+
+/** The test files below `folders`, as paths from the workspace root. */
+function testFiles(folders) {
+  return folders
+    .flatMap((folder) =>
+      readdirSync(join(root, folder), { recursive: true })
+        .map((name) => join(folder, String(name)))
+        .filter((path) => path.endsWith('.test.ts') && !path.split('/').includes('node_modules')),
+    )
+    .sort()
 }
 
-// tap runs from the workspace root wherever this is started: below it, tap would take the package's
-// folder for the project, without .taprc, and rebuild itself with its default plugins (and again at the
-// next run from the root), breaking the test processes of any run at the same time. Files named on
-// the command line are taken from where it was started.
-let args = process.argv
-  .slice(2)
-  .map((arg) => (!arg.startsWith('-') && existsSync(arg) ? relative(root, resolve(arg)) : arg))
+/** Files or folders named on the command line, taken from where the command was started. */
+function namedFiles(paths) {
+  return paths.flatMap((path) => {
+    const full = resolve(path)
+    if (!existsSync(full)) {
+      process.stderr.write(`no such file or folder: ${path}\n`)
+      process.exit(2)
+    }
+    const inRoot = relative(root, full)
+    return inRoot.endsWith('.ts') ? [inRoot] : testFiles([inRoot])
+  })
+}
+
+const files =
+  positionals.length > 0
+    ? namedFiles(positionals)
+    : values.fast
+      ? testFiles(FAST_FOLDERS).filter((path) => !NOT_FAST.has(path))
+      : testFiles(ALL_FOLDERS)
+
+// Longest first, by the times of the last run: on two cores, a long file started last would run on
+// alone at the end. Files without a time yet (new ones) go first.
+const TIMINGS = join(root, '.test-build', 'timings.json')
+const lastTimes = existsSync(TIMINGS) ? JSON.parse(readFileSync(TIMINGS, 'utf8')) : {}
+const byLastTime = (path) => lastTimes[path] ?? Number.POSITIVE_INFINITY
+files.sort((a, b) => byLastTime(b) - byLastTime(a))
+
+// One file per core. Most files are CPU-bound (PGlite, SQLite, signatures, hashing): a third file on two
+// cores only made every file slower, and their timeouts tighter. The in-process files of --fast are
+// shorter and spend a larger share waiting on their own timers: two files per core keep the cores busy
+// (relay/docs/performance.md has the times with 2 to 5 at once).
+const jobs = Number(values.jobs ?? availableParallelism() * (values.fast ? 2 : 1))
+const timeout = Number(values.timeout ?? DEFAULT_TIMEOUT)
+if (!Number.isInteger(jobs) || jobs < 1 || !(timeout > 0)) {
+  process.stderr.write('--jobs must be a whole number of at least 1, and --timeout a number of seconds\n')
+  process.exit(2)
+}
+
 // One name for the run: the relay tests' migrated PostgreSQL template is made once for it and dropped at
 // the end, so a run leaves no database behind.
 const run = randomBytes(4).toString('hex')
-const env = { ...process.env, OCHAT_TEST_RUN: run }
-const fast = args.includes('--fast')
-if (fast) {
-  args = args.filter((arg) => arg !== '--fast')
-  env.OCHAT_TEST_DRIVERS = 'pglite'
-  // Files or folders named on the command line are run as named; otherwise, every in-process file.
-  const namesFiles = args.some((arg) => !arg.startsWith('-') && existsSync(join(root, arg)))
-  if (!namesFiles) args.push(...fastFiles())
+const env = { ...process.env, OCHAT_TEST_RUN: run, TAP: '1', TAP_TIMEOUT: String(timeout) }
+if (values.fast) env.OCHAT_TEST_DRIVERS = 'pglite'
+if (values.grep) env.TAP_GREP = values.grep.join('\n')
+if (values.only) env.TAP_ONLY = '1'
+
+/**
+ * tap builds its Test class from the plugins .taprc lists, and its own runner rebuilds it when the list
+ * changed. Running the files directly, this does the same check.
+ */
+async function ensureTapPlugins() {
+  const fromTap = createRequire(realpathSync(join(root, 'node_modules/tap/package.json')))
+  const fromRun = createRequire(realpathSync(fromTap.resolve('@tapjs/run/package.json')))
+  const configModule = fromRun.resolve('@tapjs/config').replace('/commonjs/', '/esm/')
+  // tap's config reads the command line as it loads, and ours is not tap's; it finds .taprc from the
+  // working directory, and below the root it would take a package's folder for the project.
+  process.chdir(root)
+  const argv = process.argv
+  process.argv = argv.slice(0, 2)
+  const { TapConfig } = await import(pathToFileURL(configModule).href)
+  const wanted = (await TapConfig.load()).pluginSignature
+  process.argv = argv
+  const built = join(dirname(fromRun.resolve('@tapjs/test/package.json')), 'test-built/dist/esm/index.js')
+  const signature = /export const signature = `([^`]*)`/.exec(readFileSync(built, 'utf8'))?.[1]
+  if (signature === wanted) return
+  process.stderr.write("tap's plugins differ from .taprc: rebuilding them (tap build)\n")
+  const build = spawnSync(join(root, 'node_modules/.bin/tap'), ['build'], { cwd: root, stdio: 'inherit' })
+  if (build.status !== 0) {
+    process.stderr.write('tap build failed; run `node_modules/.bin/tap build` to see why\n')
+    process.exit(1)
+  }
 }
-// One file per core. Most files are CPU-bound (PGlite, SQLite, signatures, hashing): a third file on two
-// cores only made every file slower, and their timeouts tighter. The in-process files of --fast are
-// shorter and spend a larger share starting up and waiting on their own timers: one more file than
-// cores keeps the cores busy.
-if (!args.some((arg) => arg === '-j' || arg.startsWith('--jobs') || /^-j\d+$/.test(arg)))
-  args.unshift(`--jobs=${availableParallelism() + (fast ? 1 : 0)}`)
 
 const counts = { passed: 0, failed: 0, skipped: 0 }
 
@@ -83,8 +164,7 @@ function watch(parser, parentParser) {
   parser.on('assert', (result) => {
     const closed = openChildren.shift()
     if (closed) {
-      // The line that closes a subtest: its assertions were already counted inside it. A file that
-      // crashed before its first test closes as "not ok" with nothing inside: that is one failure.
+      // The line that closes a subtest: its assertions were already counted inside it.
       if (!result.ok && !result.skip && !result.todo && closed.failuresBelow === 0) fail(closed)
       return
     }
@@ -98,18 +178,57 @@ function watch(parser, parentParser) {
   })
 }
 
-const parser = new Parser()
-watch(parser, undefined)
+/**
+ * Runs one file and answers its TAP output. At the timeout the file gets SIGALRM, as tap's runner sends
+ * it: its tap then fails the test that was running and ends. The kill 10 s later is for a file whose
+ * event loop never yields.
+ */
+function runFile(path) {
+  return new Promise((done) => {
+    const started = performance.now()
+    const child = spawn(process.execPath, ['--enable-source-maps', join(root, builtPath(path))], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env,
+    })
+    const chunks = []
+    let timedOut = false
+    const alarm = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGALRM')
+    }, timeout * 1000)
+    const kill = setTimeout(() => child.kill('SIGKILL'), (timeout + 10) * 1000)
+    child.stdout.on('data', (chunk) => chunks.push(chunk))
+    child.on('close', (code, signal) => {
+      clearTimeout(alarm)
+      clearTimeout(kill)
+      const output = Buffer.concat(chunks).toString('utf8')
+      done({ output, code, signal, timedOut, ms: performance.now() - started })
+    })
+  })
+}
 
-const child = spawn(tapBin, ['--reporter=tap', ...args], {
-  cwd: root,
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env,
-})
-child.stdout.on('data', (chunk) => {
-  process.stdout.write(chunk)
-  parser.write(chunk)
-})
+/** A file's TAP output as a subtest of the whole run, as tap's runner shows it. */
+function asSubtest(number, path, { output, code, signal, timedOut, ms }) {
+  const body = output
+    .split('\n')
+    .filter((line, index, lines) => line !== '' || index < lines.length - 1)
+    .map((line) => (line === '' ? '' : `    ${line}`))
+    .join('\n')
+  const ok = code === 0 && !signal
+  const time = `# time=${ms.toFixed(3)}ms`
+  let text = `# Subtest: ${path}\n${body}${body ? '\n' : ''}${ok ? 'ok' : 'not ok'} ${number} - ${path} ${time}\n`
+  if (!ok) {
+    const reason = timedOut
+      ? `timed out after ${timeout} s (--timeout)`
+      : signal
+        ? `killed by ${signal}`
+        : `exit code ${code}`
+    text += `  ---\n  file: ${path}\n  reason: ${reason}\n  ...\n`
+  }
+  return text
+}
+
 /** Drops the run's template databases; a server that is not there has none to drop. */
 async function dropRunTemplates() {
   const require = createRequire(join(root, 'relay/package.json'))
@@ -131,10 +250,34 @@ async function dropRunTemplates() {
   }
 }
 
-child.on('close', async (code) => {
-  parser.end()
-  await dropRunTemplates()
-  const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : ''
-  process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed${skipped}\n`)
-  process.exit(code === 0 && counts.failed === 0 ? 0 : 1)
-})
+await ensureTapPlugins()
+await buildTests()
+
+const parser = new Parser()
+watch(parser, undefined)
+/** Writes to the screen and to the counting parser alike. */
+const emit = (text) => {
+  process.stdout.write(text)
+  parser.write(text)
+}
+emit('TAP version 14\n')
+
+let next = 0
+let finished = 0
+async function worker() {
+  while (next < files.length) {
+    const path = files[next++]
+    const result = await runFile(path)
+    lastTimes[path] = result.ms
+    emit(asSubtest(++finished, path, result))
+  }
+}
+await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker))
+emit(`1..${files.length}\n`)
+parser.end()
+
+await dropRunTemplates()
+writeFileSync(TIMINGS, JSON.stringify(lastTimes))
+const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : ''
+process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed${skipped}\n`)
+process.exit(counts.failed === 0 && files.length > 0 ? 0 : 1)
