@@ -16,6 +16,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -63,12 +64,14 @@ function isLink(path) {
   }
 }
 
+/** Written whole under a temporary name, then renamed: a test running meanwhile never reads half a file. */
 function writeIfChanged(path, content) {
   const bytes = Buffer.from(content)
   if (existsSync(path) && !isLink(path) && readFileSync(path).equals(bytes)) return
   mkdirSync(dirname(path), { recursive: true })
-  rmSync(path, { force: true })
-  writeFileSync(path, bytes)
+  const temporary = `${path}.${process.pid}.tmp`
+  writeFileSync(temporary, bytes)
+  renameSync(temporary, path)
 }
 
 /** A package's node_modules in the mirror: links to its own, with the workspace's packages built. */
@@ -111,18 +114,39 @@ export async function buildTests() {
     logLevel: 'error',
     sourcemap: 'inline',
   })
-  for (const output of result.outputFiles)
+  const written = new Set([join(OUT, 'timings.json')])
+  for (const output of result.outputFiles) {
     writeIfChanged(output.path, output.text.replace(RELATIVE_TS, '$1$2$3.js$2'))
+    written.add(output.path)
+  }
   // The sources are copied too, for the tests that read them rather than run them.
-  for (const path of [...files.other, ...files.ts])
+  for (const path of [...files.other, ...files.ts]) {
     writeIfChanged(join(OUT, path), readFileSync(join(root, path)))
-  for (const pkg of PACKAGES) {
+    written.add(join(OUT, path))
+  }
+  for (const pkg of [...PACKAGES, '.']) {
     writeManifest(pkg)
+    written.add(join(OUT, pkg, 'package.json'))
     linkModules(pkg)
   }
-  writeManifest('.')
-  linkModules('.')
+  prune(OUT, written)
   return files.ts.length
+}
+
+/**
+ * Removes what a deleted or renamed source left in the mirror: a test must not import it still. Only
+ * files whose source is gone now: another run building at the same time may have added newer ones.
+ */
+function prune(dir, keep) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.name === 'node_modules') continue
+    if (entry.isDirectory()) prune(path, keep)
+    else if (!keep.has(path)) {
+      const source = join(root, relative(OUT, path))
+      if (!existsSync(source) && !existsSync(source.replace(/\.js$/, '.ts'))) rmSync(path, { force: true })
+    }
+  }
 }
 
 /** Where a test file named in the workspace runs from in the mirror. */

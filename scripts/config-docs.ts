@@ -1,17 +1,18 @@
-// Writes each server's configuration table into its ARCHITECTURE.md, between the markers
-// `<!-- config:begin -->` and `<!-- config:end -->`, from the zod schema that reads the environment:
-// the variables, their defaults and descriptions have one source, src/config.ts.
+// Writes each server's configuration tables from the zod schema that reads the environment: the
+// variables, their defaults and descriptions have one source, src/config.ts. ARCHITECTURE.md gets the
+// table with each description's first sentence, between the markers `<!-- config:begin -->` and
+// `<!-- config:end -->` (the map stays short); docs/configuration.md, wholly generated, the full text.
 // `--check` writes nothing and exits 1 when a document is not what this would write (CI).
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { NodeVariablesSchema } from '../node/src/config.ts'
 import { ConfigSchema as RelayConfigSchema } from '../relay/src/config.ts'
 // By path: the workspace root depends on no package of its own.
 import { configTable } from '../shared-protocol/src/server/config.ts'
 
-const DOCUMENTS: { path: string; schema: Parameters<typeof configTable>[0] }[] = [
-  { path: 'relay/ARCHITECTURE.md', schema: RelayConfigSchema },
-  { path: 'node/ARCHITECTURE.md', schema: NodeVariablesSchema },
+const SERVERS: { name: string; folder: string; schema: Parameters<typeof configTable>[0] }[] = [
+  { name: 'relay', folder: 'relay', schema: RelayConfigSchema },
+  { name: 'node', folder: 'node', schema: NodeVariablesSchema },
 ]
 
 const BEGIN = '<!-- config:begin -->'
@@ -32,15 +33,36 @@ function withTable(document: string, path: string, table: string): string {
   return document.slice(0, begin + BEGIN.length) + generated + document.slice(end)
 }
 
+/** The whole reference page: every variable with its full description. */
+function reference(name: string, table: string): string {
+  return [
+    `# The ${name}'s configuration`,
+    '',
+    '<!-- Generated from src/config.ts by `pnpm docs:config`: edit the descriptions there. -->',
+    '',
+    `Environment variables the ${name} reads at start; a value it cannot use stops it with the variable's`,
+    'name and what is expected.',
+    '',
+    table,
+    '',
+  ].join('\n')
+}
+
 const check = process.argv.includes('--check')
 const stale: string[] = []
-for (const { path, schema } of DOCUMENTS) {
+function update(path: string, wanted: (current: string) => string) {
   const file = fileURLToPath(new URL(`../${path}`, import.meta.url))
-  const current = readFileSync(file, 'utf8')
-  const wanted = withTable(current, path, configTable(schema))
-  if (wanted === current) continue
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : ''
+  const next = wanted(current)
+  if (next === current) return
   stale.push(path)
-  if (!check) writeFileSync(file, wanted)
+  if (!check) writeFileSync(file, next)
+}
+for (const { name, folder, schema } of SERVERS) {
+  update(`${folder}/ARCHITECTURE.md`, (current) =>
+    withTable(current, `${folder}/ARCHITECTURE.md`, configTable(schema, { brief: true })),
+  )
+  update(`${folder}/docs/configuration.md`, () => reference(name, configTable(schema)))
 }
 if (check && stale.length > 0) {
   process.stderr.write(`configuration tables out of date in ${stale.join(', ')} (run pnpm docs:config)\n`)

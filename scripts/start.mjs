@@ -3,13 +3,16 @@
 // SQLite, in one data folder (.data, or OCHAT_DATA_DIR). The first start makes the logins, registers
 // both nodes, connects them and seeds sample records and O'Chat messages through the REST API; later
 // starts keep everything and print the same summary. Ctrl-C stops the three servers and waits for them.
+// A local mail catcher is both nodes' outgoing mail server: the emails they send are read on its page.
 //
 // Settings (all optional): OCHAT_DATA_DIR, OCHAT_RELAY_PORT (8700), OCHAT_ACME_PORT (8801),
-// OCHAT_GLOBEX_PORT (8802).
+// OCHAT_GLOBEX_PORT (8802), OCHAT_MAILBOX_PORT (8780, the catcher's page), OCHAT_MAILBOX_SMTP_PORT
+// (8725, its SMTP port).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiError } from './start/api.mjs'
+import { startMailCatcher } from './start/mail-catcher.mjs'
 import { Child, ChildExited, portProblem, tail, waitReady } from './start/processes.mjs'
 import { adminApi, COMPANIES, connect, converse, registerNode, seedCompany } from './start/seed.mjs'
 import { ensureSecretFile, loadState, newPassword, saveState } from './start/state.mjs'
@@ -58,6 +61,8 @@ const ports = {
   relay: port('OCHAT_RELAY_PORT', state.ports?.relay, 8700),
   acme: port('OCHAT_ACME_PORT', state.ports?.acme, 8801),
   globex: port('OCHAT_GLOBEX_PORT', state.ports?.globex, 8802),
+  mailbox: port('OCHAT_MAILBOX_PORT', state.ports?.mailbox, 8780),
+  mailboxSmtp: port('OCHAT_MAILBOX_SMTP_PORT', state.ports?.mailboxSmtp, 8725),
 }
 // The nodes keep the relay's URL from their registration: it must not move under them.
 if (state.ports && state.ports.relay !== ports.relay && state.done['acme.registration'])
@@ -70,11 +75,18 @@ for (const [name, variable] of [
   ['relay', 'OCHAT_RELAY_PORT'],
   ['acme', 'OCHAT_ACME_PORT'],
   ['globex', 'OCHAT_GLOBEX_PORT'],
+  ['mailbox', 'OCHAT_MAILBOX_PORT'],
+  ['mailboxSmtp', 'OCHAT_MAILBOX_SMTP_PORT'],
 ]) {
   const problem = await portProblem(ports[name])
+  const what = {
+    relay: 'the relay',
+    mailbox: "the mail catcher's page",
+    mailboxSmtp: "the mail catcher's SMTP",
+  }[name]
   if (problem)
     taken.push(
-      `  - port ${ports[name]} (${name === 'relay' ? 'the relay' : COMPANIES[name].company}) is ${problem}: ` +
+      `  - port ${ports[name]} (${what ?? COMPANIES[name].company}) is ${problem}: ` +
         `set ${variable} to a free port, e.g. ${variable}=${ports[name] + 100}`,
     )
 }
@@ -104,7 +116,7 @@ const inherited = Object.fromEntries(
   Object.entries(process.env).filter(
     ([name]) =>
       !/^(RELAY_|DATABASE_URL$|OCHAT_ADMIN_PASSWORD$)/.test(name) &&
-      !/^NODE_(HOST|PORT|COMPANY|DATA_DIR|PUBLIC_URL|OCHAT_|SECURE_|SESSION_|ATTACHMENT_|UPLOAD_|TRUST_PROXY|LOG_LEVEL|LOCALE|CURRENCY)/.test(
+      !/^NODE_(HOST|PORT|COMPANY|DATA_DIR|PUBLIC_URL|OCHAT_|SECURE_|SESSION_|ATTACHMENT_|UPLOAD_|TRUST_PROXY|LOG_LEVEL|LOCALE|CURRENCY|SMTP_|MAIL_)/.test(
         name,
       ),
   ),
@@ -124,6 +136,10 @@ function nodeEnv(key) {
     NODE_OCHAT_WEBHOOK_URL: `${apiUrls[key]}/ochat/webhook`,
     // Local demo: new requests and decisions show within 2 s instead of 10.
     NODE_OCHAT_SYNC_MS: '2000',
+    // Every email goes to the local mail catcher, whatever its address: nothing leaves this machine.
+    NODE_SMTP_URL: `smtp://127.0.0.1:${ports.mailboxSmtp}?security=none`,
+    NODE_MAIL_FROM: `notifications@${key}.example`,
+    NODE_MAIL_DOMAIN: `${key}.example`,
   }
 }
 
@@ -145,10 +161,14 @@ const crashed = new Promise((_, reject) => {
 })
 crashed.catch(() => undefined)
 
+let mailCatcher
 async function stopAll(signal) {
   stopping = true
+  // The catcher last: nodes still sending as they stop find it there.
+  const closeCatcher = () => mailCatcher?.close()
   await Promise.all(children.filter((child) => child.name !== 'relay').map((child) => child.stop(signal)))
   await children.find((child) => child.name === 'relay')?.stop(signal)
+  await closeCatcher()
   // Asked to stop, a server exits 0; anything else (killed after the timeout, an error) is reported.
   return children.filter((child) => child.ended?.code !== 0 && child.ended?.signal !== signal)
 }
@@ -226,6 +246,12 @@ async function run() {
       ? `Starting O'Chat: a relay and two companies, Acme and Globex (data in ${shownDataDir}).\n`
       : `Starting O'Chat again from ${shownDataDir}.\n`,
   )
+  mailCatcher = await startMailCatcher({
+    dataDir,
+    smtpPort: ports.mailboxSmtp,
+    httpPort: ports.mailbox,
+  })
+  progress(`mail catcher: reading every email the nodes send at ${mailCatcher.pageUrl}`)
   const relay = watch(
     new Child({
       name: 'relay',
@@ -281,6 +307,7 @@ async function run() {
     channels,
     records: { ...prefix('acme', acme.records), ...prefix('globex', globex.records) },
     connectionState: connection.state,
+    mailboxUrl: mailCatcher.pageUrl,
     seconds: (Date.now() - started) / 1000,
   })
 }

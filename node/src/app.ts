@@ -33,6 +33,9 @@ import {
 import { followerRoutes } from './followers/routes.ts'
 import type { LiveHub } from './live/hub.ts'
 import { liveRoutes } from './live/routes.ts'
+import { mailLinkRoutes } from './mail/link-routes.ts'
+import type { MailSender } from './mail/sender.ts'
+import { mailSettingsRoutes } from './mail/settings-routes.ts'
 import type { ModelRegistry } from './models/registry.ts'
 import { modelRoutes } from './models/routes.ts'
 import { inboxRoutes } from './notifications/routes.ts'
@@ -66,6 +69,8 @@ export type AppDeps = {
   writes: WriteQueue
   /** O'Chat: identity, relay transport, outbox. */
   ochat: Ochat
+  /** Outgoing email: kicked when mail is queued, reconfigured when its settings change. */
+  mail: MailSender
   /** The process's logger (pino), shared with what runs beside the app. */
   log: FastifyBaseLogger
 }
@@ -178,6 +183,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registry: deps.registry,
   })
   await app.register(webhookRoutes, { db, ochat: deps.ochat, clock: deps.clock })
+  await app.register(mailSettingsRoutes, {
+    db,
+    clock: deps.clock,
+    writes: deps.writes,
+    config: deps.config,
+    mail: deps.mail,
+  })
+  await app.register(mailLinkRoutes, {
+    db,
+    clock: deps.clock,
+    writes: deps.writes,
+    live: deps.live,
+    config: deps.config,
+  })
   await app.register(webRoutes)
   return app
 }

@@ -8,6 +8,7 @@ import {
   retryScaleVariable,
 } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
+import type { SmtpServerSettings } from './settings.ts'
 
 export { ConfigError } from '@ochat/shared-protocol/server'
 
@@ -74,7 +75,7 @@ const NodeEnvSchema = z.object({
     .transform(parseTrustProxy)
     .meta({
       description:
-        "Which proxies to believe about the client's address and scheme (X-Forwarded-For, -Proto): true, false, a hop count, or a comma-separated list of addresses and CIDRs. Behind a TLS proxy it must be set, or every client has the proxy's address and login throttling by address treats them as one.",
+        "Which proxies to believe about the client's address and scheme. X-Forwarded-For and -Proto are read from: true (any), false (none), a hop count, or a comma-separated list of addresses and CIDRs. Behind a TLS proxy it must be set, or every client has the proxy's address and login throttling by address treats them as one.",
     }),
   NODE_ATTACHMENT_MAX_BYTES: z.coerce
     .number()
@@ -93,6 +94,32 @@ const NodeEnvSchema = z.object({
     .meta({
       description: 'An upload slower than this over any stretch of `NODE_UPLOAD_IDLE_MS` is cut off too.',
     }),
+  NODE_SMTP_URL: z.string().trim().optional().meta({
+    description:
+      "The outgoing mail server, as a URL. `smtp://user:password@host:587` (STARTTLS required), `smtps://user:password@host:465` (TLS from the start), or `smtp://host:port?security=none` (no encryption: tests and a relay on the same machine). Set here, it wins over the administrator's mail settings; user and password are URL-encoded.",
+    unset: "the admin's mail settings; without any, emails wait and say why",
+  }),
+  NODE_MAIL_FROM: z.email().optional().meta({
+    description: 'The From address of every email the node sends, such as `notifications@example.com`.',
+    unset: "the admin's mail settings",
+  }),
+  NODE_MAIL_DOMAIN: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$/, 'a domain name')
+    .optional()
+    .meta({
+      description:
+        "Domain of the emails' reply and bounce addresses. Its mail must reach this node (`reply+…@`, `bounce+…@`).",
+      unset: "the admin's mail settings, else the From address's domain",
+    }),
+  NODE_MAIL_ATTACHMENTS_MAX_BYTES: z.coerce.number().int().min(0).default(10_000_000).meta({
+    description: 'Attachments per email, in all. Past it, they become download links.',
+  }),
+  NODE_MAIL_LINK_DAYS: z.coerce.number().int().min(1).max(365).default(14).meta({
+    description: "Days an email's download links work.",
+  }),
   NODE_OCHAT_SECRET: z.string().min(16).optional().meta({
     description:
       "O'Chat: the operator's secret that seals this instance's secret keys at rest (at least 16 characters).",
@@ -111,7 +138,7 @@ const NodeEnvSchema = z.object({
     }),
   NODE_OCHAT_SYNC_MS: z.coerce.number().int().min(100).default(10_000).meta({
     description:
-      "O'Chat: how often connections are read again from the relay (new requests, decisions, key changes).",
+      "O'Chat: how often connections are read again from the relay. That is when new requests, decisions and key changes show.",
   }),
   NODE_OCHAT_WEBSOCKET: booleanVariable.default(true).meta({
     description:
@@ -119,7 +146,7 @@ const NodeEnvSchema = z.object({
   }),
   NODE_OCHAT_RETRY_SCALE: retryScaleVariable.default(1).meta({
     description:
-      "O'Chat: factor on retry delays (outbox, files, socket reconnects; above 0, at most 1), not the deadline. For tests and staging; production keeps 1.",
+      "O'Chat: factor on retry delays, for tests and staging. Above 0, at most 1; it scales the outbox's, file transfers' and socket reconnects' delays, not the deadline. Production keeps 1.",
   }),
 })
 
@@ -156,6 +183,12 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     trustProxy: e.NODE_TRUST_PROXY,
     attachmentMaxBytes: e.NODE_ATTACHMENT_MAX_BYTES,
     uploadPace: { idleMs: e.NODE_UPLOAD_IDLE_MS, minBytesPerSecond: e.NODE_UPLOAD_MIN_BYTES_PER_S },
+    /** The outgoing mail server of NODE_SMTP_URL; null: the administrator's settings apply. */
+    smtp: parseSmtpUrl(e.NODE_SMTP_URL, context),
+    mailFrom: e.NODE_MAIL_FROM ?? null,
+    mailDomain: e.NODE_MAIL_DOMAIN ?? null,
+    mailAttachmentsMaxBytes: e.NODE_MAIL_ATTACHMENTS_MAX_BYTES,
+    mailLinkDays: e.NODE_MAIL_LINK_DAYS,
     /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
     ochatSecret: e.NODE_OCHAT_SECRET ?? readSecretFile(e.NODE_OCHAT_SECRET_FILE, context),
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,
@@ -183,11 +216,11 @@ export const FirstAdminSchema = z
   .object({
     OCHAT_ADMIN_LOGIN: z.string().optional().meta({
       description:
-        '`ochat-node serve` creates the first administrator with this login when the node has none (containers, scripts); needs `OCHAT_ADMIN_PASSWORD`.',
+        'Login of a first administrator that `ochat-node serve` creates when the node has none. For containers and scripts; needs `OCHAT_ADMIN_PASSWORD`.',
     }),
     OCHAT_ADMIN_PASSWORD: z.string().optional().meta({
       description:
-        "That administrator's password; `ochat-node init` reads it too, so it stays out of shell history.",
+        "That administrator's password. `ochat-node init` reads it too, so it stays out of shell history.",
     }),
     OCHAT_ADMIN_NAME: z.string().optional().meta({
       description: "That administrator's name.",
@@ -233,6 +266,54 @@ function readSecretFile(file: string | undefined, context: z.RefinementCtx): str
       message: 'the secret must be at least 16 characters',
     })
   return secret
+}
+
+/**
+ * NODE_SMTP_URL as a server. The scheme says how the connection is protected, and nothing weaker is
+ * ever negotiated: `smtp://` requires STARTTLS unless `?security=none` says the server is local.
+ */
+function parseSmtpUrl(value: string | undefined, context: z.RefinementCtx): SmtpServerSettings | null {
+  if (value === undefined || value === '') return null
+  const refuse = (message: string) => {
+    context.addIssue({ code: 'custom', path: ['NODE_SMTP_URL'], message })
+    return null
+  }
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return refuse('not a URL: expected smtp://user:password@host:587 or smtps://user:password@host:465')
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:')
+    return refuse(`unknown scheme ${url.protocol.replace(/:$/, '')}: expected smtp or smtps`)
+  if (!url.hostname) return refuse('no host')
+  const extra = [...url.searchParams.keys()].filter((key) => key !== 'security')
+  if (extra.length > 0 || (url.pathname !== '' && url.pathname !== '/'))
+    return refuse(
+      `unexpected ${extra.length > 0 ? `parameter ${extra[0]}` : 'path'}: only ?security=none is understood`,
+    )
+  const security = url.searchParams.get('security')
+  if (security !== null && security !== 'none')
+    return refuse(`security=${security}: only security=none is understood`)
+  if (security === 'none' && url.protocol === 'smtps:')
+    return refuse('smtps:// is TLS: it cannot have security=none')
+  let user: string | null
+  let password: string | null
+  try {
+    user = url.username ? decodeURIComponent(url.username) : null
+    password = url.password ? decodeURIComponent(url.password) : null
+  } catch {
+    return refuse('the user or password is not URL-encoded correctly')
+  }
+  if (password !== null && user === null) return refuse('a password without a user')
+  return {
+    // IPv6 hosts come bracketed from URL; sockets want them bare.
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : url.protocol === 'smtps:' ? 465 : 587,
+    security: url.protocol === 'smtps:' ? 'tls' : security === 'none' ? 'none' : 'starttls',
+    user,
+    password,
+  }
 }
 
 /** Fastify's trustProxy: which proxies' X-Forwarded-* headers are believed (a hop count as a function). */

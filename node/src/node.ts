@@ -5,7 +5,9 @@ import type { Config } from './config.ts'
 import { Checkpointer } from './db/checkpointer.ts'
 import { type Database, openDatabase } from './db/client.ts'
 import { WriteQueue } from './db/write-queue.ts'
-import { LiveHub } from './live/hub.ts'
+import { LiveHubKickingMail } from './mail/after-commit.ts'
+import { MailSender } from './mail/sender.ts'
+import { MailTokens } from './mail/tokens.ts'
 import { ModelRegistry } from './models/registry.ts'
 import { ensureBaseData } from './models/seed.ts'
 import { OchatFileTransfers } from './ochat/files/transfers.ts'
@@ -16,6 +18,8 @@ export type Node = {
   database: Database
   registry: ModelRegistry
   ochat: Ochat
+  /** Sends queued emails; kicked after the commits that queue them. */
+  mail: MailSender
   config: Config
   clock: Clock
   /** Listening address when started with `listen`. */
@@ -34,9 +38,19 @@ export async function startNode(input: {
   const database = openDatabase(input.config.databaseFile)
   const registry = new ModelRegistry()
   ensureBaseData({ db: database.db, registry, now: clock.now() })
-  const live = new LiveHub()
+  const live = new LiveHubKickingMail()
   const writes = new WriteQueue(database)
   const log = createLogger(input.config, input.logStream)
+  const mail = new MailSender({
+    database,
+    writes,
+    clock,
+    config: input.config,
+    tokens: MailTokens.load(database.db, clock.now()),
+    log,
+    publish: (events) => live.publish({ events }),
+  })
+  live.onMailMayBeDue = () => mail.kick()
   const ochat = new Ochat({ database, writes, live, clock, config: input.config, log })
   const transfers = new OchatFileTransfers({
     db: database.db,
@@ -49,7 +63,8 @@ export async function startNode(input: {
     retryScale: input.config.ochatRetryScale,
   })
   ochat.transfers = transfers
-  const app = await buildApp({ config: input.config, clock, database, registry, live, writes, ochat, log })
+  const deps = { config: input.config, clock, database, registry, live, writes, ochat, mail, log }
+  const app = await buildApp(deps)
   const checkpointer = Checkpointer.start({
     file: input.config.databaseFile,
     sqlite: database.sqlite,
@@ -58,6 +73,8 @@ export async function startNode(input: {
   await ochat.start()
   // Files a stopped node was still moving (the rows are the queue); none before registration.
   if (ochat.state.kind === 'ready') transfers.resume()
+  // Emails queued before a stop or a crash, and any due now.
+  mail.kick()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   return {
@@ -65,6 +82,7 @@ export async function startNode(input: {
     database,
     registry,
     ochat,
+    mail,
     config: input.config,
     clock,
     url,
@@ -72,6 +90,8 @@ export async function startNode(input: {
       // The relay socket first: deliveries being stored finish and are acknowledged, nothing new starts.
       await ochat.close()
       await app.close()
+      // After the app (no Retry can kick it any more), before the database: its last answers are written.
+      await mail.close()
       await checkpointer.stop()
       database.close()
     },

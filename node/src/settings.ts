@@ -50,3 +50,28 @@ export type OchatSettings = Readonly<{
 
 /** The record routes: the site, and where a deleted record's attachments are removed from. */
 export type RecordSettings = SiteSettings & Pick<AttachmentSettings, 'attachmentDir'>
+
+/** How the node reaches its outgoing mail server: STARTTLS required, TLS from the start, or plain. */
+export type SmtpSecurity = 'starttls' | 'tls' | 'none'
+
+export type SmtpServerSettings = Readonly<{
+  host: string
+  port: number
+  security: SmtpSecurity
+  user: string | null
+  password: string | null
+}>
+
+/**
+ * Outgoing mail as the environment sets it. Each of the server, the From address and the mail domain
+ * may be left to the administrator's mail settings (null here); the environment wins where set.
+ */
+export type MailSettings = Readonly<{
+  smtp: SmtpServerSettings | null
+  mailFrom: string | null
+  mailDomain: string | null
+  /** A message's attachments are attached up to this total per email; the rest become links. */
+  mailAttachmentsMaxBytes: number
+  /** How long those links work, in days. */
+  mailLinkDays: number
+}>

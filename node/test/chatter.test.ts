@@ -45,9 +45,13 @@ t.test(
       .all() as { email_to: string; subject: string; body: string }[]
     t.same(
       mail.map((row) => row.email_to),
-      [`${john.login}@acme.test`, 'carla@client.test', `${john.login}@acme.test`],
-      'John gets both by email, Carla only the message',
+      [`${john.login}@acme.test`, 'carla@client.test'],
+      'John and Carla get the message by email; a note is never emailed, not even to John',
     )
+    const toldOfNote = node.database.sqlite
+      .prepare('select count(*) as n from notifications where message_id = ?')
+      .get(note.body.id) as { n: number }
+    t.equal(toldOfNote.n, 0, 'John follows all messages, not the Notes subtype: the note does not notify him')
     t.notMatch(mail[1]?.body ?? '', /View Lead/, 'the customer gets no link into the node')
     t.match(mail[0]?.body ?? '', /View Lead/)
 

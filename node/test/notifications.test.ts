@@ -44,7 +44,8 @@ function oracle(c: Case): Outcome {
   // Internal subtypes (notes) never reach external partners, whatever they chose.
   if (c.subtype === 'note' && !isInternal(c.who)) return { kind: 'nothing' }
   const follows = {
-    all: true,
+    // A note reaches only the followers who picked the Notes subtype.
+    all: c.subtype !== 'note',
     comments: c.subtype === 'comment',
     'custom-with': true,
     'custom-without': false,
@@ -54,7 +55,8 @@ function oracle(c: Case): Outcome {
   // Mentioned partners are told whether or not they follow.
   if (!follows && !c.mentioned) return { kind: 'nothing' }
   const reason = c.mentioned ? 'mention' : 'message'
-  if (c.who === 'internal-inbox') return { kind: 'inbox', reason }
+  // A log note is never emailed: by inbox, whatever the person chose for the rest.
+  if (c.who === 'internal-inbox' || c.subtype === 'note') return { kind: 'inbox', reason }
   // Users who chose email, and partners without a user, get an email; without an address it fails visibly.
   return { kind: 'email', reason, failed: c.who === 'external-no-email' }
 }
@@ -148,9 +150,10 @@ t.test('notification rules, table-driven', async (t) => {
       }
       if (messageId === undefined) throw new Error('no message')
 
-      // Exactly who is told: the record's creator (follows everything, inbox) unless they wrote it, and the subject.
+      // Exactly who is told: the record's creator (follows all messages, inbox) unless they wrote it or
+      // it is a note (not the Notes subtype), and the subject.
       const want = new Set<string>()
-      if (author !== owner) want.add(`${owner.partnerId}:inbox:message`)
+      if (author !== owner && c.subtype !== 'note') want.add(`${owner.partnerId}:inbox:message`)
       if (expected.kind === 'inbox' || expected.kind === 'email')
         want.add(`${subject.partnerId}:${expected.kind}:${expected.reason}`)
       const got = node.database.sqlite

@@ -4,6 +4,7 @@ import { LiveSocket } from './live.js'
 import { renderFailedLogins, securityNav } from './views/failed-logins.js'
 import { renderInbox } from './views/inbox.js'
 import { renderLogin } from './views/login.js'
+import { mailSettingsNav, renderMailSettings } from './views/mail-settings.js'
 import { renderMyActivities } from './views/my-activities.js'
 import { OCHAT_ROUTES, ochatNav } from './views/ochat-nav.js'
 import { renderPartner } from './views/partner.js'
@@ -80,6 +81,7 @@ const ROUTES = [
   [/^#\/activities$/, (ctx, el) => renderMyActivities(ctx, el)],
   [/^#\/partners\/(\d+)$/, (ctx, el, [id]) => renderPartner(ctx, el, Number(id))],
   [/^#\/security$/, (ctx, el) => renderFailedLogins(ctx, el)],
+  [/^#\/settings\/mail$/, (ctx, el) => renderMailSettings(ctx, el)],
   ...OCHAT_ROUTES,
 ]
 
@@ -145,6 +147,7 @@ function renderShell() {
       h('a', { href: `#/models/${model.name}`, class: 'nav-link', text: model.label }),
     ),
     state.ochat.settings,
+    mailSettingsNav(state.user),
     securityNav(state.user),
   )
   replace(

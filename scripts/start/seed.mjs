@@ -150,6 +150,16 @@ export async function seedCompany(context, key, api, url) {
       })
       context.progress(`Acme: lead "${lead.name}" with a follower, a call planned and 2 messages`)
     })
+    // A customer following the lead: "Send message" reaches her by email (the mail catcher shows it);
+    // the internal note before it does not.
+    await once(context, 'acme.lead.email', async () => {
+      await api.post(`/api/v1/records/${lead.id}/followers`, { partnerId: contacts.customer })
+      await api.post(`/api/v1/records/${lead.id}/messages`, {
+        kind: 'message',
+        body: 'Hello Nora, thank you for the pilot. Our quote for **200 sensors** follows this week; delivery in two batches suits you?',
+      })
+      context.progress('Acme: emailed Nora Wells (Initech), a follower of the lead, through the mail catcher')
+    })
     const order = await once(context, 'acme.order', async () =>
       api.post('/api/v1/models/sale_order/records', {
         values: {

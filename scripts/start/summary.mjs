@@ -14,6 +14,7 @@ export function printSummary({
   channels,
   records,
   connectionState,
+  mailboxUrl,
   seconds,
 }) {
   const lines = [
@@ -29,6 +30,9 @@ export function printSummary({
     }
   }
   lines.push(`  ${'Relay'.padEnd(8)} ${relayUrl.padEnd(26)} open registration, API documents at /docs`)
+  lines.push(
+    `  ${'Mailbox'.padEnd(8)} ${mailboxUrl.padEnd(26)} every email both companies send, with its headers (none leaves this machine)`,
+  )
   lines.push('')
   lines.push(`  Connection Acme \u21c4 Globex: ${connectionState}`)
   lines.push('')
@@ -38,6 +42,9 @@ export function printSummary({
   )
   lines.push(
     `  2. Open Acme's sales order S00042 (${urls.acme}/#/records/${records['acme.order']}): chatter, followers, a to-do, and the O'Chat thread Globex filed on its purchase order P00017 (${urls.globex}/#/records/${records['globex.order']}).`,
+  )
+  lines.push(
+    `  3. Open the mailbox (${mailboxUrl}): the email Nora Wells, a customer following Acme's lead, got from its chatter, with the reply address and threading headers; the internal notes were never emailed.`,
   )
   lines.push('')
   lines.push(

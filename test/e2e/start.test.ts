@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { until } from '../../node/test/helpers.ts'
 
 /**
  * `pnpm start` as a new user runs it: scripts/start.mjs in its own process, with a fresh data folder
@@ -178,6 +179,8 @@ t.test('pnpm start: two connected companies with sample data, stopped by Ctrl-C,
     OCHAT_RELAY_PORT: String(await freePort()),
     OCHAT_ACME_PORT: String(await freePort()),
     OCHAT_GLOBEX_PORT: String(await freePort()),
+    OCHAT_MAILBOX_PORT: String(await freePort()),
+    OCHAT_MAILBOX_SMTP_PORT: String(await freePort()),
   }
   const runs: Started[] = []
   // Whatever happened, no server outlives the test: the script is asked to stop them, then any left
@@ -205,7 +208,22 @@ t.test('pnpm start: two connected companies with sample data, stopped by Ctrl-C,
   t.equal(acme.logins.length, 2, 'Acme: an administrator and a colleague')
   t.equal(globex.logins.length, 2, 'Globex: an administrator and a colleague')
   t.equal(summary.pids.length, 3, 'the three servers are listed with their pids')
-  t.match(first.output(), /Tour:\n {2}1\. .+\n {2}2\. .+\n/, 'a two-line tour')
+  t.match(first.output(), /Tour:\n {2}1\. .+\n {2}2\. .+\n {2}3\. .+\n/, 'a three-line tour')
+  const mailbox = `http://127.0.0.1:${env.OCHAT_MAILBOX_PORT}`
+  t.match(first.output(), new RegExp(`^ {2}Mailbox +${mailbox} `, 'm'), 'the mail catcher is listed')
+  const mailboxPage = await fetch(mailbox)
+  t.equal(mailboxPage.status, 200, "the mail catcher's page answers")
+  t.match(await mailboxPage.text(), /Mailbox/, 'and shows the mailbox')
+  // The lead's customer follower was emailed through it, after the commit: it may take a moment.
+  const nora = await until('the email to Nora in the mailbox', async () => {
+    const page = await (await fetch(mailbox)).text()
+    return page.includes('nora@initech.example') ? page : undefined
+  })
+  t.match(
+    nora,
+    /Initech: 200 vibration sensors/,
+    "the email to the lead's customer follower is in the mailbox",
+  )
 
   const atAcme = await look(acme)
   const atGlobex = await look(globex)
@@ -365,6 +383,8 @@ t.test('pnpm start names a port that is taken and how to change it', async (t) =
     OCHAT_RELAY_PORT: String(await freePort()),
     OCHAT_ACME_PORT: String(taken),
     OCHAT_GLOBEX_PORT: String(await freePort()),
+    OCHAT_MAILBOX_PORT: String(await freePort()),
+    OCHAT_MAILBOX_SMTP_PORT: String(await freePort()),
   })
   const ended = await run.exited
   t.equal(ended.code, 1, 'it exits with an error')

@@ -34,6 +34,8 @@ export type Operation = {
   body?: JsonSchema
   /** A body that is not JSON (an upload): its content type. */
   bodyType?: string
+  /** Refusals the operation declares as HTML pages (a link people open from an email). */
+  htmlRefusals: number[]
 }
 
 /** One request to send, before the target adds its credentials (`as`). */
@@ -45,6 +47,8 @@ export type FuzzRequest = {
   payload?: string | Buffer
   /** Who sends it: one of the target's principals. */
   as: string
+  /** Refusals the operation declares as HTML pages, not the error shape. */
+  htmlRefusals: number[]
 }
 
 export function operationsOf(document: {
@@ -57,12 +61,17 @@ export function operationsOf(document: {
         ?.content
       const json = content?.['application/json']?.schema
       const other = content ? Object.keys(content).find((type) => type !== 'application/json') : undefined
+      const responses = (operation.responses ?? {}) as Record<string, { content?: Record<string, unknown> }>
+      const htmlRefusals = Object.entries(responses)
+        .filter(([status, answer]) => Number(status) >= 400 && answer.content?.['text/html'] !== undefined)
+        .map(([status]) => Number(status))
       return {
         method: method.toUpperCase(),
         path: path.replace(/\{(\w+)\}/g, ':$1'),
         query: parameters.filter((p) => p.in === 'query').map((p) => ({ name: p.name, schema: p.schema })),
         ...(json ? { body: json } : {}),
         ...(other ? { bodyType: other } : {}),
+        htmlRefusals,
       }
     }),
   )
@@ -403,6 +412,7 @@ function requestOf(operation: Operation, pools: Pools): fc.Arbitrary<FuzzRequest
         headers,
         ...(carries ? { payload } : {}),
         as,
+        htmlRefusals: operation.htmlRefusals,
       }
     })
 }

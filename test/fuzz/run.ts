@@ -35,7 +35,7 @@ const MAX_PROBLEMS = 25
 
 /**
  * Sends the requests one after the other and checks each answer: no 5xx; every refusal is the stable
- * error shape with a code; every answer carries nosniff and a frame policy, and an HTML one a CSP; and a
+ * error shape with a code (or the HTML page its route declares for that status); every answer carries nosniff and a frame policy, and an HTML one a CSP; and a
  * refused request left the counted tables as they were.
  */
 export async function fuzz(target: Target, requests: FuzzRequest[]): Promise<FuzzReport> {
@@ -91,8 +91,12 @@ function check(
   if (String(answer.headers['content-type'] ?? '').startsWith('text/html') && !csp)
     return 'HTML without a CSP'
   if (answer.status < 400) return undefined
+  // A page people open from an email refuses with a page, where the route declares so.
+  const page =
+    request.htmlRefusals.includes(answer.status) &&
+    String(answer.headers['content-type'] ?? '').startsWith('text/html')
   // A HEAD answer has headers only.
-  if (request.method !== 'HEAD') {
+  if (request.method !== 'HEAD' && !page) {
     let json: unknown
     try {
       json = JSON.parse(answer.body)

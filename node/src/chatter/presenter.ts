@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import type { attachments, messageVersions, subtypes, trackingValues } from '../db/schema.ts'
+import { EmailRecipientViewSchema, presentEmailRecipient } from '../notifications/email-presenter.ts'
+import type { EmailRecipientRow } from '../notifications/email-repository.ts'
 import type { MessageRow } from './repository.ts'
 
 export const AttachmentViewSchema = z.object({
@@ -38,6 +40,12 @@ export const MessageViewSchema = z.object({
   /** Set when the body was edited; earlier versions are at /api/v1/messages/{id}/versions. */
   editedAt: z.int().nullable(),
   deleted: z.boolean(),
+  /**
+   * Who it was emailed to and how sending went, one entry per recipient; empty when it went by inbox
+   * only. In a record's chatter, where every reader is an internal user of the record; absent where
+   * messages are shown out of their record (the inbox).
+   */
+  emails: z.array(EmailRecipientViewSchema).optional(),
 })
 export type MessageView = z.infer<typeof MessageViewSchema>
 
@@ -62,6 +70,8 @@ export function presentMessage(
     mentions: Map<number, { partnerId: number; name: string }[]>
     files: Map<number, (typeof attachments.$inferSelect)[]>
     subtypes: (typeof subtypes.$inferSelect)[]
+    /** Email recipients by message (notifications/email-repository.ts emailRecipientsByMessage). */
+    emails?: Map<number, EmailRecipientRow[]>
   },
 ): MessageView {
   const deleted = row.deletedAt !== null
@@ -92,6 +102,7 @@ export function presentMessage(
     createdAt: row.createdAt,
     editedAt: row.editedAt,
     deleted,
+    ...(details.emails ? { emails: (details.emails.get(row.id) ?? []).map(presentEmailRecipient) } : {}),
   }
 }
 

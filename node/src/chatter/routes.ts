@@ -10,6 +10,7 @@ import { NodeError } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
+import { emailRecipientsByMessage } from '../notifications/email-repository.ts'
 import { loadRecord, seesDeletedHistory } from '../policies/index.ts'
 import type { SiteSettings } from '../settings.ts'
 import { deleteMessage, editMessage } from './edit-message.ts'
@@ -55,12 +56,17 @@ export async function chatterRoutes(
     return message
   }
 
+  // Each message with its email recipients and how sending to them went.
   function present(tx: Tx, rows: MessageRow[]): MessageView[] {
-    const details = messageDetails(tx, rows)
+    const emails = emailRecipientsByMessage(
+      tx,
+      rows.map((row) => row.id),
+    )
+    const details = { ...messageDetails(tx, rows), emails }
     return rows.map((row) => presentMessage(row, details))
   }
 
-  const presentOne = (tx: Tx, row: MessageRow): MessageView => presentMessage(row, messageDetails(tx, [row]))
+  const presentOne = (tx: Tx, row: MessageRow): MessageView => present(tx, [row])[0] as MessageView
 
   routes.get(
     '/api/v1/records/:id/messages',
@@ -126,6 +132,7 @@ export async function chatterRoutes(
           mentions: new Map([[posted.message.id, posted.mentions]]),
           files,
           subtypes: allSubtypes(tx),
+          emails: emailRecipientsByMessage(tx, [posted.message.id]),
         })
       })
       opts.live.publish(effects)

@@ -207,11 +207,23 @@ export const ochatNotifications = sqliteTable(
     channelId: integer('channel_id').notNull(),
     channel: text('channel').$type<'inbox' | 'email'>().notNull(),
     mailId: integer('mail_id'),
+    /** Email channel: the same sending state as a record notification's (schema.ts `notifications`). */
+    emailTo: text('email_to'),
+    emailStatus: text('email_status'),
+    emailError: text('email_error'),
+    emailCode: integer('email_code'),
+    emailAttempts: integer('email_attempts').notNull().default(0),
+    emailQueuedAt: ms('email_queued_at'),
+    emailNextAt: ms('email_next_at'),
+    emailSentAt: ms('email_sent_at'),
     readAt: ms('read_at'),
   },
   (table) => [
     primaryKey({ columns: [table.messageId, table.userId] }),
     index('ochat_notifications_unread').on(table.userId, table.channelId).where(sql`${table.readAt} is null`),
+    index('ochat_notifications_email_due')
+      .on(table.emailNextAt)
+      .where(sql`${table.channel} = 'email' and ${table.emailStatus} = 'queued'`),
   ],
 )
 

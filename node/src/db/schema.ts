@@ -30,6 +30,8 @@ export const partners = sqliteTable(
     /** True when an internal user owns this partner; set with the user, never by the API. */
     internal: bool('internal').notNull().default(false),
     active: bool('active').notNull().default(true),
+    /** Emails to this address that bounced since the last mail that came from it. */
+    emailBounces: integer('email_bounces').notNull().default(0),
     createdAt: ms('created_at').notNull(),
   },
   (table) => [index('partners_name').on(table.name), index('partners_email').on(table.email)],
@@ -50,6 +52,11 @@ export const users = sqliteTable('users', {
   notification: text('notification').$type<'inbox' | 'email'>().notNull().default('inbox'),
   /** IANA time zone; activity states are computed in it. */
   timeZone: text('time_zone').notNull().default('UTC'),
+  /** A daily digest email of what happened on the user's records, at `digestHour` in their time zone. */
+  digest: bool('digest').notNull().default(false),
+  digestHour: integer('digest_hour').notNull().default(8),
+  /** The local date (YYYY-MM-DD) of the last digest queued, so a day gets at most one. */
+  digestSentOn: text('digest_sent_on'),
   /** Secret in the user's iCal feed URL; rotating it revokes old subscriptions. */
   icalToken: text('ical_token').notNull(),
   active: bool('active').notNull().default(true),
@@ -217,6 +224,15 @@ export const messages = sqliteTable(
     body: text('body').notNull(),
     /** For activity-done messages: the activity type, for reporting. */
     activityTypeId: integer('activity_type_id'),
+    /** The message this one answers (an email reply), for In-Reply-To and for keeping replies to notes internal. */
+    parentId: integer('parent_id'),
+    /**
+     * The RFC 5322 Message-ID, without angle brackets: ours for a message the node emailed, the
+     * sender's for one that came in by email. Unique, so a mail received twice is posted once.
+     */
+    emailMessageId: text('email_message_id'),
+    /** A message that came in by email: the sender's address. */
+    emailFrom: text('email_from'),
     createdAt: ms('created_at').notNull(),
     editedAt: ms('edited_at'),
     deletedAt: ms('deleted_at'),
@@ -224,6 +240,9 @@ export const messages = sqliteTable(
   (table) => [
     index('messages_record').on(table.recordId, table.id),
     index('messages_record_kind').on(table.recordId, table.kind, table.id),
+    uniqueIndex('messages_email_message_id')
+      .on(table.emailMessageId)
+      .where(sql`${table.emailMessageId} is not null`),
   ],
 )
 
@@ -318,9 +337,25 @@ export const notifications = sqliteTable(
     /** Email channel: the email this recipient gets, the address, and how sending it went. */
     mailId: integer('mail_id'),
     emailTo: text('email_to'),
-    /** queued | sent | failed | bounced | canceled (email channel only) */
+    /**
+     * queued | sent | failed | bounced | canceled (email channel only). queued → sent when the SMTP
+     * server accepted it; a temporary refusal keeps it queued with a later `emailNextAt`; a permanent
+     * one, or two days of temporary ones, makes it failed; a bounce report later makes a sent one bounced.
+     */
     emailStatus: text('email_status'),
+    /** The reason, as people read it: the SMTP server's answer, or why it was never sent. */
     emailError: text('email_error'),
+    /** The SMTP reply code of the last answer (250, 451, 550…), when there was one. */
+    emailCode: integer('email_code'),
+    emailAttempts: integer('email_attempts').notNull().default(0),
+    /**
+     * When this round of sending began: the creation, or the last manual Retry. Temporary refusals
+     * are retried for two days from it.
+     */
+    emailQueuedAt: ms('email_queued_at'),
+    /** When a queued email is due: its creation, then each retry. */
+    emailNextAt: ms('email_next_at'),
+    emailSentAt: ms('email_sent_at'),
     readAt: ms('read_at'),
     createdAt: ms('created_at').notNull(),
   },
@@ -335,14 +370,18 @@ export const notifications = sqliteTable(
       .where(sql`${table.channel} = 'inbox'`),
     index('notifications_record').on(table.recordId),
     index('notifications_mail').on(table.mailId).where(sql`${table.mailId} is not null`),
+    // The mail sender's queue: queued emails by when they are due.
+    index('notifications_email_due')
+      .on(table.emailNextAt)
+      .where(sql`${table.channel} = 'email' and ${table.emailStatus} = 'queued'`),
   ],
 )
 
 /**
- * Emails waiting to be sent (nothing sends them yet: outgoing email is not built). One row is one
- * email sent to a group of recipients: a message has at most two (with a link into the node for internal
- * users, without for contacts). Each recipient, with its address and its own status, is the
- * `notifications` row pointing here.
+ * The content of an email, shared by its recipients: a message has at most two (with a link into the
+ * node for internal users, without for contacts). Each recipient, with its address and its own
+ * sending state, is a `notifications` (or `ochat_notifications`) row pointing here; the mail sender
+ * sends one email per recipient, each with its own reply address and unfollow link.
  */
 export const outgoingMail = sqliteTable(
   'outgoing_mail',
@@ -351,22 +390,37 @@ export const outgoingMail = sqliteTable(
     recordId: integer('record_id'),
     messageId: integer('message_id'),
     activityId: integer('activity_id'),
+    /** message | activity | ochat | digest: which template made it. */
+    kind: text('kind').$type<'message' | 'activity' | 'ochat' | 'digest'>().notNull().default('message'),
     subject: text('subject').notNull(),
     /** Sanitized HTML, with restricted fields already left out. */
     body: text('body').notNull(),
-    /** queued | sent | failed | canceled: the whole email; per-recipient status is on notifications. */
-    status: text('status').notNull().default('queued'),
-    attempts: integer('attempts').notNull().default(0),
-    nextAttemptAt: ms('next_attempt_at').notNull(),
-    lastError: text('last_error'),
+    /** The RFC 5322 Message-ID of an email with no message behind it (an assignment, a digest). */
+    emailMessageId: text('email_message_id'),
     createdAt: ms('created_at').notNull(),
-    sentAt: ms('sent_at'),
   },
-  (table) => [
-    index('outgoing_mail_queue').on(table.status, table.nextAttemptAt),
-    index('outgoing_mail_record').on(table.recordId),
-  ],
+  (table) => [index('outgoing_mail_record').on(table.recordId)],
 )
+
+/**
+ * The outgoing SMTP server and mail domain an administrator set in the UI (one row, id 1). The
+ * environment (NODE_SMTP_URL, NODE_MAIL_FROM, NODE_MAIL_DOMAIN) wins over it where set.
+ */
+export const mailSettings = sqliteTable('mail_settings', {
+  id: integer('id').primaryKey(),
+  smtpHost: text('smtp_host'),
+  smtpPort: integer('smtp_port'),
+  /** starttls (upgrade on the plain port, required) | tls (TLS from the start) | none (tests, local relays) */
+  smtpSecurity: text('smtp_security').$type<'starttls' | 'tls' | 'none'>().notNull().default('starttls'),
+  smtpUser: text('smtp_user'),
+  smtpPassword: text('smtp_password'),
+  /** The From address of every email, e.g. `notifications@example.com`. */
+  fromAddress: text('from_address'),
+  /** The domain of aliases, reply and bounce addresses, e.g. `example.com`. */
+  mailDomain: text('mail_domain'),
+  updatedAt: ms('updated_at').notNull(),
+  updatedBy: integer('updated_by'),
+})
 
 /** One row per email recipient: who, at which address, with what, and how it went. */
 export const emailNotifications = sqliteView('email_notifications', {
@@ -380,12 +434,15 @@ export const emailNotifications = sqliteView('email_notifications', {
   status: text('status'),
   lastError: text('last_error'),
   attempts: integer('attempts').notNull(),
+  code: integer('code'),
+  sentAt: ms('sent_at'),
   subject: text('subject').notNull(),
   body: text('body').notNull(),
   createdAt: ms('created_at').notNull(),
 }).as(
   sql`select n.id, n.mail_id, n.partner_id, n.record_id, n.message_id, n.activity_id, n.email_to,
-             n.email_status as status, n.email_error as last_error, m.attempts, m.subject, m.body, n.created_at
+             n.email_status as status, n.email_error as last_error, n.email_attempts as attempts,
+             n.email_code as code, n.email_sent_at as sent_at, m.subject, m.body, n.created_at
         from ${notifications} n join ${outgoingMail} m on m.id = n.mail_id`,
 )
 

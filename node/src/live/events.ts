@@ -7,6 +7,12 @@ import type { OchatStatus } from '../db/schema.ts'
 export type LiveEvent =
   | { scope: 'record'; recordId: number; type: 'message.created' | 'message.updated'; messageId: number }
   | { scope: 'record'; recordId: number; type: 'record.updated' | 'followers.changed' | 'activities.changed' }
+  /**
+   * The email of a message (or, messageId null, of an activity) to one or more recipients changed
+   * state: queued, sent, failed, bounced, canceled. The mail sender pushes it after each answer;
+   * retry and cancel too. Clients read the statuses again (GET /api/v1/records/{id}/emails).
+   */
+  | { scope: 'record'; recordId: number; type: 'email.status'; messageId: number | null }
   | { scope: 'user'; userId: number; type: 'inbox.changed' }
   | { scope: 'user'; userId: number; type: 'activities.changed' }
   /** O'Chat: a message was added to a channel, or its delivery status changed (with the new one). */

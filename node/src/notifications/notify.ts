@@ -4,6 +4,9 @@ import { fanOutToFollowers } from './fan-out.ts'
 import { explicitRecipients, type Recipient } from './recipients.ts'
 import { candidates, dropUnusedMails, insertNotification, insertOutgoingMail } from './repository.ts'
 
+/** The subtype of a logged note (models/seed.ts). */
+const NOTE_SUBTYPE = 'note'
+
 /** Who an email is for: internal users (it links into the node) or contacts (it does not). */
 export type MailAudience = 'user' | 'partner'
 /** The email of one audience, or null when there is nothing that may be emailed to it. */
@@ -13,7 +16,8 @@ export type MailContent = (audience: MailAudience) => { subject: string; body: s
  * Tells the recipients of a message: its followers (by the follower rule, fan-out.ts) and its explicit
  * recipients (mentions, a newly assigned user). Each gets an inbox notification, or an email
  * notification on the message's email for their audience (sent later by the mail queue, never inside
- * this transaction).
+ * this transaction). A log note is never emailed: its mentioned colleagues and the followers of the
+ * Notes subtype get it in their inbox, even those who chose email for everything else.
  */
 export function notifyMessage(
   tx: Tx,
@@ -34,6 +38,7 @@ export function notifyMessage(
   },
 ): void {
   const { message } = input
+  const note = message.subtypeKey === NOTE_SUBTYPE
   const explicitIds = input.explicit.map((entry) => entry.partnerId)
   const known = new Map(candidates(tx, explicitIds).map((candidate) => [candidate.partnerId, candidate]))
   const explicit = explicitRecipients({
@@ -42,10 +47,11 @@ export function notifyMessage(
       return candidate ? [{ ...candidate, reason: entry.reason }] : []
     }),
     internal: message.internal,
+    inboxOnly: note,
     authorPartnerId: message.authorPartnerId,
   })
   const mails = new MailGroups(tx, {
-    content: input.mail,
+    content: note ? () => null : input.mail,
     recordId: message.recordId,
     messageId: message.id,
     activityId: null,
@@ -57,6 +63,7 @@ export function notifyMessage(
     subtypeKey: message.subtypeKey,
     subtypeParentKey: message.subtypeParentKey ?? null,
     internal: message.internal,
+    note,
     authorPartnerId: message.authorPartnerId,
     exceptPartnerIds: explicitIds,
     mailUser: mails.idFor('user'),
@@ -166,6 +173,7 @@ class MailGroups {
     const content = this.#input.content(audience)
     const id = content
       ? insertOutgoingMail(this.#tx, {
+          kind: this.#input.messageId === null ? 'activity' : 'message',
           recordId: this.#input.recordId,
           messageId: this.#input.messageId,
           activityId: this.#input.activityId,

@@ -40,6 +40,8 @@ export function channelOf(candidate: Candidate): 'inbox' | 'email' {
 export function explicitRecipients(input: {
   explicit: (Candidate & { reason: 'mention' | 'assigned' })[]
   internal: boolean
+  /** A log note: told in the inbox whatever they chose, and only people with a user have one. */
+  inboxOnly?: boolean
   authorPartnerId: number | null
 }): Recipient[] {
   const chosen = new Map<number, Recipient>()
@@ -47,12 +49,13 @@ export function explicitRecipients(input: {
     if (candidate.partnerId === input.authorPartnerId || chosen.has(candidate.partnerId)) continue
     if (!candidate.partnerActive || candidate.userActive === false) continue
     if (!reachesPartner(input, candidate)) continue
+    if (input.inboxOnly && candidate.userId === null) continue
     chosen.set(candidate.partnerId, {
       partnerId: candidate.partnerId,
       name: candidate.name,
       email: candidate.email,
       userId: candidate.userId,
-      channel: channelOf(candidate),
+      channel: input.inboxOnly ? 'inbox' : channelOf(candidate),
       reason: candidate.reason,
     })
   }

@@ -140,8 +140,8 @@ export function insertNotification(
   once(tx, 'notify.insert', (sqlite) =>
     sqlite.prepare(
       `insert into ${getTableName(notifications)} (partner_id, user_id, record_id, message_id, activity_id, reason,
-         channel, mail_id, email_to, email_status, email_error, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         channel, mail_id, email_to, email_status, email_error, email_queued_at, email_next_at, created_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
   ).run(
     row.partnerId,
@@ -155,14 +155,17 @@ export function insertNotification(
     row.emailTo,
     row.emailStatus,
     row.emailError,
+    row.emailStatus === 'queued' ? row.createdAt : null,
+    row.emailStatus === 'queued' ? row.createdAt : null,
     row.createdAt,
   )
 }
 
-/** One email of a message for one audience, queued to be sent now; returns its id. */
+/** The content of one email of a message (or an assignment) for one audience; returns its id. */
 export function insertOutgoingMail(
   tx: Tx,
   row: {
+    kind: 'message' | 'activity'
     recordId: number
     messageId: number | null
     activityId: number | null
@@ -174,10 +177,10 @@ export function insertOutgoingMail(
   return Number(
     once(tx, 'notify.mail', (sqlite) =>
       sqlite.prepare(
-        `insert into ${getTableName(outgoingMail)} (record_id, message_id, activity_id, subject, body, next_attempt_at, created_at)
+        `insert into ${getTableName(outgoingMail)} (kind, record_id, message_id, activity_id, subject, body, created_at)
          values (?, ?, ?, ?, ?, ?, ?)`,
       ),
-    ).run(row.recordId, row.messageId, row.activityId, row.subject, row.body, row.now, row.now)
+    ).run(row.kind, row.recordId, row.messageId, row.activityId, row.subject, row.body, row.now)
       .lastInsertRowid,
   )
 }

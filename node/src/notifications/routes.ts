@@ -1,14 +1,20 @@
-import { type Clock, noBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import { type Clock, noBody, refusal, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { decodeCursor, page, pageOf } from '../api/pagination.ts'
 import { IdParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
+import type { Principal } from '../auth/principal.ts'
 import { messageDetails } from '../chatter/repository.ts'
-import type { Db } from '../db/client.ts'
+import type { Db, Tx } from '../db/client.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError } from '../errors.ts'
+import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord, ownInboxCondition, visibleInboxCondition } from '../policies/index.ts'
+import { cancelEmail } from './cancel-email.ts'
+import { EmailRecipientViewSchema, presentEmailRecipient, RecordEmailsSchema } from './email-presenter.ts'
+import { failedEmailCounts, findEmailRecipient, listEmailRecipients } from './email-repository.ts'
 import {
   InboxCountersSchema,
   InboxItemSchema,
@@ -17,12 +23,25 @@ import {
   presentInboxItem,
 } from './presenter.ts'
 import { listInbox, markAllRead, markRead, notificationExists, unreadPerRecord } from './repository.ts'
-import { InboxQuerySchema, ReadAllBodySchema } from './schema.ts'
+import { retryEmail } from './retry-email.ts'
+import { EmailsQuerySchema, InboxQuerySchema, ReadAllBodySchema } from './schema.ts'
 
-/** The inbox: notifications by inbox, unread state, mark read, and unread counters per record. */
+/** At most this many email recipients in one answer: a page of the chatter is at most 200 messages. */
+const EMAILS_LIMIT = 1000
+
+/**
+ * The inbox (notifications by inbox, unread state, mark read, unread counters per record), and the
+ * email recipients of a record's messages with their sending state, retried or canceled one by one.
+ */
 export async function inboxRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; registry: ModelRegistry; live: LiveHub },
+  opts: {
+    db: Db
+    clock: Clock
+    registry: ModelRegistry
+    live: LiveHub
+    writes: WriteQueue
+  },
 ) {
   const { db } = opts
   const routes = app.withTypeProvider<ZodTypeProvider>()
@@ -114,6 +133,101 @@ export async function inboxRoutes(
       const marked = markAllRead(db, { mine: ownInboxCondition(principal), recordId, now: opts.clock.now() })
       inboxChanged(principal.userId)
       return { marked }
+    },
+  )
+
+  /** An email recipient the caller may act on: its record must be readable; anything else is 404. */
+  function loadEmail(tx: Tx, principal: Principal, id: number) {
+    const email = findEmailRecipient(tx, id)
+    if (!email) throw new NodeError('E_NOT_FOUND')
+    loadRecord(tx, { principal, registry: opts.registry, recordId: email.notification.recordId })
+    return email
+  }
+
+  routes.get(
+    '/api/v1/records/:id/emails',
+    {
+      config: { access: 'user', scope: 'chatter:read' },
+      schema: {
+        summary: "Who a record's messages were emailed to, and how sending went",
+        description:
+          'Newest first; with `messages`, only the recipients of those messages (a page of the chatter). `failed` counts every failed or bounced email of the record.',
+        params: IdParams,
+        querystring: EmailsQuerySchema,
+        response: { 200: RecordEmailsSchema },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      const { messages } = request.query
+      return db.transaction((tx) => {
+        loadRecord(tx, { principal, registry: opts.registry, recordId: id })
+        const rows = listEmailRecipients(tx, {
+          recordId: id,
+          ...(messages !== undefined ? { messageIds: messages } : {}),
+          limit: EMAILS_LIMIT,
+        })
+        return {
+          failed: failedEmailCounts(tx, [id]).get(id) ?? 0,
+          items: rows.map(presentEmailRecipient),
+        }
+      })
+    },
+  )
+
+  routes.post(
+    '/api/v1/notifications/:id/retry',
+    {
+      config: { access: 'user', scope: 'chatter:write' },
+      schema: {
+        summary: 'Send an email to one recipient again (failed, bounced, canceled or still queued), now',
+        params: IdParams,
+        response: {
+          200: EmailRecipientViewSchema,
+          409: refusal(
+            'Already sent (E_EMAIL_ALREADY_SENT), or the contact has no address (E_EMAIL_NO_ADDRESS)',
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      const effects = newEffects()
+      const view = await opts.writes.run((tx) =>
+        presentEmailRecipient(
+          retryEmail(tx, { email: loadEmail(tx, principal, id), now: opts.clock.now(), effects }),
+        ),
+      )
+      // The email.status event is also what wakes the mail sender for it (mail/after-commit.ts).
+      opts.live.publish(effects)
+      return view
+    },
+  )
+
+  routes.post(
+    '/api/v1/notifications/:id/cancel',
+    {
+      config: { access: 'user', scope: 'chatter:write' },
+      schema: {
+        summary: 'Stop an email to one recipient that is queued or failed',
+        params: IdParams,
+        response: {
+          200: EmailRecipientViewSchema,
+          409: refusal('Already sent, bounced or canceled (E_EMAIL_NOT_CANCELABLE)'),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id } = request.params
+      const effects = newEffects()
+      const view = await opts.writes.run((tx) =>
+        presentEmailRecipient(cancelEmail(tx, { email: loadEmail(tx, principal, id), effects })),
+      )
+      opts.live.publish(effects)
+      return view
     },
   )
 }

@@ -18,13 +18,17 @@ export const RecordViewSchema = z.object({
    * planned), each computed in its assignee's time zone. Absent otherwise.
    */
   activityState: ActivityStateSchema.optional(),
+  /** How many emails of its messages and activities failed or bounced (shown in red). */
+  failedEmails: z.int(),
 })
 export type RecordView = z.infer<typeof RecordViewSchema>
 
 export function presentRecord(
   record: RecordRow,
   model: Model,
-  activityState?: RecordView['activityState'],
+  activityState: RecordView['activityState'] | undefined,
+  /** From notifications/email-repository.ts failedEmailCounts. */
+  failedEmails: number,
 ): RecordView {
   const values: Record<string, unknown> = {}
   for (const field of model.fields) values[field.name] = record.values[field.name] ?? null
@@ -38,5 +42,6 @@ export function presentRecord(
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     ...(activityState ? { activityState } : {}),
+    failedEmails,
   }
 }

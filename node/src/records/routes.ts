@@ -10,6 +10,7 @@ import { NodeError } from '../errors.ts'
 import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
+import { failedEmailCounts } from '../notifications/email-repository.ts'
 import { loadRecord, readableCondition } from '../policies/index.ts'
 import type { RecordSettings } from '../settings.ts'
 import { deleteRecord, removeOrphanContents } from './delete-record.ts'
@@ -66,13 +67,13 @@ export async function recordRoutes(
         readable: readableCondition(principal, model),
       })
       const result = page(rows, limit)
-      const states = recordActivityStates(
-        db,
-        result.items.map((row) => row.id),
-        opts.clock.now(),
-      )
+      const ids = result.items.map((row) => row.id)
+      const states = recordActivityStates(db, ids, opts.clock.now())
+      const failed = failedEmailCounts(db, ids)
       return {
-        items: result.items.map((row) => presentRecord(row, model, states.get(row.id))),
+        items: result.items.map((row) =>
+          presentRecord(row, model, states.get(row.id), failed.get(row.id) ?? 0),
+        ),
         nextCursor: result.nextCursor,
       }
     },
@@ -98,7 +99,8 @@ export async function recordRoutes(
         createRecord(tx, { principal, model, values, site, now: opts.clock.now(), effects }),
       )
       opts.live.publish(effects)
-      return reply.status(201).send(presentRecord(record, model))
+      // A new record has sent no email yet.
+      return reply.status(201).send(presentRecord(record, model, undefined, 0))
     },
   )
 
@@ -116,7 +118,12 @@ export async function recordRoutes(
       const principal = principalOf(request)
       const { id } = request.params
       const { record, model } = loadRecord(db, { principal, registry, recordId: id })
-      return presentRecord(record, model, recordActivityStates(db, [id], opts.clock.now()).get(id))
+      return presentRecord(
+        record,
+        model,
+        recordActivityStates(db, [id], opts.clock.now()).get(id),
+        failedEmailCounts(db, [id]).get(id) ?? 0,
+      )
     },
   )
 
@@ -158,6 +165,7 @@ export async function recordRoutes(
         record,
         model,
         recordActivityStates(db, [record.id], opts.clock.now()).get(record.id),
+        failedEmailCounts(db, [record.id]).get(record.id) ?? 0,
       )
     },
   )

@@ -4,7 +4,7 @@ import { avatarClass, formatTime, h, initials, replace } from '../dom.js'
 import { mountActivities } from './activities.js'
 import { mountComposer } from './composer.js'
 import { mountFollowers } from './followers.js'
-import { attachmentList, messageBody, trackingList } from './message-parts.js'
+import { attachmentList, emailEnvelope, messageBody, trackingList } from './message-parts.js'
 
 const FILTERS = [
   ['all', 'All', null],
@@ -14,6 +14,8 @@ const FILTERS = [
   ['tracking', 'Tracking', 'tracking'],
 ]
 const KIND_LABELS = { message: 'Message', note: 'Internal note', tracking: 'Change', activity: 'Activity' }
+/** The emails endpoint takes at most this many message ids at once. */
+const EMAIL_IDS_PER_REQUEST = 200
 
 /** A record's chatter: toolbar, composer, followers, activities, filter chips and the thread. */
 export function mountChatter(ctx, slot, { record }) {
@@ -28,6 +30,16 @@ export function mountChatter(ctx, slot, { record }) {
   let filter = 'all'
   let cursor = null
   let composerKind = null
+  /** Shown messages → where their envelope goes; their email recipients; the open popover's message. */
+  const emailSlots = new Map()
+  let emails = new Map()
+  let openEmailsOf = null
+  const failedBadge = h('button', {
+    type: 'button',
+    class: 'failed-emails',
+    hidden: true,
+    on: { click: showFirstFailed },
+  })
 
   const activities = mountActivities(ctx, {
     recordId: record.id,
@@ -63,7 +75,15 @@ export function mountChatter(ctx, slot, { record }) {
     toolbar: followersTools,
     panel: followersPanel,
   })
-  replace(toolbar, sendButton, noteButton, scheduleButton, h('span', { class: 'spacer' }), followersTools)
+  replace(
+    toolbar,
+    sendButton,
+    noteButton,
+    scheduleButton,
+    failedBadge,
+    h('span', { class: 'spacer' }),
+    followersTools,
+  )
 
   function openComposer(kind) {
     if (composerKind === kind) return closeComposer()
@@ -118,18 +138,82 @@ export function mountChatter(ctx, slot, { record }) {
     if (kind) query.set('kind', kind)
     if (more && cursor) query.set('cursor', cursor)
     const page = await api('GET', `/api/v1/records/${record.id}/messages?${query}`)
-    if (!more) thread.replaceChildren()
+    if (!more) {
+      thread.replaceChildren()
+      emailSlots.clear()
+    }
     for (const message of page.items) thread.append(messageItem(message))
     if (!more && page.items.length === 0)
       thread.append(h('li', { class: 'empty', text: 'Nothing here yet.' }))
     cursor = page.nextCursor
     older.hidden = !cursor
+    await refreshEmails()
+  }
+
+  /** The email recipients of the shown messages, and the record's failed count, read again. */
+  async function loadEmails() {
+    const ids = [...emailSlots.keys()]
+    const next = new Map()
+    let failed = 0
+    for (let start = 0; start === 0 || start < ids.length; start += EMAIL_IDS_PER_REQUEST) {
+      const chunk = ids.slice(start, start + EMAIL_IDS_PER_REQUEST)
+      const query = new URLSearchParams({ messages: chunk.join(',') })
+      const answer = await api('GET', `/api/v1/records/${record.id}/emails?${query}`)
+      failed = answer.failed
+      for (const recipient of answer.items) {
+        const list = next.get(recipient.messageId)
+        if (list) list.push(recipient)
+        else next.set(recipient.messageId, [recipient])
+      }
+    }
+    emails = next
+    for (const messageId of emailSlots.keys()) renderEnvelope(messageId)
+    failedBadge.hidden = failed === 0
+    failedBadge.textContent = `${failed} failed email${failed === 1 ? '' : 's'}`
+  }
+
+  function renderEnvelope(messageId) {
+    const slot = emailSlots.get(messageId)
+    if (!slot) return
+    const recipients = [...(emails.get(messageId) ?? [])].sort((a, b) => a.id - b.id)
+    replace(
+      slot,
+      emailEnvelope(recipients, {
+        open: openEmailsOf === messageId,
+        onToggle: () => {
+          const previous = openEmailsOf
+          openEmailsOf = previous === messageId ? null : messageId
+          if (previous !== null) renderEnvelope(previous)
+          renderEnvelope(messageId)
+        },
+        onRetry: (recipient) => act('retry', recipient),
+        onCancel: (recipient) => act('cancel', recipient),
+      }),
+    )
+  }
+
+  async function act(action, recipient) {
+    try {
+      await api('POST', `/api/v1/notifications/${recipient.id}/${action}`)
+    } catch (error) {
+      ctx.report(error)
+    }
+    refreshEmails()
+  }
+
+  function showFirstFailed() {
+    const envelope = thread.querySelector('.email-envelope.email-failed')
+    if (!envelope) return
+    envelope.scrollIntoView({ block: 'center' })
+    if (envelope.getAttribute('aria-expanded') !== 'true') envelope.click()
   }
 
   function messageItem(message) {
     const mine = message.author?.partnerId === ctx.user.partnerId
     const editable = mine && !message.deleted && (message.kind === 'message' || message.kind === 'note')
     const body = messageBody(message)
+    const emailSlot = h('span', { class: 'email-slot' })
+    emailSlots.set(message.id, emailSlot)
     const item = h(
       'li',
       {
@@ -158,6 +242,7 @@ export function mountChatter(ctx, slot, { record }) {
             text: formatTime(message.createdAt),
           }),
           h('span', { class: `kind kind-${message.kind}`, text: KIND_LABELS[message.kind] ?? message.kind }),
+          emailSlot,
           message.editedAt && !message.deleted
             ? h('span', {
                 class: 'edited muted',
@@ -241,6 +326,12 @@ export function mountChatter(ctx, slot, { record }) {
   const refreshMessages = coalesced(() => loadMessages(false), ctx.report)
   const refreshFollowers = coalesced(() => followersInstance.refresh(), ctx.report)
   const refreshActivities = coalesced(() => activities.refresh(), ctx.report)
+  const refreshEmails = coalesced(loadEmails, ctx.report)
+  // The sender moves statuses after the page loaded: each change is pushed for the record.
+  const stopLive = ctx.live.onEvent((event) => {
+    if (event.type === 'email.status' && event.scope === 'record' && event.recordId === record.id)
+      refreshEmails()
+  })
   older.addEventListener('click', () => loadMessages(true).catch(ctx.report))
 
   renderChips()
@@ -266,7 +357,12 @@ export function mountChatter(ctx, slot, { record }) {
       if (part === 'messages' || part === 'all') refreshMessages()
       if (part === 'followers' || part === 'all') refreshFollowers()
       if (part === 'activities' || part === 'all') refreshActivities()
+      if (part === 'emails') refreshEmails()
     },
-    destroy() {},
+    /** How many emails of the record failed or bounced, in red; the record header may show it. */
+    failedBadge,
+    destroy() {
+      stopLive()
+    },
   }
 }

@@ -1,4 +1,4 @@
-import { formatBytes, h, setSanitizedHtml } from '../dom.js'
+import { formatBytes, formatTime, h, setSanitizedHtml } from '../dom.js'
 
 /** A message's body: the sanitized HTML, or a tombstone once deleted. */
 export function messageBody(message, className = 'body') {
@@ -42,4 +42,137 @@ export function attachmentList(message) {
       ),
     ),
   )
+}
+
+/** An email recipient's status as people read it. */
+const EMAIL_STATUSES = {
+  queued: 'Waiting to be sent',
+  sent: 'Sent',
+  failed: 'Failed',
+  bounced: 'Bounced',
+  canceled: 'Canceled',
+}
+
+/**
+ * The one state the envelope shows for all of a message's recipients: red when any failed or bounced
+ * (someone must act), grey while any waits, green once all were sent; canceled only when nothing else.
+ */
+export function envelopeState(recipients) {
+  const statuses = new Set(recipients.map((recipient) => recipient.status))
+  if (statuses.has('failed') || statuses.has('bounced')) return 'failed'
+  if (statuses.has('queued')) return 'queued'
+  if (statuses.has('sent')) return 'sent'
+  return 'canceled'
+}
+
+const SVG = 'http://www.w3.org/2000/svg'
+
+/** An envelope drawn in SVG: emoji need a font that many machines lack. */
+function envelopeIcon() {
+  const svg = document.createElementNS(SVG, 'svg')
+  svg.setAttribute('viewBox', '0 0 20 14')
+  svg.setAttribute('width', '18')
+  svg.setAttribute('height', '13')
+  svg.setAttribute('aria-hidden', 'true')
+  svg.setAttribute('class', 'envelope-icon')
+  const box = document.createElementNS(SVG, 'rect')
+  for (const [name, value] of Object.entries({ x: 1, y: 1, width: 18, height: 12, rx: 1.5 }))
+    box.setAttribute(name, String(value))
+  const flap = document.createElementNS(SVG, 'path')
+  flap.setAttribute('d', 'M1.5 1.8 L10 8 L18.5 1.8')
+  svg.append(box, flap)
+  return svg
+}
+
+/** The reason with the SMTP code, unless the server's answer already starts with it. */
+function reasonText(recipient) {
+  if (!recipient.reason) return ''
+  const code = recipient.code ? String(recipient.code) : ''
+  return code && !recipient.reason.startsWith(code) ? `${recipient.reason} (${code})` : recipient.reason
+}
+
+function recipientLine(recipient) {
+  const status = EMAIL_STATUSES[recipient.status] ?? recipient.status
+  const reason = reasonText(recipient)
+  return `${recipient.partner.name} <${recipient.address || 'no address'}>: ${status}${reason ? ` — ${reason}` : ''}`
+}
+
+/**
+ * A message's email recipients: an envelope coloured by their state, whose tooltip lists each one
+ * with the reason it failed, and a popover (opened by clicking it) with Retry and Cancel for the
+ * failed ones. `open` keeps the popover open across a refresh; the actions answer through callbacks.
+ */
+export function emailEnvelope(recipients, { open, onToggle, onRetry, onCancel }) {
+  if (!recipients.length) return null
+  const state = envelopeState(recipients)
+  const failed = recipients.filter((r) => r.status === 'failed' || r.status === 'bounced').length
+  const label =
+    state === 'failed'
+      ? `Email: ${failed} of ${recipients.length} failed`
+      : state === 'queued'
+        ? 'Email: waiting to be sent'
+        : state === 'sent'
+          ? 'Email: sent'
+          : 'Email: canceled'
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: ['email-envelope', `email-${state}`],
+      title: [label, ...recipients.map(recipientLine)].join('\n'),
+      dataset: { state },
+      attrs: { 'aria-label': label, 'aria-expanded': String(Boolean(open)) },
+      on: { click: onToggle },
+    },
+    envelopeIcon(),
+    failed ? h('span', { class: 'email-failed-count', text: String(failed) }) : null,
+  )
+  const popover = open
+    ? h(
+        'div',
+        { class: 'email-popover', attrs: { role: 'dialog', 'aria-label': 'Email recipients' } },
+        h(
+          'ul',
+          { class: 'email-recipients' },
+          recipients.map((recipient) =>
+            h(
+              'li',
+              {
+                class: ['email-recipient', `email-${recipient.status}`],
+                dataset: { id: String(recipient.id) },
+              },
+              h('strong', { text: recipient.partner.name }),
+              h('span', { class: 'muted', text: ` ${recipient.address || 'no address'}` }),
+              h('span', {
+                class: 'email-status',
+                text: ` ${EMAIL_STATUSES[recipient.status] ?? recipient.status}`,
+              }),
+              recipient.status === 'sent' && recipient.sentAt
+                ? h('span', { class: 'muted', text: ` ${formatTime(recipient.sentAt)}` })
+                : null,
+              recipient.reason ? h('div', { class: 'email-reason', text: reasonText(recipient) }) : null,
+              recipient.status === 'failed' ||
+                recipient.status === 'bounced' ||
+                recipient.status === 'canceled'
+                ? h('button', {
+                    type: 'button',
+                    class: 'link-button small email-retry',
+                    text: 'Retry',
+                    on: { click: () => onRetry(recipient) },
+                  })
+                : null,
+              recipient.status === 'failed' || recipient.status === 'queued'
+                ? h('button', {
+                    type: 'button',
+                    class: 'link-button small email-cancel',
+                    text: 'Cancel',
+                    on: { click: () => onCancel(recipient) },
+                  })
+                : null,
+            ),
+          ),
+        ),
+      )
+    : null
+  return h('span', { class: 'email-state' }, button, popover)
 }

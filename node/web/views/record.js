@@ -40,6 +40,8 @@ export async function renderRecord(ctx, container, recordId) {
   const sheet = buildSheet()
   replace(sheetSlot, sheet.el)
   const chatter = mountChatter(ctx, chatterSlot, { record, model })
+  // Failed emails show beside the record's name, where people look first.
+  title.after(chatter.failedBadge)
   const ochat = mountRecordOchat(ctx, ochatSlot, { record })
   await Promise.all([chatter.ready, ochat.ready])
   // Opening a record reads its notifications: the person has now seen what they were told about.

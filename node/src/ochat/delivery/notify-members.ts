@@ -32,13 +32,13 @@ export function notifyMembers(
     mailId = tx
       .insert(outgoingMail)
       .values({
+        kind: 'ochat',
         subject:
           `O'Chat: ${input.row.authorName} (${input.peerName})${preview ? `: ${preview}` : ''}`.replace(
             /[\r\n]+/g,
             ' ',
           ),
         body: `<p><strong>${escapeHtml(input.row.authorName)}</strong> (${escapeHtml(input.peerName)}) wrote:</p>${input.row.html}`,
-        nextAttemptAt: input.now,
         createdAt: input.now,
       })
       .returning({ id: outgoingMail.id })
@@ -53,6 +53,10 @@ export function notifyMembers(
         channelId: sql.placeholder('channelId'),
         channel: sql.placeholder('channel'),
         mailId: sql.placeholder('mailId'),
+        emailTo: sql.placeholder('emailTo'),
+        emailStatus: sql.placeholder('emailStatus'),
+        emailQueuedAt: sql.placeholder('emailNextAt'),
+        emailNextAt: sql.placeholder('emailNextAt'),
       })
       .prepare(),
   )
@@ -64,6 +68,9 @@ export function notifyMembers(
       channelId: input.channelId,
       channel: byEmail ? 'email' : 'inbox',
       mailId: byEmail ? mailId : null,
+      emailTo: byEmail ? member.email : null,
+      emailStatus: byEmail ? 'queued' : null,
+      emailNextAt: byEmail ? input.now : null,
     })
   }
   return members.map((member) => member.userId)

@@ -1,0 +1,76 @@
+import { and, asc, eq } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+import { attachments, followers, outgoingMail, partners, records } from '../db/schema.ts'
+import type { QueuedEmail } from './queue.ts'
+
+/** What one recipient's email is made of, read from the database. */
+export type EmailContext = {
+  mail: {
+    id: number
+    kind: 'message' | 'activity' | 'ochat' | 'digest'
+    subject: string
+    body: string
+    recordId: number | null
+    messageId: number | null
+  }
+  record: { id: number; name: string } | null
+  /** Internal followers get an unfollow link; contacts and people told once (a mention) do not. */
+  unfollow: { recordId: number; partnerId: number } | null
+  /** The message's files, in the order they were attached. */
+  files: { id: number; fileName: string; mimeType: string; size: number; sha256: string }[]
+}
+
+/** Throws when what the email needs is gone: the sender fails that email with the reason. */
+export function loadEmail(tx: Tx, email: QueuedEmail): EmailContext {
+  if (email.mailId === null) throw new Error('its content was not stored')
+  const mail = tx
+    .select({
+      id: outgoingMail.id,
+      kind: outgoingMail.kind,
+      subject: outgoingMail.subject,
+      body: outgoingMail.body,
+      recordId: outgoingMail.recordId,
+      messageId: outgoingMail.messageId,
+    })
+    .from(outgoingMail)
+    .where(eq(outgoingMail.id, email.mailId))
+    .get()
+  if (!mail) throw new Error('its content is gone')
+  if (email.source === 'ochat' || mail.recordId === null)
+    return { mail, record: null, unfollow: null, files: [] }
+  const record = tx
+    .select({ id: records.id, name: records.name })
+    .from(records)
+    .where(eq(records.id, mail.recordId))
+    .get()
+  if (!record) throw new Error('its record is gone')
+  const internalFollower =
+    email.userId !== null &&
+    tx
+      .select({ internal: partners.internal })
+      .from(followers)
+      .innerJoin(partners, eq(partners.id, followers.partnerId))
+      .where(and(eq(followers.recordId, record.id), eq(followers.partnerId, email.partnerId)))
+      .get()?.internal === true
+  const files =
+    mail.messageId === null
+      ? []
+      : tx
+          .select({
+            id: attachments.id,
+            fileName: attachments.fileName,
+            mimeType: attachments.mimeType,
+            size: attachments.size,
+            sha256: attachments.sha256,
+          })
+          .from(attachments)
+          .where(eq(attachments.messageId, mail.messageId))
+          .orderBy(asc(attachments.id))
+          .all()
+  return {
+    mail,
+    record,
+    unfollow: internalFollower ? { recordId: record.id, partnerId: email.partnerId } : null,
+    files,
+  }
+}

@@ -1,0 +1,246 @@
+import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+import { ochatNotifications } from '../db/ochat-schema.ts'
+import { notifications } from '../db/schema.ts'
+import { GIVE_UP_AFTER_MS, nextAttemptAt } from './retry-schedule.ts'
+import type { SmtpOutcome } from './transport.ts'
+
+/**
+ * One email to send: a recipient row of a record's mail (`notifications`) or of an O'Chat message's
+ * (`ochat_notifications`). The rows are the queue: nothing about sending lives only in memory.
+ */
+export type QueuedEmail =
+  | {
+      source: 'record'
+      id: number
+      partnerId: number
+      userId: number | null
+      recordId: number
+      messageId: number | null
+      mailId: number | null
+      emailTo: string
+      attempts: number
+      /** When this round of sending began (creation or the last Retry): retried for two days from it. */
+      queuedAt: number
+    }
+  | {
+      source: 'ochat'
+      messageId: number
+      userId: number
+      mailId: number | null
+      emailTo: string
+      attempts: number
+      queuedAt: number
+    }
+
+export function emailKey(email: QueuedEmail): string {
+  return email.source === 'record' ? `r${email.id}` : `o${email.messageId}.${email.userId}`
+}
+
+/** Queued emails due by `now`, oldest due first, from both tables (each through its partial index). */
+export function dueEmails(tx: Tx, input: { now: number; limit: number }): QueuedEmail[] {
+  const record = tx
+    .select({
+      id: notifications.id,
+      partnerId: notifications.partnerId,
+      userId: notifications.userId,
+      recordId: notifications.recordId,
+      messageId: notifications.messageId,
+      mailId: notifications.mailId,
+      emailTo: notifications.emailTo,
+      attempts: notifications.emailAttempts,
+      queuedAt: sql<number>`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt})`,
+      dueAt: notifications.emailNextAt,
+    })
+    .from(notifications)
+    .where(
+      and(
+        eq(notifications.channel, 'email'),
+        eq(notifications.emailStatus, 'queued'),
+        lte(notifications.emailNextAt, input.now),
+      ),
+    )
+    .orderBy(asc(notifications.emailNextAt))
+    .limit(input.limit)
+    .all()
+  const ochat = tx
+    .select({
+      messageId: ochatNotifications.messageId,
+      userId: ochatNotifications.userId,
+      mailId: ochatNotifications.mailId,
+      emailTo: ochatNotifications.emailTo,
+      attempts: ochatNotifications.emailAttempts,
+      queuedAt: sql<number>`coalesce(${ochatNotifications.emailQueuedAt}, ${ochatNotifications.emailNextAt})`,
+      dueAt: ochatNotifications.emailNextAt,
+    })
+    .from(ochatNotifications)
+    .where(
+      and(
+        eq(ochatNotifications.channel, 'email'),
+        eq(ochatNotifications.emailStatus, 'queued'),
+        lte(ochatNotifications.emailNextAt, input.now),
+      ),
+    )
+    .orderBy(asc(ochatNotifications.emailNextAt))
+    .limit(input.limit)
+    .all()
+  const all = [
+    ...record.map((row) => ({ ...row, source: 'record' as const, emailTo: row.emailTo ?? '' })),
+    ...ochat.map((row) => ({ ...row, source: 'ochat' as const, emailTo: row.emailTo ?? '' })),
+  ]
+  return all
+    .sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0))
+    .slice(0, input.limit)
+    .map(({ dueAt: _dueAt, ...email }) => email)
+}
+
+type EmailState = {
+  emailStatus?: 'queued' | 'sent' | 'failed'
+  emailError?: string | null
+  emailCode?: number | null
+  emailAttempts?: number
+  emailNextAt?: number | null
+  emailSentAt?: number | null
+}
+
+/**
+ * Writes a new state on a row still in one of `from` (a row canceled while its email was being
+ * written is left canceled). Answers whether it changed.
+ */
+function move(tx: Tx, email: QueuedEmail, from: string[], set: EmailState): boolean {
+  if (email.source === 'record')
+    return (
+      tx
+        .update(notifications)
+        .set(set)
+        .where(and(eq(notifications.id, email.id), inArray(notifications.emailStatus, from)))
+        .run().changes > 0
+    )
+  return (
+    tx
+      .update(ochatNotifications)
+      .set(set)
+      .where(
+        and(
+          eq(ochatNotifications.messageId, email.messageId),
+          eq(ochatNotifications.userId, email.userId),
+          inArray(ochatNotifications.emailStatus, from),
+        ),
+      )
+      .run().changes > 0
+  )
+}
+
+/**
+ * The server's answer, on the row. An accepted email is `sent` even when someone canceled it while it
+ * was on the wire: it did go out, and the row must say so, or a Retry would send it twice.
+ */
+export function recordOutcome(
+  tx: Tx,
+  input: { email: QueuedEmail; outcome: SmtpOutcome; now: number },
+): boolean {
+  const { email, outcome, now } = input
+  const attempts = email.attempts + 1
+  if (outcome.ok)
+    return move(tx, email, ['queued', 'canceled'], {
+      emailStatus: 'sent',
+      emailError: null,
+      emailCode: outcome.code,
+      emailAttempts: attempts,
+      emailNextAt: null,
+      emailSentAt: now,
+    })
+  const next = outcome.permanent ? null : nextAttemptAt({ attempts, firstAt: email.queuedAt, now })
+  return move(tx, email, ['queued'], {
+    emailStatus: next === null ? 'failed' : 'queued',
+    emailError:
+      next === null && !outcome.permanent
+        ? `${outcome.reason} (gave up after two days of retries)`
+        : outcome.reason,
+    emailCode: outcome.code,
+    emailAttempts: attempts,
+    emailNextAt: next,
+  })
+}
+
+/** An email that cannot be sent at all (no address, a content that cannot be written): failed, no attempt. */
+export function failUnsent(tx: Tx, input: { email: QueuedEmail; reason: string }): boolean {
+  return move(tx, input.email, ['queued'], {
+    emailStatus: 'failed',
+    emailError: input.reason,
+    emailNextAt: null,
+  })
+}
+
+export const NO_SERVER_REASON = 'no outgoing mail server is set up'
+
+/** Whether some email waited two days for a mail server: read first, as most kicks find none. */
+export function anyWaitingTooLong(tx: Tx, now: number): boolean {
+  const before = now - GIVE_UP_AFTER_MS
+  const record = tx
+    .select({ id: notifications.id })
+    .from(notifications)
+    .where(
+      and(
+        eq(notifications.channel, 'email'),
+        eq(notifications.emailStatus, 'queued'),
+        lte(notifications.emailNextAt, now),
+        lte(sql`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt})`, before),
+      ),
+    )
+    .limit(1)
+    .get()
+  if (record) return true
+  return (
+    tx
+      .select({ id: ochatNotifications.messageId })
+      .from(ochatNotifications)
+      .where(
+        and(
+          eq(ochatNotifications.channel, 'email'),
+          eq(ochatNotifications.emailStatus, 'queued'),
+          lte(ochatNotifications.emailNextAt, now),
+          sql`coalesce(${ochatNotifications.emailQueuedAt}, ${ochatNotifications.emailNextAt}) <= ${before}`,
+        ),
+      )
+      .limit(1)
+      .get() !== undefined
+  )
+}
+
+/**
+ * With no mail server set up, emails wait; those queued two days ago fail, as retried ones do. Answers
+ * the records whose emails changed, for live events.
+ */
+export function failWaitingTooLong(
+  tx: Tx,
+  input: { now: number },
+): { recordId: number; messageId: number | null }[] {
+  const before = input.now - GIVE_UP_AFTER_MS
+  const failed = { emailStatus: 'failed', emailError: NO_SERVER_REASON, emailNextAt: null } as const
+  const records = tx
+    .update(notifications)
+    .set(failed)
+    .where(
+      and(
+        eq(notifications.channel, 'email'),
+        eq(notifications.emailStatus, 'queued'),
+        lte(notifications.emailNextAt, input.now),
+        lte(sql`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt})`, before),
+      ),
+    )
+    .returning({ recordId: notifications.recordId, messageId: notifications.messageId })
+    .all()
+  tx.update(ochatNotifications)
+    .set(failed)
+    .where(
+      and(
+        eq(ochatNotifications.channel, 'email'),
+        eq(ochatNotifications.emailStatus, 'queued'),
+        lte(ochatNotifications.emailNextAt, input.now),
+        sql`coalesce(${ochatNotifications.emailQueuedAt}, ${ochatNotifications.emailNextAt}) <= ${before}`,
+      ),
+    )
+    .run()
+  return records
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto'
+import { and, asc, eq, isNull } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+import { messages, outgoingMail } from '../db/schema.ts'
+
+/** The Message-IDs an email carries, without angle brackets. */
+export type ThreadIds = { own: string; parent: string | null }
+
+/**
+ * Gives the email of `mail` its Message-ID and finds the one it answers, assigning both where missing
+ * (stored, so every recipient's copy and every later email of the record use the same ones). A
+ * message's own id lives on the message; an email with no message behind it (an assignment, an
+ * O'Chat notification) keeps it on the mail. The parent is the message answered, else the record's
+ * first message, so every email of a record threads together in the recipient's mail program.
+ * Runs in the write queue: two recipients of one message cannot both assign one.
+ */
+export function ensureThreadIds(
+  tx: Tx,
+  input: { mail: { id: number; messageId: number | null; recordId: number | null }; mailDomain: string },
+): ThreadIds {
+  const { mail, mailDomain } = input
+  const own =
+    mail.messageId !== null ? messageIdOf(tx, mail.messageId, mailDomain) : mailIdOf(tx, mail.id, mailDomain)
+  if (mail.recordId === null) return { own, parent: null }
+  const message =
+    mail.messageId !== null
+      ? tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, mail.messageId)).get()
+      : undefined
+  const parentId =
+    message?.parentId ??
+    tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(eq(messages.recordId, mail.recordId))
+      .orderBy(asc(messages.id))
+      .limit(1)
+      .get()?.id
+  if (parentId === undefined || parentId === mail.messageId) return { own, parent: null }
+  return { own, parent: messageIdOf(tx, parentId, mailDomain) }
+}
+
+/** Random, so Message-IDs say nothing guessable and never repeat across nodes or restores. */
+function newId(kind: string, id: number, mailDomain: string): string {
+  return `ochat.${kind}${id}.${randomBytes(8).toString('hex')}@${mailDomain}`
+}
+
+function messageIdOf(tx: Tx, messageId: number, mailDomain: string): string {
+  tx.update(messages)
+    .set({ emailMessageId: newId('m', messageId, mailDomain) })
+    .where(and(eq(messages.id, messageId), isNull(messages.emailMessageId)))
+    .run()
+  const row = tx
+    .select({ id: messages.emailMessageId })
+    .from(messages)
+    .where(eq(messages.id, messageId))
+    .get()
+  if (!row?.id) throw new Error(`message ${messageId} is gone`)
+  return row.id
+}
+
+function mailIdOf(tx: Tx, mailId: number, mailDomain: string): string {
+  tx.update(outgoingMail)
+    .set({ emailMessageId: newId('o', mailId, mailDomain) })
+    .where(and(eq(outgoingMail.id, mailId), isNull(outgoingMail.emailMessageId)))
+    .run()
+  const row = tx
+    .select({ id: outgoingMail.emailMessageId })
+    .from(outgoingMail)
+    .where(eq(outgoingMail.id, mailId))
+    .get()
+  if (!row?.id) throw new Error(`mail ${mailId} is gone`)
+  return row.id
+}

@@ -1,0 +1,44 @@
+import type { Tx } from '../db/client.ts'
+import type { Effects } from '../live/events.ts'
+import { EmailStatusError } from './email-errors.ts'
+import { currentAddress, type EmailRecipientRow, findEmailRecipient, moveEmail } from './email-repository.ts'
+
+/** Everything but a sent email may be sent again; a sent one already reached the server. */
+const RETRYABLE = ['failed', 'bounced', 'canceled', 'queued'] as const
+
+/**
+ * Queues one email recipient again, due now: the sender picks it up when kicked after the commit. The
+ * attempts made so far are kept (they are history); the reason is cleared until the next answer.
+ * It goes to the contact's address as it is now, so correcting the address and retrying is the fix
+ * for a typo.
+ */
+export function retryEmail(
+  tx: Tx,
+  input: { email: EmailRecipientRow; now: number; effects: Effects },
+): EmailRecipientRow {
+  const { notification } = input.email
+  if (!(RETRYABLE as readonly (string | null)[]).includes(notification.emailStatus))
+    throw new EmailStatusError('E_EMAIL_ALREADY_SENT')
+  const address = currentAddress(tx, notification.partnerId) ?? ''
+  if (!address) throw new EmailStatusError('E_EMAIL_NO_ADDRESS')
+  const moved = moveEmail(tx, {
+    id: notification.id,
+    from: RETRYABLE,
+    // A new round: temporary refusals are retried for two days from now, not from the first try.
+    set: {
+      emailStatus: 'queued',
+      emailQueuedAt: input.now,
+      emailNextAt: input.now,
+      emailError: null,
+      emailTo: address,
+    },
+  })
+  if (!moved) throw new EmailStatusError('E_EMAIL_ALREADY_SENT')
+  input.effects.events.push({
+    scope: 'record',
+    recordId: notification.recordId,
+    type: 'email.status',
+    messageId: notification.messageId,
+  })
+  return findEmailRecipient(tx, notification.id) ?? input.email
+}
