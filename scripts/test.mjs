@@ -16,7 +16,7 @@
 // on two cores, that was a fifth of the fast run.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -95,7 +95,7 @@ const files =
 // Longest first, by the times of the last run: on two cores, a long file started last would run on
 // alone at the end. Files without a time yet (new ones) go first.
 const TIMINGS = join(root, '.test-build', 'timings.json')
-const lastTimes = existsSync(TIMINGS) ? JSON.parse(readFileSync(TIMINGS, 'utf8')) : {}
+const lastTimes = readTimings()
 const byLastTime = (path) => lastTimes[path] ?? Number.POSITIVE_INFINITY
 files.sort((a, b) => byLastTime(b) - byLastTime(a))
 
@@ -178,10 +178,42 @@ function watch(parser, parentParser) {
   })
 }
 
+/** The times of the last run; none when there was none or another run was writing them. */
+function readTimings() {
+  try {
+    return JSON.parse(readFileSync(TIMINGS, 'utf8'))
+  } catch {
+    return {}
+  }
+}
+
+/** Test processes running now, each the leader of its own process group. */
+const running = new Set()
+
+/**
+ * A signal to a test file's whole process group: the servers and CLIs a test started go with it, and
+ * do not hold their ports and databases against the files after it.
+ */
+function signalGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // The group has ended already.
+  }
+}
+
+// Each file runs in a process group of its own, which the terminal's Ctrl-C does not reach: it is
+// passed on, and the run stops.
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    for (const child of running) signalGroup(child, 'SIGKILL')
+    process.exit(130)
+  })
+
 /**
  * Runs one file and answers its TAP output. At the timeout the file gets SIGALRM, as tap's runner sends
  * it: its tap then fails the test that was running and ends. The kill 10 s later is for a file whose
- * event loop never yields.
+ * event loop never yields; it takes what the file started too.
  */
 function runFile(path) {
   return new Promise((done) => {
@@ -190,18 +222,23 @@ function runFile(path) {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
       env,
+      detached: true,
     })
+    running.add(child)
     const chunks = []
     let timedOut = false
     const alarm = setTimeout(() => {
       timedOut = true
       child.kill('SIGALRM')
     }, timeout * 1000)
-    const kill = setTimeout(() => child.kill('SIGKILL'), (timeout + 10) * 1000)
+    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), (timeout + 10) * 1000)
     child.stdout.on('data', (chunk) => chunks.push(chunk))
     child.on('close', (code, signal) => {
+      running.delete(child)
       clearTimeout(alarm)
       clearTimeout(kill)
+      // Whatever the file left running (it timed out, or forgot a server) ends with it.
+      signalGroup(child, 'SIGKILL')
       const output = Buffer.concat(chunks).toString('utf8')
       done({ output, code, signal, timedOut, ms: performance.now() - started })
     })
@@ -250,18 +287,22 @@ async function dropRunTemplates() {
   }
 }
 
+/**
+ * Counts one file's TAP stream with a parser of its own, so a "Bail out!" in one file cannot stop the
+ * counting of the others. A file that failed (exit code, signal) with no failure in its stream counts as
+ * one failure.
+ */
+function countFile({ output, code, signal }) {
+  const parser = new Parser()
+  watch(parser, undefined)
+  parser.end(output)
+  if ((code !== 0 || signal) && parser.failuresBelow === 0) fail(parser)
+}
+
 await ensureTapPlugins()
 await buildTests()
 
-const parser = new Parser()
-watch(parser, undefined)
-/** Writes to the screen and to the counting parser alike. */
-const emit = (text) => {
-  process.stdout.write(text)
-  parser.write(text)
-}
-emit('TAP version 14\n')
-
+process.stdout.write('TAP version 14\n')
 let next = 0
 let finished = 0
 async function worker() {
@@ -269,15 +310,17 @@ async function worker() {
     const path = files[next++]
     const result = await runFile(path)
     lastTimes[path] = result.ms
-    emit(asSubtest(++finished, path, result))
+    countFile(result)
+    process.stdout.write(asSubtest(++finished, path, result))
   }
 }
 await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker))
-emit(`1..${files.length}\n`)
-parser.end()
+process.stdout.write(`1..${files.length}\n`)
 
 await dropRunTemplates()
-writeFileSync(TIMINGS, JSON.stringify(lastTimes))
+// Whole or not at all: another run may be reading it.
+writeFileSync(`${TIMINGS}.${process.pid}`, JSON.stringify(lastTimes))
+renameSync(`${TIMINGS}.${process.pid}`, TIMINGS)
 const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : ''
 process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed${skipped}\n`)
 process.exit(counts.failed === 0 && files.length > 0 ? 0 : 1)
