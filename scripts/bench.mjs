@@ -11,6 +11,8 @@ const benches = [
   { name: 'relay', file: 'relay/bench/relay.bench.ts' },
   // The node in its own process on a fresh SQLite file in a temporary directory.
   { name: 'node', file: 'node/bench/node.bench.ts' },
+  // Outgoing email: the node's sender against nodemailer alone, to an SMTP server in the bench.
+  { name: 'mail', file: 'node/bench/mail.bench.ts' },
   // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
   { name: 'ochat', file: 'test/bench/ochat.bench.ts' },
   // Every route of both OpenAPI documents fuzzed, in process: requests, statuses, 5xx, rate.

@@ -4,17 +4,28 @@
 // both nodes, connects them and seeds sample records and O'Chat messages through the REST API; later
 // starts keep everything and print the same summary. Ctrl-C stops the three servers and waits for them.
 // A local mail catcher is both nodes' outgoing mail server: the emails they send are read on its page.
+// Each node also listens for incoming mail over SMTP (sales@acme.example makes a lead at Acme).
 //
 // Settings (all optional): OCHAT_DATA_DIR, OCHAT_RELAY_PORT (8700), OCHAT_ACME_PORT (8801),
 // OCHAT_GLOBEX_PORT (8802), OCHAT_MAILBOX_PORT (8780, the catcher's page), OCHAT_MAILBOX_SMTP_PORT
-// (8725, its SMTP port).
+// (8725, its SMTP port), OCHAT_ACME_SMTP_PORT (2526) and OCHAT_GLOBEX_SMTP_PORT (2527, the nodes'
+// incoming mail).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApiError } from './start/api.mjs'
 import { startMailCatcher } from './start/mail-catcher.mjs'
 import { Child, ChildExited, portProblem, tail, waitReady } from './start/processes.mjs'
-import { adminApi, COMPANIES, connect, converse, registerNode, seedCompany } from './start/seed.mjs'
+import {
+  adminApi,
+  COMPANIES,
+  connect,
+  converse,
+  openMailAliases,
+  registerNode,
+  seedCompany,
+  writeSampleMail,
+} from './start/seed.mjs'
 import { ensureSecretFile, loadState, newPassword, saveState } from './start/state.mjs'
 import { printSummary } from './start/summary.mjs'
 
@@ -63,6 +74,8 @@ const ports = {
   globex: port('OCHAT_GLOBEX_PORT', state.ports?.globex, 8802),
   mailbox: port('OCHAT_MAILBOX_PORT', state.ports?.mailbox, 8780),
   mailboxSmtp: port('OCHAT_MAILBOX_SMTP_PORT', state.ports?.mailboxSmtp, 8725),
+  acmeSmtp: port('OCHAT_ACME_SMTP_PORT', state.ports?.acmeSmtp, 2526),
+  globexSmtp: port('OCHAT_GLOBEX_SMTP_PORT', state.ports?.globexSmtp, 2527),
 }
 // The nodes keep the relay's URL from their registration: it must not move under them.
 if (state.ports && state.ports.relay !== ports.relay && state.done['acme.registration'])
@@ -77,12 +90,16 @@ for (const [name, variable] of [
   ['globex', 'OCHAT_GLOBEX_PORT'],
   ['mailbox', 'OCHAT_MAILBOX_PORT'],
   ['mailboxSmtp', 'OCHAT_MAILBOX_SMTP_PORT'],
+  ['acmeSmtp', 'OCHAT_ACME_SMTP_PORT'],
+  ['globexSmtp', 'OCHAT_GLOBEX_SMTP_PORT'],
 ]) {
   const problem = await portProblem(ports[name])
   const what = {
     relay: 'the relay',
     mailbox: "the mail catcher's page",
     mailboxSmtp: "the mail catcher's SMTP",
+    acmeSmtp: "Acme's incoming mail",
+    globexSmtp: "Globex's incoming mail",
   }[name]
   if (problem)
     taken.push(
@@ -140,6 +157,9 @@ function nodeEnv(key) {
     NODE_SMTP_URL: `smtp://127.0.0.1:${ports.mailboxSmtp}?security=none`,
     NODE_MAIL_FROM: `notifications@${key}.example`,
     NODE_MAIL_DOMAIN: `${key}.example`,
+    // Incoming mail for ${key}.example, on loopback only.
+    NODE_SMTP_PORT: String(ports[`${key}Smtp`]),
+    NODE_SMTP_HOST: '127.0.0.1',
   }
 }
 
@@ -236,7 +256,8 @@ async function startNode(key) {
   }
   const api = await adminApi(context, key, apiUrls[key])
   const seeded = await seedCompany(context, key, api, apiUrls[key])
-  return { api, ...seeded }
+  const aliases = await openMailAliases(context, key, api)
+  return { api, ...seeded, aliases }
 }
 
 async function run() {
@@ -246,6 +267,7 @@ async function run() {
       ? `Starting O'Chat: a relay and two companies, Acme and Globex (data in ${shownDataDir}).\n`
       : `Starting O'Chat again from ${shownDataDir}.\n`,
   )
+  writeSampleMail(dataDir)
   mailCatcher = await startMailCatcher({
     dataDir,
     smtpPort: ports.mailboxSmtp,
@@ -308,6 +330,11 @@ async function run() {
     records: { ...prefix('acme', acme.records), ...prefix('globex', globex.records) },
     connectionState: connection.state,
     mailboxUrl: mailCatcher.pageUrl,
+    smtp: {
+      acme: { url: `smtp://127.0.0.1:${ports.acmeSmtp}`, aliases: acme.aliases },
+      globex: { url: `smtp://127.0.0.1:${ports.globexSmtp}`, aliases: globex.aliases },
+    },
+    sampleMail: join(shownDataDir, 'sample-mail.eml'),
     seconds: (Date.now() - started) / 1000,
   })
 }

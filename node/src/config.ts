@@ -8,7 +8,7 @@ import {
   retryScaleVariable,
 } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
-import type { SmtpServerSettings } from './settings.ts'
+import type { InboundSmtpSettings, SmtpServerSettings } from './settings.ts'
 
 export { ConfigError } from '@ochat/shared-protocol/server'
 
@@ -120,6 +120,26 @@ const NodeEnvSchema = z.object({
   NODE_MAIL_LINK_DAYS: z.coerce.number().int().min(1).max(365).default(14).meta({
     description: "Days an email's download links work.",
   }),
+  NODE_SMTP_PORT: z.coerce.number().int().min(0).max(65535).optional().meta({
+    description:
+      "Incoming mail's SMTP port. Point the mail domain's MX here (or a relay's transport), or pipe mail in with `ochat-node mail-inbound`.",
+    unset: 'off',
+  }),
+  NODE_SMTP_HOST: z.string().trim().min(1).optional().meta({
+    description: "Its address. The listener takes mail for the node's own addresses only, never relays.",
+    unset: '`NODE_HOST`',
+  }),
+  NODE_SMTP_MAX_BYTES: z.coerce.number().int().min(1024).default(25_000_000).meta({
+    description:
+      'Largest incoming message. Past it SMTP answers 552, POST /api/v1/mail/inbound 413, `mail-inbound` 65, and nothing is kept.',
+  }),
+  NODE_SMTP_TLS_CERT: z.string().optional().meta({
+    description:
+      'STARTTLS certificate (PEM). With `NODE_SMTP_TLS_KEY`; without both, STARTTLS is not offered.',
+  }),
+  NODE_SMTP_TLS_KEY: z.string().optional().meta({
+    description: 'Its key (PEM).',
+  }),
   NODE_OCHAT_SECRET: z.string().min(16).optional().meta({
     description:
       "O'Chat: the operator's secret that seals this instance's secret keys at rest (at least 16 characters).",
@@ -189,6 +209,10 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     mailDomain: e.NODE_MAIL_DOMAIN ?? null,
     mailAttachmentsMaxBytes: e.NODE_MAIL_ATTACHMENTS_MAX_BYTES,
     mailLinkDays: e.NODE_MAIL_LINK_DAYS,
+    /** Incoming mail's SMTP listener; null: off (mail may still come by HTTP or the CLI). */
+    inboundSmtp: inboundSmtpFrom(e, context),
+    /** Largest incoming message, in bytes, however it comes. */
+    inboundMaxBytes: e.NODE_SMTP_MAX_BYTES,
     /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
     ochatSecret: e.NODE_OCHAT_SECRET ?? readSecretFile(e.NODE_OCHAT_SECRET_FILE, context),
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,
@@ -266,6 +290,48 @@ function readSecretFile(file: string | undefined, context: z.RefinementCtx): str
       message: 'the secret must be at least 16 characters',
     })
   return secret
+}
+
+/** The incoming SMTP listener's settings; the TLS files are read at start, by the listener. */
+function inboundSmtpFrom(
+  e: {
+    NODE_HOST: string
+    NODE_SMTP_PORT?: number | undefined
+    NODE_SMTP_HOST?: string | undefined
+    NODE_SMTP_TLS_CERT?: string | undefined
+    NODE_SMTP_TLS_KEY?: string | undefined
+  },
+  context: z.RefinementCtx,
+): InboundSmtpSettings | null {
+  const cert = e.NODE_SMTP_TLS_CERT || undefined
+  const key = e.NODE_SMTP_TLS_KEY || undefined
+  if ((cert === undefined) !== (key === undefined))
+    context.addIssue({
+      code: 'custom',
+      path: [cert === undefined ? 'NODE_SMTP_TLS_CERT' : 'NODE_SMTP_TLS_KEY'],
+      message: 'STARTTLS needs both NODE_SMTP_TLS_CERT and NODE_SMTP_TLS_KEY',
+    })
+  for (const [variable, file] of [
+    ['NODE_SMTP_TLS_CERT', cert],
+    ['NODE_SMTP_TLS_KEY', key],
+  ] as const) {
+    if (file === undefined) continue
+    try {
+      readFileSync(file)
+    } catch (error) {
+      context.addIssue({
+        code: 'custom',
+        path: [variable],
+        message: `cannot read ${file} (${(error as Error).message})`,
+      })
+    }
+  }
+  if (e.NODE_SMTP_PORT === undefined) return null
+  return {
+    host: e.NODE_SMTP_HOST ?? e.NODE_HOST,
+    port: e.NODE_SMTP_PORT,
+    tls: cert !== undefined && key !== undefined ? { certFile: resolve(cert), keyFile: resolve(key) } : null,
+  }
 }
 
 /**

@@ -6,6 +6,10 @@ import { Checkpointer } from './db/checkpointer.ts'
 import { type Database, openDatabase } from './db/client.ts'
 import { WriteQueue } from './db/write-queue.ts'
 import { LiveHubKickingMail } from './mail/after-commit.ts'
+import { mailAliasRoutes } from './mail/alias-routes.ts'
+import type { InboundDeps } from './mail/inbound/receive.ts'
+import { type Intake, intakeOf, SmtpListener } from './mail/inbound/smtp-listener.ts'
+import { mailInboundRoutes } from './mail/inbound-routes.ts'
 import { MailSender } from './mail/sender.ts'
 import { MailTokens } from './mail/tokens.ts'
 import { ModelRegistry } from './models/registry.ts'
@@ -24,6 +28,8 @@ export type Node = {
   clock: Clock
   /** Listening address when started with `listen`. */
   url: string | undefined
+  /** Incoming mail: what the intake works with, the intake, and the SMTP listener when one is set. */
+  inbound: { deps: InboundDeps; intake: Intake; smtp: SmtpListener | null }
   close(): Promise<void>
 }
 
@@ -41,12 +47,13 @@ export async function startNode(input: {
   const live = new LiveHubKickingMail()
   const writes = new WriteQueue(database)
   const log = createLogger(input.config, input.logStream)
+  const tokens = MailTokens.load(database.db, clock.now())
   const mail = new MailSender({
     database,
     writes,
     clock,
     config: input.config,
-    tokens: MailTokens.load(database.db, clock.now()),
+    tokens,
     log,
     publish: (events) => live.publish({ events }),
   })
@@ -65,6 +72,33 @@ export async function startNode(input: {
   ochat.transfers = transfers
   const deps = { config: input.config, clock, database, registry, live, writes, ochat, mail, log }
   const app = await buildApp(deps)
+  const inboundDeps: InboundDeps = {
+    database,
+    writes,
+    clock,
+    registry,
+    live,
+    config: input.config,
+    mail,
+    tokens,
+    log,
+  }
+  const intake = intakeOf(inboundDeps)
+  // Registered here rather than in the app: they need the intake, which the node builds.
+  await app.register(mailInboundRoutes, {
+    db: database.db,
+    clock,
+    intake,
+    maxBytes: input.config.inboundMaxBytes,
+    dataDir: input.config.dataDir,
+  })
+  await app.register(mailAliasRoutes, {
+    db: database.db,
+    writes,
+    clock,
+    registry,
+    config: input.config,
+  })
   const checkpointer = Checkpointer.start({
     file: input.config.databaseFile,
     sqlite: database.sqlite,
@@ -77,6 +111,29 @@ export async function startNode(input: {
   mail.kick()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
+  const smtpSettings = input.config.inboundSmtp
+  let smtp: SmtpListener | null = null
+  try {
+    if (smtpSettings) {
+      smtp = new SmtpListener({
+        settings: smtpSettings,
+        maxBytes: input.config.inboundMaxBytes,
+        intake,
+        clock,
+        name: new URL(input.config.publicUrl).hostname,
+        log,
+      })
+      await smtp.listen()
+    }
+  } catch (error) {
+    // A port taken or a certificate unreadable: nothing half-started is left behind.
+    await ochat.close()
+    await app.close()
+    await mail.close()
+    await checkpointer.stop()
+    database.close()
+    throw error
+  }
   return {
     app,
     database,
@@ -86,7 +143,10 @@ export async function startNode(input: {
     config: input.config,
     clock,
     url,
+    inbound: { deps: inboundDeps, intake, smtp },
     close: async () => {
+      // Mail first: a message being received is answered and stored while everything is still up.
+      await smtp?.close()
       // The relay socket first: deliveries being stored finish and are acknowledged, nothing new starts.
       await ochat.close()
       await app.close()

@@ -75,3 +75,18 @@ export type MailSettings = Readonly<{
   /** How long those links work, in days. */
   mailLinkDays: number
 }>
+
+/** Where incoming mail's SMTP listener listens, and the STARTTLS certificate it offers (PEM files). */
+export type InboundSmtpSettings = Readonly<{
+  host: string
+  port: number
+  tls: Readonly<{ certFile: string; keyFile: string }> | null
+}>
+
+/** Incoming mail, however it arrives (SMTP, POST /api/v1/mail/inbound, the CLI). */
+export type InboundMailSettings = Readonly<{
+  /** null: no SMTP listener. */
+  inboundSmtp: InboundSmtpSettings | null
+  /** Largest message taken, in bytes. */
+  inboundMaxBytes: number
+}>

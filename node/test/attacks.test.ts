@@ -125,6 +125,8 @@ t.test('privilege: no self-promotion, no keys from keys, no one else’s keys, n
     403,
     'a user cannot give a key the admin scope',
   )
+  const inbound = await asSam('POST', '/api/v1/api-keys', { name: 'mta', scopes: ['mail:inbound'] })
+  t.equal(inbound.statusCode, 403, 'nor the scope that hands in raw mail, whose sender is believed')
   const samKey = (await asSam('POST', '/api/v1/api-keys', { name: 'ci', scopes: ['models:read'] })).json()
   t.ok(samKey.secret)
   const adminSession = await login(node, admin)

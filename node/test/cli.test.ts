@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import Sqlite from 'better-sqlite3'
 import t from 'tap'
 import { main } from '../src/cli.ts'
+import { openDatabase } from '../src/db/client.ts'
+import { partners } from '../src/db/schema.ts'
 
 const BIN = fileURLToPath(new URL('../bin/ochat-node.mjs', import.meta.url))
 
@@ -12,11 +16,12 @@ const BIN = fileURLToPath(new URL('../bin/ochat-node.mjs', import.meta.url))
  * The command in this process: only `env` is its environment. `serve` below runs the real binary in its
  * own process; the one-shot commands call the same `main` here (each process start costs seconds of CPU).
  */
-async function cli(args: string[], env: Record<string, string>) {
+async function cli(args: string[], env: Record<string, string>, stdin?: Buffer) {
   let stdout = ''
   let stderr = ''
   const code = await main(args, {
     env,
+    ...(stdin ? { stdin: Readable.from([stdin]) } : {}),
     out: (text) => {
       stdout += text
     },
@@ -83,4 +88,54 @@ t.test('ochat-node init creates the data directory and the first admin, once', a
   const exited = new Promise<number | null>((resolve) => server.once('exit', resolve))
   server.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM stops it cleanly')
+})
+
+t.test('ochat-node mail-inbound files stdin and answers an MTA pipe in sysexits codes', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ochat-cli-mail-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const env = {
+    NODE_DATA_DIR: dataDir,
+    NODE_MAIL_DOMAIN: 'acme.test',
+    NODE_SMTP_MAX_BYTES: '4096',
+    NODE_LOG_LEVEL: 'silent',
+  }
+  const mail = (subject: string, from = 'carla@client.test') =>
+    Buffer.from(
+      `From: ${from}\r\nTo: sales@acme.test\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@client.test>\r\n\r\nHello\r\n`,
+    )
+
+  const stranger = await cli(['mail-inbound'], env, mail('From a stranger'))
+  t.equal(stranger.code, 67, 'refused (sales@ takes known contacts only): EX_NOUSER, the MTA bounces it')
+  t.match(stranger.stderr, /refused/)
+
+  const database = openDatabase(join(dataDir, 'node.sqlite'))
+  database.db
+    .insert(partners)
+    .values({ name: 'Carla', email: 'carla@client.test', internal: false, createdAt: Date.now() })
+    .run()
+  database.close()
+  const known = await cli(['mail-inbound'], env, mail('Chairs'))
+  t.equal(known.code, 0, known.stderr)
+  t.match(known.stdout, /^created .*record \d+/)
+
+  const again = await cli(['mail-inbound'], env, mail('Chairs'))
+  t.equal(again.code, 0, 'a duplicate is dropped: delivered as far as the MTA is concerned')
+  t.match(again.stdout, /^duplicate/)
+
+  const garbage = await cli(['mail-inbound'], env, Buffer.from('not an email'))
+  t.equal(garbage.code, 65, 'unreadable: EX_DATAERR')
+  const big = await cli(['mail-inbound'], env, Buffer.concat([mail('Big'), Buffer.alloc(5000, 'x')]))
+  t.equal(big.code, 65, 'past NODE_SMTP_MAX_BYTES: EX_DATAERR')
+  t.match(big.stderr, /NODE_SMTP_MAX_BYTES/)
+
+  // Another process holds the database: the MTA is told to try again later, nothing is lost.
+  const holder = new Sqlite(join(dataDir, 'node.sqlite'))
+  holder.exec('BEGIN EXCLUSIVE')
+  t.teardown(() => holder.close())
+  const busy = await cli(['mail-inbound'], env, mail('While busy'))
+  holder.exec('ROLLBACK')
+  t.equal(busy.code, 75, 'EX_TEMPFAIL')
+  const later = await cli(['mail-inbound'], env, mail('While busy'))
+  t.equal(later.code, 0, 'the retry is taken')
+  t.match(later.stdout, /^created/)
 })

@@ -9,6 +9,7 @@ import {
 } from 'mailparser'
 import t, { type Test } from 'tap'
 import { plainText, sanitizeBody } from '../src/chatter/body.ts'
+import { brokenReason } from '../src/mail/inbound/parse.ts'
 import { MailTokens } from '../src/mail/tokens.ts'
 import {
   CORPUS_DIR,
@@ -66,21 +67,6 @@ function headerText(value: HeaderValue | undefined): string {
   if (typeof value === 'string') return value
   if (typeof value === 'object' && 'value' in value && typeof value.value === 'string') return value.value
   return String(value)
-}
-
-/**
- * The rules that send a message to the incoming-mail-errors list instead of routing it: nobody to
- * answer or attribute it to, or a multipart whose parts cannot be found (no boundary parameter, or a
- * boundary that never occurs) so that nothing of what the sender wrote could be read. The raw message
- * is kept for an administrator either way.
- */
-function brokenReason(mail: ParsedMail): string | null {
-  if (addresses(mail.from).length === 0) return 'no sender address'
-  const type = mail.headers.get('content-type')
-  const multipart = headerText(type).toLowerCase().startsWith('multipart/')
-  if (multipart && !mail.text?.trim() && !mail.html && mail.attachments.length === 0)
-    return 'no readable part'
-  return null
 }
 
 function isBounce(mail: ParsedMail): boolean {

@@ -117,18 +117,30 @@ t.test('saved settings come back without the password, which is kept until clear
   t.notMatch(read.response.body, /pa55-w0rd-secret/)
   t.same(read.body, saved.body, 'reading shows what was saved')
 
+  const renamed = await save(admin, { from: 'crm@acme.test' })
+  t.match(renamed.body, { passwordSet: true, host: 'smtp.example.com' }, 'other changes keep the password')
+
+  // The saved password goes only to the server it was saved for.
   const moved = await save(admin, { host: 'mail.example.net', port: 465, security: 'tls' })
   t.match(moved.body, {
     host: 'mail.example.net',
     port: 465,
     security: 'tls',
     user: 'mailer',
-    passwordSet: true,
+    passwordSet: false,
   })
-  t.equal(moved.body.from, 'notifications@acme.test', 'fields left out are kept')
+  t.equal(moved.body.from, 'crm@acme.test', 'fields left out are kept')
+  const withPassword = await save(admin, { host: 'mail2.example.net', password: 'an0ther-secret' })
+  t.match(withPassword.body, { host: 'mail2.example.net', passwordSet: true }, 'unless one comes with it')
 
   const cleared = await save(admin, { password: null, user: null })
-  t.match(cleared.body, { passwordSet: false, user: null, host: 'mail.example.net' })
+  t.match(cleared.body, { passwordSet: false, user: null, host: 'mail2.example.net' })
+
+  const clear = await save(admin, { security: 'none', password: 'pa55-w0rd-secret' })
+  t.equal(clear.status, 422, 'a password over an unencrypted connection to another machine is refused')
+  t.equal(clear.body.error.code, 'E_MAIL_PASSWORD_IN_CLEAR')
+  const local = await save(admin, { host: '127.0.0.1', security: 'none', password: 'pa55-w0rd-secret' })
+  t.equal(local.status, 200, 'to a server on this machine it is allowed')
 })
 
 t.test('bad values are refused with the field and what is expected', async (t) => {

@@ -1,13 +1,16 @@
 import fc from 'fast-check'
 import t from 'tap'
+import { receiveMail } from '../src/mail/inbound/receive.ts'
 import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /**
- * Internal stays internal, as a property: whatever people post, follow, unfollow and change, a log note
+ * Internal stays internal, as a property: whatever people post, follow, unfollow and change, and
+ * whoever answers a note by email (to its reply address or quoting its Message-ID), a log note
  * never reaches an external partner — no notification row, and no email to them that carries a note's
  * text — and is never emailed at all. Each run gets a fresh record on one node; the people are shared.
  */
 
+const DOMAIN = 'acme.example'
 const SUBTYPE_KEYS = ['comment', 'tracking', 'note', 'activities'] as const
 const STAGES = ['new', 'qualified', 'proposition', 'won', 'lost'] as const
 
@@ -25,6 +28,8 @@ type Action =
   | { type: 'preference'; user: number; notification: 'inbox' | 'email' }
   | { type: 'stage'; author: number; stage: (typeof STAGES)[number] }
   | { type: 'editNote'; author: number }
+  /** Someone answers the last note by email: to its reply address, or quoting its Message-ID. */
+  | { type: 'mailReply'; who: Who; byToken: boolean }
 type Who = { external: boolean; index: number }
 
 const who = fc.record({ external: fc.boolean(), index: fc.nat(2) })
@@ -78,10 +83,15 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('editNote' as const), author: fc.nat(2) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ type: fc.constant('mailReply' as const), who, byToken: fc.boolean() }),
+  },
 )
 
 t.test('a log note never reaches an external partner, whatever happens around it', async (t) => {
-  const node = await buildNode(t)
+  const node = await buildNode(t, { env: { NODE_MAIL_DOMAIN: DOMAIN } })
+  const inbound = node.inbound.deps
   const users: Actor[] = [
     await buildUser(node, { name: 'Alice Alpha', notification: 'inbox' }),
     await buildUser(node, { name: 'Bruno Bravo', notification: 'email' }),
@@ -180,6 +190,25 @@ t.test('a log note never reaches an external partner, whatever happens around it
           })
           if (response.status !== 200) throw new Error(`write answered ${response.status}`)
           version = response.body.version
+        } else if (step.type === 'mailReply') {
+          const noteId = noteIds.at(-1)
+          const from = step.who.external
+            ? externals[step.who.index]?.email
+            : users[step.who.index]?.user.login
+          if (noteId === undefined || !from) continue
+          const address = from.includes('@') ? from : `${from}@acme.test`
+          const text = `NOTE-${++serial}-mailed`
+          const headers = step.byToken
+            ? `To: reply+${inbound.tokens.replyToken({ recordId: lead.id, messageId: noteId, partnerId: users[0]?.partnerId ?? 0 })}@${DOMAIN}`
+            : `To: someone@${DOMAIN}\r\nReferences: <${messageIdOf(node, noteId)}>`
+          const raw = `From: ${address}\r\n${headers}\r\nCc: xavier@client.test\r\nSubject: Re: note\r\nMessage-ID: <r${serial}@example.com>\r\n\r\n${text}\r\n`
+          // Spread out, so the loop guard (20 mails a sender in 120 minutes) never decides.
+          node.clock.advance(7 * 60_000)
+          const result = await receiveMail(inbound, { raw: Buffer.from(raw), via: 'http' })
+          if (result.outcome !== 'posted' || result.messageId === null)
+            throw new Error(`a reply to a note was ${result.outcome}: ${result.reason}`)
+          noteTexts.push(text)
+          noteIds.push(result.messageId)
         } else if (step.type === 'editNote') {
           const noteId = noteIds.at(-1)
           if (noteId === undefined) continue
@@ -215,7 +244,9 @@ t.test('a log note never reaches an external partner, whatever happens around it
           if (mail.body.includes(text) || mail.subject.includes(text))
             throw new Error(`an email to an external partner carries the note text ${text}`)
       const notes = sqlite
-        .prepare("select internal from messages where record_id = ? and kind = 'note'")
+        .prepare(
+          "select internal from messages where record_id = ? and (kind = 'note' or parent_id is not null)",
+        )
         .all(lead.id) as { internal: number }[]
       if (notes.some((row) => row.internal !== 1)) throw new Error('a note is stored as not internal')
     }),
@@ -223,6 +254,21 @@ t.test('a log note never reaches an external partner, whatever happens around it
   )
   t.pass('no note reached an external partner in 40 random runs')
 })
+
+/** The note's Message-ID, as the email quoting it would carry; notes are never emailed, so one is made. */
+function messageIdOf(node: TestNode, messageId: number): string {
+  const id = `ochat.m${messageId}.note@${DOMAIN}`
+  node.database.sqlite
+    .prepare('update messages set email_message_id = coalesce(email_message_id, ?) where id = ?')
+    .run(id, messageId)
+  return (
+    node.database.sqlite
+      .prepare('select email_message_id as id from messages where id = ?')
+      .get(messageId) as {
+      id: string
+    }
+  ).id
+}
 
 function countOf(node: TestNode, table: 'messages', recordId: number): number {
   return (

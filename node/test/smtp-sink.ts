@@ -15,6 +15,8 @@ export type SmtpSink = {
   /** The next accepted mail not yet returned by next(), waiting for it if none is there yet. */
   next(): Promise<ReceivedMail>
   answerWith(fn: (envelope: { from: string; to: string[] }) => SinkAnswer): void
+  /** Refuses MAIL FROM itself with this answer (a sender the login may not use); null accepts again. */
+  refuseSender(answer: SinkAnswer): void
 }
 
 /**
@@ -27,6 +29,7 @@ export async function startSmtpSink(t: Test): Promise<SmtpSink> {
   let read = 0
   const waiting: Array<(mail: ReceivedMail) => void> = []
   let answer: (envelope: { from: string; to: string[] }) => SinkAnswer = () => null
+  let senderRefusal: SinkAnswer = null
 
   const server = new SMTPServer({
     secure: false,
@@ -37,6 +40,10 @@ export async function startSmtpSink(t: Test): Promise<SmtpSink> {
     closeTimeout: 200,
     // Big enough for the attachment tests; the node decides what to attach, not the sink.
     size: 64 * 1024 * 1024,
+    onMailFrom(_address, _session, callback) {
+      if (!senderRefusal) return callback()
+      callback(Object.assign(new Error(senderRefusal.message), { responseCode: senderRefusal.code }))
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = []
       stream.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -92,6 +99,9 @@ export async function startSmtpSink(t: Test): Promise<SmtpSink> {
     },
     answerWith(fn) {
       answer = fn
+    },
+    refuseSender(refusal) {
+      senderRefusal = refusal
     },
   }
 }

@@ -2,6 +2,8 @@
 // contacts, records with followers, activities, chatter messages and notes, then (once the relay is up)
 // the two registrations, the connection, and O'Chat messages both ways, one of them about a record.
 // Every step runs once (state.mjs `once`): a second start finds them done.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { NodeApi, until } from './api.mjs'
 import { once, STATE_FILE, saveState } from './state.mjs'
 
@@ -40,6 +42,50 @@ export const COMPANIES = {
       },
     ],
   },
+}
+
+/** The message the summary's curl line sends: a prospect writing to Acme's sales address. */
+export const SAMPLE_MAIL = [
+  'From: Pat Prospect <pat@prospect.example>',
+  'To: sales@acme.example',
+  'Subject: Quote for 40 standing desks',
+  'MIME-Version: 1.0',
+  'Content-Type: text/plain; charset=utf-8',
+  '',
+  'Hello Acme,',
+  '',
+  'could you send us a quote for 40 standing desks, delivered to our Lyon office next month?',
+  '',
+  'Pat',
+  '',
+].join('\r\n')
+
+/**
+ * The sample message beside the data, for `curl --upload-file`. It has no Message-ID: the duplicate
+ * check goes by Message-ID, and each try is meant to make a new lead.
+ */
+export function writeSampleMail(dataDir) {
+  writeFileSync(join(dataDir, 'sample-mail.eml'), SAMPLE_MAIL)
+}
+
+/**
+ * The base aliases (sales@ makes a lead, support@ a ticket) take mail from anyone here, as a public
+ * sales address does: by default they take it from known contacts only, and the tour's prospect is new.
+ * Answers the addresses, for the summary.
+ */
+export async function openMailAliases(context, key, api) {
+  const aliases = (await api.get('/api/v1/mail/aliases')).items
+  await once(context, `${key}.mail.aliases`, async () => {
+    for (const alias of aliases)
+      if (alias.contactPolicy !== 'everyone')
+        await api.call('PATCH', `/api/v1/mail/aliases/${alias.id}`, { contactPolicy: 'everyone' })
+    context.progress(
+      `${COMPANIES[key].company}: mail to ${aliases.map((alias) => alias.address).join(', ')} is taken from anyone`,
+    )
+  })
+  return aliases
+    .filter((alias) => alias.active)
+    .map((alias) => alias.address ?? `${alias.name}@${key}.example`)
 }
 
 /** `YYYY-MM-DD`, `days` from today (UTC). */

@@ -15,6 +15,8 @@ export function printSummary({
   records,
   connectionState,
   mailboxUrl,
+  smtp,
+  sampleMail,
   seconds,
 }) {
   const lines = [
@@ -28,6 +30,7 @@ export function printSummary({
       const who = `${user.name}, ${user.does}${user.role === 'admin' ? ' (administrator)' : ''}`
       lines.push(`    ${`${user.login} / ${user.password}`.padEnd(28)} ${who}`)
     }
+    lines.push(`    ${smtp[key].url.padEnd(28)} incoming mail for ${smtp[key].aliases.join(', ')}`)
   }
   lines.push(`  ${'Relay'.padEnd(8)} ${relayUrl.padEnd(26)} open registration, API documents at /docs`)
   lines.push(
@@ -45,6 +48,9 @@ export function printSummary({
   )
   lines.push(
     `  3. Open the mailbox (${mailboxUrl}): the email Nora Wells, a customer following Acme's lead, got from its chatter, with the reply address and threading headers; the internal notes were never emailed.`,
+  )
+  lines.push(
+    `  4. Send Acme an email (a new lead appears, named after its subject): curl ${smtp.acme.url} --mail-from you@example.com --mail-rcpt sales@acme.example --upload-file ${sampleMail}`,
   )
   lines.push('')
   lines.push(

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -120,6 +121,14 @@ async function logIn(url: string, login: string, password: string) {
   }
 }
 
+type MailClient = {
+  createTransport(options: object): { sendMail(mail: object): Promise<{ response: string }> }
+}
+/** nodemailer, a dependency of the node's tests (this package does not have it). */
+function nodemailer(): MailClient {
+  return createRequire(join(root, 'node', 'package.json'))('nodemailer') as MailClient
+}
+
 /** A free loopback port (harness.ts has one too, but importing it loads both servers: seconds of CPU). */
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -181,6 +190,8 @@ t.test('pnpm start: two connected companies with sample data, stopped by Ctrl-C,
     OCHAT_GLOBEX_PORT: String(await freePort()),
     OCHAT_MAILBOX_PORT: String(await freePort()),
     OCHAT_MAILBOX_SMTP_PORT: String(await freePort()),
+    OCHAT_ACME_SMTP_PORT: String(await freePort()),
+    OCHAT_GLOBEX_SMTP_PORT: String(await freePort()),
   }
   const runs: Started[] = []
   // Whatever happened, no server outlives the test: the script is asked to stop them, then any left
@@ -208,7 +219,7 @@ t.test('pnpm start: two connected companies with sample data, stopped by Ctrl-C,
   t.equal(acme.logins.length, 2, 'Acme: an administrator and a colleague')
   t.equal(globex.logins.length, 2, 'Globex: an administrator and a colleague')
   t.equal(summary.pids.length, 3, 'the three servers are listed with their pids')
-  t.match(first.output(), /Tour:\n {2}1\. .+\n {2}2\. .+\n {2}3\. .+\n/, 'a three-line tour')
+  t.match(first.output(), /Tour:\n {2}1\. .+\n {2}2\. .+\n {2}3\. .+\n {2}4\. .+\n/, 'a four-line tour')
   const mailbox = `http://127.0.0.1:${env.OCHAT_MAILBOX_PORT}`
   t.match(first.output(), new RegExp(`^ {2}Mailbox +${mailbox} `, 'm'), 'the mail catcher is listed')
   const mailboxPage = await fetch(mailbox)
@@ -289,6 +300,37 @@ t.test('pnpm start: two connected companies with sample data, stopped by Ctrl-C,
     },
     'Globex: a purchase order and a ticket',
   )
+  // Incoming mail: the printed SMTP port takes mail for sales@acme.example, as another company's mail
+  // server would deliver it, and a lead appears at Acme.
+  const acmeSmtp = `smtp://127.0.0.1:${env.OCHAT_ACME_SMTP_PORT}`
+  t.match(
+    first.output(),
+    new RegExp(`^ {4}${acmeSmtp} +incoming mail for sales@acme\\.example, support@acme\\.example$`, 'm'),
+    "Acme's SMTP port and its addresses are listed",
+  )
+  t.match(
+    first.output(),
+    new RegExp(
+      `curl ${acmeSmtp} --mail-from you@example\\.com --mail-rcpt sales@acme\\.example --upload-file \\S+sample-mail\\.eml`,
+    ),
+    'with a line to try it',
+  )
+  const delivered = await nodemailer()
+    .createTransport({ host: '127.0.0.1', port: Number(env.OCHAT_ACME_SMTP_PORT), ignoreTLS: true })
+    .sendMail({
+      from: 'Pat Prospect <pat@prospect.example>',
+      to: 'sales@acme.example',
+      subject: 'Quote for 40 standing desks',
+      text: 'Could you send us a quote?',
+    })
+  t.match(delivered.response, /^250 /, 'the node takes the mail')
+  const leads = (await atAcme.call('GET', '/api/v1/models/lead/records')).items
+  t.ok(
+    leads.some((lead: { name: string }) => lead.name === 'Quote for 40 standing desks'),
+    'and it is a new lead at Acme, named after its subject',
+  )
+  // The restart below must find it too, and no more.
+  atAcme.records.lead = leads
   const order = atAcme.records.sale_order?.[0] as { id: number }
   const followers = (await atAcme.call('GET', `/api/v1/records/${order.id}/followers`)).items
   t.ok(followers.length >= 2, 'the sales order has followers')
@@ -385,6 +427,8 @@ t.test('pnpm start names a port that is taken and how to change it', async (t) =
     OCHAT_GLOBEX_PORT: String(await freePort()),
     OCHAT_MAILBOX_PORT: String(await freePort()),
     OCHAT_MAILBOX_SMTP_PORT: String(await freePort()),
+    OCHAT_ACME_SMTP_PORT: String(await freePort()),
+    OCHAT_GLOBEX_SMTP_PORT: String(await freePort()),
   })
   const ended = await run.exited
   t.equal(ended.code, 1, 'it exits with an error')

@@ -15,6 +15,8 @@ export const SCOPES = [
   'activities:write',
   'ochat:read',
   'ochat:write',
+  /** Hand over raw email received elsewhere (a provider's webhook, an MTA): POST /api/v1/mail/inbound. */
+  'mail:inbound',
   'admin',
 ] as const
 export const ScopeSchema = z.enum(SCOPES)

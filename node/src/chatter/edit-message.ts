@@ -1,7 +1,7 @@
-import { eq } from 'drizzle-orm'
+import { and, eq, inArray } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
-import { messageMentions, messages, messageVersions } from '../db/schema.ts'
+import { messageMentions, messages, messageVersions, notifications } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
 import type { Effects } from '../live/events.ts'
 import { authorizeMessageChange } from '../policies/index.ts'
@@ -76,6 +76,17 @@ export function deleteMessage(
     })
     .run()
   tx.update(messages).set({ body: '', deletedAt: input.now }).where(eq(messages.id, message.id)).run()
+  // Emails of it still waiting are called off: a deleted message must not reach anyone afterwards.
+  tx.update(notifications)
+    .set({ emailStatus: 'canceled', emailNextAt: null, emailError: 'the message was deleted' })
+    .where(
+      and(
+        eq(notifications.messageId, message.id),
+        eq(notifications.channel, 'email'),
+        inArray(notifications.emailStatus, ['queued', 'failed']),
+      ),
+    )
+    .run()
   input.effects.events.push({
     scope: 'record',
     recordId: message.recordId,

@@ -40,6 +40,10 @@ export const MessageViewSchema = z.object({
   /** Set when the body was edited; earlier versions are at /api/v1/messages/{id}/versions. */
   editedAt: z.int().nullable(),
   deleted: z.boolean(),
+  /** A message that came in by email: the address it came from. */
+  emailFrom: z.string().nullable(),
+  /** The message it answers (an email reply). */
+  parentId: z.int().nullable(),
   /**
    * Who it was emailed to and how sending went, one entry per recipient; empty when it went by inbox
    * only. In a record's chatter, where every reader is an internal user of the record; absent where
@@ -102,6 +106,8 @@ export function presentMessage(
     createdAt: row.createdAt,
     editedAt: row.editedAt,
     deleted,
+    emailFrom: row.emailFrom,
+    parentId: row.parentId,
     ...(details.emails ? { emails: (details.emails.get(row.id) ?? []).map(presentEmailRecipient) } : {}),
   }
 }

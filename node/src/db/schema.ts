@@ -422,6 +422,74 @@ export const mailSettings = sqliteTable('mail_settings', {
   updatedBy: integer('updated_by'),
 })
 
+/**
+ * Addresses mail comes in at, as local parts of the mail domain (`sales`, `support`). A model alias
+ * creates a record of its model from each new conversation, with `defaults` as its first values; a
+ * record alias (`recordId` set) posts everything into that record. Who may write is the contact policy.
+ */
+export const mailAliases = sqliteTable('mail_aliases', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** Local part, lower case, an RFC 5322 dot-atom; never `reply`, `bounce` or the catchall's. */
+  name: text('name').notNull().unique(),
+  modelId: integer('model_id')
+    .notNull()
+    .references(() => models.id, { onDelete: 'cascade' }),
+  recordId: integer('record_id').references(() => records.id, { onDelete: 'cascade' }),
+  /** Field values of the records it creates, validated against the model when saved. */
+  defaults: json<Record<string, unknown>>('defaults').notNull().default({}),
+  /** everyone | partners (known addresses) | followers (of the target record) | internal (users) */
+  contactPolicy: text('contact_policy')
+    .$type<'everyone' | 'partners' | 'followers' | 'internal'>()
+    .notNull()
+    .default('partners'),
+  active: bool('active').notNull().default(true),
+  createdAt: ms('created_at').notNull(),
+  createdBy: integer('created_by'),
+})
+
+/**
+ * Every mail received, whatever became of it: the duplicate check (by Message-ID), the loop guard (by
+ * sender and time), and the administrator's list of mail that could not be taken in, whose raw
+ * message is kept for 14 days (`rawFile`, under the data directory) and then removed.
+ */
+export const incomingMails = sqliteTable(
+  'incoming_mails',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** The Message-ID header, without angle brackets; null when the mail had none. */
+    emailMessageId: text('email_message_id'),
+    /** The sender's address, lower case (From, else the envelope sender); null when it had neither. */
+    sender: text('sender'),
+    subject: text('subject'),
+    /** smtp | http | cli */
+    via: text('via').$type<'smtp' | 'http' | 'cli'>().notNull(),
+    /**
+     * posted (to an existing record) | created (a new record) | bounce (a delivery report, applied) |
+     * duplicate | auto (an auto-reply or bulk mail, dropped) | loop (the loop guard dropped it) |
+     * refused (policy or unroutable: bounced back to the sender) | error (could not be read)
+     */
+    outcome: text('outcome')
+      .$type<'posted' | 'created' | 'bounce' | 'duplicate' | 'auto' | 'loop' | 'refused' | 'error'>()
+      .notNull(),
+    /** Why, as an administrator reads it. */
+    reason: text('reason'),
+    recordId: integer('record_id'),
+    messageId: integer('message_id'),
+    aliasId: integer('alias_id'),
+    size: integer('size').notNull(),
+    /** The raw message, kept for refused and unreadable mail; removed when it expires. */
+    rawFile: text('raw_file'),
+    rawExpiresAt: ms('raw_expires_at'),
+    receivedAt: ms('received_at').notNull(),
+  },
+  (table) => [
+    index('incoming_mails_message_id').on(table.emailMessageId),
+    index('incoming_mails_sender').on(table.sender, table.receivedAt),
+    index('incoming_mails_outcome').on(table.outcome, table.id),
+    index('incoming_mails_raw_expiry').on(table.rawExpiresAt).where(sql`${table.rawFile} is not null`),
+  ],
+)
+
 /** One row per email recipient: who, at which address, with what, and how it went. */
 export const emailNotifications = sqliteView('email_notifications', {
   id: integer('id').notNull(),

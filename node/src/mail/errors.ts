@@ -11,6 +11,12 @@ export const MAIL_CATALOG = {
     message:
       'This setting comes from the environment (NODE_SMTP_URL, NODE_MAIL_FROM, NODE_MAIL_DOMAIN): change it there and restart the node, or leave it out.',
   },
+  E_MAIL_PASSWORD_IN_CLEAR: {
+    status: 422,
+    prefix: 'invalid',
+    message:
+      'A password would cross the network unencrypted: choose STARTTLS or TLS, or security "none" only for a server on this machine (localhost).',
+  },
   E_MAIL_NOT_CONFIGURED: {
     status: 409,
     prefix: 'blocked',

@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { type Clock, rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import { eq } from 'drizzle-orm'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { contentDisposition } from '../attachments/http.ts'
 import { findAttachment } from '../attachments/repository.ts'
 import { contentPath } from '../attachments/storage.ts'
 import { escapeHtml } from '../chatter/body.ts'
 import type { Db } from '../db/client.ts'
+import { messages } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { isFollower, unfollow } from '../followers/repository.ts'
 import type { LiveHub } from '../live/hub.ts'
@@ -135,8 +137,13 @@ export async function mailLinkRoutes(
     async (request, reply) => {
       const target = tokens.readFileLinkToken(request.params.token, clock.now())
       const row = target ? findAttachment(db, target.attachmentId) : undefined
-      // A file no longer on a message or activity was deleted with it: its old links die too.
-      if (!row || (row.messageId === null && row.activityId === null))
+      // A file no longer on a message or activity, or on a deleted message, was deleted with it: its
+      // old links die too.
+      if (
+        !row ||
+        (row.messageId === null && row.activityId === null) ||
+        (row.messageId !== null && messageDeleted(db, row.messageId))
+      )
         return sendPage(reply, 404, badLinkPage('This download link has expired or is not valid.'))
       const path = contentPath(opts.config.attachmentDir, row.sha256)
       // A row without its file is the node's fault (lost data), not the caller's: a logged 500.
@@ -188,4 +195,13 @@ ${page.body}
 </body>
 </html>
 `)
+}
+
+function messageDeleted(db: Db, messageId: number): boolean {
+  const row = db
+    .select({ deletedAt: messages.deletedAt })
+    .from(messages)
+    .where(eq(messages.id, messageId))
+    .get()
+  return !row || row.deletedAt !== null
 }

@@ -1,6 +1,6 @@
 import { and, asc, eq } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
-import { attachments, followers, outgoingMail, partners, records } from '../db/schema.ts'
+import { attachments, followers, messages, outgoingMail, partners, records } from '../db/schema.ts'
 import type { QueuedEmail } from './queue.ts'
 
 /** What one recipient's email is made of, read from the database. */
@@ -44,6 +44,14 @@ export function loadEmail(tx: Tx, email: QueuedEmail): EmailContext {
     .where(eq(records.id, mail.recordId))
     .get()
   if (!record) throw new Error('its record is gone')
+  if (mail.messageId !== null) {
+    const message = tx
+      .select({ deletedAt: messages.deletedAt })
+      .from(messages)
+      .where(eq(messages.id, mail.messageId))
+      .get()
+    if (!message || message.deletedAt !== null) throw new Error('its message was deleted')
+  }
   const internalFollower =
     email.userId !== null &&
     tx

@@ -95,7 +95,7 @@ export function dueEmails(tx: Tx, input: { now: number; limit: number }): Queued
 }
 
 type EmailState = {
-  emailStatus?: 'queued' | 'sent' | 'failed'
+  emailStatus?: 'queued' | 'sending' | 'sent' | 'failed'
   emailError?: string | null
   emailCode?: number | null
   emailAttempts?: number
@@ -132,9 +132,56 @@ function move(tx: Tx, email: QueuedEmail, from: string[], set: EmailState): bool
 }
 
 /**
- * The server's answer, on the row. An accepted email is `sent` even when someone canceled it while it
- * was on the wire: it did go out, and the row must say so, or a Retry would send it twice.
+ * Takes a due row for sending: `queued` → `sending`, only if it is still the row that was read (not
+ * canceled, retried to another address or started over meanwhile). A `sending` row is neither picked
+ * again nor retried or canceled by people; its outcome moves it on. Answers whether it was taken.
  */
+export function claimEmail(tx: Tx, email: QueuedEmail): boolean {
+  const sending = { emailStatus: 'sending' } as const
+  if (email.source === 'record')
+    return (
+      tx
+        .update(notifications)
+        .set(sending)
+        .where(
+          and(
+            eq(notifications.id, email.id),
+            eq(notifications.emailStatus, 'queued'),
+            eq(notifications.emailTo, email.emailTo),
+            eq(notifications.emailAttempts, email.attempts),
+            sql`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt}) = ${email.queuedAt}`,
+          ),
+        )
+        .run().changes > 0
+    )
+  return (
+    tx
+      .update(ochatNotifications)
+      .set(sending)
+      .where(
+        and(
+          eq(ochatNotifications.messageId, email.messageId),
+          eq(ochatNotifications.userId, email.userId),
+          eq(ochatNotifications.emailStatus, 'queued'),
+          eq(ochatNotifications.emailTo, email.emailTo),
+          eq(ochatNotifications.emailAttempts, email.attempts),
+        ),
+      )
+      .run().changes > 0
+  )
+}
+
+/**
+ * Rows left `sending` by a process that stopped mid-send go back to the queue. Its server may have
+ * accepted some of them: they are sent again, with the same Message-ID (see sender.ts).
+ */
+export function releaseClaims(tx: Tx): void {
+  const queued = { emailStatus: 'queued' } as const
+  tx.update(notifications).set(queued).where(eq(notifications.emailStatus, 'sending')).run()
+  tx.update(ochatNotifications).set(queued).where(eq(ochatNotifications.emailStatus, 'sending')).run()
+}
+
+/** The server's answer, on the claimed row. */
 export function recordOutcome(
   tx: Tx,
   input: { email: QueuedEmail; outcome: SmtpOutcome; now: number },
@@ -142,7 +189,7 @@ export function recordOutcome(
   const { email, outcome, now } = input
   const attempts = email.attempts + 1
   if (outcome.ok)
-    return move(tx, email, ['queued', 'canceled'], {
+    return move(tx, email, ['sending'], {
       emailStatus: 'sent',
       emailError: null,
       emailCode: outcome.code,
@@ -151,7 +198,7 @@ export function recordOutcome(
       emailSentAt: now,
     })
   const next = outcome.permanent ? null : nextAttemptAt({ attempts, firstAt: email.queuedAt, now })
-  return move(tx, email, ['queued'], {
+  return move(tx, email, ['sending'], {
     emailStatus: next === null ? 'failed' : 'queued',
     emailError:
       next === null && !outcome.permanent
@@ -165,7 +212,7 @@ export function recordOutcome(
 
 /** An email that cannot be sent at all (no address, a content that cannot be written): failed, no attempt. */
 export function failUnsent(tx: Tx, input: { email: QueuedEmail; reason: string }): boolean {
-  return move(tx, input.email, ['queued'], {
+  return move(tx, input.email, ['queued', 'sending'], {
     emailStatus: 'failed',
     emailError: input.reason,
     emailNextAt: null,

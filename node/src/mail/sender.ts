@@ -6,20 +6,23 @@ import type { Database } from '../db/client.ts'
 import { mailSettings } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import type { LiveEvent } from '../live/events.ts'
+import { headerText } from '../notifications/mail-content.ts'
 import type { MailSettings, SiteSettings } from '../settings.ts'
 import { loadEmail } from './load-email.ts'
 import {
   anyWaitingTooLong,
+  claimEmail,
   dueEmails,
   emailKey,
   failUnsent,
   failWaitingTooLong,
   type QueuedEmail,
   recordOutcome,
+  releaseClaims,
 } from './queue.ts'
 import { renderEmail } from './render.ts'
-import { effectiveMailSettings, type SmtpSettings } from './smtp-settings.ts'
-import { ensureThreadIds } from './thread-ids.ts'
+import { effectiveMailSettings, type MailSettingsView, type SmtpSettings } from './smtp-settings.ts'
+import { ensureThreadIds, existingThreadIds } from './thread-ids.ts'
 import type { MailTokens } from './tokens.ts'
 import { SmtpPool } from './transport.ts'
 
@@ -45,24 +48,29 @@ export type MailSenderDeps = {
  * Sends the queued emails, one per recipient row, after the commit that queued them: kicked when
  * something became due, and polling for retries that come due on their own.
  *
- * A restart loses nothing: the rows are the queue, and a row is `sent` once the server answered 250.
- * It sends nothing twice that was recorded as accepted; what remains is the short window between the
- * server's 250 and the commit of `sent` (one write-queue turn): a crash or power cut there sends that
- * email again after the restart. SMTP has no way to ask a server whether it already has a message, so
+ * A restart loses nothing: the rows are the queue. A row is claimed (`sending`) before its email goes
+ * out, so Cancel and Retry cannot change it under the send, and a row whose outcome could not be
+ * written (a full disk) stays claimed instead of being sent again on every pass. It sends nothing
+ * twice that was recorded as accepted; what remains is the short window between the server's 250 and
+ * the commit of `sent` (one write-queue turn): a crash or power cut there puts the row back in the
+ * queue at the next start, and the email goes again. SMTP has no way to ask a server whether it already has a message, so
  * that window can be made small, not closed; a duplicate there carries the same Message-ID, which
  * mail programs use to show it once.
  */
 export class MailSender {
   readonly #deps: MailSenderDeps
-  #settings: SmtpSettings | null | undefined
+  #view: MailSettingsView | undefined
   #pool: SmtpPool | null = null
   #running: Promise<void> | null = null
   #wanted = false
   #closed = false
+  #closing: Promise<void> | undefined
   readonly #timer: NodeJS.Timeout
 
   constructor(deps: MailSenderDeps) {
     this.#deps = deps
+    // Before anything runs: what a stopped process was sending is due again.
+    releaseClaims(deps.database.db)
     this.#timer = setInterval(() => this.kick(), deps.pollMs ?? 30_000)
     this.#timer.unref()
   }
@@ -78,12 +86,14 @@ export class MailSender {
       .catch((error) => this.#deps.log.error({ err: error }, 'mail sender: a pass failed'))
       .finally(() => {
         this.#running = null
+        // A kick that came as the last pass was ending found it still running: it is honoured now.
+        if (this.#wanted) this.kick()
       })
   }
 
   /** The administrator changed the mail settings: read them again; the old connections close. */
   reconfigure(): void {
-    this.#settings = undefined
+    this.#view = undefined
     const old = this.#pool
     this.#pool = null
     // Emails on the wire finish on the old connections first.
@@ -96,21 +106,60 @@ export class MailSender {
     while (this.#running) await this.#running
   }
 
-  async close(): Promise<void> {
+  /**
+   * One email outside the queue, best effort: a notice to someone whose mail was refused. It says it
+   * is automatic and carries our loop header, so an auto-responder answering it is dropped on the way
+   * in; without a mail server it is not sent. Rejects when the server refuses it.
+   */
+  async sendNotice(input: { to: string; subject: string; text: string; inReplyTo?: string }): Promise<void> {
+    const settings = this.settings
+    if (!settings || this.#closed) return
+    this.#pool ??= new SmtpPool(settings)
+    const outcome = await this.#pool.send({
+      from: { name: headerText(this.#deps.config.company), address: settings.from },
+      to: input.to,
+      subject: headerText(input.subject),
+      text: input.text,
+      headers: { 'Auto-Submitted': 'auto-replied', 'X-OChat-Loop': settings.mailDomain },
+      ...(input.inReplyTo ? { inReplyTo: input.inReplyTo, references: [input.inReplyTo] } : {}),
+      // A notice that cannot be delivered is not reported back to anyone: the null sender.
+      envelope: { from: '', to: input.to },
+    })
+    if (!outcome.ok) throw new Error(`the notice to ${input.to} was refused: ${outcome.reason}`)
+  }
+
+  /** Stops sending; a second call waits for the first. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#timer)
     await this.idle()
+    // Rows claimed by a pass that stopped early go back to the queue for the next start.
+    await this.#deps.writes.run((tx) => releaseClaims(tx))
     this.#pool?.close()
     this.#pool = null
   }
 
   /** The effective settings, read once until reconfigured. */
   get settings(): SmtpSettings | null {
-    if (this.#settings === undefined) {
+    return this.#effective().settings
+  }
+
+  /** The mail domain, which incoming mail is taken for even while no outgoing server is set up. */
+  get mailDomain(): string | null {
+    return this.#effective().mailDomain
+  }
+
+  #effective(): MailSettingsView {
+    if (this.#view === undefined) {
       const row = this.#deps.database.db.select().from(mailSettings).where(eq(mailSettings.id, 1)).get()
-      this.#settings = effectiveMailSettings(this.#deps.config, row).settings
+      this.#view = effectiveMailSettings(this.#deps.config, row)
     }
-    return this.#settings
+    return this.#view
   }
 
   async #drain(): Promise<void> {
@@ -140,10 +189,12 @@ export class MailSender {
       )
       if (batch.length === 0) return
       for (const email of batch) seen.add(emailKey(email))
+      // One write takes the whole batch: rows changed since they were read (canceled, retried) are left.
+      const claimed = await this.#deps.writes.run((tx) => batch.filter((email) => claimEmail(tx, email)))
       let next = 0
       const worker = async () => {
-        while (next < batch.length && !this.#closed) {
-          const email = batch[next++] as QueuedEmail
+        while (next < claimed.length && !this.#closed) {
+          const email = claimed[next++] as QueuedEmail
           await this.#sendOne(email, settings, pool).catch((error) =>
             this.#deps.log.error(
               { err: error, email: emailKey(email) },
@@ -167,9 +218,11 @@ export class MailSender {
     let message: ReturnType<typeof renderEmail>
     try {
       const context = loadEmail(this.#deps.database.db, email)
-      const ids = await writes.run((tx) =>
-        ensureThreadIds(tx, { mail: context.mail, mailDomain: settings.mailDomain }),
-      )
+      const ids =
+        existingThreadIds(this.#deps.database.db, { mail: context.mail }) ??
+        (await writes.run((tx) =>
+          ensureThreadIds(tx, { mail: context.mail, mailDomain: settings.mailDomain }),
+        ))
       message = renderEmail({
         email,
         context,

@@ -154,12 +154,28 @@ export function saveMailSettings(
     throw new MailError('E_MAIL_SETTING_FROM_ENVIRONMENT', `set by the environment: ${locked.join(', ')}`)
   const keep = <T>(given: T | undefined, saved: T | null | undefined): T | null =>
     given === undefined ? (saved ?? null) : given
-  const values = {
+  const server = {
     smtpHost: keep(update.host, current?.smtpHost),
     smtpPort: keep(update.port, current?.smtpPort),
     smtpSecurity: update.security ?? current?.smtpSecurity ?? 'starttls',
     smtpUser: keep(update.user === '' ? null : update.user, current?.smtpUser),
-    smtpPassword: keep(update.password, current?.smtpPassword),
+  }
+  // The saved password goes only to the server it was saved for: a new host, port, login or
+  // security clears it unless a password comes with the change (an admin's typo, or a stolen admin
+  // key, must not send it elsewhere).
+  const moved =
+    current !== undefined &&
+    (server.smtpHost !== current.smtpHost ||
+      server.smtpPort !== current.smtpPort ||
+      server.smtpSecurity !== current.smtpSecurity ||
+      server.smtpUser !== current.smtpUser)
+  const smtpPassword =
+    update.password !== undefined ? update.password : moved ? null : (current?.smtpPassword ?? null)
+  if (smtpPassword && server.smtpSecurity === 'none' && !isLoopback(server.smtpHost))
+    throw new MailError('E_MAIL_PASSWORD_IN_CLEAR')
+  const values = {
+    ...server,
+    smtpPassword,
     fromAddress: keep(update.from, current?.fromAddress),
     mailDomain: keep(update.mailDomain, current?.mailDomain),
     updatedAt: input.now,
@@ -171,4 +187,9 @@ export function saveMailSettings(
     .onConflictDoUpdate({ target: mailSettings.id, set: values })
     .returning()
     .get()
+}
+
+/** A server on this machine, where an unencrypted connection never crosses a network. */
+function isLoopback(host: string | null): boolean {
+  return host === 'localhost' || host === '::1' || (host !== null && /^127\.\d+\.\d+\.\d+$/.test(host))
 }

@@ -22,6 +22,8 @@ type Source = 'environment' | 'admin' | 'unset'
 /** Where each effective value came from, for the admin page. */
 export type MailSettingsView = {
   settings: SmtpSettings | null
+  /** The domain of aliases, reply and bounce addresses, known even before a server is set up. */
+  mailDomain: string | null
   sources: Record<'server' | 'from' | 'mailDomain', Source>
   /** What is still needed before mail can be sent, in plain words. */
   missing: string[]
@@ -60,7 +62,7 @@ export function effectiveMailSettings(
   if (!from) missing.push('a From address')
   else if (!mailDomain) missing.push('a mail domain')
   const settings = server && from && mailDomain ? { ...server, from, mailDomain } : null
-  return { settings, sources, missing }
+  return { settings, mailDomain, sources, missing }
 }
 
 /** The usual port of each security mode (RFC 8314: 465 for TLS, 587 for submission with STARTTLS). */

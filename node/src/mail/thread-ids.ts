@@ -11,7 +11,8 @@ export type ThreadIds = { own: string; parent: string | null }
  * (stored, so every recipient's copy and every later email of the record use the same ones). A
  * message's own id lives on the message; an email with no message behind it (an assignment, an
  * O'Chat notification) keeps it on the mail. The parent is the message answered, else the record's
- * first message, so every email of a record threads together in the recipient's mail program.
+ * first message that is not internal (a note's id must not travel in a customer's References), so
+ * every email of a record threads together in the recipient's mail program.
  * Runs in the write queue: two recipients of one message cannot both assign one.
  */
 export function ensureThreadIds(
@@ -31,12 +32,54 @@ export function ensureThreadIds(
     tx
       .select({ id: messages.id })
       .from(messages)
-      .where(eq(messages.recordId, mail.recordId))
+      .where(and(eq(messages.recordId, mail.recordId), eq(messages.internal, false)))
       .orderBy(asc(messages.id))
       .limit(1)
       .get()?.id
   if (parentId === undefined || parentId === mail.messageId) return { own, parent: null }
   return { own, parent: messageIdOf(tx, parentId, mailDomain) }
+}
+
+/**
+ * The same ids when they are all assigned already, read without a write: only a message's first
+ * recipient has to go through the write queue to assign them.
+ */
+export function existingThreadIds(
+  tx: Tx,
+  input: { mail: { id: number; messageId: number | null; recordId: number | null } },
+): ThreadIds | null {
+  const { mail } = input
+  const own =
+    mail.messageId !== null
+      ? tx.select({ id: messages.emailMessageId }).from(messages).where(eq(messages.id, mail.messageId)).get()
+          ?.id
+      : tx
+          .select({ id: outgoingMail.emailMessageId })
+          .from(outgoingMail)
+          .where(eq(outgoingMail.id, mail.id))
+          .get()?.id
+  if (!own) return null
+  if (mail.recordId === null) return { own, parent: null }
+  const message =
+    mail.messageId !== null
+      ? tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, mail.messageId)).get()
+      : undefined
+  const parentId =
+    message?.parentId ??
+    tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(and(eq(messages.recordId, mail.recordId), eq(messages.internal, false)))
+      .orderBy(asc(messages.id))
+      .limit(1)
+      .get()?.id
+  if (parentId === undefined || parentId === mail.messageId) return { own, parent: null }
+  const parent = tx
+    .select({ id: messages.emailMessageId })
+    .from(messages)
+    .where(eq(messages.id, parentId))
+    .get()?.id
+  return parent ? { own, parent } : null
 }
 
 /** Random, so Message-IDs say nothing guessable and never repeat across nodes or restores. */

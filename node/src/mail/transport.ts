@@ -80,19 +80,31 @@ function accepted(info: SMTPTransport.SentMessageInfo): SmtpOutcome {
   return { ok: true, code: Number.isFinite(code) ? code : 250, response }
 }
 
+/** SMTP commands whose 5xx refuses this email (its recipient, its content), not the whole setup. */
+const EMAIL_COMMANDS = new Set(['RCPT TO', 'DATA'])
+
 /**
- * An SMTP reply of 5xx is permanent (RFC 5321 section 4.2.1): the same email would be refused again.
- * Everything else is temporary: 4xx replies, and a server that cannot be reached, times out, drops
- * the connection or fails the TLS handshake or the login, which says nothing about this email and is
- * fixed on the server's side or in the settings, after which the queued mail should still go out.
+ * An SMTP reply of 5xx to this email's recipient or content is permanent (RFC 5321 section 4.2.1):
+ * the same email would be refused again. Everything else is temporary: 4xx replies; a server that
+ * cannot be reached, times out, drops the connection, fails the TLS handshake or the login; and a 5xx
+ * to the greeting or to MAIL FROM (a From address the login may not send as). Those say nothing about
+ * this email and are fixed on the server or in the settings, after which the queued mail should still
+ * go out, rather than the whole queue failing at once.
  */
 function refused(error: unknown): SmtpOutcome {
-  const failure = error as { responseCode?: number; response?: string; code?: string; message?: string }
+  const failure = error as {
+    responseCode?: number
+    response?: string
+    code?: string
+    command?: string
+    message?: string
+  }
   const code = typeof failure.responseCode === 'number' ? failure.responseCode : null
   const reason = (failure.response || failure.message || String(error)).replace(/\s+/g, ' ').trim()
-  const login = failure.code === 'EAUTH'
+  const aboutThisEmail = failure.command === undefined || EMAIL_COMMANDS.has(failure.command)
   // An email nodemailer could not build (a broken address, an unreadable attachment) fails again too.
   const unbuildable = code === null && (failure.code === 'EMESSAGE' || failure.code === 'EENVELOPE')
-  const permanent = unbuildable || (!login && code !== null && code >= 500 && code < 600)
+  const permanent =
+    unbuildable || (failure.code !== 'EAUTH' && aboutThisEmail && code !== null && code >= 500 && code < 600)
   return { ok: false, permanent, code, reason: reason || 'the mail server refused the email' }
 }

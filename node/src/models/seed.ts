@@ -1,5 +1,5 @@
 import type { Db } from '../db/client.ts'
-import { activityTypes, subtypes } from '../db/schema.ts'
+import { activityTypes, mailAliases, subtypes } from '../db/schema.ts'
 import { BUILTIN_MODELS } from './builtin.ts'
 import { defineModel } from './define-model.ts'
 import type { ModelRegistry } from './registry.ts'
@@ -79,7 +79,13 @@ export const ACTIVITY_TYPES = [
   },
 ] as const
 
-/** Creates what every node starts with, once: subtypes, activity types, built-in models. */
+/** The mail aliases a node starts with: a mail to sales@ is a new lead, to support@ a new ticket. */
+export const MAIL_ALIASES = [
+  { name: 'sales', model: 'lead' },
+  { name: 'support', model: 'ticket' },
+] as const
+
+/** Creates what every node starts with, once: subtypes, activity types, built-in models, mail aliases. */
 export function ensureBaseData(input: { db: Db; registry: ModelRegistry; now: number }): void {
   const { db } = input
   db.transaction((tx) => {
@@ -99,4 +105,16 @@ export function ensureBaseData(input: { db: Db; registry: ModelRegistry; now: nu
         definition: { ...definition, builtin: true },
         now: input.now,
       })
+  // A name taken by another alias is left alone; an alias deleted comes back at the next start, so
+  // one is turned off by deactivating it.
+  db.transaction((tx) => {
+    for (const alias of MAIL_ALIASES) {
+      const model = input.registry.byName(alias.model)
+      if (!model) continue
+      tx.insert(mailAliases)
+        .values({ name: alias.name, modelId: model.id, contactPolicy: 'partners', createdAt: input.now })
+        .onConflictDoNothing()
+        .run()
+    }
+  })
 }

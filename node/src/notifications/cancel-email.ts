@@ -15,6 +15,7 @@ export function cancelEmail(
   input: { email: EmailRecipientRow; effects: Effects },
 ): EmailRecipientRow {
   const { notification } = input.email
+  if (notification.emailStatus === 'sending') throw new EmailStatusError('E_EMAIL_SENDING')
   const moved = moveEmail(tx, {
     id: notification.id,
     from: CANCELABLE,

@@ -15,6 +15,16 @@ export const EMAIL_STATUS_CATALOG = {
     prefix: 'invalid',
     message: 'The contact has no email address: add one to the contact, then retry.',
   },
+  E_EMAIL_SENDING: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'This email is being handed to the mail server right now: look again in a moment.',
+  },
+  E_EMAIL_MESSAGE_DELETED: {
+    status: 409,
+    prefix: 'invalid',
+    message: 'The message of this email was deleted: it is not sent again.',
+  },
   E_EMAIL_NOT_CANCELABLE: {
     status: 409,
     prefix: 'invalid',

@@ -46,7 +46,8 @@ export function presentEmailRecipient(row: EmailRecipientRow): EmailRecipientVie
     activityId: n.activityId,
     partner: { id: n.partnerId, name: row.partnerName },
     address: n.emailTo ?? '',
-    // Email rows are written queued or failed and only moved to the statuses above.
+    // Rows are written queued or failed and moved only to the statuses above, or to `sending` for the
+    // moment the sender hands the email over: shown as queued, it is still on its way.
     status: status.success ? status.data : 'queued',
     reason: n.emailError,
     code: n.emailCode,

@@ -101,7 +101,7 @@ export function moveEmail(
     set: Partial<
       Pick<
         typeof notifications.$inferInsert,
-        'emailStatus' | 'emailError' | 'emailQueuedAt' | 'emailNextAt' | 'emailTo'
+        'emailStatus' | 'emailError' | 'emailAttempts' | 'emailQueuedAt' | 'emailNextAt' | 'emailTo'
       >
     >
   },

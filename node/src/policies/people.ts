@@ -49,10 +49,19 @@ export function authorizeApiKeyMinting(principal: Principal): void {
     throw new NodeError('E_FORBIDDEN', 'create API keys from a logged-in session')
 }
 
-/** Only an administrator hands out the admin scope. */
+/**
+ * Only an administrator hands out the admin scope, and `mail:inbound`: whoever hands in raw mail is
+ * believed about who sent it.
+ */
+const ADMIN_SCOPES: readonly Scope[] = ['admin', 'mail:inbound']
+
 export function authorizeApiKeyCreation(principal: Principal, scopes: readonly Scope[]): void {
-  if (scopes.includes('admin') && principal.role !== 'admin')
-    throw new NodeError('E_FORBIDDEN', 'only administrators can create keys with the admin scope')
+  const held = scopes.filter((scope) => ADMIN_SCOPES.includes(scope))
+  if (held.length > 0 && principal.role !== 'admin')
+    throw new NodeError(
+      'E_FORBIDDEN',
+      `only administrators can create keys with the ${held.join(' and ')} scope`,
+    )
 }
 
 /** A user lists and revokes their own API keys only; anyone else's is "not found". */

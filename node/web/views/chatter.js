@@ -242,6 +242,10 @@ export function mountChatter(ctx, slot, { record }) {
             text: formatTime(message.createdAt),
           }),
           h('span', { class: `kind kind-${message.kind}`, text: KIND_LABELS[message.kind] ?? message.kind }),
+          // A message that came in by email says so, with the address it came from.
+          message.emailFrom
+            ? h('span', { class: 'via-email muted', text: `by email from ${message.emailFrom}` })
+            : null,
           emailSlot,
           message.editedAt && !message.deleted
             ? h('span', {

@@ -93,28 +93,24 @@ function unitOf(name: string, value: unknown): string {
   return ''
 }
 
-/** The configuration as a markdown table, one row per variable, columns aligned. */
+/**
+ * The configuration as a markdown table, one row per variable, columns aligned. Brief: the variable
+ * and the first clause of its default only, for a map that links to the full table.
+ */
 export function configTable(schema: z.ZodType, options: { brief?: boolean } = {}): string {
   const rows = configVariables(schema).map((variable) =>
-    [
-      `\`${variable.name}\``,
-      options.brief ? (variable.default.split(';')[0] as string) : variable.default,
-      options.brief ? firstSentence(variable.description) : variable.description,
-    ].map((cell) => cell.replace(/\s+/g, ' ').replaceAll('|', '\\|')),
+    (options.brief
+      ? [`\`${variable.name}\``, variable.default.split(';')[0] as string]
+      : [`\`${variable.name}\``, variable.default, variable.description]
+    ).map((cell) => cell.replace(/\s+/g, ' ').replaceAll('|', '\\|')),
   )
-  const header = ['variable', 'default', 'description']
+  const header = options.brief ? ['variable', 'default'] : ['variable', 'default', 'description']
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
   )
   const line = (cells: string[]) =>
     `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n')
-}
-
-/** A description's first sentence, for a table meant to be read at a glance. */
-function firstSentence(text: string): string {
-  const end = /[.!?](\s|$)/.exec(text)
-  return end ? text.slice(0, end.index + 1) : text
 }
 
 /** The object of variables under the schema's transforms. */

@@ -1,0 +1,294 @@
+import type { Clock } from '@ochat/shared-protocol/server'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Database } from '../../db/client.ts'
+import { incomingMails } from '../../db/schema.ts'
+import type { WriteQueue } from '../../db/write-queue.ts'
+import { NodeError } from '../../errors.ts'
+import { newEffects } from '../../live/events.ts'
+import type { LiveHub } from '../../live/hub.ts'
+import type { ModelRegistry } from '../../models/registry.ts'
+import type { MailSettings, SiteSettings } from '../../settings.ts'
+import type { MailSender } from '../sender.ts'
+import type { MailTokens } from '../tokens.ts'
+import { emailBody } from './body.ts'
+import { applyBounce, isBounce, readReport } from './bounce.ts'
+import { type Decision, routeAndPost, seenBefore } from './decide.ts'
+import { storeFiles } from './files.ts'
+import { carriesOurLoopHeader, isAutomatic } from './loop-guard.ts'
+import { type InboundMail, parseMail } from './parse.ts'
+import { keepRaw, SWEEP_EVERY_MS, sweepRaw } from './raw-store.ts'
+import { type Addressing, bounceTokensOf, findRoutes, takesAddress } from './route.ts'
+
+export type InboundVia = 'smtp' | 'http' | 'cli'
+export type InboundOutcome =
+  | 'posted'
+  | 'created'
+  | 'bounce'
+  | 'duplicate'
+  | 'auto'
+  | 'loop'
+  | 'refused'
+  | 'error'
+export type InboundResult = {
+  outcome: InboundOutcome
+  /** As an administrator reads it. */
+  reason: string | null
+  recordId: number | null
+  messageId: number | null
+  /** The incoming_mails row; 0 when the node could not store anything. */
+  incomingId: number
+  /**
+   * What an SMTP server answers the client: 250 for everything taken in or deliberately dropped;
+   * 550 5.1.1 / 5.7.1 for refused (with the reason); 554 5.6.0 for unreadable mail; 451 4.3.0 when
+   * the node could not store it now (the client retries).
+   */
+  smtp: { code: number; message: string }
+}
+
+/** Everything the intake needs; the node builds it once. */
+export type InboundDeps = {
+  database: Database
+  writes: WriteQueue
+  clock: Clock
+  registry: ModelRegistry
+  live: LiveHub
+  config: SiteSettings & MailSettings & { attachmentDir: string; dataDir: string }
+  /** For the mail domain (its settings) and sendNotice (bounces back to refused senders). */
+  mail: MailSender
+  tokens: MailTokens
+  log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
+}
+
+/** What the transaction decided, with its incoming_mails row. */
+type Filed = Decision & { incomingId: number }
+
+const lastSweep = new WeakMap<Database, number>()
+
+/**
+ * Takes one email in: parses it, routes it (duplicate, bounce, loop and automatic guards, reply token,
+ * threading headers, record and model aliases) and writes everything it makes, with its
+ * incoming_mails row, in one transaction. Never throws: bad mail becomes an `error` row.
+ */
+export async function receiveMail(
+  deps: InboundDeps,
+  input: { raw: Buffer; via: InboundVia; envelope?: { from: string | null; to: string[] } },
+): Promise<InboundResult> {
+  const now = deps.clock.now()
+  void sweepWhenDue(deps, now)
+  const base = { via: input.via, size: input.raw.length, receivedAt: now }
+  let filed: Filed
+  let mail: InboundMail | null = null
+  try {
+    const parsed = await parseMail(input.raw)
+    if (!parsed.ok) {
+      const sender = input.envelope?.from?.toLowerCase() || null
+      filed = await fileOnly(deps, {
+        ...base,
+        sender,
+        subject: null,
+        emailMessageId: null,
+        outcome: 'error',
+        reason: parsed.reason,
+      })
+    } else {
+      mail = parsed.mail
+      filed = await takeIn(deps, { mail, raw: input.raw, envelopeTo: input.envelope?.to ?? [], base })
+    }
+  } catch (error) {
+    deps.log.error({ err: error }, 'mail intake: a mail could not be stored')
+    return {
+      outcome: 'error',
+      reason: 'the node could not store the mail now',
+      recordId: null,
+      messageId: null,
+      incomingId: 0,
+      smtp: { code: 451, message: '4.3.0 Could not store the message now, try again later' },
+    }
+  }
+  if (filed.outcome === 'refused' || filed.outcome === 'error')
+    await keepRaw({
+      writes: deps.writes,
+      dataDir: deps.config.dataDir,
+      id: filed.incomingId,
+      raw: input.raw,
+      now,
+    }).catch((error) =>
+      deps.log.error(
+        { err: error, incomingId: filed.incomingId },
+        'mail intake: the raw message was not kept',
+      ),
+    )
+  if (filed.notice && mail?.from && input.via !== 'smtp') await noticeRefusal(deps, mail, filed.reason ?? '')
+  deps.log.info(
+    { incomingId: filed.incomingId, outcome: filed.outcome, reason: filed.reason },
+    'mail received',
+  )
+  return {
+    outcome: filed.outcome,
+    reason: filed.reason,
+    recordId: filed.recordId,
+    messageId: filed.messageId,
+    incomingId: filed.incomingId,
+    smtp: smtpAnswer(filed),
+  }
+}
+
+/** Whether an address (RCPT TO) is one this node takes mail for: an alias, reply+…, bounce+…, the catchall. */
+export function acceptsRecipient(deps: InboundDeps, address: string): boolean {
+  const mailDomain = mailDomainOf(deps)
+  return mailDomain !== null && takesAddress(deps.database.db, { address, mailDomain })
+}
+
+type Base = { via: InboundVia; size: number; receivedAt: number }
+
+async function takeIn(
+  deps: InboundDeps,
+  input: { mail: InboundMail; raw: Buffer; envelopeTo: string[]; base: Base },
+): Promise<Filed> {
+  const { mail, base } = input
+  const sender = mail.from?.address ?? ''
+  const mailDomain = mailDomainOf(deps) ?? 'mail-domain.invalid'
+  const addressing: Addressing = {
+    recipients: [...new Set([...mail.recipients, ...input.envelopeTo.map((to) => to.toLowerCase())])],
+    mailDomain,
+  }
+  const bounceTokens = bounceTokensOf(addressing)
+  const row = { ...base, sender, subject: mail.subject.slice(0, 998), emailMessageId: mail.messageId }
+  const bounce = isBounce(mail, bounceTokens)
+  const dropped = bounce || carriesOurLoopHeader(mail, mailDomain) || isAutomatic(mail)
+  // Files are written before the transaction; unroutable mail (spam to made-up addresses) writes none.
+  const routable =
+    !dropped && findRoutes(deps.database.db, { mail, addressing, tokens: deps.tokens }).length > 0
+  const files = routable ? storeFiles(deps.config.attachmentDir, mail.attachments) : []
+  const html = dropped ? '' : emailBody(mail)
+  const effects = newEffects()
+  try {
+    const filed = await deps.writes.run((tx) => {
+      const insert = (entry: Decision): Filed => {
+        const inserted = tx
+          .insert(incomingMails)
+          .values({
+            ...row,
+            outcome: entry.outcome,
+            reason: entry.reason,
+            recordId: entry.recordId,
+            messageId: entry.messageId,
+            aliasId: entry.aliasId ?? null,
+          })
+          .returning({ id: incomingMails.id })
+          .get()
+        return { ...entry, incomingId: inserted.id }
+      }
+      const none = { recordId: null, messageId: null }
+      if (mail.messageId && seenBefore(tx, mail.messageId))
+        return insert({
+          outcome: 'duplicate',
+          reason: 'a mail with this Message-ID was received already',
+          ...none,
+        })
+      if (bounce) {
+        const applied = applyBounce(tx, {
+          tokens: deps.tokens,
+          bounceTokens,
+          report: readReport(input.raw, mail),
+          mailDomain,
+        })
+        return insert({
+          outcome: 'bounce',
+          reason: applied.reason,
+          recordId: applied.recordId,
+          messageId: null,
+        })
+      }
+      if (carriesOurLoopHeader(mail, mailDomain))
+        return insert({
+          outcome: 'loop',
+          reason: 'it carries our own loop header: a mail we sent came back',
+          ...none,
+        })
+      if (isAutomatic(mail))
+        return insert({
+          outcome: 'auto',
+          reason: 'an automatic reply or bulk mail: dropped, not answered',
+          ...none,
+        })
+      return insert(
+        routeAndPost(deps, tx, { mail, addressing, sender, html, files, now: base.receivedAt, effects }),
+      )
+    })
+    deps.live.publish(effects)
+    return filed
+  } catch (error) {
+    // Nothing of the mail was written: it is filed as unreadable, with why, for an administrator.
+    const reason =
+      error instanceof NodeError
+        ? `could not be taken in: ${error.message}`
+        : 'could not be taken in: an unexpected error'
+    if (!(error instanceof NodeError)) deps.log.error({ err: error }, 'mail intake: taking a mail in failed')
+    return fileOnly(deps, { ...row, outcome: 'error', reason })
+  }
+}
+
+async function fileOnly(
+  deps: InboundDeps,
+  row: Base & {
+    sender: string | null
+    subject: string | null
+    emailMessageId: string | null
+    outcome: 'error'
+    reason: string
+  },
+): Promise<Filed> {
+  const inserted = await deps.writes.run((tx) =>
+    tx.insert(incomingMails).values(row).returning({ id: incomingMails.id }).get(),
+  )
+  return {
+    outcome: row.outcome,
+    reason: row.reason,
+    recordId: null,
+    messageId: null,
+    incomingId: inserted.id,
+  }
+}
+
+function smtpAnswer(filed: Filed): { code: number; message: string } {
+  if (filed.outcome === 'refused')
+    return { code: 550, message: `${filed.policy ? '5.7.1' : '5.1.1'} ${filed.reason ?? 'refused'}` }
+  if (filed.outcome === 'error')
+    return { code: 554, message: `5.6.0 ${filed.reason ?? 'unreadable message'}` }
+  return { code: 250, message: `2.0.0 ${filed.outcome}` }
+}
+
+/**
+ * Tells a refused sender why. Over SMTP the refusal is the answer itself and the sending server
+ * writes the bounce; mail handed over by HTTP or the CLI has nobody else to tell them. Never to a
+ * mailer daemon or to our own domain, which would start a loop.
+ */
+async function noticeRefusal(deps: InboundDeps, mail: InboundMail, reason: string): Promise<void> {
+  const to = mail.from?.address ?? ''
+  const mailDomain = mailDomainOf(deps)
+  const local = to.split('@')[0] ?? ''
+  if (!to || local === 'mailer-daemon' || local === 'postmaster') return
+  if (mailDomain && to.endsWith(`@${mailDomain.toLowerCase()}`)) return
+  await deps.mail
+    .sendNotice({
+      to,
+      subject: `Not delivered: ${mail.subject || '(no subject)'}`,
+      text: `Your message could not be delivered to ${deps.config.company}: ${reason}.`,
+      ...(mail.messageId ? { inReplyTo: `<${mail.messageId}>` } : {}),
+    })
+    .catch((error) => deps.log.warn({ err: error }, 'mail intake: the refusal notice was not sent'))
+}
+
+function mailDomainOf(deps: InboundDeps): string | null {
+  return deps.mail.mailDomain ?? deps.config.mailDomain ?? null
+}
+
+async function sweepWhenDue(deps: InboundDeps, now: number): Promise<void> {
+  const last = lastSweep.get(deps.database)
+  if (last !== undefined && now - last < SWEEP_EVERY_MS) return
+  lastSweep.set(deps.database, now)
+  await sweepRaw({ database: deps.database, writes: deps.writes, dataDir: deps.config.dataDir, now }).catch(
+    (error) => deps.log.warn({ err: error }, 'mail intake: sweeping raw messages failed'),
+  )
+}

@@ -1,0 +1,157 @@
+import { and, eq, inArray } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { mailAliases, messages, outgoingMail, records } from '../../db/schema.ts'
+import type { MailTokens, ReplyTarget } from '../tokens.ts'
+import type { InboundMail } from './parse.ts'
+import type { AliasRow } from './policy.ts'
+
+/** The local part of the address that takes what no alias does; mail to it is refused, never posted. */
+export const CATCHALL = 'catchall'
+
+/** Where one mail goes: an answer on a record, a post through a record alias, or a new record. */
+export type Route =
+  | {
+      kind: 'post'
+      recordId: number
+      /** The message answered, when known. */
+      parentId: number | null
+      /** The partner our reply token was made for: they wrote it. */
+      tokenPartnerId: number | null
+      /** A record alias (its contact policy applies); null for a reply. */
+      alias: AliasRow | null
+    }
+  | { kind: 'create'; alias: AliasRow }
+
+export type Addressing = {
+  /** To, Cc, Delivered-To and the envelope's RCPT TO, lower case, once each. */
+  recipients: string[]
+  mailDomain: string
+}
+
+/** The local parts at our domain of the addresses a mail was sent to. */
+export function localParts(addressing: Addressing): string[] {
+  const suffix = `@${addressing.mailDomain.toLowerCase()}`
+  return addressing.recipients
+    .filter((address) => address.endsWith(suffix))
+    .map((address) => address.slice(0, -suffix.length))
+}
+
+/** The tokens of bounce+TOKEN addresses among the recipients. */
+export function bounceTokensOf(addressing: Addressing): string[] {
+  return localParts(addressing).flatMap((local) => (local.startsWith('bounce+') ? [local.slice(7)] : []))
+}
+
+/**
+ * The routes of a mail that is neither a bounce nor automatic, in Odoo's order: our reply token, then
+ * In-Reply-To/References to our Message-IDs (an alias of another model among the recipients makes it a
+ * forward: a new record there), then record aliases, then model aliases (one route each). None: refused.
+ */
+export function findRoutes(
+  tx: Tx,
+  input: { mail: InboundMail; addressing: Addressing; tokens: MailTokens },
+): Route[] {
+  const locals = localParts(input.addressing)
+  const aliases = activeAliases(tx, locals)
+  const reply = byReplyToken(tx, locals, input.tokens) ?? byThreadIds(tx, input.mail.threadIds)
+  if (reply) {
+    const forwards = aliases.filter((alias) => alias.recordId === null && alias.modelId !== reply.modelId)
+    if (forwards.length > 0) return forwards.map((alias) => ({ kind: 'create', alias }))
+    return [
+      {
+        kind: 'post',
+        recordId: reply.recordId,
+        parentId: reply.parentId,
+        tokenPartnerId: reply.partnerId,
+        alias: null,
+      },
+    ]
+  }
+  const routes: Route[] = []
+  for (const alias of aliases)
+    if (alias.recordId !== null)
+      routes.push({ kind: 'post', recordId: alias.recordId, parentId: null, tokenPartnerId: null, alias })
+  for (const alias of aliases) if (alias.recordId === null) routes.push({ kind: 'create', alias })
+  return routes
+}
+
+/** Whether an address is one this node takes mail for: an alias, reply+…, bounce+…, or the catchall. */
+export function takesAddress(tx: Tx, input: { address: string; mailDomain: string }): boolean {
+  const [local = '', ...rest] = input.address.toLowerCase().split('@')
+  if (rest.join('@') !== input.mailDomain.toLowerCase()) return false
+  if (local === CATCHALL || local.startsWith('reply+') || local.startsWith('bounce+')) return true
+  return activeAliases(tx, [local]).length > 0
+}
+
+function activeAliases(tx: Tx, locals: string[]): AliasRow[] {
+  const names = [...new Set(locals)].filter((local) => !local.includes('+'))
+  if (names.length === 0) return []
+  return tx
+    .select()
+    .from(mailAliases)
+    .where(and(inArray(mailAliases.name, names), eq(mailAliases.active, true)))
+    .orderBy(mailAliases.id)
+    .all()
+}
+
+type Reply = { recordId: number; modelId: number; parentId: number | null; partnerId: number | null }
+
+/** A forged or stale token names nothing: the mail goes on as if sent to an unknown address. */
+function byReplyToken(tx: Tx, locals: string[], tokens: MailTokens): Reply | undefined {
+  for (const local of locals) {
+    if (!local.startsWith('reply+')) continue
+    const target: ReplyTarget | null = tokens.readReplyToken(local.slice(6))
+    if (!target) continue
+    const record = tx
+      .select({ id: records.id, modelId: records.modelId })
+      .from(records)
+      .where(eq(records.id, target.recordId))
+      .get()
+    // A deleted record: the reply falls through to the aliases, which may create a new one.
+    if (!record) continue
+    const parent =
+      target.messageId === 0
+        ? undefined
+        : tx
+            .select({ id: messages.id })
+            .from(messages)
+            .where(and(eq(messages.id, target.messageId), eq(messages.recordId, record.id)))
+            .get()
+    return {
+      recordId: record.id,
+      modelId: record.modelId,
+      parentId: parent?.id ?? null,
+      partnerId: target.partnerId,
+    }
+  }
+  return undefined
+}
+
+function byThreadIds(tx: Tx, ids: string[]): Reply | undefined {
+  if (ids.length === 0) return undefined
+  const found = tx
+    .select({
+      emailMessageId: messages.emailMessageId,
+      id: messages.id,
+      recordId: records.id,
+      modelId: records.modelId,
+    })
+    .from(messages)
+    .innerJoin(records, eq(records.id, messages.recordId))
+    .where(inArray(messages.emailMessageId, ids))
+    .all()
+  const mails = tx
+    .select({ emailMessageId: outgoingMail.emailMessageId, recordId: records.id, modelId: records.modelId })
+    .from(outgoingMail)
+    .innerJoin(records, eq(records.id, outgoingMail.recordId))
+    .where(inArray(outgoingMail.emailMessageId, ids))
+    .all()
+  // In-Reply-To first, then References from the newest.
+  for (const id of ids) {
+    const message = found.find((row) => row.emailMessageId === id)
+    if (message)
+      return { recordId: message.recordId, modelId: message.modelId, parentId: message.id, partnerId: null }
+    const mail = mails.find((row) => row.emailMessageId === id)
+    if (mail) return { recordId: mail.recordId, modelId: mail.modelId, parentId: null, partnerId: null }
+  }
+  return undefined
+}

@@ -1,0 +1,205 @@
+import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import type { Readable } from 'node:stream'
+import type { Clock } from '@ochat/shared-protocol/server'
+import { SMTPServer, type SMTPServerSession } from 'smtp-server'
+import type { InboundSmtpSettings } from '../../settings.ts'
+import {
+  acceptsRecipient,
+  type InboundDeps,
+  type InboundResult,
+  type InboundVia,
+  receiveMail,
+} from './receive.ts'
+
+/** The intake as the listener uses it: a test can hand in its own. */
+export type Intake = {
+  receive(input: {
+    raw: Buffer
+    via: InboundVia
+    envelope?: { from: string | null; to: string[] }
+  }): Promise<InboundResult>
+  accepts(address: string): boolean
+}
+
+/** A message names at most this many recipients: more is a mass mailing, not a conversation. */
+export const MAX_RECIPIENTS = 50
+/** Messages a minute from one sender address, and from one client address. */
+export const MESSAGES_PER_MINUTE = 60
+const WINDOW_MS = 60_000
+
+/** An SMTP answer: smtp-server sends `err.responseCode` and `err.message` as they are. */
+function answer(code: number, text: string): Error & { responseCode: number } {
+  return Object.assign(new Error(text), { responseCode: code })
+}
+
+/**
+ * Sliding one-minute windows of message times per key (a sender address, a client address). A key's
+ * times are dropped once they leave the window, so the map holds only the last minute's senders.
+ */
+class RateWindow {
+  readonly #times = new Map<string, number[]>()
+
+  /** Counts a message for `key`; answers the seconds to wait when the key is already at the limit. */
+  take(key: string, now: number): number | null {
+    const times = (this.#times.get(key) ?? []).filter((time) => time > now - WINDOW_MS)
+    if (times.length >= MESSAGES_PER_MINUTE) {
+      this.#times.set(key, times)
+      return Math.max(1, Math.ceil(((times[0] as number) + WINDOW_MS - now) / 1000))
+    }
+    times.push(now)
+    this.#times.set(key, times)
+    if (this.#times.size > 10_000) this.#prune(now)
+    return null
+  }
+
+  #prune(now: number): void {
+    for (const [key, times] of this.#times)
+      if ((times.at(-1) ?? 0) <= now - WINDOW_MS) this.#times.delete(key)
+  }
+}
+
+/** The intake (receive.ts) working on a node's InboundDeps. */
+export function intakeOf(deps: InboundDeps): Intake {
+  return {
+    receive: (input) => receiveMail(deps, input),
+    accepts: (address) => acceptsRecipient(deps, address),
+  }
+}
+
+/**
+ * Incoming mail over SMTP: takes mail for the node's own addresses only (never a relay), without
+ * AUTH, up to `maxBytes` a message and MAX_RECIPIENTS recipients, at a bounded rate per sender and per
+ * client; after DATA the intake decides and its answer is the client's.
+ */
+export class SmtpListener {
+  readonly #server: SMTPServer
+  readonly #settings: InboundSmtpSettings
+  #address: AddressInfo | null = null
+
+  constructor(input: {
+    settings: InboundSmtpSettings
+    maxBytes: number
+    intake: Intake
+    clock: Clock
+    /** The greeting's host name. */
+    name: string
+    log: { warn(object: object, message: string): void; error(object: object, message: string): void }
+  }) {
+    const { intake, clock, maxBytes, log } = input
+    this.#settings = input.settings
+    const bySender = new RateWindow()
+    const byClient = new RateWindow()
+    const tls = input.settings.tls
+    this.#server = new SMTPServer({
+      name: input.name,
+      banner: 'mail for this node only',
+      authOptional: true,
+      disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+      ...(tls ? { key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) } : {}),
+      // Announced in EHLO so a client can refuse a large message before sending it; enforced below.
+      size: maxBytes,
+      maxClients: 100,
+      // A stopping node waits this long for a message being received, then hangs up (the client retries).
+      closeTimeout: 5_000,
+      logger: false,
+      onMailFrom(address, session, callback) {
+        const now = clock.now()
+        const client = session.remoteAddress || 'unknown'
+        const clientWait = byClient.take(`ip:${client}`, now)
+        if (clientWait !== null)
+          return callback(answer(451, `4.7.1 too many messages from ${client}: try again in ${clientWait} s`))
+        const sender = address.address.toLowerCase()
+        const senderWait = sender ? bySender.take(`from:${sender}`, now) : null
+        if (senderWait !== null)
+          return callback(answer(451, `4.7.1 too many messages from ${sender}: try again in ${senderWait} s`))
+        callback()
+      },
+      onRcptTo(address, session, callback) {
+        if (session.envelope.rcptTo.length >= MAX_RECIPIENTS)
+          return callback(answer(452, `4.5.3 too many recipients: at most ${MAX_RECIPIENTS} a message`))
+        let accepted = false
+        try {
+          accepted = intake.accepts(address.address)
+        } catch (error) {
+          log.error({ err: error }, 'incoming mail: could not check a recipient')
+          return callback(answer(451, '4.3.0 cannot check this recipient now: try again later'))
+        }
+        if (!accepted) return callback(answer(550, `5.1.1 <${address.address}>: no such mailbox here`))
+        callback()
+      },
+      onData(stream, session, callback) {
+        readLimited(stream, maxBytes).then(
+          async (raw) => {
+            if (raw === null) return callback(answer(552, `5.3.4 message too big: at most ${maxBytes} bytes`))
+            try {
+              const result = await intake.receive({ raw, via: 'smtp', envelope: envelopeOf(session) })
+              if (result.smtp.code < 400) return callback(null, result.smtp.message)
+              callback(answer(result.smtp.code, result.smtp.message))
+            } catch (error) {
+              log.error({ err: error }, 'incoming mail: the intake failed')
+              callback(answer(451, '4.3.0 cannot take this message now: try again later'))
+            }
+          },
+          (error: unknown) => {
+            log.warn({ err: error }, 'incoming mail: the message could not be read')
+            callback(answer(451, '4.3.0 the message did not arrive whole: try again'))
+          },
+        )
+      },
+    })
+    this.#server.on('error', (error) => log.warn({ err: error }, 'incoming mail: SMTP connection error'))
+  }
+
+  /** Listens on the settings' host and port (0: any free port); answers where. */
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      const failed = (error: Error) => reject(error)
+      this.#server.server.once('error', failed)
+      this.#server.listen(this.#settings.port, this.#settings.host, () => {
+        this.#server.server.off('error', failed)
+        resolve()
+      })
+    })
+    this.#address = this.#server.server.address() as AddressInfo
+    return this.#address
+  }
+
+  /** Where it listens, once listening. */
+  get address(): AddressInfo | null {
+    return this.#address
+  }
+
+  /** Stops taking connections; a message being received is finished first. */
+  async close(): Promise<void> {
+    if (!this.#address) return
+    this.#address = null
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+}
+
+function envelopeOf(session: SMTPServerSession): { from: string | null; to: string[] } {
+  const from = session.envelope.mailFrom
+  return {
+    from: from ? from.address || null : null,
+    to: session.envelope.rcptTo.map((recipient) => recipient.address),
+  }
+}
+
+/**
+ * The whole message, or null past `maxBytes`: the rest is read and dropped (the client is owed an
+ * answer after its final dot) but never kept.
+ */
+function readLimited(stream: Readable, maxBytes: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= maxBytes) chunks.push(chunk)
+      else chunks.length = 0
+    })
+    stream.once('error', reject)
+    stream.once('end', () => resolve(size > maxBytes ? null : Buffer.concat(chunks, size)))
+  })
+}

@@ -1,0 +1,183 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { count } from 'drizzle-orm'
+import nodemailer from 'nodemailer'
+import t, { type Test } from 'tap'
+import { incomingMails } from '../src/db/schema.ts'
+import { MAX_RECIPIENTS, MESSAGES_PER_MINUTE } from '../src/mail/inbound/smtp-listener.ts'
+import { buildNode, buildUser, type TestNode } from './helpers.ts'
+
+const DOMAIN = 'acme.test'
+
+/** A node listening for mail on a free port; its `sales@` alias (base data) takes mail from anyone. */
+async function mailNode(t: Test, env: Record<string, string> = {}) {
+  const node = await buildNode(t, {
+    env: { NODE_SMTP_PORT: '0', NODE_MAIL_DOMAIN: DOMAIN, ...env },
+  })
+  const admin = await buildUser(node, { role: 'admin' })
+  const aliases = await admin.call('GET', '/api/v1/mail/aliases')
+  const sales = aliases.body.items.find((alias: { name: string }) => alias.name === 'sales')
+  const changed = await admin.call('PATCH', `/api/v1/mail/aliases/${sales.id}`, { contactPolicy: 'everyone' })
+  t.equal(changed.status, 200, JSON.stringify(changed.body))
+  const port = node.inbound.smtp?.address?.port
+  if (!port) throw new Error('the SMTP listener is not listening')
+  return { node, admin, port }
+}
+
+/** A mail client as another company's server would be: plain SMTP to our port, no auth. */
+function client(port: number, options: { requireTLS?: boolean } = {}) {
+  return nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: !options.requireTLS,
+    requireTLS: options.requireTLS ?? false,
+    tls: { rejectUnauthorized: false },
+  })
+}
+
+function storedCount(node: TestNode): number {
+  return node.database.db.select({ n: count() }).from(incomingMails).get()?.n ?? 0
+}
+
+type SmtpFailure = { responseCode?: number; response?: string; rejectedErrors?: SmtpFailure[] }
+
+async function sendFails(promise: Promise<unknown>): Promise<SmtpFailure> {
+  try {
+    await promise
+  } catch (error) {
+    return error as SmtpFailure
+  }
+  throw new Error('the server took a mail it should have refused')
+}
+
+t.test('a mail to sales@ over SMTP becomes a lead; unknown addresses are refused (no relay)', async (t) => {
+  const { node, admin, port } = await mailNode(t)
+  const info = await client(port).sendMail({
+    from: 'Carla Customer <carla@client.test>',
+    to: `sales@${DOMAIN}`,
+    subject: 'Quote for 40 chairs',
+    text: 'Hello, could you send a quote for 40 chairs?',
+  })
+  t.match(info.response, /^250 /, 'the client is told the mail was taken')
+  const leads = await admin.call('GET', '/api/v1/models/lead/records')
+  t.ok(
+    leads.body.items.some((lead: { name: string }) => lead.name === 'Quote for 40 chairs'),
+    'a lead named after the subject exists',
+  )
+  const listed = await admin.call('GET', '/api/v1/mail/incoming')
+  t.equal(listed.body.items[0].outcome, 'created')
+  t.equal(listed.body.items[0].via, 'smtp')
+  t.equal(listed.body.items[0].sender, 'carla@client.test')
+
+  for (const to of [`nobody@${DOMAIN}`, 'someone@elsewhere.example']) {
+    const refused = await sendFails(
+      client(port).sendMail({ from: 'carla@client.test', to, subject: 'Hi', text: 'Hi' }),
+    )
+    t.equal(refused.responseCode, 550, `${to} is refused at RCPT TO`)
+    t.match(refused.response, /5\.1\.1/)
+  }
+  t.equal(storedCount(node), 1, 'refused recipients store nothing')
+})
+
+t.test('a message over NODE_SMTP_MAX_BYTES gets 552 5.3.4 and nothing is stored', async (t) => {
+  const { node, port } = await mailNode(t, { NODE_SMTP_MAX_BYTES: '4096' })
+  const refused = await sendFails(
+    client(port).sendMail({
+      from: 'carla@client.test',
+      to: `sales@${DOMAIN}`,
+      subject: 'Big',
+      text: 'x'.repeat(10_000),
+    }),
+  )
+  t.equal(refused.responseCode, 552)
+  t.match(refused.response, /5\.3\.4/)
+  t.equal(storedCount(node), 0)
+  // A message under the limit still goes through on the same listener.
+  const info = await client(port).sendMail({
+    from: 'carla@client.test',
+    to: `sales@${DOMAIN}`,
+    subject: 'Small',
+    text: 'fits',
+  })
+  t.match(info.response, /^250 /)
+  t.equal(storedCount(node), 1)
+})
+
+t.test(`at most ${MAX_RECIPIENTS} recipients a message: the next gets 452 4.5.3`, async (t) => {
+  const { port } = await mailNode(t)
+  const to = [`sales@${DOMAIN}`, ...Array.from({ length: MAX_RECIPIENTS }, (_, i) => `reply+${i}@${DOMAIN}`)]
+  const info = await client(port).sendMail({ from: 'carla@client.test', to, subject: 'Many', text: 'Hi' })
+  t.equal(info.accepted.length, MAX_RECIPIENTS)
+  t.same(info.rejected, [to.at(-1)])
+  const [rejected] = (info as unknown as SmtpFailure).rejectedErrors ?? []
+  t.equal(rejected?.responseCode, 452)
+  t.match(rejected?.response, /4\.5\.3/)
+  t.match(info.response, /^250 /, 'the message goes to the first fifty')
+})
+
+t.test(`more than ${MESSAGES_PER_MINUTE} messages a minute from one sender get 451 4.7.1`, async (t) => {
+  const { node, port } = await mailNode(t)
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, ignoreTLS: true, pool: true })
+  t.teardown(() => transport.close())
+  // Each try counts, taken or not: a sender guessing addresses is held back as much as one sending.
+  for (let i = 0; i < MESSAGES_PER_MINUTE; i++) {
+    const refused = await sendFails(
+      transport.sendMail({ from: 'flood@client.test', to: `guess${i}@${DOMAIN}`, text: 'x' }),
+    )
+    t.equal(refused.responseCode, 550)
+  }
+  const held = await sendFails(
+    transport.sendMail({ from: 'flood@client.test', to: `sales@${DOMAIN}`, subject: 'One more', text: 'x' }),
+  )
+  t.equal(held.responseCode, 451)
+  t.match(held.response, /4\.7\.1 .*try again in \d+ s/)
+  t.equal(storedCount(node), 0)
+
+  node.clock.advance(61_000)
+  const info = await transport.sendMail({
+    from: 'flood@client.test',
+    to: `sales@${DOMAIN}`,
+    subject: 'After a minute',
+    text: 'x',
+  })
+  t.match(info.response, /^250 /, 'a minute later the sender is taken again')
+})
+
+t.test('STARTTLS is offered with NODE_SMTP_TLS_CERT and NODE_SMTP_TLS_KEY', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ochat-smtp-tls-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const key = join(dir, 'key.pem')
+  const cert = join(dir, 'cert.pem')
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'].concat([
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]),
+    { stdio: 'ignore' },
+  )
+  t.ok(readFileSync(cert, 'utf8').includes('BEGIN CERTIFICATE'))
+  const { port } = await mailNode(t, { NODE_SMTP_TLS_CERT: cert, NODE_SMTP_TLS_KEY: key })
+  const info = await client(port, { requireTLS: true }).sendMail({
+    from: 'carla@client.test',
+    to: `sales@${DOMAIN}`,
+    subject: 'Over TLS',
+    text: 'Encrypted',
+  })
+  t.match(info.response, /^250 /, 'a client that requires TLS gets it')
+
+  const plain = await mailNode(t)
+  const refused = await sendFails(
+    client(plain.port, { requireTLS: true }).sendMail({
+      from: 'carla@client.test',
+      to: `sales@${DOMAIN}`,
+      text: 'x',
+    }),
+  )
+  t.notOk(refused.responseCode === 250, 'without a certificate STARTTLS is not offered')
+})
