@@ -331,6 +331,12 @@ t.test('a delivery report marks the email bounced and counts it; a delay changes
   const emailsAfterDelay = await sarah.call('GET', `/api/v1/records/${lead.id}/emails`)
   t.not(emailsAfterDelay.body.items[0].status, 'bounced', 'a delay is not a bounce')
   t.equal(node.database.db.select().from(partners).where(eq(partners.id, customer.id)).get()?.emailBounces, 0)
+  const relayed = await receive(
+    dsn({ token, recipient: 'carla@client.example', status: '2.0.0', action: 'relayed' }),
+  )
+  t.match(relayed.reason, /^delivered/, 'a report of delivery says so')
+  const emailsAfterRelay = await sarah.call('GET', `/api/v1/records/${lead.id}/emails`)
+  t.not(emailsAfterRelay.body.items[0].status, 'bounced', 'and is no bounce')
 
   const bounced = await receive(
     dsn({ token, recipient: 'carla@client.example', status: '5.1.1', action: 'failed' }),
@@ -467,7 +473,10 @@ t.test('which addresses the node takes mail for', async (t) => {
   t.ok(acceptsRecipient(deps, `SUPPORT@ACME.EXAMPLE`))
   t.ok(acceptsRecipient(deps, `reply+anything@${DOMAIN}`))
   t.ok(acceptsRecipient(deps, `bounce+anything@${DOMAIN}`))
-  t.ok(acceptsRecipient(deps, `catchall@${DOMAIN}`))
+  t.notOk(
+    acceptsRecipient(deps, `catchall@${DOMAIN}`),
+    'the catchall itself: refused at RCPT, not after reading the mail',
+  )
   t.notOk(acceptsRecipient(deps, `nobody@${DOMAIN}`))
   t.notOk(acceptsRecipient(deps, 'sales@example.com'))
 })

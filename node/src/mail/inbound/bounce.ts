@@ -96,6 +96,13 @@ export function applyBounce(
       notificationId: row.id,
       recordId: row.recordId,
     }
+  // A report of delivery (2.x.x, "relayed", "delivered") is no bounce.
+  if (status?.startsWith('2'))
+    return {
+      reason: `delivered, as the report says: ${detail}`,
+      notificationId: row.id,
+      recordId: row.recordId,
+    }
   const reason = `bounced: ${detail || 'the mail came back to the bounce address'}`
   if (row.source === 'record')
     tx.update(notifications)

@@ -7,6 +7,9 @@ import {
   simpleParser,
 } from 'mailparser'
 
+/** HTML past this many characters is not turned into text (the sanitized HTML is what is posted). */
+const MAX_HTML_TO_PARSE = 2_000_000
+
 /** Ids of In-Reply-To and References looked up, from the end: older ones are history, not the parent. */
 const THREAD_IDS = 32
 
@@ -40,7 +43,13 @@ export type ParseOutcome = { ok: true; mail: InboundMail } | { ok: false; reason
 export async function parseMail(raw: Buffer): Promise<ParseOutcome> {
   let parsed: ParsedMail
   try {
-    parsed = await simpleParser(withReadableHeaders(raw), { skipImageLinks: true })
+    // Bounded: mailparser turns HTML into text and links text on the event loop, all of it by default;
+    // a 25 MB HTML part would hold up every other request of the node.
+    parsed = await simpleParser(withReadableHeaders(raw), {
+      skipImageLinks: true,
+      skipTextLinks: true,
+      maxHtmlLengthToParse: MAX_HTML_TO_PARSE,
+    })
   } catch (error) {
     return { ok: false, reason: `unreadable: ${(error as Error).message}` }
   }

@@ -63,6 +63,8 @@ export type InboundDeps = {
 type Filed = Decision & { incomingId: number }
 
 const lastSweep = new WeakMap<Database, number>()
+/** Of refused and unreadable mail, the first 256 KiB are kept for the administrator. */
+const KEPT_RAW_BYTES = 256 * 1024
 
 /**
  * Takes one email in: parses it, routes it (duplicate, bounce, loop and automatic guards, reply token,
@@ -110,7 +112,8 @@ export async function receiveMail(
       writes: deps.writes,
       dataDir: deps.config.dataDir,
       id: filed.incomingId,
-      raw: input.raw,
+      // Enough to see what it was; a stream of large refused mail must not fill the disk.
+      raw: input.raw.subarray(0, KEPT_RAW_BYTES),
       now,
     }).catch((error) =>
       deps.log.error(
@@ -118,7 +121,9 @@ export async function receiveMail(
         'mail intake: the raw message was not kept',
       ),
     )
-  if (filed.notice && mail?.from && input.via !== 'smtp') await noticeRefusal(deps, mail, filed.reason ?? '')
+  // Over SMTP the refusal is the answer and the sending server bounces; from the CLI (an MTA's pipe)
+  // the exit code is, and the MTA bounces. Only mail handed over by HTTP has nobody else to tell.
+  if (filed.notice && mail?.from && input.via === 'http') await noticeRefusal(deps, mail, filed.reason ?? '')
   deps.log.info(
     { incomingId: filed.incomingId, outcome: filed.outcome, reason: filed.reason },
     'mail received',

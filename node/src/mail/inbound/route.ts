@@ -74,11 +74,14 @@ export function findRoutes(
   return routes
 }
 
-/** Whether an address is one this node takes mail for: an alias, reply+…, bounce+…, or the catchall. */
+/**
+ * Whether an address is one this node takes mail for: an alias, reply+…, bounce+…. Mail written to
+ * the catchall itself would be refused after reading it all: it is refused at RCPT instead.
+ */
 export function takesAddress(tx: Tx, input: { address: string; mailDomain: string }): boolean {
   const [local = '', ...rest] = input.address.toLowerCase().split('@')
   if (rest.join('@') !== input.mailDomain.toLowerCase()) return false
-  if (local === CATCHALL || local.startsWith('reply+') || local.startsWith('bounce+')) return true
+  if (local.startsWith('reply+') || local.startsWith('bounce+')) return true
   return activeAliases(tx, [local]).length > 0
 }
 
