@@ -499,3 +499,33 @@ t.test('a reply to a deleted record makes a new one through the alias it was als
   const made = await sarah.call('GET', `/api/v1/records/${result.recordId}`)
   t.equal(made.body.name, 'Re: Standing desks', 'a new lead from the reply')
 })
+
+t.test('a mail carrying a Message-ID of our own domain cannot take over the replies to ours', async (t) => {
+  const { node, deps, receive, sarah } = await setup(t)
+  setPolicy(node, 'sales', 'everyone')
+  // The Message-ID the node gave one of its emails.
+  const { lead, messageId } = await leadWithEmailedMessage(node, sarah)
+  const ours = await deps.writes.run((tx) =>
+    ensureThreadIds(tx, { mail: { id: 0, messageId, recordId: lead.id }, mailDomain: DOMAIN }),
+  )
+  const squatter = await receive(
+    mail({
+      from: 'mallory@evil.example',
+      to: `sales@${DOMAIN}`,
+      subject: 'Totally normal lead',
+      headers: { 'Message-ID': `<${ours.own}>` },
+    }),
+  )
+  t.equal(squatter.outcome, 'created', 'the mail itself is taken in')
+  const stored = chatter(node, squatter.recordId as number).find((row) => row.id === squatter.messageId)
+  t.not(stored?.emailMessageId, ours.own, 'but not under our Message-ID')
+  const reply = await receive(
+    mail({
+      from: 'carla@client.example',
+      to: `someone@${DOMAIN}`,
+      subject: 'Re: offer',
+      headers: { 'In-Reply-To': `<${ours.own}>`, References: `<${ours.own}>` },
+    }),
+  )
+  t.equal(reply.recordId, lead.id, 'a reply to our email still reaches our record')
+})

@@ -150,9 +150,14 @@ async function takeIn(
   deps: InboundDeps,
   input: { mail: InboundMail; raw: Buffer; envelopeTo: string[]; base: Base },
 ): Promise<Filed> {
-  const { mail, base } = input
-  const sender = mail.from?.address ?? ''
+  const { base } = input
   const mailDomain = mailDomainOf(deps) ?? 'mail-domain.invalid'
+  // A Message-ID on our own mail domain is ours to give. Taken from outside, it could make the replies
+  // to one of our emails thread into the sender's record: such a mail is read as having none.
+  const mail = input.mail.messageId?.toLowerCase().endsWith(`@${mailDomain.toLowerCase()}`)
+    ? { ...input.mail, messageId: null }
+    : input.mail
+  const sender = mail.from?.address ?? ''
   const addressing: Addressing = {
     recipients: [...new Set([...mail.recipients, ...input.envelopeTo.map((to) => to.toLowerCase())])],
     mailDomain,
