@@ -1,15 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import {
-  type AddressObject,
-  type HeaderValue,
-  type ParsedMail,
-  type StructuredHeader,
-  simpleParser,
-} from 'mailparser'
+import { type ParsedMail, type StructuredHeader, simpleParser } from 'mailparser'
 import t, { type Test } from 'tap'
 import { plainText, sanitizeBody } from '../src/chatter/body.ts'
-import { brokenReason } from '../src/mail/inbound/parse.ts'
+import { addresses, brokenReason, headerText } from '../src/mail/inbound/parse.ts'
 import { MailTokens } from '../src/mail/tokens.ts'
 import {
   CORPUS_DIR,
@@ -47,26 +41,6 @@ const values = {
 const MODEL_ALIASES: Record<string, 'lead' | 'ticket'> = {
   'sales@acme.example': 'lead',
   'support@acme.example': 'ticket',
-}
-
-function addresses(value: AddressObject | AddressObject[] | undefined): string[] {
-  const objects = value === undefined ? [] : Array.isArray(value) ? value : [value]
-  const found: string[] = []
-  const walk = (entries: AddressObject['value']) => {
-    for (const entry of entries) {
-      if (entry.address?.includes('@')) found.push(entry.address.toLowerCase())
-      if (entry.group) walk(entry.group)
-    }
-  }
-  for (const object of objects) walk(object.value)
-  return found
-}
-
-function headerText(value: HeaderValue | undefined): string {
-  if (value === undefined) return ''
-  if (typeof value === 'string') return value
-  if (typeof value === 'object' && 'value' in value && typeof value.value === 'string') return value.value
-  return String(value)
 }
 
 function isBounce(mail: ParsedMail): boolean {

@@ -22,22 +22,8 @@ export function ensureThreadIds(
   const { mail, mailDomain } = input
   const own =
     mail.messageId !== null ? messageIdOf(tx, mail.messageId, mailDomain) : mailIdOf(tx, mail.id, mailDomain)
-  if (mail.recordId === null) return { own, parent: null }
-  const message =
-    mail.messageId !== null
-      ? tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, mail.messageId)).get()
-      : undefined
-  const parentId =
-    message?.parentId ??
-    tx
-      .select({ id: messages.id })
-      .from(messages)
-      .where(and(eq(messages.recordId, mail.recordId), eq(messages.internal, false)))
-      .orderBy(asc(messages.id))
-      .limit(1)
-      .get()?.id
-  if (parentId === undefined || parentId === mail.messageId) return { own, parent: null }
-  return { own, parent: messageIdOf(tx, parentId, mailDomain) }
+  const parentId = threadParentOf(tx, mail)
+  return { own, parent: parentId === null ? null : messageIdOf(tx, parentId, mailDomain) }
 }
 
 /**
@@ -49,23 +35,22 @@ export function existingThreadIds(
   input: { mail: { id: number; messageId: number | null; recordId: number | null } },
 ): ThreadIds | null {
   const { mail } = input
-  const own =
-    mail.messageId !== null
-      ? tx.select({ id: messages.emailMessageId }).from(messages).where(eq(messages.id, mail.messageId)).get()
-          ?.id
-      : tx
-          .select({ id: outgoingMail.emailMessageId })
-          .from(outgoingMail)
-          .where(eq(outgoingMail.id, mail.id))
-          .get()?.id
+  const own = mail.messageId !== null ? storedMessageId(tx, mail.messageId) : storedMailId(tx, mail.id)
   if (!own) return null
-  if (mail.recordId === null) return { own, parent: null }
-  const message =
-    mail.messageId !== null
-      ? tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, mail.messageId)).get()
-      : undefined
+  const parentId = threadParentOf(tx, mail)
+  if (parentId === null) return { own, parent: null }
+  const parent = storedMessageId(tx, parentId)
+  return parent ? { own, parent } : null
+}
+
+/** The message an email answers: its message's parent, else the record's first message that is not internal. */
+function threadParentOf(tx: Tx, mail: { messageId: number | null; recordId: number | null }): number | null {
+  if (mail.recordId === null) return null
   const parentId =
-    message?.parentId ??
+    (mail.messageId !== null
+      ? tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, mail.messageId)).get()
+          ?.parentId
+      : null) ??
     tx
       .select({ id: messages.id })
       .from(messages)
@@ -73,13 +58,21 @@ export function existingThreadIds(
       .orderBy(asc(messages.id))
       .limit(1)
       .get()?.id
-  if (parentId === undefined || parentId === mail.messageId) return { own, parent: null }
-  const parent = tx
-    .select({ id: messages.emailMessageId })
-    .from(messages)
-    .where(eq(messages.id, parentId))
-    .get()?.id
-  return parent ? { own, parent } : null
+  return parentId === undefined || parentId === null || parentId === mail.messageId ? null : parentId
+}
+
+function storedMessageId(tx: Tx, messageId: number): string | null {
+  return (
+    tx.select({ id: messages.emailMessageId }).from(messages).where(eq(messages.id, messageId)).get()?.id ??
+    null
+  )
+}
+
+function storedMailId(tx: Tx, mailId: number): string | null {
+  return (
+    tx.select({ id: outgoingMail.emailMessageId }).from(outgoingMail).where(eq(outgoingMail.id, mailId)).get()
+      ?.id ?? null
+  )
 }
 
 /** Random, so Message-IDs say nothing guessable and never repeat across nodes or restores. */
@@ -92,13 +85,9 @@ function messageIdOf(tx: Tx, messageId: number, mailDomain: string): string {
     .set({ emailMessageId: newId('m', messageId, mailDomain) })
     .where(and(eq(messages.id, messageId), isNull(messages.emailMessageId)))
     .run()
-  const row = tx
-    .select({ id: messages.emailMessageId })
-    .from(messages)
-    .where(eq(messages.id, messageId))
-    .get()
-  if (!row?.id) throw new Error(`message ${messageId} is gone`)
-  return row.id
+  const id = storedMessageId(tx, messageId)
+  if (!id) throw new Error(`message ${messageId} is gone`)
+  return id
 }
 
 function mailIdOf(tx: Tx, mailId: number, mailDomain: string): string {
@@ -106,11 +95,7 @@ function mailIdOf(tx: Tx, mailId: number, mailDomain: string): string {
     .set({ emailMessageId: newId('o', mailId, mailDomain) })
     .where(and(eq(outgoingMail.id, mailId), isNull(outgoingMail.emailMessageId)))
     .run()
-  const row = tx
-    .select({ id: outgoingMail.emailMessageId })
-    .from(outgoingMail)
-    .where(eq(outgoingMail.id, mailId))
-    .get()
-  if (!row?.id) throw new Error(`mail ${mailId} is gone`)
-  return row.id
+  const id = storedMailId(tx, mailId)
+  if (!id) throw new Error(`mail ${mailId} is gone`)
+  return id
 }

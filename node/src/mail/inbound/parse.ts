@@ -159,7 +159,8 @@ export function addresses(value: AddressObject | AddressObject[] | undefined): s
   return found
 }
 
-function headerText(value: HeaderValue | undefined): string {
+/** A header's value as text, whatever shape mailparser gave it. */
+export function headerText(value: HeaderValue | undefined): string {
   if (value === undefined) return ''
   if (typeof value === 'string') return value
   if (typeof value === 'object' && 'value' in value && typeof value.value === 'string') return value.value
