@@ -32,6 +32,11 @@ export const partners = sqliteTable(
     active: bool('active').notNull().default(true),
     /** Emails to this address that bounced since the last mail that came from it. */
     emailBounces: integer('email_bounces').notNull().default(0),
+    /**
+     * Made by the mail intake for an unknown sender an alias let in. Such a contact is not yet a
+     * "known partner" for other aliases: anyone can make one by writing to an open alias.
+     */
+    fromMail: bool('from_mail').notNull().default(false),
     createdAt: ms('created_at').notNull(),
   },
   (table) => [index('partners_name').on(table.name), index('partners_email').on(table.email)],
@@ -326,11 +331,12 @@ export const notifications = sqliteTable(
     // their record (records/repository.ts deleteRecordRows), which is the only way messages and
     // activities are deleted.
     partnerId: integer('partner_id').notNull(),
-    recordId: integer('record_id').notNull(),
+    /** The record it is about; null only for a daily digest, which covers several. */
+    recordId: integer('record_id'),
     messageId: integer('message_id'),
     activityId: integer('activity_id'),
-    /** message | mention | assigned (record) | activity (assigned an activity) */
-    reason: text('reason').$type<'message' | 'mention' | 'assigned' | 'activity'>().notNull(),
+    /** message | mention | assigned (record) | activity (assigned an activity) | digest (email only) */
+    reason: text('reason').$type<'message' | 'mention' | 'assigned' | 'activity' | 'digest'>().notNull(),
     channel: text('channel').$type<'inbox' | 'email'>().notNull(),
     /** The recipient's user when told (null for a contact without one), for live events. */
     userId: integer('user_id'),
@@ -495,7 +501,7 @@ export const emailNotifications = sqliteView('email_notifications', {
   id: integer('id').notNull(),
   mailId: integer('mail_id').notNull(),
   partnerId: integer('partner_id').notNull(),
-  recordId: integer('record_id').notNull(),
+  recordId: integer('record_id'),
   messageId: integer('message_id'),
   activityId: integer('activity_id'),
   emailTo: text('email_to'),

@@ -15,7 +15,8 @@ export type QueuedEmail =
       id: number
       partnerId: number
       userId: number | null
-      recordId: number
+      /** null for a daily digest, which is about several records. */
+      recordId: number | null
       messageId: number | null
       mailId: number | null
       emailTo: string
@@ -262,7 +263,7 @@ export function anyWaitingTooLong(tx: Tx, now: number): boolean {
 export function failWaitingTooLong(
   tx: Tx,
   input: { now: number },
-): { recordId: number; messageId: number | null }[] {
+): { recordId: number | null; messageId: number | null }[] {
   const before = input.now - GIVE_UP_AFTER_MS
   const failed = { emailStatus: 'failed', emailError: NO_SERVER_REASON, emailNextAt: null } as const
   const records = tx

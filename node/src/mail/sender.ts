@@ -256,10 +256,14 @@ export class MailSender {
     if (email.source === 'record') this.#publish([{ recordId: email.recordId, messageId: email.messageId }])
   }
 
-  #publish(changed: { recordId: number; messageId: number | null }[]): void {
-    if (changed.length === 0) return
+  /** Record pages hear of their emails' changes; a digest is on no record page. */
+  #publish(changed: { recordId: number | null; messageId: number | null }[]): void {
+    const onRecords = changed.filter(
+      (row): row is { recordId: number; messageId: number | null } => row.recordId !== null,
+    )
+    if (onRecords.length === 0) return
     this.#deps.publish(
-      changed.map((row) => ({
+      onRecords.map((row) => ({
         scope: 'record' as const,
         recordId: row.recordId,
         type: 'email.status' as const,

@@ -22,11 +22,12 @@ export function cancelEmail(
     set: { emailStatus: 'canceled', emailNextAt: null },
   })
   if (!moved) throw new EmailStatusError('E_EMAIL_NOT_CANCELABLE', `This one is ${notification.emailStatus}.`)
-  input.effects.events.push({
-    scope: 'record',
-    recordId: notification.recordId,
-    type: 'email.status',
-    messageId: notification.messageId,
-  })
+  if (notification.recordId !== null)
+    input.effects.events.push({
+      scope: 'record',
+      recordId: notification.recordId,
+      type: 'email.status',
+      messageId: notification.messageId,
+    })
   return findEmailRecipient(tx, notification.id) ?? input.email
 }

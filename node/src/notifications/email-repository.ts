@@ -72,7 +72,7 @@ export function failedEmailCounts(tx: Tx, recordIds: number[]): Map<number, numb
     )
     .groupBy(notifications.recordId)
     .all()
-  return new Map(rows.map((row) => [row.recordId, row.failed]))
+  return new Map(rows.flatMap((row) => (row.recordId === null ? [] : [[row.recordId, row.failed] as const])))
 }
 
 /** One email recipient by its notification id; undefined for inbox notifications and unknown ids. */

@@ -6,9 +6,15 @@ import type { Candidate } from './recipients.ts'
 
 export type NotificationRow = typeof notifications.$inferSelect
 
+/** Only an email can be a digest, and only a digest has no record: an inbox row has both narrowed. */
+type InboxNotification = Omit<NotificationRow, 'reason' | 'recordId'> & {
+  reason: Exclude<NotificationRow['reason'], 'digest'>
+  recordId: number
+}
+
 /** An inbox notification with what the inbox shows of it: its record, model and message. */
 export type InboxRow = {
-  notification: NotificationRow
+  notification: InboxNotification
   record: { id: number; name: string }
   model: string
   message: typeof messages.$inferSelect | null
@@ -22,7 +28,7 @@ export function listInbox(
   tx: Tx,
   input: { visible: SQL; unreadOnly: boolean; before: number | undefined; limit: number },
 ): InboxRow[] {
-  return tx
+  const rows = tx
     .select({
       notification: notifications,
       record: { id: records.id, name: records.name },
@@ -43,6 +49,8 @@ export function listInbox(
     .orderBy(desc(notifications.id))
     .limit(input.limit)
     .all()
+  // The join on records leaves out digests, the only rows with no record or with that reason.
+  return rows as InboxRow[]
 }
 
 /** Unread notifications per record, under the same inbox condition as `listInbox`. */
@@ -51,7 +59,7 @@ export function unreadPerRecord(
   visible: SQL,
 ): { recordId: number; name: string; model: string; unread: number }[] {
   return tx
-    .select({ recordId: notifications.recordId, name: records.name, model: models.name, unread: count() })
+    .select({ recordId: records.id, name: records.name, model: models.name, unread: count() })
     .from(notifications)
     .innerJoin(records, eq(records.id, notifications.recordId))
     .innerJoin(models, eq(models.id, records.modelId))

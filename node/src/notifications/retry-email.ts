@@ -41,12 +41,13 @@ export function retryEmail(
     },
   })
   if (!moved) throw new EmailStatusError('E_EMAIL_ALREADY_SENT')
-  input.effects.events.push({
-    scope: 'record',
-    recordId: notification.recordId,
-    type: 'email.status',
-    messageId: notification.messageId,
-  })
+  if (notification.recordId !== null)
+    input.effects.events.push({
+      scope: 'record',
+      recordId: notification.recordId,
+      type: 'email.status',
+      messageId: notification.messageId,
+    })
   return findEmailRecipient(tx, notification.id) ?? input.email
 }
 

@@ -139,7 +139,8 @@ export async function inboxRoutes(
   /** An email recipient the caller may act on: its record must be readable; anything else is 404. */
   function loadEmail(tx: Tx, principal: Principal, id: number) {
     const email = findEmailRecipient(tx, id)
-    if (!email) throw new NodeError('E_NOT_FOUND')
+    // A digest is on no record: it is its recipient's, and not acted on through a record's messages.
+    if (!email || email.notification.recordId === null) throw new NodeError('E_NOT_FOUND')
     loadRecord(tx, { principal, registry: opts.registry, recordId: email.notification.recordId })
     return email
   }
