@@ -33,4 +33,9 @@ CREATE TABLE `mail_aliases` (
 	FOREIGN KEY (`record_id`) REFERENCES `records`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `mail_aliases_name_unique` ON `mail_aliases` (`name`);
+CREATE UNIQUE INDEX `mail_aliases_name_unique` ON `mail_aliases` (`name`);--> statement-breakpoint
+-- A node made before email came in gets the base aliases here; a new node gets them with its models.
+INSERT INTO `mail_aliases` (`name`, `model_id`, `contact_policy`, `created_at`)
+  SELECT 'sales', `id`, 'partners', cast(strftime('%s', 'now') as integer) * 1000 FROM `models` WHERE `name` = 'lead';--> statement-breakpoint
+INSERT INTO `mail_aliases` (`name`, `model_id`, `contact_policy`, `created_at`)
+  SELECT 'support', `id`, 'partners', cast(strftime('%s', 'now') as integer) * 1000 FROM `models` WHERE `name` = 'ticket';

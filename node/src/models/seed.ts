@@ -97,20 +97,24 @@ export function ensureBaseData(input: { db: Db; registry: ModelRegistry; now: nu
         .run()
     input.registry.load(tx)
   })
+  const created = new Set<string>()
   for (const definition of BUILTIN_MODELS)
-    if (!input.registry.byName(definition.name))
+    if (!input.registry.byName(definition.name)) {
       defineModel({
         db,
         registry: input.registry,
         definition: { ...definition, builtin: true },
         now: input.now,
       })
-  // A name taken by another alias is left alone; an alias deleted comes back at the next start, so
-  // one is turned off by deactivating it.
+      created.add(definition.name)
+    }
+  // The base aliases come with their model, on the node's first start: one an admin deleted stays
+  // deleted. A node older than the aliases got them from the migration that made the table. A name
+  // taken by another alias is left alone.
   db.transaction((tx) => {
     for (const alias of MAIL_ALIASES) {
       const model = input.registry.byName(alias.model)
-      if (!model) continue
+      if (!model || !created.has(alias.model)) continue
       tx.insert(mailAliases)
         .values({ name: alias.name, modelId: model.id, contactPolicy: 'partners', createdAt: input.now })
         .onConflictDoNothing()
