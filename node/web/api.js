@@ -17,12 +17,14 @@ export function whenSessionLost(handler) {
 
 /** A refused or failed request: the API's code, message and reason, shown as they are. */
 export class ApiError extends Error {
-  constructor({ status, code, message, reason }) {
+  constructor({ status, code, message, reason, details }) {
     super(message)
     this.name = 'ApiError'
     this.status = status
     this.code = code
     this.reason = reason ?? ''
+    /** The fields a refusal names (`[{ path, message }]`), so a form can put each error by its field. */
+    this.details = details ?? []
   }
 }
 
@@ -77,6 +79,7 @@ function toApiError(status, data, path) {
     code: error.code ?? `HTTP_${status}`,
     message: error.message ?? `The request failed (HTTP ${status}).`,
     reason: error.reason ?? '',
+    details: error.details,
   })
   // A failed login is a 401 too; only other 401s mean the session is gone.
   if (status === 401 && apiError.code === 'E_AUTH_REQUIRED' && path !== '/api/v1/session') onSessionLost()

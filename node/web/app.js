@@ -4,6 +4,8 @@ import { LiveSocket } from './live.js'
 import { renderFailedLogins, securityNav } from './views/failed-logins.js'
 import { renderInbox } from './views/inbox.js'
 import { renderLogin } from './views/login.js'
+import { renderMailAliases } from './views/mail-aliases.js'
+import { renderMailIncoming } from './views/mail-incoming.js'
 import { mailSettingsNav, renderMailSettings } from './views/mail-settings.js'
 import { renderMyActivities } from './views/my-activities.js'
 import { OCHAT_ROUTES, ochatNav } from './views/ochat-nav.js'
@@ -82,6 +84,8 @@ const ROUTES = [
   [/^#\/partners\/(\d+)$/, (ctx, el, [id]) => renderPartner(ctx, el, Number(id))],
   [/^#\/security$/, (ctx, el) => renderFailedLogins(ctx, el)],
   [/^#\/settings\/mail$/, (ctx, el) => renderMailSettings(ctx, el)],
+  [/^#\/settings\/mail\/aliases$/, (ctx, el) => renderMailAliases(ctx, el)],
+  [/^#\/settings\/mail\/incoming$/, (ctx, el) => renderMailIncoming(ctx, el)],
   ...OCHAT_ROUTES,
 ]
 

@@ -1,8 +1,10 @@
 import { ApiError, api } from '../api.js'
 import { h, replace } from '../dom.js'
 
-/** The page's address, for the sidebar link and its highlight. */
+/** The mail pages' addresses, for the sidebar links and their highlight. */
 const MAIL_SETTINGS_HASH = '#/settings/mail'
+export const MAIL_ALIASES_HASH = '#/settings/mail/aliases'
+export const MAIL_INCOMING_HASH = '#/settings/mail/incoming'
 
 /** Which environment variable sets each group of fields, as the note under a read-only group says. */
 const ENV_OF = { server: 'NODE_SMTP_URL', from: 'NODE_MAIL_FROM', mailDomain: 'NODE_MAIL_DOMAIN' }
@@ -13,12 +15,14 @@ const SECURITY_LABELS = [
   ['none', 'None (a relay on this network only)'],
 ]
 
-/** The sidebar's entry: only administrators get it. */
+/** The sidebar's entries: only administrators get them. */
 export function mailSettingsNav(user) {
   if (user.role !== 'admin') return []
   return [
     h('div', { class: 'nav-title', text: 'Settings' }),
     h('a', { href: MAIL_SETTINGS_HASH, class: 'nav-link', text: 'Outgoing mail' }),
+    h('a', { href: MAIL_ALIASES_HASH, class: 'nav-link', text: 'Mail aliases' }),
+    h('a', { href: MAIL_INCOMING_HASH, class: 'nav-link', text: 'Incoming mail' }),
   ]
 }
 
@@ -195,8 +199,46 @@ export async function renderMailSettings(ctx, container) {
     h('div', { class: 'actions' }, save),
   )
 
-  replace(container, h('div', { class: 'view-header' }, title), status, form, testEmailForm(ctx))
+  replace(
+    container,
+    h('div', { class: 'view-header' }, title),
+    status,
+    form,
+    testEmailForm(ctx),
+    incomingMailLinks(),
+  )
   show(settings)
+}
+
+/** Where the rest of the mail administration is (the sidebar is hidden on narrow screens). */
+function incomingMailLinks() {
+  return h(
+    'nav',
+    { class: 'sheet mail-admin-links', attrs: { 'aria-label': 'Incoming mail settings' } },
+    h('h2', { text: 'Incoming mail' }),
+    h(
+      'ul',
+      {},
+      h(
+        'li',
+        {},
+        h('a', { href: MAIL_ALIASES_HASH, text: 'Mail aliases' }),
+        h('span', {
+          class: 'muted',
+          text: ': the addresses mail comes in at (sales@, support@), and who may write to them.',
+        }),
+      ),
+      h(
+        'li',
+        {},
+        h('a', { href: MAIL_INCOMING_HASH, text: 'Incoming mail' }),
+        h('span', {
+          class: 'muted',
+          text: ': every mail received and what became of it; refused mail can be downloaded as it came.',
+        }),
+      ),
+    ),
+  )
 }
 
 /** "Send a test email": the server's answer word for word, or the reason and the next step. */
@@ -282,10 +324,12 @@ function refused(answer) {
   )
 }
 
-function forbidden(container, title) {
+/** What a user who is not an administrator sees on an administration page. */
+export function forbidden(container, title) {
   replace(container, title, h('p', { class: 'empty', text: 'Only administrators can see this page.' }))
 }
 
-function isForbidden(error) {
+/** The node refused: the role was taken away after the app loaded. */
+export function isForbidden(error) {
   return error instanceof ApiError && (error.status === 403 || error.status === 404)
 }
