@@ -7,6 +7,7 @@ import { type Database, openDatabase } from './db/client.ts'
 import { WriteQueue } from './db/write-queue.ts'
 import { LiveHubKickingMail } from './mail/after-commit.ts'
 import { mailAliasRoutes } from './mail/alias-routes.ts'
+import { DigestScheduler } from './mail/digest/scheduler.ts'
 import type { InboundDeps } from './mail/inbound/receive.ts'
 import { type Intake, intakeOf, SmtpListener } from './mail/inbound/smtp-listener.ts'
 import { mailInboundRoutes } from './mail/inbound-routes.ts'
@@ -24,6 +25,8 @@ export type Node = {
   ochat: Ochat
   /** Sends queued emails; kicked after the commits that queue them. */
   mail: MailSender
+  /** Queues each user's daily digest at their hour; `tick()` looks now. */
+  digest: DigestScheduler
   config: Config
   clock: Clock
   /** Listening address when started with `listen`. */
@@ -58,6 +61,14 @@ export async function startNode(input: {
     publish: (events) => live.publish({ events }),
   })
   live.onMailMayBeDue = () => mail.kick()
+  const digest = new DigestScheduler({
+    database,
+    writes,
+    clock,
+    site: input.config,
+    log,
+    kickMail: () => mail.kick(),
+  })
   const ochat = new Ochat({ database, writes, live, clock, config: input.config, log })
   const transfers = new OchatFileTransfers({
     db: database.db,
@@ -129,6 +140,7 @@ export async function startNode(input: {
     // A port taken or a certificate unreadable: nothing half-started is left behind.
     await ochat.close()
     await app.close()
+    await digest.close()
     await mail.close()
     await checkpointer.stop()
     database.close()
@@ -140,6 +152,7 @@ export async function startNode(input: {
     registry,
     ochat,
     mail,
+    digest,
     config: input.config,
     clock,
     url,
@@ -150,6 +163,8 @@ export async function startNode(input: {
       // The relay socket first: deliveries being stored finish and are acknowledged, nothing new starts.
       await ochat.close()
       await app.close()
+      // Before the mail sender: a digest being queued commits and its kick finds the sender still up.
+      await digest.close()
       // After the app (no Retry can kick it any more), before the database: its last answers are written.
       await mail.close()
       await checkpointer.stop()

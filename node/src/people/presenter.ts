@@ -31,6 +31,9 @@ export const UserViewSchema = z.object({
   partnerId: z.int(),
   notification: z.enum(['inbox', 'email']),
   timeZone: z.string(),
+  /** A daily digest email at `digestHour` (0-23) in `timeZone`. */
+  digest: z.boolean(),
+  digestHour: z.int(),
   active: z.boolean(),
 })
 export type UserView = z.infer<typeof UserViewSchema>
@@ -46,6 +49,8 @@ export function presentUser(row: UserRow, partner: PartnerRow): UserView {
     partnerId: row.partnerId,
     notification: row.notification,
     timeZone: row.timeZone,
+    digest: row.digest,
+    digestHour: row.digestHour,
     active: row.active,
   }
 }

@@ -114,11 +114,12 @@ export async function peopleRoutes(
       config: { access: 'user', scope: 'records:write' },
       schema: {
         summary:
-          'Change your profile, preference, time zone or password (administrators: anyone, role, active)',
+          'Change your profile, preferences (notifications, daily digest), time zone or password (administrators: anyone, role, active)',
         params: IdParams,
         body: UserUpdateSchema,
         response: {
           200: UserViewSchema,
+          422: refusal('The daily digest needs an email address (E_DIGEST_NEEDS_EMAIL)'),
           429: refusal('Too many wrong current passwords (E_RATE_LIMITED); retry after Retry-After'),
         },
       },

@@ -11,6 +11,9 @@ export const TimeZoneSchema = z.string().refine((zone) => {
   }
 }, 'an IANA time zone, e.g. Europe/Brussels')
 
+/** The local hour (in the user's time zone) from which the daily digest goes: 8 is 08:00. */
+export const DigestHourSchema = z.int().min(0).max(23)
+
 const Name = z.string().trim().min(1).max(200)
 const Email = z.email().max(320)
 
@@ -57,6 +60,9 @@ export const UserUpdateSchema = z
     email: Email.nullable().optional(),
     notification: z.enum(['inbox', 'email']).optional(),
     timeZone: TimeZoneSchema.optional(),
+    /** A daily digest email; it needs an email address (E_DIGEST_NEEDS_EMAIL otherwise). */
+    digest: z.boolean().optional(),
+    digestHour: DigestHourSchema.optional(),
     password: z.string().min(8).max(200).optional(),
     /** Required to change your own password: a stolen session or a narrow API key must not take the account. */
     currentPassword: z.string().min(1).max(200).optional(),

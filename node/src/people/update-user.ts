@@ -1,7 +1,8 @@
 import { revokeApiKeys } from '../auth/repository.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
-import { deleteSessionsOfUser, findUser, updatePartnerRow, updateUserRow } from './repository.ts'
+import { DigestError } from '../mail/digest/errors.ts'
+import { deleteSessionsOfUser, findPartner, findUser, updatePartnerRow, updateUserRow } from './repository.ts'
 import type { UserUpdate } from './schema.ts'
 
 /**
@@ -23,9 +24,22 @@ export function updateUser(input: {
   input.db.transaction((tx) => {
     const user = findUser(tx, userId)
     if (!user) throw new NodeError('E_NOT_FOUND')
+    // The digest is an email: turning it on without an address, or removing the address while it is
+    // on, is refused, rather than the digest never going without a word.
+    if (change.digest === true || change.email === null) {
+      const digest = change.digest ?? user.digest
+      const email = change.email !== undefined ? change.email : findPartner(tx, user.partnerId)?.email
+      if (digest && !email)
+        throw new DigestError(
+          'E_DIGEST_NEEDS_EMAIL',
+          change.digest ? 'digest: this user has no email address' : 'email: the daily digest is on',
+        )
+    }
     const userChanges = {
       ...(change.notification ? { notification: change.notification } : {}),
       ...(change.timeZone ? { timeZone: change.timeZone } : {}),
+      ...(change.digest !== undefined ? { digest: change.digest } : {}),
+      ...(change.digestHour !== undefined ? { digestHour: change.digestHour } : {}),
       ...(change.role ? { role: change.role } : {}),
       ...(change.active !== undefined ? { active: change.active } : {}),
       ...(passwordHash ? { passwordHash } : {}),
