@@ -8,7 +8,8 @@ import {
   retryScaleVariable,
 } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
-import type { InboundSmtpSettings, SmtpServerSettings } from './settings.ts'
+import type { SmtpListenerSettings } from './mail/inbound/smtp-listener.ts'
+import type { SmtpServerSettings } from './settings.ts'
 
 export { ConfigError } from '@ochat/shared-protocol/server'
 
@@ -120,6 +121,23 @@ const NodeEnvSchema = z.object({
   NODE_MAIL_LINK_DAYS: z.coerce.number().int().min(1).max(365).default(14).meta({
     description: "Days an email's download links work.",
   }),
+  NODE_MAIL_TRUSTED_AUTHSERV: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^([a-z0-9._-]+(\s*,\s*[a-z0-9._-]+)*)?$/, 'authserv-ids (host names) separated by commas')
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean),
+    )
+    .meta({
+      description:
+        "Incoming mail: the authserv-ids (comma-separated) of the mail servers whose `Authentication-Results` headers are believed, such as your MX's host name. That server must add its header on top and remove any that claim its id from outside. A mail whose From domain passes DMARC, or DKIM or SPF aligned with it, there counts as from its From address; any other is from an outsider: never taken for a user, never passes an `internal` alias.",
+      unset: 'none: no incoming mail is authenticated',
+    }),
   NODE_SMTP_PORT: z.coerce.number().int().min(0).max(65535).optional().meta({
     description:
       "Incoming mail's SMTP port. Point the mail domain's MX here (or a relay's transport), or pipe mail in with `ochat-node mail-inbound`.",
@@ -132,6 +150,12 @@ const NodeEnvSchema = z.object({
   NODE_SMTP_MAX_BYTES: z.coerce.number().int().min(1024).default(25_000_000).meta({
     description:
       'Largest incoming message. Past it SMTP answers 552, POST /api/v1/mail/inbound 413, `mail-inbound` 65, and nothing is kept.',
+  }),
+  NODE_SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100).meta({
+    description: 'Incoming SMTP connections open at once; one more is answered 421 and closed.',
+  }),
+  NODE_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(10).meta({
+    description: 'Of those, from one client address.',
   }),
   NODE_SMTP_TLS_CERT: z.string().optional().meta({
     description:
@@ -209,6 +233,8 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     mailDomain: e.NODE_MAIL_DOMAIN ?? null,
     mailAttachmentsMaxBytes: e.NODE_MAIL_ATTACHMENTS_MAX_BYTES,
     mailLinkDays: e.NODE_MAIL_LINK_DAYS,
+    /** Authserv-ids, lower case, whose Authentication-Results prove an incoming mail's From. */
+    mailTrustedAuthserv: e.NODE_MAIL_TRUSTED_AUTHSERV,
     /** Incoming mail's SMTP listener; null: off (mail may still come by HTTP or the CLI). */
     inboundSmtp: inboundSmtpFrom(e, context),
     /** Largest incoming message, in bytes, however it comes. */
@@ -300,9 +326,11 @@ function inboundSmtpFrom(
     NODE_SMTP_HOST?: string | undefined
     NODE_SMTP_TLS_CERT?: string | undefined
     NODE_SMTP_TLS_KEY?: string | undefined
+    NODE_SMTP_MAX_CONNECTIONS: number
+    NODE_SMTP_MAX_CONNECTIONS_PER_IP: number
   },
   context: z.RefinementCtx,
-): InboundSmtpSettings | null {
+): SmtpListenerSettings | null {
   const cert = e.NODE_SMTP_TLS_CERT || undefined
   const key = e.NODE_SMTP_TLS_KEY || undefined
   if ((cert === undefined) !== (key === undefined))
@@ -331,6 +359,8 @@ function inboundSmtpFrom(
     host: e.NODE_SMTP_HOST ?? e.NODE_HOST,
     port: e.NODE_SMTP_PORT,
     tls: cert !== undefined && key !== undefined ? { certFile: resolve(cert), keyFile: resolve(key) } : null,
+    maxConnections: e.NODE_SMTP_MAX_CONNECTIONS,
+    maxConnectionsPerIp: e.NODE_SMTP_MAX_CONNECTIONS_PER_IP,
   }
 }
 

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { count } from 'drizzle-orm'
@@ -7,7 +8,7 @@ import nodemailer from 'nodemailer'
 import t, { type Test } from 'tap'
 import { incomingMails } from '../src/db/schema.ts'
 import { MAX_RECIPIENTS, MESSAGES_PER_MINUTE } from '../src/mail/inbound/smtp-listener.ts'
-import { buildNode, buildUser, type TestNode } from './helpers.ts'
+import { buildNode, buildUser, type TestNode, until } from './helpers.ts'
 
 const DOMAIN = 'acme.test'
 
@@ -180,4 +181,78 @@ t.test('STARTTLS is offered with NODE_SMTP_TLS_CERT and NODE_SMTP_TLS_KEY', asyn
     }),
   )
   t.notOk(refused.responseCode === 250, 'without a certificate STARTTLS is not offered')
+})
+
+/** A raw connection from `localAddress` (any of 127.0.0.0/8 is this machine): the server's first line. */
+function greeting(port: number, localAddress: string): Promise<{ socket: Socket; line: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress })
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      received += chunk
+      const end = received.indexOf('\r\n')
+      if (end >= 0) resolve({ socket, line: received.slice(0, end) })
+    })
+    socket.once('error', reject)
+  })
+}
+
+t.test('connections at once are capped per client address and in all: one more gets 421', async (t) => {
+  const { port } = await mailNode(t, {
+    NODE_SMTP_MAX_CONNECTIONS: '3',
+    NODE_SMTP_MAX_CONNECTIONS_PER_IP: '2',
+  })
+  const sockets: Socket[] = []
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+  })
+  const open = async (from: string) => {
+    const opened = await greeting(port, from)
+    sockets.push(opened.socket)
+    return opened
+  }
+  const first = await open('127.0.0.1')
+  t.match(first.line, /^220 /)
+  t.match((await open('127.0.0.1')).line, /^220 /)
+  t.match(
+    (await open('127.0.0.1')).line,
+    /^421 4\.7\.0 too many connections from 127\.0\.0\.1 \(at most 2\)/,
+    'a third from the same client is turned away, saying why',
+  )
+  t.match((await open('127.0.0.2')).line, /^220 /, 'another client still gets in')
+  t.match(
+    (await open('127.0.0.3')).line,
+    /^421 4\.7\.0 too many connections \(at most 3\)/,
+    'past the total, anyone is turned away',
+  )
+  first.socket.end('QUIT\r\n')
+  const again = await until('a place freed by the client that left', async () => {
+    const opened = await open('127.0.0.1')
+    return opened.line.startsWith('220 ') ? opened : undefined
+  })
+  t.match(again.line, /^220 /, 'a closed connection frees its place')
+})
+
+t.test('over SMTP from our own MTA, its Authentication-Results make the From address count', async (t) => {
+  const { node, admin, port } = await mailNode(t, { NODE_MAIL_TRUSTED_AUTHSERV: 'mx.acme.test' })
+  const aliases = await admin.call('GET', '/api/v1/mail/aliases')
+  const support = aliases.body.items.find((alias: { name: string }) => alias.name === 'support')
+  await admin.call('PATCH', `/api/v1/mail/aliases/${support.id}`, { contactPolicy: 'internal' })
+  await buildUser(node, { email: 'olga@acme.test' })
+  const send = (headers: Record<string, string>) =>
+    client(port).sendMail({
+      from: 'olga@acme.test',
+      to: `support@${DOMAIN}`,
+      subject: 'Printer on fire',
+      text: 'Again.',
+      headers,
+    })
+  const refused = await sendFails(send({}))
+  t.equal(refused.responseCode, 550, 'without the header, a From address of ours is not believed')
+  const info = await send({ 'Authentication-Results': 'mx.acme.test; dmarc=pass header.from=acme.test' })
+  t.match(info.response, /^250 /)
+  const listed = await admin.call('GET', '/api/v1/mail/incoming')
+  t.equal(listed.body.items[0].outcome, 'created', 'with it, the user may write to an internal alias')
+  t.match(listed.body.items[0].reason, 'sender authenticated: dmarc=pass by mx.acme.test')
 })

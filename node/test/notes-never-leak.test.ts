@@ -7,7 +7,8 @@ import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestN
  * Internal stays internal, as a property: whatever people post, follow, unfollow and change, and
  * whoever answers a note by email (to its reply address or quoting its Message-ID), a log note
  * never reaches an external partner — no notification row, and no email to them that carries a note's
- * text — and is never emailed at all. Each run gets a fresh record on one node; the people are shared.
+ * text — and is never emailed at all, not even in a colleague's daily digest. Each run gets a fresh
+ * record on one node; the people are shared.
  */
 
 const DOMAIN = 'acme.example'
@@ -90,7 +91,9 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 )
 
 t.test('a log note never reaches an external partner, whatever happens around it', async (t) => {
-  const node = await buildNode(t, { env: { NODE_MAIL_DOMAIN: DOMAIN } })
+  const node = await buildNode(t, {
+    env: { NODE_MAIL_DOMAIN: DOMAIN, NODE_MAIL_TRUSTED_AUTHSERV: 'mx.acme.example' },
+  })
   const inbound = node.inbound.deps
   const users: Actor[] = [
     await buildUser(node, { name: 'Alice Alpha', notification: 'inbox' }),
@@ -104,6 +107,10 @@ t.test('a log note never reaches an external partner, whatever happens around it
     buildPartner(node, { name: 'Zed Zulu', email: null }),
   ]
   const externalIds = new Set(externals.map((partner) => partner.id))
+  for (const user of users) {
+    const digest = await user.call('PATCH', `/api/v1/users/${user.userId}`, { digest: true, digestHour: 0 })
+    if (digest.status !== 200) throw new Error(`digest answered ${digest.status}`)
+  }
   let serial = 0
 
   await fc.assert(
@@ -201,7 +208,11 @@ t.test('a log note never reaches an external partner, whatever happens around it
           const headers = step.byToken
             ? `To: reply+${inbound.tokens.replyToken({ recordId: lead.id, messageId: noteId, partnerId: users[0]?.partnerId ?? 0 })}@${DOMAIN}`
             : `To: someone@${DOMAIN}\r\nReferences: <${messageIdOf(node, noteId)}>`
-          const raw = `From: ${address}\r\n${headers}\r\nCc: xavier@client.test\r\nSubject: Re: note\r\nMessage-ID: <r${serial}@example.com>\r\n\r\n${text}\r\n`
+          // Our users' mail is vouched for by the company's MTA: an unauthenticated From is never a user.
+          const vouched = step.who.external
+            ? ''
+            : `Authentication-Results: mx.acme.example; dmarc=pass header.from=acme.test\r\n`
+          const raw = `${vouched}From: ${address}\r\n${headers}\r\nCc: xavier@client.test\r\nSubject: Re: note\r\nMessage-ID: <r${serial}@example.com>\r\n\r\n${text}\r\n`
           // Spread out, so the loop guard (20 mails a sender in 120 minutes) never decides.
           node.clock.advance(7 * 60_000)
           const result = await receiveMail(inbound, { raw: Buffer.from(raw), via: 'http' })
@@ -243,6 +254,16 @@ t.test('a log note never reaches an external partner, whatever happens around it
         for (const text of noteTexts)
           if (mail.body.includes(text) || mail.subject.includes(text))
             throw new Error(`an email to an external partner carries the note text ${text}`)
+      // Each run is a new day for the digest: every colleague gets one about what just happened.
+      sqlite.prepare('update users set digest_sent_on = null').run()
+      await node.digest.tick()
+      const digests = sqlite
+        .prepare("select subject, body from outgoing_mail where kind = 'digest'")
+        .all() as { body: string; subject: string }[]
+      for (const mail of digests)
+        for (const text of noteTexts)
+          if (mail.body.includes(text) || mail.subject.includes(text))
+            throw new Error(`a daily digest carries the note text ${text}`)
       const notes = sqlite
         .prepare(
           "select internal from messages where record_id = ? and (kind = 'note' or parent_id is not null)",
@@ -253,6 +274,10 @@ t.test('a log note never reaches an external partner, whatever happens around it
     { numRuns: 40 },
   )
   t.pass('no note reached an external partner in 40 random runs')
+  const digests = node.database.sqlite
+    .prepare("select count(*) as n from outgoing_mail where kind = 'digest'")
+    .get() as { n: number }
+  t.ok(digests.n > 0, 'daily digests were written, and none carried a note')
 })
 
 /** The note's Message-ID, as the email quoting it would carry; notes are never emailed, so one is made. */

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { ochatNotifications } from '../../db/ochat-schema.ts'
 import { messages, notifications, outgoingMail, partners } from '../../db/schema.ts'
@@ -6,12 +6,22 @@ import type { BounceTarget, MailTokens } from '../tokens.ts'
 import type { InboundMail } from './parse.ts'
 
 /** What a delivery report says about one recipient. */
-export type DsnEntry = { recipient: string | null; status: string | null; diagnostic: string | null }
+export type DsnEntry = {
+  /** Final-Recipient, lower case. */
+  recipient: string | null
+  /** Original-Recipient (the address as our email named it), lower case. */
+  original: string | null
+  status: string | null
+  diagnostic: string | null
+}
 
 /** The delivery reports read from the raw bytes: reports are ASCII (RFC 3464), whatever else the mail holds. */
 export type DsnReport = {
   entries: DsnEntry[]
-  /** Message-IDs quoted in the report (the returned headers), without angle brackets. */
+  /**
+   * Message-IDs of the returned email (its X-OChat-Message-Id and Message-ID, below the report's own
+   * header), without angle brackets.
+   */
   quotedIds: string[]
   /** Addresses named as undeliverable in a report that has no delivery-status part. */
   named: string[]
@@ -42,15 +52,26 @@ export function readReport(raw: Buffer, mail: InboundMail): DsnReport {
   const entries: DsnEntry[] = []
   for (const block of text.split(/\n\s*\n/)) {
     const recipient = /^Final-Recipient:\s*[^;\n]*;\s*<?([^\s>]+)>?/im.exec(block)?.[1]
+    const original = /^Original-Recipient:\s*[^;\n]*;\s*<?([^\s>]+)>?/im.exec(block)?.[1]
     const status = /^Status:\s*([245]\.\d{1,3}\.\d{1,3})/im.exec(block)?.[1]
     if (!recipient && !status) continue
     entries.push({
       recipient: recipient?.toLowerCase() ?? null,
+      original: original?.toLowerCase() ?? null,
       status: status ?? null,
       diagnostic: /^Diagnostic-Code:\s*(.+)$/im.exec(block)?.[1]?.trim() ?? null,
     })
   }
-  const quotedIds = [...text.matchAll(/^Message-ID:\s*<([^<>\s]+)>/gim)].map((match) => match[1] as string)
+  // The report's own Message-ID is in its header; the returned email's are further down.
+  const headerEnd = text.indexOf('\n\n')
+  const returned = headerEnd < 0 ? '' : text.slice(headerEnd)
+  const quotedIds = [
+    ...new Set(
+      [...returned.matchAll(/^(?:X-OChat-Message-Id|Message-ID):\s*<([^<>\s]+)>/gim)].map(
+        (match) => match[1] as string,
+      ),
+    ),
+  ]
   const named = [...mail.text.matchAll(/<([^<>\s@]+@[^<>\s]+)>/g)].map((match) =>
     (match[1] as string).toLowerCase(),
   )
@@ -64,10 +85,14 @@ export function readReport(raw: Buffer, mail: InboundMail): DsnReport {
 
 export type BounceApplied = { reason: string; notificationId: number | null; recordId: number | null }
 
+/** What a bounce that names none of our emails, or more than one, is listed with. */
+const NO_MATCHING_EMAIL = 'no matching email'
+
 /**
  * Marks the email the report is about as bounced and counts it on the partner's address; a delay
  * (4.x.x) changes nothing, as the remote server keeps trying. The row is the one the VERP token names;
- * without a token, the one whose Message-ID the report quotes, to the address it reports.
+ * without a token, the only one that matches both the Message-ID the report returns and the address
+ * it reports (rowOfReport). Otherwise nothing changes.
  */
 export function applyBounce(
   tx: Tx,
@@ -77,13 +102,8 @@ export function applyBounce(
   const target = input.bounceTokens
     .map((token) => input.tokens.readBounceToken(token))
     .find((found): found is BounceTarget => found !== null)
-  const row = target ? rowOfToken(tx, target) : rowOfQuotedIds(tx, report, input.mailDomain)
-  if (!row)
-    return {
-      reason: 'a bounce about no email of ours: nothing changed',
-      notificationId: null,
-      recordId: null,
-    }
+  const row = target ? rowOfToken(tx, target) : rowOfReport(tx, report, input.mailDomain)
+  if (!row) return { reason: NO_MATCHING_EMAIL, notificationId: null, recordId: null }
   const entry =
     report.entries.find(
       (candidate) => candidate.recipient && candidate.recipient === row.emailTo?.toLowerCase(),
@@ -165,56 +185,49 @@ function rowOfToken(tx: Tx, target: BounceTarget): BouncedRow | undefined {
     : undefined
 }
 
-function rowOfQuotedIds(tx: Tx, report: DsnReport, mailDomain: string): BouncedRow | undefined {
+/**
+ * Without our token, a report is anyone's word: someone who got one of our emails knows its
+ * Message-ID and could report the other recipients as gone. The row must match the returned email's
+ * Message-ID and a recipient the report names (Final-Recipient or Original-Recipient; a report with
+ * no delivery-status part, only the addresses its text names), and be the only one that does.
+ */
+function rowOfReport(tx: Tx, report: DsnReport, mailDomain: string): BouncedRow | undefined {
   const ours = report.quotedIds.filter((id) => id.toLowerCase().endsWith(`@${mailDomain.toLowerCase()}`))
   if (ours.length === 0) return undefined
+  const reported = new Set(
+    report.entries.length > 0
+      ? report.entries.flatMap((entry) => [entry.recipient, entry.original].filter((a) => a !== null))
+      : report.named,
+  )
+  if (reported.size === 0) return undefined
   const messageIds = tx
     .select({ id: messages.id })
     .from(messages)
     .where(inArray(messages.emailMessageId, ours))
     .all()
+    .map((row) => row.id)
   const mailIds = tx
     .select({ id: outgoingMail.id })
     .from(outgoingMail)
     .where(inArray(outgoingMail.emailMessageId, ours))
     .all()
-  const candidates = [
-    ...(messageIds.length
-      ? tx
-          .select()
-          .from(notifications)
-          .where(
-            and(
-              inArray(
-                notifications.messageId,
-                messageIds.map((row) => row.id),
-              ),
-              eq(notifications.channel, 'email'),
-            ),
-          )
-          .all()
-      : []),
-    ...(mailIds.length
-      ? tx
-          .select()
-          .from(notifications)
-          .where(
-            inArray(
-              notifications.mailId,
-              mailIds.map((row) => row.id),
-            ),
-          )
-          .all()
-      : []),
-  ]
-  const reported = new Set([
-    ...report.entries.flatMap((entry) => (entry.recipient ? [entry.recipient] : [])),
-    ...report.named,
-  ])
-  const row = candidates.find(
-    (candidate) => candidate.emailTo && reported.has(candidate.emailTo.toLowerCase()),
-  )
-  return row
-    ? { source: 'record', id: row.id, emailTo: row.emailTo, partnerId: row.partnerId, recordId: row.recordId }
-    : undefined
+    .map((row) => row.id)
+  const about = [
+    messageIds.length ? inArray(notifications.messageId, messageIds) : undefined,
+    mailIds.length ? inArray(notifications.mailId, mailIds) : undefined,
+  ].filter((condition) => condition !== undefined)
+  if (about.length === 0) return undefined
+  const matches = tx
+    .select({
+      id: notifications.id,
+      emailTo: notifications.emailTo,
+      partnerId: notifications.partnerId,
+      recordId: notifications.recordId,
+    })
+    .from(notifications)
+    .where(and(eq(notifications.channel, 'email'), or(...about)))
+    .all()
+    .filter((row) => row.emailTo !== null && reported.has(row.emailTo.toLowerCase()))
+  const [only, ...more] = matches
+  return only && more.length === 0 ? { source: 'record', ...only } : undefined
 }

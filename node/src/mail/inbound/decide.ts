@@ -1,16 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import { and, eq, notInArray } from 'drizzle-orm'
+import type { Attachment } from 'mailparser'
 import type { Tx } from '../../db/client.ts'
-import { incomingMails, messages, partners, records } from '../../db/schema.ts'
+import { incomingMails, messages, records } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
 import type { Effects } from '../../live/events.ts'
-import type { StoredFile } from './files.ts'
+import type { SenderAuthentication } from './authentication.ts'
+import { type StoredFile, storeFiles } from './files.ts'
 import { overLoopLimit } from './loop-guard.ts'
 import type { InboundMail } from './parse.ts'
-import { partnerOfAddress, refusalByPolicy, type SenderPartner } from './policy.ts'
+import {
+  partnerById,
+  partnerOfAddress,
+  refusalByPolicy,
+  refusalOfReply,
+  type SenderPartner,
+} from './policy.ts'
 import { createFromEmail, ensureSenderPartner, postEmail, resetBounces } from './post.ts'
 import type { InboundDeps, InboundOutcome } from './receive.ts'
-import { type Addressing, CATCHALL, findRoutes, localParts } from './route.ts'
+import { type Addressing, CATCHALL, findRoutes, localParts, type Route } from './route.ts'
 
 /** What routing decided for a mail, before its incoming_mails row is written. */
 export type Decision = {
@@ -23,6 +31,8 @@ export type Decision = {
   policy?: boolean
   /** Tell the sender why (a refusal of a person's mail, never of an automatic one). */
   notice?: boolean
+  /** For the administrator's list only: whether the sender was authenticated, and how. */
+  note?: string
 }
 
 /** Routes, checks who may write, guards against loops, then posts or creates. Runs in the transaction. */
@@ -33,8 +43,12 @@ export function routeAndPost(
     mail: InboundMail
     addressing: Addressing
     sender: string
+    /** Whether a trusted mail server proved the From address. */
+    auth: SenderAuthentication
     html: string
-    files: StoredFile[]
+    attachments: Attachment[]
+    /** Filled with the files written, so that a rolled-back transaction can remove them. */
+    stored: StoredFile[]
     now: number
     effects: Effects
   },
@@ -54,27 +68,22 @@ export function routeAndPost(
       notice: true,
     }
   }
-  const known = partnerOfAddress(tx, sender)
-  const allowed = routes.filter((candidate) =>
-    candidate.kind === 'post' && candidate.alias === null
-      ? true
-      : refusalByPolicy(tx, {
-          alias: candidate.alias as NonNullable<typeof candidate.alias>,
-          sender: known,
-          recordId: candidate.kind === 'post' ? candidate.recordId : null,
-        }) === null,
-  )
-  const first = routes[0]
-  if (allowed.length === 0 && first) {
-    const alias = first.alias as NonNullable<typeof first.alias>
-    const reason = refusalByPolicy(tx, {
-      alias,
-      sender: known,
-      recordId: first.kind === 'post' ? first.recordId : null,
-    })
-    return { outcome: 'refused', reason, ...none, aliasId: alias.id, policy: true, notice: true }
-  }
-  const creates = allowed.some((candidate) => candidate.kind === 'create')
+  const note = input.auth.detail
+  const known = partnerOfAddress(tx, { address: sender, authenticated: input.auth.authenticated })
+  const checked = routes.map((route) => ({ route, ...admit(tx, { route, sender, known }) }))
+  const allowed = checked.filter((entry) => entry.refusal === null)
+  const first = checked[0]
+  if (allowed.length === 0 && first)
+    return {
+      outcome: 'refused',
+      reason: first.refusal,
+      ...none,
+      aliasId: first.route.alias?.id ?? null,
+      policy: true,
+      notice: true,
+      note,
+    }
+  const creates = allowed.some((entry) => entry.route.kind === 'create')
   const outcome = creates ? 'created' : 'posted'
   if (overLoopLimit(tx, { sender, outcome, now }))
     return {
@@ -82,17 +91,17 @@ export function routeAndPost(
       reason: `more than 20 mails from ${sender} in 120 minutes: dropped as a loop`,
       ...none,
     }
-  const fromToken = allowed.find(
-    (candidate) => candidate.kind === 'post' && candidate.tokenPartnerId !== null,
-  )
   const author: SenderPartner =
-    tokenAuthor(tx, fromToken?.kind === 'post' ? fromToken.tokenPartnerId : null) ??
+    allowed.find((entry) => entry.author)?.author ??
     ensureSenderPartner(tx, { known, address: sender, name: input.mail.from?.name ?? '', now })
+  // Written only now that the mail is to be posted: refused mail leaves no file behind.
+  const files = storeFiles(deps.config.attachmentDir, input.attachments)
+  input.stored.push(...files)
   let result: { recordId: number; messageId: number } | null = null
   let emailMessageId: string | null =
     mail.messageId ?? `ochat.in.${randomBytes(8).toString('hex')}@${input.addressing.mailDomain}`
-  for (const target of allowed) {
-    const content = { html: input.html, files: input.files, from: sender, emailMessageId }
+  for (const { route: target } of allowed) {
+    const content = { html: input.html, files, from: sender, emailMessageId }
     let made: { recordId: number; messageId: number }
     if (target.kind === 'create') {
       const model = deps.registry.byId(target.alias.modelId)
@@ -142,16 +151,38 @@ export function routeAndPost(
     result ??= made
   }
   if (!result) return { outcome: 'refused', reason: 'no address here takes mail', ...none, notice: true }
-  return { outcome, reason: null, ...result }
+  return { outcome, reason: null, ...result, note }
 }
 
-function tokenAuthor(tx: Tx, partnerId: number | null): SenderPartner | undefined {
-  if (partnerId === null) return undefined
-  return tx
-    .select({ id: partners.id, name: partners.name, internal: partners.internal })
-    .from(partners)
-    .where(and(eq(partners.id, partnerId), eq(partners.active, true)))
-    .get()
+/**
+ * Whether a route lets this sender in: an alias by its contact policy; a reply when it comes from the
+ * address our reply token was made for (then written by that partner: the token, sent to that
+ * address only, proves the mail answers ours), else by who may answer the record.
+ */
+function admit(
+  tx: Tx,
+  input: { route: Route; sender: string; known: SenderPartner | undefined },
+): { refusal: string | null; author?: SenderPartner } {
+  const { route, known } = input
+  if (route.kind === 'create')
+    return { refusal: refusalByPolicy(tx, { alias: route.alias, sender: known, recordId: null }) }
+  if (route.alias)
+    return { refusal: refusalByPolicy(tx, { alias: route.alias, sender: known, recordId: route.recordId }) }
+  const bound = route.tokenPartnerId === null ? undefined : partnerById(tx, route.tokenPartnerId)
+  if (bound && bound.email?.toLowerCase() === input.sender)
+    return {
+      refusal: null,
+      author: { id: bound.id, name: bound.name, internal: bound.internal, fromMail: bound.fromMail },
+    }
+  return {
+    refusal: refusalOfReply(tx, {
+      sender: known,
+      recordId: route.recordId,
+      modelId: route.modelId,
+      parentId: route.parentId,
+      mailId: route.mailId,
+    }),
+  }
 }
 
 /** A message or a mail we took in already has this Message-ID; refused and unreadable ones may come again. */

@@ -27,6 +27,8 @@ export type InboundMail = {
   reportType: string | null
   /** Outer headers only, lower-case names. */
   header(name: string): string
+  /** The outer header lines top to bottom (the newest hop first), lower-case names, values unfolded. */
+  headerLines: { key: string; value: string }[]
   hasHeader(name: string): boolean
   html: string | null
   text: string
@@ -120,6 +122,13 @@ function toInbound(parsed: ParsedMail): InboundMail {
     reportType: params['report-type']?.toLowerCase() ?? null,
     header: (name) => headerText(parsed.headers.get(name)),
     hasHeader: (name) => parsed.headers.has(name),
+    headerLines: parsed.headerLines.map((line) => ({
+      key: line.key,
+      value: line.line
+        .slice(line.line.indexOf(':') + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim(),
+    })),
     html: typeof parsed.html === 'string' && parsed.html.trim() ? parsed.html : null,
     text: parsed.text ?? '',
     attachments: parsed.attachments,

@@ -203,7 +203,10 @@ export function createFromEmail(
   return record
 }
 
-/** The sender's partner, made from the From display name when the address is new. */
+/**
+ * The sender's partner, made from the From display name when the address is new. Such a contact is
+ * marked as made from mail: an alias open to everyone let it in, which makes it no known contact.
+ */
 export function ensureSenderPartner(
   tx: Tx,
   input: { known: SenderPartner | undefined; address: string; name: string; now: number },
@@ -215,11 +218,12 @@ export function ensureSenderPartner(
       name: input.name || input.address,
       email: input.address,
       internal: false,
+      fromMail: true,
       createdAt: input.now,
     })
     .returning()
     .get()
-  return { id: row.id, name: row.name, internal: false }
+  return { id: row.id, name: row.name, internal: false, fromMail: true }
 }
 
 /** Mail came from this address: it works again, whatever bounced before. */

@@ -10,14 +10,15 @@ import type { ModelRegistry } from '../../models/registry.ts'
 import type { MailSettings, SiteSettings } from '../../settings.ts'
 import type { MailSender } from '../sender.ts'
 import type { MailTokens } from '../tokens.ts'
+import { authenticateSender } from './authentication.ts'
 import { emailBody } from './body.ts'
 import { applyBounce, isBounce, readReport } from './bounce.ts'
 import { type Decision, routeAndPost, seenBefore } from './decide.ts'
-import { storeFiles } from './files.ts'
+import { removeUnreferenced, type StoredFile } from './files.ts'
 import { carriesOurLoopHeader, isAutomatic } from './loop-guard.ts'
 import { type InboundMail, parseMail } from './parse.ts'
 import { keepRaw, SWEEP_EVERY_MS, sweepRaw } from './raw-store.ts'
-import { type Addressing, bounceTokensOf, findRoutes, takesAddress } from './route.ts'
+import { type Addressing, bounceTokensOf, takesAddress } from './route.ts'
 
 export type InboundVia = 'smtp' | 'http' | 'cli'
 export type InboundOutcome =
@@ -52,7 +53,13 @@ export type InboundDeps = {
   clock: Clock
   registry: ModelRegistry
   live: LiveHub
-  config: SiteSettings & MailSettings & { attachmentDir: string; dataDir: string }
+  config: SiteSettings &
+    MailSettings & {
+      attachmentDir: string
+      dataDir: string
+      /** The authserv-ids of the mail servers whose Authentication-Results are believed. */
+      mailTrustedAuthserv: readonly string[]
+    }
   /** For the mail domain (its settings) and sendNotice (bounces back to refused senders). */
   mail: MailSender
   tokens: MailTokens
@@ -73,7 +80,13 @@ const KEPT_RAW_BYTES = 256 * 1024
  */
 export async function receiveMail(
   deps: InboundDeps,
-  input: { raw: Buffer; via: InboundVia; envelope?: { from: string | null; to: string[] } },
+  input: {
+    raw: Buffer
+    via: InboundVia
+    envelope?: { from: string | null; to: string[] }
+    /** The SMTP client's address, when the node's own listener took the mail. */
+    client?: string
+  },
 ): Promise<InboundResult> {
   const now = deps.clock.now()
   void sweepWhenDue(deps, now)
@@ -94,7 +107,13 @@ export async function receiveMail(
       })
     } else {
       mail = parsed.mail
-      filed = await takeIn(deps, { mail, raw: input.raw, envelopeTo: input.envelope?.to ?? [], base })
+      filed = await takeIn(deps, {
+        mail,
+        raw: input.raw,
+        envelopeTo: input.envelope?.to ?? [],
+        smtpClient: input.via === 'smtp' ? (input.client ?? 'unknown') : null,
+        base,
+      })
     }
   } catch (error) {
     deps.log.error({ err: error }, 'mail intake: a mail could not be stored')
@@ -148,7 +167,7 @@ type Base = { via: InboundVia; size: number; receivedAt: number }
 
 async function takeIn(
   deps: InboundDeps,
-  input: { mail: InboundMail; raw: Buffer; envelopeTo: string[]; base: Base },
+  input: { mail: InboundMail; raw: Buffer; envelopeTo: string[]; smtpClient: string | null; base: Base },
 ): Promise<Filed> {
   const { base } = input
   const mailDomain = mailDomainOf(deps) ?? 'mail-domain.invalid'
@@ -166,12 +185,14 @@ async function takeIn(
   const row = { ...base, sender, subject: mail.subject.slice(0, 998), emailMessageId: mail.messageId }
   const bounce = isBounce(mail, bounceTokens)
   const dropped = bounce || carriesOurLoopHeader(mail, mailDomain) || isAutomatic(mail)
-  // Files are written before the transaction; unroutable mail (spam to made-up addresses) writes none.
-  const routable =
-    !dropped && findRoutes(deps.database.db, { mail, addressing, tokens: deps.tokens }).length > 0
-  const files = routable ? storeFiles(deps.config.attachmentDir, mail.attachments) : []
   const html = dropped ? '' : emailBody(mail)
+  const auth = authenticateSender(mail, {
+    trusted: deps.config.mailTrustedAuthserv,
+    smtpClient: input.smtpClient,
+  })
   const effects = newEffects()
+  // Attachments are written in the transaction, once it decided to post: these are the ones written.
+  const stored: StoredFile[] = []
   try {
     const filed = await deps.writes.run((tx) => {
       const insert = (entry: Decision): Filed => {
@@ -180,7 +201,7 @@ async function takeIn(
           .values({
             ...row,
             outcome: entry.outcome,
-            reason: entry.reason,
+            reason: [entry.reason, entry.note].filter(Boolean).join('; ') || null,
             recordId: entry.recordId,
             messageId: entry.messageId,
             aliasId: entry.aliasId ?? null,
@@ -223,12 +244,23 @@ async function takeIn(
           ...none,
         })
       return insert(
-        routeAndPost(deps, tx, { mail, addressing, sender, html, files, now: base.receivedAt, effects }),
+        routeAndPost(deps, tx, {
+          mail,
+          addressing,
+          sender,
+          auth,
+          html,
+          attachments: mail.attachments,
+          stored,
+          now: base.receivedAt,
+          effects,
+        }),
       )
     })
     deps.live.publish(effects)
     return filed
   } catch (error) {
+    removeUnreferenced(deps.database.db, deps.config.attachmentDir, stored)
     // Nothing of the mail was written: it is filed as unreadable, with why, for an administrator.
     const reason =
       error instanceof NodeError

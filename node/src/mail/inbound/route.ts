@@ -13,11 +13,14 @@ export type Route =
   | {
       kind: 'post'
       recordId: number
+      modelId: number
       /** The message answered, when known. */
       parentId: number | null
-      /** The partner our reply token was made for: they wrote it. */
+      /** The email answered (outgoing_mail), when a reply names one of ours that is no message. */
+      mailId: number | null
+      /** The partner our reply token was made for: it wrote the reply when From is their address. */
       tokenPartnerId: number | null
-      /** A record alias (its contact policy applies); null for a reply. */
+      /** A record alias (its contact policy applies); null for a reply (who may answer applies). */
       alias: AliasRow | null
     }
   | { kind: 'create'; alias: AliasRow }
@@ -60,7 +63,9 @@ export function findRoutes(
       {
         kind: 'post',
         recordId: reply.recordId,
+        modelId: reply.modelId,
         parentId: reply.parentId,
+        mailId: reply.mailId,
         tokenPartnerId: reply.partnerId,
         alias: null,
       },
@@ -69,7 +74,15 @@ export function findRoutes(
   const routes: Route[] = []
   for (const alias of aliases)
     if (alias.recordId !== null)
-      routes.push({ kind: 'post', recordId: alias.recordId, parentId: null, tokenPartnerId: null, alias })
+      routes.push({
+        kind: 'post',
+        recordId: alias.recordId,
+        modelId: alias.modelId,
+        parentId: null,
+        mailId: null,
+        tokenPartnerId: null,
+        alias,
+      })
   for (const alias of aliases) if (alias.recordId === null) routes.push({ kind: 'create', alias })
   return routes
 }
@@ -96,37 +109,52 @@ function activeAliases(tx: Tx, locals: string[]): AliasRow[] {
     .all()
 }
 
-type Reply = { recordId: number; modelId: number; parentId: number | null; partnerId: number | null }
+type Reply = {
+  recordId: number
+  modelId: number
+  parentId: number | null
+  mailId: number | null
+  partnerId: number | null
+}
 
 /** A forged or stale token names nothing: the mail goes on as if sent to an unknown address. */
 function byReplyToken(tx: Tx, locals: string[], tokens: MailTokens): Reply | undefined {
   for (const local of locals) {
     if (!local.startsWith('reply+')) continue
-    const target: ReplyTarget | null = tokens.readReplyToken(local.slice(6))
-    if (!target) continue
-    const record = tx
-      .select({ id: records.id, modelId: records.modelId })
-      .from(records)
-      .where(eq(records.id, target.recordId))
-      .get()
-    // A deleted record: the reply falls through to the aliases, which may create a new one.
-    if (!record) continue
-    const parent =
-      target.messageId === 0
-        ? undefined
-        : tx
-            .select({ id: messages.id })
-            .from(messages)
-            .where(and(eq(messages.id, target.messageId), eq(messages.recordId, record.id)))
-            .get()
-    return {
-      recordId: record.id,
-      modelId: record.modelId,
-      parentId: parent?.id ?? null,
-      partnerId: target.partnerId,
-    }
+    const target = tokens.readReplyToken(local.slice(6))
+    const reply = target ? replyOfToken(tx, target) : undefined
+    if (reply) return reply
   }
   return undefined
+}
+
+/**
+ * What a verified reply token answers. The one place a token's target is turned into a place to post:
+ * a new kind of target (another kind of thread) is added here.
+ */
+function replyOfToken(tx: Tx, target: ReplyTarget): Reply | undefined {
+  const record = tx
+    .select({ id: records.id, modelId: records.modelId })
+    .from(records)
+    .where(eq(records.id, target.recordId))
+    .get()
+  // A deleted record: the reply falls through to the aliases, which may create a new one.
+  if (!record) return undefined
+  const parent =
+    target.messageId === 0
+      ? undefined
+      : tx
+          .select({ id: messages.id })
+          .from(messages)
+          .where(and(eq(messages.id, target.messageId), eq(messages.recordId, record.id)))
+          .get()
+  return {
+    recordId: record.id,
+    modelId: record.modelId,
+    parentId: parent?.id ?? null,
+    mailId: null,
+    partnerId: target.partnerId,
+  }
 }
 
 function byThreadIds(tx: Tx, ids: string[]): Reply | undefined {
@@ -143,7 +171,12 @@ function byThreadIds(tx: Tx, ids: string[]): Reply | undefined {
     .where(inArray(messages.emailMessageId, ids))
     .all()
   const mails = tx
-    .select({ emailMessageId: outgoingMail.emailMessageId, recordId: records.id, modelId: records.modelId })
+    .select({
+      emailMessageId: outgoingMail.emailMessageId,
+      id: outgoingMail.id,
+      recordId: records.id,
+      modelId: records.modelId,
+    })
     .from(outgoingMail)
     .innerJoin(records, eq(records.id, outgoingMail.recordId))
     .where(inArray(outgoingMail.emailMessageId, ids))
@@ -152,9 +185,22 @@ function byThreadIds(tx: Tx, ids: string[]): Reply | undefined {
   for (const id of ids) {
     const message = found.find((row) => row.emailMessageId === id)
     if (message)
-      return { recordId: message.recordId, modelId: message.modelId, parentId: message.id, partnerId: null }
+      return {
+        recordId: message.recordId,
+        modelId: message.modelId,
+        parentId: message.id,
+        mailId: null,
+        partnerId: null,
+      }
     const mail = mails.find((row) => row.emailMessageId === id)
-    if (mail) return { recordId: mail.recordId, modelId: mail.modelId, parentId: null, partnerId: null }
+    if (mail)
+      return {
+        recordId: mail.recordId,
+        modelId: mail.modelId,
+        parentId: null,
+        mailId: mail.id,
+        partnerId: null,
+      }
   }
   return undefined
 }

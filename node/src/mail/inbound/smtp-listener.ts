@@ -18,9 +18,18 @@ export type Intake = {
     raw: Buffer
     via: InboundVia
     envelope?: { from: string | null; to: string[] }
+    client?: string
   }): Promise<InboundResult>
   accepts(address: string): boolean
 }
+
+/** Connections open at once, in all and from one client address, unless the settings say otherwise. */
+export const MAX_CONNECTIONS = 100
+export const MAX_CONNECTIONS_PER_IP = 10
+
+/** Where the listener listens, and how many connections it keeps open at once. */
+export type SmtpListenerSettings = InboundSmtpSettings &
+  Readonly<{ maxConnections?: number; maxConnectionsPerIp?: number }>
 
 /** A message names at most this many recipients: more is a mass mailing, not a conversation. */
 export const MAX_RECIPIENTS = 50
@@ -59,6 +68,40 @@ class RateWindow {
   }
 }
 
+/**
+ * The connections open at once, in all and per client address: one client holding every connection
+ * would keep the other companies' servers out (each connection also costs a socket and a parser).
+ */
+class ConnectionCount {
+  readonly #byClient = new Map<string, number>()
+  readonly #open = new Set<string>()
+
+  constructor(
+    readonly max: number,
+    readonly maxPerClient: number,
+  ) {}
+
+  /** Counts a connection in; answers why not when it is over a limit. */
+  open(id: string, client: string): string | null {
+    if (this.#open.size >= this.max)
+      return `4.7.0 too many connections (at most ${this.max}): try again later`
+    const fromClient = this.#byClient.get(client) ?? 0
+    if (fromClient >= this.maxPerClient)
+      return `4.7.0 too many connections from ${client} (at most ${this.maxPerClient}): try again later`
+    this.#open.add(id)
+    this.#byClient.set(client, fromClient + 1)
+    return null
+  }
+
+  /** A connection closed; one that was refused was never counted. */
+  close(id: string, client: string): void {
+    if (!this.#open.delete(id)) return
+    const left = (this.#byClient.get(client) ?? 1) - 1
+    if (left > 0) this.#byClient.set(client, left)
+    else this.#byClient.delete(client)
+  }
+}
+
 /** The intake (receive.ts) working on a node's InboundDeps. */
 export function intakeOf(deps: InboundDeps): Intake {
   return {
@@ -74,11 +117,11 @@ export function intakeOf(deps: InboundDeps): Intake {
  */
 export class SmtpListener {
   readonly #server: SMTPServer
-  readonly #settings: InboundSmtpSettings
+  readonly #settings: SmtpListenerSettings
   #address: AddressInfo | null = null
 
   constructor(input: {
-    settings: InboundSmtpSettings
+    settings: SmtpListenerSettings
     maxBytes: number
     intake: Intake
     clock: Clock
@@ -90,6 +133,10 @@ export class SmtpListener {
     this.#settings = input.settings
     const bySender = new RateWindow()
     const byClient = new RateWindow()
+    const connections = new ConnectionCount(
+      input.settings.maxConnections ?? MAX_CONNECTIONS,
+      input.settings.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
+    )
     const tls = input.settings.tls
     this.#server = new SMTPServer({
       name: input.name,
@@ -99,10 +146,19 @@ export class SmtpListener {
       ...(tls ? { key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) } : {}),
       // Announced in EHLO so a client can refuse a large message before sending it; enforced below.
       size: maxBytes,
-      maxClients: 100,
+      // A backstop for sockets not yet greeted (onConnect counts the greeted ones): well above the limit.
+      maxClients: connections.max * 2,
       // A stopping node waits this long for a message being received, then hangs up (the client retries).
       closeTimeout: 5_000,
       logger: false,
+      onConnect(session, callback) {
+        const refusal = connections.open(session.id, session.remoteAddress || 'unknown')
+        if (refusal !== null) return callback(answer(421, refusal))
+        callback()
+      },
+      onClose(session) {
+        connections.close(session.id, session.remoteAddress || 'unknown')
+      },
       onMailFrom(address, session, callback) {
         const now = clock.now()
         const client = session.remoteAddress || 'unknown'
@@ -133,7 +189,12 @@ export class SmtpListener {
           async (raw) => {
             if (raw === null) return callback(answer(552, `5.3.4 message too big: at most ${maxBytes} bytes`))
             try {
-              const result = await intake.receive({ raw, via: 'smtp', envelope: envelopeOf(session) })
+              const result = await intake.receive({
+                raw,
+                via: 'smtp',
+                envelope: envelopeOf(session),
+                client: session.remoteAddress,
+              })
               if (result.smtp.code < 400) return callback(null, result.smtp.message)
               callback(answer(result.smtp.code, result.smtp.message))
             } catch (error) {
