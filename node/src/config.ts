@@ -8,8 +8,7 @@ import {
   retryScaleVariable,
 } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
-import type { SmtpListenerSettings } from './mail/inbound/smtp-listener.ts'
-import type { SmtpServerSettings } from './settings.ts'
+import type { InboundSmtpSettings, SmtpServerSettings } from './settings.ts'
 
 export { ConfigError } from '@ochat/shared-protocol/server'
 
@@ -330,7 +329,7 @@ function inboundSmtpFrom(
     NODE_SMTP_MAX_CONNECTIONS_PER_IP: number
   },
   context: z.RefinementCtx,
-): SmtpListenerSettings | null {
+): InboundSmtpSettings | null {
   const cert = e.NODE_SMTP_TLS_CERT || undefined
   const key = e.NODE_SMTP_TLS_KEY || undefined
   if ((cert === undefined) !== (key === undefined))

@@ -81,6 +81,9 @@ export type InboundSmtpSettings = Readonly<{
   host: string
   port: number
   tls: Readonly<{ certFile: string; keyFile: string }> | null
+  /** Connections open at once, in all and from one client address; one more is answered 421. */
+  maxConnections?: number
+  maxConnectionsPerIp?: number
 }>
 
 /** Incoming mail, however it arrives (SMTP, POST /api/v1/mail/inbound, the CLI). */

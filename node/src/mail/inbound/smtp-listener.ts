@@ -28,8 +28,7 @@ export const MAX_CONNECTIONS = 100
 export const MAX_CONNECTIONS_PER_IP = 10
 
 /** Where the listener listens, and how many connections it keeps open at once. */
-export type SmtpListenerSettings = InboundSmtpSettings &
-  Readonly<{ maxConnections?: number; maxConnectionsPerIp?: number }>
+export type SmtpListenerSettings = InboundSmtpSettings
 
 /** A message names at most this many recipients: more is a mass mailing, not a conversation. */
 export const MAX_RECIPIENTS = 50
