@@ -24,7 +24,7 @@ import {
   setPolicy,
   setup,
 } from './fixtures/mail/inbound.ts'
-import { buildPartner, buildRecord, type TestNode, until } from './helpers.ts'
+import { buildPartner, buildRecord, buildUser, type TestNode, until } from './helpers.ts'
 
 /**
  * What a stranger can and cannot do by mail: writing as one of our users, answering a conversation
@@ -247,6 +247,15 @@ t.test('a contact made from one mail is no known contact for the other aliases',
     .run()
   const onItsTicket = await receive(mail({ from: 'new@example.org', to: `ticket-chat@${DOMAIN}` }))
   t.equal(onItsTicket.outcome, 'posted', 'on the ticket it follows, it may write')
+
+  // Someone here vouches for the contact: it is known everywhere from then on.
+  const colleague = await buildUser(node)
+  t.equal((await colleague.call('GET', `/api/v1/partners/${made?.id}`)).body.fromMail, true)
+  t.equal((await colleague.call('PATCH', `/api/v1/partners/${made?.id}`, { fromMail: true })).status, 400)
+  const vouched = await colleague.call('PATCH', `/api/v1/partners/${made?.id}`, { fromMail: false })
+  t.equal(vouched.body.fromMail, false)
+  const third = await receive(mail({ from: 'new@example.org', to: `sales@${DOMAIN}` }))
+  t.equal(third.outcome, 'created', 'sales@ takes it once it is vouched for')
 })
 
 function withAttachment(from: string, to: string, subject: string, content: string): string {

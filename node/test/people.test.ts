@@ -16,6 +16,7 @@ t.test('external partners: create, validate, read, update, page through and sear
     email: 'carla@client.test',
     companyName: 'Client Inc',
     internal: false,
+    fromMail: false,
   })
   const forged = await sarah.call('POST', '/api/v1/partners', { name: 'Mallory', internal: true })
   t.equal(forged.status, 400, 'nobody makes a partner internal through the API')
@@ -40,6 +41,7 @@ t.test('external partners: create, validate, read, update, page through and sear
       email: 'carla@client.test',
       companyName: 'Client SA',
       internal: false,
+      fromMail: false,
     },
     'renaming a partner keeps their email and company',
   )

@@ -9,6 +9,8 @@ export const PartnerViewSchema = z.object({
   companyName: z.string().nullable(),
   /** True for the partner of an internal user; external partners are customers and vendors. */
   internal: z.boolean(),
+  /** Made by the mail intake from an unknown sender, and not yet vouched for (see PATCH). */
+  fromMail: z.boolean(),
 })
 export type PartnerView = z.infer<typeof PartnerViewSchema>
 
@@ -19,6 +21,7 @@ export function presentPartner(row: PartnerRow): PartnerView {
     email: row.email,
     companyName: row.companyName,
     internal: row.internal,
+    fromMail: row.fromMail,
   }
 }
 

@@ -33,6 +33,11 @@ export const PartnerUpdateSchema = z
     name: Name.optional(),
     email: Email.nullable().optional(),
     companyName: CompanyName.nullable().optional(),
+    /**
+     * false: someone here vouches for a contact the mail intake made, so it becomes a known contact
+     * for the aliases that take mail from known contacts only. It cannot be set back to true.
+     */
+    fromMail: z.literal(false).optional(),
   })
   // As for activities: an empty patch is a client's mistake, said so, rather than an UPDATE with no columns.
   .refine((body) => Object.values(body).some((value) => value !== undefined), 'nothing to change')
