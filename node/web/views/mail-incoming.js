@@ -1,4 +1,5 @@
 import { api } from '../api.js'
+import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
 import { forbidden, isForbidden, MAIL_ALIASES_HASH, MAIL_INCOMING_HASH } from './mail-settings.js'
 
@@ -29,7 +30,7 @@ const RAW_KEPT = new Set(['refused', 'error'])
 
 /**
  * Settings → Incoming mail (administrators): every mail received, newest first, with what became of
- * it and why, a page at a time. The node pushes no event when mail comes in: Refresh reloads.
+ * it and why, a page at a time. The node tells administrators when a mail comes in: the first page reloads.
  */
 export async function renderMailIncoming(ctx, container) {
   ctx.highlight(MAIL_INCOMING_HASH)
@@ -118,7 +119,7 @@ export async function renderMailIncoming(ctx, container) {
     h(
       'p',
       { class: 'muted' },
-      'Every mail the node received and what became of it. Refused mail and mail that could not be read are kept 14 days to download as they came. New mail shows after Refresh. Addresses that take mail: ',
+      'Every mail the node received and what became of it. Refused mail and mail that could not be read are kept 14 days to download as they came. New mail appears as it arrives. Addresses that take mail: ',
       h('a', { href: MAIL_ALIASES_HASH, text: 'Mail aliases' }),
       '.',
     ),
@@ -133,7 +134,13 @@ export async function renderMailIncoming(ctx, container) {
     // The role was taken away after the app loaded: the node refuses, and the page says what any user sees.
     if (!isForbidden(error)) throw error
     forbidden(container, title)
+    return
   }
+  // A burst of mail gives at most two reloads of the first page.
+  const reload = coalesced(() => loadWith(true), ctx.report)
+  return ctx.live.onEvent((event) => {
+    if (event.type === 'mail.incoming' || event.type === 'resync') void reload()
+  })
 }
 
 function mailRow(mail) {

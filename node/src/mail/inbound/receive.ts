@@ -1,7 +1,8 @@
 import type { Clock } from '@ochat/shared-protocol/server'
+import { and, eq } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '../../db/client.ts'
-import { incomingMails } from '../../db/schema.ts'
+import { incomingMails, users } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'
 import { newEffects } from '../../live/events.ts'
@@ -147,6 +148,7 @@ export async function receiveMail(
     { incomingId: filed.incomingId, outcome: filed.outcome, reason: filed.reason },
     'mail received',
   )
+  tellAdministrators(deps)
   return {
     outcome: filed.outcome,
     reason: filed.reason,
@@ -269,6 +271,22 @@ async function takeIn(
     if (!(error instanceof NodeError)) deps.log.error({ err: error }, 'mail intake: taking a mail in failed')
     return fileOnly(deps, { ...row, outcome: 'error', reason })
   }
+}
+
+/** The incoming mail log changed: administrators' open log pages reload. */
+function tellAdministrators(deps: InboundDeps): void {
+  const admins = deps.database.db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.role, 'admin'), eq(users.active, true)))
+    .all()
+  deps.live.publish({
+    events: admins.map((admin) => ({
+      scope: 'user' as const,
+      userId: admin.id,
+      type: 'mail.incoming' as const,
+    })),
+  })
 }
 
 async function fileOnly(
