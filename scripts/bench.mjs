@@ -13,6 +13,8 @@ const benches = [
   { name: 'node', file: 'node/bench/node.bench.ts' },
   // Outgoing email: the node's sender against nodemailer alone, to an SMTP server in the bench.
   { name: 'mail', file: 'node/bench/mail.bench.ts' },
+  // Incoming email: the node's SMTP listener against a bare smtp-server, driven by the same clients.
+  { name: 'mail-in', file: 'node/bench/mail-in.bench.ts' },
   // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
   { name: 'ochat', file: 'test/bench/ochat.bench.ts' },
   // Every route of both OpenAPI documents fuzzed, in process: requests, statuses, 5xx, rate.
