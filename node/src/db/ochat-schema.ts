@@ -54,6 +54,10 @@ export const ochatIdentity = sqliteTable('ochat_identity', {
  * contact (partner) the other company is filed under, and the peer keys this side pinned. A key
  * change on the relay (`peer_*_key` differ from `pinned_*`) pauses the channel until an admin verifies
  * the new safety code: a key change is never silent.
+ *
+ * A partner company without a node is a connection too (`transport` email): an admin adds it here,
+ * the relay never hears of it, its channel goes by plain email to `email_address`. It has no peer
+ * instance and no keys (empty), is accepted from the start, and no relay view can change it.
  */
 export const ochatConnections = sqliteTable(
   'ochat_connections',
@@ -79,8 +83,15 @@ export const ochatConnections = sqliteTable(
     updatedAt: ms('updated_at').notNull(),
     /** Last time the relay's view of it was read. */
     syncedAt: ms('synced_at').notNull(),
+    /** relay: sealed envelopes through the relay; email: plain email to a company without a node. */
+    transport: text('transport').$type<'relay' | 'email'>().notNull().default('relay'),
+    /** Email transport: the partner's address, lower case; one connection per address. */
+    emailAddress: text('email_address'),
   },
-  (table) => [index('ochat_connections_peer').on(table.peerInstanceId)],
+  (table) => [
+    index('ochat_connections_peer').on(table.peerInstanceId),
+    uniqueIndex('ochat_connections_email').on(table.emailAddress),
+  ],
 )
 
 /** One channel per accepted connection; the list is ordered by last activity. */
@@ -109,7 +120,16 @@ export const ochatChannelMembers = sqliteTable(
   ],
 )
 
-export type OchatStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'retrying' | 'failed' | 'received'
+/** `bounced`: an email channel's message whose email came back as undeliverable (a delivery report). */
+export type OchatStatus =
+  | 'pending'
+  | 'sent'
+  | 'delivered'
+  | 'read'
+  | 'retrying'
+  | 'failed'
+  | 'bounced'
+  | 'received'
 
 /**
  * Messages of a channel, both ways. Outgoing ones carry their delivery status and, until the relay
@@ -159,6 +179,11 @@ export const ochatMessages = sqliteTable(
     /** Incoming: when a person here first opened it, and whether its Read receipt left. */
     openedAt: ms('opened_at'),
     readReceipt: text('read_receipt').$type<'due' | 'sent'>(),
+    /**
+     * Email channels: the RFC 5322 Message-ID (no angle brackets) of the email this message went out
+     * as (ours) or came in as (theirs), so later emails thread and replies find their channel.
+     */
+    emailMessageId: text('email_message_id'),
   },
   (table) => [
     uniqueIndex('ochat_messages_envelope').on(table.channelId, table.direction, table.envelopeId),
@@ -167,6 +192,38 @@ export const ochatMessages = sqliteTable(
     index('ochat_messages_read_due').on(table.channelId).where(sql`${table.readReceipt} = 'due'`),
     index('ochat_messages_record').on(table.recordId).where(sql`${table.recordId} is not null`),
     index('ochat_messages_bulk').on(table.bulkId).where(sql`${table.bulkId} is not null`),
+    index('ochat_messages_email_id').on(table.emailMessageId).where(sql`${table.emailMessageId} is not null`),
+  ],
+)
+
+/**
+ * The email of an outgoing message in an email channel: the same sending state as a record
+ * notification's (schema.ts `notifications`), sent by the same mail sender with the same retries.
+ * The message's own status follows it: Pending while queued, then Sent, Failed or Bounced.
+ */
+export const ochatEmailSends = sqliteTable(
+  'ochat_email_sends',
+  {
+    messageId: integer('message_id').primaryKey(),
+    channelId: integer('channel_id').notNull(),
+    /** The content (outgoing_mail, kind ochat). */
+    mailId: integer('mail_id').notNull(),
+    /** The partner's address when it was queued: the only one, with the channel's, that may reply. */
+    emailTo: text('email_to').notNull(),
+    /** queued | sending | sent | failed | bounced */
+    emailStatus: text('email_status').$type<'queued' | 'sending' | 'sent' | 'failed' | 'bounced'>().notNull(),
+    emailError: text('email_error'),
+    /** The SMTP server's last reply code. */
+    emailCode: integer('email_code'),
+    emailAttempts: integer('email_attempts').notNull().default(0),
+    /** When this round of sending began (the message, or its last Retry): retried for two days from it. */
+    emailQueuedAt: ms('email_queued_at').notNull(),
+    emailNextAt: ms('email_next_at'),
+    emailSentAt: ms('email_sent_at'),
+  },
+  (table) => [
+    index('ochat_email_sends_due').on(table.emailNextAt).where(sql`${table.emailStatus} = 'queued'`),
+    index('ochat_email_sends_mail').on(table.mailId),
   ],
 )
 

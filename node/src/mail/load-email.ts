@@ -1,6 +1,17 @@
 import { and, asc, eq } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
-import { attachments, followers, messages, outgoingMail, partners, records } from '../db/schema.ts'
+import {
+  attachments,
+  followers,
+  messages,
+  ochatChannels,
+  ochatConnections,
+  ochatFiles,
+  ochatMessages,
+  outgoingMail,
+  partners,
+  records,
+} from '../db/schema.ts'
 import type { QueuedEmail } from './queue.ts'
 
 /** What one recipient's email is made of, read from the database. */
@@ -18,6 +29,8 @@ export type EmailContext = {
   unfollow: { recordId: number; partnerId: number } | null
   /** The message's files, in the order they were attached. */
   files: { id: number; fileName: string; mimeType: string; size: number; sha256: string }[]
+  /** The email of a message in an email channel: replies come back to this channel and message. */
+  partner?: { channelId: number; messageId: number; peerName: string }
 }
 
 /** Throws when what the email needs is gone: the sender fails that email with the reason. */
@@ -36,6 +49,7 @@ export function loadEmail(tx: Tx, email: QueuedEmail): EmailContext {
     .where(eq(outgoingMail.id, email.mailId))
     .get()
   if (!mail) throw new Error('its content is gone')
+  if (email.source === 'partner') return partnerEmail(tx, mail, email.messageId)
   if (email.source === 'ochat' || mail.recordId === null)
     return { mail, record: null, unfollow: null, files: [] }
   const record = tx
@@ -80,5 +94,37 @@ export function loadEmail(tx: Tx, email: QueuedEmail): EmailContext {
     record,
     unfollow: internalFollower ? { recordId: record.id, partnerId: email.partnerId } : null,
     files,
+  }
+}
+
+/** An email channel's message: its files are the O'Chat message's, attached as a record's are. */
+function partnerEmail(tx: Tx, mail: EmailContext['mail'], messageId: number): EmailContext {
+  const message = tx
+    .select({ channelId: ochatMessages.channelId, peerName: ochatConnections.peerName })
+    .from(ochatMessages)
+    .innerJoin(ochatChannels, eq(ochatChannels.id, ochatMessages.channelId))
+    .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
+    .where(eq(ochatMessages.id, messageId))
+    .get()
+  if (!message) throw new Error('its message is gone')
+  const files = tx
+    .select({
+      id: attachments.id,
+      fileName: ochatFiles.name,
+      mimeType: ochatFiles.mimeType,
+      size: attachments.size,
+      sha256: attachments.sha256,
+    })
+    .from(ochatFiles)
+    .innerJoin(attachments, eq(attachments.id, ochatFiles.attachmentId))
+    .where(eq(ochatFiles.messageId, messageId))
+    .orderBy(asc(ochatFiles.position))
+    .all()
+  return {
+    mail,
+    record: null,
+    unfollow: null,
+    files,
+    partner: { channelId: message.channelId, messageId, peerName: message.peerName },
   }
 }

@@ -1,13 +1,15 @@
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
-import { ochatNotifications } from '../db/ochat-schema.ts'
+import { ochatEmailSends, ochatNotifications } from '../db/ochat-schema.ts'
 import { notifications } from '../db/schema.ts'
+import { messageFollowsSend } from '../ochat/email/follow-send.ts'
 import { GIVE_UP_AFTER_MS, nextAttemptAt } from './retry-schedule.ts'
 import type { SmtpOutcome } from './transport.ts'
 
 /**
- * One email to send: a recipient row of a record's mail (`notifications`) or of an O'Chat message's
- * (`ochat_notifications`). The rows are the queue: nothing about sending lives only in memory.
+ * One email to send: a recipient row of a record's mail (`notifications`), of an O'Chat message's
+ * (`ochat_notifications`), or the email of a message in an email channel, to the partner company
+ * (`ochat_email_sends`). The rows are the queue: nothing about sending lives only in memory.
  */
 export type QueuedEmail =
   | {
@@ -33,12 +35,24 @@ export type QueuedEmail =
       attempts: number
       queuedAt: number
     }
+  | {
+      source: 'partner'
+      /** The outgoing O'Chat message. */
+      messageId: number
+      channelId: number
+      mailId: number
+      emailTo: string
+      attempts: number
+      queuedAt: number
+    }
 
 export function emailKey(email: QueuedEmail): string {
-  return email.source === 'record' ? `r${email.id}` : `o${email.messageId}.${email.userId}`
+  if (email.source === 'record') return `r${email.id}`
+  if (email.source === 'partner') return `p${email.messageId}`
+  return `o${email.messageId}.${email.userId}`
 }
 
-/** Queued emails due by `now`, oldest due first, from both tables (each through its partial index). */
+/** Queued emails due by `now`, oldest due first, from the three tables (each through its partial index). */
 export function dueEmails(tx: Tx, input: { now: number; limit: number }): QueuedEmail[] {
   const record = tx
     .select({
@@ -85,9 +99,25 @@ export function dueEmails(tx: Tx, input: { now: number; limit: number }): Queued
     .orderBy(asc(ochatNotifications.emailNextAt))
     .limit(input.limit)
     .all()
-  const all = [
+  const partner = tx
+    .select({
+      messageId: ochatEmailSends.messageId,
+      channelId: ochatEmailSends.channelId,
+      mailId: ochatEmailSends.mailId,
+      emailTo: ochatEmailSends.emailTo,
+      attempts: ochatEmailSends.emailAttempts,
+      queuedAt: ochatEmailSends.emailQueuedAt,
+      dueAt: ochatEmailSends.emailNextAt,
+    })
+    .from(ochatEmailSends)
+    .where(and(eq(ochatEmailSends.emailStatus, 'queued'), lte(ochatEmailSends.emailNextAt, input.now)))
+    .orderBy(asc(ochatEmailSends.emailNextAt))
+    .limit(input.limit)
+    .all()
+  const all: (QueuedEmail & { dueAt: number | null })[] = [
     ...record.map((row) => ({ ...row, source: 'record' as const, emailTo: row.emailTo ?? '' })),
     ...ochat.map((row) => ({ ...row, source: 'ochat' as const, emailTo: row.emailTo ?? '' })),
+    ...partner.map((row) => ({ ...row, source: 'partner' as const })),
   ]
   return all
     .sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0))
@@ -106,9 +136,28 @@ type EmailState = {
 
 /**
  * Writes a new state on a row still in one of `from` (a row canceled while its email was being
- * written is left canceled). Answers whether it changed.
+ * written is left canceled). Answers whether it changed. A partner's email carries its message's
+ * status along, in the same transaction (ochat/email/follow-send.ts).
  */
-function move(tx: Tx, email: QueuedEmail, from: string[], set: EmailState): boolean {
+function move(
+  tx: Tx,
+  email: QueuedEmail,
+  from: ('queued' | 'sending')[],
+  set: EmailState,
+  now: number,
+): boolean {
+  if (email.source === 'partner') {
+    const moved =
+      tx
+        .update(ochatEmailSends)
+        .set(set)
+        .where(
+          and(eq(ochatEmailSends.messageId, email.messageId), inArray(ochatEmailSends.emailStatus, from)),
+        )
+        .run().changes > 0
+    if (moved) messageFollowsSend(tx, { messageId: email.messageId, now })
+    return moved
+  }
   if (email.source === 'record')
     return (
       tx
@@ -139,6 +188,22 @@ function move(tx: Tx, email: QueuedEmail, from: string[], set: EmailState): bool
  */
 export function claimEmail(tx: Tx, email: QueuedEmail): boolean {
   const sending = { emailStatus: 'sending' } as const
+  if (email.source === 'partner')
+    return (
+      tx
+        .update(ochatEmailSends)
+        .set(sending)
+        .where(
+          and(
+            eq(ochatEmailSends.messageId, email.messageId),
+            eq(ochatEmailSends.emailStatus, 'queued'),
+            eq(ochatEmailSends.emailTo, email.emailTo),
+            eq(ochatEmailSends.emailAttempts, email.attempts),
+            eq(ochatEmailSends.emailQueuedAt, email.queuedAt),
+          ),
+        )
+        .run().changes > 0
+    )
   if (email.source === 'record')
     return (
       tx
@@ -180,6 +245,7 @@ export function releaseClaims(tx: Tx): void {
   const queued = { emailStatus: 'queued' } as const
   tx.update(notifications).set(queued).where(eq(notifications.emailStatus, 'sending')).run()
   tx.update(ochatNotifications).set(queued).where(eq(ochatNotifications.emailStatus, 'sending')).run()
+  tx.update(ochatEmailSends).set(queued).where(eq(ochatEmailSends.emailStatus, 'sending')).run()
 }
 
 /** The server's answer, on the claimed row. */
@@ -190,34 +256,48 @@ export function recordOutcome(
   const { email, outcome, now } = input
   const attempts = email.attempts + 1
   if (outcome.ok)
-    return move(tx, email, ['sending'], {
-      emailStatus: 'sent',
-      emailError: null,
+    return move(
+      tx,
+      email,
+      ['sending'],
+      {
+        emailStatus: 'sent',
+        emailError: null,
+        emailCode: outcome.code,
+        emailAttempts: attempts,
+        emailNextAt: null,
+        emailSentAt: now,
+      },
+      now,
+    )
+  const next = outcome.permanent ? null : nextAttemptAt({ attempts, firstAt: email.queuedAt, now })
+  return move(
+    tx,
+    email,
+    ['sending'],
+    {
+      emailStatus: next === null ? 'failed' : 'queued',
+      emailError:
+        next === null && !outcome.permanent
+          ? `${outcome.reason} (gave up after two days of retries)`
+          : outcome.reason,
       emailCode: outcome.code,
       emailAttempts: attempts,
-      emailNextAt: null,
-      emailSentAt: now,
-    })
-  const next = outcome.permanent ? null : nextAttemptAt({ attempts, firstAt: email.queuedAt, now })
-  return move(tx, email, ['sending'], {
-    emailStatus: next === null ? 'failed' : 'queued',
-    emailError:
-      next === null && !outcome.permanent
-        ? `${outcome.reason} (gave up after two days of retries)`
-        : outcome.reason,
-    emailCode: outcome.code,
-    emailAttempts: attempts,
-    emailNextAt: next,
-  })
+      emailNextAt: next,
+    },
+    now,
+  )
 }
 
 /** An email that cannot be sent at all (no address, a content that cannot be written): failed, no attempt. */
-export function failUnsent(tx: Tx, input: { email: QueuedEmail; reason: string }): boolean {
-  return move(tx, input.email, ['queued', 'sending'], {
-    emailStatus: 'failed',
-    emailError: input.reason,
-    emailNextAt: null,
-  })
+export function failUnsent(tx: Tx, input: { email: QueuedEmail; reason: string; now: number }): boolean {
+  return move(
+    tx,
+    input.email,
+    ['queued', 'sending'],
+    { emailStatus: 'failed', emailError: input.reason, emailNextAt: null },
+    input.now,
+  )
 }
 
 export const NO_SERVER_REASON = 'no outgoing mail server is set up'
@@ -239,6 +319,19 @@ export function anyWaitingTooLong(tx: Tx, now: number): boolean {
     .limit(1)
     .get()
   if (record) return true
+  const partner = tx
+    .select({ id: ochatEmailSends.messageId })
+    .from(ochatEmailSends)
+    .where(
+      and(
+        eq(ochatEmailSends.emailStatus, 'queued'),
+        lte(ochatEmailSends.emailNextAt, now),
+        lte(ochatEmailSends.emailQueuedAt, before),
+      ),
+    )
+    .limit(1)
+    .get()
+  if (partner) return true
   return (
     tx
       .select({ id: ochatNotifications.messageId })
@@ -258,12 +351,13 @@ export function anyWaitingTooLong(tx: Tx, now: number): boolean {
 
 /**
  * With no mail server set up, emails wait; those queued two days ago fail, as retried ones do. Answers
- * the records whose emails changed, for live events.
+ * the records whose emails changed and the O'Chat messages of email channels that failed, for live
+ * events.
  */
 export function failWaitingTooLong(
   tx: Tx,
   input: { now: number },
-): { recordId: number | null; messageId: number | null }[] {
+): { records: { recordId: number | null; messageId: number | null }[]; partnerMessages: number[] } {
   const before = input.now - GIVE_UP_AFTER_MS
   const failed = { emailStatus: 'failed', emailError: NO_SERVER_REASON, emailNextAt: null } as const
   const records = tx
@@ -290,5 +384,19 @@ export function failWaitingTooLong(
       ),
     )
     .run()
-  return records
+  const partnerMessages = tx
+    .update(ochatEmailSends)
+    .set(failed)
+    .where(
+      and(
+        eq(ochatEmailSends.emailStatus, 'queued'),
+        lte(ochatEmailSends.emailNextAt, input.now),
+        lte(ochatEmailSends.emailQueuedAt, before),
+      ),
+    )
+    .returning({ messageId: ochatEmailSends.messageId })
+    .all()
+    .map((row) => row.messageId)
+  for (const messageId of partnerMessages) messageFollowsSend(tx, { messageId, now: input.now })
+  return { records, partnerMessages }
 }

@@ -4,6 +4,7 @@ import sanitizeHtml from 'sanitize-html'
 import { contentPath } from '../attachments/storage.ts'
 import { escapeHtml } from '../chatter/body.ts'
 import { headerText } from '../notifications/mail-content.ts'
+import type { ChannelTokens } from '../ochat/email/channel-token.ts'
 import type { EmailContext } from './load-email.ts'
 import type { QueuedEmail } from './queue.ts'
 import type { SmtpSettings } from './smtp-settings.ts'
@@ -21,6 +22,10 @@ export type RenderInput = {
   settings: SmtpSettings
   site: { company: string; publicUrl: string }
   tokens: MailTokens
+  /** The reply and bounce addresses of an email channel's emails. */
+  channelTokens: ChannelTokens
+  /** An email channel's earlier emails, oldest first (a record's thread names its parent only). */
+  references?: string[]
   attachmentDir: string
   /** Attached up to this total; the files past it become links. */
   attachmentsMaxBytes: number
@@ -36,10 +41,12 @@ export type RenderInput = {
 export function renderEmail(input: RenderInput): Mail.Options {
   const { email, context, ids, settings, site, tokens } = input
   const domain = settings.mailDomain
-  // A template may have named the company already (a digest); it is not repeated.
+  // A template may have named the company already (a digest, an email channel's); it is not repeated.
   const suffix = ` · ${site.company}`
   const subject = headerText(
-    context.mail.subject.endsWith(suffix) ? context.mail.subject : `${context.mail.subject}${suffix}`,
+    context.partner || context.mail.subject.endsWith(suffix)
+      ? context.mail.subject
+      : `${context.mail.subject}${suffix}`,
   )
 
   const { attached, linked, expiresAt } = splitFiles(input)
@@ -63,10 +70,12 @@ export function renderEmail(input: RenderInput): Mail.Options {
   const bounce =
     email.source === 'record'
       ? tokens.bounceToken({ source: 'record', notificationId: email.id })
-      : tokens.bounceToken({ source: 'ochat', messageId: email.messageId, userId: email.userId })
+      : email.source === 'partner'
+        ? input.channelTokens.bounceToken({ messageId: email.messageId })
+        : tokens.bounceToken({ source: 'ochat', messageId: email.messageId, userId: email.userId })
   const headers: Record<string, string> = {
-    'Auto-Submitted': 'auto-generated',
-    'X-Auto-Response-Suppress': 'All',
+    // A person wrote an email channel's message: it is not automatic (RFC 3834), and an answer is wanted.
+    ...(context.partner ? {} : { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' }),
     'X-OChat-Loop': domain,
     'X-OChat-Message-Id': `<${ids.own}>`,
   }
@@ -89,9 +98,27 @@ export function renderEmail(input: RenderInput): Mail.Options {
           },
         }
       : {}),
+    ...(context.partner
+      ? {
+          replyTo: {
+            name: shorten(headerText(`${site.company} – ${context.partner.peerName}`)),
+            address: `reply+${input.channelTokens.replyToken({
+              channelId: context.partner.channelId,
+              messageId: context.partner.messageId,
+            })}@${domain}`,
+          },
+        }
+      : {}),
     subject,
     messageId: `<${ids.own}>`,
-    ...(ids.parent ? { inReplyTo: `<${ids.parent}>`, references: [`<${ids.parent}>`, `<${ids.own}>`] } : {}),
+    ...(ids.parent
+      ? {
+          inReplyTo: `<${ids.parent}>`,
+          references: input.references
+            ? input.references.map((id) => `<${id}>`)
+            : [`<${ids.parent}>`, `<${ids.own}>`],
+        }
+      : {}),
     // The envelope sender is where bounce reports go: one address per recipient row, so a report
     // names the row it is about without trusting anything else in it.
     envelope: { from: `bounce+${bounce}@${domain}`, to: email.emailTo },

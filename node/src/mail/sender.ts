@@ -7,6 +7,10 @@ import { mailSettings } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import type { LiveEvent } from '../live/events.ts'
 import { headerText } from '../notifications/mail-content.ts'
+import { findMessage } from '../ochat/delivery/status.ts'
+import { ChannelTokens } from '../ochat/email/channel-token.ts'
+import { ensurePartnerThreadIds, partnerThreadIdsIfAssigned } from '../ochat/email/thread.ts'
+import { messageEvents } from '../ochat/events.ts'
 import type { MailSettings, SiteSettings } from '../settings.ts'
 import { loadEmail } from './load-email.ts'
 import {
@@ -22,7 +26,7 @@ import {
 } from './queue.ts'
 import { renderEmail } from './render.ts'
 import { effectiveMailSettings, type MailSettingsView, type SmtpSettings } from './smtp-settings.ts'
-import { ensureThreadIds, existingThreadIds } from './thread-ids.ts'
+import { ensureThreadIds, existingThreadIds, type ThreadIds } from './thread-ids.ts'
 import type { MailTokens } from './tokens.ts'
 import { SmtpPool } from './transport.ts'
 
@@ -59,6 +63,7 @@ export type MailSenderDeps = {
  */
 export class MailSender {
   readonly #deps: MailSenderDeps
+  readonly #channelTokens: ChannelTokens
   #view: MailSettingsView | undefined
   #pool: SmtpPool | null = null
   #running: Promise<void> | null = null
@@ -69,6 +74,7 @@ export class MailSender {
 
   constructor(deps: MailSenderDeps) {
     this.#deps = deps
+    this.#channelTokens = ChannelTokens.of(deps.database.db, deps.clock.now())
     // Before anything runs: what a stopped process was sending is due again.
     releaseClaims(deps.database.db)
     this.#timer = setInterval(() => this.kick(), deps.pollMs ?? 30_000)
@@ -175,7 +181,8 @@ export class MailSender {
       const now = this.#deps.clock.now()
       if (!anyWaitingTooLong(this.#deps.database.db, now)) return
       const changed = await this.#deps.writes.run((tx) => failWaitingTooLong(tx, { now }))
-      this.#publish(changed)
+      this.#publish(changed.records)
+      this.#publishMessages(changed.partnerMessages)
       return
     }
     this.#pool ??= new SmtpPool(settings)
@@ -211,25 +218,23 @@ export class MailSender {
     const { writes, clock, config, tokens } = this.#deps
     if (!Address.safeParse(email.emailTo).success) {
       const reason = email.emailTo ? `not a valid email address: ${email.emailTo}` : 'no email address'
-      await writes.run((tx) => failUnsent(tx, { email, reason }))
+      await writes.run((tx) => failUnsent(tx, { email, reason, now: clock.now() }))
       this.#publishEmail(email)
       return
     }
     let message: ReturnType<typeof renderEmail>
     try {
       const context = loadEmail(this.#deps.database.db, email)
-      const ids =
-        existingThreadIds(this.#deps.database.db, { mail: context.mail }) ??
-        (await writes.run((tx) =>
-          ensureThreadIds(tx, { mail: context.mail, mailDomain: settings.mailDomain }),
-        ))
+      const { references, ...ids } = await this.#threadIds(email, context, settings)
       message = renderEmail({
         email,
         context,
         ids,
+        ...(references ? { references } : {}),
         settings,
         site: config,
         tokens,
+        channelTokens: this.#channelTokens,
         attachmentDir: config.attachmentDir,
         attachmentsMaxBytes: config.mailAttachmentsMaxBytes,
         linkDays: config.mailLinkDays,
@@ -238,7 +243,7 @@ export class MailSender {
     } catch (error) {
       // One email that cannot be written must not hold up the others: it fails, with the reason.
       const reason = `the email could not be written: ${(error as Error).message}`
-      await writes.run((tx) => failUnsent(tx, { email, reason }))
+      await writes.run((tx) => failUnsent(tx, { email, reason, now: clock.now() }))
       this.#publishEmail(email)
       return
     }
@@ -252,8 +257,43 @@ export class MailSender {
     this.#publishEmail(email)
   }
 
+  /** Read when assigned already: only an email's first attempt goes through the write queue for them. */
+  async #threadIds(
+    email: QueuedEmail,
+    context: ReturnType<typeof loadEmail>,
+    settings: SmtpSettings,
+  ): Promise<ThreadIds & { references?: string[] }> {
+    const { database, writes } = this.#deps
+    if (email.source === 'partner')
+      return (
+        partnerThreadIdsIfAssigned(database.db, email) ??
+        (await writes.run((tx) =>
+          ensurePartnerThreadIds(tx, {
+            messageId: email.messageId,
+            mailId: email.mailId,
+            mailDomain: settings.mailDomain,
+          }),
+        ))
+      )
+    return (
+      existingThreadIds(database.db, { mail: context.mail }) ??
+      (await writes.run((tx) => ensureThreadIds(tx, { mail: context.mail, mailDomain: settings.mailDomain })))
+    )
+  }
+
   #publishEmail(email: QueuedEmail): void {
     if (email.source === 'record') this.#publish([{ recordId: email.recordId, messageId: email.messageId }])
+    if (email.source === 'partner') this.#publishMessages([email.messageId])
+  }
+
+  /** An email channel's messages moved with their emails: their channels' members hear it. */
+  #publishMessages(messageIds: number[]): void {
+    const db = this.#deps.database.db
+    const changes = messageIds.flatMap((id) => {
+      const row = findMessage(db, id)
+      return row ? [{ row, channelId: row.channelId }] : []
+    })
+    if (changes.length > 0) this.#deps.publish(messageEvents(db, changes))
   }
 
   /** Record pages hear of their emails' changes; a digest is on no record page. */

@@ -1,5 +1,5 @@
 import { and, eq } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
+import type { Db, Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
 import { users } from '../db/schema.ts'
 import type { LiveEvent } from '../live/events.ts'
@@ -26,10 +26,7 @@ export class OchatEvents {
    */
   messages(changes: ChangedMessage[]): void {
     if (changes.length === 0) return
-    const members = membersOfChannels(this.db, [...new Set(changes.map((change) => change.channelId))])
-    const events: LiveEvent[] = []
-    for (const { row, channelId } of changes)
-      for (const userId of members.get(channelId) ?? []) events.push(messageEvent(userId, channelId, row))
+    const events = messageEvents(this.db, changes)
     const bulks = new Map<string, number>()
     for (const { row } of changes)
       if (row.bulkId !== null && row.direction === 'out' && row.authorUserId !== null)
@@ -68,6 +65,19 @@ export class OchatEvents {
   }
 }
 
+/**
+ * Each changed message, to the members of its channel. Also for what tells people outside this class
+ * (the mail sender, which moves an email channel's messages).
+ */
+export function messageEvents(db: Tx, changes: ChangedMessage[]): LiveEvent[] {
+  if (changes.length === 0) return []
+  const members = membersOfChannels(db, [...new Set(changes.map((change) => change.channelId))])
+  const events: LiveEvent[] = []
+  for (const { row, channelId } of changes)
+    for (const userId of members.get(channelId) ?? []) events.push(messageEvent(userId, channelId, row))
+  return events
+}
+
 /** Active administrators' user ids. */
 function activeAdmins(db: Db): number[] {
   return once(db, 'ochat.events.admins', () =>
@@ -81,7 +91,7 @@ function activeAdmins(db: Db): number[] {
     .map((user) => user.id)
 }
 
-function messageEvent(userId: number, channelId: number, row: MessageRow): LiveEvent {
+export function messageEvent(userId: number, channelId: number, row: MessageRow): LiveEvent {
   return {
     scope: 'user',
     userId,

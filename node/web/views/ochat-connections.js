@@ -2,6 +2,7 @@ import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
 import { contactPicker, loadContacts } from './ochat-contact.js'
+import { emailContactForm, notEncryptedBadge } from './ochat-email-contact.js'
 import { isNotSetUp, safetyCodeView } from './ochat-parts.js'
 
 const GROUPS = [
@@ -14,8 +15,9 @@ const GROUPS = [
 
 /**
  * Settings → O'Chat → Connections (administrators): this node's instance id to give to partners,
- * requesting a connection, deciding on requests (a contact is required to accept), the safety code
- * of each connection, the loud alert of a key change with its verification, and bulk selection.
+ * requesting a connection, adding a partner without a node (reached by email), deciding on requests
+ * (a contact is required to accept), the safety code of each connection, the loud alert of a key
+ * change with its verification, and bulk selection.
  */
 export async function renderConnections(ctx, container) {
   ctx.highlight('#/ochat/connections')
@@ -29,6 +31,7 @@ export async function renderConnections(ctx, container) {
   }
   const selfSlot = h('div')
   const requestSlot = h('div')
+  const emailSlot = h('div')
   const groupsSlot = h('div', { class: 'connection-groups' })
   const selected = new Set()
   let contacts = []
@@ -67,6 +70,7 @@ export async function renderConnections(ctx, container) {
     h('div', { class: 'view-header' }, h('h1', { text: 'Connections' }), bulkButton, refreshButton),
     selfSlot,
     requestSlot,
+    emailSlot,
     groupsSlot,
   )
 
@@ -343,7 +347,15 @@ export async function renderConnections(ctx, container) {
               text: connection.direction === 'incoming' ? 'Incoming' : 'Outgoing',
             })
           : h('span', { class: `tag state-tag tag-${connection.state}`, text: connection.state }),
-        h('code', { class: 'muted peer-instance', text: connection.peer.instanceId }),
+        connection.transport === 'email'
+          ? h(
+              'span',
+              { class: 'peer-email' },
+              h('code', { text: connection.email }),
+              ' ',
+              notEncryptedBadge(),
+            )
+          : h('code', { class: 'muted peer-instance', text: connection.peer.instanceId }),
         h('span', { class: 'spacer' }),
         connection.channelId && connection.state === 'accepted'
           ? h('a', { href: `#/ochat/channels/${connection.channelId}`, text: 'Open channel' })
@@ -387,7 +399,9 @@ export async function renderConnections(ctx, container) {
           ? confirmButton(
               'Revoke',
               'secondary danger revoke-button',
-              `Revoke the connection with ${connection.peer.name}? Nothing will flow any more, and messages still queued are dropped.`,
+              connection.transport === 'email'
+                ? `Stop emailing ${connection.peer.name}? Nothing more is sent or taken in, and emails still waiting fail.`
+                : `Revoke the connection with ${connection.peer.name}? Nothing will flow any more, and messages still queued are dropped.`,
               'revoke',
               connection,
             )
@@ -436,6 +450,7 @@ export async function renderConnections(ctx, container) {
   }
   contacts = await loadContacts()
   renderRequestForm()
+  replace(emailSlot, emailContactForm(ctx, { contacts, onAdded: () => refresh() }))
   await loadConnections()
   return ctx.live.onEvent((event) => {
     if (event.type === 'ochat.connections' || event.type === 'resync') void refresh()

@@ -1,5 +1,6 @@
 import { ApiError, api } from '../api.js'
 import { avatarClass, formatBytes, formatTime, h, initials, replace, setSanitizedHtml } from '../dom.js'
+import { notEncryptedBadge } from './ochat-email-contact.js'
 
 /** The delivery statuses of the seed's table, in the order a message goes through them. */
 export const STATUSES = {
@@ -9,8 +10,18 @@ export const STATUSES = {
   read: { icon: '✓✓', label: 'Read', meaning: 'The recipient opened it' },
   retrying: { icon: '↻', label: 'Retrying', meaning: 'Delivery failed, retrying automatically' },
   failed: { icon: '⚠', label: 'Failed', meaning: 'Delivery failed after all retry attempts' },
+  bounced: { icon: '⚠', label: 'Bounced', meaning: 'The email came back: the address could not take it' },
 }
 const TIME_ORDER = ['pending', 'sent', 'delivered', 'read', 'retrying', 'failed']
+
+/** What the statuses mean for a message of an email channel: its email, not a relay, moves it. */
+const EMAIL_MEANINGS = {
+  pending: 'Being emailed',
+  sent: "The partner's mail server accepted it",
+  retrying: "The partner's mail server asked to try again later; retrying automatically",
+  failed: "The partner's mail server refused it, or did not take it for two days",
+  bounced: 'The email came back: the address could not take it',
+}
 
 const clockFormat = new Intl.DateTimeFormat(undefined, {
   dateStyle: 'medium',
@@ -32,21 +43,27 @@ export function isNotSetUp(error) {
 /** Every status the message reached, with its time, one per line (the icon's tooltip). */
 function statusTimes(message) {
   return TIME_ORDER.filter((status) => message.times[status])
-    .map((status) => `${STATUSES[status].label}: ${formatMoment(message.times[status])}`)
+    .map((status) => {
+      // A bounce's time is kept where a failure's is.
+      const label = status === 'failed' && message.status === 'bounced' ? 'Bounced' : STATUSES[status].label
+      return `${label}: ${formatMoment(message.times[status])}`
+    })
     .join('\n')
 }
 
 /**
  * An outgoing message's status: the icon (with every status time in its tooltip), a line with the
- * current one and its time; Retrying adds the next attempt, Failed the reason, what to check, and Retry.
+ * current one and its time; Retrying adds the next attempt, Failed and Bounced the reason, what to
+ * check, and Retry.
  */
 export function statusView(ctx, message, { onRetried } = {}) {
   const status = STATUSES[message.status]
   if (!status) return null
+  const meaning = (message.transport === 'email' && EMAIL_MEANINGS[message.status]) || status.meaning
   const icon = h('span', {
     class: `ochat-status status-${message.status}`,
     text: status.icon,
-    title: `${status.label} — ${status.meaning}\n${statusTimes(message)}`,
+    title: `${status.label} — ${meaning}\n${statusTimes(message)}`,
     dataset: { status: message.status, at: String(message.statusAt) },
     attrs: { role: 'img', 'aria-label': status.label },
   })
@@ -71,7 +88,7 @@ export function statusView(ctx, message, { onRetried } = {}) {
         message.reason ? h('span', { class: 'status-reason', text: ` ${message.reason}` }) : null,
       ),
     )
-  if (message.status === 'failed') {
+  if (message.status === 'failed' || message.status === 'bounced') {
     const retry = h('button', {
       type: 'button',
       class: 'secondary small retry-button',
@@ -217,6 +234,7 @@ export function messageView(ctx, message, { contact, onRetried, onFile, showChan
           ? h('span', { class: 'author-contact muted', text: `contact: ${contact.name}` })
           : null,
         showChannel ? h('span', { class: 'kind', text: showChannel }) : null,
+        message.transport === 'email' ? notEncryptedBadge('message-transport') : null,
         h('time', {
           class: 'muted',
           dateTime: new Date(message.createdAt).toISOString(),

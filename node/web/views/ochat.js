@@ -2,6 +2,7 @@ import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
 import { mountOchatComposer } from './ochat-composer.js'
+import { notEncryptedBadge } from './ochat-email-contact.js'
 import { mountLinkForm } from './ochat-link.js'
 import { isNotSetUp, keyedRender, messageView, STATUSES, showFileProgress } from './ochat-parts.js'
 
@@ -93,6 +94,9 @@ export async function renderOchat(ctx, container, channelId) {
           class: 'channel-contact muted',
           text: channel.contact ? channel.contact.name : 'No contact filed',
         }),
+        channel.transport === 'email'
+          ? h('div', { class: 'channel-transport muted', text: `✉ ${channel.email}` })
+          : null,
         channel.paused
           ? h('div', { class: 'channel-paused', text: '⚠ Paused: their keys changed' })
           : channel.state !== 'accepted'
@@ -139,7 +143,7 @@ export async function renderOchat(ctx, container, channelId) {
         : h(
             'li',
             { class: 'empty' },
-            'No channel yet: a channel opens when a connection with another company is accepted. ',
+            'No channel yet: a channel opens when a connection with another company is accepted, or when an administrator adds a partner reached by email. ',
             ctx.user.role === 'admin' ? h('a', { href: '#/ochat/connections', text: 'Connections' }) : null,
           ),
     )
@@ -212,6 +216,7 @@ function mountThread(ctx, slot, initial) {
   })
 
   function renderHeader() {
+    const byEmail = channel.transport === 'email'
     replace(
       header,
       h('h2', { class: 'thread-title', text: channel.peer.name }),
@@ -220,8 +225,19 @@ function mountThread(ctx, slot, initial) {
         { class: 'thread-meta muted' },
         channel.contact ? `Contact: ${channel.contact.name}` : 'No contact filed',
         ' · ',
-        h('code', { text: channel.peer.instanceId }),
+        h('code', { text: byEmail ? channel.email : channel.peer.instanceId }),
       ),
+      byEmail
+        ? h(
+            'div',
+            { class: 'thread-transport', attrs: { role: 'note' } },
+            notEncryptedBadge(),
+            h('span', {
+              class: 'muted',
+              text: ` — ${channel.peer.name} has no O’Chat node: messages are emailed to ${channel.email}, and its replies come back here. Mail servers on the way can read them.`,
+            }),
+          )
+        : null,
     )
     if (channel.paused) {
       replace(
@@ -327,6 +343,7 @@ function mountThread(ctx, slot, initial) {
       if (!next) return
       const changed =
         next.paused !== channel.paused ||
+        next.email !== channel.email ||
         next.state !== channel.state ||
         next.contact?.id !== channel.contact?.id
       channel = next

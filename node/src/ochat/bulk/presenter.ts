@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { plainText } from '../../chatter/body.ts'
 import type { ochatBulkSends } from '../../db/schema.ts'
 import { OchatStatusSchema } from '../channels/presenter.ts'
-import { type MessageRow, nextStep, statusAt } from '../delivery/status.ts'
+import { hasReason, type MessageRow, nextStep, statusAt } from '../delivery/status.ts'
 
 /** One recipient of a bulk send: its own message and its own status. */
 export const BulkItemSchema = z.object({
@@ -36,6 +36,7 @@ export const BulkSummarySchema = z.object({
     delivered: count,
     read: count,
     retrying: count,
+    /** With an email channel's Bounced ones: both wait for a person to act. */
     failed: count,
   }),
   items: z.array(BulkItemSchema),
@@ -49,6 +50,7 @@ export type BulkRecipient = {
   peerName: string
   contactId: number | null
   contactName: string | null
+  transport: 'relay' | 'email'
 }
 
 /** A bulk send with every recipient's message, its status, and the counts by status. */
@@ -57,7 +59,9 @@ export function presentBulk(
   recipients: BulkRecipient[],
 ): BulkSummary {
   const counts = { pending: 0, sent: 0, delivered: 0, read: 0, retrying: 0, failed: 0 }
-  for (const { message } of recipients) if (message.status !== 'received') counts[message.status]++
+  for (const { message } of recipients)
+    if (message.status === 'bounced') counts.failed++
+    else if (message.status !== 'received') counts[message.status]++
   return {
     id: bulk.id,
     createdAt: bulk.createdAt,
@@ -65,15 +69,15 @@ export function presentBulk(
     preview: plainText(bulk.html).slice(0, 120),
     recipients: bulk.recipients,
     counts,
-    items: recipients.map(({ message, peerInstanceId, peerName, contactId, contactName }) => ({
+    items: recipients.map(({ message, peerInstanceId, peerName, contactId, contactName, transport }) => ({
       channelId: message.channelId,
       messageId: message.id,
       peer: { instanceId: peerInstanceId, name: peerName },
       contact: contactId !== null && contactName !== null ? { id: contactId, name: contactName } : null,
       status: message.status,
       statusAt: statusAt(message),
-      reason: message.status === 'retrying' || message.status === 'failed' ? message.statusReason : null,
-      nextStep: nextStep(message),
+      reason: hasReason(message.status) ? message.statusReason : null,
+      nextStep: nextStep(message, transport),
     })),
   }
 }

@@ -56,6 +56,7 @@ export function bulkRecipients(tx: Tx, bulkIds: string[]): Map<string, BulkRecip
       message: ochatMessages,
       peerInstanceId: ochatConnections.peerInstanceId,
       peerName: ochatConnections.peerName,
+      transport: ochatConnections.transport,
       contactId: ochatConnections.contactPartnerId,
       contactName: partners.name,
     })

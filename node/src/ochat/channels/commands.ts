@@ -4,12 +4,20 @@ import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
 import { loadRecord, readableChannel } from '../../policies/index.ts'
+import { findConnection } from '../connections/repository.ts'
 import { markChannelNotificationsRead } from '../delivery/notify-members.ts'
 import { findMessage, type MessageRow } from '../delivery/status.ts'
+import { retryPartnerEmail } from '../email/retry.ts'
 import type { Ochat } from '../runtime.ts'
-import { fileOnRecord, markThreadOpened, resetForRetry, samePeerRecord } from './repository.ts'
+import {
+  emailChannelIds,
+  fileOnRecord,
+  markThreadOpened,
+  resetForRetry,
+  samePeerRecord,
+} from './repository.ts'
 import type { SendInput } from './schema.ts'
-import { checkFiles, writeMessages } from './write-messages.ts'
+import { checkFiles, writableChannel, writeMessages } from './write-messages.ts'
 
 /**
  * Sends a message to one channel, optionally about one of our records (replies come back to it):
@@ -32,10 +40,10 @@ export async function sendMessage(input: {
   const html = renderBody(message.body, message.format)
   if (!html && message.attachmentIds.length === 0)
     throw new NodeError('E_INVALID_BODY', 'body: nothing left to send after sanitizing')
-  const [row] = await input.writes.run((tx) => {
+  const { row, byEmail } = await input.writes.run((tx) => {
     if (input.recordId !== null) loadRecord(tx, { principal, registry, recordId: input.recordId })
     const files = checkFiles(tx, { principal, registry, attachmentIds: message.attachmentIds })
-    return writeMessages(tx, {
+    const [row] = writeMessages(tx, {
       principal,
       channelIds: [input.channelId],
       html,
@@ -45,9 +53,11 @@ export async function sendMessage(input: {
       company: instance.name,
       now: input.now(),
     })
+    return { row, byEmail: emailChannelIds(tx, [input.channelId]).size > 0 }
   })
   if (!row) throw new NodeError('E_INTERNAL')
-  ochat.sent([row.id], message.attachmentIds.length > 0 ? [row.id] : [])
+  // An email channel's message is queued for the mail sender, which its live event kicks.
+  if (!byEmail) ochat.sent([row.id], message.attachmentIds.length > 0 ? [row.id] : [])
   ochat.publishStatus([{ row, channelId: row.channelId }])
   return row
 }
@@ -62,16 +72,20 @@ export async function openThread(input: {
 }): Promise<{ read: number; opened: number }> {
   const { principal, channelId, nowMs } = input
   const { read, opened } = await input.writes.run((tx) => {
-    readableChannel(tx, principal, channelId)
+    const channel = readableChannel(tx, principal, channelId)
     const read = markChannelNotificationsRead(tx, { channelId, userId: principal.userId, now: nowMs })
-    return { read, opened: markThreadOpened(tx, { channelId, nowMs }) }
+    const receipts = findConnection(tx, channel.connectionId)?.transport !== 'email'
+    return { read, opened: markThreadOpened(tx, { channelId, nowMs, receipts }) }
   })
   if (opened > 0) input.ochat.kickReadReceipts()
   if (read > 0) input.ochat.publishChannels([principal.userId])
   return { read, opened }
 }
 
-/** A Failed message is sent again, under a new envelope id (the relay already ended the old one). */
+/**
+ * A Failed message is sent again, under a new envelope id (the relay already ended the old one). In
+ * an email channel a Bounced one may be too (the partner's mailbox was full); its email is queued again.
+ */
 export async function retryMessage(input: {
   ochat: Ochat
   writes: WriteQueue
@@ -79,16 +93,30 @@ export async function retryMessage(input: {
   messageId: number
   nowMs: number
 }): Promise<MessageRow> {
-  const row = await input.writes.run((tx) => {
+  const { row, byEmail } = await input.writes.run((tx) => {
     const row = findMessage(tx, input.messageId)
     if (!row) throw new NodeError('E_NOT_FOUND')
-    readableChannel(tx, input.principal, row.channelId)
-    if (row.direction !== 'out' || row.status !== 'failed')
+    const channel = readableChannel(tx, input.principal, row.channelId)
+    const byEmail = findConnection(tx, channel.connectionId)?.transport === 'email'
+    const retryable = row.status === 'failed' || (byEmail && row.status === 'bounced')
+    if (row.direction !== 'out' || !retryable)
       throw new NodeError('E_OCHAT_NOT_RETRYABLE', `the message is ${row.status}`)
+    if (byEmail) {
+      // The connection must still take messages (not revoked meanwhile).
+      writableChannel(tx, input.principal, row.channelId)
+      const reset = retryPartnerEmail(tx, { row, nowMs: input.nowMs })
+      if (!reset) throw new NodeError('E_OCHAT_NOT_RETRYABLE', 'its email is being sent')
+      return { row: reset, byEmail }
+    }
     const reset = resetForRetry(tx, { id: row.id, nowMs: input.nowMs })
     if (!reset) throw new NodeError('E_NOT_FOUND')
-    return reset
+    return { row: reset, byEmail }
   })
+  if (byEmail) {
+    // Its live event kicks the mail sender.
+    input.ochat.publishStatus([{ row, channelId: row.channelId }])
+    return row
+  }
   input.ochat.kickOutbox()
   // Files that failed to upload are tried again; the outbox waits for them.
   input.ochat.transfers?.upload([row.id])

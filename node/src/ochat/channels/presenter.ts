@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { plainText } from '../../chatter/body.ts'
 import type { ochatChannels, ochatConnections, ochatFiles } from '../../db/schema.ts'
-import { type MessageRow, nextStep, statusAt } from '../delivery/status.ts'
+import { hasReason, type MessageRow, nextStep, statusAt } from '../delivery/status.ts'
 
 export const OchatStatusSchema = z.enum([
   'pending',
@@ -10,6 +10,7 @@ export const OchatStatusSchema = z.enum([
   'read',
   'retrying',
   'failed',
+  'bounced',
   'received',
 ])
 
@@ -25,9 +26,14 @@ export const OchatFileViewSchema = z.object({
   attachmentId: z.int().nullable(),
 })
 
+/** relay: sealed, end-to-end encrypted; email: plain email to a partner without a node. */
+export const TransportSchema = z.enum(['relay', 'email'])
+
 export const OchatMessageViewSchema = z.object({
   id: z.int(),
   channelId: z.int(),
+  /** How it travels; an email channel's messages are not end-to-end encrypted, and the UI says so. */
+  transport: TransportSchema,
   direction: z.enum(['out', 'in']),
   envelopeId: z.string(),
   author: z.object({ name: z.string(), company: z.string(), userId: z.int().nullable() }),
@@ -43,13 +49,14 @@ export const OchatMessageViewSchema = z.object({
     delivered: z.int().nullable(),
     read: z.int().nullable(),
     retrying: z.int().nullable(),
+    /** Failed, or for an email channel's message Bounced. */
     failed: z.int().nullable(),
   }),
   /** Retrying: when the next attempt is due. */
   nextAttemptAt: z.int().nullable(),
-  /** Retrying and Failed: why, as the relay or the node said it. */
+  /** Retrying, Failed and Bounced: why, as the relay, the node or the partner's mail server said it. */
   reason: z.string().nullable(),
-  /** Retrying and Failed: what to check (the seed's troubleshooting). */
+  /** Retrying, Failed and Bounced: what to check (the seed's troubleshooting). */
   nextStep: z.string().nullable(),
   seq: z.int().nullable(),
   record: z.object({ id: z.int(), name: z.string().nullable() }).nullable(),
@@ -63,12 +70,14 @@ export type OchatMessageView = z.input<typeof OchatMessageViewSchema>
 /**
  * Messages with their files (by message id). `readableRecords` names the records the viewer may read
  * (id → name): a message filed on any other record shows no record at all, since channel members are
- * not all allowed to see every record someone wrote to a partner about.
+ * not all allowed to see every record someone wrote to a partner about. `emailChannels`: the
+ * channels among them that go by email.
  */
 export function presentMessages(
   rows: MessageRow[],
   files: Map<number, (typeof ochatFiles.$inferSelect)[]>,
   readableRecords: Map<number, string>,
+  emailChannels: ReadonlySet<number> = new Set(),
 ): OchatMessageView[] {
   return rows.map((row) => {
     const name = row.recordId === null ? undefined : readableRecords.get(row.recordId)
@@ -76,6 +85,7 @@ export function presentMessages(
       name === undefined ? { ...row, recordId: null } : row,
       files.get(row.id) ?? [],
       name ?? null,
+      emailChannels.has(row.channelId) ? 'email' : 'relay',
     )
   })
 }
@@ -84,10 +94,12 @@ export function presentMessage(
   row: MessageRow,
   files: (typeof ochatFiles.$inferSelect)[],
   recordName: string | null,
+  transport: 'relay' | 'email' = 'relay',
 ): OchatMessageView {
   return {
     id: row.id,
     channelId: row.channelId,
+    transport,
     direction: row.direction,
     envelopeId: row.envelopeId,
     author: { name: row.authorName, company: row.authorCompany, userId: row.authorUserId },
@@ -103,8 +115,8 @@ export function presentMessage(
       failed: row.failedAt,
     },
     nextAttemptAt: row.status === 'retrying' ? row.nextAttemptAt : null,
-    reason: row.status === 'retrying' || row.status === 'failed' ? row.statusReason : null,
-    nextStep: nextStep(row),
+    reason: hasReason(row.status) ? row.statusReason : null,
+    nextStep: nextStep(row, transport),
     seq: row.seq,
     record: row.recordId === null ? null : { id: row.recordId, name: recordName },
     peerRecord: row.peerRecord,
@@ -125,7 +137,12 @@ export function presentMessage(
 export const ChannelViewSchema = z.object({
   id: z.int(),
   connectionId: z.string(),
+  /** An email channel's peer has no instance (an empty id). */
   peer: z.object({ instanceId: z.string(), name: z.string() }),
+  /** relay: end-to-end encrypted; email: plain email to `email`, not end-to-end encrypted. */
+  transport: TransportSchema,
+  /** Email channels: the partner's address. */
+  email: z.string().nullable(),
   contact: z.object({ id: z.int(), name: z.string() }).nullable(),
   /** The connection's state: only accepted channels take new messages. */
   state: z.enum(['pending', 'accepted', 'rejected', 'revoked']),
@@ -160,6 +177,8 @@ export function presentChannel(facts: ChannelFacts): ChannelView {
     id: channel.id,
     connectionId: connection.id,
     peer: { instanceId: connection.peerInstanceId, name: connection.peerName },
+    transport: connection.transport,
+    email: connection.transport === 'email' ? connection.emailAddress : null,
     contact:
       connection.contactPartnerId !== null && contactName !== null
         ? { id: connection.contactPartnerId, name: contactName }

@@ -176,6 +176,21 @@ export function channelRows(tx: Tx, principal: Principal): ChannelFacts[] {
   }))
 }
 
+/** Which of these channels go by email (their connection's transport). */
+export function emailChannelIds(tx: Tx, channelIds: number[]): Set<number> {
+  const ids = [...new Set(channelIds)]
+  if (ids.length === 0) return new Set()
+  return new Set(
+    tx
+      .select({ id: ochatChannels.id })
+      .from(ochatChannels)
+      .innerJoin(ochatConnections, eq(ochatConnections.id, ochatChannels.connectionId))
+      .where(and(inArray(ochatChannels.id, ids), eq(ochatConnections.transport, 'email')))
+      .all()
+      .map((row) => row.id),
+  )
+}
+
 /** A page of a channel's messages, newest first, before the cursor's message id. */
 export function channelMessages(
   tx: Tx,
@@ -197,12 +212,16 @@ export function channelMessages(
 
 /**
  * Opening a thread: its incoming messages not yet opened are marked opened now and due for a Read
- * receipt. Answers how many.
+ * receipt. Answers how many. An email channel has no receipts to send: its messages are only opened
+ * (and `read_receipt` 'sent' marks them done, so none is ever looked for).
  */
-export function markThreadOpened(tx: Tx, input: { channelId: number; nowMs: number }): number {
+export function markThreadOpened(
+  tx: Tx,
+  input: { channelId: number; nowMs: number; receipts: boolean },
+): number {
   return tx
     .update(ochatMessages)
-    .set({ openedAt: input.nowMs, readReceipt: 'due' })
+    .set({ openedAt: input.nowMs, readReceipt: input.receipts ? 'due' : 'sent' })
     .where(
       and(
         eq(ochatMessages.channelId, input.channelId),

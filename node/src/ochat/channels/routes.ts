@@ -22,7 +22,7 @@ import {
   presentMessages,
   ThreadOpenedViewSchema,
 } from './presenter.ts'
-import { channelMessages, channelRows, recordThread } from './repository.ts'
+import { channelMessages, channelRows, emailChannelIds, recordThread } from './repository.ts'
 import { LinkBody, RecordSendBody, SendBody } from './schema.ts'
 
 /**
@@ -52,7 +52,15 @@ export async function channelRoutes(
       const model = record ? registry.byId(record.modelId) : undefined
       if (record && model && canRead(db, principal, model, record)) readable.set(recordId, record.name)
     }
-    return presentMessages(rows, files, readable)
+    return presentMessages(
+      rows,
+      files,
+      readable,
+      emailChannelIds(
+        db,
+        rows.map((row) => row.channelId),
+      ),
+    )
   }
 
   function presentOne(principal: Principal, row: MessageRow): OchatMessageView {
@@ -123,7 +131,8 @@ export async function channelRoutes(
     {
       config: write,
       schema: {
-        summary: 'Send an encrypted message (Markdown shortcuts or HTML, up to 5 files); it starts Pending',
+        summary:
+          'Send a message (Markdown shortcuts or HTML, up to 5 files): encrypted, or by plain email in an email channel; it starts Pending',
         params: IdParams,
         body: SendBody,
         response: { 201: OchatMessageViewSchema },
@@ -170,7 +179,7 @@ export async function channelRoutes(
     {
       config: write,
       schema: {
-        summary: 'Send a Failed message again',
+        summary: 'Send a Failed (or, in an email channel, Bounced) message again',
         params: IdParams,
         response: { 200: OchatMessageViewSchema },
       },

@@ -9,6 +9,7 @@ import type { ModelRegistry } from '../../models/registry.ts'
 import { loadAttachment, readableChannel } from '../../policies/index.ts'
 import { findConnection } from '../connections/repository.ts'
 import { insertMessage, type MessageRow } from '../delivery/status.ts'
+import { queuePartnerEmail } from '../email/queue-email.ts'
 import { touchChannel } from './repository.ts'
 
 /** The files of an outgoing message, checked against O'Chat's limits before anything is written or uploaded. */
@@ -97,7 +98,9 @@ export function writeMessages(
 ): MessageRow[] {
   const rows: MessageRow[] = []
   for (const channelId of input.channelIds) {
-    const { channel } = writableChannel(tx, input.principal, channelId)
+    const { channel, connection } = writableChannel(tx, input.principal, channelId)
+    // An email channel's message leaves as an email (its files attached), never through the outbox.
+    const byEmail = connection.transport === 'email'
     const row = insertMessage(tx, {
       channelId: channel.id,
       direction: 'out',
@@ -114,7 +117,7 @@ export function writeMessages(
       seq: null,
       createdAt: input.now,
       sentAt: null,
-      outboxDueAt: input.files.length === 0 ? input.now : null,
+      outboxDueAt: byEmail || input.files.length > 0 ? null : input.now,
     })
     if (input.files.length > 0)
       tx.insert(ochatFiles)
@@ -129,10 +132,12 @@ export function writeMessages(
             sha256: /^[0-9a-f]{64}$/.test(file.sha256)
               ? Buffer.from(file.sha256, 'hex').toString('base64url')
               : file.sha256,
-            state: 'pending' as const,
+            // Nothing to upload for an email: the file is attached from this node's storage.
+            state: byEmail ? ('ready' as const) : ('pending' as const),
           })),
         )
         .run()
+    if (byEmail) queuePartnerEmail(tx, { row, connection, company: input.company, now: input.now })
     touchChannel(tx, channel.id, input.now)
     rows.push(row)
   }

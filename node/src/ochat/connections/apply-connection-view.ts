@@ -44,6 +44,9 @@ export function applyConnectionView(input: {
 }): { row: ConnectionRow; changed: boolean; keyChanged: boolean; becameAccepted: boolean } {
   const { tx, view, nowMs, contactPartnerId } = input
   const existing = findConnection(tx, view.id)
+  // An email partner is ours alone: a relay view under its id (a relay that knows it) changes nothing.
+  if (existing?.transport === 'email')
+    return { row: existing, changed: false, keyChanged: false, becameAccepted: false }
   // The relay's schema allows any text here: shown in lists and email subjects, it is cleaned first.
   const peerName = foreignName(view.peer.name, view.peer.instanceId)
   const unseenAcceptance =

@@ -15,7 +15,7 @@ import { storeConnectionViews } from './sync-connections.ts'
  * given, is the one message for any contact that will not do (what changing the contact has always
  * said); otherwise the message says which way it fails.
  */
-function checkContact(tx: Tx, partnerId: number | undefined, refusal?: string): number {
+export function checkContact(tx: Tx, partnerId: number | undefined, refusal?: string): number {
   if (partnerId === undefined) throw new NodeError('E_OCHAT_CONTACT_REQUIRED', 'contactPartnerId is required')
   const partner = tx.select().from(partners).where(eq(partners.id, partnerId)).get()
   if (!partner?.active)

@@ -5,7 +5,14 @@ import type { ConnectionRow } from './repository.ts'
 
 export const ConnectionViewSchema = z.object({
   id: z.string(),
+  /** An email partner's peer has no instance (an empty id). */
   peer: z.object({ instanceId: z.string(), name: z.string() }),
+  /**
+   * relay: another node, end-to-end encrypted through the relay; email: a partner company without a
+   * node, reached by plain email at `email` (no keys, no safety code, no relay).
+   */
+  transport: z.enum(['relay', 'email']),
+  email: z.string().nullable(),
   /** incoming: the other company asked; outgoing: we did. */
   direction: z.enum(['incoming', 'outgoing']),
   state: z.enum(['pending', 'accepted', 'rejected', 'revoked']),
@@ -23,7 +30,7 @@ export const ConnectionViewSchema = z.object({
   channelId: z.int().nullable(),
   /** True while the peer's keys changed and no admin verified the new safety code: nothing flows. */
   paused: z.boolean(),
-  /** Admins only: the code to compare with the other company (12 groups of five digits). */
+  /** Admins only, relay connections: the code to compare with the other company (12 groups of five digits). */
   safetyCode: z.object({ display: z.string(), groups: z.array(z.string()) }).optional(),
   /** Admins only, while paused: the code of the new keys, to compare before verifying. */
   keyChange: z
@@ -54,9 +61,12 @@ export function presentConnection(
   row: ConnectionRow,
   input: { instance: Instance; admin: boolean; contactName: string | null; channelId: number | null },
 ): ConnectionView {
+  const byEmail = row.transport === 'email'
   return {
     id: row.id,
     peer: { instanceId: row.peerInstanceId, name: row.peerName },
+    transport: row.transport,
+    email: byEmail ? row.emailAddress : null,
     direction: row.direction,
     state: row.state,
     message: row.message,
@@ -67,7 +77,8 @@ export function presentConnection(
         : null,
     channelId: input.channelId,
     paused: row.keyChangedAt !== null,
-    ...(input.admin
+    // An email partner has no keys: there is no code to compare.
+    ...(input.admin && !byEmail
       ? {
           safetyCode: code(input.instance, row, row.pinnedKeys),
           keyChange:

@@ -6,6 +6,9 @@ import type { Db } from '../../db/client.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'
 import { seesAllConnections, visibleConnection, visibleConnectionStates } from '../../policies/index.ts'
+import { addEmailContact } from '../email/add-contact.ts'
+import { EmailPartnerError } from '../email/errors.ts'
+import { revokeEmailContact } from '../email/revoke-contact.ts'
 import type { Ochat } from '../runtime.ts'
 import { decideConnection, requestConnection, setConnectionContact, verifyKeys } from './commands.ts'
 import { ConnectionViewSchema, presentConnections } from './presenter.ts'
@@ -22,6 +25,7 @@ import {
   ConnectionRequestBody,
   ContactBody,
   DecisionBody,
+  EmailContactBody,
   VerifyBody,
 } from './schema.ts'
 
@@ -59,6 +63,11 @@ export async function connectionRoutes(
         rows.map((row) => row.id),
       ),
     })
+  }
+
+  /** Whether this is an email partner's connection (an admin's route: hidden ones are not a concern). */
+  function emailPartner(id: string): boolean {
+    return findConnection(db, id)?.transport === 'email'
   }
 
   function presentOne(row: ConnectionRow, asAdmin: boolean) {
@@ -124,6 +133,33 @@ export async function connectionRoutes(
     },
   )
 
+  /** A partner company without a node: its channel goes by plain email, and says so. */
+  routes.post(
+    '/api/v1/ochat/connections/email',
+    {
+      config: admin,
+      schema: {
+        summary:
+          'Add a partner company without a node, reached by email (not end-to-end encrypted): it gets a channel at once',
+        body: EmailContactBody,
+        response: { 201: ConnectionViewSchema },
+      },
+    },
+    async (request, reply) => {
+      ochat.instance()
+      const row = await addEmailContact({
+        ochat,
+        writes: opts.writes,
+        email: request.body.email,
+        name: request.body.name,
+        contactPartnerId: request.body.contactPartnerId,
+        by: principalOf(request).name,
+        nowMs: opts.clock.now(),
+      })
+      return reply.status(201).send(presentOne(row, true))
+    },
+  )
+
   routes.post(
     '/api/v1/ochat/connections',
     {
@@ -163,16 +199,28 @@ export async function connectionRoutes(
         },
       },
       async (request) => {
-        const row = await decideConnection({
-          ochat,
-          writes: opts.writes,
-          db,
-          id: request.params.id,
-          action,
-          note: request.body.note,
-          contactPartnerId: request.body.contactPartnerId,
-          nowMs: opts.clock.now(),
-        })
+        const byEmail = emailPartner(request.params.id)
+        if (byEmail && action !== 'revoke')
+          throw new EmailPartnerError('E_OCHAT_NOT_FOR_EMAIL', `an email partner cannot be ${action}ed`)
+        const row = byEmail
+          ? await revokeEmailContact({
+              ochat,
+              writes: opts.writes,
+              id: request.params.id,
+              by: principalOf(request).name,
+              note: request.body.note,
+              nowMs: opts.clock.now(),
+            })
+          : await decideConnection({
+              ochat,
+              writes: opts.writes,
+              db,
+              id: request.params.id,
+              action,
+              note: request.body.note,
+              contactPartnerId: request.body.contactPartnerId,
+              nowMs: opts.clock.now(),
+            })
         return presentOne(row, true)
       },
     )
@@ -215,6 +263,8 @@ export async function connectionRoutes(
       },
     },
     async (request) => {
+      if (emailPartner(request.params.id))
+        throw new EmailPartnerError('E_OCHAT_NOT_FOR_EMAIL', 'an email partner has no keys to verify')
       const row = await verifyKeys({
         ochat,
         writes: opts.writes,

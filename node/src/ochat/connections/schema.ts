@@ -1,4 +1,4 @@
-import { InstanceIdSchema, LIMITS, plainText } from '@ochat/shared-protocol'
+import { hasControlCharacters, InstanceIdSchema, LIMITS, plainText } from '@ochat/shared-protocol'
 import { z } from 'zod'
 
 export const ConnectionParams = z.object({ id: z.uuid() })
@@ -19,3 +19,23 @@ export const VerifyBody = z.strictObject({ safetyCode: z.string().min(60).max(10
 export const ConnectionListQuery = z.object({
   state: z.enum(['pending', 'accepted', 'rejected', 'revoked']).optional(),
 })
+/** A partner company without a node, reached by email. */
+export const EmailContactBody = z.strictObject({
+  /** The company's name, as its channel is called. */
+  name: z
+    .string()
+    .trim()
+    .min(1, 'name: the company name is required')
+    .max(200)
+    .refine((name) => !hasControlCharacters(name, false), { message: 'name: no control characters' }),
+  /** Where its messages go and replies come from; kept in lower case. */
+  email: z
+    .string()
+    .trim()
+    .max(254)
+    .pipe(z.email({ message: 'email: not a valid email address' }))
+    .transform((email) => email.toLowerCase()),
+  /** The contact (an external partner) the company is filed under. */
+  contactPartnerId: z.int().positive(),
+})
+export type EmailContactInput = z.output<typeof EmailContactBody>

@@ -180,7 +180,12 @@ function check(
   connection: ConnectionRow | undefined,
   synced: boolean,
 ): Verdict {
-  if (!connection || connection.peerInstanceId !== item.envelope.header.from) {
+  // An email partner has no node: nothing from the relay is ever its message.
+  if (
+    !connection ||
+    connection.transport === 'email' ||
+    connection.peerInstanceId !== item.envelope.header.from
+  ) {
     if (!synced) return { kind: 'sync', id: item.id }
     return { kind: 'refuse', id: item.id, reason: reason('invalid', 'no such connection with the sender') }
   }

@@ -16,6 +16,7 @@ const RANK: Record<OchatStatus, number> = {
   retrying: 1,
   sent: 1,
   failed: 2,
+  bounced: 2,
   delivered: 3,
   read: 4,
   received: 0,
@@ -23,6 +24,8 @@ const RANK: Record<OchatStatus, number> = {
 
 export function mayMove(from: OchatStatus, to: OchatStatus): boolean {
   if (from === 'received' || to === 'received') return false
+  // A delivery report comes after the mail server accepted the email (Sent), or overtakes its answer.
+  if (to === 'bounced') return from === 'pending' || from === 'sent' || from === 'retrying'
   if (to === 'retrying') return from === 'pending' || from === 'sent' || from === 'retrying'
   if (to === 'failed') return from === 'pending' || from === 'sent' || from === 'retrying'
   if (to === 'sent') return from === 'pending' || from === 'retrying'
@@ -68,6 +71,15 @@ function columns(change: StatusChange, row: MessageRow): Partial<MessageRow> {
     case 'failed':
       return {
         status: 'failed',
+        failedAt: change.at,
+        nextAttemptAt: null,
+        statusReason: change.reason ?? null,
+        outboxDueAt: null,
+      }
+    case 'bounced':
+      // An email channel's message: its time is kept where a failure's is.
+      return {
+        status: 'bounced',
         failedAt: change.at,
         nextAttemptAt: null,
         statusReason: change.reason ?? null,
@@ -229,19 +241,29 @@ export function statusAt(row: MessageRow): number {
     case 'retrying':
       return row.retryingAt ?? row.createdAt
     case 'failed':
+    case 'bounced':
       return row.failedAt ?? row.createdAt
     default:
       return row.createdAt
   }
 }
 
+/** The statuses that come with a reason (and a next step). */
+export function hasReason(status: OchatStatus): boolean {
+  return status === 'retrying' || status === 'failed' || status === 'bounced'
+}
+
 /**
- * What to check when a message is Retrying or Failed, from the reason's kind (the seed's
+ * What to check when a message is Retrying, Failed or Bounced, from the reason's kind (the seed's
  * troubleshooting): the user gets the reason and the next step.
  */
-export function nextStep(row: Pick<MessageRow, 'status' | 'statusReason'>): string | null {
-  if (row.status !== 'failed' && row.status !== 'retrying') return null
+export function nextStep(
+  row: Pick<MessageRow, 'status' | 'statusReason'>,
+  transport: 'relay' | 'email' = 'relay',
+): string | null {
+  if (!hasReason(row.status)) return null
   const reason = row.statusReason ?? ''
+  if (transport === 'email') return emailNextStep(row.status, reason)
   // Retrying goes on by itself; a Failed message has used every attempt and waits for a person.
   const then = row.status === 'retrying' ? "O'Chat retries automatically." : 'Then retry the message.'
   if (reason.includes('cannot reach the relay') || reason.includes('relay could not be reached'))
@@ -259,4 +281,19 @@ export function nextStep(row: Pick<MessageRow, 'status' | 'statusReason'>): stri
   if (reason.startsWith('invalid:'))
     return "The other company's node refused this message as invalid; check both sides' safety code and versions."
   return `The recipient's instance may be offline, or its webhook URL (/ochat/webhook) unreachable: ask them to check it. ${row.status === 'retrying' ? "O'Chat retries until the deadline." : 'Then retry the message.'}`
+}
+
+/** The same for an email channel: what its mail server's answer asks of a person here. */
+function emailNextStep(status: OchatStatus, reason: string): string {
+  if (status === 'retrying')
+    return "The partner's mail server asked to try again later; O'Chat retries automatically for two days."
+  if (status === 'bounced')
+    return "The email came back undeliverable: check the partner's address with them, then retry the message."
+  if (reason.includes('no outgoing mail server'))
+    return 'Set up outgoing mail (Settings → Mail), then retry the message.'
+  if (reason.includes('could not be written'))
+    return 'Check that the files of the message are still on this node, then retry the message.'
+  if (reason.includes('gave up after two days'))
+    return "The partner's mail server did not take the email for two days: check with the partner, then retry the message."
+  return "The partner's mail server refused the email: check the address and the reason with the partner, then retry the message."
 }
