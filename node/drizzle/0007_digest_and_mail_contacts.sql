@@ -24,6 +24,12 @@ CREATE TABLE `__new_notifications` (
 );
 --> statement-breakpoint
 INSERT INTO `__new_notifications`("id", "partner_id", "record_id", "message_id", "activity_id", "reason", "channel", "user_id", "mail_id", "email_to", "email_status", "email_error", "email_code", "email_attempts", "email_queued_at", "email_next_at", "email_sent_at", "read_at", "created_at") SELECT "id", "partner_id", "record_id", "message_id", "activity_id", "reason", "channel", "user_id", "mail_id", "email_to", "email_status", "email_error", "email_code", "email_attempts", "email_queued_at", "email_next_at", "email_sent_at", "read_at", "created_at" FROM `notifications`;--> statement-breakpoint
+-- The copy's counter must go on from the old table's, not from its highest id left: a bounce token
+-- names a notification id, and an id given twice would send a late report to someone else's email.
+INSERT INTO `sqlite_sequence` (`name`, `seq`)
+  SELECT '__new_notifications', 0 WHERE NOT EXISTS (SELECT 1 FROM `sqlite_sequence` WHERE `name` = '__new_notifications');--> statement-breakpoint
+UPDATE `sqlite_sequence` SET `seq` = max(`seq`, coalesce((SELECT `seq` FROM `sqlite_sequence` WHERE `name` = 'notifications'), 0))
+  WHERE `name` = '__new_notifications';--> statement-breakpoint
 DROP TABLE `notifications`;--> statement-breakpoint
 ALTER TABLE `__new_notifications` RENAME TO `notifications`;--> statement-breakpoint
 PRAGMA foreign_keys=ON;--> statement-breakpoint

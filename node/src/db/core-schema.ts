@@ -32,7 +32,12 @@ export const partners = sqliteTable(
     fromMail: bool('from_mail').notNull().default(false),
     createdAt: ms('created_at').notNull(),
   },
-  (table) => [index('partners_name').on(table.name), index('partners_email').on(table.email)],
+  (table) => [
+    index('partners_name').on(table.name),
+    index('partners_email').on(table.email),
+    // Incoming mail finds its sender's contact by address in any case.
+    index('partners_email_lower').on(sql`lower(${table.email})`),
+  ],
 )
 
 export const users = sqliteTable('users', {
@@ -369,6 +374,12 @@ export const notifications = sqliteTable(
       .where(sql`${table.channel} = 'inbox'`),
     index('notifications_record').on(table.recordId),
     index('notifications_mail').on(table.mailId).where(sql`${table.mailId} is not null`),
+    // A user's last digest, which starts the next one's window.
+    index('notifications_digest').on(table.partnerId, table.createdAt).where(sql`${table.reason} = 'digest'`),
+    // Failed and bounced emails, few among all: the digest lists a user's.
+    index('notifications_email_failed')
+      .on(table.id)
+      .where(sql`${table.channel} = 'email' and ${table.emailStatus} in ('failed', 'bounced')`),
     // The mail sender's queue: queued emails by when they are due.
     index('notifications_email_due')
       .on(table.emailNextAt)

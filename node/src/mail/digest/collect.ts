@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal.ts'
 import { plainText } from '../../chatter/body.ts'
 import type { Tx } from '../../db/client.ts'
@@ -84,8 +84,7 @@ function principalOf(user: DigestUser): Principal {
  * Where a digest's window starts: the last digest queued to this user. Without one in the last week,
  * the last two days: a day skipped for having nothing to say leaves no row, and the window must still
  * reach back to that day's look, or what came just after it would never be told. Reaching further back
- * repeats nothing: whatever was before that look was read, or it would have been told then. Digests
- * are the only notifications without a record, so this reads the `notifications_record` index at null.
+ * repeats nothing: whatever was before that look was read, or it would have been told then.
  */
 export function digestWindowStart(tx: Tx, input: { partnerId: number; now: number }): number {
   const last = tx
@@ -95,7 +94,8 @@ export function digestWindowStart(tx: Tx, input: { partnerId: number; now: numbe
       and(
         isNull(notifications.recordId),
         eq(notifications.partnerId, input.partnerId),
-        eq(notifications.reason, 'digest'),
+        // Spelled literally, as the partial index on digests is.
+        sql`${notifications.reason} = 'digest'`,
       ),
     )
     .orderBy(desc(notifications.id))
@@ -227,8 +227,8 @@ function failedEmails(tx: Tx, principal: Principal, since: number): DigestConten
     .innerJoin(models, eq(models.id, records.modelId))
     .where(
       and(
-        eq(notifications.channel, 'email'),
-        inArray(notifications.emailStatus, ['failed', 'bounced']),
+        // Spelled literally, as the partial index that holds only these rows is.
+        sql`${notifications.channel} = 'email' and ${notifications.emailStatus} in ('failed', 'bounced')`,
         eq(messages.authorPartnerId, principal.partnerId),
         gt(sql`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt})`, since),
         readableAnyModelCondition(principal),

@@ -1,0 +1,3 @@
+CREATE INDEX `notifications_digest` ON `notifications` (`partner_id`,`created_at`) WHERE "notifications"."reason" = 'digest';--> statement-breakpoint
+CREATE INDEX `notifications_email_failed` ON `notifications` (`id`) WHERE "notifications"."channel" = 'email' and "notifications"."email_status" in ('failed', 'bounced');--> statement-breakpoint
+CREATE INDEX `partners_email_lower` ON `partners` (lower("email"));
