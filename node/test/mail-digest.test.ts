@@ -354,3 +354,31 @@ t.test('a user moving west after their digest gets none again that date', async 
   t.equal(await node.digest.tick(), 1, '27 November in Paris')
   t.equal(digests(node).length, 2)
 })
+
+t.test('turned on after the day’s hour, the first digest waits for that hour tomorrow', async (t) => {
+  // 15:00 in Paris.
+  const node = await buildNode(t, { clock: new ManualClock(PARIS_SEVEN + 8 * HOUR) })
+  const paula = await buildUser(node, { name: 'Paula Paris', timeZone: 'Europe/Paris' })
+  const sarah = await buildUser(node, { name: 'Sarah Sales' })
+  const lead = await buildRecord(sarah, 'lead', { name: 'Afternoon deal' })
+  await follow(sarah, lead.id, paula.partnerId)
+  await post(sarah, lead.id, 'Unread news')
+  await wantsDigest(paula, 8)
+  t.equal(await node.digest.tick(), 0, 'nothing at 15:00, the moment it was turned on')
+  node.clock.advance(16 * HOUR + 59 * MINUTE)
+  t.equal(await node.digest.tick(), 0, 'nothing at 07:59 the next day')
+  node.clock.advance(MINUTE)
+  t.equal(await node.digest.tick(), 1, 'one at 08:00')
+  t.match(digests(node)[0]?.body, /Unread news/)
+
+  // Turned on before the hour, it goes the same day.
+  const early = await buildNode(t, { clock: new ManualClock(PARIS_SEVEN) })
+  const otto = await buildUser(early, { name: 'Otto Early', timeZone: 'Europe/Paris' })
+  const sam = await buildUser(early, { name: 'Sam Sales' })
+  const deal = await buildRecord(sam, 'lead', { name: 'Morning deal' })
+  await follow(sam, deal.id, otto.partnerId)
+  await post(sam, deal.id, 'Early news')
+  await wantsDigest(otto, 8)
+  early.clock.advance(HOUR)
+  t.equal(await early.digest.tick(), 1, 'at 08:00 the same day')
+})

@@ -1,6 +1,7 @@
 import { revokeApiKeys } from '../auth/repository.ts'
 import type { Db } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
+import { digestDue } from '../mail/digest/due.ts'
 import { DigestError } from '../mail/digest/errors.ts'
 import { deleteSessionsOfUser, findPartner, findUser, updatePartnerRow, updateUserRow } from './repository.ts'
 import type { UserUpdate } from './schema.ts'
@@ -35,7 +36,19 @@ export function updateUser(input: {
           change.digest ? 'digest: this user has no email address' : 'email: the daily digest is on',
         )
     }
+    // Turned on once today's hour is over, the first digest goes at that hour tomorrow, as chosen,
+    // not at once; turned on within the hour, it goes now.
+    const skipToday =
+      change.digest === true && !user.digest
+        ? digestDue({
+            now: input.now,
+            timeZone: change.timeZone ?? user.timeZone,
+            hour: (change.digestHour ?? user.digestHour) + 1,
+            sentOn: user.digestSentOn,
+          })
+        : null
     const userChanges = {
+      ...(skipToday ? { digestSentOn: skipToday } : {}),
       ...(change.notification ? { notification: change.notification } : {}),
       ...(change.timeZone ? { timeZone: change.timeZone } : {}),
       ...(change.digest !== undefined ? { digest: change.digest } : {}),
