@@ -8,6 +8,7 @@ import {
   retryScaleVariable,
 } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
+import { relayClientProblem } from './mail/inbound/relay-clients.ts'
 import type { InboundSmtpSettings, SmtpServerSettings } from './settings.ts'
 
 export { ConfigError } from '@ochat/shared-protocol/server'
@@ -156,6 +157,27 @@ const NodeEnvSchema = z.object({
   NODE_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(10).meta({
     description: 'Of those, from one client address.',
   }),
+  NODE_SMTP_RELAY_CLIENTS: z
+    .string()
+    .default('127.0.0.1/8,::1')
+    .transform((value) =>
+      value.trim().toLowerCase() === 'none'
+        ? []
+        : value
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter(Boolean),
+    )
+    .superRefine((entries, context) => {
+      for (const entry of entries) {
+        const problem = relayClientProblem(entry)
+        if (problem !== null) context.addIssue({ code: 'custom', message: problem })
+      }
+    })
+    .meta({
+      description:
+        'The mail servers that hand the node its mail (your MX or relay), as IP addresses or CIDR ranges, comma-separated. Behind one, every sender comes from its address: its connections are not held to `NODE_SMTP_MAX_CONNECTIONS_PER_IP` nor to 60 messages a minute per client (the total and the 60 a minute per sender address still apply). Over SMTP, only their `Authentication-Results` headers are believed: any other client could have written them itself. `none`: no client is one.',
+    }),
   NODE_SMTP_TLS_CERT: z.string().optional().meta({
     description:
       'STARTTLS certificate (PEM). With `NODE_SMTP_TLS_KEY`; without both, STARTTLS is not offered.',
@@ -236,6 +258,8 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     mailTrustedAuthserv: e.NODE_MAIL_TRUSTED_AUTHSERV,
     /** Incoming mail's SMTP listener; null: off (mail may still come by HTTP or the CLI). */
     inboundSmtp: inboundSmtpFrom(e, context),
+    /** Addresses and CIDR ranges of the MTAs that hand the node its mail over SMTP. */
+    smtpRelayClients: e.NODE_SMTP_RELAY_CLIENTS,
     /** Largest incoming message, in bytes, however it comes. */
     inboundMaxBytes: e.NODE_SMTP_MAX_BYTES,
     /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
@@ -327,6 +351,7 @@ function inboundSmtpFrom(
     NODE_SMTP_TLS_KEY?: string | undefined
     NODE_SMTP_MAX_CONNECTIONS: number
     NODE_SMTP_MAX_CONNECTIONS_PER_IP: number
+    NODE_SMTP_RELAY_CLIENTS: string[]
   },
   context: z.RefinementCtx,
 ): InboundSmtpSettings | null {
@@ -360,6 +385,7 @@ function inboundSmtpFrom(
     tls: cert !== undefined && key !== undefined ? { certFile: resolve(cert), keyFile: resolve(key) } : null,
     maxConnections: e.NODE_SMTP_MAX_CONNECTIONS,
     maxConnectionsPerIp: e.NODE_SMTP_MAX_CONNECTIONS_PER_IP,
+    relayClients: e.NODE_SMTP_RELAY_CLIENTS,
   }
 }
 

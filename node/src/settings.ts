@@ -84,6 +84,11 @@ export type InboundSmtpSettings = Readonly<{
   /** Connections open at once, in all and from one client address; one more is answered 421. */
   maxConnections?: number
   maxConnectionsPerIp?: number
+  /**
+   * The MTAs that hand the node its mail (IP addresses, CIDR ranges): not held to the per-client
+   * limits; the only clients whose Authentication-Results headers are believed.
+   */
+  relayClients?: readonly string[]
 }>
 
 /** Incoming mail, however it arrives (SMTP, POST /api/v1/mail/inbound, the CLI). */

@@ -5,6 +5,7 @@ import { ensureThreadIds } from '../src/mail/thread-ids.ts'
 import {
   chatter,
   DOMAIN,
+  dmarcPass,
   dsn,
   leadWithEmailedMessage,
   mail,
@@ -71,6 +72,7 @@ t.test('a reply to a log note stays a note, and its author is told', async (t) =
       to: `reply+${token}@${DOMAIN}`,
       headers: { Cc: 'carla@client.example' },
       body: 'Agreed, keep it quiet',
+      authResults: [dmarcPass('acme.test')],
     }),
   )
   t.equal(result.outcome, 'posted')
@@ -99,7 +101,12 @@ t.test('a reply to a log note stays a note, and its author is told', async (t) =
     partnerId: sarah.partnerId,
   })
   const answer = await receive(
-    mail({ from: 'sarah@acme.test', to: `reply+${ottoToken}@${DOMAIN}`, body: 'Noted, Otto' }),
+    mail({
+      from: 'sarah@acme.test',
+      to: `reply+${ottoToken}@${DOMAIN}`,
+      body: 'Noted, Otto',
+      authResults: [dmarcPass('acme.test')],
+    }),
   )
   const told = node.database.db
     .select()
@@ -153,11 +160,18 @@ t.test('a delivery report marks the email bounced and counts it; a delay changes
     'counted',
   )
 
-  await receive(mail({ from: 'carla@client.example', to: `sales@${DOMAIN}`, subject: 'I am back' }))
+  await receive(
+    mail({
+      from: 'carla@client.example',
+      to: `sales@${DOMAIN}`,
+      subject: 'I am back',
+      authResults: [dmarcPass('client.example')],
+    }),
+  )
   t.equal(
     node.database.db.select().from(partners).where(eq(partners.id, customer.id)).get()?.emailBounces,
     0,
-    'a mail from the address resets the count',
+    'a mail shown to come from the address resets the count',
   )
 })
 

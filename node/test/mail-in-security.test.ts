@@ -107,10 +107,8 @@ t.test('a From address of one of our users counts only when our mail server auth
   t.equal((await receive(smuggled)).outcome, 'refused', "a header below our server's hop is not ours")
 })
 
-t.test('over SMTP, results are believed only from a mail server of this network', async (t) => {
-  const { node, deps } = await setup(t)
-  setPolicy(node, 'support', 'internal')
-  const overSmtp = (client: string) =>
+t.test('over SMTP, results are believed only from the relay clients (NODE_SMTP_RELAY_CLIENTS)', async (t) => {
+  const overSmtp = (deps: TestNode['inbound']['deps'], client: string) =>
     receiveMail(deps, {
       raw: Buffer.from(
         mail({ from: 'sarah@acme.test', to: `support@${DOMAIN}`, authResults: [dmarcPass('acme.test')] }),
@@ -118,11 +116,31 @@ t.test('over SMTP, results are believed only from a mail server of this network'
       via: 'smtp',
       client,
     })
-  const direct = await overSmtp('203.0.113.9')
+  const { node, deps } = await setup(t)
+  setPolicy(node, 'support', 'internal')
+  const direct = await overSmtp(deps, '203.0.113.9')
   t.equal(direct.outcome, 'refused', 'a server on the internet writing our header itself is not believed')
-  t.match(listed(node, direct.incomingId)?.reason, '203.0.113.9 is not a mail server of this network')
-  t.equal((await overSmtp('::ffff:10.1.2.3')).outcome, 'created', 'our MTA on the network is')
-  t.equal((await overSmtp('127.0.0.1')).outcome, 'created', 'as is one on this machine')
+  t.match(
+    listed(node, direct.incomingId)?.reason,
+    '203.0.113.9 is not one of the mail servers in NODE_SMTP_RELAY_CLIENTS',
+  )
+  t.equal(
+    (await overSmtp(deps, '::ffff:10.1.2.3')).outcome,
+    'refused',
+    'nor, by default, one on the private network: being near proves nothing',
+  )
+  t.equal((await overSmtp(deps, '127.0.0.1')).outcome, 'created', 'by default, one on this machine is')
+  t.equal((await overSmtp(deps, '::1')).outcome, 'created', 'over IPv6 too')
+
+  const behindRelay = await setup(t, { NODE_SMTP_RELAY_CLIENTS: '10.1.0.0/16, 2001:db8::25' })
+  setPolicy(behindRelay.node, 'support', 'internal')
+  t.equal((await overSmtp(behindRelay.deps, '::ffff:10.1.2.3')).outcome, 'created', 'a listed range is')
+  t.equal((await overSmtp(behindRelay.deps, '2001:db8::25')).outcome, 'created', 'a listed address is')
+  t.equal(
+    (await overSmtp(behindRelay.deps, '127.0.0.1')).outcome,
+    'refused',
+    'once the list is set, this machine is no longer taken on trust',
+  )
 })
 
 t.test('unauthenticated, a user address is an outsider: never posted as the user', async (t) => {
@@ -290,6 +308,11 @@ function storedFiles(node: TestNode): string[] {
     .flatMap((prefix) => readdirSync(join(dir, prefix)))
 }
 
+function tempFiles(node: TestNode): string[] {
+  const dir = join(node.config.attachmentDir, '.tmp')
+  return existsSync(dir) ? readdirSync(dir) : []
+}
+
 t.test('a refused mail leaves no attachment behind, nor does one that failed midway', async (t) => {
   const { node, receive } = await setup(t)
   const refused = await receive(
@@ -297,6 +320,7 @@ t.test('a refused mail leaves no attachment behind, nor does one that failed mid
   )
   t.equal(refused.outcome, 'refused')
   t.same(storedFiles(node), [], 'no file on disk')
+  t.same(tempFiles(node), [], 'nor a temp file')
   t.same(node.database.db.select().from(attachments).all(), [], 'no attachment row')
 
   node.database.db
@@ -309,6 +333,7 @@ t.test('a refused mail leaves no attachment behind, nor does one that failed mid
   )
   t.equal(failed.outcome, 'error')
   t.same(storedFiles(node), [], 'the file written before the failure is removed')
+  t.same(tempFiles(node), [], 'and its temp file')
 
   setPolicy(node, 'support', 'everyone')
   const taken = await receive(
@@ -316,6 +341,7 @@ t.test('a refused mail leaves no attachment behind, nor does one that failed mid
   )
   t.equal(taken.outcome, 'created')
   t.equal(storedFiles(node).length, 1, 'a mail that is posted keeps its file')
+  t.same(tempFiles(node), [], 'moved out of the temp directory')
   t.equal(
     node.database.db
       .select()
@@ -401,4 +427,11 @@ t.test('NODE_MAIL_TRUSTED_AUTHSERV: a list of server names, none by default', as
   const smtp = loadConfig({ ...base, NODE_SMTP_PORT: '2525' }).inboundSmtp
   t.equal(smtp?.maxConnections, 100)
   t.equal(smtp?.maxConnectionsPerIp, 10)
+  t.same(smtp?.relayClients, ['127.0.0.1/8', '::1'], 'by default the relay clients are this machine')
+  t.same(loadConfig({ ...base, NODE_SMTP_RELAY_CLIENTS: 'none' }).smtpRelayClients, [])
+  t.throws(
+    () => loadConfig({ ...base, NODE_SMTP_RELAY_CLIENTS: '10.0.0.0/33' }),
+    /NODE_SMTP_RELAY_CLIENTS.*prefix length/s,
+  )
+  t.throws(() => loadConfig({ ...base, NODE_SMTP_RELAY_CLIENTS: 'mx.acme.example' }), /not an IP address/)
 })

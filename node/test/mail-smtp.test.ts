@@ -28,10 +28,11 @@ async function mailNode(t: Test, env: Record<string, string> = {}) {
 }
 
 /** A mail client as another company's server would be: plain SMTP to our port, no auth. */
-function client(port: number, options: { requireTLS?: boolean } = {}) {
+function client(port: number, options: { requireTLS?: boolean; localAddress?: string } = {}) {
   return nodemailer.createTransport({
     host: '127.0.0.1',
     port,
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
     secure: false,
     ignoreTLS: !options.requireTLS,
     requireTLS: options.requireTLS ?? false,
@@ -202,6 +203,8 @@ t.test('connections at once are capped per client address and in all: one more g
   const { port } = await mailNode(t, {
     NODE_SMTP_MAX_CONNECTIONS: '3',
     NODE_SMTP_MAX_CONNECTIONS_PER_IP: '2',
+    // This machine's addresses play other companies' servers here, not our MTA.
+    NODE_SMTP_RELAY_CLIENTS: 'none',
   })
   const sockets: Socket[] = []
   t.teardown(() => {
@@ -256,3 +259,81 @@ t.test('over SMTP from our own MTA, its Authentication-Results make the From add
   t.equal(listed.body.items[0].outcome, 'created', 'with it, the user may write to an internal alias')
   t.match(listed.body.items[0].reason, 'sender authenticated: dmarc=pass by mx.acme.test')
 })
+
+t.test('behind a relay (NODE_SMTP_RELAY_CLIENTS) its connections are held to the total only', async (t) => {
+  const { port } = await mailNode(t, {
+    NODE_SMTP_MAX_CONNECTIONS: '4',
+    NODE_SMTP_MAX_CONNECTIONS_PER_IP: '1',
+    NODE_SMTP_RELAY_CLIENTS: '127.0.0.2',
+  })
+  const sockets: Socket[] = []
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+  })
+  const open = async (from: string) => {
+    const opened = await greeting(port, from)
+    sockets.push(opened.socket)
+    return opened.line
+  }
+  for (let i = 1; i <= 3; i++)
+    t.match(await open('127.0.0.2'), /^220 /, `the relay's connection ${i} gets in`)
+  t.match(await open('127.0.0.3'), /^220 /, 'another client gets one')
+  t.match(
+    await open('127.0.0.2'),
+    /^421 4\.7\.0 too many connections \(at most 4\)/,
+    'past the total, the relay too is turned away',
+  )
+})
+
+t.test(
+  `a relay client is not held to ${MESSAGES_PER_MINUTE} messages a minute; a sender still is`,
+  async (t) => {
+    const { node, port } = await mailNode(t, { NODE_SMTP_RELAY_CLIENTS: '127.0.0.2' })
+    const transport = (localAddress: string) => {
+      const created = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port,
+        localAddress,
+        ignoreTLS: true,
+        pool: true,
+      })
+      t.teardown(() => created.close())
+      return created
+    }
+    // Every sender's mail comes through the relay, each a new lead.
+    const relay = transport('127.0.0.2')
+    for (let i = 0; i <= MESSAGES_PER_MINUTE; i++) {
+      const info = await relay.sendMail({
+        from: `buyer${i}@client${i}.test`,
+        to: `sales@${DOMAIN}`,
+        subject: `Lead ${i}`,
+        text: 'x',
+      })
+      t.match(info.response, /^250 /, `message ${i + 1} through the relay is taken`)
+    }
+    t.equal(storedCount(node), MESSAGES_PER_MINUTE + 1)
+    // One sender through the relay is held back all the same.
+    for (let i = 0; i < MESSAGES_PER_MINUTE - 1; i++)
+      await relay.sendMail({
+        from: 'buyer0@client0.test',
+        to: `sales@${DOMAIN}`,
+        subject: 'Again',
+        text: 'x',
+      })
+    const held = await sendFails(
+      relay.sendMail({ from: 'buyer0@client0.test', to: `sales@${DOMAIN}`, subject: 'Too many', text: 'x' }),
+    )
+    t.equal(held.responseCode, 451)
+    t.match(held.response, /4\.7\.1 too many messages from buyer0@client0\.test/)
+
+    // Another server sending as many, each from a different sender, is held back by its address.
+    const other = transport('127.0.0.3')
+    for (let i = 0; i < MESSAGES_PER_MINUTE; i++)
+      await sendFails(other.sendMail({ from: `guess${i}@spam.test`, to: `guess${i}@${DOMAIN}`, text: 'x' }))
+    const refused = await sendFails(
+      other.sendMail({ from: 'one.more@spam.test', to: `sales@${DOMAIN}`, subject: 'x', text: 'x' }),
+    )
+    t.equal(refused.responseCode, 451)
+    t.match(refused.response, /4\.7\.1 too many messages from 127\.0\.0\.3/)
+  },
+)

@@ -1,13 +1,5 @@
 import type { Test } from 'tap'
-import { newEffects } from '../src/live/events.ts'
-import { emailBody } from '../src/mail/inbound/body.ts'
-import { applyBounce, readReport } from '../src/mail/inbound/bounce.ts'
-import { discardPending, type StoredFile, syncPlaced, writePending } from '../src/mail/inbound/files.ts'
-import { parseMail } from '../src/mail/inbound/parse.ts'
-import { MailTokens } from '../src/mail/tokens.ts'
-import { applyPartnerBounce } from '../src/ochat/email/bounce.ts'
-import { ChannelTokens } from '../src/ochat/email/channel-token.ts'
-import { findPartnerReply, receivePartnerReply } from '../src/ochat/email/receive-reply.ts'
+import { receiveMail } from '../src/mail/inbound/receive.ts'
 import { type Actor, buildPartner, buildUser, type TestNode } from './helpers.ts'
 import { buildOchatNode, type FakeRelay, startFakeRelay } from './ochat-helpers.ts'
 import { startSmtpSink } from './smtp-sink.ts'
@@ -76,57 +68,11 @@ export async function drain(node: TestNode): Promise<void> {
   await node.mail.idle()
 }
 
-/**
- * A mail taken in the way the intake dispatches one for an email channel (mail/inbound/receive.ts):
- * parsed and its body read by the intake's own code, then a bounce goes to applyPartnerBounce (before
- * the record emails' applyBounce), anything else to findPartnerReply and receivePartnerReply, in one
- * transaction whose live events are published after the commit.
- */
+/** A mail taken in by the node's intake, as its SMTP listener hands one over (with the envelope's recipients). */
 export async function takeIn(node: TestNode, raw: string, envelopeTo: string[] = []) {
-  const parsed = await parseMail(Buffer.from(raw))
-  if (!parsed.ok) throw new Error(parsed.reason)
-  const mail = parsed.mail
-  const tokens = ChannelTokens.of(node.database.db, node.clock.now())
-  const recipients = [...new Set([...mail.recipients, ...envelopeTo.map((to) => to.toLowerCase())])]
-  const bounceTokens = recipients.flatMap((address) =>
-    address.startsWith('bounce+') && address.endsWith(`@${MAIL_DOMAIN}`)
-      ? [address.slice('bounce+'.length, -MAIL_DOMAIN.length - 1)]
-      : [],
-  )
-  const effects = newEffects()
-  const stored: StoredFile[] = []
-  const directories = new Set<string>()
-  const pending = await writePending(node.config.attachmentDir, mail.attachments)
-  const outcome = await node.inbound.deps.writes.run((tx) => {
-    if (bounceTokens.length > 0 || mail.contentType === 'multipart/report') {
-      const report = readReport(Buffer.from(raw), mail)
-      const args = { bounceTokens, report, mailDomain: MAIL_DOMAIN }
-      return (
-        applyPartnerBounce(tx, { ...args, tokens, now: node.clock.now(), effects }) ??
-        applyBounce(tx, { ...args, tokens: MailTokens.load(node.database.db, node.clock.now()) })
-      )
-    }
-    const target = findPartnerReply(tx, {
-      recipients,
-      mailDomain: MAIL_DOMAIN,
-      threadIds: mail.threadIds,
-      tokens,
-    })
-    if (!target) return { outcome: 'refused', reason: 'no address here takes mail' }
-    return receivePartnerReply(tx, {
-      target,
-      mail,
-      html: emailBody(mail),
-      pending,
-      stored,
-      directories,
-      attachmentDir: node.config.attachmentDir,
-      now: node.clock.now(),
-      effects,
-    })
+  return receiveMail(node.inbound.deps, {
+    raw: Buffer.from(raw),
+    via: 'smtp',
+    envelope: { from: null, to: envelopeTo },
   })
-  await syncPlaced(directories)
-  await discardPending(pending)
-  node.inbound.deps.live.publish(effects)
-  return outcome as { outcome?: string; reason: string | null; messageId?: number }
 }

@@ -125,7 +125,13 @@ t.test(
       }),
     )
     t.match(taken, { outcome: 'posted', reason: null })
-    const shown = await messageView(member, channelId, taken.messageId as number)
+    // The intake's answer names chatter messages only; the channel's newest message is the reply.
+    const page = await member.call('GET', `/api/v1/ochat/channels/${channelId}/messages`)
+    const shown = await messageView(
+      member,
+      channelId,
+      Math.max(...page.body.items.map((item: { id: number }) => item.id)),
+    )
     t.match(shown, {
       direction: 'in',
       transport: 'email',

@@ -11,6 +11,7 @@ import {
   rmSync,
   unlinkSync,
 } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -62,8 +63,7 @@ export async function receiveFile(input: {
    */
   pace?: UploadPace
 }): Promise<ReceivedFile> {
-  const tempPath = join(input.dir, TEMP, `${randomBytes(12).toString('hex')}.part`)
-  mkdirSync(join(input.dir, TEMP), { recursive: true })
+  const tempPath = newTempPath(input.dir)
   const meter = new HashingMeter(Math.min(input.declaredBytes, input.maxBytes))
   // Flushed to disk before it closes: the row that points at this content is committed durably right
   // after, and for a file received over O'Chat the relay deletes its copy once every recipient fetched it.
@@ -108,21 +108,48 @@ export async function receiveFile(input: {
   return { tempPath, sha256: meter.digest(), size: meter.bytes }
 }
 
+/** A fresh path in the temp directory, on the same file system as the store. */
+export function newTempPath(dir: string): string {
+  mkdirSync(join(dir, TEMP), { recursive: true })
+  return join(dir, TEMP, `${randomBytes(12).toString('hex')}.part`)
+}
+
 /** Moves a received file to its content address; when that content is already stored, keeps the old copy. */
 export function placeFile(dir: string, file: ReceivedFile): void {
+  const directory = moveIntoPlace(dir, file)
+  if (directory === null) return
+  // The rename is durable only once its directory is: a temp file left behind is deleted at start.
+  const handle = openSync(directory, 'r')
+  try {
+    fsyncSync(handle)
+  } finally {
+    closeSync(handle)
+  }
+}
+
+/**
+ * placeFile without making the rename durable: answers the directory to fsync (`syncDirectory`) before
+ * telling anyone the file is stored, or null when the content was stored already.
+ */
+export function moveIntoPlace(dir: string, file: ReceivedFile): string | null {
   const target = contentPath(dir, file.sha256)
   if (existsSync(target)) {
     unlinkSync(file.tempPath)
-    return
+    return null
   }
-  mkdirSync(join(dir, file.sha256.slice(0, 2)), { recursive: true })
+  const directory = join(dir, file.sha256.slice(0, 2))
+  mkdirSync(directory, { recursive: true })
   renameSync(file.tempPath, target)
-  // The rename is durable only once its directory is: a temp file left behind is deleted at start.
-  const directory = openSync(join(dir, file.sha256.slice(0, 2)), 'r')
+  return directory
+}
+
+/** Makes the renames in a directory durable, on the thread pool. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r')
   try {
-    fsyncSync(directory)
+    await handle.sync()
   } finally {
-    closeSync(directory)
+    await handle.close()
   }
 }
 

@@ -31,8 +31,50 @@ export type Field = {
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/
 
+/**
+ * Schemas built for a field, and for a model's whole field list. Zod builds and compiles a schema on
+ * first use at a cost far above a parse, and every record write parses: each is built once. Keyed by
+ * the objects themselves: a reload of the models (ModelRegistry.load) makes new ones, so a changed
+ * field never meets a stale schema, and the old ones are collected with their model.
+ */
+const fieldSchemas = new WeakMap<Field, z.ZodType>()
+const valuesSchemas = new WeakMap<readonly Field[], { full?: z.ZodType; partial?: z.ZodType }>()
+
 /** The zod schema of one field's value; null clears an optional field. */
 export function valueSchema(field: Field): z.ZodType {
+  let schema = fieldSchemas.get(field)
+  if (!schema) {
+    schema = buildValueSchema(field)
+    fieldSchemas.set(field, schema)
+  }
+  return schema
+}
+
+/**
+ * A record's values as an object of a model's fields, unknown ones refused: on create (`partial`
+ * false) the required ones must be there; on update any may be left out.
+ */
+export function valuesSchema(fields: readonly Field[], options: { partial: boolean }): z.ZodType {
+  let built = valuesSchemas.get(fields)
+  if (!built) {
+    built = {}
+    valuesSchemas.set(fields, built)
+  }
+  const key = options.partial ? 'partial' : 'full'
+  let schema = built[key]
+  if (!schema) {
+    const shape: Record<string, z.ZodType> = {}
+    for (const field of fields) {
+      const value = valueSchema(field)
+      shape[field.name] = options.partial || !field.required ? value.optional() : value
+    }
+    schema = z.strictObject(shape)
+    built[key] = schema
+  }
+  return schema
+}
+
+function buildValueSchema(field: Field): z.ZodType {
   const base = ((): z.ZodType => {
     switch (field.type) {
       case 'char':

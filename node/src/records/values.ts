@@ -1,7 +1,6 @@
-import { z } from 'zod'
 import type { Tx } from '../db/client.ts'
 import { NodeError, parseWith } from '../errors.ts'
-import { valueSchema } from '../models/fields.ts'
+import { valuesSchema } from '../models/fields.ts'
 import type { Model } from '../models/registry.ts'
 import { findPartner, findUser, findUserWithPartner } from '../people/repository.ts'
 
@@ -15,12 +14,7 @@ export function parseValues(
   input: unknown,
   options: { partial: boolean },
 ): Record<string, unknown> {
-  const shape: Record<string, z.ZodType> = {}
-  for (const field of model.fields) {
-    const schema = valueSchema(field)
-    shape[field.name] = options.partial || !field.required ? schema.optional() : schema
-  }
-  const values = parseWith(z.strictObject(shape), input) as Record<string, unknown>
+  const values = parseWith(valuesSchema(model.fields, options), input) as Record<string, unknown>
   for (const field of model.fields) {
     const value = values[field.name]
     if (typeof value !== 'number') continue

@@ -1,5 +1,5 @@
-import { BlockList, isIPv4 } from 'node:net'
 import type { InboundMail } from './parse.ts'
+import type { RelayClients } from './relay-clients.ts'
 
 /**
  * Whether the From address of a mail is proven, as a mail server the operator trusts found it
@@ -28,18 +28,22 @@ export function authenticateSender(
     trusted: readonly string[]
     /** The SMTP client's address, for mail the node's own listener took; null for HTTP and the CLI. */
     smtpClient: string | null
+    /** The MTAs that hand the node its mail (NODE_SMTP_RELAY_CLIENTS). */
+    relays: RelayClients
   },
 ): SenderAuthentication {
   const { trusted } = input
   const domain = mail.from?.address.split('@').pop()?.toLowerCase() ?? ''
   if (trusted.length === 0)
     return { authenticated: false, detail: 'sender not authenticated: no trusted mail server is set' }
-  // Our MTA hands mail over from this machine or its network. A server further away connects to the
-  // listener directly, past our MTA: the headers on top are then its own, whatever id they claim.
-  if (input.smtpClient !== null && !isNearby(input.smtpClient))
+  // Only our MTA adds our results and strips forged ones. Any other client talks to the listener
+  // directly, past it: the headers on top are then its own, whatever id they claim. Being on this
+  // machine or its network proves nothing (another container, a user's process, a VPN peer), so the
+  // operator names the MTAs; by default only one on this machine's loopback.
+  if (input.smtpClient !== null && !input.relays.has(input.smtpClient))
     return {
       authenticated: false,
-      detail: `sender not authenticated: ${input.smtpClient} is not a mail server of this network`,
+      detail: `sender not authenticated: ${input.smtpClient} is not one of the mail servers in NODE_SMTP_RELAY_CLIENTS`,
     }
   const trustedIds = new Set(trusted.map((id) => id.toLowerCase()))
   const results = new Map<string, MethodResult & { by: string }>()
@@ -107,13 +111,14 @@ function aligned(found: string, fromDomain: string): boolean {
 
 /**
  * `authserv-id [version]; method=result [reason=…] ptype.property=value …; …` (RFC 8601 section
- * 2.2), comments in parentheses removed. Null when it cannot be read.
+ * 2.2), comments in parentheses removed. Null when it cannot be read. Property values such as
+ * `smtp.mailfrom` are the sender's own words: a `;` or `(` inside a quoted one is text, never the
+ * start of another result.
  */
 export function parseAuthenticationResults(
   value: string,
 ): { authservId: string; results: MethodResult[] } | null {
-  const text = withoutComments(value.replace(/\r?\n[ \t]+/g, ' '))
-  const [head = '', ...rest] = text.split(';')
+  const [head = '', ...rest] = resultParts(value.replace(/\r?\n[ \t]+/g, ' '))
   const authservId = head.trim().split(/\s+/)[0]?.toLowerCase() ?? ''
   if (!authservId) return null
   const results: MethodResult[] = []
@@ -123,7 +128,7 @@ export function parseAuthenticationResults(
     const props = new Map<string, string>()
     for (const prop of part
       .slice(match[0].length)
-      .matchAll(/([a-z]+\.[a-z0-9_.-]+)\s*=\s*("[^"]*"|[^\s;]+)/gi))
+      .matchAll(/([a-z]+\.[a-z0-9_.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s;]+)/gi))
       props.set((prop[1] as string).toLowerCase(), (prop[2] as string).replace(/^"|"$/g, '').toLowerCase())
     results.push({
       method: (match[1] as string).toLowerCase(),
@@ -134,37 +139,36 @@ export function parseAuthenticationResults(
   return { authservId, results }
 }
 
-/** RFC 5322 comments, nested ones too: `(dmarc=pass)` in a comment is never read as a result. */
-function withoutComments(text: string): string {
-  let out = ''
+/**
+ * The header split at each `;` that is neither in a quoted string nor in a comment, comments (nested
+ * ones too) removed: `(dmarc=pass)` in a comment is never read as a result. Quoted strings are kept
+ * whole, escapes and all.
+ */
+function resultParts(text: string): string[] {
+  const parts: string[] = []
+  let part = ''
   let depth = 0
+  let quoted = false
   for (let i = 0; i < text.length; i++) {
     const char = text[i] as string
-    if (char === '\\' && depth > 0) {
+    if (char === '\\' && (quoted || depth > 0)) {
+      if (quoted) part += char + (text[i + 1] ?? '')
       i++
-      continue
-    }
-    if (char === '(') depth++
-    else if (char === ')' && depth > 0) depth--
-    else if (depth === 0) out += char
+    } else if (quoted) {
+      part += char
+      if (char === '"') quoted = false
+    } else if (depth > 0) {
+      if (char === '(') depth++
+      else if (char === ')') depth--
+    } else if (char === '(') depth++
+    else if (char === '"') {
+      quoted = true
+      part += char
+    } else if (char === ';') {
+      parts.push(part)
+      part = ''
+    } else part += char
   }
-  return out
-}
-
-/** Loopback and private networks (RFC 1918, RFC 4193): where the operator's own MTA connects from. */
-const NEARBY = new BlockList()
-NEARBY.addSubnet('127.0.0.0', 8, 'ipv4')
-NEARBY.addSubnet('10.0.0.0', 8, 'ipv4')
-NEARBY.addSubnet('172.16.0.0', 12, 'ipv4')
-NEARBY.addSubnet('192.168.0.0', 16, 'ipv4')
-NEARBY.addAddress('::1', 'ipv6')
-NEARBY.addSubnet('fc00::', 7, 'ipv6')
-
-function isNearby(address: string): boolean {
-  const bare = address.replace(/^::ffff:/i, '')
-  try {
-    return NEARBY.check(bare, isIPv4(bare) ? 'ipv4' : 'ipv6')
-  } catch {
-    return false
-  }
+  parts.push(part)
+  return parts
 }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { and, eq, notInArray } from 'drizzle-orm'
-import type { Attachment } from 'mailparser'
+import { and, eq, notInArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { incomingMails, messages, records } from '../../db/schema.ts'
 import { NodeError } from '../../errors.ts'
 import type { Effects } from '../../live/events.ts'
 import type { SenderAuthentication } from './authentication.ts'
-import { type StoredFile, storeFiles } from './files.ts'
+import { type PendingFile, placePending, type StoredFile } from './files.ts'
 import { overLoopLimit } from './loop-guard.ts'
 import type { InboundMail } from './parse.ts'
 import {
@@ -46,16 +46,18 @@ export function routeAndPost(
     /** Whether a trusted mail server proved the From address. */
     auth: SenderAuthentication
     html: string
-    attachments: Attachment[]
-    /** Filled with the files written, so that a rolled-back transaction can remove them. */
+    /** The attachments, written to temp files before the transaction. */
+    pending: PendingFile[]
+    /** Filled with the files placed in the store, so that a rolled-back transaction can remove them. */
     stored: StoredFile[]
+    /** Filled with the store's directories that got a file: fsynced after the commit. */
+    directories: Set<string>
     now: number
     effects: Effects
   },
 ): Decision {
   const { mail, sender, now } = input
   const none = { recordId: null, messageId: null }
-  resetBounces(tx, sender)
   const routes = findRoutes(tx, { mail, addressing: input.addressing, tokens: deps.tokens })
   if (routes.length === 0) {
     const catchall = localParts(input.addressing).includes(CATCHALL)
@@ -70,7 +72,10 @@ export function routeAndPost(
   }
   const note = input.auth.detail
   const known = partnerOfAddress(tx, { address: sender, authenticated: input.auth.authenticated })
-  const checked = routes.map((route) => ({ route, ...admit(tx, { route, sender, known }) }))
+  const checked = routes.map((route) => ({
+    route,
+    ...admit(tx, { route, sender, known, authenticated: input.auth.authenticated }),
+  }))
   const allowed = checked.filter((entry) => entry.refusal === null)
   const first = checked[0]
   if (allowed.length === 0 && first)
@@ -91,11 +96,21 @@ export function routeAndPost(
       reason: `more than 20 mails from ${sender} in 120 minutes: dropped as a loop`,
       ...none,
     }
+  const bound = allowed.find((entry) => entry.author)?.author
+  // The address works again, whatever bounced before, when the mail shows it is really theirs: a
+  // forged From, even one let in by an open alias, must not clear another person's bounces.
+  if (input.auth.authenticated || bound) resetBounces(tx, sender)
   const author: SenderPartner =
-    allowed.find((entry) => entry.author)?.author ??
-    ensureSenderPartner(tx, { known, address: sender, name: input.mail.from?.name ?? '', now })
-  // Written only now that the mail is to be posted: refused mail leaves no file behind.
-  const files = storeFiles(deps.config.attachmentDir, input.attachments)
+    bound ??
+    ensureSenderPartner(tx, {
+      known,
+      address: sender,
+      name: input.mail.from?.name ?? '',
+      authenticated: input.auth.authenticated,
+      now,
+    })
+  // Placed only now that the mail is to be posted: refused mail leaves no file behind.
+  const files = placePending(deps.config.attachmentDir, input.pending, input.directories)
   input.stored.push(...files)
   let result: { recordId: number; messageId: number } | null = null
   let emailMessageId: string | null =
@@ -157,11 +172,13 @@ export function routeAndPost(
 /**
  * Whether a route lets this sender in: an alias by its contact policy; a reply when it comes from the
  * address our reply token was made for (then written by that partner: the token, sent to that
- * address only, proves the mail answers ours), else by who may answer the record.
+ * address only, proves the mail answers ours), else by who may answer the record. A token does not
+ * make anyone one of our users: it travels in forwarded mail, and a From is only the sender's word,
+ * so a token made for a user counts only with an authenticated From.
  */
 function admit(
   tx: Tx,
-  input: { route: Route; sender: string; known: SenderPartner | undefined },
+  input: { route: Route; sender: string; known: SenderPartner | undefined; authenticated: boolean },
 ): { refusal: string | null; author?: SenderPartner } {
   const { route, known } = input
   if (route.kind === 'create')
@@ -169,7 +186,7 @@ function admit(
   if (route.alias)
     return { refusal: refusalByPolicy(tx, { alias: route.alias, sender: known, recordId: route.recordId }) }
   const bound = route.tokenPartnerId === null ? undefined : partnerById(tx, route.tokenPartnerId)
-  if (bound && bound.email?.toLowerCase() === input.sender)
+  if (bound && bound.email?.toLowerCase() === input.sender && (!bound.internal || input.authenticated))
     return {
       refusal: null,
       author: { id: bound.id, name: bound.name, internal: bound.internal, fromMail: bound.fromMail },
@@ -187,22 +204,25 @@ function admit(
 
 /** A message or a mail we took in already has this Message-ID; refused and unreadable ones may come again. */
 export function seenBefore(tx: Tx, messageId: string): boolean {
-  const message = tx
-    .select({ id: messages.id })
-    .from(messages)
-    .where(eq(messages.emailMessageId, messageId))
-    .get()
-  if (message) return true
-  return (
+  // Every mail with a Message-ID asks: both built once per connection.
+  const message = once(tx, 'mailIn.seenMessage', () =>
+    tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(eq(messages.emailMessageId, sql.placeholder('messageId')))
+      .prepare(),
+  )
+  const mail = once(tx, 'mailIn.seenMail', () =>
     tx
       .select({ id: incomingMails.id })
       .from(incomingMails)
       .where(
         and(
-          eq(incomingMails.emailMessageId, messageId),
+          eq(incomingMails.emailMessageId, sql.placeholder('messageId')),
           notInArray(incomingMails.outcome, ['refused', 'error']),
         ),
       )
-      .get() !== undefined
+      .prepare(),
   )
+  return message.get({ messageId }) !== undefined || mail.get({ messageId }) !== undefined
 }

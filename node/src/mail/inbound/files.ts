@@ -1,37 +1,82 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { webcrypto } from 'node:crypto'
+import { open, rm } from 'node:fs/promises'
 import type { Attachment } from 'mailparser'
 import { countContentReferences } from '../../attachments/repository.ts'
-import { placeFile, removeContent } from '../../attachments/storage.ts'
+import { moveIntoPlace, newTempPath, removeContent, syncDirectory } from '../../attachments/storage.ts'
 import type { Db } from '../../db/client.ts'
 
 /** An attachment of an email, its bytes already at their content address. */
 export type StoredFile = { sha256: string; size: number; fileName: string; mimeType: string }
 
+/** An attachment written and flushed to a temp file, not yet in the store. */
+export type PendingFile = StoredFile & { tempPath: string }
+
 /**
- * Writes an email's attachments to the content-addressed store, in the transaction that posts the
- * mail and inserts their rows (synchronously, as uploads do: see attachments/storage.ts); content
- * equal to a stored file is stored once. Inline cid: images are among them: the chatter shows no
- * images, so they are files of the message.
+ * Writes an email's attachments to temp files (attachments/storage.ts's temp directory), hashing and
+ * flushing each on the thread pool, before the transaction that decides about the mail: the write
+ * queue's batch and the event loop never wait on the disk. Inline cid: images are among them: the
+ * chatter shows no images, so they are files of the message. On failure, nothing is left behind.
  */
-export function storeFiles(dir: string, attachments: Attachment[]): StoredFile[] {
-  const stored: StoredFile[] = []
-  for (const [index, attachment] of attachments.entries()) {
-    const content = attachment.content
-    const sha256 = createHash('sha256').update(content).digest('hex')
-    const tempPath = join(dir, '.tmp', `${randomBytes(12).toString('hex')}.part`)
-    mkdirSync(join(dir, '.tmp'), { recursive: true })
-    writeFileSync(tempPath, content, { flush: true })
-    placeFile(dir, { tempPath, sha256, size: content.length })
-    stored.push({
-      sha256,
-      size: content.length,
-      fileName: fileName(attachment, index),
-      mimeType: (attachment.contentType || 'application/octet-stream').toLowerCase(),
-    })
+export async function writePending(dir: string, attachments: Attachment[]): Promise<PendingFile[]> {
+  const pending: PendingFile[] = []
+  const written: string[] = []
+  try {
+    for (const [index, attachment] of attachments.entries()) {
+      const content = attachment.content
+      const tempPath = newTempPath(dir)
+      written.push(tempPath)
+      const [digest] = await Promise.all([
+        webcrypto.subtle.digest('SHA-256', content),
+        writeFlushed(tempPath, content),
+      ])
+      pending.push({
+        tempPath,
+        sha256: Buffer.from(digest).toString('hex'),
+        size: content.length,
+        fileName: fileName(attachment, index),
+        mimeType: (attachment.contentType || 'application/octet-stream').toLowerCase(),
+      })
+    }
+  } catch (error) {
+    await Promise.all(written.map((path) => rm(path, { force: true })))
+    throw error
   }
-  return stored
+  return pending
+}
+
+/** Flushed before the file is renamed into the store: the row pointing at it may be committed next. */
+async function writeFlushed(path: string, content: Buffer): Promise<void> {
+  const handle = await open(path, 'wx')
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * Moves written attachments to their content addresses (content equal to a stored file is stored
+ * once), in the transaction that inserts their rows: synchronous, so no deletion of the same content
+ * runs between the two (see attachments/storage.ts). Only renames: the directories to fsync are
+ * added to `directories`, to be made durable after the commit and before the mail is acknowledged.
+ */
+export function placePending(dir: string, files: PendingFile[], directories: Set<string>): StoredFile[] {
+  return files.map(({ tempPath, ...file }) => {
+    const directory = moveIntoPlace(dir, { tempPath, sha256: file.sha256, size: file.size })
+    if (directory !== null) directories.add(directory)
+    return file
+  })
+}
+
+/** Makes the renames durable, on the thread pool. */
+export async function syncPlaced(directories: Set<string>): Promise<void> {
+  await Promise.all([...directories].map((directory) => syncDirectory(directory)))
+}
+
+/** Deletes the temp files of a mail that was not posted (or whose files were placed: then nothing is left). */
+export async function discardPending(files: PendingFile[]): Promise<void> {
+  await Promise.all(files.map((file) => rm(file.tempPath, { force: true })))
 }
 
 function fileName(attachment: Attachment, index: number): string {

@@ -1,5 +1,6 @@
-import { and, count, eq, gte, inArray } from 'drizzle-orm'
+import { and, count, eq, gte, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { incomingMails } from '../../db/schema.ts'
 import type { InboundMail } from './parse.ts'
 
@@ -35,16 +36,20 @@ export function overLoopLimit(
   tx: Tx,
   input: { sender: string; outcome: 'created' | 'posted'; now: number },
 ): boolean {
-  const row = tx
-    .select({ n: count() })
-    .from(incomingMails)
-    .where(
-      and(
-        eq(incomingMails.sender, input.sender),
-        gte(incomingMails.receivedAt, input.now - LOOP_WINDOW_MS),
-        inArray(incomingMails.outcome, [input.outcome]),
-      ),
-    )
-    .get()
+  // Every mail posted asks: built once per connection.
+  const query = once(tx, 'mailIn.loopCount', () =>
+    tx
+      .select({ n: count() })
+      .from(incomingMails)
+      .where(
+        and(
+          eq(incomingMails.sender, sql.placeholder('sender')),
+          gte(incomingMails.receivedAt, sql.placeholder('since')),
+          eq(incomingMails.outcome, sql.placeholder('outcome')),
+        ),
+      )
+      .prepare(),
+  )
+  const row = query.get({ sender: input.sender, since: input.now - LOOP_WINDOW_MS, outcome: input.outcome })
   return (row?.n ?? 0) >= LOOP_LIMIT
 }

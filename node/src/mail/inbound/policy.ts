@@ -1,5 +1,6 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { followers, mailAliases, notifications, partners, users } from '../../db/schema.ts'
 
 export type AliasRow = typeof mailAliases.$inferSelect
@@ -29,27 +30,36 @@ export function partnerOfAddress(
   tx: Tx,
   input: { address: string; authenticated: boolean },
 ): SenderPartner | undefined {
-  return tx
-    .select(senderColumns)
-    .from(partners)
-    .where(
-      and(
-        sql`lower(${partners.email}) = ${input.address}`,
-        eq(partners.active, true),
-        input.authenticated ? undefined : eq(partners.internal, false),
-      ),
-    )
-    .orderBy(sql`${partners.internal} desc`, partners.id)
-    .get()
+  // Every mail asks, one way or the other: each built once per connection.
+  const key = input.authenticated ? 'mailIn.partnerOfAddress' : 'mailIn.externalPartnerOfAddress'
+  const query = once(tx, key, () =>
+    tx
+      .select(senderColumns)
+      .from(partners)
+      .where(
+        and(
+          sql`lower(${partners.email}) = ${sql.placeholder('address')}`,
+          eq(partners.active, true),
+          input.authenticated ? undefined : eq(partners.internal, false),
+        ),
+      )
+      .orderBy(sql`${partners.internal} desc`, partners.id)
+      .prepare(),
+  )
+  return query.get({ address: input.address })
 }
 
 /** An active partner by id (the one a reply token was made for). */
 export function partnerById(tx: Tx, id: number): (SenderPartner & { email: string | null }) | undefined {
-  return tx
-    .select({ ...senderColumns, email: partners.email })
-    .from(partners)
-    .where(and(eq(partners.id, id), eq(partners.active, true)))
-    .get()
+  // Every reply by our token asks: built once per connection.
+  const query = once(tx, 'mailIn.partnerById', () =>
+    tx
+      .select({ ...senderColumns, email: partners.email })
+      .from(partners)
+      .where(and(eq(partners.id, sql.placeholder('id')), eq(partners.active, true)))
+      .prepare(),
+  )
+  return query.get({ id })
 }
 
 /**
@@ -127,13 +137,19 @@ function aliasesOfRecord(tx: Tx, input: { recordId: number; modelId: number }): 
 
 function follows(tx: Tx, sender: SenderPartner, recordId: number | null): boolean {
   if (recordId === null) return false
-  return (
+  const query = once(tx, 'mailIn.follows', () =>
     tx
       .select({ id: followers.id })
       .from(followers)
-      .where(and(eq(followers.recordId, recordId), eq(followers.partnerId, sender.id)))
-      .get() !== undefined
+      .where(
+        and(
+          eq(followers.recordId, sql.placeholder('recordId')),
+          eq(followers.partnerId, sql.placeholder('partnerId')),
+        ),
+      )
+      .prepare(),
   )
+  return query.get({ recordId, partnerId: sender.id }) !== undefined
 }
 
 function wasSentTo(
@@ -156,11 +172,12 @@ function wasSentTo(
 }
 
 function isUser(tx: Tx, partnerId: number): boolean {
-  return (
+  const query = once(tx, 'mailIn.isUser', () =>
     tx
       .select({ id: users.id })
       .from(users)
-      .where(and(eq(users.partnerId, partnerId), eq(users.active, true)))
-      .get() !== undefined
+      .where(and(eq(users.partnerId, sql.placeholder('partnerId')), eq(users.active, true)))
+      .prepare(),
   )
+  return query.get({ partnerId }) !== undefined
 }

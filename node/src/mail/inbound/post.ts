@@ -1,7 +1,8 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { escapeHtml } from '../../chatter/body.ts'
 import { insertMessage, subtypeByKey } from '../../chatter/repository.ts'
 import type { Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { attachments, messages, partners, records } from '../../db/schema.ts'
 import { follow } from '../../followers/repository.ts'
 import type { Effects } from '../../live/events.ts'
@@ -45,14 +46,26 @@ export function postEmail(
   },
 ): number {
   const { record, content } = input
-  const parent =
-    input.parentId === null
-      ? undefined
-      : tx
-          .select({ id: messages.id, internal: messages.internal, authorPartnerId: messages.authorPartnerId })
-          .from(messages)
-          .where(eq(messages.id, input.parentId))
-          .get()
+  // Every mail posted runs these: each built once per connection.
+  const parentQuery = once(tx, 'mailIn.parent', () =>
+    tx
+      .select({ id: messages.id, internal: messages.internal, authorPartnerId: messages.authorPartnerId })
+      .from(messages)
+      .where(eq(messages.id, sql.placeholder('id')))
+      .prepare(),
+  )
+  const setEmailFields = once(tx, 'mailIn.setEmailFields', () =>
+    tx
+      .update(messages)
+      .set({
+        parentId: sql`${sql.placeholder('parentId')}`,
+        emailMessageId: sql`${sql.placeholder('emailMessageId')}`,
+        emailFrom: sql`${sql.placeholder('emailFrom')}`,
+      })
+      .where(eq(messages.id, sql.placeholder('id')))
+      .prepare(),
+  )
+  const parent = input.parentId === null ? undefined : parentQuery.get({ id: input.parentId })
   const note = parent?.internal === true
   const subtype = subtypeByKey(tx, note ? 'note' : 'comment')
   const message = insertMessage(tx, {
@@ -65,10 +78,12 @@ export function postEmail(
     body: content.html,
     createdAt: input.now,
   })
-  tx.update(messages)
-    .set({ parentId: parent?.id ?? null, emailMessageId: content.emailMessageId, emailFrom: content.from })
-    .where(eq(messages.id, message.id))
-    .run()
+  setEmailFields.run({
+    parentId: parent?.id ?? null,
+    emailMessageId: content.emailMessageId,
+    emailFrom: content.from,
+    id: message.id,
+  })
   if (content.files.length > 0)
     tx.insert(attachments)
       .values(
@@ -144,19 +159,30 @@ export function createFromEmail(
   const assigneeId = model.assigneeField
     ? ((values[model.assigneeField.name] as number | null | undefined) ?? null)
     : null
-  const record = tx
-    .insert(records)
-    .values({
-      modelId: model.id,
-      name: String(values.name),
-      values,
-      createdBy: null,
-      assigneeId,
-      createdAt: input.now,
-      updatedAt: input.now,
-    })
-    .returning()
-    .get()
+  // Every new lead runs it: built once per connection.
+  const insertRecord = once(tx, 'mailIn.insertRecord', () =>
+    tx
+      .insert(records)
+      .values({
+        modelId: sql.placeholder('modelId'),
+        name: sql.placeholder('name'),
+        values: sql.placeholder('values'),
+        createdBy: null,
+        assigneeId: sql.placeholder('assigneeId'),
+        createdAt: sql.placeholder('now'),
+        updatedAt: sql.placeholder('now'),
+      })
+      .returning()
+      .prepare(),
+  )
+  const record = insertRecord.get({
+    modelId: model.id,
+    name: String(values.name),
+    values,
+    assigneeId,
+    now: input.now,
+  })
+  if (!record) throw new Error('records: the insert returned no row')
   follow(tx, {
     recordId: record.id,
     partnerId: input.author.id,
@@ -206,16 +232,31 @@ export function createFromEmail(
 /**
  * The sender's partner, made from the From display name when the address is new. Such a contact is
  * marked as made from mail: an alias open to everyone let it in, which makes it no known contact.
+ * An unauthenticated From that is one of our users' addresses is someone else's word for it: its
+ * contact is named by the address and marked, so the chatter never shows a stranger as a colleague.
  */
 export function ensureSenderPartner(
   tx: Tx,
-  input: { known: SenderPartner | undefined; address: string; name: string; now: number },
+  input: {
+    known: SenderPartner | undefined
+    address: string
+    name: string
+    authenticated: boolean
+    now: number
+  },
 ): SenderPartner {
   if (input.known) return input.known
+  const posingAsUser =
+    !input.authenticated &&
+    tx
+      .select({ id: partners.id })
+      .from(partners)
+      .where(and(eq(partners.internal, true), sql`lower(${partners.email}) = ${input.address}`))
+      .get() !== undefined
   const row = tx
     .insert(partners)
     .values({
-      name: input.name || input.address,
+      name: posingAsUser ? `${input.address} (not verified)` : input.name || input.address,
       email: input.address,
       internal: false,
       fromMail: true,
@@ -228,10 +269,15 @@ export function ensureSenderPartner(
 
 /** Mail came from this address: it works again, whatever bounced before. */
 export function resetBounces(tx: Tx, address: string): void {
-  tx.update(partners)
-    .set({ emailBounces: 0 })
-    .where(sql`lower(${partners.email}) = ${address} and ${partners.emailBounces} > 0`)
-    .run()
+  // Every mail routed runs it: built once per connection.
+  const statement = once(tx, 'mailIn.resetBounces', () =>
+    tx
+      .update(partners)
+      .set({ emailBounces: 0 })
+      .where(sql`lower(${partners.email}) = ${sql.placeholder('address')} and ${partners.emailBounces} > 0`)
+      .prepare(),
+  )
+  statement.run({ address })
 }
 
 function filesLine(files: StoredFile[]): string {

@@ -1,13 +1,17 @@
 import type { Clock } from '@ochat/shared-protocol/server'
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Database } from '../../db/client.ts'
+import type { Database, Tx } from '../../db/client.ts'
+import { once } from '../../db/raw.ts'
 import { incomingMails, users } from '../../db/schema.ts'
 import type { WriteQueue } from '../../db/write-queue.ts'
 import { NodeError } from '../../errors.ts'
 import { newEffects } from '../../live/events.ts'
 import type { LiveHub } from '../../live/hub.ts'
 import type { ModelRegistry } from '../../models/registry.ts'
+import { applyPartnerBounce } from '../../ochat/email/bounce.ts'
+import { ChannelTokens } from '../../ochat/email/channel-token.ts'
+import { findPartnerReply, receivePartnerReply } from '../../ochat/email/receive-reply.ts'
 import type { MailSettings, SiteSettings } from '../../settings.ts'
 import type { MailSender } from '../sender.ts'
 import type { MailTokens } from '../tokens.ts'
@@ -15,10 +19,18 @@ import { authenticateSender } from './authentication.ts'
 import { emailBody } from './body.ts'
 import { applyBounce, isBounce, readReport } from './bounce.ts'
 import { type Decision, routeAndPost, seenBefore } from './decide.ts'
-import { removeUnreferenced, type StoredFile } from './files.ts'
-import { carriesOurLoopHeader, isAutomatic } from './loop-guard.ts'
+import {
+  discardPending,
+  type PendingFile,
+  removeUnreferenced,
+  type StoredFile,
+  syncPlaced,
+  writePending,
+} from './files.ts'
+import { carriesOurLoopHeader, isAutomatic, overLoopLimit } from './loop-guard.ts'
 import { type InboundMail, parseMail } from './parse.ts'
 import { keepRaw, SWEEP_EVERY_MS, sweepRaw } from './raw-store.ts'
+import { RelayClients } from './relay-clients.ts'
 import { type Addressing, bounceTokensOf, takesAddress } from './route.ts'
 
 export type InboundVia = 'smtp' | 'http' | 'cli'
@@ -60,6 +72,8 @@ export type InboundDeps = {
       dataDir: string
       /** The authserv-ids of the mail servers whose Authentication-Results are believed. */
       mailTrustedAuthserv: readonly string[]
+      /** The MTAs that hand the node its mail over SMTP: the only clients that may have added them. */
+      smtpRelayClients: readonly string[]
     }
   /** For the mail domain (its settings) and sendNotice (bounces back to refused senders). */
   mail: MailSender
@@ -71,6 +85,7 @@ export type InboundDeps = {
 type Filed = Decision & { incomingId: number }
 
 const lastSweep = new WeakMap<Database, number>()
+const relayLists = new WeakMap<readonly string[], RelayClients>()
 /** Of refused and unreadable mail, the first 256 KiB are kept for the administrator. */
 const KEPT_RAW_BYTES = 256 * 1024
 
@@ -191,26 +206,31 @@ async function takeIn(
   const auth = authenticateSender(mail, {
     trusted: deps.config.mailTrustedAuthserv,
     smtpClient: input.smtpClient,
+    relays: relayClientsOf(deps.config.smtpRelayClients),
   })
+  const channelTokens = ChannelTokens.of(deps.database.db, base.receivedAt)
   const effects = newEffects()
-  // Attachments are written in the transaction, once it decided to post: these are the ones written.
+  // Attachments are written before the transaction, so it never waits on the disk; it moves them into
+  // the store only when it posts the mail. These are the ones it moved, and the directories it moved
+  // them into.
   const stored: StoredFile[] = []
+  const directories = new Set<string>()
+  let pending: PendingFile[] = []
+  let committed = false
   try {
+    if (!dropped && mail.attachments.length > 0)
+      pending = await writePending(deps.config.attachmentDir, mail.attachments)
     const filed = await deps.writes.run((tx) => {
       const insert = (entry: Decision): Filed => {
-        const inserted = tx
-          .insert(incomingMails)
-          .values({
-            ...row,
-            outcome: entry.outcome,
-            reason: [entry.reason, entry.note].filter(Boolean).join('; ') || null,
-            recordId: entry.recordId,
-            messageId: entry.messageId,
-            aliasId: entry.aliasId ?? null,
-          })
-          .returning({ id: incomingMails.id })
-          .get()
-        return { ...entry, incomingId: inserted.id }
+        const id = insertIncoming(tx, {
+          ...row,
+          outcome: entry.outcome,
+          reason: [entry.reason, entry.note].filter(Boolean).join('; ') || null,
+          recordId: entry.recordId,
+          messageId: entry.messageId,
+          aliasId: entry.aliasId ?? null,
+        })
+        return { ...entry, incomingId: id }
       }
       const none = { recordId: null, messageId: null }
       if (mail.messageId && seenBefore(tx, mail.messageId))
@@ -220,12 +240,18 @@ async function takeIn(
           ...none,
         })
       if (bounce) {
-        const applied = applyBounce(tx, {
-          tokens: deps.tokens,
+        const report = readReport(input.raw, mail)
+        // An email channel's message first: its bounce token and Message-IDs are its own.
+        const partner = applyPartnerBounce(tx, {
+          tokens: channelTokens,
           bounceTokens,
-          report: readReport(input.raw, mail),
+          report,
           mailDomain,
+          now: base.receivedAt,
+          effects,
         })
+        if (partner) return insert({ outcome: 'bounce', reason: partner.reason, ...none })
+        const applied = applyBounce(tx, { tokens: deps.tokens, bounceTokens, report, mailDomain })
         return insert({
           outcome: 'bounce',
           reason: applied.reason,
@@ -245,6 +271,44 @@ async function takeIn(
           reason: 'an automatic reply or bulk mail: dropped, not answered',
           ...none,
         })
+      // A reply into an email channel (its token, or References to its emails) goes there.
+      const partnerReply = findPartnerReply(tx, {
+        recipients: addressing.recipients,
+        mailDomain,
+        threadIds: mail.threadIds,
+        tokens: channelTokens,
+      })
+      if (partnerReply) {
+        if (overLoopLimit(tx, { sender, outcome: 'posted', now: base.receivedAt }))
+          return insert({
+            outcome: 'loop',
+            reason: `more than 20 mails from ${sender} in 120 minutes: dropped as a loop`,
+            ...none,
+          })
+        const taken = receivePartnerReply(tx, {
+          target: partnerReply,
+          mail,
+          html,
+          pending,
+          stored,
+          directories,
+          attachmentDir: deps.config.attachmentDir,
+          now: base.receivedAt,
+          effects,
+        })
+        return insert(
+          taken.outcome === 'refused'
+            ? {
+                outcome: 'refused',
+                reason: taken.reason,
+                ...none,
+                policy: true,
+                notice: true,
+                note: auth.detail,
+              }
+            : { outcome: taken.outcome, reason: taken.reason, ...none, note: auth.detail },
+        )
+      }
       return insert(
         routeAndPost(deps, tx, {
           mail,
@@ -252,16 +316,22 @@ async function takeIn(
           sender,
           auth,
           html,
-          attachments: mail.attachments,
+          pending,
           stored,
+          directories,
           now: base.receivedAt,
           effects,
         }),
       )
     })
+    committed = true
     deps.live.publish(effects)
+    // Before the answer: a mail acknowledged has its files on disk for good. Should that fail, the
+    // client is answered 451 and its retry is a duplicate of what was stored.
+    await syncPlaced(directories)
     return filed
   } catch (error) {
+    if (committed) throw error
     removeUnreferenced(deps.database.db, deps.config.attachmentDir, stored)
     // Nothing of the mail was written: it is filed as unreadable, with why, for an administrator.
     const reason =
@@ -270,16 +340,60 @@ async function takeIn(
         : 'could not be taken in: an unexpected error'
     if (!(error instanceof NodeError)) deps.log.error({ err: error }, 'mail intake: taking a mail in failed')
     return fileOnly(deps, { ...row, outcome: 'error', reason })
+  } finally {
+    // Those not moved into the store: refused, dropped or failed mail leaves no file behind.
+    await discardPending(pending)
   }
+}
+
+type IncomingRow = Omit<typeof incomingMails.$inferInsert, 'id' | 'rawFile' | 'rawExpiresAt'> & {
+  sender: string | null
+  subject: string | null
+  emailMessageId: string | null
+  reason: string | null
+  recordId: number | null
+  messageId: number | null
+  aliasId: number | null
+}
+
+/** Every mail taken in gets one: the statement is built once per connection. Answers its id. */
+function insertIncoming(tx: Tx, row: IncomingRow): number {
+  const statement = once(tx, 'mailIn.insertIncoming', () =>
+    tx
+      .insert(incomingMails)
+      .values({
+        via: sql.placeholder('via'),
+        size: sql.placeholder('size'),
+        receivedAt: sql.placeholder('receivedAt'),
+        sender: sql.placeholder('sender'),
+        subject: sql.placeholder('subject'),
+        emailMessageId: sql.placeholder('emailMessageId'),
+        outcome: sql.placeholder('outcome'),
+        reason: sql.placeholder('reason'),
+        recordId: sql.placeholder('recordId'),
+        messageId: sql.placeholder('messageId'),
+        aliasId: sql.placeholder('aliasId'),
+      })
+      .returning({ id: incomingMails.id })
+      .prepare(),
+  )
+  const inserted = statement.get(row)
+  if (!inserted) throw new Error('incoming_mails: the insert returned no row')
+  return inserted.id
 }
 
 /** The incoming mail log changed: administrators' open log pages reload. */
 function tellAdministrators(deps: InboundDeps): void {
-  const admins = deps.database.db
-    .select({ id: users.id })
-    .from(users)
-    .where(and(eq(users.role, 'admin'), eq(users.active, true)))
-    .all()
+  const db = deps.database.db
+  // Every mail taken in asks: built once per connection.
+  const query = once(db, 'mailIn.admins', () =>
+    db
+      .select({ id: users.id })
+      .from(users)
+      .where(and(eq(users.role, 'admin'), eq(users.active, true)))
+      .prepare(),
+  )
+  const admins = query.all()
   deps.live.publish({
     events: admins.map((admin) => ({
       scope: 'user' as const,
@@ -338,6 +452,16 @@ async function noticeRefusal(deps: InboundDeps, mail: InboundMail, reason: strin
       ...(mail.messageId ? { inReplyTo: `<${mail.messageId}>` } : {}),
     })
     .catch((error) => deps.log.warn({ err: error }, 'mail intake: the refusal notice was not sent'))
+}
+
+/** The config's list is frozen for the life of the node: parsed once. */
+function relayClientsOf(entries: readonly string[]): RelayClients {
+  let relays = relayLists.get(entries)
+  if (!relays) {
+    relays = new RelayClients(entries)
+    relayLists.set(entries, relays)
+  }
+  return relays
 }
 
 function mailDomainOf(deps: InboundDeps): string | null {

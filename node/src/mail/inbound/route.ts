@@ -1,5 +1,6 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { inList, once } from '../../db/raw.ts'
 import { mailAliases, messages, outgoingMail, records } from '../../db/schema.ts'
 import type { MailTokens, ReplyTarget } from '../tokens.ts'
 import type { InboundMail } from './parse.ts'
@@ -98,15 +99,19 @@ export function takesAddress(tx: Tx, input: { address: string; mailDomain: strin
   return activeAliases(tx, [local]).length > 0
 }
 
+/** Every mail and every RCPT TO asks: built once per connection. */
 function activeAliases(tx: Tx, locals: string[]): AliasRow[] {
   const names = [...new Set(locals)].filter((local) => !local.includes('+'))
   if (names.length === 0) return []
-  return tx
-    .select()
-    .from(mailAliases)
-    .where(and(inArray(mailAliases.name, names), eq(mailAliases.active, true)))
-    .orderBy(mailAliases.id)
-    .all()
+  const query = once(tx, 'mailIn.activeAliases', () =>
+    tx
+      .select()
+      .from(mailAliases)
+      .where(and(inList(mailAliases.name, 'names'), eq(mailAliases.active, true)))
+      .orderBy(mailAliases.id)
+      .prepare(),
+  )
+  return query.all({ names: JSON.stringify(names) })
 }
 
 type Reply = {
@@ -133,21 +138,26 @@ function byReplyToken(tx: Tx, locals: string[], tokens: MailTokens): Reply | und
  * a new kind of target (another kind of thread) is added here.
  */
 function replyOfToken(tx: Tx, target: ReplyTarget): Reply | undefined {
-  const record = tx
-    .select({ id: records.id, modelId: records.modelId })
-    .from(records)
-    .where(eq(records.id, target.recordId))
-    .get()
+  // Most mail in answers ours: built once per connection.
+  const recordQuery = once(tx, 'mailIn.tokenRecord', () =>
+    tx
+      .select({ id: records.id, modelId: records.modelId })
+      .from(records)
+      .where(eq(records.id, sql.placeholder('id')))
+      .prepare(),
+  )
+  const parentQuery = once(tx, 'mailIn.tokenParent', () =>
+    tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(and(eq(messages.id, sql.placeholder('id')), eq(messages.recordId, sql.placeholder('recordId'))))
+      .prepare(),
+  )
+  const record = recordQuery.get({ id: target.recordId })
   // A deleted record: the reply falls through to the aliases, which may create a new one.
   if (!record) return undefined
   const parent =
-    target.messageId === 0
-      ? undefined
-      : tx
-          .select({ id: messages.id })
-          .from(messages)
-          .where(and(eq(messages.id, target.messageId), eq(messages.recordId, record.id)))
-          .get()
+    target.messageId === 0 ? undefined : parentQuery.get({ id: target.messageId, recordId: record.id })
   return {
     recordId: record.id,
     modelId: record.modelId,

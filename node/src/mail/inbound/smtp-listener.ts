@@ -11,6 +11,7 @@ import {
   type InboundVia,
   receiveMail,
 } from './receive.ts'
+import { RelayClients } from './relay-clients.ts'
 
 /** The intake as the listener uses it: a test can hand in its own. */
 export type Intake = {
@@ -32,7 +33,10 @@ export type SmtpListenerSettings = InboundSmtpSettings
 
 /** A message names at most this many recipients: more is a mass mailing, not a conversation. */
 export const MAX_RECIPIENTS = 50
-/** Messages a minute from one sender address, and from one client address. */
+/**
+ * Messages a minute from one sender address, and from one client address other than a relay client
+ * (NODE_SMTP_RELAY_CLIENTS), which carries every sender's mail.
+ */
 export const MESSAGES_PER_MINUTE = 60
 const WINDOW_MS = 60_000
 
@@ -70,6 +74,7 @@ class RateWindow {
 /**
  * The connections open at once, in all and per client address: one client holding every connection
  * would keep the other companies' servers out (each connection also costs a socket and a parser).
+ * A relay client is held to the total only: it is the one door of every company's mail.
  */
 class ConnectionCount {
   readonly #byClient = new Map<string, number>()
@@ -81,11 +86,11 @@ class ConnectionCount {
   ) {}
 
   /** Counts a connection in; answers why not when it is over a limit. */
-  open(id: string, client: string): string | null {
+  open(id: string, client: string, relay: boolean): string | null {
     if (this.#open.size >= this.max)
       return `4.7.0 too many connections (at most ${this.max}): try again later`
     const fromClient = this.#byClient.get(client) ?? 0
-    if (fromClient >= this.maxPerClient)
+    if (!relay && fromClient >= this.maxPerClient)
       return `4.7.0 too many connections from ${client} (at most ${this.maxPerClient}): try again later`
     this.#open.add(id)
     this.#byClient.set(client, fromClient + 1)
@@ -112,7 +117,7 @@ export function intakeOf(deps: InboundDeps): Intake {
 /**
  * Incoming mail over SMTP: takes mail for the node's own addresses only (never a relay), without
  * AUTH, up to `maxBytes` a message and MAX_RECIPIENTS recipients, at a bounded rate per sender and per
- * client; after DATA the intake decides and its answer is the client's.
+ * client (but for the relay clients); after DATA the intake decides and its answer is the client's.
  */
 export class SmtpListener {
   readonly #server: SMTPServer
@@ -132,6 +137,7 @@ export class SmtpListener {
     this.#settings = input.settings
     const bySender = new RateWindow()
     const byClient = new RateWindow()
+    const relays = new RelayClients(input.settings.relayClients ?? [])
     const connections = new ConnectionCount(
       input.settings.maxConnections ?? MAX_CONNECTIONS,
       input.settings.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP,
@@ -151,7 +157,8 @@ export class SmtpListener {
       closeTimeout: 5_000,
       logger: false,
       onConnect(session, callback) {
-        const refusal = connections.open(session.id, session.remoteAddress || 'unknown')
+        const client = session.remoteAddress || 'unknown'
+        const refusal = connections.open(session.id, client, relays.has(client))
         if (refusal !== null) return callback(answer(421, refusal))
         callback()
       },
@@ -161,7 +168,7 @@ export class SmtpListener {
       onMailFrom(address, session, callback) {
         const now = clock.now()
         const client = session.remoteAddress || 'unknown'
-        const clientWait = byClient.take(`ip:${client}`, now)
+        const clientWait = relays.has(client) ? null : byClient.take(`ip:${client}`, now)
         if (clientWait !== null)
           return callback(answer(451, `4.7.1 too many messages from ${client}: try again in ${clientWait} s`))
         const sender = address.address.toLowerCase()
