@@ -152,10 +152,11 @@ function follows(tx: Tx, sender: SenderPartner, recordId: number | null): boolea
   return query.get({ recordId, partnerId: sender.id }) !== undefined
 }
 
+/** Whether this partner was a recipient of the message or email answered (on the record's rows). */
 function wasSentTo(
   tx: Tx,
   sender: SenderPartner,
-  input: { parentId: number | null; mailId: number | null },
+  input: { recordId: number; parentId: number | null; mailId: number | null },
 ): boolean {
   const about = [
     input.parentId === null ? undefined : eq(notifications.messageId, input.parentId),
@@ -166,7 +167,10 @@ function wasSentTo(
     tx
       .select({ id: notifications.id })
       .from(notifications)
-      .where(and(eq(notifications.partnerId, sender.id), or(...about)))
+      // The record's rows first (its index): a message's recipients are all on its record.
+      .where(
+        and(eq(notifications.recordId, input.recordId), eq(notifications.partnerId, sender.id), or(...about)),
+      )
       .get() !== undefined
   )
 }
