@@ -166,6 +166,8 @@ t.test(
     await page.click('.view-header a:has-text("Incoming mail")')
     const list = page.getByRole('table', { name: 'Incoming mail, newest first' })
     await list.waitFor()
+    // The table shows before its rows arrive: wait for the mail itself.
+    await list.locator('tbody tr', { hasText: 'Printer on fire' }).waitFor()
     const first = list.locator('tbody tr').first()
     const [, sender, subject, outcome, reason, record, rawMessage] = await first
       .getByRole('cell')
