@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -97,6 +97,19 @@ t.test('a message over NODE_SMTP_MAX_BYTES gets 552 5.3.4 and nothing is stored'
   t.equal(refused.responseCode, 552)
   t.match(refused.response, /5\.3\.4/)
   t.equal(storedCount(node), 0)
+  // Cut off in the middle of an attachment the intake was already writing: its file goes too.
+  const cut = await sendFails(
+    client(port).sendMail({
+      from: 'carla@client.test',
+      to: `sales@${DOMAIN}`,
+      subject: 'Big file',
+      text: 'see attached',
+      attachments: [{ filename: 'big.bin', content: Buffer.alloc(12_000, 7) }],
+    }),
+  )
+  t.equal(cut.responseCode, 552)
+  t.equal(storedCount(node), 0)
+  t.same(filesUnder(node.config.attachmentDir), [], 'no file, finished or half-written, is left')
   // A message under the limit still goes through on the same listener.
   const info = await client(port).sendMail({
     from: 'carla@client.test',
@@ -337,3 +350,11 @@ t.test(
     t.match(refused.response, /4\.7\.1 too many messages from 127\.0\.0\.3/)
   },
 )
+
+/** Every file under a directory, recursively, relative to it. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+}

@@ -1,6 +1,5 @@
-import { webcrypto } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { open, rm } from 'node:fs/promises'
-import type { Attachment } from 'mailparser'
 import { countContentReferences } from '../../attachments/repository.ts'
 import { moveIntoPlace, newTempPath, removeContent, syncDirectory } from '../../attachments/storage.ts'
 import type { Db } from '../../db/client.ts'
@@ -9,49 +8,52 @@ import type { Db } from '../../db/client.ts'
 export type StoredFile = { sha256: string; size: number; fileName: string; mimeType: string }
 
 /** An attachment written and flushed to a temp file, not yet in the store. */
-export type PendingFile = StoredFile & { tempPath: string }
+export type PendingFile = StoredFile & { tempPath: string; contentId: string | null }
 
-/**
- * Writes an email's attachments to temp files (attachments/storage.ts's temp directory), hashing and
- * flushing each on the thread pool, before the transaction that decides about the mail: the write
- * queue's batch and the event loop never wait on the disk. Inline cid: images are among them: the
- * chatter shows no images, so they are files of the message. On failure, nothing is left behind.
- */
-export async function writePending(dir: string, attachments: Attachment[]): Promise<PendingFile[]> {
-  const pending: PendingFile[] = []
-  const written: string[] = []
-  try {
-    for (const [index, attachment] of attachments.entries()) {
-      const content = attachment.content
-      const tempPath = newTempPath(dir)
-      written.push(tempPath)
-      const [digest] = await Promise.all([
-        webcrypto.subtle.digest('SHA-256', content),
-        writeFlushed(tempPath, content),
-      ])
-      pending.push({
-        tempPath,
-        sha256: Buffer.from(digest).toString('hex'),
-        size: content.length,
-        fileName: fileName(attachment, index),
-        mimeType: (attachment.contentType || 'application/octet-stream').toLowerCase(),
-      })
-    }
-  } catch (error) {
-    await Promise.all(written.map((path) => rm(path, { force: true })))
-    throw error
-  }
-  return pending
+/** An attachment part as the parser hands it over: its decoded bytes arrive as a stream. */
+export type AttachmentPart = {
+  content: AsyncIterable<Buffer>
+  filename?: string | undefined
+  contentType: string
+  /** The Content-ID without angle brackets (cid: references in the HTML), when it has one. */
+  cid?: string | undefined
 }
 
-/** Flushed before the file is renamed into the store: the row pointing at it may be committed next. */
-async function writeFlushed(path: string, content: Buffer): Promise<void> {
-  const handle = await open(path, 'wx')
+/**
+ * Writes one attachment of an email to a temp file (attachments/storage.ts's temp directory) as its
+ * bytes arrive, hashing them on the way, and flushes it: the transaction that decides about the mail
+ * later only renames it, so neither the write queue's batch nor the memory of the node ever holds a
+ * whole file. Inline cid: images are among them: the chatter shows no images, so they are files of the
+ * message. On failure, nothing is left behind.
+ */
+export async function writePending(dir: string, part: AttachmentPart, index: number): Promise<PendingFile> {
+  const tempPath = newTempPath(dir)
+  const hash = createHash('sha256')
+  let size = 0
   try {
-    await handle.writeFile(content)
-    await handle.sync()
-  } finally {
-    await handle.close()
+    const handle = await open(tempPath, 'wx')
+    try {
+      for await (const chunk of part.content) {
+        hash.update(chunk)
+        size += chunk.length
+        await handle.write(chunk)
+      }
+      // Flushed before the file is renamed into the store: the row pointing at it may be committed next.
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch (error) {
+    await rm(tempPath, { force: true })
+    throw error
+  }
+  return {
+    tempPath,
+    sha256: hash.digest('hex'),
+    size,
+    fileName: fileName(part, index),
+    mimeType: (part.contentType || 'application/octet-stream').toLowerCase(),
+    contentId: part.cid?.replace(/^<|>$/g, '') || null,
   }
 }
 
@@ -62,7 +64,7 @@ async function writeFlushed(path: string, content: Buffer): Promise<void> {
  * added to `directories`, to be made durable after the commit and before the mail is acknowledged.
  */
 export function placePending(dir: string, files: PendingFile[], directories: Set<string>): StoredFile[] {
-  return files.map(({ tempPath, ...file }) => {
+  return files.map(({ tempPath, contentId: _cid, ...file }) => {
     const directory = moveIntoPlace(dir, { tempPath, sha256: file.sha256, size: file.size })
     if (directory !== null) directories.add(directory)
     return file
@@ -79,7 +81,7 @@ export async function discardPending(files: PendingFile[]): Promise<void> {
   await Promise.all(files.map((file) => rm(file.tempPath, { force: true })))
 }
 
-function fileName(attachment: Attachment, index: number): string {
+function fileName(attachment: AttachmentPart, index: number): string {
   const given = attachment.filename?.replace(/[\p{Cc}/\\]+/gu, ' ').trim()
   if (given) return given.slice(0, 255)
   const extension =

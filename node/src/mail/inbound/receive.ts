@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { Clock } from '@ochat/shared-protocol/server'
 import { and, eq, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
@@ -19,14 +20,7 @@ import { authenticateSender } from './authentication.ts'
 import { emailBody } from './body.ts'
 import { applyBounce, isBounce, readReport } from './bounce.ts'
 import { type Decision, routeAndPost, seenBefore } from './decide.ts'
-import {
-  discardPending,
-  type PendingFile,
-  removeUnreferenced,
-  type StoredFile,
-  syncPlaced,
-  writePending,
-} from './files.ts'
+import { discardPending, type PendingFile, removeUnreferenced, type StoredFile, syncPlaced } from './files.ts'
 import { carriesOurLoopHeader, isAutomatic, overLoopLimit } from './loop-guard.ts'
 import { type InboundMail, parseMail } from './parse.ts'
 import { keepRaw, SWEEP_EVERY_MS, sweepRaw } from './raw-store.ts'
@@ -97,7 +91,8 @@ const KEPT_RAW_BYTES = 256 * 1024
 export async function receiveMail(
   deps: InboundDeps,
   input: {
-    raw: Buffer
+    /** The message as it arrives; a Buffer (HTTP, the CLI) is read as a stream of one chunk. */
+    raw: Buffer | Readable
     via: InboundVia
     envelope?: { from: string | null; to: string[] }
     /** The SMTP client's address, when the node's own listener took the mail. */
@@ -106,11 +101,22 @@ export async function receiveMail(
 ): Promise<InboundResult> {
   const now = deps.clock.now()
   void sweepWhenDue(deps, now)
-  const base = { via: input.via, size: input.raw.length, receivedAt: now }
+  const source = Buffer.isBuffer(input.raw) ? Readable.from([input.raw]) : input.raw
   let filed: Filed
   let mail: InboundMail | null = null
+  let head: Buffer = Buffer.alloc(0)
   try {
-    const parsed = await parseMail(input.raw)
+    const parsed = await parseMail(source, deps.config.attachmentDir)
+    if ('error' in parsed) {
+      // Cut off (the connection broke, or the listener stopped it at its size limit): nothing stored.
+      deps.log.warn({ err: parsed.error }, 'mail intake: the message did not arrive whole')
+      return notStored(
+        'the message did not arrive whole',
+        '4.3.0 the message did not arrive whole: try again',
+      )
+    }
+    head = parsed.head
+    const base = { via: input.via, size: parsed.size, receivedAt: now }
     if (!parsed.ok) {
       const sender = input.envelope?.from?.toLowerCase() || null
       filed = await fileOnly(deps, {
@@ -123,24 +129,25 @@ export async function receiveMail(
       })
     } else {
       mail = parsed.mail
-      filed = await takeIn(deps, {
-        mail,
-        raw: input.raw,
-        envelopeTo: input.envelope?.to ?? [],
-        smtpClient: input.via === 'smtp' ? (input.client ?? 'unknown') : null,
-        base,
-      })
+      try {
+        filed = await takeIn(deps, {
+          mail,
+          head: parsed.head,
+          envelopeTo: input.envelope?.to ?? [],
+          smtpClient: input.via === 'smtp' ? (input.client ?? 'unknown') : null,
+          base,
+        })
+      } finally {
+        // Those not moved into the store: refused, dropped or failed mail leaves no file behind.
+        await discardPending(mail.attachments)
+      }
     }
   } catch (error) {
     deps.log.error({ err: error }, 'mail intake: a mail could not be stored')
-    return {
-      outcome: 'error',
-      reason: 'the node could not store the mail now',
-      recordId: null,
-      messageId: null,
-      incomingId: 0,
-      smtp: { code: 451, message: '4.3.0 Could not store the message now, try again later' },
-    }
+    return notStored(
+      'the node could not store the mail now',
+      '4.3.0 Could not store the message now, try again later',
+    )
   }
   if (filed.outcome === 'refused' || filed.outcome === 'error')
     await keepRaw({
@@ -148,7 +155,7 @@ export async function receiveMail(
       dataDir: deps.config.dataDir,
       id: filed.incomingId,
       // Enough to see what it was; a stream of large refused mail must not fill the disk.
-      raw: input.raw.subarray(0, KEPT_RAW_BYTES),
+      raw: head.subarray(0, KEPT_RAW_BYTES),
       now,
     }).catch((error) =>
       deps.log.error(
@@ -184,7 +191,14 @@ type Base = { via: InboundVia; size: number; receivedAt: number }
 
 async function takeIn(
   deps: InboundDeps,
-  input: { mail: InboundMail; raw: Buffer; envelopeTo: string[]; smtpClient: string | null; base: Base },
+  input: {
+    mail: InboundMail
+    /** The first bytes of the message (parse.ts HEAD_BYTES): delivery reports are read from them. */
+    head: Buffer
+    envelopeTo: string[]
+    smtpClient: string | null
+    base: Base
+  },
 ): Promise<Filed> {
   const { base } = input
   const mailDomain = mailDomainOf(deps) ?? 'mail-domain.invalid'
@@ -210,16 +224,14 @@ async function takeIn(
   })
   const channelTokens = ChannelTokens.of(deps.database.db, base.receivedAt)
   const effects = newEffects()
-  // Attachments are written before the transaction, so it never waits on the disk; it moves them into
-  // the store only when it posts the mail. These are the ones it moved, and the directories it moved
-  // them into.
+  // Attachments were written while the mail was parsed, so the transaction never waits on the disk; it
+  // moves them into the store only when it posts the mail. These are the ones it moved, and the
+  // directories it moved them into.
   const stored: StoredFile[] = []
   const directories = new Set<string>()
-  let pending: PendingFile[] = []
+  const pending: PendingFile[] = dropped ? [] : mail.attachments
   let committed = false
   try {
-    if (!dropped && mail.attachments.length > 0)
-      pending = await writePending(deps.config.attachmentDir, mail.attachments)
     const filed = await deps.writes.run((tx) => {
       const insert = (entry: Decision): Filed => {
         const id = insertIncoming(tx, {
@@ -240,7 +252,7 @@ async function takeIn(
           ...none,
         })
       if (bounce) {
-        const report = readReport(input.raw, mail)
+        const report = readReport(input.head, mail)
         // An email channel's message first: its bounce token and Message-IDs are its own.
         const partner = applyPartnerBounce(tx, {
           tokens: channelTokens,
@@ -340,9 +352,18 @@ async function takeIn(
         : 'could not be taken in: an unexpected error'
     if (!(error instanceof NodeError)) deps.log.error({ err: error }, 'mail intake: taking a mail in failed')
     return fileOnly(deps, { ...row, outcome: 'error', reason })
-  } finally {
-    // Those not moved into the store: refused, dropped or failed mail leaves no file behind.
-    await discardPending(pending)
+  }
+}
+
+/** A mail of which nothing was stored: the client is to send it again. */
+function notStored(reason: string, message: string): InboundResult {
+  return {
+    outcome: 'error',
+    reason,
+    recordId: null,
+    messageId: null,
+    incomingId: 0,
+    smtp: { code: 451, message },
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import type { Readable } from 'node:stream'
+import { PassThrough, type Readable } from 'node:stream'
 import type { Clock } from '@ochat/shared-protocol/server'
 import { SMTPServer, type SMTPServerSession } from 'smtp-server'
 import type { InboundSmtpSettings } from '../../settings.ts'
@@ -16,7 +16,7 @@ import { RelayClients } from './relay-clients.ts'
 /** The intake as the listener uses it: a test can hand in its own. */
 export type Intake = {
   receive(input: {
-    raw: Buffer
+    raw: Buffer | Readable
     via: InboundVia
     envelope?: { from: string | null; to: string[] }
     client?: string
@@ -191,28 +191,34 @@ export class SmtpListener {
         callback()
       },
       onData(stream, session, callback) {
-        readLimited(stream, maxBytes).then(
-          async (raw) => {
-            if (raw === null) return callback(answer(552, `5.3.4 message too big: at most ${maxBytes} bytes`))
-            try {
-              const result = await intake.receive({
-                raw,
-                via: 'smtp',
-                envelope: envelopeOf(session),
-                client: session.remoteAddress,
-              })
+        const message = limitTo(stream, maxBytes)
+        // The message goes to the intake as it arrives: only its parse, never the whole of it, is held.
+        intake
+          .receive({
+            raw: message.body,
+            via: 'smtp',
+            envelope: envelopeOf(session),
+            client: session.remoteAddress,
+          })
+          .then(
+            async (result) => {
+              // The client is answered after its final dot, whatever the intake made of the message.
+              const arrived = await message.arrived
+              if (message.tooBig())
+                return callback(answer(552, `5.3.4 message too big: at most ${maxBytes} bytes`))
+              if (!arrived) {
+                log.warn({}, 'incoming mail: the message could not be read')
+                return callback(answer(451, '4.3.0 the message did not arrive whole: try again'))
+              }
               if (result.smtp.code < 400) return callback(null, result.smtp.message)
               callback(answer(result.smtp.code, result.smtp.message))
-            } catch (error) {
+            },
+            async (error: unknown) => {
+              await message.arrived
               log.error({ err: error }, 'incoming mail: the intake failed')
               callback(answer(451, '4.3.0 cannot take this message now: try again later'))
-            }
-          },
-          (error: unknown) => {
-            log.warn({ err: error }, 'incoming mail: the message could not be read')
-            callback(answer(451, '4.3.0 the message did not arrive whole: try again'))
-          },
-        )
+            },
+          )
       },
     })
     this.#server.on('error', (error) => log.warn({ err: error }, 'incoming mail: SMTP connection error'))
@@ -253,20 +259,50 @@ function envelopeOf(session: SMTPServerSession): { from: string | null; to: stri
   }
 }
 
+/** The message cut off at its size limit, so the intake stores nothing of it. */
+class TooBig extends Error {}
+
 /**
- * The whole message, or null past `maxBytes`: the rest is read and dropped (the client is owed an
- * answer after its final dot) but never kept.
+ * The DATA stream up to `maxBytes`, as a stream the intake reads at its own pace. Past the limit it
+ * fails (the intake stores nothing) and the rest is read and dropped: the client is owed an answer after
+ * its final dot. `arrived` settles when the client's stream has ended: true when it ended whole.
  */
-function readLimited(stream: Readable, maxBytes: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= maxBytes) chunks.push(chunk)
-      else chunks.length = 0
-    })
-    stream.once('error', reject)
-    stream.once('end', () => resolve(size > maxBytes ? null : Buffer.concat(chunks, size)))
+function limitTo(
+  stream: Readable,
+  maxBytes: number,
+): { body: Readable; arrived: Promise<boolean>; tooBig(): boolean } {
+  const body = new PassThrough()
+  let size = 0
+  let over = false
+  // A body the intake stopped reading holds no data back.
+  body.once('close', () => stream.resume())
+  stream.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (over) return
+    if (size > maxBytes) {
+      over = true
+      body.destroy(new TooBig(`more than ${maxBytes} bytes`))
+      return
+    }
+    if (!body.write(chunk)) {
+      stream.pause()
+      body.once('drain', () => stream.resume())
+    }
   })
+  const arrived = new Promise<boolean>((resolve) => {
+    stream.once('end', () => {
+      if (!over) body.end()
+      resolve(!over)
+    })
+    stream.once('error', (error) => {
+      body.destroy(error)
+      resolve(false)
+    })
+    // A connection that closed before the final dot ends the message without 'end'.
+    stream.once('close', () => {
+      if (!body.writableEnded) body.destroy(new Error('the connection closed during DATA'))
+      resolve(false)
+    })
+  })
+  return { body, arrived, tooBig: () => over }
 }
