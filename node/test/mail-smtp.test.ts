@@ -7,7 +7,7 @@ import { count } from 'drizzle-orm'
 import nodemailer from 'nodemailer'
 import t, { type Test } from 'tap'
 import { incomingMails } from '../src/db/schema.ts'
-import { MAX_RECIPIENTS, MESSAGES_PER_MINUTE } from '../src/mail/inbound/smtp-listener.ts'
+import { clientKey, MAX_RECIPIENTS, MESSAGES_PER_MINUTE } from '../src/mail/inbound/smtp-listener.ts'
 import { buildNode, buildUser, type TestNode, until } from './helpers.ts'
 
 const DOMAIN = 'acme.test'
@@ -358,3 +358,17 @@ function filesUnder(dir: string): string[] {
     .filter((entry) => entry.isFile())
     .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
 }
+
+t.test('the limits per client count an IPv4 address, or a whole IPv6 /64', async (t) => {
+  t.equal(clientKey('192.0.2.7'), '192.0.2.7')
+  t.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7', 'IPv4 seen through an IPv6 socket is the same client')
+  t.equal(clientKey('2001:db8:aa:bb:1:2:3:4'), '2001:db8:aa:bb::/64')
+  t.equal(
+    clientKey('2001:db8:aa:bb::9'),
+    clientKey('2001:0db8:00aa:00bb:ffff:ffff:ffff:ffff'),
+    'any address of one /64 is one client, however it is written',
+  )
+  t.not(clientKey('2001:db8:aa:bc::1'), clientKey('2001:db8:aa:bb::1'), 'the next /64 is another client')
+  t.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64')
+  t.equal(clientKey('::1'), '0:0:0:0::/64')
+})

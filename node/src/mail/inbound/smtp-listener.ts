@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, isIPv6 } from 'node:net'
 import { PassThrough, type Readable } from 'node:stream'
 import type { Clock } from '@ochat/shared-protocol/server'
 import { SMTPServer, type SMTPServerSession } from 'smtp-server'
@@ -106,6 +106,26 @@ class ConnectionCount {
   }
 }
 
+/**
+ * What one client is, for the limits per client: an IPv4 address, or an IPv6 /64. One host is
+ * handed a whole /64, so counting each IPv6 address apart would give one sender 2^64 allowances.
+ */
+export function clientKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1] as string
+  if (!isIPv6(address)) return address
+  const [head = '', tail = ''] = address.split('::')
+  const left = head ? head.split(':') : []
+  const right = address.includes('::') && tail ? tail.split(':') : []
+  const groups = address.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`
+}
+
 /** The intake (receive.ts) working on a node's InboundDeps. */
 export function intakeOf(deps: InboundDeps): Intake {
   return {
@@ -157,18 +177,19 @@ export class SmtpListener {
       closeTimeout: 5_000,
       logger: false,
       onConnect(session, callback) {
-        const client = session.remoteAddress || 'unknown'
-        const refusal = connections.open(session.id, client, relays.has(client))
+        const address = session.remoteAddress || 'unknown'
+        const refusal = connections.open(session.id, clientKey(address), relays.has(address))
         if (refusal !== null) return callback(answer(421, refusal))
         callback()
       },
       onClose(session) {
-        connections.close(session.id, session.remoteAddress || 'unknown')
+        connections.close(session.id, clientKey(session.remoteAddress || 'unknown'))
       },
       onMailFrom(address, session, callback) {
         const now = clock.now()
-        const client = session.remoteAddress || 'unknown'
-        const clientWait = relays.has(client) ? null : byClient.take(`ip:${client}`, now)
+        const remote = session.remoteAddress || 'unknown'
+        const client = clientKey(remote)
+        const clientWait = relays.has(remote) ? null : byClient.take(`ip:${client}`, now)
         if (clientWait !== null)
           return callback(answer(451, `4.7.1 too many messages from ${client}: try again in ${clientWait} s`))
         const sender = address.address.toLowerCase()
