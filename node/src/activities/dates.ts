@@ -63,6 +63,12 @@ export function isCalendarDate(date: string): boolean {
   return utc.getUTCFullYear() === year && utc.getUTCMonth() === month - 1 && utc.getUTCDate() === day
 }
 
+/** The date (`YYYY-MM-DD`) and hour (0-23) on the wall clock of `timeZone` at an instant. */
+export function localDateAndHour(epochMs: number, timeZone: string): { date: string; hour: number } {
+  const clock = wallClock(epochMs, timeZone)
+  return { date: formatDate(clock.year, clock.month, clock.day), hour: clock.hour }
+}
+
 /** The date on the wall clock of `timeZone` at `epochMs`, as `YYYY-MM-DD`. */
 export function localDate(epochMs: number, timeZone: string): string {
   const clock = wallClock(epochMs, timeZone)

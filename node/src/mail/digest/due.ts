@@ -1,34 +1,10 @@
+import { localDateAndHour } from '../../activities/dates.ts'
+
 /**
  * When a user's digest is due. "Today" and the hour are read on the user's own wall clock, so the
  * digest comes at 08:00 where they are, whatever the server's zone. A day is the local date: it gets
  * at most one digest, whatever the clocks do.
  */
-
-/** Intl formatters are slow to build and there are few time zones: one per zone. */
-const formatters = new Map<string, Intl.DateTimeFormat>()
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let cached = formatters.get(timeZone)
-  if (!cached) {
-    cached = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      hourCycle: 'h23',
-    })
-    formatters.set(timeZone, cached)
-  }
-  return cached
-}
-
-/** The local date (`YYYY-MM-DD`) and hour (0-23) in `timeZone` at `epochMs`. */
-export function localDateAndHour(epochMs: number, timeZone: string): { date: string; hour: number } {
-  const parts: Record<string, string> = {}
-  for (const part of formatter(timeZone).formatToParts(epochMs)) parts[part.type] = part.value
-  return { date: `${parts.year}-${parts.month}-${parts.day}`, hour: Number(parts.hour) }
-}
 
 /**
  * The local date to queue a digest for, or null when none is due: the user's hour has come today and
