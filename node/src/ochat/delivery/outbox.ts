@@ -68,6 +68,8 @@ export class Outbox {
   #scheduled = false
   #timer: NodeJS.Timeout | undefined
   #stopped = false
+  /** Counts the times the relay came back: a submit that fails across one is due again at once. */
+  #relayBacks = 0
   readonly #batches = new Set<Promise<void>>()
 
   constructor(props: {
@@ -119,6 +121,7 @@ export class Outbox {
    */
   retryNow(): void {
     if (this.#stopped) return
+    this.#relayBacks++
     const now = this.#clock.now()
     void this.#writes
       .run((tx) =>
@@ -226,6 +229,7 @@ export class Outbox {
 
   async #send(rows: MessageRow[]): Promise<void> {
     const now = this.#clock.now()
+    const relayBacks = this.#relayBacks
     const connections = this.#connectionsOf(rows.map((row) => row.channelId))
     const files = filesOf(
       this.#db,
@@ -320,7 +324,7 @@ export class Outbox {
         settled.push({
           row: entry.row,
           change: result.reason.startsWith('error:')
-            ? this.#retry(entry.row, at, result.reason)
+            ? this.#retry(entry.row, at, relayBacks, result.reason)
             : { status: 'failed', at, reason: result.reason },
         })
       } else if (failure?.rateLimited) {
@@ -331,7 +335,13 @@ export class Outbox {
       else
         settled.push({
           row: entry.row,
-          change: this.#retry(entry.row, at, failure?.reason ?? 'error: no answer', failure?.retryAfterMs),
+          change: this.#retry(
+            entry.row,
+            at,
+            relayBacks,
+            failure?.reason ?? 'error: no answer',
+            failure?.retryAfterMs,
+          ),
         })
     }
     if (settled.length === 0) return
@@ -367,7 +377,19 @@ export class Outbox {
     if (changed.length > 0) this.#onChanged(changed)
   }
 
-  #retry(row: MessageRow, at: number, reason: string, retryAfterMs?: number): StatusChange {
+  /**
+   * The next attempt of a failed submit. When the relay came back while this one was on its way
+   * (relayBacks no longer the count at its start), retryNow could not move it, as it was in flight:
+   * it is due now instead of at its scheduled time.
+   */
+  #retry(
+    row: MessageRow,
+    at: number,
+    relayBacks: number,
+    reason: string,
+    retryAfterMs?: number,
+  ): StatusChange {
+    if (relayBacks !== this.#relayBacks) return { status: 'retrying', at, reason, nextAttemptAt: at }
     const delay = Math.max(
       retryDelayMs(row.outboxAttempts + 1, Math.random, this.#retryScale),
       retryAfterMs ?? 0,
