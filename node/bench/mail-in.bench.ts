@@ -30,8 +30,13 @@ import { type LoadResult, type Prepared, percentile, sendLoad } from './smtp-loa
 const RUNS = Number(process.env.BENCH_MAIL_IN_RUNS ?? 3)
 /** Messages a run: half new leads, half replies. */
 const MESSAGES = Number(process.env.BENCH_MAIL_IN_MESSAGES ?? 400)
-/** Connections at once, as a few sending servers would hold them. */
-const CONNECTIONS = Number(process.env.BENCH_MAIL_IN_CONNECTIONS ?? 4)
+/**
+ * Connections at once: a sending MTA delivers to one destination over several (Postfix starts at 5
+ * and goes up to 20), and a company's mail comes from a few of them.
+ */
+const CONNECTIONS = Number(process.env.BENCH_MAIL_IN_CONNECTIONS ?? 8)
+/** The rate the target names: its latency is measured with mail arriving at that pace. */
+const TARGET_RATE = 200
 /** Messages a connection carries before it closes: under the listener's per-client minute limit. */
 const PER_CONNECTION = 20
 /** Records whose customer answers; replies cycle through them (each customer writes a few times). */
@@ -119,7 +124,7 @@ try {
     unit: 'msg/s',
     runs: bareRuns.map((result) => result.rate),
   })
-  const taken = report({
+  report({
     name: 'node: DATA end → 250 stored (target ≥ 200)',
     unit: 'msg/s',
     runs: nodeRuns.map((result) => result.rate),
@@ -135,9 +140,11 @@ try {
     unit: 'ms',
     runs: bareRuns.map((r) => percentile(r.latencies, 0.99)),
   })
-  const halfRuns: LoadResult[] = []
-  for (let i = 0; i < RUNS; i++) halfRuns.push(await run(smtpPort, await prepare(MESSAGES), taken.median / 2))
-  latencyFigures(`  at half load (${Math.round(taken.median / 2)} msg/s)`, halfRuns)
+  // What the target is about: mail arriving at 200 a second, how long each waits for its answer.
+  const paced: LoadResult[] = []
+  for (let i = 0; i < RUNS; i++) paced.push(await run(smtpPort, await prepare(MESSAGES), TARGET_RATE))
+  latencyFigures(`  at ${TARGET_RATE} msg/s`, paced)
+  report({ name: '    the rate kept up', unit: 'msg/s', runs: paced.map((result) => result.rate) })
 
   await stopNode(node)
   const large = await largeRuns(targets, () => prepare(PER_CONNECTION))

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { dueEmailQueries } from '../src/mail/queue.ts'
 import { buildNode, buildPartner, buildRecord, buildUser } from './helpers.ts'
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts'
 
@@ -141,3 +142,27 @@ t.test('a 5xx to MAIL FROM is a setup problem: the queue waits instead of failin
   t.equal(waiting.status, 'queued', 'the email waits for the settings to be fixed')
   t.match(waiting.last_error, /SendAsDenied/, 'with the server’s reason')
 })
+
+t.test(
+  'the sender finds due mail through the queue indexes, not by reading every notification',
+  async (t) => {
+    // It looks after every commit that queued mail: on a node with years of notifications, a scan of
+    // the table each time would slow every message posted.
+    const node = await buildNode(t)
+    const queries = dueEmailQueries(node.database.db)
+    for (const [name, index] of [
+      ['record', 'notifications_email_due'],
+      ['ochat', 'ochat_notifications_email_due'],
+      ['partner', 'ochat_email_sends_due'],
+    ] as const) {
+      const { sql } = queries[name].getQuery()
+      const plan = (
+        node.database.sqlite.prepare(`explain query plan ${sql}`).all(Date.now(), 20) as { detail: string }[]
+      )
+        .map((row) => row.detail)
+        .join('\n')
+      t.match(plan, new RegExp(`USING (COVERING )?INDEX ${index}\\b`), `${name}: through ${index}`)
+      t.notMatch(plan, /TEMP B-TREE/, `${name}: already in due order`)
+    }
+  },
+)

@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { ochatEmailSends, ochatNotifications } from '../db/ochat-schema.ts'
+import { once } from '../db/raw.ts'
 import { notifications } from '../db/schema.ts'
 import { messageFollowsSend } from '../ochat/email/follow-send.ts'
 import { GIVE_UP_AFTER_MS, nextAttemptAt } from './retry-schedule.ts'
@@ -54,66 +55,10 @@ export function emailKey(email: QueuedEmail): string {
 
 /** Queued emails due by `now`, oldest due first, from the three tables (each through its partial index). */
 export function dueEmails(tx: Tx, input: { now: number; limit: number }): QueuedEmail[] {
-  const record = tx
-    .select({
-      id: notifications.id,
-      partnerId: notifications.partnerId,
-      userId: notifications.userId,
-      recordId: notifications.recordId,
-      messageId: notifications.messageId,
-      mailId: notifications.mailId,
-      emailTo: notifications.emailTo,
-      attempts: notifications.emailAttempts,
-      queuedAt: sql<number>`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt})`,
-      dueAt: notifications.emailNextAt,
-    })
-    .from(notifications)
-    .where(
-      and(
-        eq(notifications.channel, 'email'),
-        eq(notifications.emailStatus, 'queued'),
-        lte(notifications.emailNextAt, input.now),
-      ),
-    )
-    .orderBy(asc(notifications.emailNextAt))
-    .limit(input.limit)
-    .all()
-  const ochat = tx
-    .select({
-      messageId: ochatNotifications.messageId,
-      userId: ochatNotifications.userId,
-      mailId: ochatNotifications.mailId,
-      emailTo: ochatNotifications.emailTo,
-      attempts: ochatNotifications.emailAttempts,
-      queuedAt: sql<number>`coalesce(${ochatNotifications.emailQueuedAt}, ${ochatNotifications.emailNextAt})`,
-      dueAt: ochatNotifications.emailNextAt,
-    })
-    .from(ochatNotifications)
-    .where(
-      and(
-        eq(ochatNotifications.channel, 'email'),
-        eq(ochatNotifications.emailStatus, 'queued'),
-        lte(ochatNotifications.emailNextAt, input.now),
-      ),
-    )
-    .orderBy(asc(ochatNotifications.emailNextAt))
-    .limit(input.limit)
-    .all()
-  const partner = tx
-    .select({
-      messageId: ochatEmailSends.messageId,
-      channelId: ochatEmailSends.channelId,
-      mailId: ochatEmailSends.mailId,
-      emailTo: ochatEmailSends.emailTo,
-      attempts: ochatEmailSends.emailAttempts,
-      queuedAt: ochatEmailSends.emailQueuedAt,
-      dueAt: ochatEmailSends.emailNextAt,
-    })
-    .from(ochatEmailSends)
-    .where(and(eq(ochatEmailSends.emailStatus, 'queued'), lte(ochatEmailSends.emailNextAt, input.now)))
-    .orderBy(asc(ochatEmailSends.emailNextAt))
-    .limit(input.limit)
-    .all()
+  const queries = dueEmailQueries(tx)
+  const record = queries.record.all(input)
+  const ochat = queries.ochat.all(input)
+  const partner = queries.partner.all(input)
   const all: (QueuedEmail & { dueAt: number | null })[] = [
     ...record.map((row) => ({ ...row, source: 'record' as const, emailTo: row.emailTo ?? '' })),
     ...ochat.map((row) => ({ ...row, source: 'ochat' as const, emailTo: row.emailTo ?? '' })),
@@ -123,6 +68,84 @@ export function dueEmails(tx: Tx, input: { now: number; limit: number }): Queued
     .sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0))
     .slice(0, input.limit)
     .map(({ dueAt: _dueAt, ...email }) => email)
+}
+
+/**
+ * The queue's three statements, prepared once per connection: the sender looks after every commit
+ * that queued mail. Status and channel are written into the SQL, not bound, so that SQLite can use
+ * the partial indexes that hold only queued rows.
+ */
+export function dueEmailQueries(tx: Tx) {
+  const dueRecordMail = once(tx, 'mail.queue.dueRecord', () =>
+    tx
+      .select({
+        id: notifications.id,
+        partnerId: notifications.partnerId,
+        userId: notifications.userId,
+        recordId: notifications.recordId,
+        messageId: notifications.messageId,
+        mailId: notifications.mailId,
+        emailTo: notifications.emailTo,
+        attempts: notifications.emailAttempts,
+        queuedAt: sql<number>`coalesce(${notifications.emailQueuedAt}, ${notifications.createdAt})`,
+        dueAt: notifications.emailNextAt,
+      })
+      .from(notifications)
+      .where(
+        and(
+          sql`${notifications.channel} = 'email' and ${notifications.emailStatus} = 'queued'`,
+          lte(notifications.emailNextAt, sql.placeholder('now')),
+        ),
+      )
+      .orderBy(asc(notifications.emailNextAt))
+      .limit(sql.placeholder('limit'))
+      .prepare(),
+  )
+  const dueOchatMail = once(tx, 'mail.queue.dueOchat', () =>
+    tx
+      .select({
+        messageId: ochatNotifications.messageId,
+        userId: ochatNotifications.userId,
+        mailId: ochatNotifications.mailId,
+        emailTo: ochatNotifications.emailTo,
+        attempts: ochatNotifications.emailAttempts,
+        queuedAt: sql<number>`coalesce(${ochatNotifications.emailQueuedAt}, ${ochatNotifications.emailNextAt})`,
+        dueAt: ochatNotifications.emailNextAt,
+      })
+      .from(ochatNotifications)
+      .where(
+        and(
+          sql`${ochatNotifications.channel} = 'email' and ${ochatNotifications.emailStatus} = 'queued'`,
+          lte(ochatNotifications.emailNextAt, sql.placeholder('now')),
+        ),
+      )
+      .orderBy(asc(ochatNotifications.emailNextAt))
+      .limit(sql.placeholder('limit'))
+      .prepare(),
+  )
+  const duePartnerMail = once(tx, 'mail.queue.duePartner', () =>
+    tx
+      .select({
+        messageId: ochatEmailSends.messageId,
+        channelId: ochatEmailSends.channelId,
+        mailId: ochatEmailSends.mailId,
+        emailTo: ochatEmailSends.emailTo,
+        attempts: ochatEmailSends.emailAttempts,
+        queuedAt: ochatEmailSends.emailQueuedAt,
+        dueAt: ochatEmailSends.emailNextAt,
+      })
+      .from(ochatEmailSends)
+      .where(
+        and(
+          sql`${ochatEmailSends.emailStatus} = 'queued'`,
+          lte(ochatEmailSends.emailNextAt, sql.placeholder('now')),
+        ),
+      )
+      .orderBy(asc(ochatEmailSends.emailNextAt))
+      .limit(sql.placeholder('limit'))
+      .prepare(),
+  )
+  return { record: dueRecordMail, ochat: dueOchatMail, partner: duePartnerMail }
 }
 
 type EmailState = {
