@@ -49,6 +49,8 @@ import { peopleRoutes } from './people/routes.ts'
 import { type RouteCaller, routeCaller } from './policies/index.ts'
 import { recordRoutes } from './records/routes.ts'
 import { webRoutes } from './web/routes.ts'
+import type { WebhookDispatcher } from './webhooks/dispatcher.ts'
+import { outboundWebhookRoutes } from './webhooks/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,6 +73,8 @@ export type AppDeps = {
   ochat: Ochat
   /** Outgoing email: kicked when mail is queued, reconfigured when its settings change. */
   mail: MailSender
+  /** Outbound webhooks: kicked when a delivery is replayed or an endpoint resumed. */
+  webhooks: WebhookDispatcher
   /** The process's logger (pino), shared with what runs beside the app. */
   log: FastifyBaseLogger
 }
@@ -196,6 +200,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writes: deps.writes,
     live: deps.live,
     config: deps.config,
+  })
+  await app.register(outboundWebhookRoutes, {
+    db,
+    writes: deps.writes,
+    clock: deps.clock,
+    webhooks: deps.webhooks,
+    allowlist: deps.config.webhookAllowlist,
   })
   await app.register(webRoutes)
   return app

@@ -17,6 +17,28 @@ export { ConfigError } from '@ochat/shared-protocol/server'
  * The node's environment, one variable a line, each with what it does: node/ARCHITECTURE.md's table is
  * generated from these descriptions (`pnpm docs:config`). Units are in the names.
  */
+/**
+ * IP addresses and CIDR ranges, comma-separated, each checked; `none` (any case) or nothing: an empty
+ * list.
+ */
+function addressList(text: z.ZodType<string | undefined>) {
+  return text
+    .transform((value) =>
+      (value ?? '').trim().toLowerCase() === 'none'
+        ? []
+        : (value ?? '')
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter(Boolean),
+    )
+    .superRefine((entries, context) => {
+      for (const entry of entries) {
+        const problem = relayClientProblem(entry)
+        if (problem !== null) context.addIssue({ code: 'custom', message: problem })
+      }
+    })
+}
+
 const NodeEnvSchema = z.object({
   NODE_HOST: z.string().default('127.0.0.1').meta({ description: 'Address to listen on.' }),
   NODE_PORT: z.coerce
@@ -157,27 +179,18 @@ const NodeEnvSchema = z.object({
   NODE_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(10).meta({
     description: 'Of those, from one client address.',
   }),
-  NODE_SMTP_RELAY_CLIENTS: z
-    .string()
-    .default('127.0.0.1/8,::1')
-    .transform((value) =>
-      value.trim().toLowerCase() === 'none'
-        ? []
-        : value
-            .split(',')
-            .map((entry) => entry.trim())
-            .filter(Boolean),
-    )
-    .superRefine((entries, context) => {
-      for (const entry of entries) {
-        const problem = relayClientProblem(entry)
-        if (problem !== null) context.addIssue({ code: 'custom', message: problem })
-      }
-    })
-    .meta({
-      description:
-        'The mail servers that hand the node its mail (your MX or relay), as IP addresses or CIDR ranges, comma-separated. Behind one, every sender comes from its address: its connections are not held to `NODE_SMTP_MAX_CONNECTIONS_PER_IP` nor to 60 messages a minute per client (the total and the 60 a minute per sender address still apply). Over SMTP, only their `Authentication-Results` headers are believed: any other client could have written them itself. `none`: no client is one.',
-    }),
+  NODE_SMTP_RELAY_CLIENTS: addressList(z.string().default('127.0.0.1/8,::1')).meta({
+    description:
+      'The mail servers that hand the node its mail (your MX or relay), as IP addresses or CIDR ranges, comma-separated. Behind one, every sender comes from its address: its connections are not held to `NODE_SMTP_MAX_CONNECTIONS_PER_IP` nor to 60 messages a minute per client (the total and the 60 a minute per sender address still apply). Over SMTP, only their `Authentication-Results` headers are believed: any other client could have written them itself. `none`: no client is one.',
+  }),
+  NODE_WEBHOOK_ALLOWLIST: addressList(z.string().optional()).meta({
+    description:
+      "Outbound webhooks: private addresses (IP addresses or CIDR ranges, comma-separated) that endpoints may still reach, such as an integrator's service on the same host or network. Loopback, private, link-local (cloud metadata included) and other non-public addresses are refused otherwise, after DNS resolution and again at each connection.",
+    unset: 'none: only public addresses',
+  }),
+  NODE_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000).meta({
+    description: 'Outbound webhooks: how long a call may take, from connecting to its answer.',
+  }),
   NODE_SMTP_TLS_CERT: z.string().optional().meta({
     description:
       'STARTTLS certificate (PEM). With `NODE_SMTP_TLS_KEY`; without both, STARTTLS is not offered.',
@@ -262,6 +275,9 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     smtpRelayClients: e.NODE_SMTP_RELAY_CLIENTS,
     /** Largest incoming message, in bytes, however it comes. */
     inboundMaxBytes: e.NODE_SMTP_MAX_BYTES,
+    /** Private addresses and ranges outbound webhooks may still reach. */
+    webhookAllowlist: e.NODE_WEBHOOK_ALLOWLIST,
+    webhookTimeoutMs: e.NODE_WEBHOOK_TIMEOUT_MS,
     /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
     ochatSecret: e.NODE_OCHAT_SECRET ?? readSecretFile(e.NODE_OCHAT_SECRET_FILE, context),
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,

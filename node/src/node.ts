@@ -17,6 +17,8 @@ import { ModelRegistry } from './models/registry.ts'
 import { ensureBaseData } from './models/seed.ts'
 import { OchatFileTransfers } from './ochat/files/transfers.ts'
 import { Ochat } from './ochat/runtime.ts'
+import { AddressGuard } from './webhooks/address-guard.ts'
+import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 
 export type Node = {
   app: FastifyInstance
@@ -27,6 +29,8 @@ export type Node = {
   mail: MailSender
   /** Queues each user's daily digest at their hour; `tick()` looks now. */
   digest: DigestScheduler
+  /** Delivers outbound webhook messages; kicked after every commit. */
+  webhooks: WebhookDispatcher
   config: Config
   clock: Clock
   /** Listening address when started with `listen`. */
@@ -61,6 +65,16 @@ export async function startNode(input: {
     publish: (events) => live.publish({ events }),
   })
   live.onMailMayBeDue = () => mail.kick()
+  const webhooks = new WebhookDispatcher({
+    database,
+    writes,
+    clock,
+    guard: new AddressGuard(input.config.webhookAllowlist),
+    log,
+    publish: (events) => live.publish({ events }),
+    timeoutMs: input.config.webhookTimeoutMs,
+  })
+  live.onPublished = () => webhooks.kick()
   const digest = new DigestScheduler({
     database,
     writes,
@@ -81,7 +95,7 @@ export async function startNode(input: {
     retryScale: input.config.ochatRetryScale,
   })
   ochat.transfers = transfers
-  const deps = { config: input.config, clock, database, registry, live, writes, ochat, mail, log }
+  const deps = { config: input.config, clock, database, registry, live, writes, ochat, mail, webhooks, log }
   const app = await buildApp(deps)
   const inboundDeps: InboundDeps = {
     database,
@@ -118,8 +132,9 @@ export async function startNode(input: {
   await ochat.start()
   // Files a stopped node was still moving (the rows are the queue); none before registration.
   if (ochat.state.kind === 'ready') transfers.resume()
-  // Emails queued before a stop or a crash, and any due now.
+  // Emails queued before a stop or a crash, and any due now; webhook messages likewise.
   mail.kick()
+  await webhooks.start()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   const smtpSettings = input.config.inboundSmtp
@@ -140,6 +155,7 @@ export async function startNode(input: {
     // A port taken or a certificate unreadable: nothing half-started is left behind.
     await ochat.close()
     await app.close()
+    await webhooks.close()
     await digest.close()
     await mail.close()
     await checkpointer.stop()
@@ -153,6 +169,7 @@ export async function startNode(input: {
     ochat,
     mail,
     digest,
+    webhooks,
     config: input.config,
     clock,
     url,
@@ -163,6 +180,8 @@ export async function startNode(input: {
       // The relay socket first: deliveries being stored finish and are acknowledged, nothing new starts.
       await ochat.close()
       await app.close()
+      // Calls under way finish and are recorded while the database is open.
+      await webhooks.close()
       // Before the mail sender: a digest being queued commits and its kick finds the sender still up.
       await digest.close()
       // After the app (no Retry can kick it any more), before the database: its last answers are written.

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { receiveMail } from '../src/mail/inbound/receive.ts'
+import { settled, startReceiver } from './fixtures/webhooks.ts'
 import { type Actor, buildNode, buildPartner, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /**
@@ -92,7 +93,11 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 
 t.test('a log note never reaches an external partner, whatever happens around it', async (t) => {
   const node = await buildNode(t, {
-    env: { NODE_MAIL_DOMAIN: DOMAIN, NODE_MAIL_TRUSTED_AUTHSERV: 'mx.acme.example' },
+    env: {
+      NODE_MAIL_DOMAIN: DOMAIN,
+      NODE_MAIL_TRUSTED_AUTHSERV: 'mx.acme.example',
+      NODE_WEBHOOK_ALLOWLIST: '127.0.0.1',
+    },
   })
   const inbound = node.inbound.deps
   const users: Actor[] = [
@@ -111,6 +116,15 @@ t.test('a log note never reaches an external partner, whatever happens around it
     const digest = await user.call('PATCH', `/api/v1/users/${user.userId}`, { digest: true, digestHour: 0 })
     if (digest.status !== 200) throw new Error(`digest answered ${digest.status}`)
   }
+  // An integrator's endpoint for every event, and one that asked for internal items too.
+  const receiver = await startReceiver(t)
+  const admin = await buildUser(node, { name: 'Ada Admin', role: 'admin' })
+  const outside = await admin.call('POST', '/api/v1/webhooks/endpoints', { url: `${receiver.url}?outside` })
+  const inside = await admin.call('POST', '/api/v1/webhooks/endpoints', {
+    url: `${receiver.url}?inside`,
+    internal: true,
+  })
+  if (outside.status !== 201 || inside.status !== 201) throw new Error('the webhook endpoints were refused')
   let serial = 0
 
   await fc.assert(
@@ -232,6 +246,17 @@ t.test('a log note never reaches an external partner, whatever happens around it
       }
 
       const sqlite = node.database.sqlite
+      await settled(node)
+      const toOutside = sqlite
+        .prepare('select payload from webhook_messages where endpoint_id = ?')
+        .all(outside.body.id) as { payload: string }[]
+      const sentOutside = receiver.received.filter((delivery) => delivery.path.endsWith('?outside'))
+      for (const text of noteTexts) {
+        if (toOutside.some((row) => row.payload.includes(text)))
+          throw new Error(`a webhook for an endpoint without internal items carries the note text ${text}`)
+        if (sentOutside.some((delivery) => delivery.body.includes(text)))
+          throw new Error(`the note text ${text} was delivered to the endpoint without internal items`)
+      }
       for (const noteId of noteIds) {
         const toExternal = (
           sqlite.prepare('select partner_id from notifications where message_id = ?').all(noteId) as {
@@ -278,6 +303,12 @@ t.test('a log note never reaches an external partner, whatever happens around it
     .prepare("select count(*) as n from outgoing_mail where kind = 'digest'")
     .get() as { n: number }
   t.ok(digests.n > 0, 'daily digests were written, and none carried a note')
+  const notesInside = node.database.sqlite
+    .prepare(
+      'select count(*) as n from webhook_messages where endpoint_id = ? and payload like \'%"kind":"note"%\'',
+    )
+    .get(inside.body.id) as { n: number }
+  t.ok(notesInside.n > 0, 'notes did go to the endpoint that asked for internal items')
 })
 
 /** The note's Message-ID, as the email quoting it would carry; notes are never emailed, so one is made. */

@@ -11,6 +11,7 @@ import type { Model } from '../models/registry.ts'
 import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
 import type { RecordRow } from '../records/repository.ts'
+import { activityWebhook } from '../webhooks/emit.ts'
 import { addDelay, localDate } from './dates.ts'
 import {
   type ActivityRow,
@@ -88,6 +89,7 @@ export function markActivityDone(
     updatedAt: input.now,
   })
   if (!done) throw new NodeError('E_ACTIVITY_CLOSED')
+  activityWebhook(tx, 'activity.done', { activity: done, typeKey: type.key, now: input.now })
 
   notifyMessage(tx, {
     message: {

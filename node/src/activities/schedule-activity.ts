@@ -5,6 +5,7 @@ import { follow } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
 import type { RecordRow } from '../records/repository.ts'
+import { activityWebhook } from '../webhooks/emit.ts'
 import { addDelay, localDate } from './dates.ts'
 import { notifyAssignee } from './notify-assignee.ts'
 import {
@@ -90,6 +91,7 @@ export function scheduleActivity(
   })
   followAsAssignee(tx, { recordId: record.id, assignee, now: input.now, effects: input.effects })
   notifyAssignee(tx, { ...input, activity })
+  activityWebhook(tx, 'activity.scheduled', { activity, typeKey: type.key, now: input.now })
   input.effects.events.push(
     { scope: 'record', recordId: record.id, type: 'activities.changed' },
     { scope: 'user', userId: assignee.userId, type: 'activities.changed' },

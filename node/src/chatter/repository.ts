@@ -10,6 +10,7 @@ import {
   subtypes,
   trackingValues,
 } from '../db/schema.ts'
+import { messageWebhook } from '../webhooks/emit.ts'
 
 export type MessageRow = typeof messages.$inferSelect
 export type MessageKind = MessageRow['kind']
@@ -54,6 +55,9 @@ export function insertMessage(tx: Tx, row: typeof messages.$inferInsert): Messag
   )
   const inserted = insert.get({ authorPartnerId: null, activityTypeId: null, ...row })
   if (!inserted) throw new Error('the message insert returned nothing')
+  // Every message a record's chatter gets, however it came, is one integrators may hear about.
+  const subtypeKey = allSubtypes(tx).find((subtype) => subtype.id === inserted.subtypeId)?.key ?? 'comment'
+  messageWebhook(tx, { message: inserted, subtypeKey })
   return inserted
 }
 

@@ -2,6 +2,7 @@ import { and, eq, getTableName, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
 import { followers, partners, users } from '../db/schema.ts'
+import { followerWebhook } from '../webhooks/emit.ts'
 import type { Subscription } from './subscription.ts'
 
 export type FollowerRow = typeof followers.$inferSelect
@@ -43,6 +44,7 @@ export function follow(
     })
     .returning()
     .get()
+  followerWebhook(tx, { follower: row, now: input.now })
   return { row, created: true }
 }
 

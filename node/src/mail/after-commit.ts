@@ -19,9 +19,15 @@ const MAY_QUEUE_MAIL = new Set<LiveEvent['type']>([
  */
 export class LiveHubKickingMail extends LiveHub {
   onMailMayBeDue: () => void = () => {}
+  /**
+   * After any write: it may have queued webhook messages (webhooks/events.ts), which carry no live
+   * event of their own.
+   */
+  onPublished: () => void = () => {}
 
   override publish(effects: Effects): void {
     super.publish(effects)
     if (effects.events.some((event) => MAY_QUEUE_MAIL.has(event.type))) this.onMailMayBeDue()
+    if (effects.events.length > 0) this.onPublished()
   }
 }

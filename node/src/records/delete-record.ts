@@ -1,16 +1,18 @@
 import { countContentReferences } from '../attachments/repository.ts'
 import { removeContent } from '../attachments/storage.ts'
 import type { Db, Tx } from '../db/client.ts'
-import { contentsOfRecord, deleteRecordRows } from './repository.ts'
+import { recordDeletedWebhook } from '../webhooks/emit.ts'
+import { contentsOfRecord, deleteRecordRows, type RecordRow } from './repository.ts'
 
 /**
  * Deletes a record the caller was allowed to load, in the caller's transaction, with its chatter,
  * followers, notifications and queued emails. Returns the contents (SHA-256) of its files, for
  * `removeOrphanContents` once the transaction has committed.
  */
-export function deleteRecord(tx: Tx, recordId: number): string[] {
-  const contents = contentsOfRecord(tx, recordId)
-  deleteRecordRows(tx, recordId)
+export function deleteRecord(tx: Tx, input: { record: RecordRow; modelName: string; now: number }): string[] {
+  const contents = contentsOfRecord(tx, input.record.id)
+  deleteRecordRows(tx, input.record.id)
+  recordDeletedWebhook(tx, input)
   return contents
 }
 

@@ -184,8 +184,8 @@ export async function recordRoutes(
       const principal = principalOf(request)
       const { id } = request.params
       const contents = await opts.writes.run((tx) => {
-        loadRecord(tx, { principal, registry, recordId: id })
-        return deleteRecord(tx, id)
+        const { record, model } = loadRecord(tx, { principal, registry, recordId: id })
+        return deleteRecord(tx, { record, modelName: model.name, now: opts.clock.now() })
       })
       // After the commit: a rolled-back delete must not have lost its files.
       removeOrphanContents({ db, attachmentDir: opts.config.attachmentDir, contents })

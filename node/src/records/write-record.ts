@@ -11,6 +11,7 @@ import type { Model } from '../models/registry.ts'
 import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
 import { partnerIdsOfUsers } from '../people/repository.ts'
+import { recordWebhook } from '../webhooks/emit.ts'
 import type { RecordRow } from './repository.ts'
 import { insertTrackingValues, trackedChanges } from './tracking.ts'
 import { nameResolver, parseValues } from './values.ts'
@@ -43,6 +44,7 @@ export function createRecord(
     })
     .returning()
     .get()
+  recordWebhook(tx, 'record.created', { record, modelName: model.name, now: input.now })
   follow(tx, {
     recordId: record.id,
     partnerId: principal.partnerId,
@@ -117,6 +119,7 @@ export function updateRecord(
     .get()
   if (!updated) throw new NodeError('E_VERSION_CONFLICT', 'the record changed while it was being written')
   input.effects.events.push({ scope: 'record', recordId: record.id, type: 'record.updated' })
+  recordWebhook(tx, 'record.updated', { record: updated, modelName: model.name, now: input.now })
 
   const changes = trackedChanges(tx, {
     model,

@@ -2,6 +2,7 @@ import { and, eq, inArray, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { ochatNotifications } from '../../db/ochat-schema.ts'
 import { messages, notifications, outgoingMail, partners } from '../../db/schema.ts'
+import { bouncedWebhook } from '../../webhooks/emit.ts'
 import type { BounceTarget, MailTokens } from '../tokens.ts'
 import type { InboundMail } from './parse.ts'
 
@@ -96,7 +97,7 @@ const NO_MATCHING_EMAIL = 'no matching email'
  */
 export function applyBounce(
   tx: Tx,
-  input: { tokens: MailTokens; bounceTokens: string[]; report: DsnReport; mailDomain: string },
+  input: { tokens: MailTokens; bounceTokens: string[]; report: DsnReport; mailDomain: string; now: number },
 ): BounceApplied {
   const { report } = input
   const target = input.bounceTokens
@@ -139,6 +140,14 @@ export function applyBounce(
       .set({ emailBounces: sql`${partners.emailBounces} + 1` })
       .where(eq(partners.id, row.partnerId))
       .run()
+  bouncedWebhook(tx, {
+    source: row.source,
+    id: row.id,
+    recordId: row.recordId,
+    address: row.emailTo,
+    reason,
+    now: input.now,
+  })
   return { reason, notificationId: row.id, recordId: row.recordId }
 }
 

@@ -13,6 +13,7 @@ import { partnerIdsOfUsers } from '../../people/repository.ts'
 import type { RecordRow } from '../../records/repository.ts'
 import { parseValues } from '../../records/values.ts'
 import type { SiteSettings } from '../../settings.ts'
+import { recordWebhook } from '../../webhooks/emit.ts'
 import type { StoredFile } from './files.ts'
 import type { AliasRow, SenderPartner } from './policy.ts'
 
@@ -183,6 +184,7 @@ export function createFromEmail(
     now: input.now,
   })
   if (!record) throw new Error('records: the insert returned no row')
+  recordWebhook(tx, 'record.created', { record, modelName: model.name, now: input.now })
   follow(tx, {
     recordId: record.id,
     partnerId: input.author.id,

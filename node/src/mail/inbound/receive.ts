@@ -263,7 +263,13 @@ async function takeIn(
           effects,
         })
         if (partner) return insert({ outcome: 'bounce', reason: partner.reason, ...none })
-        const applied = applyBounce(tx, { tokens: deps.tokens, bounceTokens, report, mailDomain })
+        const applied = applyBounce(tx, {
+          tokens: deps.tokens,
+          bounceTokens,
+          report,
+          mailDomain,
+          now: base.receivedAt,
+        })
         return insert({
           outcome: 'bounce',
           reason: applied.reason,

@@ -2,6 +2,7 @@ import { eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { once } from '../../db/raw.ts'
 import { ochatChannels, ochatConnections, partners } from '../../db/schema.ts'
+import { ochatConnectionWebhook } from '../../webhooks/emit.ts'
 
 export type ConnectionRow = typeof ochatConnections.$inferSelect
 export type ConnectionState = ConnectionRow['state']
@@ -36,7 +37,9 @@ export function listConnections(
 }
 
 export function insertConnection(tx: Tx, values: typeof ochatConnections.$inferInsert): ConnectionRow {
-  return tx.insert(ochatConnections).values(values).returning().get()
+  const row = tx.insert(ochatConnections).values(values).returning().get()
+  ochatConnectionWebhook(tx, row)
+  return row
 }
 
 export function updateConnection(
@@ -44,7 +47,10 @@ export function updateConnection(
   id: string,
   set: Partial<Omit<typeof ochatConnections.$inferInsert, 'id'>>,
 ): ConnectionRow | undefined {
-  return tx.update(ochatConnections).set(set).where(eq(ochatConnections.id, id)).returning().get()
+  const row = tx.update(ochatConnections).set(set).where(eq(ochatConnections.id, id)).returning().get()
+  // Integrators hear of what changes the connection's standing, not of every refresh of its row.
+  if (row && (set.state !== undefined || set.keyChangedAt !== undefined)) ochatConnectionWebhook(tx, row)
+  return row
 }
 
 /** The names of the contacts connections are filed under, by partner id. */

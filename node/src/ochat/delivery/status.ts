@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { inList, once } from '../../db/raw.ts'
 import { type OchatStatus, ochatMessages } from '../../db/schema.ts'
+import { ochatReceivedWebhook, ochatStatusWebhook } from '../../webhooks/emit.ts'
 
 export type MessageRow = typeof ochatMessages.$inferSelect
 
@@ -119,7 +120,9 @@ export function applyStatus(tx: Tx, row: MessageRow, change: StatusChange): Mess
   }
   const set = columns(change, row)
   updateMessage(tx, row.id, set)
-  return { ...row, ...set }
+  const moved = { ...row, ...set }
+  if (row.direction === 'out' && moved.status !== row.status) ochatStatusWebhook(tx, moved, change.at)
+  return moved
 }
 
 /** Columns an update may set without encoding (plain integers and text; not `peerRecord`, JSON). */
@@ -196,6 +199,7 @@ export function insertMessage(tx: Tx, values: NewMessage): MessageRow {
     peerRecord: values.peerRecord === null ? null : JSON.stringify(values.peerRecord),
   })
   if (!row) throw new Error('the message insert returned no row')
+  if (row.direction === 'in') ochatReceivedWebhook(tx, row)
   return row
 }
 
