@@ -15,6 +15,8 @@ const benches = [
   { name: 'mail', file: 'node/bench/mail.bench.ts' },
   // Incoming email: the node's SMTP listener against a bare smtp-server, driven by the same clients.
   { name: 'mail-in', file: 'node/bench/mail-in.bench.ts' },
+  // Outbound webhooks: the node's deliveries against undici alone, to local receivers.
+  { name: 'automation', file: 'node/bench/automation.bench.ts' },
   // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
   { name: 'ochat', file: 'test/bench/ochat.bench.ts' },
   // Every route of both OpenAPI documents fuzzed, in process: requests, statuses, 5xx, rate.

@@ -21,6 +21,7 @@ t.test('addresses inside the networks around the node are refused, with the reas
       /^::ffff:127\.0\.0\.1 maps to 127\.0\.0\.1, and 127\.0\.0\.1 is a loopback address$/,
     ],
     ['::ffff:7f00:1', /maps to 127\.0\.0\.1.*loopback/],
+    ['::ffff:0:7f00:1', /IPv4-translated/],
     ['::ffff:169.254.169.254', /metadata/],
     ['64:ff9b::10.0.0.1', /NAT64 for 10\.0\.0\.1.*private/],
     ['64:ff9b::7f00:1', /NAT64 for 127\.0\.0\.1.*loopback/],

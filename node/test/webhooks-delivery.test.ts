@@ -3,7 +3,7 @@ import t from 'tap'
 import { webhookMessages } from '../src/db/schema.ts'
 import { RETRY_DELAYS_MS } from '../src/webhooks/queue.ts'
 import { type Answer, settled, webhookScene } from './fixtures/webhooks.ts'
-import { buildNode, buildRecord, type TestNode } from './helpers.ts'
+import { buildNode, buildRecord, type TestNode, until } from './helpers.ts'
 
 /**
  * How deliveries fail and recover: the retry schedule on a fake clock, endpoints that time out,
@@ -133,14 +133,21 @@ t.test('410 Gone disables the endpoint at once; resuming it sends what waited', 
   await buildRecord(sarah, 'lead', { name: 'Second deal' })
   await later(node, HOUR)
   t.equal(receiver.received.length, 1, 'nothing more goes to a disabled endpoint')
-  t.equal((await messages()).length, 1, 'and nothing is queued for it')
+  t.match(
+    await messages(),
+    [
+      { status: 'pending', attempts: 0 },
+      { status: 'pending', attempts: 1 },
+    ],
+    'what happens meanwhile waits',
+  )
 
   receiver.answerWith(() => ({ status: 200 }))
   const resumed = await admin.call('PATCH', `/api/v1/webhooks/endpoints/${endpoint.id}`, { enabled: true })
   t.match(resumed.body, { enabled: true, disabledAt: null, failingSince: null })
   await settled(node)
-  t.equal(receiver.received.length, 2, 'the message that waited goes')
-  t.match((await messages())[0], { status: 'delivered' })
+  t.equal(receiver.received.length, 3, 'the messages that waited go')
+  t.match(await messages(), [{ status: 'delivered' }, { status: 'delivered' }])
 })
 
 t.test('an endpoint that fails for five days is disabled, and administrators hear of it', async (t) => {
@@ -152,21 +159,30 @@ t.test('an endpoint that fails for five days is disabled, and administrators hea
     events.push(...effects.events)
     original(effects)
   }
-  // A new failing message every day keeps the endpoint failing.
-  for (let day = 1; day <= 5; day++) {
-    await later(node, DAY)
-    await buildRecord(sarah, 'lead', { name: `Deal ${day}` })
+  // A new failing message every 8 hours keeps the endpoint failing, with no quiet spell.
+  for (let step = 1; step <= 14; step++) {
+    await later(node, 8 * HOUR)
+    await buildRecord(sarah, 'lead', { name: `Deal ${step}` })
     await settled(node)
   }
+  t.match(
+    (await admin.call('GET', `/api/v1/webhooks/endpoints/${endpoint.id}`)).body,
+    { enabled: true },
+    'still enabled after 4 days and 16 hours of failures',
+  )
+  await later(node, 8 * HOUR)
   const shown = await admin.call('GET', `/api/v1/webhooks/endpoints/${endpoint.id}`)
   t.match(shown.body, {
     enabled: false,
     disabledReason: /^every delivery failed for 5 days; the last: answered 500/,
   })
-  t.ok(
-    events.some((event) => (event as { type: string; userId?: number }).type === 'webhooks.changed'),
+  // Told within a quarter of a second, coalesced.
+  await until(
     'the administrators’ pages are told',
+    () => events.some((event) => (event as { type: string }).type === 'webhooks.changed'),
+    2_000,
   )
+  t.pass('the administrators’ pages are told')
   const before = receiver.received.length
   await later(node, DAY)
   t.equal(receiver.received.length, before, 'nothing goes to it any more')
@@ -224,3 +240,53 @@ t.test(
     t.equal(row?.status, 'delivered')
   },
 )
+
+t.test(
+  'one failure after days of nothing to send starts a new run: the endpoint stays enabled',
+  async (t) => {
+    const { node, admin, sarah, receiver, endpoint } = await withEndpoint(t, { status: 502 })
+    // Its one message uses up its retries within the first day; then nothing happens for four days.
+    await later(node, DAY)
+    await later(node, DAY)
+    await later(node, 4 * DAY)
+    await buildRecord(sarah, 'lead', { name: 'Second deal' })
+    await settled(node)
+    const shown = await admin.call('GET', `/api/v1/webhooks/endpoints/${endpoint.id}`)
+    t.match(
+      shown.body,
+      { enabled: true, failingSince: node.clock.now() },
+      'the failing run began with this failure',
+    )
+    t.ok(receiver.received.length > 2)
+  },
+)
+
+t.test('a slow endpoint with a backlog does not hold up another', async (t) => {
+  const { admin, sarah, receiver } = await webhookScene(t, { NODE_WEBHOOK_TIMEOUT_MS: '2000' })
+  receiver.answerWith((request) => (request.path.endsWith('?slow') ? 'hang' : { status: 204 }))
+  const slow = await admin.call('POST', '/api/v1/webhooks/endpoints', {
+    url: `${receiver.url}?slow`,
+    events: ['record.created'],
+    concurrency: 1,
+  })
+  t.equal(slow.status, 201)
+  for (let i = 0; i < 30; i++) await buildRecord(sarah, 'lead', { name: `Backlog ${i}` })
+  const fast = await admin.call('POST', '/api/v1/webhooks/endpoints', {
+    url: `${receiver.url}?fast`,
+    events: ['record.created'],
+  })
+  t.equal(fast.status, 201)
+  await buildRecord(sarah, 'lead', { name: 'After the backlog' })
+  const started = performance.now()
+  await until(
+    'the other endpoint’s delivery',
+    () => receiver.received.some((delivery) => delivery.path.endsWith('?fast')),
+    1_500,
+  )
+  t.ok(performance.now() - started < 1_500, 'delivered while the slow endpoint still hangs')
+  t.equal(
+    receiver.received.filter((delivery) => delivery.path.endsWith('?slow')).length,
+    1,
+    'the slow endpoint has one call at a time',
+  )
+})

@@ -2,7 +2,7 @@ import { ManualClock } from '@ochat/shared-protocol/server'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import { settled, webhookScene } from './fixtures/webhooks.ts'
-import { buildNode, buildRecord, buildUser } from './helpers.ts'
+import { buildNode, buildRecord, buildUser, until } from './helpers.ts'
 
 /**
  * Outbound webhooks as an integrator meets them: an administrator registers an endpoint, and the
@@ -26,6 +26,8 @@ t.test('a message posted on a record reaches the endpoint, signed, and shows as 
     body: 'Sent the quote',
   })
   t.equal(posted.status, 201)
+  // Nothing but the post's own commit wakes the dispatcher here.
+  await until('the deliveries', () => receiver.received.length >= 2, 5_000)
   await settled(node)
 
   t.same(
@@ -66,7 +68,8 @@ t.test('a message posted on a record reaches the endpoint, signed, and shows as 
 
 t.test('every event type the domain has reaches an endpoint that takes them all', async (t) => {
   const { node, admin, sarah, receiver } = await webhookScene(t)
-  await admin.call('POST', '/api/v1/webhooks/endpoints', { url: receiver.url })
+  // Activities are internal users' work: this endpoint asked for internal items.
+  await admin.call('POST', '/api/v1/webhooks/endpoints', { url: receiver.url, internal: true })
   const lead = await buildRecord(sarah, 'lead', { name: 'Big deal' })
   const updated = await sarah.call('PATCH', `/api/v1/records/${lead.id}`, {
     version: lead.version,
@@ -176,4 +179,34 @@ t.test('an endpoint at a private address is refused, after resolving its name', 
   }
   const listed = await admin.call('GET', '/api/v1/webhooks/endpoints')
   t.same(listed.body.items, [], 'nothing was saved')
+})
+
+t.test('an endpoint without internal items hears of no activity and sees no restricted field', async (t) => {
+  const { node, admin, sarah, receiver } = await webhookScene(t)
+  await admin.call('POST', '/api/v1/webhooks/endpoints', { url: receiver.url })
+  const lead = await buildRecord(sarah, 'lead', { name: 'Big deal', probability: 42 })
+  const scheduled = await sarah.call('POST', `/api/v1/records/${lead.id}/activities`, {
+    type: 'todo',
+    summary: 'Call back',
+    note: 'They can pay 20% more',
+  })
+  t.equal(scheduled.status, 201)
+  const done = await sarah.call('POST', `/api/v1/activities/${scheduled.body.id}/done`, {
+    feedback: 'Agreed at +15%',
+  })
+  t.equal(done.status, 200)
+  await settled(node)
+  const types = receiver.received.map((delivery) => delivery.json.type)
+  t.notOk(
+    types.some((type) => type.startsWith('activity.')),
+    'no activity event',
+  )
+  t.notOk(
+    receiver.received.some((delivery) => /20% more|\+15%/.test(delivery.body)),
+    'nothing written on the activity, by any event',
+  )
+  const created = receiver.received.find((delivery) => delivery.json.type === 'record.created')
+  const values = created?.json.data.values as Record<string, unknown> | undefined
+  t.equal(values?.name, 'Big deal')
+  t.notOk(values && 'probability' in values, 'the record without its restricted probability')
 })

@@ -12,6 +12,8 @@ import { OCHAT_ROUTES, ochatNav } from './views/ochat-nav.js'
 import { renderPartner } from './views/partner.js'
 import { renderRecord } from './views/record.js'
 import { renderRecordList } from './views/records.js'
+import { renderWebhookLog } from './views/webhook-log.js'
+import { renderWebhooks, webhooksNav } from './views/webhooks.js'
 
 /**
  * The node's web UI: hash routes (#/models/lead, #/records/12, #/inbox, #/activities), one live socket
@@ -86,6 +88,8 @@ const ROUTES = [
   [/^#\/settings\/mail$/, (ctx, el) => renderMailSettings(ctx, el)],
   [/^#\/settings\/mail\/aliases$/, (ctx, el) => renderMailAliases(ctx, el)],
   [/^#\/settings\/mail\/incoming$/, (ctx, el) => renderMailIncoming(ctx, el)],
+  [/^#\/settings\/webhooks$/, (ctx, el) => renderWebhooks(ctx, el)],
+  [/^#\/settings\/webhooks\/(\d+)$/, (ctx, el, [id]) => renderWebhookLog(ctx, el, Number(id))],
   ...OCHAT_ROUTES,
 ]
 
@@ -152,6 +156,7 @@ function renderShell() {
     ),
     state.ochat.settings,
     mailSettingsNav(state.user),
+    webhooksNav(state.user),
     securityNav(state.user),
   )
   replace(

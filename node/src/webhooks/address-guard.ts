@@ -36,6 +36,7 @@ const REFUSED: ReadonlyArray<{ family: Family; network: string; prefix: number; 
   { family: 'ipv6', network: 'fd00:ec2::254', prefix: 128, kind: 'the cloud metadata address (private)' },
   // IPv4-compatible addresses (RFC 4291 §2.5.5.1), deprecated and never routed.
   { family: 'ipv6', network: '::', prefix: 96, kind: 'a reserved address' },
+  { family: 'ipv6', network: '::ffff:0:0:0', prefix: 96, kind: 'an IPv4-translated address (reserved)' },
   { family: 'ipv6', network: '64:ff9b:1::', prefix: 48, kind: 'a local-use NAT64 address' },
   { family: 'ipv6', network: '100::', prefix: 64, kind: 'a reserved (discard) address' },
   { family: 'ipv6', network: '2001::', prefix: 23, kind: 'a reserved address' },

@@ -23,6 +23,8 @@ import { webhookHeaders } from './signing.ts'
 export const WEBHOOK_TIMEOUT_MS = 15_000
 /** Of an endpoint's answer, this much is kept for the administrator. */
 const RESPONSE_KEPT = 1024
+/** Administrators' pages hear of an endpoint's deliveries at most this often. */
+const TELL_EVERY_MS = 250
 /** Messages read from the queue at a time. */
 const BATCH = 100
 
@@ -55,6 +57,9 @@ export class WebhookDispatcher {
   #passing: Promise<void> | null = null
   #timer: NodeJS.Timeout | undefined
   #closed = false
+  #started = false
+  readonly #changed = new Set<number>()
+  #telling: NodeJS.Timeout | undefined
   #closing: Promise<void> | undefined
 
   constructor(deps: WebhookDispatcherDeps) {
@@ -65,11 +70,13 @@ export class WebhookDispatcher {
   /** Messages held by a process that stopped go back to the queue; then whatever is due goes. */
   async start(): Promise<void> {
     await this.#deps.writes.run((tx) => releaseClaims(tx))
+    this.#started = true
     this.kick()
   }
 
   kick(): void {
-    if (this.#closed || this.#scheduled) return
+    // Not before start: a pass then could claim what start is about to give back.
+    if (!this.#started || this.#closed || this.#scheduled) return
     this.#scheduled = true
     setImmediate(() => {
       this.#scheduled = false
@@ -103,47 +110,34 @@ export class WebhookDispatcher {
     this.#closed = true
     clearTimeout(this.#timer)
     await this.idle()
+    clearTimeout(this.#telling)
     await this.#agent.close()
   }
 
   async #pass(): Promise<void> {
     if (this.#closed) return
     const { database, writes, clock } = this.#deps
-    const endpoints = new Map(
-      database.db
-        .select()
-        .from(webhookEndpoints)
-        .all()
-        .map((row) => [row.id, row]),
-    )
-    const due = dueMessages(database.db, { now: clock.now(), limit: BATCH }).filter((message) => {
-      const endpoint = endpoints.get(message.endpointId)
-      return endpoint !== undefined && this.#room(endpoint)
-    })
-    // Within an endpoint's limit, counting what this pass takes.
-    const taken: DueMessage[] = []
-    const counts = new Map<number, number>()
-    for (const message of due) {
-      const endpoint = endpoints.get(message.endpointId) as EndpointRow
-      const count = (this.#busy.get(endpoint.id) ?? 0) + (counts.get(endpoint.id) ?? 0)
-      if (count >= endpoint.concurrency) continue
-      counts.set(endpoint.id, (counts.get(endpoint.id) ?? 0) + 1)
-      taken.push(message)
+    const now = clock.now()
+    const endpoints = database.db
+      .select()
+      .from(webhookEndpoints)
+      .all()
+      .filter((endpoint) => endpoint.disabledAt === null)
+    // Each endpoint's due messages, as many as it has free slots: a backlog on one holds up no other.
+    const taken: { message: DueMessage; endpoint: EndpointRow }[] = []
+    for (const endpoint of endpoints) {
+      const free = Math.min(endpoint.concurrency - (this.#busy.get(endpoint.id) ?? 0), BATCH)
+      if (free <= 0) continue
+      for (const message of dueMessages(database.db, { endpointId: endpoint.id, now, limit: free }))
+        taken.push({ message, endpoint })
     }
-    const claimed = new Set(
-      await writes.run((tx) =>
-        claimMessages(
-          tx,
-          taken.map((message) => message.id),
-        ),
-      ),
-    )
-    for (const message of taken) {
+    const ids = taken.map(({ message }) => message.id)
+    const claimed = new Set(ids.length === 0 ? [] : await writes.run((tx) => claimMessages(tx, ids)))
+    for (const { message, endpoint } of taken) {
       if (!claimed.has(message.id)) continue
-      const endpoint = endpoints.get(message.endpointId) as EndpointRow
       this.#busy.set(endpoint.id, (this.#busy.get(endpoint.id) ?? 0) + 1)
       const call = this.#deliver(message, endpoint)
-        .catch((error) => this.#deps.log.error({ err: error }, 'webhooks: a delivery was not recorded'))
+        .catch((error) => this.#deps.log.error({ err: error }, 'webhooks: a delivery failed unexpectedly'))
         .finally(() => {
           this.#busy.set(endpoint.id, (this.#busy.get(endpoint.id) ?? 1) - 1)
           this.#calls.delete(call)
@@ -151,22 +145,23 @@ export class WebhookDispatcher {
         })
       this.#calls.add(call)
     }
-    this.#armTimer()
+    this.#armTimer(endpoints)
   }
 
-  #room(endpoint: EndpointRow): boolean {
-    return endpoint.disabledAt === null && (this.#busy.get(endpoint.id) ?? 0) < endpoint.concurrency
-  }
-
-  /** Wakes up when the next retry is due (a kick comes sooner for anything new). */
-  #armTimer(): void {
+  /** Wakes up when the next retry of an endpoint with room is due (a kick comes sooner for new ones). */
+  #armTimer(endpoints: EndpointRow[]): void {
     clearTimeout(this.#timer)
     if (this.#closed) return
-    const at = nextDueAt(this.#deps.database.db)
-    if (at === null) return
-    const delay = Math.max(0, Math.min(at - this.#deps.clock.now(), 2 ** 31 - 1))
-    // Due now but every slot taken: the end of a call kicks again.
-    if (delay === 0) return
+    const now = this.#deps.clock.now()
+    let next: number | null = null
+    for (const endpoint of endpoints) {
+      // An endpoint at its limit is looked at again when one of its calls ends.
+      if ((this.#busy.get(endpoint.id) ?? 0) >= endpoint.concurrency) continue
+      const at = nextDueAt(this.#deps.database.db, endpoint.id)
+      if (at !== null && (next === null || at < next)) next = at
+    }
+    if (next === null) return
+    const delay = Math.max(0, Math.min(next - now, 2 ** 31 - 1))
     this.#timer = setTimeout(() => this.kick(), delay)
     this.#timer.unref()
   }
@@ -178,17 +173,23 @@ export class WebhookDispatcher {
     if (endpoint.previousSecret && (endpoint.previousSecretUntil ?? 0) > now)
       secrets.push(endpoint.previousSecret)
     const outcome = await this.#call(endpoint.url, message, secrets)
-    const recorded = await writes.run((tx) => recordAttempt(tx, message, outcome))
-    const events: LiveEvent[] = this.#admins().map((userId) => ({
-      scope: 'user' as const,
-      userId,
-      type: 'webhooks.changed' as const,
-      endpointId: endpoint.id,
-    }))
-    this.#deps.publish(events)
+    let recorded: ReturnType<typeof recordAttempt>
+    try {
+      recorded = await writes.run((tx) => recordAttempt(tx, message, outcome))
+    } catch (error) {
+      this.#deps.log.error(
+        { err: error, messageId: message.id },
+        'webhooks: an attempt could not be recorded',
+      )
+      // Given back to the queue, to go again, rather than held until the next restart.
+      await writes.run((tx) => releaseClaims(tx, [message.id])).catch(() => undefined)
+      return
+    }
+    this.#tellAdmins(endpoint.id)
     if (recorded.disabled)
       this.#deps.log.warn(
-        { endpointId: endpoint.id, url: endpoint.url, reason: recorded.disabled },
+        // The origin only: a URL's path or query may hold the integrator's token.
+        { endpointId: endpoint.id, origin: new URL(endpoint.url).origin, reason: recorded.disabled },
         'webhooks: an endpoint was disabled',
       )
   }
@@ -229,10 +230,19 @@ export class WebhookDispatcher {
         : statusCode >= 300 && statusCode < 400
           ? `answered ${statusCode}, a redirect${location ? ` to ${location}` : ''}: redirects are not followed`
           : `answered ${statusCode}`
-      return { at, durationMs: elapsed(), statusCode, response, error, gone: statusCode === 410 }
+      return {
+        at,
+        endedAt: clock.now(),
+        durationMs: elapsed(),
+        statusCode,
+        response,
+        error,
+        gone: statusCode === 410,
+      }
     } catch (error) {
       return {
         at,
+        endedAt: clock.now(),
         durationMs: elapsed(),
         statusCode: null,
         response: null,
@@ -240,6 +250,33 @@ export class WebhookDispatcher {
         gone: false,
       }
     }
+  }
+
+  /**
+   * Administrators' open pages hear that an endpoint's deliveries changed, at most four times a
+   * second per endpoint however many go: a page reloads what it shows on each.
+   */
+  #tellAdmins(endpointId: number): void {
+    this.#changed.add(endpointId)
+    if (this.#telling) return
+    this.#telling = setTimeout(() => {
+      this.#telling = undefined
+      const changed = [...this.#changed]
+      this.#changed.clear()
+      if (this.#closed) return
+      const admins = this.#admins()
+      this.#deps.publish(
+        changed.flatMap((id) =>
+          admins.map((userId) => ({
+            scope: 'user' as const,
+            userId,
+            type: 'webhooks.changed' as const,
+            endpointId: id,
+          })),
+        ),
+      )
+    }, TELL_EVERY_MS)
+    this.#telling.unref()
   }
 
   #admins(): number[] {

@@ -1,6 +1,7 @@
 import type { ActivityRow } from '../activities/repository.ts'
 import type { Tx } from '../db/client.ts'
 import type { FollowerRow } from '../followers/repository.ts'
+import type { Model } from '../models/registry.ts'
 import type { ConnectionRow } from '../ochat/connections/repository.ts'
 import type { MessageRow as OchatMessageRow } from '../ochat/delivery/status.ts'
 import type { RecordRow } from '../records/repository.ts'
@@ -14,17 +15,23 @@ import { emitWebhook } from './events.ts'
 export function recordWebhook(
   tx: Tx,
   type: 'record.created' | 'record.updated',
-  input: { record: RecordRow; modelName: string; now: number },
+  input: { record: RecordRow; model: Model; now: number },
 ): void {
-  const { record } = input
+  const { record, model } = input
+  // Restricted fields are for internal users: only endpoints allowed internal items get them.
+  const restricted = model.fields.filter((field) => field.restricted).map((field) => field.name)
+  const open = Object.fromEntries(
+    Object.entries(record.values).filter(([name]) => !restricted.includes(name)),
+  )
   emitWebhook(tx, {
     type,
     internal: false,
+    ...(restricted.length > 0 ? { internalData: { values: record.values } } : {}),
     data: {
       id: record.id,
-      model: input.modelName,
+      model: model.name,
       name: record.name,
-      values: record.values,
+      values: open,
       assigneeId: record.assigneeId,
       version: record.version,
       createdAt: record.createdAt,
@@ -93,16 +100,18 @@ export function activityWebhook(
   const { activity } = input
   emitWebhook(tx, {
     type,
-    internal: false,
+    // Activities are internal users' work, as their done message is (the activities subtype): only
+    // endpoints allowed internal items hear of them.
+    internal: true,
     data: {
       id: activity.id,
       recordId: activity.recordId,
       ...(input.typeKey ? { type: input.typeKey } : {}),
       summary: activity.summary,
-      note: activity.note,
       deadline: activity.deadline,
       assigneeId: activity.assigneeId,
       status: activity.status,
+      note: activity.note,
       feedback: activity.feedback,
       doneAt: activity.doneAt,
       createdAt: activity.createdAt,

@@ -30,8 +30,13 @@ export type WebhookEvent = {
   type: WebhookEventType
   /** A log note or anything else internal: only endpoints allowed internal items get it. */
   internal: boolean
-  /** The object as the REST API shows it. */
+  /** The object as the REST API shows it, without what is for internal users only. */
   data: Record<string, unknown> & { id: number | string }
+  /**
+   * What only endpoints allowed internal items get on top (an activity's note, restricted field
+   * values): merged over `data`, key by key.
+   */
+  internalData?: Record<string, unknown>
   /** Where this node's REST API serves the object (`/api/v1/…`): a thin event gives it instead. */
   path: string
   now: number
@@ -45,17 +50,25 @@ type Target = { id: number; events: string[]; internal: boolean }
  * finds it at its next start). With no endpoint, it costs one indexed read of an empty table.
  */
 export function emitWebhook(tx: Tx, event: WebhookEvent): number {
+  // Paused and disabled endpoints too: what happens meanwhile waits for them to be resumed.
   const targets = once(tx, 'webhooks.targets', (sqlite) =>
-    sqlite.prepare(
-      `select id, events, internal from ${getTableName(webhookEndpoints)} where disabled_at is null`,
-    ),
+    sqlite.prepare(`select id, events, internal from ${getTableName(webhookEndpoints)}`),
   ).all() as { id: number; events: string; internal: number }[]
   if (targets.length === 0) return 0
   const wanted = targets
     .map((row): Target => ({ id: row.id, events: JSON.parse(row.events), internal: row.internal === 1 }))
     .filter((target) => wants(target, event))
   if (wanted.length === 0) return 0
-  const payload = bodyOf(event)
+  const bodies = new Map<boolean, string>()
+  const bodyFor = (internal: boolean) => {
+    const full = internal && event.internalData !== undefined
+    let body = bodies.get(full)
+    if (body === undefined) {
+      body = bodyOf(event, full ? { ...event.data, ...event.internalData } : event.data)
+      bodies.set(full, body)
+    }
+    return body
+  }
   const insert = once(tx, 'webhooks.insertMessage', () =>
     tx
       .insert(webhookMessages)
@@ -72,7 +85,13 @@ export function emitWebhook(tx: Tx, event: WebhookEvent): number {
       .prepare(),
   )
   for (const target of wanted)
-    insert.run({ endpointId: target.id, eventId: newEventId(), type: event.type, payload, now: event.now })
+    insert.run({
+      endpointId: target.id,
+      eventId: newEventId(),
+      type: event.type,
+      payload: bodyFor(target.internal),
+      now: event.now,
+    })
   return wanted.length
 }
 
@@ -82,14 +101,14 @@ export function wants(target: Target, event: Pick<WebhookEvent, 'type' | 'intern
 }
 
 /** The Standard Webhooks body: type, timestamp and data, the data thin when the object is large. */
-function bodyOf(event: WebhookEvent): string {
+function bodyOf(event: WebhookEvent, data: WebhookEvent['data']): string {
   const timestamp = new Date(event.now).toISOString()
-  const full = JSON.stringify({ type: event.type, timestamp, data: event.data })
+  const full = JSON.stringify({ type: event.type, timestamp, data })
   if (Buffer.byteLength(full) <= THIN_PAST_BYTES) return full
   return JSON.stringify({
     type: event.type,
     timestamp,
-    data: { id: event.data.id, thin: true, path: event.path },
+    data: { id: data.id, thin: true, path: event.path },
   })
 }
 
