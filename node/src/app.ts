@@ -18,6 +18,7 @@ import { installIdempotency } from './api/idempotency.ts'
 import { installJsonParser } from './api/json-body.ts'
 import { attachmentRoutes } from './attachments/routes.ts'
 import { assertRouteAuth, installAuth } from './auth/plugin.ts'
+import { automationRoutes } from './automation/routes.ts'
 import { chatterRoutes } from './chatter/routes.ts'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
@@ -207,6 +208,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock: deps.clock,
     webhooks: deps.webhooks,
     allowlist: deps.config.webhookAllowlist,
+  })
+  await app.register(automationRoutes, {
+    db,
+    writes: deps.writes,
+    clock: deps.clock,
+    registry: deps.registry,
+    config: deps.config,
   })
   await app.register(webRoutes)
   return app

@@ -27,6 +27,8 @@ export const webhookEndpoints = sqliteTable('webhook_endpoints', {
   disabledReason: text('disabled_reason'),
   /** When its current run of failures began; null while the last delivery succeeded. */
   failingSince: ms('failing_since'),
+  /** Its last failed attempt: a run of failures with a gap longer than any retry's is over. */
+  lastFailureAt: ms('last_failure_at'),
   createdBy: integer('created_by'),
   createdAt: ms('created_at').notNull(),
   updatedAt: ms('updated_at').notNull(),
@@ -53,8 +55,10 @@ export const webhookMessages = sqliteTable(
     deliveredAt: ms('delivered_at'),
   },
   (table) => [
-    // The dispatcher's queue: pending messages by when they are due.
-    index('webhook_messages_due').on(table.nextAttemptAt).where(sql`${table.status} = 'pending'`),
+    // The dispatcher's queue, per endpoint: pending messages by when they are due.
+    index('webhook_messages_due')
+      .on(table.endpointId, table.nextAttemptAt, table.id)
+      .where(sql`${table.status} = 'pending'`),
     index('webhook_messages_endpoint').on(table.endpointId, table.id),
     uniqueIndex('webhook_messages_event').on(table.eventId),
   ],

@@ -4,6 +4,7 @@ import { recordActivityStates } from '../activities/record-state.ts'
 import { decodeCursor, PageQuerySchema, page, pageOf } from '../api/pagination.ts'
 import { IdParams as RecordParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
+import { keepFailedRun } from '../automation/engine.ts'
 import type { Db } from '../db/client.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError } from '../errors.ts'
@@ -95,9 +96,10 @@ export async function recordRoutes(
       const model = modelOf(request.params.model)
       const effects = newEffects()
       const values = request.body.values
-      const record = await opts.writes.run((tx) =>
-        createRecord(tx, { principal, model, values, site, now: opts.clock.now(), effects }),
-      )
+      const now = opts.clock.now()
+      const record = await opts.writes
+        .run((tx) => createRecord(tx, { principal, model, values, site, now, effects }))
+        .catch((error) => keepFailedRun(opts.writes, error, { recordId: null, trigger: 'create', now }))
       opts.live.publish(effects)
       // A new record has sent no email yet.
       return reply.status(201).send(presentRecord(record, model, undefined, 0))
@@ -146,20 +148,24 @@ export async function recordRoutes(
       const { id } = request.params
       const body = request.body
       const effects = newEffects()
-      const { record, model } = await opts.writes.run((tx) => {
-        const loaded = loadRecord(tx, { principal, registry, recordId: id })
-        const updated = updateRecord(tx, {
-          principal,
-          model: loaded.model,
-          record: loaded.record,
-          version: body.version,
-          values: body.values,
-          site,
-          now: opts.clock.now(),
-          effects,
+      const { record, model } = await opts.writes
+        .run((tx) => {
+          const loaded = loadRecord(tx, { principal, registry, recordId: id })
+          const updated = updateRecord(tx, {
+            principal,
+            model: loaded.model,
+            record: loaded.record,
+            version: body.version,
+            values: body.values,
+            site,
+            now: opts.clock.now(),
+            effects,
+          })
+          return { record: updated, model: loaded.model }
         })
-        return { record: updated, model: loaded.model }
-      })
+        .catch((error) =>
+          keepFailedRun(opts.writes, error, { recordId: id, trigger: 'update', now: opts.clock.now() }),
+        )
       opts.live.publish(effects)
       return presentRecord(
         record,

@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
+import { runRules } from '../automation/engine.ts'
 import { escapeHtml } from '../chatter/body.ts'
 import { insertMessage, subtypeByKey, subtypesOfModel } from '../chatter/repository.ts'
 import type { Tx } from '../db/client.ts'
@@ -12,7 +13,7 @@ import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
 import { partnerIdsOfUsers } from '../people/repository.ts'
 import { recordWebhook } from '../webhooks/emit.ts'
-import type { RecordRow } from './repository.ts'
+import { findRecord, type RecordRow } from './repository.ts'
 import { insertTrackingValues, trackedChanges } from './tracking.ts'
 import { nameResolver, parseValues } from './values.ts'
 
@@ -23,6 +24,24 @@ type Site = { company: string; publicUrl: string; locale: string; currency: stri
  * as follower (told they were assigned, unless they assigned themselves).
  */
 export function createRecord(
+  tx: Tx,
+  input: { principal: Principal; model: Model; values: unknown; site: Site; now: number; effects: Effects },
+): RecordRow {
+  const record = insertRecord(tx, input)
+  runRules(tx, {
+    kind: 'create',
+    model: input.model,
+    record,
+    before: null,
+    site: input.site,
+    now: input.now,
+    effects: input.effects,
+  })
+  // A rule may have changed it: the caller answers with the record as it is now.
+  return findRecord(tx, record.id) ?? record
+}
+
+function insertRecord(
   tx: Tx,
   input: { principal: Principal; model: Model; values: unknown; site: Site; now: number; effects: Effects },
 ): RecordRow {
@@ -44,7 +63,7 @@ export function createRecord(
     })
     .returning()
     .get()
-  recordWebhook(tx, 'record.created', { record, modelName: model.name, now: input.now })
+  recordWebhook(tx, 'record.created', { record, model, now: input.now })
   follow(tx, {
     recordId: record.id,
     partnerId: principal.partnerId,
@@ -94,6 +113,32 @@ export function updateRecord(
     effects: Effects
   },
 ): RecordRow {
+  const updated = writeUpdate(tx, input)
+  runRules(tx, {
+    kind: 'update',
+    model: input.model,
+    record: updated,
+    before: input.record.values,
+    site: input.site,
+    now: input.now,
+    effects: input.effects,
+  })
+  return findRecord(tx, updated.id) ?? updated
+}
+
+function writeUpdate(
+  tx: Tx,
+  input: {
+    principal: Principal
+    model: Model
+    record: RecordRow
+    version: number
+    values: unknown
+    site: Site
+    now: number
+    effects: Effects
+  },
+): RecordRow {
   const { principal, model, record } = input
   if (input.version !== record.version)
     throw new NodeError(
@@ -119,7 +164,7 @@ export function updateRecord(
     .get()
   if (!updated) throw new NodeError('E_VERSION_CONFLICT', 'the record changed while it was being written')
   input.effects.events.push({ scope: 'record', recordId: record.id, type: 'record.updated' })
-  recordWebhook(tx, 'record.updated', { record: updated, modelName: model.name, now: input.now })
+  recordWebhook(tx, 'record.updated', { record: updated, model, now: input.now })
 
   const changes = trackedChanges(tx, {
     model,

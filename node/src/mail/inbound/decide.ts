@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { and, eq, notInArray, sql } from 'drizzle-orm'
+import { runRules } from '../../automation/engine.ts'
 import type { Tx } from '../../db/client.ts'
 import { once } from '../../db/raw.ts'
 import { incomingMails, messages, records } from '../../db/schema.ts'
@@ -143,6 +144,16 @@ export function routeAndPost(
           effects: input.effects,
         }),
       }
+      // The rules on creation run once the mail is on the record, as for a record made by hand.
+      runRules(tx, {
+        kind: 'create',
+        model,
+        record,
+        before: null,
+        site: deps.config,
+        now,
+        effects: input.effects,
+      })
     } else {
       const record = tx.select().from(records).where(eq(records.id, target.recordId)).get()
       const model = record && deps.registry.byId(record.modelId)

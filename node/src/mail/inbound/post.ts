@@ -184,7 +184,7 @@ export function createFromEmail(
     now: input.now,
   })
   if (!record) throw new Error('records: the insert returned no row')
-  recordWebhook(tx, 'record.created', { record, modelName: model.name, now: input.now })
+  recordWebhook(tx, 'record.created', { record, model, now: input.now })
   follow(tx, {
     recordId: record.id,
     partnerId: input.author.id,

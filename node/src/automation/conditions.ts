@@ -1,0 +1,117 @@
+import type { Model } from '../models/registry.ts'
+import type { Action, Condition, Trigger } from './schema.ts'
+
+type Values = Record<string, unknown>
+
+/** Whether a record's values meet a condition; a missing value is null. */
+export function meets(condition: Condition, values: Values): boolean {
+  if ('and' in condition) return condition.and.every((part) => meets(part, values))
+  if ('or' in condition) return condition.or.some((part) => meets(part, values))
+  if ('not' in condition) return !meets(condition.not, values)
+  const actual = values[condition.field] ?? null
+  switch (condition.op) {
+    case 'set':
+      return actual !== null && actual !== '' && actual !== false
+    case 'not_set':
+      return actual === null || actual === '' || actual === false
+    case 'eq':
+      return actual === condition.value
+    case 'ne':
+      return actual !== condition.value
+    case 'in':
+      return condition.value.includes(actual as string | number | boolean | null)
+    case 'not_in':
+      return !condition.value.includes(actual as string | number | boolean | null)
+    case 'contains':
+      return typeof actual === 'string' && actual.toLowerCase().includes(condition.value.toLowerCase())
+    default:
+      return compare(condition.op, actual, condition.value)
+  }
+}
+
+function compare(op: 'gt' | 'gte' | 'lt' | 'lte', actual: unknown, value: unknown): boolean {
+  // Numbers with numbers, dates (ISO text) with dates; anything else never compares.
+  const comparable =
+    (typeof actual === 'number' && typeof value === 'number') ||
+    (typeof actual === 'string' && typeof value === 'string')
+  if (!comparable) return false
+  const a = actual as number | string
+  const b = value as number | string
+  if (op === 'gt') return a > b
+  if (op === 'gte') return a >= b
+  if (op === 'lt') return a < b
+  return a <= b
+}
+
+const ORDERED = new Set(['integer', 'float', 'monetary', 'date', 'datetime'])
+const TEXT = new Set(['char', 'text', 'selection'])
+
+/**
+ * What is wrong with a rule for this model, as `path: problem` lines: unknown fields, comparisons a
+ * field's type cannot make, values a selection does not offer. Empty: the rule may be saved.
+ */
+export function ruleProblems(
+  model: Model,
+  rule: { trigger: Trigger; before: Condition | null; after: Condition | null; actions: Action[] },
+): string[] {
+  const problems: string[] = []
+  const fieldOf = (name: string) => model.fields.find((field) => field.name === name)
+  const known = (name: string, path: string) => {
+    const field = fieldOf(name)
+    if (!field) problems.push(`${path}: the ${model.name} model has no field "${name}"`)
+    return field
+  }
+  const check = (condition: Condition | null, path: string) => {
+    if (condition === null) return
+    if ('and' in condition) {
+      for (const [i, part] of condition.and.entries()) check(part, `${path}.and[${i}]`)
+      return
+    }
+    if ('or' in condition) {
+      for (const [i, part] of condition.or.entries()) check(part, `${path}.or[${i}]`)
+      return
+    }
+    if ('not' in condition) {
+      check(condition.not, `${path}.not`)
+      return
+    }
+    const field = known(condition.field, `${path}.field`)
+    if (!field) return
+    if (['gt', 'gte', 'lt', 'lte'].includes(condition.op) && !ORDERED.has(field.type))
+      problems.push(
+        `${path}.op: "${condition.op}" compares numbers and dates; ${field.name} is ${field.type}`,
+      )
+    if (condition.op === 'contains' && !TEXT.has(field.type))
+      problems.push(`${path}.op: "contains" looks into text; ${field.name} is ${field.type}`)
+    const choices = field.options.choices
+    if (field.type === 'selection' && choices && 'value' in condition) {
+      const values = Array.isArray(condition.value) ? condition.value : [condition.value]
+      for (const value of values)
+        if (value !== null && !choices.some((choice) => choice.value === value))
+          problems.push(`${path}.value: "${String(value)}" is not one of ${field.name}'s choices`)
+    }
+  }
+  if (rule.trigger.kind === 'update')
+    for (const [i, name] of rule.trigger.fields.entries()) known(name, `trigger.fields[${i}]`)
+  if (rule.trigger.kind === 'set') known(rule.trigger.field, 'trigger.field')
+  if (rule.before !== null && rule.trigger.kind === 'create')
+    problems.push('before: a record being created has no values before; use "after"')
+  check(rule.before, 'before')
+  check(rule.after, 'after')
+  rule.actions.forEach((action, i) => {
+    const path = `actions[${i}]`
+    if (action.type === 'schedule_activity' && 'field' in action.assignee) {
+      const field = known(action.assignee.field, `${path}.assignee.field`)
+      if (field && field.type !== 'user')
+        problems.push(`${path}.assignee.field: ${field.name} is not a user field`)
+    }
+    if (action.type === 'add_followers' && action.field !== undefined) {
+      const field = known(action.field, `${path}.field`)
+      if (field && field.type !== 'user' && field.type !== 'partner')
+        problems.push(`${path}.field: ${field.name} is neither a user nor a partner field`)
+    }
+    if (action.type === 'add_followers' && action.partnerIds.length === 0 && action.field === undefined)
+      problems.push(`${path}: name partnerIds, a field, or both`)
+  })
+  return problems
+}

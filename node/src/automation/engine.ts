@@ -1,0 +1,233 @@
+import { asc, eq, sql } from 'drizzle-orm'
+import type { Principal } from '../auth/principal.ts'
+import type { Tx } from '../db/client.ts'
+import { once } from '../db/raw.ts'
+import { automationRules, automationRuns, partners, users } from '../db/schema.ts'
+import type { WriteQueue } from '../db/write-queue.ts'
+import type { Effects } from '../live/events.ts'
+import type { Model } from '../models/registry.ts'
+import { findRecord, type RecordRow } from '../records/repository.ts'
+import { runAction, type Site } from './actions.ts'
+import { meets } from './conditions.ts'
+import { AutomationError } from './errors.ts'
+import type { Action, Condition, Trigger } from './schema.ts'
+
+/** Rules that trigger rules: a chain stops this deep, and the run that would go deeper is logged skipped. */
+export const MAX_DEPTH = 5
+
+export type RuleRow = typeof automationRules.$inferSelect
+type Rule = Omit<RuleRow, 'trigger' | 'before' | 'after' | 'actions'> & {
+  trigger: Trigger
+  before: Condition | null
+  after: Condition | null
+  actions: Action[]
+}
+
+/** A change to a record, as the rules see it. */
+export type RecordChange = {
+  kind: 'create' | 'update'
+  model: Model
+  /** The record as it is now. */
+  record: RecordRow
+  /** Its values before an update; null on creation. */
+  before: Record<string, unknown> | null
+  site: Site
+  now: number
+  effects: Effects
+}
+
+/**
+ * The rules running now, outermost first. Writes are synchronous inside their transaction
+ * (better-sqlite3), so this call stack is the chain of one change: rules whose actions change the
+ * record trigger the next rules through the same functions, with this chain in view.
+ */
+const chain: number[] = []
+/**
+ * Rule and record pairs that ran within the current top-level change: a rule runs once per record per
+ * change, however many of the other rules' writes touch the record.
+ */
+const ranInChange = new Set<string>()
+
+/**
+ * Runs the active rules of the record's model that this change triggers, in the change's
+ * transaction: their writes commit or roll back with it. A failing action throws AutomationError,
+ * which refuses the whole change (422) naming the rule.
+ */
+export function runRules(tx: Tx, change: RecordChange): void {
+  const rules = rulesOf(tx, change.model.id)
+  if (rules.length === 0) return
+  const outermost = chain.length === 0
+  try {
+    runMatching(tx, rules, change)
+  } finally {
+    if (outermost) ranInChange.clear()
+  }
+}
+
+function runMatching(tx: Tx, rules: Rule[], change: RecordChange): void {
+  let current = change.record
+  let ran = false
+  for (const rule of rules) {
+    // A rule never triggers itself again, through its own writes or another rule's.
+    const key = `${rule.id}:${change.record.id}`
+    if (chain.includes(rule.id) || ranInChange.has(key)) continue
+    // An earlier rule's actions may have changed the record: the next one sees it as it is now.
+    if (ran) current = findRecord(tx, current.id) ?? current
+    if (!fires(rule, change, current.values)) continue
+    if (chain.length >= MAX_DEPTH) {
+      logRun(tx, rule, change, 'skipped', `a chain of ${MAX_DEPTH} rules ran before it: stopped there`)
+      continue
+    }
+    ran = true
+    ranInChange.add(key)
+    try {
+      const done = runActions(tx, rule, { ...change, record: current })
+      logRun(tx, rule, change, 'done', done.join('; '))
+    } catch (error) {
+      if (error instanceof AutomationError) throw error
+      throw new AutomationError(rule, error)
+    }
+  }
+}
+
+/** Runs a rule's actions on a record as they would run, answering what each did. */
+export function runActions(tx: Tx, rule: Rule, change: RecordChange): string[] {
+  const principal = principalOf(tx, rule)
+  const done: string[] = []
+  let record = change.record
+  chain.push(rule.id)
+  try {
+    for (const action of rule.actions) {
+      const outcome = runAction(tx, action, { ...change, record, principal })
+      record = outcome.record
+      done.push(outcome.said)
+    }
+  } finally {
+    chain.pop()
+  }
+  return done
+}
+
+/** Whether the change is one the rule waits for, and the record meets its conditions. */
+export function fires(
+  rule: Rule,
+  change: Pick<RecordChange, 'kind' | 'before'>,
+  values: Record<string, unknown>,
+): boolean {
+  const before = change.before
+  const trigger = rule.trigger
+  if (trigger.kind === 'create' && change.kind !== 'create') return false
+  if (trigger.kind === 'update') {
+    if (change.kind !== 'update' || before === null) return false
+    const watched = trigger.fields.length > 0 ? trigger.fields : Object.keys({ ...before, ...values })
+    if (!watched.some((field) => !same(before[field], values[field]))) return false
+  }
+  if (trigger.kind === 'set') {
+    if (!same(values[trigger.field], trigger.value)) return false
+    if (before !== null && same(before[trigger.field], trigger.value)) return false
+  }
+  if (rule.before && (before === null || !meets(rule.before, before))) return false
+  return rule.after === null || meets(rule.after, values)
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return (a ?? null) === (b ?? null) || JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
+}
+
+/** The model's active rules, in order. */
+function rulesOf(tx: Tx, modelId: number): Rule[] {
+  const rows = once(tx, 'automation.rulesOf', () =>
+    tx
+      .select()
+      .from(automationRules)
+      .where(
+        sql`${automationRules.modelId} = ${sql.placeholder('modelId')} and ${automationRules.active} = 1`,
+      )
+      .orderBy(asc(automationRules.sequence), asc(automationRules.id))
+      .prepare(),
+  ).all({ modelId })
+  return rows.map(parsed)
+}
+
+/** A rule row with its JSON columns in their declared shapes (checked when the rule was saved). */
+export function parsed(row: RuleRow): Rule {
+  return row as unknown as Rule
+}
+
+/** The rule's author, as whom its actions run: an administrator who may still be active. */
+function principalOf(tx: Tx, rule: Rule): Principal {
+  const row = tx
+    .select({
+      userId: users.id,
+      partnerId: users.partnerId,
+      role: users.role,
+      active: users.active,
+      name: partners.name,
+      timeZone: users.timeZone,
+      notification: users.notification,
+    })
+    .from(users)
+    .innerJoin(partners, eq(partners.id, users.partnerId))
+    .where(eq(users.id, rule.createdBy))
+    .get()
+  if (!row?.active)
+    throw new Error('its author is no longer an active user: an administrator must save it again')
+  return {
+    userId: row.userId,
+    partnerId: row.partnerId,
+    role: row.role,
+    name: row.name,
+    timeZone: row.timeZone,
+    notification: row.notification,
+    scopes: null,
+    via: 'session',
+  }
+}
+
+export function logRun(
+  tx: Tx,
+  rule: Pick<Rule, 'id' | 'trigger'>,
+  change: { record: { id: number } | null; now: number },
+  outcome: 'done' | 'failed' | 'skipped',
+  detail: string | null,
+): void {
+  tx.insert(automationRuns)
+    .values({
+      ruleId: rule.id,
+      recordId: change.record?.id ?? null,
+      trigger: rule.trigger.kind,
+      outcome,
+      detail,
+      at: change.now,
+    })
+    .run()
+}
+
+/**
+ * After a change was refused because a rule failed (its transaction rolled back, run log with it):
+ * records the failed run on its own, then throws the refusal on to the caller.
+ */
+export async function keepFailedRun(
+  writes: WriteQueue,
+  error: unknown,
+  change: { recordId: number | null; trigger: 'create' | 'update'; now: number },
+): Promise<never> {
+  if (error instanceof AutomationError)
+    await writes
+      .run((tx) =>
+        tx
+          .insert(automationRuns)
+          .values({
+            ruleId: error.ruleId,
+            recordId: change.recordId,
+            trigger: change.trigger,
+            outcome: 'failed',
+            detail: error.detail,
+            at: change.now,
+          })
+          .run(),
+      )
+      // The refusal matters more than its line in the log.
+      .catch(() => undefined)
+  throw error
+}

@@ -1,0 +1,40 @@
+import { type CatalogEntry, CatalogError } from '@ochat/shared-protocol/server'
+
+export const AUTOMATION_CATALOG = {
+  E_AUTOMATION_FAILED: {
+    status: 422,
+    prefix: 'blocked',
+    message:
+      'An automation rule could not run on this change, so nothing of it was saved: see which rule and why; fix the rule or the change.',
+  },
+  E_AUTOMATION_RULE: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'The rule does not fit its model: see each problem, by where it is in the rule.',
+  },
+} as const satisfies Record<string, CatalogEntry>
+
+/** A rule's action failed: the change that triggered it is refused whole. */
+export class AutomationError extends CatalogError<'E_AUTOMATION_FAILED'> {
+  override name = 'AutomationError'
+  readonly ruleId: number
+
+  constructor(rule: { id: number; name: string }, cause: unknown) {
+    const why =
+      cause instanceof Error ? ((cause as { detail?: string }).detail ?? cause.message) : String(cause)
+    super({
+      code: 'E_AUTOMATION_FAILED',
+      ...AUTOMATION_CATALOG.E_AUTOMATION_FAILED,
+      detail: `rule "${rule.name}" (${rule.id}): ${why}`,
+    })
+    this.ruleId = rule.id
+  }
+}
+
+export class RuleError extends CatalogError<'E_AUTOMATION_RULE'> {
+  override name = 'RuleError'
+
+  constructor(problems: string[]) {
+    super({ code: 'E_AUTOMATION_RULE', ...AUTOMATION_CATALOG.E_AUTOMATION_RULE, detail: problems.join('; ') })
+  }
+}
