@@ -1,4 +1,5 @@
 import t from 'tap'
+import { DOMAIN, mail, setPolicy, setup } from './fixtures/mail/inbound.ts'
 import { type Actor, buildNode, buildRecord, buildUser, type TestNode } from './helpers.ts'
 
 /**
@@ -122,11 +123,11 @@ t.test('conditions before and after the change', async (t) => {
 t.test('a rule that fails refuses the change whole, naming the rule, and its run is logged', async (t) => {
   const { node, admin, sarah, rule } = await scene(t)
   const broken = await rule({
-    name: 'Assign the call to a user who left',
+    name: 'Call the salesperson',
     trigger: { kind: 'set', field: 'stage', value: 'won' },
     actions: [
       { type: 'post_message', kind: 'note', body: 'Won' },
-      { type: 'schedule_activity', activityType: 'call', assignee: { userId: 9999 } },
+      { type: 'schedule_activity', activityType: 'call', assignee: { field: 'user_id' } },
     ],
   })
   const lead = await buildRecord(sarah, 'lead', { name: 'Big deal' })
@@ -137,16 +138,13 @@ t.test('a rule that fails refuses the change whole, naming the rule, and its run
   })
   t.equal(refused.status, 422)
   t.equal(refused.body.error.code, 'E_AUTOMATION_FAILED')
-  t.match(
-    refused.body.error.reason,
-    /rule "Assign the call to a user who left" \(\d+\): .*no active user 9999/,
-  )
+  t.match(refused.body.error.reason, /rule "Call the salesperson" \(\d+\): .*user_id is empty/)
   const after = await sarah.call('GET', `/api/v1/records/${lead.id}`)
   t.equal(after.body.version, lead.version, 'the record is as it was')
   t.equal(after.body.values.stage, lead.values.stage)
   t.equal(chatter(node, lead.id).length, before, 'no note, no tracking message')
   t.match(await runs(admin, broken.id), [
-    { outcome: 'failed', recordId: lead.id, detail: /no active user 9999/ },
+    { outcome: 'failed', recordId: lead.id, detail: /user_id is empty/ },
   ])
 })
 
@@ -199,6 +197,32 @@ t.test('rules are checked against their model when saved', async (t) => {
     [
       { trigger: { kind: 'create' }, before: { field: 'stage', op: 'set' } },
       /before: a record being created has no values before/,
+    ],
+    [
+      { trigger: { kind: 'set', field: 'stage', value: 'Won' } },
+      /trigger\.value: "Won" is not one of stage's choices/,
+    ],
+    [
+      { trigger: { kind: 'create' }, after: { field: 'expected_revenue', op: 'gt', value: '1000' } },
+      /after\.value: "1000" is not a value of expected_revenue \(monetary\)/,
+    ],
+    [
+      { trigger: { kind: 'create' }, actions: [{ type: 'set_values', values: { stge: 'won' } }] },
+      /actions\[0\]\.values: .*stge/,
+    ],
+    [
+      {
+        trigger: { kind: 'create' },
+        actions: [{ type: 'schedule_activity', activityType: 'call', assignee: { userId: 9999 } }],
+      },
+      /actions\[0\]\.assignee: .*no active user 9999/,
+    ],
+    [
+      {
+        trigger: { kind: 'create' },
+        actions: [{ type: 'post_message', kind: 'message', body: 'At {{probability}}% for {{colour}}' }],
+      },
+      /probability is for internal users only.*; actions\[0\]\.body: the lead model has no field "colour"/,
     ],
   ] as const) {
     const answer = await admin.call('POST', '/api/v1/automation-rules', {
@@ -258,3 +282,76 @@ t.test('a dry run says what the rule would do to a record, and does none of it',
   })
   t.equal(missing.status, 404)
 })
+
+t.test(
+  'a lead made from an email runs the creation rules; one that fails refuses the mail, not retries it',
+  async (t) => {
+    const { node, receive } = await setup(t)
+    const admin = await buildUser(node, { role: 'admin' })
+    setPolicy(node, 'sales', 'everyone')
+    const welcome = await admin.call('POST', '/api/v1/automation-rules', {
+      name: 'Welcome new leads',
+      model: 'lead',
+      trigger: { kind: 'create' },
+      actions: [{ type: 'post_message', kind: 'note', body: 'New lead from {{email}}' }],
+    })
+    t.equal(welcome.status, 201)
+    const taken = await receive(
+      mail({ from: 'Ann <ann@client.example>', to: `sales@${DOMAIN}`, subject: 'Desks' }),
+    )
+    t.equal(taken.outcome, 'created')
+    t.equal(chatter(node, taken.recordId as number).at(-1)?.body, '<p>New lead from ann@client.example</p>')
+
+    const broken = await admin.call('POST', '/api/v1/automation-rules', {
+      name: 'Call every new lead',
+      model: 'lead',
+      trigger: { kind: 'create' },
+      actions: [{ type: 'schedule_activity', activityType: 'call', assignee: { field: 'user_id' } }],
+    })
+    t.equal(broken.status, 201)
+    const leads = () =>
+      node.database.sqlite.prepare('select count(*) as n from records').get() as { n: number }
+    const before = leads().n
+    const refused = await receive(
+      mail({ from: 'Bob <bob@client.example>', to: `sales@${DOMAIN}`, subject: 'Chairs' }),
+      'smtp',
+    )
+    t.equal(refused.outcome, 'refused')
+    t.equal(refused.smtp.code, 550, 'refused for good: the sending server does not retry it for days')
+    t.match(
+      refused.smtp.message,
+      /^5\.7\.1 an automation rule could not run on it: rule "Call every new lead"/,
+    )
+    t.equal(leads().n, before, 'no lead was made')
+  },
+)
+
+t.test(
+  'a value filled into a template mentions nobody, and a rule whose author left is skipped',
+  async (t) => {
+    const { node, admin, sarah, rule } = await scene(t)
+    await rule({
+      name: 'Announce new leads',
+      trigger: { kind: 'create' },
+      actions: [{ type: 'post_message', kind: 'message', body: 'New lead: {{name}} for {{user_id}}' }],
+    })
+    const lead = await buildRecord(sarah, 'lead', { name: '@Ada Admin wants desks', user_id: sarah.userId })
+    const posted = chatter(node, lead.id).at(-1)
+    t.notMatch(posted?.body, /o-mention/, 'no mention made of the record’s name')
+    t.match(posted?.body, /for Sarah Sales<\/p>$/, 'a user field shows as the user’s name')
+    const told = node.database.sqlite
+      .prepare("select count(*) as n from notifications where partner_id = ? and reason = 'mention'")
+      .get(admin.partnerId) as { n: number }
+    t.equal(told.n, 0, 'the administrator named in it is not told')
+
+    const other = await buildUser(node, { name: 'Otto Other', role: 'admin' })
+    const demoted = await other.call('PATCH', `/api/v1/users/${admin.userId}`, { role: 'user' })
+    t.equal(demoted.status, 200)
+    const next = await buildRecord(sarah, 'lead', { name: 'Chairs' })
+    t.equal(chatter(node, next.id).length, 1, 'only the creation message: the rule did not run')
+    const rules = node.database.sqlite
+      .prepare('select outcome, detail from automation_runs order by id')
+      .all()
+    t.match(rules.at(-1), { outcome: 'skipped', detail: /no longer an active administrator/ })
+  },
+)

@@ -6,9 +6,11 @@ import { postMessage } from '../chatter/post-message.ts'
 import type { Tx } from '../db/client.ts'
 import { follow, unfollow } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
+import { displayValue } from '../models/fields.ts'
 import type { Model } from '../models/registry.ts'
 import { partnerIdsOfUsers } from '../people/repository.ts'
 import type { RecordRow } from '../records/repository.ts'
+import { nameResolver } from '../records/values.ts'
 import { updateRecord } from '../records/write-record.ts'
 import type { Action } from './schema.ts'
 
@@ -36,7 +38,7 @@ export function runAction(tx: Tx, action: Action, context: Context): { record: R
         record,
         model,
         kind: action.kind,
-        body: fill(action.body, record),
+        body: fill(tx, action.body, { record, model, site: context.site, timeZone: principal.timeZone }),
         format: 'html',
         mentionPartnerIds: [],
         attachmentIds: [],
@@ -97,8 +99,13 @@ export function runAction(tx: Tx, action: Action, context: Context): { record: R
       if (action.field !== undefined) {
         const value = record.values[action.field]
         const field = model.fields.find((candidate) => candidate.name === action.field)
-        if (typeof value === 'number')
-          ids.add(field?.type === 'user' ? (partnerIdsOfUsers(tx, [value]).get(value) ?? value) : value)
+        const partnerId =
+          typeof value !== 'number'
+            ? undefined
+            : field?.type === 'user'
+              ? partnerIdsOfUsers(tx, [value]).get(value)
+              : value
+        if (partnerId !== undefined) ids.add(partnerId)
       }
       let added = 0
       for (const partnerId of ids)
@@ -126,17 +133,41 @@ export function runAction(tx: Tx, action: Action, context: Context): { record: R
   }
 }
 
-/** `{{field}}` placeholders filled with the record's values (`{{name}}` too); all of it HTML-escaped. */
-export function fill(template: string, record: RecordRow): string {
-  const values: Record<string, unknown> = { ...record.values, name: record.name, id: record.id }
+/**
+ * `{{field}}` placeholders filled with the record's values as people read them (a user's name, a
+ * stage's label, an amount with its currency), `{{name}}` too; all of it HTML-escaped. An "@" that
+ * could start a mention in a value is followed by a word joiner: a record's values (a mail's subject,
+ * say) must not mention anyone in the rule's name.
+ */
+export function fill(
+  tx: Tx,
+  template: string,
+  input: { record: RecordRow; model: Model; site: Site; timeZone: string },
+): string {
+  const { record, model } = input
+  const display = {
+    locale: input.site.locale,
+    currency: input.site.currency,
+    timeZone: input.timeZone,
+    nameOf: nameResolver(tx),
+  }
+  const shown = (name: string): string => {
+    if (name === 'id') return String(record.id)
+    if (name === 'name') return record.name
+    const field = model.fields.find((candidate) => candidate.name === name)
+    return field ? (displayValue(field, record.values[name], display) ?? '') : ''
+  }
   // split() with a capture group: the field names land at the odd positions.
-  const parts = template.split(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/)
+  const parts = template.split(PLACEHOLDER)
   const text = parts
-    .map((part, i) => {
-      if (i % 2 === 0) return escapeHtml(part)
-      const value = values[part]
-      return value === undefined || value === null ? '' : escapeHtml(String(value))
-    })
+    .map((part, i) =>
+      i % 2 === 0 ? escapeHtml(part) : escapeHtml(shown(part)).replace(MENTION_AT, '@\u2060'),
+    )
     .join('')
   return `<p>${text.replace(/\n/g, '<br>')}</p>`
 }
+
+/** An "@" where a mention could start (chatter/mentions.ts): not inside an address. */
+const MENTION_AT = /(?<![\p{L}\p{N}@._-])@/gu
+
+export const PLACEHOLDER = /\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/

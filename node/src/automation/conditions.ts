@@ -1,4 +1,10 @@
+import { eq } from 'drizzle-orm'
+import { resolveAssignee, resolveType } from '../activities/schedule-activity.ts'
+import type { Tx } from '../db/client.ts'
+import { partners } from '../db/schema.ts'
+import { valueSchema } from '../models/fields.ts'
 import type { Model } from '../models/registry.ts'
+import { parseValues } from '../records/values.ts'
 import type { Action, Condition, Trigger } from './schema.ts'
 
 type Values = Record<string, unknown>
@@ -83,17 +89,29 @@ export function ruleProblems(
       )
     if (condition.op === 'contains' && !TEXT.has(field.type))
       problems.push(`${path}.op: "contains" looks into text; ${field.name} is ${field.type}`)
-    const choices = field.options.choices
-    if (field.type === 'selection' && choices && 'value' in condition) {
+    if ('value' in condition && condition.op !== 'contains') {
       const values = Array.isArray(condition.value) ? condition.value : [condition.value]
-      for (const value of values)
-        if (value !== null && !choices.some((choice) => choice.value === value))
-          problems.push(`${path}.value: "${String(value)}" is not one of ${field.name}'s choices`)
+      for (const value of values) valueProblem(field, value, `${path}.value`)
     }
+  }
+  /** A value the field could hold: of its type, one of its choices; a rule comparing with another never matches. */
+  const valueProblem = (field: Model['fields'][number], value: unknown, path: string) => {
+    if (value === null) return
+    const choices = field.options.choices
+    if (field.type === 'selection' && choices) {
+      if (!choices.some((choice) => choice.value === value))
+        problems.push(`${path}: "${String(value)}" is not one of ${field.name}'s choices`)
+      return
+    }
+    if (!valueSchema(field).safeParse(value).success)
+      problems.push(`${path}: ${JSON.stringify(value)} is not a value of ${field.name} (${field.type})`)
   }
   if (rule.trigger.kind === 'update')
     for (const [i, name] of rule.trigger.fields.entries()) known(name, `trigger.fields[${i}]`)
-  if (rule.trigger.kind === 'set') known(rule.trigger.field, 'trigger.field')
+  if (rule.trigger.kind === 'set') {
+    const field = known(rule.trigger.field, 'trigger.field')
+    if (field) valueProblem(field, rule.trigger.value, 'trigger.value')
+  }
   if (rule.before !== null && rule.trigger.kind === 'create')
     problems.push('before: a record being created has no values before; use "after"')
   check(rule.before, 'before')
@@ -112,6 +130,52 @@ export function ruleProblems(
     }
     if (action.type === 'add_followers' && action.partnerIds.length === 0 && action.field === undefined)
       problems.push(`${path}: name partnerIds, a field, or both`)
+    if (action.type === 'post_message')
+      for (const name of placeholdersOf(action.body)) {
+        if (name === 'name' || name === 'id') continue
+        const field = known(name, `${path}.body`)
+        // A message reaches followers outside the company; a restricted field is for internal users.
+        if (field?.restricted && action.kind === 'message')
+          problems.push(`${path}.body: ${name} is for internal users only: use it in a note`)
+      }
   })
+  return problems
+}
+
+/** The field names a template's `{{…}}` placeholders name. */
+export function placeholdersOf(template: string): string[] {
+  return [...template.matchAll(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)].map((match) => match[1] as string)
+}
+
+/**
+ * What the database says is wrong with a rule's actions: values the model refuses, an activity type
+ * or a user that does not exist, contacts that do not exist. Checked on save, so that a rule cannot
+ * refuse every later change for a mistake made when it was written.
+ */
+export function actionProblems(tx: Tx, model: Model, actions: Action[]): string[] {
+  const problems: string[] = []
+  const attempt = (path: string, work: () => unknown) => {
+    try {
+      work()
+    } catch (error) {
+      problems.push(`${path}: ${(error as { detail?: string }).detail ?? (error as Error).message}`)
+    }
+  }
+  for (const [i, action] of actions.entries()) {
+    const path = `actions[${i}]`
+    if (action.type === 'set_values')
+      attempt(`${path}.values`, () => parseValues(tx, model, action.values, { partial: true }))
+    if (action.type === 'schedule_activity') {
+      attempt(`${path}.activityType`, () => resolveType(tx, action.activityType))
+      if ('userId' in action.assignee) {
+        const { userId } = action.assignee
+        attempt(`${path}.assignee`, () => resolveAssignee(tx, userId))
+      }
+    }
+    if (action.type === 'add_followers' || action.type === 'remove_followers')
+      for (const id of action.partnerIds)
+        if (!tx.select({ id: partners.id }).from(partners).where(eq(partners.id, id)).get())
+          problems.push(`${path}.partnerIds: there is no contact ${id}`)
+  }
   return problems
 }

@@ -56,11 +56,19 @@ const ranInChange = new Set<string>()
 export function runRules(tx: Tx, change: RecordChange): void {
   const rules = rulesOf(tx, change.model.id)
   if (rules.length === 0) return
-  const outermost = chain.length === 0
+  withinChange(() => runMatching(tx, rules, change))
+}
+
+/** Nesting of changes (rules' writes within a change): the outermost one's end forgets what ran. */
+let changes = 0
+
+function withinChange<T>(work: () => T): T {
+  changes++
   try {
-    runMatching(tx, rules, change)
+    return work()
   } finally {
-    if (outermost) ranInChange.clear()
+    changes--
+    if (changes === 0) ranInChange.clear()
   }
 }
 
@@ -80,32 +88,46 @@ function runMatching(tx: Tx, rules: Rule[], change: RecordChange): void {
     }
     ran = true
     ranInChange.add(key)
+    const principal = authorOf(tx, rule)
+    if (!principal) {
+      // Its author left or is no longer an administrator: the rule waits for an administrator to
+      // save it again, and the change goes through.
+      logRun(
+        tx,
+        rule,
+        change,
+        'skipped',
+        'its author is no longer an active administrator: save it again to run it as you',
+      )
+      continue
+    }
     try {
-      const done = runActions(tx, rule, { ...change, record: current })
+      const done = runActions(tx, rule, { ...change, record: current }, principal)
       logRun(tx, rule, change, 'done', done.join('; '))
     } catch (error) {
       if (error instanceof AutomationError) throw error
-      throw new AutomationError(rule, error)
+      throw new AutomationError(rule, error, change.kind === 'create' ? null : change.record.id)
     }
   }
 }
 
 /** Runs a rule's actions on a record as they would run, answering what each did. */
-export function runActions(tx: Tx, rule: Rule, change: RecordChange): string[] {
-  const principal = principalOf(tx, rule)
-  const done: string[] = []
-  let record = change.record
-  chain.push(rule.id)
-  try {
-    for (const action of rule.actions) {
-      const outcome = runAction(tx, action, { ...change, record, principal })
-      record = outcome.record
-      done.push(outcome.said)
+export function runActions(tx: Tx, rule: Rule, change: RecordChange, principal: Principal): string[] {
+  return withinChange(() => {
+    const done: string[] = []
+    let record = change.record
+    chain.push(rule.id)
+    try {
+      for (const action of rule.actions) {
+        const outcome = runAction(tx, action, { ...change, record, principal })
+        record = outcome.record
+        done.push(outcome.said)
+      }
+    } finally {
+      chain.pop()
     }
-  } finally {
-    chain.pop()
-  }
-  return done
+    return done
+  })
 }
 
 /** Whether the change is one the rule waits for, and the record meets its conditions. */
@@ -154,8 +176,8 @@ export function parsed(row: RuleRow): Rule {
   return row as unknown as Rule
 }
 
-/** The rule's author, as whom its actions run: an administrator who may still be active. */
-function principalOf(tx: Tx, rule: Rule): Principal {
+/** The rule's author, as whom its actions run; null once they are no active administrator. */
+export function authorOf(tx: Tx, rule: Pick<Rule, 'createdBy'>): Principal | null {
   const row = tx
     .select({
       userId: users.id,
@@ -170,8 +192,7 @@ function principalOf(tx: Tx, rule: Rule): Principal {
     .innerJoin(partners, eq(partners.id, users.partnerId))
     .where(eq(users.id, rule.createdBy))
     .get()
-  if (!row?.active)
-    throw new Error('its author is no longer an active user: an administrator must save it again')
+  if (!row?.active || row.role !== 'admin') return null
   return {
     userId: row.userId,
     partnerId: row.partnerId,
@@ -203,31 +224,28 @@ export function logRun(
     .run()
 }
 
-/**
- * After a change was refused because a rule failed (its transaction rolled back, run log with it):
- * records the failed run on its own, then throws the refusal on to the caller.
- */
-export async function keepFailedRun(
-  writes: WriteQueue,
-  error: unknown,
-  change: { recordId: number | null; trigger: 'create' | 'update'; now: number },
-): Promise<never> {
-  if (error instanceof AutomationError)
-    await writes
-      .run((tx) =>
-        tx
-          .insert(automationRuns)
-          .values({
-            ruleId: error.ruleId,
-            recordId: change.recordId,
-            trigger: change.trigger,
-            outcome: 'failed',
-            detail: error.detail,
-            at: change.now,
-          })
-          .run(),
-      )
-      // The refusal matters more than its line in the log.
-      .catch(() => undefined)
+/** Records a failed run on its own, after the change it refused was rolled back with its run log. */
+export async function logFailedRun(writes: WriteQueue, error: AutomationError, now: number): Promise<void> {
+  await writes
+    .run((tx) =>
+      tx
+        .insert(automationRuns)
+        .values({
+          ruleId: error.ruleId,
+          recordId: error.recordId,
+          trigger: error.trigger,
+          outcome: 'failed',
+          detail: error.detail,
+          at: now,
+        })
+        .run(),
+    )
+    // The refusal matters more than its line in the log.
+    .catch(() => undefined)
+}
+
+/** For a route: logs the failed run of a refused change, then throws the refusal on to the caller. */
+export async function keepFailedRun(writes: WriteQueue, error: unknown, now: number): Promise<never> {
+  if (error instanceof AutomationError) await logFailedRun(writes, error, now)
   throw error
 }

@@ -18,8 +18,15 @@ export const AUTOMATION_CATALOG = {
 export class AutomationError extends CatalogError<'E_AUTOMATION_FAILED'> {
   override name = 'AutomationError'
   readonly ruleId: number
+  readonly trigger: string
+  /** The record it ran on; for one being created, gone with the rollback (the log keeps the id). */
+  readonly recordId: number | null
 
-  constructor(rule: { id: number; name: string }, cause: unknown) {
+  constructor(
+    rule: { id: number; name: string; trigger: { kind: string } },
+    cause: unknown,
+    recordId: number | null,
+  ) {
     const why =
       cause instanceof Error ? ((cause as { detail?: string }).detail ?? cause.message) : String(cause)
     super({
@@ -28,6 +35,8 @@ export class AutomationError extends CatalogError<'E_AUTOMATION_FAILED'> {
       detail: `rule "${rule.name}" (${rule.id}): ${why}`,
     })
     this.ruleId = rule.id
+    this.trigger = rule.trigger.kind
+    this.recordId = recordId
   }
 }
 

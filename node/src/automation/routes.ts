@@ -13,8 +13,8 @@ import { newEffects } from '../live/events.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { findRecord } from '../records/repository.ts'
 import type { Site } from './actions.ts'
-import { meets, ruleProblems } from './conditions.ts'
-import { parsed, type RuleRow, runActions } from './engine.ts'
+import { actionProblems, meets, ruleProblems } from './conditions.ts'
+import { authorOf, parsed, type RuleRow, runActions } from './engine.ts'
 import { RuleError } from './errors.ts'
 import {
   DryRunSchema,
@@ -76,16 +76,16 @@ export async function automationRoutes(
       const { userId } = principalOf(request)
       const { model: modelName, ...rule } = request.body
       const model = modelNamed(modelName)
-      const problems = ruleProblems(model, rule)
-      if (problems.length > 0) throw new RuleError(problems)
       const now = clock.now()
-      const row = await writes.run((tx) =>
-        tx
+      const row = await writes.run((tx) => {
+        const problems = [...ruleProblems(model, rule), ...actionProblems(tx, model, rule.actions)]
+        if (problems.length > 0) throw new RuleError(problems)
+        return tx
           .insert(automationRules)
           .values({ ...rule, modelId: model.id, createdBy: userId, createdAt: now, updatedAt: now })
           .returning()
-          .get(),
-      )
+          .get()
+      })
       return reply.status(201).send(present(row))
     },
   )
@@ -123,7 +123,7 @@ export async function automationRoutes(
         const next = { ...current, ...request.body }
         const model = registry.byId(current.modelId)
         if (!model) throw new NodeError('E_NOT_FOUND', `the model of rule ${current.id} is gone`)
-        const problems = ruleProblems(model, next)
+        const problems = [...ruleProblems(model, next), ...actionProblems(tx, model, next.actions)]
         if (problems.length > 0) throw new RuleError(problems)
         return tx
           .update(automationRules)
@@ -208,16 +208,23 @@ export async function automationRoutes(
             (rule.before === null || meets(rule.before, record.values)) &&
             (rule.after === null || meets(rule.after, record.values))
           let result: { matches: boolean; effects: string[]; error: string | null }
+          const principal = authorOf(tx, rule)
           try {
-            const effects = runActions(tx, rule, {
-              kind: 'update',
-              model,
-              record,
-              before: record.values,
-              site: opts.config,
-              now: clock.now(),
-              effects: newEffects(),
-            })
+            if (!principal) throw new Error('its author is no longer an active administrator: save it again')
+            const effects = runActions(
+              tx,
+              rule,
+              {
+                kind: 'update',
+                model,
+                record,
+                before: record.values,
+                site: opts.config,
+                now: clock.now(),
+                effects: newEffects(),
+              },
+              principal,
+            )
             result = { matches, effects, error: null }
           } catch (error) {
             result = {

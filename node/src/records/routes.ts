@@ -99,7 +99,7 @@ export async function recordRoutes(
       const now = opts.clock.now()
       const record = await opts.writes
         .run((tx) => createRecord(tx, { principal, model, values, site, now, effects }))
-        .catch((error) => keepFailedRun(opts.writes, error, { recordId: null, trigger: 'create', now }))
+        .catch((error) => keepFailedRun(opts.writes, error, now))
       opts.live.publish(effects)
       // A new record has sent no email yet.
       return reply.status(201).send(presentRecord(record, model, undefined, 0))
@@ -163,9 +163,7 @@ export async function recordRoutes(
           })
           return { record: updated, model: loaded.model }
         })
-        .catch((error) =>
-          keepFailedRun(opts.writes, error, { recordId: id, trigger: 'update', now: opts.clock.now() }),
-        )
+        .catch((error) => keepFailedRun(opts.writes, error, opts.clock.now()))
       opts.live.publish(effects)
       return presentRecord(
         record,

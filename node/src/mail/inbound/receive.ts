@@ -2,6 +2,8 @@ import { Readable } from 'node:stream'
 import type { Clock } from '@ochat/shared-protocol/server'
 import { and, eq, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
+import { logFailedRun } from '../../automation/engine.ts'
+import { AutomationError } from '../../automation/errors.ts'
 import type { Database, Tx } from '../../db/client.ts'
 import { once } from '../../db/raw.ts'
 import { incomingMails, users } from '../../db/schema.ts'
@@ -351,6 +353,13 @@ async function takeIn(
   } catch (error) {
     if (committed) throw error
     removeUnreferenced(deps.database.db, deps.config.attachmentDir, stored)
+    // A rule that cannot run on this mail would fail the same way again: refused, with the rule and
+    // why, kept for the administrator, who can fix the rule.
+    if (error instanceof AutomationError) {
+      await logFailedRun(deps.writes, error, base.receivedAt)
+      const reason = `an automation rule could not run on it: ${error.detail.replace(/^blocked: /, '')}`
+      return { ...(await fileOnly(deps, { ...row, outcome: 'refused', reason })), policy: true }
+    }
     // Nothing of the mail was written: it is filed as unreadable, with why, for an administrator.
     const reason =
       error instanceof NodeError
@@ -436,7 +445,7 @@ async function fileOnly(
     sender: string | null
     subject: string | null
     emailMessageId: string | null
-    outcome: 'error'
+    outcome: 'error' | 'refused'
     reason: string
   },
 ): Promise<Filed> {
