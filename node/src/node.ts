@@ -4,6 +4,7 @@ import { buildApp, createLogger } from './app.ts'
 import type { Config } from './config.ts'
 import { Checkpointer } from './db/checkpointer.ts'
 import { type Database, openDatabase } from './db/client.ts'
+import { Housekeeping } from './db/housekeeping.ts'
 import { WriteQueue } from './db/write-queue.ts'
 import { LiveHubKickingMail } from './mail/after-commit.ts'
 import { mailAliasRoutes } from './mail/alias-routes.ts'
@@ -31,6 +32,8 @@ export type Node = {
   digest: DigestScheduler
   /** Delivers outbound webhook messages; kicked after every commit. */
   webhooks: WebhookDispatcher
+  /** Prunes old webhook deliveries and automation runs, hourly; `sweep()` does it now. */
+  housekeeping: Housekeeping
   config: Config
   clock: Clock
   /** Listening address when started with `listen`. */
@@ -135,6 +138,8 @@ export async function startNode(input: {
   // Emails queued before a stop or a crash, and any due now; webhook messages likewise.
   mail.kick()
   await webhooks.start()
+  const housekeeping = new Housekeeping({ writes, clock, log })
+  void housekeeping.sweep()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   const smtpSettings = input.config.inboundSmtp
@@ -156,6 +161,7 @@ export async function startNode(input: {
     await ochat.close()
     await app.close()
     await webhooks.close()
+    await housekeeping.close()
     await digest.close()
     await mail.close()
     await checkpointer.stop()
@@ -170,6 +176,7 @@ export async function startNode(input: {
     mail,
     digest,
     webhooks,
+    housekeeping,
     config: input.config,
     clock,
     url,
@@ -182,6 +189,7 @@ export async function startNode(input: {
       await app.close()
       // Calls under way finish and are recorded while the database is open.
       await webhooks.close()
+      await housekeeping.close()
       // Before the mail sender: a digest being queued commits and its kick finds the sender still up.
       await digest.close()
       // After the app (no Retry can kick it any more), before the database: its last answers are written.

@@ -355,3 +355,22 @@ t.test(
     t.match(rules.at(-1), { outcome: 'skipped', detail: /no longer an active administrator/ })
   },
 )
+
+t.test('runs are kept 90 days', async (t) => {
+  const { node, admin, sarah, rule } = await scene(t)
+  const noted = await rule({
+    name: 'Note every new lead',
+    trigger: { kind: 'create' },
+    actions: [{ type: 'post_message', kind: 'note', body: 'New' }],
+  })
+  await buildRecord(sarah, 'lead', { name: 'Old' })
+  node.clock.advance(89 * 24 * 3_600_000)
+  await buildRecord(sarah, 'lead', { name: 'Recent' })
+  node.clock.advance(2 * 24 * 3_600_000)
+  await node.housekeeping.sweep()
+  t.equal(
+    (await runs(admin, noted.id)).length,
+    1,
+    'the run of 91 days ago is gone, the one of 2 days ago stays',
+  )
+})

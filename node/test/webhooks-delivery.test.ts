@@ -290,3 +290,22 @@ t.test('a slow endpoint with a backlog does not hold up another', async (t) => {
     'the slow endpoint has one call at a time',
   )
 })
+
+t.test('finished deliveries are pruned after 30 days; waiting ones stay whatever their age', async (t) => {
+  const { node, admin, sarah, receiver, endpoint, messages } = await withEndpoint(t, { status: 204 })
+  t.match(await messages(), [{ status: 'delivered' }])
+  const paused = await admin.call('PATCH', `/api/v1/webhooks/endpoints/${endpoint.id}`, { enabled: false })
+  t.equal(paused.status, 200)
+  await buildRecord(sarah, 'lead', { name: 'While paused' })
+  await later(node, 29 * DAY)
+  await node.housekeeping.sweep()
+  t.equal((await messages()).length, 2, 'kept for 30 days')
+  await later(node, 2 * DAY)
+  await node.housekeeping.sweep()
+  t.match(await messages(), [{ status: 'pending' }], 'the delivered one is gone, the waiting one stays')
+  const attempts = node.database.sqlite.prepare('select count(*) as n from webhook_attempts').get() as {
+    n: number
+  }
+  t.equal(attempts.n, 0, 'with its attempts')
+  t.equal(receiver.received.length, 1)
+})
