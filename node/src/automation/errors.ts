@@ -27,13 +27,17 @@ export class AutomationError extends CatalogError<'E_AUTOMATION_FAILED'> {
     cause: unknown,
     recordId: number | null,
   ) {
+    // The database's own words stay in the server's log: they say nothing a user can act on.
     const why =
-      cause instanceof Error ? ((cause as { detail?: string }).detail ?? cause.message) : String(cause)
+      cause instanceof Error && cause.name !== 'SqliteError'
+        ? ((cause as { detail?: string }).detail ?? cause.message)
+        : 'an internal error: the server log has it'
     super({
       code: 'E_AUTOMATION_FAILED',
       ...AUTOMATION_CATALOG.E_AUTOMATION_FAILED,
       detail: `rule "${rule.name}" (${rule.id}): ${why}`,
     })
+    this.cause = cause
     this.ruleId = rule.id
     this.trigger = rule.trigger.kind
     this.recordId = recordId
