@@ -235,7 +235,7 @@ export async function logFailedRun(writes: WriteQueue, error: AutomationError, n
           recordId: error.recordId,
           trigger: error.trigger,
           outcome: 'failed',
-          detail: error.detail,
+          detail: error.logged,
           at: now,
         })
         .run(),

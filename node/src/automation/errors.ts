@@ -18,6 +18,8 @@ export const AUTOMATION_CATALOG = {
 export class AutomationError extends CatalogError<'E_AUTOMATION_FAILED'> {
   override name = 'AutomationError'
   readonly ruleId: number
+  /** What the run log keeps: the detail, with the database's words when it failed. */
+  readonly logged: string
   readonly trigger: string
   /** The record it ran on; for one being created, gone with the rollback (the log keeps the id). */
   readonly recordId: number | null
@@ -31,13 +33,18 @@ export class AutomationError extends CatalogError<'E_AUTOMATION_FAILED'> {
     const why =
       cause instanceof Error && cause.name !== 'SqliteError'
         ? ((cause as { detail?: string }).detail ?? cause.message)
-        : 'an internal error: the server log has it'
+        : 'an internal error: the rule’s run log says more'
     super({
       code: 'E_AUTOMATION_FAILED',
       ...AUTOMATION_CATALOG.E_AUTOMATION_FAILED,
       detail: `rule "${rule.name}" (${rule.id}): ${why}`,
     })
     this.cause = cause
+    // For the run log, which only administrators read.
+    this.logged =
+      cause instanceof Error && cause.name === 'SqliteError'
+        ? `${this.detail} (${cause.message})`
+        : this.detail
     this.ruleId = rule.id
     this.trigger = rule.trigger.kind
     this.recordId = recordId
