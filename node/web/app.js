@@ -1,6 +1,8 @@
 import { ApiError, api, setCsrfToken, whenSessionLost } from './api.js'
 import { h, replace } from './dom.js'
 import { LiveSocket } from './live.js'
+import { automationNav, renderAutomation } from './views/automation.js'
+import { renderAutomationRuns } from './views/automation-runs.js'
 import { renderFailedLogins, securityNav } from './views/failed-logins.js'
 import { renderInbox } from './views/inbox.js'
 import { renderLogin } from './views/login.js'
@@ -90,6 +92,8 @@ const ROUTES = [
   [/^#\/settings\/mail\/incoming$/, (ctx, el) => renderMailIncoming(ctx, el)],
   [/^#\/settings\/webhooks$/, (ctx, el) => renderWebhooks(ctx, el)],
   [/^#\/settings\/webhooks\/(\d+)$/, (ctx, el, [id]) => renderWebhookLog(ctx, el, Number(id))],
+  [/^#\/settings\/automation$/, (ctx, el) => renderAutomation(ctx, el)],
+  [/^#\/settings\/automation\/(\d+)$/, (ctx, el, [id]) => renderAutomationRuns(ctx, el, Number(id))],
   ...OCHAT_ROUTES,
 ]
 
@@ -157,6 +161,7 @@ function renderShell() {
     state.ochat.settings,
     mailSettingsNav(state.user),
     webhooksNav(state.user),
+    automationNav(state.user),
     securityNav(state.user),
   )
   replace(

@@ -4,7 +4,7 @@ import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
 import { automationRules, automationRuns, partners, users } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
-import type { Effects } from '../live/events.ts'
+import type { Effects, LiveEvent } from '../live/events.ts'
 import type { Model } from '../models/registry.ts'
 import { findRecord, type RecordRow } from '../records/repository.ts'
 import { runAction, type Site } from './actions.ts'
@@ -208,10 +208,11 @@ export function authorOf(tx: Tx, rule: Pick<Rule, 'createdBy'>): Principal | nul
 export function logRun(
   tx: Tx,
   rule: Pick<Rule, 'id' | 'trigger'>,
-  change: { record: { id: number } | null; now: number },
+  change: { record: { id: number } | null; now: number; effects: Effects },
   outcome: 'done' | 'failed' | 'skipped',
   detail: string | null,
 ): void {
+  change.effects.events.push(...runEvents(tx, rule.id))
   tx.insert(automationRuns)
     .values({
       ruleId: rule.id,
@@ -225,11 +226,15 @@ export function logRun(
 }
 
 /** Records a failed run on its own, after the change it refused was rolled back with its run log. */
-export async function logFailedRun(writes: WriteQueue, error: AutomationError, now: number): Promise<void> {
-  await writes
-    .run((tx) =>
-      tx
-        .insert(automationRuns)
+export async function logFailedRun(
+  writes: WriteQueue,
+  error: AutomationError,
+  now: number,
+  publish: (events: LiveEvent[]) => void,
+): Promise<void> {
+  const events = await writes
+    .run((tx) => {
+      tx.insert(automationRuns)
         .values({
           ruleId: error.ruleId,
           recordId: error.recordId,
@@ -238,14 +243,38 @@ export async function logFailedRun(writes: WriteQueue, error: AutomationError, n
           detail: error.logged,
           at: now,
         })
-        .run(),
-    )
+        .run()
+      return runEvents(tx, error.ruleId)
+    })
     // The refusal matters more than its line in the log.
-    .catch(() => undefined)
+    .catch(() => [])
+  publish(events)
 }
 
 /** For a route: logs the failed run of a refused change, then throws the refusal on to the caller. */
-export async function keepFailedRun(writes: WriteQueue, error: unknown, now: number): Promise<never> {
-  if (error instanceof AutomationError) await logFailedRun(writes, error, now)
+export async function keepFailedRun(
+  writes: WriteQueue,
+  error: unknown,
+  now: number,
+  publish: (events: LiveEvent[]) => void,
+): Promise<never> {
+  if (error instanceof AutomationError) await logFailedRun(writes, error, now, publish)
   throw error
+}
+
+/** Administrators' open run logs hear that a rule ran. */
+function runEvents(tx: Tx, ruleId: number): LiveEvent[] {
+  const admins = once(tx, 'automation.admins', () =>
+    tx
+      .select({ id: users.id })
+      .from(users)
+      .where(sql`${users.role} = 'admin' and ${users.active} = 1`)
+      .prepare(),
+  ).all()
+  return admins.map((admin) => ({
+    scope: 'user' as const,
+    userId: admin.id,
+    type: 'automation.run' as const,
+    ruleId,
+  }))
 }

@@ -49,6 +49,8 @@ export type LiveEvent =
   | { scope: 'user'; userId: number; type: 'ochat.channels' | 'ochat.connections' | 'ochat.registration' }
   /** A mail came in and was filed, whatever became of it: told to administrators, who read the log. */
   | { scope: 'user'; userId: number; type: 'mail.incoming' }
+  /** An automation rule ran (done, skipped or failed): told to administrators, who read its runs. */
+  | { scope: 'user'; userId: number; type: 'automation.run'; ruleId: number }
   /** An outbound webhook endpoint's deliveries or state changed: told to administrators. */
   | { scope: 'user'; userId: number; type: 'webhooks.changed'; endpointId: number }
 

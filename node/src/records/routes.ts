@@ -99,7 +99,7 @@ export async function recordRoutes(
       const now = opts.clock.now()
       const record = await opts.writes
         .run((tx) => createRecord(tx, { principal, model, values, site, now, effects }))
-        .catch((error) => keepFailedRun(opts.writes, error, now))
+        .catch((error) => keepFailedRun(opts.writes, error, now, (events) => opts.live.publish({ events })))
       opts.live.publish(effects)
       // A new record has sent no email yet.
       return reply.status(201).send(presentRecord(record, model, undefined, 0))
@@ -163,7 +163,9 @@ export async function recordRoutes(
           })
           return { record: updated, model: loaded.model }
         })
-        .catch((error) => keepFailedRun(opts.writes, error, opts.clock.now()))
+        .catch((error) =>
+          keepFailedRun(opts.writes, error, opts.clock.now(), (events) => opts.live.publish({ events })),
+        )
       opts.live.publish(effects)
       return presentRecord(
         record,

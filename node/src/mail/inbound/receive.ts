@@ -356,7 +356,7 @@ async function takeIn(
     // A rule that cannot run on this mail would fail the same way again: refused, with the rule and
     // why, kept for the administrator, who can fix the rule.
     if (error instanceof AutomationError) {
-      await logFailedRun(deps.writes, error, base.receivedAt)
+      await logFailedRun(deps.writes, error, base.receivedAt, (events) => deps.live.publish({ events }))
       const reason = `an automation rule could not run on it: ${error.detail.replace(/^blocked: /, '')}`
       return { ...(await fileOnly(deps, { ...row, outcome: 'refused', reason })), policy: true }
     }
