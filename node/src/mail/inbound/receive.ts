@@ -28,6 +28,7 @@ import { type InboundMail, parseMail } from './parse.ts'
 import { keepRaw, SWEEP_EVERY_MS, sweepRaw } from './raw-store.ts'
 import { RelayClients } from './relay-clients.ts'
 import { type Addressing, bounceTokensOf, takesAddress } from './route.ts'
+import { notStored, smtpAnswer } from './smtp-answer.ts'
 
 export type InboundVia = 'smtp' | 'http' | 'cli'
 export type InboundOutcome =
@@ -370,18 +371,6 @@ async function takeIn(
   }
 }
 
-/** A mail of which nothing was stored: the client is to send it again. */
-function notStored(reason: string, message: string): InboundResult {
-  return {
-    outcome: 'error',
-    reason,
-    recordId: null,
-    messageId: null,
-    incomingId: 0,
-    smtp: { code: 451, message },
-  }
-}
-
 type IncomingRow = Omit<typeof incomingMails.$inferInsert, 'id' | 'rawFile' | 'rawExpiresAt'> & {
   sender: string | null
   subject: string | null
@@ -459,14 +448,6 @@ async function fileOnly(
     messageId: null,
     incomingId: inserted.id,
   }
-}
-
-function smtpAnswer(filed: Filed): { code: number; message: string } {
-  if (filed.outcome === 'refused')
-    return { code: 550, message: `${filed.policy ? '5.7.1' : '5.1.1'} ${filed.reason ?? 'refused'}` }
-  if (filed.outcome === 'error')
-    return { code: 554, message: `5.6.0 ${filed.reason ?? 'unreadable message'}` }
-  return { code: 250, message: `2.0.0 ${filed.outcome}` }
 }
 
 /**
