@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core'
-import t, { type Test } from 'tap'
-import { buildNode, buildRecord, buildUser, TEST_PASSWORD, type TestNode } from '../../node/test/helpers.ts'
-import { launchBrowser, newProfile } from './browser.ts'
+import t from 'tap'
+import { buildNode, buildRecord, buildUser } from '../../node/test/helpers.ts'
+import { launchBrowser, logIn, nodePage } from './browser.ts'
 
 /**
  * The administrator's Automation page in a real browser: a rule the node refuses says why beside the
@@ -11,26 +11,6 @@ import { launchBrowser, newProfile } from './browser.ts'
  */
 const browser = await launchBrowser(t)
 t.setTimeout(240_000)
-
-async function openPage(t: Test, node: TestNode): Promise<Page> {
-  const address = node.app.server.address()
-  if (!address || typeof address === 'string') throw new Error('the node is not listening')
-  const { page } = await newProfile(t, browser, {
-    baseURL: `http://127.0.0.1:${address.port}`,
-    // 20 s: in CI other heavy files share the machine's two cores.
-    timeoutMs: 20_000,
-  })
-  return page
-}
-
-/** Opens `hash` (the login form comes first), logs in, and waits until the view has loaded. */
-async function logIn(page: Page, login: string, hash: string) {
-  await page.goto(`/${hash}`)
-  await page.fill('#login', login)
-  await page.fill('#password', TEST_PASSWORD)
-  await page.click('button:has-text("Log in")')
-  await page.waitForSelector('.view[data-ready]')
-}
 
 /** Goes to `hash` inside the app and waits until its view has loaded. */
 async function go(page: Page, hash: string) {
@@ -48,7 +28,7 @@ t.test('an administrator writes a rule, sees it run when a lead is won, and dry-
   const sarah = await buildUser(node, { name: 'Sarah Sales' })
   const lead = await buildRecord(sarah, 'lead', { name: 'Big deal' })
   const other = await buildRecord(sarah, 'lead', { name: 'Small deal' })
-  const page = await openPage(t, node)
+  const page = await nodePage(t, browser, node)
   await logIn(page, admin.login, '#/settings/automation')
   t.equal(
     await page.locator('.sidebar a[href="#/settings/automation"]').textContent(),
@@ -172,7 +152,7 @@ t.test('an administrator writes a rule, sees it run when a lead is won, and dry-
 t.test('a user who is not an administrator sees neither the page nor a link to it', async (t) => {
   const node = await buildNode(t, { listen: true })
   const user = await buildUser(node, { name: 'Uma User' })
-  const page = await openPage(t, node)
+  const page = await nodePage(t, browser, node)
   await logIn(page, user.login, '#/settings/automation')
   await page
     .locator('.view[data-ready] .empty', { hasText: 'Only administrators can see this page.' })

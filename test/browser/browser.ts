@@ -1,5 +1,6 @@
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import type { Test } from 'tap'
+import { TEST_PASSWORD, type TestNode } from '../../node/test/helpers.ts'
 
 /** Debian's Chromium, headless, driven by playwright-core; closed when the test file ends. */
 export async function launchBrowser(t: Test): Promise<Browser> {
@@ -36,4 +37,25 @@ export async function newProfile(
   page.on('pageerror', (error) => t.fail(`script error in the page: ${error.message}`))
   page.on('dialog', (dialog) => void dialog.accept())
   return { page, context }
+}
+
+/** A fresh profile on a listening test node. */
+export async function nodePage(t: Test, browser: Browser, node: TestNode): Promise<Page> {
+  const address = node.app.server.address()
+  if (!address || typeof address === 'string') throw new Error('the node is not listening')
+  const { page } = await newProfile(t, browser, {
+    baseURL: `http://127.0.0.1:${address.port}`,
+    // 20 s: in CI other heavy files share the machine's two cores.
+    timeoutMs: 20_000,
+  })
+  return page
+}
+
+/** Opens `hash` (the login form comes first), logs in, and waits until the view has loaded. */
+export async function logIn(page: Page, login: string, hash: string): Promise<void> {
+  await page.goto(`/${hash}`)
+  await page.fill('#login', login)
+  await page.fill('#password', TEST_PASSWORD)
+  await page.click('button:has-text("Log in")')
+  await page.waitForSelector('.view[data-ready]')
 }

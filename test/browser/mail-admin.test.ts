@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import type { Page } from 'playwright-core'
-import t, { type Test } from 'tap'
-import { buildNode, buildUser, TEST_PASSWORD, type TestNode } from '../../node/test/helpers.ts'
-import { launchBrowser, newProfile } from './browser.ts'
+import t from 'tap'
+import { buildNode, buildUser, type TestNode } from '../../node/test/helpers.ts'
+import { launchBrowser, logIn, nodePage } from './browser.ts'
 
 /**
  * The administrator's mail pages in a real browser: mail aliases (list, create with its errors beside
@@ -13,26 +13,6 @@ const browser = await launchBrowser(t)
 t.setTimeout(240_000)
 
 const DOMAIN = 'acme.test'
-
-async function openPage(t: Test, node: TestNode): Promise<Page> {
-  const address = node.app.server.address()
-  if (!address || typeof address === 'string') throw new Error('the node is not listening')
-  const { page } = await newProfile(t, browser, {
-    baseURL: `http://127.0.0.1:${address.port}`,
-    // 20 s: in CI other heavy files share the machine's two cores.
-    timeoutMs: 20_000,
-  })
-  return page
-}
-
-/** Opens `hash` (the login form comes first), logs in, and waits until the view has loaded. */
-async function logIn(page: Page, login: string, hash: string) {
-  await page.goto(`/${hash}`)
-  await page.fill('#login', login)
-  await page.fill('#password', TEST_PASSWORD)
-  await page.click('button:has-text("Log in")')
-  await page.waitForSelector('.view[data-ready]')
-}
 
 /** Goes to `hash` as a typed address would, and waits for that page (by its title) to have loaded. */
 async function go(page: Page, hash: string, title: string) {
@@ -78,7 +58,7 @@ t.test(
   async (t) => {
     const node = await buildNode(t, { listen: true, env: { NODE_MAIL_DOMAIN: DOMAIN } })
     const admin = await buildUser(node, { role: 'admin', name: 'Ada Admin' })
-    const page = await openPage(t, node)
+    const page = await nodePage(t, browser, node)
     await logIn(page, admin.login, '#/settings/mail')
     const mailLinks = page.getByRole('navigation', { name: 'Incoming mail settings' })
     t.same(
@@ -261,7 +241,7 @@ t.test(
 t.test('a user who is not an administrator sees neither page, nor links to them', async (t) => {
   const node = await buildNode(t, { listen: true, env: { NODE_MAIL_DOMAIN: DOMAIN } })
   const user = await buildUser(node, { name: 'Uma User' })
-  const page = await openPage(t, node)
+  const page = await nodePage(t, browser, node)
   await logIn(page, user.login, '#/settings/mail/aliases')
   const notAllowed = page.locator('.view[data-ready] .empty', {
     hasText: 'Only administrators can see this page.',

@@ -1,9 +1,9 @@
 import type { Page } from 'playwright-core'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { RETRY_DELAYS_MS } from '../../node/src/webhooks/queue.ts'
 import { settled, startReceiver } from '../../node/test/fixtures/webhooks.ts'
-import { buildNode, buildRecord, buildUser, TEST_PASSWORD, type TestNode } from '../../node/test/helpers.ts'
-import { launchBrowser, newProfile } from './browser.ts'
+import { buildNode, buildRecord, buildUser } from '../../node/test/helpers.ts'
+import { launchBrowser, logIn, nodePage } from './browser.ts'
 
 /**
  * The administrator's Webhooks page in a real browser: adding an endpoint (a refused URL says why
@@ -13,26 +13,6 @@ import { launchBrowser, newProfile } from './browser.ts'
  */
 const browser = await launchBrowser(t)
 t.setTimeout(240_000)
-
-async function openPage(t: Test, node: TestNode): Promise<Page> {
-  const address = node.app.server.address()
-  if (!address || typeof address === 'string') throw new Error('the node is not listening')
-  const { page } = await newProfile(t, browser, {
-    baseURL: `http://127.0.0.1:${address.port}`,
-    // 20 s: in CI other heavy files share the machine's two cores.
-    timeoutMs: 20_000,
-  })
-  return page
-}
-
-/** Opens `hash` (the login form comes first), logs in, and waits until the view has loaded. */
-async function logIn(page: Page, login: string, hash: string) {
-  await page.goto(`/${hash}`)
-  await page.fill('#login', login)
-  await page.fill('#password', TEST_PASSWORD)
-  await page.click('button:has-text("Log in")')
-  await page.waitForSelector('.view[data-ready]')
-}
 
 /** The text of a confirmation the next click opens (the profile accepts it). */
 /** True when the page is no wider than the window: nothing scrolls sideways. */
@@ -56,7 +36,7 @@ t.test(
     const lead = await buildRecord(sarah, 'lead', { name: 'Big deal' })
     const receiver = await startReceiver(t)
     receiver.answerWith(() => ({ status: 500, body: 'database is down' }))
-    const page = await openPage(t, node)
+    const page = await nodePage(t, browser, node)
     await logIn(page, admin.login, '#/settings/webhooks')
     t.equal(
       await page.locator('.sidebar a[href="#/settings/webhooks"]').textContent(),
@@ -215,7 +195,7 @@ t.test(
 t.test('a user who is not an administrator sees neither the page nor a link to it', async (t) => {
   const node = await buildNode(t, { listen: true })
   const user = await buildUser(node, { name: 'Uma User' })
-  const page = await openPage(t, node)
+  const page = await nodePage(t, browser, node)
   await logIn(page, user.login, '#/settings/webhooks')
   await page
     .locator('.view[data-ready] .empty', { hasText: 'Only administrators can see this page.' })

@@ -19,14 +19,31 @@ import { nameResolver, parseValues } from './values.ts'
 
 type Site = { company: string; publicUrl: string; locale: string; currency: string }
 
+type CreateInput = {
+  principal: Principal
+  model: Model
+  values: unknown
+  site: Site
+  now: number
+  effects: Effects
+}
+
+type UpdateInput = {
+  principal: Principal
+  model: Model
+  record: RecordRow
+  version: number
+  values: unknown
+  site: Site
+  now: number
+  effects: Effects
+}
+
 /**
  * Creates a record: its values, a "<Model> created" message, the creator as follower, and the assignee
  * as follower (told they were assigned, unless they assigned themselves).
  */
-export function createRecord(
-  tx: Tx,
-  input: { principal: Principal; model: Model; values: unknown; site: Site; now: number; effects: Effects },
-): RecordRow {
+export function createRecord(tx: Tx, input: CreateInput): RecordRow {
   const record = insertRecord(tx, input)
   runRules(tx, {
     kind: 'create',
@@ -41,10 +58,7 @@ export function createRecord(
   return findRecord(tx, record.id) ?? record
 }
 
-function insertRecord(
-  tx: Tx,
-  input: { principal: Principal; model: Model; values: unknown; site: Site; now: number; effects: Effects },
-): RecordRow {
+function insertRecord(tx: Tx, input: CreateInput): RecordRow {
   const { principal, model } = input
   const values = parseValues(tx, model, input.values, { partial: false })
   const assigneeId = model.assigneeField
@@ -100,19 +114,7 @@ function insertRecord(
  * tracking message for the tracked fields that changed, with old → new as displayed, and notifies the
  * followers subscribed to updates. A newly assigned user follows the record and is told.
  */
-export function updateRecord(
-  tx: Tx,
-  input: {
-    principal: Principal
-    model: Model
-    record: RecordRow
-    version: number
-    values: unknown
-    site: Site
-    now: number
-    effects: Effects
-  },
-): RecordRow {
+export function updateRecord(tx: Tx, input: UpdateInput): RecordRow {
   const updated = writeUpdate(tx, input)
   runRules(tx, {
     kind: 'update',
@@ -126,19 +128,7 @@ export function updateRecord(
   return findRecord(tx, updated.id) ?? updated
 }
 
-function writeUpdate(
-  tx: Tx,
-  input: {
-    principal: Principal
-    model: Model
-    record: RecordRow
-    version: number
-    values: unknown
-    site: Site
-    now: number
-    effects: Effects
-  },
-): RecordRow {
+function writeUpdate(tx: Tx, input: UpdateInput): RecordRow {
   const { principal, model, record } = input
   if (input.version !== record.version)
     throw new NodeError(
