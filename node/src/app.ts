@@ -18,6 +18,7 @@ import { installIdempotency } from './api/idempotency.ts'
 import { installJsonParser } from './api/json-body.ts'
 import { attachmentRoutes } from './attachments/routes.ts'
 import { assertRouteAuth, installAuth } from './auth/plugin.ts'
+import { automationHookRoutes } from './automation/hook-routes.ts'
 import { automationRoutes } from './automation/routes.ts'
 import { chatterRoutes } from './chatter/routes.ts'
 import type { Config } from './config.ts'
@@ -214,6 +215,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writes: deps.writes,
     clock: deps.clock,
     registry: deps.registry,
+    config: deps.config,
+  })
+  await app.register(automationHookRoutes, {
+    db,
+    writes: deps.writes,
+    clock: deps.clock,
+    registry: deps.registry,
+    live: deps.live,
     config: deps.config,
   })
   await app.register(webRoutes)

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, createLogger } from './app.ts'
+import { AutomationRunner } from './automation/runner.ts'
 import type { Config } from './config.ts'
 import { Checkpointer } from './db/checkpointer.ts'
 import { type Database, openDatabase } from './db/client.ts'
@@ -30,6 +31,8 @@ export type Node = {
   mail: MailSender
   /** Queues each user's daily digest at their hour; `tick()` looks now. */
   digest: DigestScheduler
+  /** Runs the rules of queued events and the time-based rules; `tick()` looks now. */
+  automation: AutomationRunner
   /** Delivers outbound webhook messages; kicked after every commit. */
   webhooks: WebhookDispatcher
   /** Prunes old webhook deliveries and automation runs, hourly; `sweep()` does it now. */
@@ -77,7 +80,19 @@ export async function startNode(input: {
     publish: (events) => live.publish({ events }),
     timeoutMs: input.config.webhookTimeoutMs,
   })
-  live.onPublished = () => webhooks.kick()
+  const automation = new AutomationRunner({
+    database,
+    writes,
+    clock,
+    registry,
+    site: input.config,
+    log,
+    publish: (effects) => live.publish(effects),
+  })
+  live.onPublished = () => {
+    webhooks.kick()
+    automation.kick()
+  }
   const digest = new DigestScheduler({
     database,
     writes,
@@ -140,6 +155,8 @@ export async function startNode(input: {
   await webhooks.start()
   const housekeeping = new Housekeeping({ writes, clock, log })
   void housekeeping.sweep()
+  // Events queued before a stop, and time-based rules that fell due while the node was down.
+  void automation.tick()
   let url: string | undefined
   if (input.listen) url = await app.listen({ host: input.config.host, port: input.config.port })
   const smtpSettings = input.config.inboundSmtp
@@ -160,6 +177,7 @@ export async function startNode(input: {
     // A port taken or a certificate unreadable: nothing half-started is left behind.
     await ochat.close()
     await app.close()
+    await automation.close()
     await webhooks.close()
     await housekeeping.close()
     await digest.close()
@@ -176,6 +194,7 @@ export async function startNode(input: {
     mail,
     digest,
     webhooks,
+    automation,
     housekeeping,
     config: input.config,
     clock,
@@ -187,6 +206,8 @@ export async function startNode(input: {
       // The relay socket first: deliveries being stored finish and are acknowledged, nothing new starts.
       await ochat.close()
       await app.close()
+      // Rules running finish; what they queue is sent by the dispatcher's and sender's last passes.
+      await automation.close()
       // Calls under way finish and are recorded while the database is open.
       await webhooks.close()
       await housekeeping.close()

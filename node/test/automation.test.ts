@@ -196,7 +196,7 @@ t.test('rules are checked against their model when saved', async (t) => {
     ],
     [
       { trigger: { kind: 'create' }, before: { field: 'stage', op: 'set' } },
-      /before: a record being created has no values before/,
+      /before: a create trigger has no values before a change/,
     ],
     [
       { trigger: { kind: 'set', field: 'stage', value: 'Won' } },

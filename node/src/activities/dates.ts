@@ -130,3 +130,8 @@ export function shiftByDays(epochMs: number, days: number, timeZone: string): nu
   const moved = parseDate(addDays(formatDate(clock.year, clock.month, clock.day), days))
   return instantOf({ ...clock, ...moved }, timeZone) + (epochMs % 1000)
 }
+
+/** The instant a date begins on the wall clock of `timeZone` (its midnight, or the first hour after a DST gap). */
+export function startOfDay(date: string, timeZone: string): number {
+  return instantOf({ ...parseDate(date), hour: 0, minute: 0, second: 0 }, timeZone)
+}

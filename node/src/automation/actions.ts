@@ -1,28 +1,31 @@
 import { addDelay, localDate } from '../activities/dates.ts'
 import { resolveAssignee, resolveType, scheduleActivity } from '../activities/schedule-activity.ts'
 import type { Principal } from '../auth/principal.ts'
-import { escapeHtml } from '../chatter/body.ts'
 import { postMessage } from '../chatter/post-message.ts'
 import type { Tx } from '../db/client.ts'
 import { follow, unfollow } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
-import { displayValue } from '../models/fields.ts'
-import type { Model } from '../models/registry.ts'
-import { partnerIdsOfUsers } from '../people/repository.ts'
+import type { Model, ModelRegistry } from '../models/registry.ts'
 import type { RecordRow } from '../records/repository.ts'
-import { nameResolver } from '../records/values.ts'
 import { updateRecord } from '../records/write-record.ts'
+import { createFromRule } from './actions-create.ts'
+import { callWebhook, sendEmail } from './actions-send.ts'
+import { fill, partnerInField, type Site } from './record-values.ts'
 import type { Action } from './schema.ts'
 
-export type Site = { company: string; publicUrl: string; locale: string; currency: string }
+export type { Site } from './record-values.ts'
 
-type Context = {
+export type Context = {
   model: Model
   record: RecordRow
   principal: Principal
   site: Site
   now: number
   effects: Effects
+  /** The rule running: a webhook it calls names it. */
+  rule: { id: number; name: string }
+  /** Where a record of another model is created finds that model. */
+  registry: ModelRegistry
 }
 
 /**
@@ -52,6 +55,7 @@ export function runAction(tx: Tx, action: Action, context: Context): { record: R
       const updated = updateRecord(tx, {
         principal,
         model,
+        registry: context.registry,
         record,
         version: record.version,
         values: action.values,
@@ -97,14 +101,7 @@ export function runAction(tx: Tx, action: Action, context: Context): { record: R
     case 'add_followers': {
       const ids = new Set(action.partnerIds)
       if (action.field !== undefined) {
-        const value = record.values[action.field]
-        const field = model.fields.find((candidate) => candidate.name === action.field)
-        const partnerId =
-          typeof value !== 'number'
-            ? undefined
-            : field?.type === 'user'
-              ? partnerIdsOfUsers(tx, [value]).get(value)
-              : value
+        const partnerId = partnerInField(tx, model, record, action.field)
         if (partnerId !== undefined) ids.add(partnerId)
       }
       let added = 0
@@ -130,44 +127,11 @@ export function runAction(tx: Tx, action: Action, context: Context): { record: R
         context.effects.events.push({ scope: 'record', recordId: record.id, type: 'followers.changed' })
       return { record, said: `removed ${removed} follower${removed === 1 ? '' : 's'}` }
     }
+    case 'create_record':
+      return createFromRule(tx, action, context)
+    case 'send_email':
+      return { record, said: sendEmail(tx, action, context) }
+    case 'call_webhook':
+      return { record, said: callWebhook(tx, action, context) }
   }
 }
-
-/**
- * `{{field}}` placeholders filled with the record's values as people read them (a user's name, a
- * stage's label, an amount with its currency), `{{name}}` too; all of it HTML-escaped. An "@" that
- * could start a mention in a value is followed by a word joiner: a record's values (a mail's subject,
- * say) must not mention anyone in the rule's name.
- */
-export function fill(
-  tx: Tx,
-  template: string,
-  input: { record: RecordRow; model: Model; site: Site; timeZone: string },
-): string {
-  const { record, model } = input
-  const display = {
-    locale: input.site.locale,
-    currency: input.site.currency,
-    timeZone: input.timeZone,
-    nameOf: nameResolver(tx),
-  }
-  const shown = (name: string): string => {
-    if (name === 'id') return String(record.id)
-    if (name === 'name') return record.name
-    const field = model.fields.find((candidate) => candidate.name === name)
-    return field ? (displayValue(field, record.values[name], display) ?? '') : ''
-  }
-  // split() with a capture group: the field names land at the odd positions.
-  const parts = template.split(PLACEHOLDER)
-  const text = parts
-    .map((part, i) =>
-      i % 2 === 0 ? escapeHtml(part) : escapeHtml(shown(part)).replace(MENTION_AT, '@\u2060'),
-    )
-    .join('')
-  return `<p>${text.replace(/\n/g, '<br>')}</p>`
-}
-
-/** An "@" where a mention could start (chatter/mentions.ts): not inside an address. */
-const MENTION_AT = /(?<![\p{L}\p{N}@._-])@/gu
-
-export const PLACEHOLDER = /\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/

@@ -1,10 +1,12 @@
 import { eq } from 'drizzle-orm'
 import { resolveAssignee, resolveType } from '../activities/schedule-activity.ts'
 import type { Tx } from '../db/client.ts'
-import { partners } from '../db/schema.ts'
+import { webhookEndpoints } from '../db/schema.ts'
 import { valueSchema } from '../models/fields.ts'
-import type { Model } from '../models/registry.ts'
+import type { Model, ModelRegistry } from '../models/registry.ts'
+import { candidates } from '../notifications/repository.ts'
 import { parseValues } from '../records/values.ts'
+import { PLACEHOLDER } from './record-values.ts'
 import type { Action, Condition, Trigger } from './schema.ts'
 
 type Values = Record<string, unknown>
@@ -48,6 +50,9 @@ function compare(op: 'gt' | 'gte' | 'lt' | 'lte', actual: unknown, value: unknow
   if (op === 'lt') return a < b
   return a <= b
 }
+
+/** What a time-based trigger may count from besides the model's date and datetime fields. */
+export const TIME_FIELDS = new Set(['createdAt', 'updatedAt', 'activityDeadline'])
 
 const ORDERED = new Set(['integer', 'float', 'monetary', 'date', 'datetime'])
 const TEXT = new Set(['char', 'text', 'selection'])
@@ -112,10 +117,24 @@ export function ruleProblems(
     const field = known(rule.trigger.field, 'trigger.field')
     if (field) valueProblem(field, rule.trigger.value, 'trigger.value')
   }
-  if (rule.before !== null && rule.trigger.kind === 'create')
-    problems.push('before: a record being created has no values before; use "after"')
+  if (rule.trigger.kind === 'time' && !TIME_FIELDS.has(rule.trigger.field)) {
+    const field = known(rule.trigger.field, 'trigger.field')
+    if (field && field.type !== 'date' && field.type !== 'datetime')
+      problems.push(`trigger.field: ${field.name} is ${field.type}, not a date or a datetime`)
+  }
+  if (rule.before !== null && rule.trigger.kind !== 'update' && rule.trigger.kind !== 'set')
+    problems.push(`before: a ${rule.trigger.kind} trigger has no values before a change; use "after"`)
   check(rule.before, 'before')
   check(rule.after, 'after')
+  /** Placeholders name fields of the model; `outside`: the text leaves the company, so no restricted field. */
+  const template = (text: string, at: string, outside: string | null) => {
+    for (const name of placeholdersOf(text)) {
+      if (name === 'name' || name === 'id') continue
+      const field = known(name, at)
+      if (field?.restricted && outside !== null)
+        problems.push(`${at}: ${name} is for internal users only: ${outside}`)
+    }
+  }
   rule.actions.forEach((action, i) => {
     const path = `actions[${i}]`
     if (action.type === 'schedule_activity' && 'field' in action.assignee) {
@@ -130,35 +149,61 @@ export function ruleProblems(
     }
     if (action.type === 'add_followers' && action.partnerIds.length === 0 && action.field === undefined)
       problems.push(`${path}: name partnerIds, a field, or both`)
+    // A message reaches followers outside the company; a restricted field is for internal users.
     if (action.type === 'post_message')
-      for (const name of placeholdersOf(action.body)) {
-        if (name === 'name' || name === 'id') continue
-        const field = known(name, `${path}.body`)
-        // A message reaches followers outside the company; a restricted field is for internal users.
-        if (field?.restricted && action.kind === 'message')
-          problems.push(`${path}.body: ${name} is for internal users only: use it in a note`)
+      template(action.body, `${path}.body`, action.kind === 'message' ? 'use it in a note' : null)
+    if (action.type === 'send_email') {
+      const outside = 'an email leaves the node'
+      template(action.subject, `${path}.subject`, outside)
+      template(action.body, `${path}.body`, outside)
+      if (action.to.field !== undefined) {
+        const field = known(action.to.field, `${path}.to.field`)
+        if (field && field.type !== 'user' && field.type !== 'partner')
+          problems.push(`${path}.to.field: ${field.name} is neither a user nor a partner field`)
       }
+      if (action.to.partnerIds.length === 0 && action.to.field === undefined)
+        problems.push(`${path}.to: name partnerIds, a field, or both`)
+    }
+    // Whether a restricted value may go into the new record is up to its field: checked with the
+    // other model, in actionProblems.
+    if (action.type === 'create_record')
+      for (const [name, value] of Object.entries(action.values))
+        if (typeof value === 'string') template(value, `${path}.values.${name}`, null)
   })
   return problems
 }
 
 /** The field names a template's `{{…}}` placeholders name. */
 export function placeholdersOf(template: string): string[] {
-  return [...template.matchAll(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)].map((match) => match[1] as string)
+  return [...template.matchAll(new RegExp(PLACEHOLDER.source, 'g'))].map((match) => match[1] as string)
 }
 
 /**
- * What the database says is wrong with a rule's actions: values the model refuses, an activity type
- * or a user that does not exist, contacts that do not exist. Checked on save, so that a rule cannot
- * refuse every later change for a mistake made when it was written.
+ * What the database says is wrong with a rule's actions: values a model refuses, an activity type
+ * or a user that does not exist, contacts that do not exist or cannot be emailed, a model or a
+ * webhook endpoint that does not exist. Checked on save, so that a rule cannot refuse every later
+ * change for a mistake made when it was written.
  */
-export function actionProblems(tx: Tx, model: Model, actions: Action[]): string[] {
+export function actionProblems(
+  tx: Tx,
+  model: Model,
+  actions: Action[],
+  registry: Pick<ModelRegistry, 'byName'>,
+): string[] {
   const problems: string[] = []
   const attempt = (path: string, work: () => unknown) => {
     try {
       work()
     } catch (error) {
       problems.push(`${path}: ${(error as { detail?: string }).detail ?? (error as Error).message}`)
+    }
+  }
+  const contacts = (ids: number[], path: string, emailed: boolean) => {
+    const found = new Map(candidates(tx, ids).map((candidate) => [candidate.partnerId, candidate]))
+    for (const id of ids) {
+      const contact = found.get(id)
+      if (!contact) problems.push(`${path}: there is no contact ${id}`)
+      else if (emailed && !contact.email) problems.push(`${path}: ${contact.name} has no email address`)
     }
   }
   for (const [i, action] of actions.entries()) {
@@ -173,9 +218,35 @@ export function actionProblems(tx: Tx, model: Model, actions: Action[]): string[
       }
     }
     if (action.type === 'add_followers' || action.type === 'remove_followers')
-      for (const id of action.partnerIds)
-        if (!tx.select({ id: partners.id }).from(partners).where(eq(partners.id, id)).get())
-          problems.push(`${path}.partnerIds: there is no contact ${id}`)
+      contacts(action.partnerIds, `${path}.partnerIds`, false)
+    if (action.type === 'send_email') contacts(action.to.partnerIds, `${path}.to.partnerIds`, true)
+    if (action.type === 'call_webhook' && !endpointExists(tx, action.endpointId))
+      problems.push(`${path}.endpointId: there is no webhook endpoint ${action.endpointId}`)
+    if (action.type === 'create_record') {
+      const target = registry.byName(action.model)
+      if (!target) {
+        problems.push(`${path}.model: there is no model "${action.model}"`)
+        continue
+      }
+      // A template counts as the value it will be: present, and text.
+      attempt(`${path}.values`, () => parseValues(tx, target, action.values, { partial: false }))
+      for (const [name, value] of Object.entries(action.values)) {
+        if (typeof value !== 'string' || target.fields.find((field) => field.name === name)?.restricted)
+          continue
+        for (const placeholder of placeholdersOf(value))
+          if (model.fields.find((field) => field.name === placeholder)?.restricted)
+            problems.push(
+              `${path}.values.${name}: ${placeholder} is for internal users only, and ${target.name}'s ${name} is not`,
+            )
+      }
+    }
   }
   return problems
+}
+
+function endpointExists(tx: Tx, id: number): boolean {
+  return (
+    tx.select({ id: webhookEndpoints.id }).from(webhookEndpoints).where(eq(webhookEndpoints.id, id)).get() !==
+    undefined
+  )
 }

@@ -1,11 +1,11 @@
 import { asc, eq, sql } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
-import { once } from '../db/raw.ts'
+import { connectionOf, once } from '../db/raw.ts'
 import { automationRules, automationRuns, partners, users } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import type { Effects, LiveEvent } from '../live/events.ts'
-import type { Model } from '../models/registry.ts'
+import type { Model, ModelRegistry } from '../models/registry.ts'
 import { findRecord, type RecordRow } from '../records/repository.ts'
 import { runAction, type Site } from './actions.ts'
 import { meets } from './conditions.ts'
@@ -16,20 +16,28 @@ import type { Action, Condition, Trigger } from './schema.ts'
 export const MAX_DEPTH = 5
 
 export type RuleRow = typeof automationRules.$inferSelect
-type Rule = Omit<RuleRow, 'trigger' | 'before' | 'after' | 'actions'> & {
+export type Rule = Omit<RuleRow, 'trigger' | 'before' | 'after' | 'actions'> & {
   trigger: Trigger
   before: Condition | null
   after: Condition | null
   actions: Action[]
 }
 
-/** A change to a record, as the rules see it. */
+/** What happened to a record, as the rules see it. */
 export type RecordChange = {
-  kind: 'create' | 'update'
+  /**
+   * create and update: a write; message_received and ochat_failed: an event after the fact; webhook:
+   * an integrator called the rule's URL; time: a time-based rule's moment came.
+   */
+  kind: 'create' | 'update' | 'message_received' | 'ochat_failed' | 'webhook' | 'time'
+  /** How a received message came in. */
+  via?: 'email' | 'ochat'
   model: Model
+  /** Where the actions find other models (a record created of another model). */
+  registry: ModelRegistry
   /** The record as it is now. */
   record: RecordRow
-  /** Its values before an update; null on creation. */
+  /** Its values before an update; null otherwise. */
   before: Record<string, unknown> | null
   site: Site
   now: number
@@ -53,10 +61,10 @@ const ranInChange = new Set<string>()
  * transaction: their writes commit or roll back with it. A failing action throws AutomationError,
  * which refuses the whole change (422) naming the rule.
  */
-export function runRules(tx: Tx, change: RecordChange): void {
+export function runRules(tx: Tx, change: RecordChange): number {
   const rules = rulesOf(tx, change.model.id)
-  if (rules.length === 0) return
-  withinChange(() => runMatching(tx, rules, change))
+  if (rules.length === 0) return 0
+  return withinChange(() => runMatching(tx, rules, change))
 }
 
 /** Nesting of changes (rules' writes within a change): the outermost one's end forgets what ran. */
@@ -72,42 +80,81 @@ function withinChange<T>(work: () => T): T {
   }
 }
 
-function runMatching(tx: Tx, rules: Rule[], change: RecordChange): void {
+/** Answers how many of the rules ran. */
+function runMatching(tx: Tx, rules: Rule[], change: RecordChange): number {
   let current = change.record
-  let ran = false
+  let ran = 0
   for (const rule of rules) {
-    // A rule never triggers itself again, through its own writes or another rule's.
-    const key = `${rule.id}:${change.record.id}`
-    if (chain.includes(rule.id) || ranInChange.has(key)) continue
     // An earlier rule's actions may have changed the record: the next one sees it as it is now.
-    if (ran) current = findRecord(tx, current.id) ?? current
-    if (!fires(rule, change, current.values)) continue
-    if (chain.length >= MAX_DEPTH) {
-      logRun(tx, rule, change, 'skipped', `a chain of ${MAX_DEPTH} rules ran before it: stopped there`)
-      continue
-    }
-    ran = true
-    ranInChange.add(key)
-    const principal = authorOf(tx, rule)
-    if (!principal) {
-      // Its author left or is no longer an administrator: the rule waits for an administrator to
-      // save it again, and the change goes through.
-      logRun(
-        tx,
-        rule,
-        change,
-        'skipped',
-        'its author is no longer an active administrator: save it again to run it as you',
-      )
-      continue
-    }
+    if (ran > 0) current = findRecord(tx, current.id) ?? current
+    if (runOne(tx, rule, { ...change, record: current })) ran++
+  }
+  return ran
+}
+
+/**
+ * Runs one rule on its own (an integrator called its URL, its time came), in the transaction given:
+ * answers whether it ran. A failure throws AutomationError, as a rule run by a write does.
+ */
+export function runRule(tx: Tx, rule: Rule, change: RecordChange): boolean {
+  return withinChange(() => runOne(tx, rule, change))
+}
+
+/**
+ * For what already happened (a message came in, a moment came): each rule in its own savepoint, so
+ * one that fails is rolled back and logged alone while the others run. Answers how many ran.
+ */
+export function runRulesApart(
+  tx: Tx,
+  change: RecordChange,
+  rules: Rule[] = rulesOf(tx, change.model.id),
+): number {
+  let ran = 0
+  for (const rule of rules) {
+    // An earlier rule's actions may have changed the record, or deleted it.
+    const record = ran > 0 ? findRecord(tx, change.record.id) : change.record
+    if (!record) break
     try {
-      const done = runActions(tx, rule, { ...change, record: current }, principal)
-      logRun(tx, rule, change, 'done', done.join('; '))
+      if (connectionOf(tx).transaction(() => runRule(tx, rule, { ...change, record }))()) ran++
     } catch (error) {
-      if (error instanceof AutomationError) throw error
-      throw new AutomationError(rule, error, change.kind === 'create' ? null : change.record.id)
+      if (!(error instanceof AutomationError)) throw error
+      logRun(tx, rule, change, 'failed', error.logged)
     }
+  }
+  return ran
+}
+
+/** Runs the rule if the change fires it; answers whether its actions ran. */
+function runOne(tx: Tx, rule: Rule, change: RecordChange): boolean {
+  // A rule never triggers itself again, through its own writes or another rule's.
+  const key = `${rule.id}:${change.record.id}`
+  if (chain.includes(rule.id) || ranInChange.has(key)) return false
+  if (!fires(rule, change, change.record.values)) return false
+  if (chain.length >= MAX_DEPTH) {
+    logRun(tx, rule, change, 'skipped', `a chain of ${MAX_DEPTH} rules ran before it: stopped there`)
+    return false
+  }
+  ranInChange.add(key)
+  const principal = authorOf(tx, rule)
+  if (!principal) {
+    // Its author left or is no longer an administrator: the rule waits for an administrator to
+    // save it again, and the change goes through.
+    logRun(
+      tx,
+      rule,
+      change,
+      'skipped',
+      'its author is no longer an active administrator: save it again to run it as you',
+    )
+    return false
+  }
+  try {
+    const done = runActions(tx, rule, change, principal)
+    logRun(tx, rule, change, 'done', done.join('; '))
+    return true
+  } catch (error) {
+    if (error instanceof AutomationError) throw error
+    throw new AutomationError(rule, error, change.kind === 'create' ? null : change.record.id)
   }
 }
 
@@ -119,7 +166,7 @@ export function runActions(tx: Tx, rule: Rule, change: RecordChange, principal: 
     chain.push(rule.id)
     try {
       for (const action of rule.actions) {
-        const outcome = runAction(tx, action, { ...change, record, principal })
+        const outcome = runAction(tx, action, { ...change, record, principal, rule })
         record = outcome.record
         done.push(outcome.said)
       }
@@ -133,20 +180,29 @@ export function runActions(tx: Tx, rule: Rule, change: RecordChange, principal: 
 /** Whether the change is one the rule waits for, and the record meets its conditions. */
 export function fires(
   rule: Rule,
-  change: Pick<RecordChange, 'kind' | 'before'>,
+  change: Pick<RecordChange, 'kind' | 'before' | 'via'>,
   values: Record<string, unknown>,
 ): boolean {
   const before = change.before
   const trigger = rule.trigger
-  if (trigger.kind === 'create' && change.kind !== 'create') return false
-  if (trigger.kind === 'update') {
-    if (change.kind !== 'update' || before === null) return false
-    const watched = trigger.fields.length > 0 ? trigger.fields : Object.keys({ ...before, ...values })
-    if (!watched.some((field) => !same(before[field], values[field]))) return false
-  }
-  if (trigger.kind === 'set') {
-    if (!same(values[trigger.field], trigger.value)) return false
-    if (before !== null && same(before[trigger.field], trigger.value)) return false
+  switch (trigger.kind) {
+    case 'update': {
+      if (change.kind !== 'update' || before === null) return false
+      const watched = trigger.fields.length > 0 ? trigger.fields : Object.keys({ ...before, ...values })
+      if (!watched.some((field) => !same(before[field], values[field]))) return false
+      break
+    }
+    case 'set':
+      if (change.kind !== 'create' && change.kind !== 'update') return false
+      if (!same(values[trigger.field], trigger.value)) return false
+      if (before !== null && same(before[trigger.field], trigger.value)) return false
+      break
+    case 'message_received':
+      if (change.kind !== 'message_received') return false
+      if (trigger.via !== 'any' && trigger.via !== change.via) return false
+      break
+    default:
+      if (trigger.kind !== change.kind) return false
   }
   if (rule.before && (before === null || !meets(rule.before, before))) return false
   return rule.after === null || meets(rule.after, values)
@@ -157,7 +213,7 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 /** The model's active rules, in order. */
-function rulesOf(tx: Tx, modelId: number): Rule[] {
+export function rulesOf(tx: Tx, modelId: number): Rule[] {
   const rows = once(tx, 'automation.rulesOf', () =>
     tx
       .select()

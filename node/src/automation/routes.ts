@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import { decodeCursor, itemsOf, PageQuerySchema, page, pageOf } from '../api/pagination.ts'
 import { IdParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
+import { randomToken } from '../auth/tokens.ts'
 import type { Db, Tx } from '../db/client.ts'
 import { automationRules, automationRuns } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
@@ -16,6 +17,7 @@ import type { Site } from './actions.ts'
 import { actionProblems, meets, ruleProblems } from './conditions.ts'
 import { authorOf, parsed, type RuleRow, runActions } from './engine.ts'
 import { RuleError } from './errors.ts'
+import { hookUrl } from './hook-routes.ts'
 import {
   DryRunSchema,
   DryRunViewSchema,
@@ -23,6 +25,7 @@ import {
   RuleUpdateSchema,
   RuleViewSchema,
   RunViewSchema,
+  type Trigger,
 } from './schema.ts'
 
 const admin = { access: 'user', scope: 'admin', admin: true } as const
@@ -37,8 +40,12 @@ export async function automationRoutes(
   const { db, writes, clock, registry } = opts
   const routes = app.withTypeProvider<ZodTypeProvider>()
   const present = (row: RuleRow): z.output<typeof RuleViewSchema> => {
-    const { modelId, ...rule } = parsed(row)
-    return { ...rule, model: registry.byId(modelId)?.name ?? '' }
+    const { modelId, hookToken, checkedUntil: _, ...rule } = parsed(row)
+    return {
+      ...rule,
+      model: registry.byId(modelId)?.name ?? '',
+      hookUrl: hookToken === null ? null : hookUrl(opts.config.publicUrl, hookToken),
+    }
   }
   const modelNamed = (name: string) => {
     const model = registry.byName(name)
@@ -73,16 +80,24 @@ export async function automationRoutes(
       },
     },
     async (request, reply) => {
-      const { userId } = principalOf(request)
-      const { model: modelName, ...rule } = request.body
+      const principal = principalOf(request)
+      const { model: modelName, ...body } = request.body
       const model = modelNamed(modelName)
       const now = clock.now()
+      const rule = { ...body, trigger: withZone(body.trigger, principal.timeZone) }
       const row = await writes.run((tx) => {
-        const problems = [...ruleProblems(model, rule), ...actionProblems(tx, model, rule.actions)]
+        const problems = [...ruleProblems(model, rule), ...actionProblems(tx, model, rule.actions, registry)]
         if (problems.length > 0) throw new RuleError(problems)
         return tx
           .insert(automationRules)
-          .values({ ...rule, modelId: model.id, createdBy: userId, createdAt: now, updatedAt: now })
+          .values({
+            ...rule,
+            ...triggerColumns(rule.trigger, null, now),
+            modelId: model.id,
+            createdBy: principal.userId,
+            createdAt: now,
+            updatedAt: now,
+          })
           .returning()
           .get()
       })
@@ -116,23 +131,64 @@ export async function automationRoutes(
       },
     },
     async (request) => {
-      const { userId } = principalOf(request)
+      const principal = principalOf(request)
       const now = clock.now()
       const row = await writes.run((tx) => {
         const current = parsed(ruleOf(tx, request.params.id))
-        const next = { ...current, ...request.body }
+        const body = {
+          ...request.body,
+          ...(request.body.trigger ? { trigger: withZone(request.body.trigger, principal.timeZone) } : {}),
+        }
+        const next = { ...current, ...body }
         const model = registry.byId(current.modelId)
         if (!model) throw new NodeError('E_NOT_FOUND', `the model of rule ${current.id} is gone`)
-        const problems = [...ruleProblems(model, next), ...actionProblems(tx, model, next.actions)]
+        const problems = [...ruleProblems(model, next), ...actionProblems(tx, model, next.actions, registry)]
         if (problems.length > 0) throw new RuleError(problems)
+        // A new trigger, or a rule switched back on, starts from now: what fell due before is not fired.
+        const restarts =
+          JSON.stringify(next.trigger) !== JSON.stringify(current.trigger) || (next.active && !current.active)
+            ? triggerColumns(next.trigger, current.hookToken, now)
+            : {}
         return tx
           .update(automationRules)
-          .set({ ...request.body, createdBy: userId, updatedAt: Math.max(now, current.updatedAt + 1) })
+          .set({
+            ...body,
+            ...restarts,
+            createdBy: principal.userId,
+            updatedAt: Math.max(now, current.updatedAt + 1),
+          })
           .where(eq(automationRules.id, current.id))
           .returning()
           .get()
       })
       return present(row as RuleRow)
+    },
+  )
+
+  routes.post(
+    '/api/v1/automation-rules/:id/rotate-hook',
+    {
+      config: admin,
+      schema: {
+        summary:
+          'A new secret URL for a webhook-triggered rule (administrators): the old one stops working at once',
+        params: IdParams,
+        response: { 200: RuleViewSchema, 404: notFound, 409: refusal('Not a webhook rule (E_CONFLICT)') },
+      },
+    },
+    async (request) => {
+      const row = await writes.run((tx) => {
+        const rule = parsed(ruleOf(tx, request.params.id))
+        if (rule.trigger.kind !== 'webhook')
+          throw new NodeError('E_CONFLICT', `rule ${rule.id} is not triggered by a webhook: it has no URL`)
+        return tx
+          .update(automationRules)
+          .set({ hookToken: randomToken() })
+          .where(eq(automationRules.id, rule.id))
+          .returning()
+          .get() as RuleRow
+      })
+      return present(row)
     },
   )
 
@@ -217,6 +273,7 @@ export async function automationRoutes(
               {
                 kind: 'update',
                 model,
+                registry,
                 record,
                 before: record.values,
                 site: opts.config,
@@ -248,6 +305,22 @@ export async function automationRoutes(
 class DryRun extends Error {
   constructor(readonly result: { matches: boolean; effects: string[]; error: string | null }) {
     super('dry run')
+  }
+}
+
+/** A time-based trigger without a zone reads dates and days in its author's. */
+function withZone(trigger: Trigger, timeZone: string): Trigger {
+  return trigger.kind === 'time' && trigger.timeZone === undefined ? { ...trigger, timeZone } : trigger
+}
+
+/**
+ * The columns a trigger keeps beside it: a webhook rule's secret (kept while it stays a webhook rule),
+ * and where a time-based rule starts looking for what falls due.
+ */
+function triggerColumns(trigger: Trigger, hookToken: string | null, now: number) {
+  return {
+    hookToken: trigger.kind === 'webhook' ? (hookToken ?? randomToken()) : null,
+    checkedUntil: trigger.kind === 'time' ? now : null,
   }
 }
 

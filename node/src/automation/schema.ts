@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { TimeZoneSchema } from '../people/schema.ts'
 
 /** A value a condition compares with: what record values hold. */
 const Scalar = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])
@@ -29,6 +30,8 @@ export const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
   ]),
 )
 
+export const TIME_UNITS = ['minutes', 'hours', 'days'] as const
+
 export const TriggerSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('create') }),
   z.strictObject({
@@ -43,6 +46,35 @@ export const TriggerSchema = z.discriminatedUnion('kind', [
     kind: z.literal('set'),
     field: FieldName.meta({ description: 'Such as stage, the assignee, a tag or a state' }),
     value: Scalar.meta({ description: 'Fires when the field takes this value (on creation too)' }),
+  }),
+  z.strictObject({
+    kind: z.literal('time'),
+    field: FieldName.meta({
+      description:
+        'A date or datetime field, `createdAt`, `updatedAt`, or `activityDeadline` (each open activity’s deadline)',
+    }),
+    offset: z
+      .int()
+      .min(-525_600)
+      .max(525_600)
+      .meta({ description: 'How long after the field’s time it fires; negative: before' }),
+    unit: z.enum(TIME_UNITS).meta({ description: 'Days are calendar days in the time zone' }),
+    timeZone: TimeZoneSchema.optional().meta({
+      description: 'IANA zone dates and days are read in; the author’s when left out',
+    }),
+  }),
+  z.strictObject({
+    kind: z.literal('message_received'),
+    via: z
+      .enum(['any', 'email', 'ochat'])
+      .default('any')
+      .meta({ description: 'A message that came in on the record by email, by O’Chat, or either' }),
+  }),
+  z.strictObject({ kind: z.literal('ochat_failed') }).meta({
+    description: 'An O’Chat message sent about one of the model’s records failed to reach the partner',
+  }),
+  z.strictObject({ kind: z.literal('webhook') }).meta({
+    description: 'An integrator POSTs `{recordId}` to the rule’s secret `hookUrl`',
   }),
 ])
 export type Trigger = z.output<typeof TriggerSchema>
@@ -88,6 +120,31 @@ export const ActionSchema = z.discriminatedUnion('type', [
     type: z.literal('remove_followers'),
     partnerIds: z.array(z.int().positive()).min(1).max(50),
   }),
+  z.strictObject({
+    type: z.literal('create_record'),
+    model: z.string().min(1).max(64).meta({ description: 'The model of the new record' }),
+    values: z.record(z.string(), z.unknown()).meta({
+      description:
+        'Its values, checked like a record write; text may hold {{field}} placeholders of this record',
+    }),
+  }),
+  z.strictObject({
+    type: z.literal('send_email'),
+    to: z.strictObject({
+      partnerIds: z.array(z.int().positive()).max(50).default([]),
+      field: FieldName.optional().meta({
+        description: 'Also the partner or user in this field of the record',
+      }),
+    }),
+    subject: z.string().min(1).max(300).meta({ description: 'A template, like the body' }),
+    body: Template,
+  }),
+  z.strictObject({
+    type: z.literal('call_webhook'),
+    endpointId: z.int().positive().meta({
+      description: 'An outbound webhook endpoint: it gets a signed `automation.fired` event with the record',
+    }),
+  }),
 ])
 export type Action = z.output<typeof ActionSchema>
 
@@ -124,6 +181,10 @@ export const RuleViewSchema = z.object({
   actions: z.array(ActionSchema),
   active: z.boolean(),
   sequence: z.int(),
+  hookUrl: z
+    .string()
+    .nullable()
+    .meta({ description: 'A webhook-triggered rule’s secret URL: integrators POST `{recordId}` to it' }),
   createdBy: z.int(),
   createdAt: z.int(),
   updatedAt: z.int(),

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 import { bool, json, ms } from './core-schema.ts'
 
 /**
@@ -22,12 +22,42 @@ export const automationRules = sqliteTable(
     active: bool('active').notNull().default(true),
     /** Rules of a model run in this order, then by id. */
     sequence: integer('sequence').notNull().default(10),
+    /** A webhook-triggered rule's secret: the last part of the URL integrators POST to. */
+    hookToken: text('hook_token'),
+    /**
+     * A time-based rule has looked at every time up to here: the scheduler's next pass fires what fell
+     * due after it, so a node that was down catches up. Set to the save time when the trigger changes.
+     */
+    checkedUntil: ms('checked_until'),
     /** The administrator the actions run as: their name authors what the rule posts. */
     createdBy: integer('created_by').notNull(),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (table) => [index('automation_rules_model').on(table.modelId, table.sequence, table.id)],
+  (table) => [
+    index('automation_rules_model').on(table.modelId, table.sequence, table.id),
+    uniqueIndex('automation_rules_hook').on(table.hookToken),
+  ],
+)
+
+/**
+ * Each (time-based rule, record, time value) the scheduler has handled, fired or not for its
+ * conditions: written with the firing's actions, so a pass cut short by a crash goes on where it stopped
+ * and nothing fires twice, even when the value comes back or the rule's offset changes.
+ */
+export const automationFirings = sqliteTable(
+  'automation_firings',
+  {
+    ruleId: integer('rule_id').notNull(),
+    recordId: integer('record_id').notNull(),
+    /** The field's value that fell due (an activity's deadline is keyed by the activity too). */
+    value: text('value').notNull(),
+    at: ms('at').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.ruleId, table.recordId, table.value] }),
+    index('automation_firings_at').on(table.at),
+  ],
 )
 
 export const automationRuns = sqliteTable(
@@ -49,3 +79,18 @@ export const automationRuns = sqliteTable(
     index('automation_runs_failed').on(table.id).where(sql`${table.outcome} = 'failed'`),
   ],
 )
+
+/**
+ * What happened to a record that rules run on after the fact, in their own transaction: a message that
+ * came in (by email or O'Chat) and an O'Chat message that failed. Written in the transaction of the
+ * event, so a crash loses none; a failing rule cannot refuse what already happened.
+ */
+export const automationQueue = sqliteTable('automation_queue', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** message_received | ochat_failed */
+  kind: text('kind').$type<'message_received' | 'ochat_failed'>().notNull(),
+  recordId: integer('record_id').notNull(),
+  /** For a message received: email or ochat. */
+  via: text('via').$type<'email' | 'ochat'>(),
+  at: ms('at').notNull(),
+})

@@ -98,7 +98,7 @@ export async function recordRoutes(
       const values = request.body.values
       const now = opts.clock.now()
       const record = await opts.writes
-        .run((tx) => createRecord(tx, { principal, model, values, site, now, effects }))
+        .run((tx) => createRecord(tx, { principal, model, registry, values, site, now, effects }))
         .catch((error) => keepFailedRun(opts.writes, error, now, (events) => opts.live.publish({ events })))
       opts.live.publish(effects)
       // A new record has sent no email yet.
@@ -154,6 +154,7 @@ export async function recordRoutes(
           const updated = updateRecord(tx, {
             principal,
             model: loaded.model,
+            registry,
             record: loaded.record,
             version: body.version,
             values: body.values,

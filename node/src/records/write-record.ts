@@ -8,7 +8,7 @@ import { records } from '../db/schema.ts'
 import { NodeError } from '../errors.ts'
 import { follow } from '../followers/repository.ts'
 import type { Effects } from '../live/events.ts'
-import type { Model } from '../models/registry.ts'
+import type { Model, ModelRegistry } from '../models/registry.ts'
 import { messageMail } from '../notifications/mail-content.ts'
 import { notifyMessage } from '../notifications/notify.ts'
 import { partnerIdsOfUsers } from '../people/repository.ts'
@@ -22,6 +22,8 @@ type Site = { company: string; publicUrl: string; locale: string; currency: stri
 type CreateInput = {
   principal: Principal
   model: Model
+  /** For the rules the write runs, whose actions may create records of other models. */
+  registry: ModelRegistry
   values: unknown
   site: Site
   now: number
@@ -31,6 +33,7 @@ type CreateInput = {
 type UpdateInput = {
   principal: Principal
   model: Model
+  registry: ModelRegistry
   record: RecordRow
   version: number
   values: unknown
@@ -48,6 +51,7 @@ export function createRecord(tx: Tx, input: CreateInput): RecordRow {
   runRules(tx, {
     kind: 'create',
     model: input.model,
+    registry: input.registry,
     record,
     before: null,
     site: input.site,
@@ -119,6 +123,7 @@ export function updateRecord(tx: Tx, input: UpdateInput): RecordRow {
   runRules(tx, {
     kind: 'update',
     model: input.model,
+    registry: input.registry,
     record: updated,
     before: input.record.values,
     site: input.site,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { getTableName, sql } from 'drizzle-orm'
+import { eq, getTableName, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
@@ -19,6 +19,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'ochat.message.status_changed',
   'ochat.connection.changed',
   'mail.bounced',
+  // Sent only to the endpoint a rule names (automation/actions-send.ts), whatever it subscribed to.
+  'automation.fired',
 ] as const
 export const WebhookEventTypeSchema = z.enum(WEBHOOK_EVENT_TYPES)
 export type WebhookEventType = z.infer<typeof WebhookEventTypeSchema>
@@ -58,7 +60,29 @@ export function emitWebhook(tx: Tx, event: WebhookEvent): number {
   const wanted = targets
     .map((row): Target => ({ id: row.id, events: JSON.parse(row.events), internal: row.internal === 1 }))
     .filter((target) => wants(target, event))
-  if (wanted.length === 0) return 0
+  return queueFor(tx, wanted, event)
+}
+
+/**
+ * Queues an event for one endpoint, whatever event types it subscribed to: an automation rule names
+ * it. In the change's transaction, as `emitWebhook`. False: there is no such endpoint.
+ */
+export function emitWebhookTo(tx: Tx, endpointId: number, event: WebhookEvent): boolean {
+  const target = tx
+    .select({ id: webhookEndpoints.id, internal: webhookEndpoints.internal })
+    .from(webhookEndpoints)
+    .where(eq(webhookEndpoints.id, endpointId))
+    .get()
+  if (!target) return false
+  // As if it subscribed to every type: an internal event still reaches only an internal endpoint.
+  const anyType: Target = { ...target, events: [] }
+  queueFor(tx, wants(anyType, event) ? [anyType] : [], event)
+  return true
+}
+
+/** One message per target, the body built once for each kind of target (with internal data or not). */
+function queueFor(tx: Tx, targets: Target[], event: WebhookEvent): number {
+  if (targets.length === 0) return 0
   const bodies = new Map<boolean, string>()
   const bodyFor = (internal: boolean) => {
     const full = internal && event.internalData !== undefined
@@ -84,7 +108,7 @@ export function emitWebhook(tx: Tx, event: WebhookEvent): number {
       })
       .prepare(),
   )
-  for (const target of wanted)
+  for (const target of targets)
     insert.run({
       endpointId: target.id,
       eventId: newEventId(),
@@ -92,7 +116,7 @@ export function emitWebhook(tx: Tx, event: WebhookEvent): number {
       payload: bodyFor(target.internal),
       now: event.now,
     })
-  return wanted.length
+  return targets.length
 }
 
 export function wants(target: Target, event: Pick<WebhookEvent, 'type' | 'internal'>): boolean {

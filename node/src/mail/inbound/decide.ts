@@ -148,6 +148,7 @@ export function routeAndPost(
       runRules(tx, {
         kind: 'create',
         model,
+        registry: deps.registry,
         record,
         before: null,
         site: deps.config,

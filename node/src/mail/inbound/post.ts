@@ -1,4 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
+import { queueRuleEvent } from '../../automation/runner.ts'
 import { escapeHtml } from '../../chatter/body.ts'
 import { insertMessage, subtypeByKey } from '../../chatter/repository.ts'
 import type { Tx } from '../../db/client.ts'
@@ -128,6 +129,7 @@ export function postEmail(
     type: 'message.created',
     messageId: message.id,
   })
+  queueRuleEvent(tx, { kind: 'message_received', recordId: record.id, via: 'email', now: input.now })
   return message.id
 }
 

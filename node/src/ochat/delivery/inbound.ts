@@ -11,6 +11,7 @@ import {
 } from '@ochat/shared-protocol'
 import type { Clock } from '@ochat/shared-protocol/server'
 import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import { queueRuleEvent } from '../../automation/runner.ts'
 import { sanitizeBody } from '../../chatter/body.ts'
 import type { Db, Tx } from '../../db/client.ts'
 import { once } from '../../db/raw.ts'
@@ -280,6 +281,8 @@ function storeMessage(
         })),
       )
       .run()
+  if (row.recordId !== null)
+    queueRuleEvent(tx, { kind: 'message_received', recordId: row.recordId, via: 'ochat', now: input.now })
   return row
 }
 

@@ -1,4 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
+import { queueRuleEvent } from '../../automation/runner.ts'
 import type { Tx } from '../../db/client.ts'
 import { inList, once } from '../../db/raw.ts'
 import { type OchatStatus, ochatMessages } from '../../db/schema.ts'
@@ -122,6 +123,10 @@ export function applyStatus(tx: Tx, row: MessageRow, change: StatusChange): Mess
   updateMessage(tx, row.id, set)
   const moved = { ...row, ...set }
   if (row.direction === 'out' && moved.status !== row.status) ochatStatusWebhook(tx, moved, change.at)
+  // Failed for good: the relay gave up, or the partner's mail server bounced it (an email channel).
+  const lost = moved.status === 'failed' || moved.status === 'bounced'
+  if (row.direction === 'out' && lost && moved.status !== row.status && moved.recordId !== null)
+    queueRuleEvent(tx, { kind: 'ochat_failed', recordId: moved.recordId, now: change.at })
   return moved
 }
 
