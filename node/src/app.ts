@@ -90,9 +90,24 @@ export function createLogger(
     {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]'],
+      serializers: {
+        req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
+          method: req.method,
+          url: withoutSecrets(req.url),
+          host: req.hostname,
+          remoteAddress: req.ip,
+        }),
+      },
     },
     stream,
   ) as FastifyBaseLogger
+}
+
+/** Paths whose last part is a secret (a calendar feed, an email's links, a rule's URL): logged without it. */
+const SECRET_PATH = /^(\/(?:api\/v1\/automation-hooks|ical|mail\/files|mail\/unfollow)\/)[^/?#]+/
+
+export function withoutSecrets(url: string): string {
+  return url.replace(SECRET_PATH, '$1…')
 }
 
 /** JSON bodies; attachments stream through their own route with their own limit. */

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
 import { DOMAIN, leadWithEmailedMessage, mail, setup } from './fixtures/mail/inbound.ts'
@@ -25,7 +26,18 @@ async function runs(admin: Actor, ruleId: number) {
 }
 
 t.test('an integrator calls a rule’s secret URL: it runs on the record, once per call', async (t) => {
-  const node = await buildNode(t, { listen: true, env: { NODE_PUBLIC_URL: 'https://crm.acme.test' } })
+  const logged: string[] = []
+  const logStream = new Writable({
+    write(chunk, _encoding, done) {
+      logged.push(String(chunk))
+      done()
+    },
+  })
+  const node = await buildNode(t, {
+    listen: true,
+    env: { NODE_PUBLIC_URL: 'https://crm.acme.test', NODE_LOG_LEVEL: 'info' },
+    logStream,
+  })
   const admin = await buildUser(node, { name: 'Ada Admin', role: 'admin' })
   const sarah = await buildUser(node, { name: 'Sarah Sales' })
   const made = await admin.call('POST', '/api/v1/automation-rules', {
@@ -102,6 +114,16 @@ t.test('an integrator calls a rule’s secret URL: it runs on the record, once p
     { trigger: 'webhook', outcome: 'done', recordId: lead.id },
     { trigger: 'webhook', outcome: 'done', recordId: lead.id },
   ])
+
+  const secret = path.split('/').at(-1) as string
+  t.ok(
+    logged.some((line) => line.includes('/api/v1/automation-hooks/…')),
+    'calls are logged, without their secret',
+  )
+  t.notOk(
+    logged.some((line) => line.includes(secret)),
+    'the secret never is',
+  )
 
   const seen = await sarah.call('GET', `/api/v1/automation-rules/${made.body.id}`)
   t.equal(seen.status, 403, 'only administrators see a rule and its URL')

@@ -361,3 +361,22 @@ t.test('a time trigger is checked on save', async (t) => {
   )
   await refused({ kind: 'time', field: 'sla_deadline', offset: 1, unit: 'weeks' }, /trigger.unit/, 400)
 })
+
+t.test('what fired is remembered 90 days, then forgotten without firing again', async (t) => {
+  const { node, admin, sarah } = await scene(t)
+  await rule(admin, {
+    name: 'At the deadline',
+    trigger: { kind: 'time', field: 'sla_deadline', offset: 0, unit: 'minutes' },
+  })
+  const ticket = await buildRecord(sarah, 'ticket', { name: 'Desk', sla_deadline: '2026-11-25T10:30:00Z' })
+  node.clock.advance(HOUR)
+  await node.automation.tick()
+  const firings = () =>
+    (node.database.sqlite.prepare('select count(*) as n from automation_firings').get() as { n: number }).n
+  t.equal(firings(), 1)
+  node.clock.advance(91 * 24 * HOUR)
+  await node.housekeeping.sweep()
+  t.equal(firings(), 0, 'pruned with the run log')
+  await node.automation.tick()
+  t.equal(reminders(node, ticket.id).length, 1, 'and it does not fire again')
+})

@@ -1,11 +1,14 @@
 import { getTableName } from 'drizzle-orm'
 import type { Tx } from './client.ts'
 import { once } from './raw.ts'
-import { automationRuns, webhookAttempts, webhookMessages } from './schema.ts'
+import { automationFirings, automationRuns, webhookAttempts, webhookMessages } from './schema.ts'
 
 /** Webhook messages delivered or failed for good are kept this long, with their attempts. */
 export const WEBHOOK_RETENTION_MS = 30 * 24 * 3_600_000
-/** Automation runs are kept this long. */
+/**
+ * Automation runs are kept this long, and so are the time-based firings: a moment that long past is
+ * behind every rule's `checkedUntil`, so forgetting it cannot make it fire again.
+ */
 export const RUN_RETENTION_MS = 90 * 24 * 3_600_000
 /** Rows removed per statement, so one sweep never holds the write queue for long. */
 const BATCH = 5_000
@@ -15,7 +18,7 @@ const BATCH = 5_000
  * payloads can be large) and old automation runs. Pending and paused deliveries stay whatever their
  * age. Answers how many rows went; a full batch means there may be more.
  */
-export function pruneHistory(tx: Tx, now: number): { messages: number; runs: number } {
+export function pruneHistory(tx: Tx, now: number): { messages: number; runs: number; firings: number } {
   const messages = getTableName(webhookMessages)
   const attempts = getTableName(webhookAttempts)
   const runsTable = getTableName(automationRuns)
@@ -38,7 +41,13 @@ export function pruneHistory(tx: Tx, now: number): { messages: number; runs: num
       `delete from ${runsTable} where id in (select id from ${runsTable} where at < ? order by id limit ${BATCH})`,
     ),
   ).run(now - RUN_RETENTION_MS).changes
-  return { messages: old.length, runs }
+  const firingsTable = getTableName(automationFirings)
+  const firings = once(tx, 'housekeeping.firings', (sqlite) =>
+    sqlite.prepare(
+      `delete from ${firingsTable} where rowid in (select rowid from ${firingsTable} where at < ? order by at limit ${BATCH})`,
+    ),
+  ).run(now - RUN_RETENTION_MS).changes
+  return { messages: old.length, runs, firings }
 }
 
 /** Prunes once an hour on the node's clock (and at start), batch after batch while there is more. */
@@ -69,7 +78,7 @@ export class Housekeeping {
     try {
       for (;;) {
         const removed = await this.deps.writes.run((tx) => pruneHistory(tx, this.deps.clock.now()))
-        if (removed.messages < BATCH && removed.runs < BATCH) return
+        if (removed.messages < BATCH && removed.runs < BATCH && removed.firings < BATCH) return
       }
     } catch (error) {
       // History left for the next hour: nothing a user waits for.

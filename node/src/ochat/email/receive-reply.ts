@@ -1,6 +1,7 @@
 import { newId } from '@ochat/shared-protocol'
 import { and, eq, inArray } from 'drizzle-orm'
 import { insertAttachment } from '../../attachments/repository.ts'
+import { queueRuleEvent } from '../../automation/runner.ts'
 import type { Tx } from '../../db/client.ts'
 import { ochatEmailSends, ochatFiles, ochatMessages } from '../../db/schema.ts'
 import type { Effects } from '../../live/events.ts'
@@ -170,6 +171,9 @@ export function receivePartnerReply(
     sentAt: null,
     outboxDueAt: null,
   })
+  // It came in by email, though on an O'Chat channel: rules waiting for email hear of it.
+  if (row.recordId !== null)
+    queueRuleEvent(tx, { kind: 'message_received', recordId: row.recordId, via: 'email', now })
   // The partner's Message-ID threads our next email under this one; a mail without one gets ours.
   const emailMessageId = mail.messageId ?? `ochat.in.${newId(now)}@email-partner.invalid`
   updateMessage(tx, row.id, { emailMessageId })
