@@ -42,26 +42,28 @@ t.test('an administrator writes a rule, sees it run when a lead is won, and dry-
   await form.getByLabel('Trigger').selectOption('set')
   await form.getByLabel('Field', { exact: true }).selectOption('stage')
   await form.getByLabel('Value', { exact: true }).selectOption({ label: 'Won' })
-  // A placeholder naming a field leads do not have: refused, with the node's reason beside the form.
-  await form
-    .getByLabel('Actions')
-    .fill(JSON.stringify([{ type: 'post_message', kind: 'note', body: 'Won: {{colour}}' }]))
+  // The form starts with one action, a note; its text names a field leads do not have: refused, with
+  // the node's reason beside the form and beside the action's text.
+  const note = form.locator('.automation-action').first()
+  t.equal(await note.getByLabel('Kind').inputValue(), 'note', 'a note to begin with')
+  await note.getByLabel('Text').fill('Won: {{colour}}')
   await form.getByRole('button', { name: 'Create rule' }).click()
   const problems = form.locator('.automation-problems')
   await problems.waitFor()
   t.match(await problems.textContent(), /actions\[0\]\.body: the lead model has no field "colour"/)
-  t.match(await form.locator('[id$="-actions-error"]').textContent(), /no field "colour"/)
-  t.equal(await form.getByLabel('Actions').getAttribute('aria-invalid'), 'true', 'the box is marked')
+  t.match(await note.locator('.field-error').textContent(), /no field "colour"/)
+  t.equal(await note.getByLabel('Text').getAttribute('aria-invalid'), 'true', 'the text is marked')
   t.same((await admin.call('GET', '/api/v1/automation-rules')).body.items, [], 'nothing was saved')
 
-  await form
-    .getByLabel('Actions')
-    .fill(JSON.stringify([{ type: 'post_message', kind: 'note', body: 'Won: {{name}}' }]))
+  await note.getByLabel('Text').fill('Won: {{name}}')
   await form.getByRole('button', { name: 'Create rule' }).click()
   const row = page.locator('tr.automation-rule')
   await row.waitFor()
-  const [, model, trigger, state, count] = await row.getByRole('cell').allTextContents()
-  t.same([model, trigger, state, count], ['Lead', 'when stage is set to Won', 'Active', '1 action'])
+  const [, model, trigger, state, actions] = await row.getByRole('cell').allTextContents()
+  t.same(
+    [model, trigger, state, actions],
+    ['Lead', 'when stage is set to Won', 'Active', 'log a note: “Won: {{name}}”'],
+  )
   t.equal(
     await page.locator('form.automation-form .automation-error').isHidden(),
     true,

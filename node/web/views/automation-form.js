@@ -1,37 +1,24 @@
 import { ApiError, api } from '../api.js'
 import { h, replace } from '../dom.js'
+import { actionList, NO_ACTIONS } from './automation-actions.js'
+import { hookPanel } from './automation-hook.js'
+import { triggerControls } from './automation-trigger.js'
 import { field } from './mail-alias-form.js'
 
 /** The automation pages' addresses, for the sidebar link, its highlight, and each rule's runs. */
 export const AUTOMATION_HASH = '#/settings/automation'
 export const ruleHash = (id) => `${AUTOMATION_HASH}/${id}`
 
-/** Field types whose values are numbers on the wire (ids included). */
-const NUMERIC = new Set(['integer', 'float', 'monetary', 'user', 'partner'])
-
-/** What the actions box starts with: the action most rules begin with, a note on the record. */
+/** What a new rule's actions start with: the action most rules begin with, a note on the record. */
 const EXAMPLE_ACTIONS = [{ type: 'post_message', kind: 'note', body: 'Stage reached on {{name}}' }]
-
-/** When a rule fires, in a person's words: "when created", "when stage is set to Won", "when updated (Stage)". */
-export function triggerInWords(trigger, model) {
-  const fieldOf = (name) => model?.fields.find((item) => item.name === name)
-  if (trigger.kind === 'create') return 'when created'
-  if (trigger.kind === 'update') {
-    const labels = trigger.fields.map((name) => fieldOf(name)?.label.toLowerCase() ?? name)
-    return labels.length === 0 ? 'when updated' : `when updated (${labels.join(', ')})`
-  }
-  const watched = fieldOf(trigger.field)
-  const choice = watched?.choices?.find((item) => item.value === trigger.value)
-  const value = choice?.label ?? (trigger.value === null ? 'nothing' : String(trigger.value))
-  return `when ${watched?.label.toLowerCase() ?? trigger.field} is set to ${value}`
-}
 
 /**
  * "New rule" (or, given `rule`, its edit): name, model, trigger, the conditions before and after the
- * change and the actions as JSON, and whether it is active. The node checks the rule against its model;
- * its reasons show beside the form, each by the part of the rule it is about.
+ * change (JSON), the actions, each with its own controls, and whether it is active. The node checks
+ * the rule against its model; its reasons show beside the form, each by the part of the rule it is
+ * about. A webhook rule being edited shows its secret URL; `onRotated` gets the rule with a new one.
  */
-export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null }) {
+export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null, onRotated }) {
   const prefix = rule ? `automation-edit-${rule.id}` : 'automation-new'
   const id = (part) => `${prefix}-${part}`
   const name = h('input', { id: id('name'), type: 'text', maxLength: 200, value: rule?.name ?? '' })
@@ -42,30 +29,23 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
       h('option', { value: item.name, text: item.label, selected: item.name === (rule?.model ?? 'lead') }),
     ),
   )
-  const kind = h(
-    'select',
-    { id: id('kind') },
-    [
-      ['create', 'When a record is created'],
-      ['update', 'When a record is updated'],
-      ['set', 'When a field is set to a value'],
-    ].map(([value, text]) => h('option', { value, text, selected: value === (rule?.trigger.kind ?? 'set') })),
-  )
-  const watched = h('select', { id: id('field'), attrs: { 'aria-label': 'Field' } })
-  const valueCell = h('span', { class: 'automation-value' })
-  let value = null
-  const changed = h('input', {
-    id: id('fields'),
-    type: 'text',
-    placeholder: 'stage, user_id (empty: any change)',
-    value: rule?.trigger.kind === 'update' ? rule.trigger.fields.join(', ') : '',
-    attrs: { 'aria-label': 'Changed fields' },
+  const modelOf = () => models.find((item) => item.name === model.value)
+  const trigger = triggerControls({
+    id,
+    modelOf,
+    initial: rule?.trigger ?? null,
+    hooked: Boolean(rule?.hookUrl),
+  })
+  const actions = actionList(ctx, { id, models, modelOf, initial: rule?.actions ?? EXAMPLE_ACTIONS })
+  model.addEventListener('change', () => {
+    trigger.refresh()
+    actions.modelChanged()
   })
   const json = (part, text, placeholder) =>
     h('textarea', {
       id: id(part),
       class: 'automation-json',
-      rows: part === 'actions' ? 6 : 3,
+      rows: 3,
       spellcheck: false,
       placeholder,
       value: text,
@@ -77,59 +57,12 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
     '{ "field": "expected_revenue", "op": "gte", "value": 1000 }',
   )
   const before = json('before', pretty(rule?.before), '{ "field": "stage", "op": "ne", "value": "won" }')
-  const actions = json('actions', pretty(rule?.actions ?? EXAMPLE_ACTIONS), '')
   const active = h('input', { id: id('active'), type: 'checkbox', checked: rule?.active ?? true })
-
-  const modelOf = () => models.find((item) => item.name === model.value)
-  /** The field choices of the model chosen, and a value input that fits the field watched. */
-  function renderTrigger(initial) {
-    const fields = modelOf()?.fields ?? []
-    const chosen = initial?.field ?? watched.value ?? 'stage'
-    replace(
-      watched,
-      fields.map((item) =>
-        h('option', { value: item.name, text: item.label, selected: item.name === chosen }),
-      ),
-    )
-    const target = fields.find((item) => item.name === watched.value)
-    value = target?.choices
-      ? h(
-          'select',
-          { id: id('value'), attrs: { 'aria-label': 'Value' } },
-          target.choices.map((choice) =>
-            h('option', {
-              value: choice.value,
-              text: choice.label,
-              selected: choice.value === initial?.value,
-            }),
-          ),
-        )
-      : h('input', {
-          id: id('value'),
-          type: 'text',
-          value: initial?.value === undefined || initial.value === null ? '' : String(initial.value),
-          attrs: { 'aria-label': 'Value' },
-        })
-    replace(valueCell, value)
-    const shown = kind.value
-    watched.hidden = shown !== 'set'
-    valueCell.hidden = shown !== 'set'
-    changed.hidden = shown !== 'update'
-  }
-  model.addEventListener('change', () => renderTrigger(null))
-  watched.addEventListener('change', () => renderTrigger(null))
-  kind.addEventListener('change', () => renderTrigger({ field: watched.value }))
-  renderTrigger(rule?.trigger.kind === 'set' ? rule.trigger : null)
 
   const fields = {
     name: field({ id: id('name'), label: 'Name', required: true, control: name }),
     model: field({ id: id('model'), label: 'Model', control: model }),
-    trigger: field({
-      id: id('kind'),
-      label: 'Trigger',
-      control: kind,
-      cell: h('div', { class: 'automation-trigger' }, kind, watched, valueCell, changed),
-    }),
+    trigger: field({ id: id('kind'), label: 'Trigger', control: trigger.control, cell: trigger.cell }),
     after: field({
       id: id('after'),
       label: 'Condition after',
@@ -146,8 +79,9 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
       id: id('actions'),
       label: 'Actions',
       required: true,
-      control: actions,
-      hint: 'JSON list, run in order: post_message, set_values, schedule_activity, add_followers, remove_followers. {{field}} in a text is the record’s value.',
+      control: actions.control,
+      cell: actions.nodes,
+      hint: 'Run in order. {{field}} in a text is the record’s value.',
     }),
     active: field({
       id: id('active'),
@@ -156,6 +90,13 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
       cell: h('label', { class: 'webhook-event' }, active, ' Runs on every matching change'),
     }),
   }
+  const hook =
+    rule?.hookUrl && rule.trigger.kind === 'webhook'
+      ? [
+          h('label', { htmlFor: id('hook-url'), text: 'Secret URL' }),
+          hookPanel(ctx, { rule, id: id('hook-url'), onRotated }),
+        ]
+      : null
   const error = h('div', { class: 'form-error automation-error', hidden: true, attrs: { role: 'alert' } })
   const submit = h('button', { type: 'submit', class: 'primary', text: rule ? 'Save rule' : 'Create rule' })
 
@@ -171,29 +112,18 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
     }
   }
 
-  function triggerValue() {
-    if (kind.value === 'create') return { kind: 'create' }
-    if (kind.value === 'update') {
-      const names = changed.value.split(',').map((item) => item.trim())
-      return { kind: 'update', fields: names.filter(Boolean) }
-    }
-    const type = modelOf()?.fields.find((item) => item.name === watched.value)?.type
-    const text = value.value.trim()
-    let typed = text
-    if (text === '') typed = null
-    else if (NUMERIC.has(type)) typed = Number(text)
-    else if (type === 'boolean') typed = text === 'true'
-    return { kind: 'set', field: watched.value, value: typed }
-  }
-
   function showRefusal(failure) {
     const reason = failure.reason.replace(/^[a-z-]+: /, '')
     const problems = failure.details.length
       ? failure.details.map((item) => `${item.path}: ${item.message}`)
       : reason.split('; ').filter(Boolean)
     for (const problem of problems) {
+      const text = problem.slice(problem.indexOf(':') + 1).trim()
+      // "actions[2].subject: …" goes beside the third action's subject.
+      const action = /^actions\[(\d+)\](?:\.([A-Za-z]+))?/.exec(problem)
+      if (action && actions.show(Number(action[1]), action[2], text)) continue
       const part = /^([a-z]+)/i.exec(problem)?.[1]
-      if (part && fields[part]) fields[part].show(problem.slice(problem.indexOf(':') + 1).trim())
+      if (part && fields[part]) fields[part].show(text)
     }
     replace(
       error,
@@ -207,6 +137,32 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
     error.hidden = false
   }
 
+  /** The rule as the API takes it, or undefined after saying beside the form what is missing. */
+  function read() {
+    if (name.value.trim() === '') {
+      fields.name.show('Give the rule a name.', true)
+      return undefined
+    }
+    const when = trigger.read()
+    if (when.problem) {
+      fields.trigger.show(when.problem)
+      when.control.focus()
+      return undefined
+    }
+    const body = {
+      name: name.value.trim(),
+      trigger: when.trigger,
+      after: parsed(after, 'after', null),
+      before: parsed(before, 'before', null),
+      actions: actions.read(),
+      active: active.checked,
+    }
+    if (body.actions?.length === 0) fields.actions.show(NO_ACTIONS, true)
+    if ([body.after, body.before, body.actions].includes(undefined) || body.actions.length === 0)
+      return undefined
+    return body
+  }
+
   const form = h(
     'form',
     {
@@ -217,16 +173,9 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
           event.preventDefault()
           error.hidden = true
           for (const item of Object.values(fields)) item.show(null)
-          if (name.value.trim() === '') return fields.name.show('Give the rule a name.', true)
-          const body = {
-            name: name.value.trim(),
-            trigger: triggerValue(),
-            after: parsed(after, 'after', null),
-            before: parsed(before, 'before', null),
-            actions: parsed(actions, 'actions', []),
-            active: active.checked,
-          }
-          if ([body.after, body.before, body.actions].includes(undefined)) return
+          actions.clear()
+          const body = read()
+          if (!body) return
           submit.disabled = true
           try {
             const saved = rule
@@ -246,7 +195,8 @@ export function ruleForm(ctx, { models, rule = null, onSaved, onCancel = null })
     h(
       'div',
       { class: 'field-grid alias-grid' },
-      Object.values(fields).map((item) => item.nodes),
+      // The secret URL of a webhook rule goes right under its trigger, which it belongs to.
+      Object.entries(fields).map(([key, item]) => (key === 'trigger' ? [item.nodes, hook] : item.nodes)),
     ),
     error,
     h(

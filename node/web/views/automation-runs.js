@@ -1,6 +1,8 @@
 import { api } from '../api.js'
 import { formatTime, h, replace } from '../dom.js'
-import { AUTOMATION_HASH, triggerInWords } from './automation-form.js'
+import { AUTOMATION_HASH } from './automation-form.js'
+import { hookPanel } from './automation-hook.js'
+import { triggerInWords } from './automation-words.js'
 import { forbidden, isForbidden } from './mail-settings.js'
 
 const PAGE_SIZE = 50
@@ -142,6 +144,7 @@ export async function renderAutomationRuns(ctx, container, ruleId) {
         text: rule.active ? 'Active' : 'Inactive',
       }),
     ),
+    rule.hookUrl && rule.trigger.kind === 'webhook' ? hookPanel(ctx, { rule }) : null,
     dryRunForm(ctx, ruleId),
     h('div', { class: 'automation-runs-header' }, h('h2', { text: 'Runs' }), refresh),
     table,

@@ -1,6 +1,9 @@
 import { api } from '../api.js'
 import { h, replace } from '../dom.js'
-import { AUTOMATION_HASH, ruleForm, ruleHash, triggerInWords } from './automation-form.js'
+import { contactName, loadContacts } from './automation-contacts.js'
+import { AUTOMATION_HASH, ruleForm, ruleHash } from './automation-form.js'
+import { hookPanel } from './automation-hook.js'
+import { actionInWords, triggerInWords } from './automation-words.js'
 import { forbidden, isForbidden } from './mail-settings.js'
 
 /** The sidebar's entry, under Settings: only administrators get it. */
@@ -22,11 +25,14 @@ export async function renderAutomation(ctx, container) {
   }
   let rules
   let models
+  let endpoints
   try {
-    ;[rules, models] = await Promise.all([
+    ;[rules, models, endpoints] = await Promise.all([
       api('GET', '/api/v1/automation-rules').then((page) => page.items),
       api('GET', '/api/v1/models').then((page) => page.items),
+      api('GET', '/api/v1/webhooks/endpoints').then((page) => page.items),
     ])
+    await loadContacts(rules.flatMap(contactsOf))
   } catch (error) {
     // The role was taken away after the app loaded: the node refuses, and the page says what any user sees.
     if (!isForbidden(error)) throw error
@@ -59,11 +65,32 @@ export async function renderAutomation(ctx, container) {
     { class: 'empty automation-empty', hidden: true },
     h('p', { text: 'No rules yet: records change only when people change them.' }),
     h('p', {
-      text: 'A rule watches one model’s records and, when one is created or a field takes a value, posts a note, sets values, schedules an activity or changes its followers.',
+      text: 'A rule watches one model’s records and, when one is created or changes, a date comes near, a message comes in or an integrator calls it, posts a note, sends an email, sets values, schedules an activity, creates a record, calls a webhook or changes its followers.',
     }),
   )
   /** Where the new-rule form, or the edit of one rule, goes. */
   const formSlot = h('div', { class: 'automation-form-slot' })
+  /** A webhook rule just saved: its secret URL, to hand to the integrator. */
+  const hookSlot = h('div', { class: 'automation-hook-slot' })
+
+  function showHook(rule) {
+    if (!rule.hookUrl || rule.trigger.kind !== 'webhook') return replace(hookSlot)
+    replace(
+      hookSlot,
+      h(
+        'section',
+        { class: 'sheet automation-hook-saved' },
+        h('h2', { text: `Secret URL of ${rule.name}` }),
+        hookPanel(ctx, { rule, onRotated: update }),
+      ),
+    )
+  }
+
+  /** Names the contacts of rules saved since the page loaded, then shows the list. */
+  async function saved(rule) {
+    await loadContacts(contactsOf(rule)).catch(ctx.report)
+    showHook(rule)
+  }
 
   function render() {
     rows.replaceChildren(...rules.map(ruleRow))
@@ -76,7 +103,8 @@ export async function renderAutomation(ctx, container) {
       formSlot,
       ruleForm(ctx, {
         models,
-        onSaved: (rule) => {
+        onSaved: async (rule) => {
+          await saved(rule)
           rules = [...rules, rule]
           render()
           showNewForm()
@@ -90,13 +118,16 @@ export async function renderAutomation(ctx, container) {
     const form = ruleForm(ctx, {
       models,
       rule,
-      onSaved: (saved) => {
-        update(saved)
+      onSaved: async (rule) => {
+        await saved(rule)
+        update(rule)
         showNewForm()
-        ctx.notify(`Rule ${saved.name} saved`)
+        ctx.notify(`Rule ${rule.name} saved`)
       },
       onCancel: showNewForm,
+      onRotated: update,
     })
+    replace(hookSlot)
     replace(formSlot, form)
     form.scrollIntoView({ block: 'start' })
     form.querySelector('input')?.focus()
@@ -116,7 +147,7 @@ export async function renderAutomation(ctx, container) {
         attrs: { 'aria-label': `${label} ${rule.name}` },
         on: { click: () => void action(rule) },
       })
-    const count = rule.actions.length
+    const words = { model: modelNamed(rule.model), models, names: contactName, endpoints }
     return h(
       'tr',
       { class: 'automation-rule', dataset: { id: String(rule.id), active: String(rule.active) } },
@@ -143,11 +174,15 @@ export async function renderAutomation(ctx, container) {
           text: rule.active ? 'Active' : 'Inactive',
         }),
       ),
-      h('td', {
-        class: 'automation-count',
-        dataset: { label: 'Actions' },
-        text: `${count} ${count === 1 ? 'action' : 'actions'}`,
-      }),
+      h(
+        'td',
+        { class: 'automation-action-words', dataset: { label: 'Actions' } },
+        h(
+          'ol',
+          {},
+          rule.actions.map((action) => h('li', { text: actionInWords(action, words) })),
+        ),
+      ),
       h(
         'td',
         {},
@@ -202,8 +237,14 @@ export async function renderAutomation(ctx, container) {
     }),
     table,
     empty,
+    hookSlot,
     formSlot,
   )
   render()
   showNewForm()
+}
+
+/** The contacts a rule's actions name, to show them by name. */
+function contactsOf(rule) {
+  return rule.actions.flatMap((action) => action.partnerIds ?? action.to?.partnerIds ?? [])
 }
