@@ -26,10 +26,10 @@ export type Rule = Omit<RuleRow, 'trigger' | 'before' | 'after' | 'actions'> & {
 /** What happened to a record, as the rules see it. */
 export type RecordChange = {
   /**
-   * create and update: a write; message_received and ochat_failed: an event after the fact; webhook:
+   * create, update and archive: a write; message_received and ochat_failed: an event after the fact; webhook:
    * an integrator called the rule's URL; time: a time-based rule's moment came.
    */
-  kind: 'create' | 'update' | 'message_received' | 'ochat_failed' | 'webhook' | 'time'
+  kind: 'create' | 'update' | 'archive' | 'message_received' | 'ochat_failed' | 'webhook' | 'time'
   /** How a received message came in. */
   via?: 'email' | 'ochat'
   model: Model

@@ -47,6 +47,7 @@ export const TriggerSchema = z.discriminatedUnion('kind', [
     field: FieldName.meta({ description: 'Such as stage, the assignee, a tag or a state' }),
     value: Scalar.meta({ description: 'Fires when the field takes this value (on creation too)' }),
   }),
+  z.strictObject({ kind: z.literal('archive') }).meta({ description: 'A record is archived' }),
   z.strictObject({
     kind: z.literal('time'),
     field: FieldName.meta({

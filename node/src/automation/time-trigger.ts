@@ -58,7 +58,7 @@ function sourceOf(trigger: TimeTrigger, model: Model): Source {
     const column = trigger.field === 'createdAt' ? 'created_at' : 'updated_at'
     return {
       sql: `select id as recordId, ${column} as sort, id, cast(${column} as text) as key from records
-        where model_id = @modelId and ${column} between @lo and @hi
+        where model_id = @modelId and archived_at is null and ${column} between @lo and @hi
         and ${notFired('records.id', `cast(${column} as text)`)} ${page(column, 'id')}`,
       bounds: (lo, hi) => [lo, hi],
       instant: (sort) => Number(sort),
@@ -68,7 +68,7 @@ function sourceOf(trigger: TimeTrigger, model: Model): Source {
     return {
       sql: `select a.record_id as recordId, a.deadline as sort, a.id as id, a.id || '@' || a.deadline as key
         from activities a join records r on r.id = a.record_id
-        where r.model_id = @modelId and a.status = 'open' and a.deadline between @lo and @hi
+        where r.model_id = @modelId and r.archived_at is null and a.status = 'open' and a.deadline between @lo and @hi
         and ${notFired('a.record_id', `a.id || '@' || a.deadline`)} ${page('a.deadline', 'a.id')}`,
       bounds: (lo, hi) => [localDate(lo, zone), localDate(hi, zone)],
       instant: (sort) => startOfDay(String(sort), zone),
@@ -77,7 +77,7 @@ function sourceOf(trigger: TimeTrigger, model: Model): Source {
   const value = `json_extract("values", '$.${trigger.field}')`
   return {
     sql: `select id as recordId, ${value} as sort, id, ${value} as key from records
-      where model_id = @modelId and ${value} between @lo and @hi
+      where model_id = @modelId and archived_at is null and ${value} between @lo and @hi
       and ${notFired('records.id', value)} ${page(value, 'id')}`,
     // A date is its midnight in the zone; a datetime is stored as UTC ISO text, which sorts as time does.
     bounds: (lo, hi) =>

@@ -183,6 +183,8 @@ export const records = sqliteTable(
     createdBy: integer('created_by').references(() => users.id),
     /** Value of the model's assignee field, copied here so "own records" stays one indexed lookup. */
     assigneeId: integer('assignee_id').references(() => users.id),
+    /** Archived: out of the model's list and of time-based rules, kept with its chatter; null: active. */
+    archivedAt: ms('archived_at'),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },

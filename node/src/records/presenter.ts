@@ -13,6 +13,8 @@ export const RecordViewSchema = z.object({
   createdBy: z.int().nullable(),
   createdAt: z.int(),
   updatedAt: z.int(),
+  /** When it was archived (out of its model's list); null while it is active. */
+  archivedAt: z.int().nullable(),
   /**
    * On reads (GET), when the record has open activities: the worst of their states (overdue > today >
    * planned), each computed in its assignee's time zone. Absent otherwise.
@@ -41,6 +43,7 @@ export function presentRecord(
     createdBy: record.createdBy,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    archivedAt: record.archivedAt,
     ...(activityState ? { activityState } : {}),
     failedEmails,
   }

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
+import { and, desc, eq, isNotNull, isNull, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
 import { attachments, notifications, outgoingMail, records } from '../db/schema.ts'
@@ -23,7 +23,14 @@ export function findRecord(tx: Tx, id: number): RecordRow | undefined {
  */
 export function listRecords(
   db: Db,
-  input: { modelId: number; before: number | undefined; limit: number; readable: SQL | undefined },
+  input: {
+    modelId: number
+    before: number | undefined
+    limit: number
+    readable: SQL | undefined
+    /** Active records only (the default list), archived ones only, or both. */
+    archived: 'false' | 'true' | 'all'
+  },
 ): RecordRow[] {
   return db
     .select()
@@ -32,6 +39,8 @@ export function listRecords(
       and(
         eq(records.modelId, input.modelId),
         input.before ? lt(records.id, input.before) : undefined,
+        input.archived === 'false' ? isNull(records.archivedAt) : undefined,
+        input.archived === 'true' ? isNotNull(records.archivedAt) : undefined,
         input.readable,
       ),
     )

@@ -1,7 +1,7 @@
 import { type Clock, noBody, refusal, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { recordActivityStates } from '../activities/record-state.ts'
-import { decodeCursor, PageQuerySchema, page, pageOf } from '../api/pagination.ts'
+import { decodeCursor, page, pageOf } from '../api/pagination.ts'
 import { IdParams as RecordParams } from '../api/params.ts'
 import { principalOf } from '../auth/plugin.ts'
 import { keepFailedRun } from '../automation/engine.ts'
@@ -14,10 +14,11 @@ import type { ModelRegistry } from '../models/registry.ts'
 import { failedEmailCounts } from '../notifications/email-repository.ts'
 import { loadRecord, readableCondition } from '../policies/index.ts'
 import type { RecordSettings } from '../settings.ts'
+import { setArchived } from './archive-record.ts'
 import { deleteRecord, removeOrphanContents } from './delete-record.ts'
 import { presentRecord, RecordViewSchema } from './presenter.ts'
 import { listRecords } from './repository.ts'
-import { ModelParamsSchema, RecordCreateSchema, RecordUpdateSchema } from './schema.ts'
+import { ModelParamsSchema, RecordCreateSchema, RecordListQuerySchema, RecordUpdateSchema } from './schema.ts'
 import { createRecord, updateRecord } from './write-record.ts'
 
 /** Records of every model: list, read, create, update (optimistic), delete. */
@@ -53,18 +54,19 @@ export async function recordRoutes(
       schema: {
         summary: 'Records of a model you may see, newest first',
         params: ModelParamsSchema,
-        querystring: PageQuerySchema,
+        querystring: RecordListQuerySchema,
         response: { 200: pageOf(RecordViewSchema) },
       },
     },
     async (request) => {
       const principal = principalOf(request)
       const model = modelOf(request.params.model)
-      const { limit, cursor } = request.query
+      const { limit, cursor, archived } = request.query
       const rows = listRecords(db, {
         modelId: model.id,
         before: decodeCursor(cursor),
         limit: limit + 1,
+        archived,
         readable: readableCondition(principal, model),
       })
       const result = page(rows, limit)
@@ -176,6 +178,46 @@ export async function recordRoutes(
       )
     },
   )
+
+  for (const [verb, archived] of [
+    ['archive', true],
+    ['unarchive', false],
+  ] as const)
+    routes.post(
+      `/api/v1/records/:id/${verb}`,
+      {
+        config: { access: 'user', scope: 'records:write' },
+        schema: {
+          summary: archived
+            ? "Archive a record: out of its model's list and of time-based rules, kept with its chatter"
+            : 'Restore an archived record',
+          params: RecordParams,
+          response: {
+            200: RecordViewSchema,
+            422: refusal('An automation rule on archiving failed (E_AUTOMATION_FAILED)'),
+          },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request)
+        const effects = newEffects()
+        const now = opts.clock.now()
+        const { record, model } = await opts.writes
+          .run((tx) => {
+            const loaded = loadRecord(tx, { principal, registry, recordId: request.params.id })
+            const record = setArchived(tx, { ...loaded, principal, registry, archived, site, now, effects })
+            return { record, model: loaded.model }
+          })
+          .catch((error) => keepFailedRun(opts.writes, error, now, (events) => opts.live.publish({ events })))
+        opts.live.publish(effects)
+        return presentRecord(
+          record,
+          model,
+          recordActivityStates(db, [record.id], opts.clock.now()).get(record.id),
+          failedEmailCounts(db, [record.id]).get(record.id) ?? 0,
+        )
+      },
+    )
 
   routes.delete(
     '/api/v1/records/:id',

@@ -36,6 +36,7 @@ export function recordWebhook(
       version: record.version,
       createdAt: record.createdAt,
       updatedAt: record.updatedAt,
+      archivedAt: record.archivedAt,
     },
     path: `/api/v1/records/${record.id}`,
     now: input.now,
