@@ -8,6 +8,7 @@ const KINDS = [
   ['create', 'When a record is created'],
   ['update', 'When a record is updated'],
   ['set', 'When a field is set to a value'],
+  ['archive', 'When a record is archived'],
   ['time', 'At a time before or after a date'],
   ['message_received', 'When a message comes in'],
   ['ochat_failed', 'When an O’Chat message fails'],
@@ -167,6 +168,7 @@ export function triggerControls({ id, modelOf, initial, hooked = false }) {
   function read() {
     switch (kind.value) {
       case 'create':
+      case 'archive':
       case 'ochat_failed':
       case 'webhook':
         return { trigger: { kind: kind.value } }

@@ -54,6 +54,8 @@ export function triggerInWords(trigger, model) {
         ? 'when a message comes in'
         : `when a message comes in ${channel[1]}`
     }
+    case 'archive':
+      return 'when a record is archived'
     case 'ochat_failed':
       return 'when an O’Chat message fails'
     case 'webhook':

@@ -3,10 +3,11 @@ import { h, replace } from '../dom.js'
 import { mountChatter } from './chatter.js'
 import { fieldInput, loadPeople, readInput } from './fields.js'
 import { mountRecordOchat } from './ochat-record.js'
+import { archiveControls } from './record-archive.js'
 
 /**
  * A record: its fields in an editable sheet (saved with the version it was read at, so a concurrent
- * change is refused with 409 rather than overwritten), and its chatter below.
+ * change is refused with 409 rather than overwritten), its chatter below, and "Archive" beside its name.
  */
 export async function renderRecord(ctx, container, recordId) {
   const [record, lookups] = await Promise.all([api('GET', `/api/v1/records/${recordId}`), loadPeople()])
@@ -20,6 +21,8 @@ export async function renderRecord(ctx, container, recordId) {
   const sheetSlot = h('div')
   const chatterSlot = h('div', { class: 'record-chatter' })
   const ochatSlot = h('div', { class: 'record-ochat-slot' })
+  const archive = archiveControls(ctx, { recordId, model, onChanged: (view) => sheet.adopt(view) })
+  archive.show(record)
   replace(
     container,
     h(
@@ -28,10 +31,14 @@ export async function renderRecord(ctx, container, recordId) {
       h('a', { href: `#/models/${model.name}`, text: `${model.label}s` }),
       h('span', { text: ' / ' }),
       title,
+      h('span', { class: 'spacer' }),
+      archive.button,
     ),
+    archive.refusal,
     h(
       'div',
       { class: 'record-page' },
+      archive.banner,
       sheetSlot,
       h('div', { class: 'record-threads' }, chatterSlot, ochatSlot),
     ),
@@ -101,6 +108,7 @@ export async function renderRecord(ctx, container, recordId) {
     async function reload() {
       current = await api('GET', `/api/v1/records/${recordId}`)
       title.textContent = current.name
+      archive.show(current)
       conflict.hidden = true
       fill(current)
     }
@@ -134,22 +142,38 @@ export async function renderRecord(ctx, container, recordId) {
     fill(current)
     return {
       el: form,
-      /** Someone else changed the record: show it, unless the user is editing (then Save gets a 409). */
-      changedElsewhere: () => {
-        if (!dirty) reload().catch(ctx.report)
+      /**
+       * The record as the node has it now: shown, unless the user is editing (then Save gets a 409).
+       * A change that left the values alone (archiving) takes its version without standing in the
+       * way of the edit.
+       */
+      adopt: (view) => {
+        if (!dirty) {
+          current = view
+          title.textContent = current.name
+          conflict.hidden = true
+          fill(current)
+        } else if (JSON.stringify(view.values) === JSON.stringify(current.values)) current = view
       },
     }
   }
 
+  /** Someone else changed the record: its archived state shows at once, its values as `adopt` says. */
+  async function changedElsewhere() {
+    const view = await api('GET', `/api/v1/records/${recordId}`)
+    archive.show(view)
+    sheet.adopt(view)
+  }
+
   const stop = ctx.live.onEvent((event) => {
     if (event.type === 'resync') {
-      sheet.changedElsewhere()
+      changedElsewhere().catch(ctx.report)
       chatter.refresh('all')
       return
     }
     if (event.scope !== 'record' || event.recordId !== recordId) return
     if (event.type === 'record.updated') {
-      sheet.changedElsewhere()
+      changedElsewhere().catch(ctx.report)
       chatter.refresh('messages')
     } else if (event.type === 'message.created' || event.type === 'message.updated')
       chatter.refresh('messages')

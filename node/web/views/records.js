@@ -4,6 +4,33 @@ import { displayValue, fieldInput, loadPeople, readForm } from './fields.js'
 
 const LIST_COLUMNS = 4
 const STATE_LABELS = { overdue: 'Overdue activity', today: 'Activity due today', planned: 'Planned activity' }
+/** Which records the list shows, as the API's `archived=` takes it, and what the list says when empty. */
+const SHOWN = [
+  ['false', 'Active', 'No records yet. Create one with “New”.'],
+  ['true', 'Archived', 'Nothing is archived.'],
+  ['all', 'All', 'No records yet. Create one with “New”.'],
+]
+/** The filter last chosen for a model, kept for the tab: back from a record, the list is as it was left. */
+const filterKey = (modelName) => `records-archived:${modelName}`
+
+/** "Active / Archived / All": buttons in a group, the one shown pressed. `onPick(value)`. */
+function archiveFilter(initial, onPick) {
+  const buttons = SHOWN.map(([value, label]) =>
+    h('button', {
+      type: 'button',
+      class: 'secondary archive-filter-option',
+      text: label,
+      dataset: { value },
+      attrs: { 'aria-pressed': String(value === initial) },
+      on: { click: () => pick(value) },
+    }),
+  )
+  function pick(value) {
+    for (const button of buttons) button.setAttribute('aria-pressed', String(button.dataset.value === value))
+    onPick(value)
+  }
+  return h('div', { class: 'archive-filter', attrs: { role: 'group', 'aria-label': 'Show' } }, buttons)
+}
 
 /** A model's records, newest first, with a "New" form built from the model's fields. */
 export async function renderRecordList(ctx, container, modelName) {
@@ -24,11 +51,17 @@ export async function renderRecordList(ctx, container, modelName) {
   const more = h('button', { type: 'button', class: 'secondary', text: 'Load more', hidden: true })
   const formSlot = h('div')
   let cursor = null
+  let shown = sessionStorage.getItem(filterKey(model.name)) ?? 'false'
+  if (!SHOWN.some(([value]) => value === shown)) shown = 'false'
+  // Each load is numbered: rows of a filter the user has since left are not added to the new one.
+  let loading = 0
 
   async function load(reset) {
-    const query = new URLSearchParams({ limit: '50' })
+    const token = ++loading
+    const query = new URLSearchParams({ limit: '50', archived: shown })
     if (!reset && cursor) query.set('cursor', cursor)
     const page = await api('GET', `/api/v1/models/${model.name}/records?${query}`)
+    if (token !== loading) return
     if (reset) body.replaceChildren()
     for (const record of page.items) body.append(row(record))
     if (reset && page.items.length === 0)
@@ -39,7 +72,7 @@ export async function renderRecordList(ctx, container, modelName) {
           h('td', {
             colSpan: columns.length + 1,
             class: 'empty',
-            text: 'No records yet. Create one with “New”.',
+            text: SHOWN.find(([value]) => value === shown)?.[2],
           }),
         ),
       )
@@ -65,6 +98,10 @@ export async function renderRecordList(ctx, container, modelName) {
             })
           : null,
         h('a', { href: `#/records/${record.id}`, text: record.name }),
+        // Only "All" mixes both kinds: there the archived ones need telling apart.
+        shown === 'all' && record.archivedAt !== null
+          ? h('span', { class: 'archived-badge', text: 'Archived' })
+          : null,
       ),
       columns.map((field) => h('td', { text: displayValue(field, record.values[field.name], lookups) })),
     )
@@ -133,6 +170,12 @@ export async function renderRecordList(ctx, container, modelName) {
       h('button', { type: 'button', class: 'primary', text: 'New', on: { click: openNewForm } }),
     ),
     formSlot,
+    archiveFilter(shown, (value) => {
+      shown = value
+      sessionStorage.setItem(filterKey(model.name), value)
+      cursor = null
+      load(true).catch(ctx.report)
+    }),
     h(
       'table',
       { class: 'list' },
