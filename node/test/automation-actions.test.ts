@@ -221,27 +221,56 @@ t.test('an email to the people the rule names, not to the followers, escaped and
   ])
 })
 
-t.test('an email to a contact with no address refuses the change, naming the contact', async (t) => {
+t.test('an email that cannot go does not refuse the change: the run says who was not emailed', async (t) => {
   const { node, admin, sarah, rule } = await scene(t)
   const nemo = buildPartner(node, { name: 'Nemo Nowhere', email: null })
   const confirm = await rule({
     name: 'Won: thank the customer',
     actions: [
       { type: 'send_email', to: { field: 'partner_id' }, subject: 'Thank you', body: 'For {{name}}' },
+      { type: 'post_message', kind: 'note', body: 'Thanked {{name}}' },
     ],
   })
   const lead = await buildRecord(sarah, 'lead', { name: 'Quiet deal', partner_id: nemo.id })
-  const messagesBefore = count(node, 'select count(*) as n from messages')
-  const refused = await win(sarah, lead)
-  t.equal(refused.status, 422)
-  t.equal(refused.body.error.code, 'E_AUTOMATION_FAILED')
-  t.match(
-    refused.body.error.reason,
-    /rule "Won: thank the customer" \(\d+\): send_email: Nemo Nowhere has no email address/,
-  )
-  t.equal(count(node, 'select count(*) as n from messages'), messagesBefore, 'nothing posted')
+  const won = await win(sarah, lead)
+  t.equal(won.status, 200, 'the lead is won all the same')
+  t.equal(won.body.values.stage, 'won')
   t.equal(count(node, 'select count(*) as n from outgoing_mail'), 0, 'nothing queued')
-  t.match(await runs(admin, confirm.id), [{ outcome: 'failed', detail: /Nemo Nowhere has no email address/ }])
+  t.equal(
+    count(node, "select count(*) as n from messages where body = '<p>Thanked Quiet deal</p>'"),
+    1,
+    'the other actions ran',
+  )
+  t.match(await runs(admin, confirm.id), [
+    { outcome: 'partial', detail: /not sent: send_email: Nemo Nowhere has no email address; logged a note/ },
+  ])
+  t.equal(
+    count(node, "select count(*) as n from messages where body like '%Thank you%'"),
+    0,
+    'no message says an email went that did not',
+  )
+})
+
+t.test('a webhook endpoint deleted after the rule was written does not block the records', async (t) => {
+  const { admin, sarah, rule } = await scene(t)
+  const receiver = await startReceiver(t)
+  const endpoint = await admin.call('POST', '/api/v1/webhooks/endpoints', {
+    url: receiver.url,
+    events: ['record.created'],
+  })
+  const told = await rule({
+    name: 'Won: tell the ERP',
+    actions: [{ type: 'call_webhook', endpointId: endpoint.body.id }],
+  })
+  t.equal((await admin.call('DELETE', `/api/v1/webhooks/endpoints/${endpoint.body.id}`)).status, 204)
+  const lead = await buildRecord(sarah, 'lead', { name: 'Desks' })
+  t.equal((await win(sarah, lead)).status, 200)
+  t.match(await runs(admin, told.id), [
+    {
+      outcome: 'partial',
+      detail: new RegExp(`not sent: call_webhook: there is no webhook endpoint ${endpoint.body.id}`),
+    },
+  ])
 })
 
 t.test(

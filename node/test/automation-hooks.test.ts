@@ -203,3 +203,15 @@ t.test('a message that comes in by email runs the rules waiting for one, after i
   }
   t.equal(queued.n, 0, 'nothing left waiting')
 })
+
+t.test('a hook URL keeps the path of a node served below one', async (t) => {
+  const node = await buildNode(t, { env: { NODE_PUBLIC_URL: 'https://acme.test/crm/' } })
+  const admin = await buildUser(node, { name: 'Ada Admin', role: 'admin' })
+  const made = await admin.call('POST', '/api/v1/automation-rules', {
+    name: 'Paid',
+    model: 'lead',
+    trigger: { kind: 'webhook' },
+    actions: [{ type: 'post_message', kind: 'note', body: 'Paid' }],
+  })
+  t.match(made.body.hookUrl, /^https:\/\/acme\.test\/crm\/api\/v1\/automation-hooks\/[\w-]+$/)
+})

@@ -318,9 +318,15 @@ t.test(
     )
     t.equal(refused.outcome, 'refused')
     t.equal(refused.smtp.code, 550, 'refused for good: the sending server does not retry it for days')
-    t.match(
+    t.equal(
       refused.smtp.message,
-      /^5\.7\.1 an automation rule could not run on it: rule "Call every new lead"/,
+      '5.7.1 the company could not file this message; its administrators can see why',
+      'the sender learns nothing of the company’s rules',
+    )
+    t.match(
+      refused.reason,
+      /^an automation rule could not run on it: rule "Call every new lead"/,
+      'the log does',
     )
     t.equal(leads().n, before, 'no lead was made')
   },

@@ -1,7 +1,7 @@
 import { asc, eq, sql } from 'drizzle-orm'
 import type { Principal } from '../auth/principal.ts'
 import type { Tx } from '../db/client.ts'
-import { connectionOf, once } from '../db/raw.ts'
+import { connectionOf, forget, once } from '../db/raw.ts'
 import { automationRules, automationRuns, partners, users } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import type { Effects, LiveEvent } from '../live/events.ts'
@@ -149,8 +149,8 @@ function runOne(tx: Tx, rule: Rule, change: RecordChange): boolean {
     return false
   }
   try {
-    const done = runActions(tx, rule, change, principal)
-    logRun(tx, rule, change, 'done', done.join('; '))
+    const { said, unsent } = runActions(tx, rule, change, principal)
+    logRun(tx, rule, change, unsent ? 'partial' : 'done', said.join('; '))
     return true
   } catch (error) {
     if (error instanceof AutomationError) throw error
@@ -158,22 +158,46 @@ function runOne(tx: Tx, rule: Rule, change: RecordChange): boolean {
   }
 }
 
-/** Runs a rule's actions on a record as they would run, answering what each did. */
-export function runActions(tx: Tx, rule: Rule, change: RecordChange, principal: Principal): string[] {
+/** What goes out after the commit: an email or a call that cannot be queued never refuses the change. */
+const SENDING = new Set<Action['type']>(['send_email', 'call_webhook'])
+
+/**
+ * Runs a rule's actions on a record as they would run, answering what each did, and whether an email
+ * or a webhook call could not be queued (a contact without an address, an endpoint deleted since):
+ * that one is rolled back alone and said, and the rest of the change goes through.
+ */
+export function runActions(
+  tx: Tx,
+  rule: Rule,
+  change: RecordChange,
+  principal: Principal,
+): { said: string[]; unsent: boolean } {
   return withinChange(() => {
-    const done: string[] = []
+    const said: string[] = []
+    let unsent = false
     let record = change.record
     chain.push(rule.id)
     try {
       for (const action of rule.actions) {
-        const outcome = runAction(tx, action, { ...change, record, principal, rule })
-        record = outcome.record
-        done.push(outcome.said)
+        const run = () => runAction(tx, action, { ...change, record, principal, rule })
+        if (!SENDING.has(action.type)) {
+          const outcome = run()
+          record = outcome.record
+          said.push(outcome.said)
+          continue
+        }
+        try {
+          said.push(connectionOf(tx).transaction(run)().said)
+        } catch (error) {
+          if (error instanceof AutomationError || (error as Error).name === 'SqliteError') throw error
+          unsent = true
+          said.push(`not sent: ${(error as { detail?: string }).detail ?? (error as Error).message}`)
+        }
       }
     } finally {
       chain.pop()
     }
-    return done
+    return { said, unsent }
   })
 }
 
@@ -212,19 +236,39 @@ function same(a: unknown, b: unknown): boolean {
   return (a ?? null) === (b ?? null) || JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
 }
 
-/** The model's active rules, in order. */
+const RULES_KEY = 'automation.rulesByModel'
+
+/**
+ * The model's active rules, in order. Every write asks, and rules change rarely: they are kept per
+ * connection, parsed, until a rule is saved or deleted (`forgetRules`, in the saving transaction).
+ */
 export function rulesOf(tx: Tx, modelId: number): Rule[] {
-  const rows = once(tx, 'automation.rulesOf', () =>
-    tx
-      .select()
-      .from(automationRules)
-      .where(
-        sql`${automationRules.modelId} = ${sql.placeholder('modelId')} and ${automationRules.active} = 1`,
-      )
-      .orderBy(asc(automationRules.sequence), asc(automationRules.id))
-      .prepare(),
-  ).all({ modelId })
-  return rows.map(parsed)
+  const byModel = once(tx, RULES_KEY, () => new Map<number, Rule[]>())
+  let rules = byModel.get(modelId)
+  if (!rules) {
+    rules = once(tx, 'automation.rulesOf', () =>
+      tx
+        .select()
+        .from(automationRules)
+        .where(
+          sql`${automationRules.modelId} = ${sql.placeholder('modelId')} and ${automationRules.active} = 1`,
+        )
+        .orderBy(asc(automationRules.sequence), asc(automationRules.id))
+        .prepare(),
+    )
+      .all({ modelId })
+      .map(parsed)
+    byModel.set(modelId, rules)
+  }
+  return rules
+}
+
+/**
+ * After a rule is saved or deleted, in the same transaction: the next write reads the rules again. A
+ * write later in the same batch sees the rule as its savepoint left it, as the database does.
+ */
+export function forgetRules(tx: Tx): void {
+  forget(tx, RULES_KEY)
 }
 
 /** A rule row with its JSON columns in their declared shapes (checked when the rule was saved). */
@@ -234,20 +278,23 @@ export function parsed(row: RuleRow): Rule {
 
 /** The rule's author, as whom its actions run; null once they are no active administrator. */
 export function authorOf(tx: Tx, rule: Pick<Rule, 'createdBy'>): Principal | null {
-  const row = tx
-    .select({
-      userId: users.id,
-      partnerId: users.partnerId,
-      role: users.role,
-      active: users.active,
-      name: partners.name,
-      timeZone: users.timeZone,
-      notification: users.notification,
-    })
-    .from(users)
-    .innerJoin(partners, eq(partners.id, users.partnerId))
-    .where(eq(users.id, rule.createdBy))
-    .get()
+  const query = once(tx, 'automation.authorOf', () =>
+    tx
+      .select({
+        userId: users.id,
+        partnerId: users.partnerId,
+        role: users.role,
+        active: users.active,
+        name: partners.name,
+        timeZone: users.timeZone,
+        notification: users.notification,
+      })
+      .from(users)
+      .innerJoin(partners, eq(partners.id, users.partnerId))
+      .where(eq(users.id, sql.placeholder('userId')))
+      .prepare(),
+  )
+  const row = query.get({ userId: rule.createdBy })
   if (!row?.active || row.role !== 'admin') return null
   return {
     userId: row.userId,
@@ -265,20 +312,30 @@ export function logRun(
   tx: Tx,
   rule: Pick<Rule, 'id' | 'trigger'>,
   change: { record: { id: number } | null; now: number; effects: Effects },
-  outcome: 'done' | 'failed' | 'skipped',
+  outcome: 'done' | 'partial' | 'failed' | 'skipped',
   detail: string | null,
 ): void {
   change.effects.events.push(...runEvents(tx, rule.id))
-  tx.insert(automationRuns)
-    .values({
-      ruleId: rule.id,
-      recordId: change.record?.id ?? null,
-      trigger: rule.trigger.kind,
-      outcome,
-      detail,
-      at: change.now,
-    })
-    .run()
+  once(tx, 'automation.logRun', () =>
+    tx
+      .insert(automationRuns)
+      .values({
+        ruleId: sql.placeholder('ruleId'),
+        recordId: sql.placeholder('recordId'),
+        trigger: sql.placeholder('trigger'),
+        outcome: sql.placeholder('outcome'),
+        detail: sql.placeholder('detail'),
+        at: sql.placeholder('at'),
+      })
+      .prepare(),
+  ).run({
+    ruleId: rule.id,
+    recordId: change.record?.id ?? null,
+    trigger: rule.trigger.kind,
+    outcome,
+    detail,
+    at: change.now,
+  })
 }
 
 /** Records a failed run on its own, after the change it refused was rolled back with its run log. */

@@ -15,7 +15,7 @@ import { keepFailedRun, parsed, runRule } from './engine.ts'
 
 /** Where integrators call a webhook-triggered rule. */
 export function hookUrl(publicUrl: string, token: string): string {
-  return new URL(`/api/v1/automation-hooks/${token}`, publicUrl).toString()
+  return `${publicUrl.replace(/\/+$/, '')}/api/v1/automation-hooks/${token}`
 }
 
 const HookParams = z.strictObject({ token: z.string().min(1).max(100) })

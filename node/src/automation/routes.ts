@@ -15,7 +15,7 @@ import type { ModelRegistry } from '../models/registry.ts'
 import { findRecord } from '../records/repository.ts'
 import type { Site } from './actions.ts'
 import { actionProblems, meets, ruleProblems } from './conditions.ts'
-import { authorOf, parsed, type RuleRow, runActions } from './engine.ts'
+import { authorOf, forgetRules, parsed, type RuleRow, runActions } from './engine.ts'
 import { RuleError } from './errors.ts'
 import { hookUrl } from './hook-routes.ts'
 import {
@@ -88,6 +88,7 @@ export async function automationRoutes(
       const row = await writes.run((tx) => {
         const problems = [...ruleProblems(model, rule), ...actionProblems(tx, model, rule.actions, registry)]
         if (problems.length > 0) throw new RuleError(problems)
+        forgetRules(tx)
         return tx
           .insert(automationRules)
           .values({
@@ -145,6 +146,7 @@ export async function automationRoutes(
         const problems = [...ruleProblems(model, next), ...actionProblems(tx, model, next.actions, registry)]
         if (problems.length > 0) throw new RuleError(problems)
         // A new trigger, or a rule switched back on, starts from now: what fell due before is not fired.
+        forgetRules(tx)
         const restarts =
           JSON.stringify(next.trigger) !== JSON.stringify(current.trigger) || (next.active && !current.active)
             ? triggerColumns(next.trigger, current.hookToken, now)
@@ -205,6 +207,7 @@ export async function automationRoutes(
     async (request, reply) => {
       await writes.run((tx) => {
         const { id } = ruleOf(tx, request.params.id)
+        forgetRules(tx)
         tx.delete(automationRuns).where(eq(automationRuns.ruleId, id)).run()
         tx.delete(automationRules).where(eq(automationRules.id, id)).run()
       })
@@ -267,7 +270,7 @@ export async function automationRoutes(
           const principal = authorOf(tx, rule)
           try {
             if (!principal) throw new Error('its author is no longer an active administrator: save it again')
-            const effects = runActions(
+            const { said } = runActions(
               tx,
               rule,
               {
@@ -282,7 +285,7 @@ export async function automationRoutes(
               },
               principal,
             )
-            result = { matches, effects, error: null }
+            result = { matches, effects: said, error: null }
           } catch (error) {
             result = {
               matches,

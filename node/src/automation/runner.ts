@@ -1,15 +1,15 @@
 import type { Clock } from '@ochat/shared-protocol/server'
-import { and, asc, eq, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database, Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
-import { automationFirings, automationQueue, automationRules } from '../db/schema.ts'
+import { automationFirings, automationQueue, automationRules, automationRuns } from '../db/schema.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { type Effects, newEffects } from '../live/events.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { findRecord } from '../records/repository.ts'
 import type { Site } from './actions.ts'
-import { parsed, type Rule, runRulesApart } from './engine.ts'
+import { authorOf, logRun, parsed, type Rule, runRulesApart } from './engine.ts'
 import { type Cursor, type Due, dueCandidates, type TimeTrigger } from './time-trigger.ts'
 
 export type AutomationRunnerDeps = {
@@ -28,6 +28,14 @@ export type AutomationRunnerDeps = {
 
 /** Candidates read at once for a time-based rule; each firing is its own write (the queue batches them). */
 const PAGE = 500
+/**
+ * How far behind where it stopped a time-based rule's next pass looks again: a value stamped just
+ * before a pass but committed after it (a mail being filed while the pass ran) is still found. Each
+ * (rule, record, value) fires once, so looking twice fires nothing twice.
+ */
+export const GRACE_MS = 15 * 60_000
+const AUTHOR_GONE =
+  'its author is no longer an active administrator: its moments wait until an administrator saves it again'
 
 /**
  * Runs the rules that do not run inside a request's transaction: those triggered by something that
@@ -42,6 +50,8 @@ export class AutomationRunner {
   #running: Promise<number> | null = null
   #again = false
   #closed = false
+  /** Queued events whose run failed (a database error): tried again at the next minute, not at every commit. */
+  readonly #failed = new Set<number>()
 
   constructor(deps: AutomationRunnerDeps) {
     this.#deps = deps
@@ -60,9 +70,8 @@ export class AutomationRunner {
   }
 
   /**
-   * One pass: queued events, then time-based rules due by now. Answers how many rules ran (and, for
-   * time-based rules, how many values were handled). A tick asked while one runs waits for it and
-   * then runs once more, so what its caller just wrote is seen.
+   * One pass: queued events, then time-based rules due by now. Answers how many rules ran. A tick
+   * asked while a pass runs waits for it and then runs once more, so what its caller wrote is seen.
    */
   async tick(): Promise<number> {
     if (this.#closed) return 0
@@ -70,6 +79,8 @@ export class AutomationRunner {
       this.#again = true
       await this.#running
     }
+    if (this.#closed) return 0
+    this.#failed.clear()
     return this.#start(true)
   }
 
@@ -81,11 +92,11 @@ export class AutomationRunner {
     return this.#running
   }
 
-  /** Stops the timer and waits for a pass under way. */
+  /** Stops the timer and waits for the passes under way, a tick that was waiting included. */
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#timer)
-    await this.#running
+    while (this.#running) await this.#running
   }
 
   async #passes(withTime: boolean): Promise<number> {
@@ -106,14 +117,20 @@ export class AutomationRunner {
   async #queuePass(): Promise<number> {
     const { database, writes, clock, registry, site } = this.#deps
     let ran = 0
-    for (;;) {
-      const items = database.db
-        .select()
-        .from(automationQueue)
-        .orderBy(asc(automationQueue.id))
-        .limit(PAGE)
-        .all()
-      if (items.length === 0) return ran
+    let after = 0
+    while (!this.#closed) {
+      const rows = once(database.db, 'automation.queued', () =>
+        database.db
+          .select()
+          .from(automationQueue)
+          .where(gt(automationQueue.id, sql.placeholder('after')))
+          .orderBy(asc(automationQueue.id))
+          .limit(PAGE)
+          .prepare(),
+      ).all({ after })
+      if (rows.length === 0) return ran
+      after = rows.at(-1)?.id ?? after
+      const items = rows.filter((item) => !this.#failed.has(item.id))
       await Promise.all(
         items.map(async (item) => {
           const now = clock.now()
@@ -137,7 +154,8 @@ export class AutomationRunner {
               })
             })
             .catch((error) => {
-              // Left queued: the next pass tries it again.
+              // Still queued (its delete was rolled back too): the next minute tries it again.
+              this.#failed.add(item.id)
               this.#deps.log.error({ err: error, recordId: item.recordId }, 'automation: an event failed')
               return 0
             })
@@ -146,9 +164,10 @@ export class AutomationRunner {
         }),
       )
     }
+    return ran
   }
 
-  /** Fires what fell due for each active time-based rule since it last looked. */
+  /** Fires what fell due for each active time-based rule since it last looked; one rule's trouble stops only it. */
   async #timePass(now: number): Promise<number> {
     const rows = this.#deps.database.db
       .select()
@@ -161,7 +180,15 @@ export class AutomationRunner {
       )
       .all()
     let handled = 0
-    for (const row of rows) handled += await this.#fireRule(parsed(row), now)
+    for (const row of rows) {
+      if (this.#closed) break
+      try {
+        handled += await this.#fireRule(parsed(row), now)
+      } catch (error) {
+        // It looks again from where it stopped at the next minute; the other rules go on.
+        this.#deps.log.error({ err: error, ruleId: row.id }, 'automation: a time-based rule failed')
+      }
+    }
     return handled
   }
 
@@ -170,6 +197,10 @@ export class AutomationRunner {
     const model = registry.byId(rule.modelId)
     const from = rule.checkedUntil ?? rule.updatedAt
     if (!model || now <= from) return 0
+    if (!authorOf(database.db, rule)) {
+      await this.#authorGone(rule, now)
+      return 0
+    }
     const trigger = rule.trigger as TimeTrigger
     let after: Cursor | null = null
     let handled = 0
@@ -185,39 +216,70 @@ export class AutomationRunner {
       })
       after = page.next
       const outcomes = await Promise.all(page.items.map((due) => this.#fire(rule, due, now)))
-      handled += outcomes.filter(Boolean).length
+      handled += outcomes.filter((outcome) => outcome === 'fired').length
+      // Switched off, changed or deleted meanwhile: it stops here; its next pass sees it as it is.
+      if (outcomes.includes('stale') || this.#closed) return handled
     } while (after !== null)
     // Unless the rule was saved meanwhile (its new trigger starts from its save).
     await writes.run((tx) =>
       tx
         .update(automationRules)
-        .set({ checkedUntil: now })
+        .set({ checkedUntil: Math.max(from, now - GRACE_MS) })
         .where(and(eq(automationRules.id, rule.id), eq(automationRules.updatedAt, rule.updatedAt)))
         .run(),
     )
     return handled
   }
 
-  /** One firing; answers whether it was handled now (not by an earlier pass). */
-  async #fire(rule: Rule, due: Due, now: number): Promise<boolean> {
+  /** One firing of the rule as this pass read it; stale when the rule was switched off or saved since. */
+  async #fire(rule: Rule, due: Due, now: number): Promise<'fired' | 'seen' | 'stale'> {
     const { writes, registry, site } = this.#deps
     const effects = newEffects()
-    const handled = await writes.run((tx) => {
+    const outcome = await writes.run((tx) => {
+      const current = once(tx, 'automation.ruleState', () =>
+        tx
+          .select({ active: automationRules.active, updatedAt: automationRules.updatedAt })
+          .from(automationRules)
+          .where(eq(automationRules.id, sql.placeholder('id')))
+          .prepare(),
+      ).get({ id: rule.id })
+      if (!current?.active || current.updatedAt !== rule.updatedAt) return 'stale'
       // Handled even when the rule fails: the failure is logged, the value not tried again.
-      if (!markFired(tx, rule.id, due, now)) return false
+      if (!markFired(tx, rule.id, due, now)) return 'seen'
       const record = findRecord(tx, due.recordId)
       const model = registry.byId(rule.modelId)
-      if (record && model)
-        runRulesApart(tx, { kind: 'time', model, registry, record, before: null, site, now, effects }, [rule])
-      return true
+      if (!record || !model) return 'seen'
+      runRulesApart(tx, { kind: 'time', model, registry, record, before: null, site, now, effects }, [rule])
+      // Its own writes (or other rules') move the record's updatedAt: not a new moment for this rule.
+      const after = (rule.trigger as TimeTrigger).field === 'updatedAt' && findRecord(tx, due.recordId)
+      if (after && String(after.updatedAt) !== due.value)
+        markFired(tx, rule.id, { recordId: due.recordId, value: String(after.updatedAt) }, now)
+      return 'fired'
     })
     this.#deps.publish(effects)
-    return handled
+    return outcome
+  }
+
+  /** Says once in the rule's log that its author can no longer run it; its moments wait. */
+  async #authorGone(rule: Rule, now: number): Promise<void> {
+    const effects = newEffects()
+    await this.#deps.writes.run((tx) => {
+      const last = tx
+        .select({ outcome: automationRuns.outcome, detail: automationRuns.detail })
+        .from(automationRuns)
+        .where(eq(automationRuns.ruleId, rule.id))
+        .orderBy(desc(automationRuns.id))
+        .limit(1)
+        .get()
+      if (last?.outcome !== 'skipped' || last.detail !== AUTHOR_GONE)
+        logRun(tx, rule, { record: null, now, effects }, 'skipped', AUTHOR_GONE)
+    })
+    this.#deps.publish(effects)
   }
 }
 
 /** Marks a value handled for a rule; false when a pass got to it first. */
-function markFired(tx: Tx, ruleId: number, due: Due, now: number): boolean {
+function markFired(tx: Tx, ruleId: number, due: Pick<Due, 'recordId' | 'value'>, now: number): boolean {
   const result = tx
     .insert(automationFirings)
     .values({ ruleId, recordId: due.recordId, value: due.value, at: now })

@@ -196,7 +196,10 @@ export const RunViewSchema = z.object({
   ruleId: z.int(),
   recordId: z.int().nullable(),
   trigger: z.string(),
-  outcome: z.enum(['done', 'failed', 'skipped']),
+  outcome: z.enum(['done', 'partial', 'failed', 'skipped']).meta({
+    description:
+      'partial: done, but an email or a webhook call could not be queued (the detail says why); failed: rolled back, and a write that triggered it refused',
+  }),
   detail: z.string().nullable(),
   at: z.int(),
 })

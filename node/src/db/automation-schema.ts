@@ -68,8 +68,12 @@ export const automationRuns = sqliteTable(
     recordId: integer('record_id'),
     /** What fired it: create, update, … */
     trigger: text('trigger').notNull(),
-    /** done | failed (the change was refused) | skipped (too deep a chain of rules) */
-    outcome: text('outcome').$type<'done' | 'failed' | 'skipped'>().notNull(),
+    /**
+     * done | partial (done, but an email or a webhook call could not be queued) | failed (its changes
+     * were rolled back; for a write, the write was refused) | skipped (too deep a chain of rules, or its
+     * author is no longer an administrator)
+     */
+    outcome: text('outcome').$type<'done' | 'partial' | 'failed' | 'skipped'>().notNull(),
     /** What the actions did, in words; or why it failed. */
     detail: text('detail'),
     at: ms('at').notNull(),

@@ -10,8 +10,9 @@ const PAGE_SIZE = 50
 /** What a run came to, in a person's words, with the tag's tone. */
 const OUTCOMES = {
   done: ['Done', 'ok'],
-  failed: ['Failed: the change was refused', 'bad'],
-  skipped: ['Skipped: conditions not met', 'info'],
+  partial: ['Done, but not sent', 'warn'],
+  failed: ['Failed', 'bad'],
+  skipped: ['Skipped', 'info'],
 }
 
 /**

@@ -30,6 +30,8 @@ export type Decision = {
   aliasId?: number | null
   /** A refusal by policy (5.7.1) rather than an unknown address (5.1.1). */
   policy?: boolean
+  /** What the sending server is answered instead of `reason`, when the reason is the company's own business. */
+  told?: string
   /** Tell the sender why (a refusal of a person's mail, never of an automatic one). */
   notice?: boolean
   /** For the administrator's list only: whether the sender was authenticated, and how. */

@@ -355,11 +355,15 @@ async function takeIn(
     if (committed) throw error
     removeUnreferenced(deps.database.db, deps.config.attachmentDir, stored)
     // A rule that cannot run on this mail would fail the same way again: refused, with the rule and
-    // why, kept for the administrator, who can fix the rule.
+    // why kept for the administrator, who can fix the rule. The sender learns nothing of the rule.
     if (error instanceof AutomationError) {
       await logFailedRun(deps.writes, error, base.receivedAt, (events) => deps.live.publish({ events }))
       const reason = `an automation rule could not run on it: ${error.detail.replace(/^blocked: /, '')}`
-      return { ...(await fileOnly(deps, { ...row, outcome: 'refused', reason })), policy: true }
+      return {
+        ...(await fileOnly(deps, { ...row, outcome: 'refused', reason })),
+        policy: true,
+        told: 'the company could not file this message; its administrators can see why',
+      }
     }
     // Nothing of the mail was written: it is filed as unreadable, with why, for an administrator.
     const reason =
