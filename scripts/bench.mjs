@@ -15,7 +15,8 @@ const benches = [
   { name: 'mail', file: 'node/bench/mail.bench.ts' },
   // Incoming email: the node's SMTP listener against a bare smtp-server, driven by the same clients.
   { name: 'mail-in', file: 'node/bench/mail-in.bench.ts' },
-  // Outbound webhooks: the node's deliveries against undici alone, to local receivers.
+  // Outbound webhooks and automation rules: deliveries against undici alone, rules against none, the
+  // time-based scheduler's firings a minute.
   { name: 'automation', file: 'node/bench/automation.bench.ts' },
   // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
   { name: 'ochat', file: 'test/bench/ochat.bench.ts' },

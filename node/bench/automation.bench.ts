@@ -18,9 +18,11 @@ import { apiKeys } from '../src/db/schema.ts'
 import { ModelRegistry } from '../src/models/registry.ts'
 import { ensureBaseData } from '../src/models/seed.ts'
 import { createUser } from '../src/people/create-user.ts'
+import { type Context, call, RUNS, WRITERS } from './automation-api.ts'
+import { rulesOnPosts, rulesOnQuietUpdates, rulesOnUpdates } from './automation-rules.ts'
+import { schedulerFirings } from './automation-scheduler.ts'
 import { freePort } from './ports.ts'
 
-const RUNS = Number(process.env.BENCH_AUTOMATION_RUNS ?? 3)
 const ONLY = process.env.BENCH_AUTOMATION_ONLY
 /** Set to a directory to have the node write a CPU profile there (`node --cpu-prof`) when it stops. */
 const PROFILE_DIR = process.env.BENCH_AUTOMATION_PROFILE
@@ -33,20 +35,14 @@ const ENDPOINTS = Number(process.env.BENCH_AUTOMATION_ENDPOINTS ?? 10)
 const ENDPOINT_CONCURRENCY = Number(process.env.BENCH_AUTOMATION_CONCURRENCY ?? 20)
 /** node:http servers answering 204, all in one process apart from the node. */
 const RECEIVERS = 4
-/** API clients creating the records at once. */
-const WRITERS = 8
-
-type Context = {
-  baseUrl: string
-  api: Pool
-  secret: string
-  /** The node's database, opened read-only: the bench's view of its queue. */
-  sqlite: Sqlite.Database
-  receivers: number[]
-}
 
 const FIGURES: { name: string; run: (context: Context) => Promise<void> }[] = [
   { name: 'webhooks', run: webhookFanOut },
+  { name: 'rules-posts', run: rulesOnPosts },
+  { name: 'rules-updates', run: rulesOnUpdates },
+  { name: 'rules-updates-quiet', run: rulesOnQuietUpdates },
+  // In process with a fake clock, apart from the node above.
+  { name: 'scheduler', run: () => schedulerFirings(RUNS) },
 ]
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ochat-automation-bench-'))
@@ -69,7 +65,7 @@ try {
     `automation: node in its own process, SQLite (WAL); median of ${RUNS} runs (BENCH_AUTOMATION_RUNS)`,
   )
   console.log(`  (machine: ${loadAverage()})`)
-  const context = { baseUrl, api, secret, sqlite, receivers: receivers.ports }
+  const context = { baseUrl, api, secret, sqlite, receivers: receivers.ports, pid: node.pid as number }
   for (const figure of FIGURES) if (!ONLY || ONLY.split(',').includes(figure.name)) await figure.run(context)
   console.log(`  (machine: ${loadAverage()})`)
 } finally {
@@ -143,6 +139,9 @@ async function webhookFanOut(context: Context): Promise<void> {
     report({ name: '  queued → delivered, p99', unit: 'ms', runs: nodeRuns.map((result) => result.p99) })
   } finally {
     await baseline.close()
+    // The figures after this one measure the node's own writes, without deliveries beside them.
+    for (const endpoint of endpoints)
+      await call(context, 'DELETE', `/api/v1/webhooks/endpoints/${endpoint.id}`)
   }
 }
 
@@ -252,23 +251,6 @@ async function baselineRun(
 async function receivedCount(context: Context): Promise<number> {
   const answer = await request(`http://127.0.0.1:${context.receivers[0]}/count`)
   return Number(await answer.body.text())
-}
-
-async function call(
-  context: Context,
-  method: 'POST' | 'PATCH',
-  path: string,
-  body: unknown,
-): Promise<unknown> {
-  const answer = await context.api.request({
-    method,
-    path,
-    headers: { authorization: `Bearer ${context.secret}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  const text = await answer.body.text()
-  if (answer.statusCode >= 300) throw new Error(`${method} ${path} answered ${answer.statusCode}: ${text}`)
-  return JSON.parse(text)
 }
 
 function loadAverage(): string {

@@ -6,6 +6,11 @@ import type Sqlite from 'better-sqlite3'
 /** How often the checkpoint thread copies the write-ahead log into the database file. */
 const CHECKPOINT_INTERVAL_MS = 500
 /**
+ * The thread starts this long after the node: a node that stops sooner (a CLI command, a test) never
+ * pays for starting one, and in the first second the log cannot have grown far.
+ */
+const START_DELAY_MS = 1000
+/**
  * The main connection still checkpoints by itself past this many WAL pages (4 KiB each, so 64 MiB):
  * a backstop should the checkpoint thread fall behind or stop, so the log never grows without end.
  */
@@ -19,11 +24,15 @@ const BACKSTOP_PAGES = 16_384
  * core, and the main connection keeps only a far-off backstop.
  */
 export class Checkpointer {
-  readonly #worker: Worker
+  #worker: Worker | null = null
+  readonly #timer: NodeJS.Timeout
   #stopped = false
 
-  private constructor(worker: Worker) {
-    this.#worker = worker
+  private constructor(input: { file: string; log: (message: string) => void }) {
+    this.#timer = setTimeout(() => {
+      this.#worker = Checkpointer.#spawn(input)
+    }, START_DELAY_MS)
+    this.#timer.unref()
   }
 
   static start(input: {
@@ -32,6 +41,10 @@ export class Checkpointer {
     log: (message: string) => void
   }): Checkpointer {
     input.sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+    return new Checkpointer(input)
+  }
+
+  static #spawn(input: { file: string; log: (message: string) => void }): Worker {
     const worker = new Worker(fileURLToPath(new URL('./checkpoint-worker.mjs', import.meta.url)), {
       workerData: { file: input.file, intervalMs: CHECKPOINT_INTERVAL_MS },
       // The worker is plain JavaScript: the parent's loaders (a TypeScript loader, a test runner's
@@ -44,20 +57,20 @@ export class Checkpointer {
     // A thread that died leaves the backstop in charge; the node keeps working.
     worker.on('error', (error) => input.log(`checkpoint thread stopped: ${error.message}`))
     worker.unref()
-    return new Checkpointer(worker)
+    return worker
   }
 
   /** Runs a last checkpoint and closes the thread's connection. */
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
-    const stopped = once(this.#worker, 'message')
-    this.#worker.postMessage('stop')
-    await Promise.race([
-      stopped,
-      once(this.#worker, 'exit'),
-      new Promise((resolve) => setTimeout(resolve, 2000)),
-    ])
-    await this.#worker.terminate()
+    clearTimeout(this.#timer)
+    const worker = this.#worker
+    // Not started yet: closing the main connection checkpoints what the log holds.
+    if (!worker) return
+    const stopped = once(worker, 'message')
+    worker.postMessage('stop')
+    await Promise.race([stopped, once(worker, 'exit'), new Promise((resolve) => setTimeout(resolve, 2000))])
+    await worker.terminate()
   }
 }
