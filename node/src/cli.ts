@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { systemClock } from '@ochat/shared-protocol/server'
 import { count, eq } from 'drizzle-orm'
+import { backup, restore } from './cli/backup.ts'
 import type { Io } from './cli/io.ts'
 import { mailInbound } from './cli/mail-inbound.ts'
 import { type Config, ConfigError, firstAdminFrom, loadConfig } from './config.ts'
@@ -46,6 +47,14 @@ Commands:
                          would: for an MTA's pipe (Postfix mailbox_command). Exits 0 when
                          taken in or dropped, 67 refused, 65 unreadable or too big,
                          75 when the node cannot store it now (the MTA retries)
+  backup --out FILE [--passphrase-file PATH]
+                         write the data directory to FILE, also while the node runs: a
+                         consistent copy of the database, the attachments it references and
+                         a manifest of SHA-256 sums; encrypted with the passphrase in PATH.
+                         NODE_BACKUP_DIR makes the running node do it on a schedule
+  restore FILE --data-dir DIR [--passphrase-file PATH]
+                         restore a backup into a new or empty directory, every file checked
+                         before anything is put in place
 
 Configuration comes from the environment (see node/ARCHITECTURE.md), e.g.
   NODE_DATA_DIR=.data/node  NODE_PORT=8800  NODE_HOST=127.0.0.1  NODE_COMPANY="Acme"
@@ -96,6 +105,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return status(config, io)
     case 'mail-inbound':
       return mailInbound(config, io)
+    case 'backup':
+      return backup(config, rest, io)
+    case 'restore':
+      return restore(config, rest, io)
     default:
       return fail(io, `unknown command "${command}"; see \`ochat-node --help\``)
   }

@@ -8,6 +8,7 @@ import {
   retryScaleVariable,
 } from '@ochat/shared-protocol/server'
 import { z } from 'zod'
+import { backupVariables, scheduledBackupFrom } from './backup/config.ts'
 import { relayClientProblem } from './mail/inbound/relay-clients.ts'
 import type { InboundSmtpSettings, SmtpServerSettings } from './settings.ts'
 
@@ -226,6 +227,8 @@ const NodeEnvSchema = z.object({
     description:
       "O'Chat: factor on retry delays, for tests and staging. Above 0, at most 1; it scales the outbox's, file transfers' and socket reconnects' delays, not the deadline. Production keeps 1.",
   }),
+  // Scheduled backups: NODE_BACKUP_* (backup/config.ts).
+  ...backupVariables,
 })
 
 /**
@@ -286,6 +289,8 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     ochatWebSocket: e.NODE_OCHAT_WEBSOCKET,
     /** Factor on every O'Chat retry delay, in (0, 1]: 1 in production, less in tests. */
     ochatRetryScale: e.NODE_OCHAT_RETRY_SCALE,
+    /** Scheduled backups; null: off. */
+    backup: scheduledBackupFrom(e, context),
   }
 })
 

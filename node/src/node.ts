@@ -2,6 +2,7 @@ import { type Clock, systemClock } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, createLogger } from './app.ts'
 import { AutomationRunner } from './automation/runner.ts'
+import { BackupScheduler } from './backup/scheduler.ts'
 import type { Config } from './config.ts'
 import { Checkpointer } from './db/checkpointer.ts'
 import { type Database, openDatabase } from './db/client.ts'
@@ -37,6 +38,8 @@ export type Node = {
   webhooks: WebhookDispatcher
   /** Prunes old webhook deliveries and automation runs, hourly; `sweep()` does it now. */
   housekeeping: Housekeeping
+  /** Scheduled backups (NODE_BACKUP_DIR); null when off. `tick()` takes one if due. */
+  backups: BackupScheduler | null
   config: Config
   clock: Clock
   /** Listening address when started with `listen`. */
@@ -155,6 +158,11 @@ export async function startNode(input: {
   await webhooks.start()
   const housekeeping = new Housekeeping({ writes, clock, log })
   void housekeeping.sweep()
+  // Scheduled backups: the first at once when none in NODE_BACKUP_DIR is recent enough.
+  const backups = input.config.backup
+    ? new BackupScheduler({ settings: input.config, schedule: input.config.backup, clock, log })
+    : null
+  backups?.start()
   // Events queued before a stop, and time-based rules that fell due while the node was down.
   void automation.tick()
   let url: string | undefined
@@ -180,6 +188,7 @@ export async function startNode(input: {
     await automation.close()
     await webhooks.close()
     await housekeeping.close()
+    await backups?.close()
     await digest.close()
     await mail.close()
     await checkpointer.stop()
@@ -196,6 +205,7 @@ export async function startNode(input: {
     webhooks,
     automation,
     housekeeping,
+    backups,
     config: input.config,
     clock,
     url,
@@ -211,6 +221,8 @@ export async function startNode(input: {
       // Calls under way finish and are recorded while the database is open.
       await webhooks.close()
       await housekeeping.close()
+      // A backup under way is abandoned: a partial file is never left for a whole one.
+      await backups?.close()
       // Before the mail sender: a digest being queued commits and its kick finds the sender still up.
       await digest.close()
       // After the app (no Retry can kick it any more), before the database: its last answers are written.
