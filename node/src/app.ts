@@ -3,8 +3,10 @@ import websocket from '@fastify/websocket'
 import type { Clock } from '@ochat/shared-protocol/server'
 import {
   addSecurityHeaders,
+  answerWithRequestId,
   collectRoutes,
   type DeclaredRoute,
+  requestIdFor,
   type ZodTypeProvider,
   zodSerializerCompiler,
   zodValidatorCompiler,
@@ -23,6 +25,7 @@ import { automationRoutes } from './automation/routes.ts'
 import { chatterRoutes } from './chatter/routes.ts'
 import type { Config } from './config.ts'
 import type { Database } from './db/client.ts'
+import { Readiness } from './db/readiness.ts'
 import type { WriteQueue } from './db/write-queue.ts'
 import { docsRoutes } from './docs/openapi.ts'
 import {
@@ -38,6 +41,7 @@ import { liveRoutes } from './live/routes.ts'
 import { mailLinkRoutes } from './mail/link-routes.ts'
 import type { MailSender } from './mail/sender.ts'
 import { mailSettingsRoutes } from './mail/settings-routes.ts'
+import { installMetrics } from './metrics/routes.ts'
 import type { ModelRegistry } from './models/registry.ts'
 import { modelRoutes } from './models/routes.ts'
 import { inboxRoutes } from './notifications/routes.ts'
@@ -50,6 +54,7 @@ import type { Ochat } from './ochat/runtime.ts'
 import { peopleRoutes } from './people/routes.ts'
 import { type RouteCaller, routeCaller } from './policies/index.ts'
 import { recordRoutes } from './records/routes.ts'
+import { searchRoutes } from './search/routes.ts'
 import { webRoutes } from './web/routes.ts'
 import type { WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { outboundWebhookRoutes } from './webhooks/routes.ts'
@@ -60,6 +65,8 @@ declare module 'fastify' {
     declaredRoutes: DeclaredRoute[]
     /** "method /path" → who may call it: public, session, or the API-key scope (docs are checked against it). */
     routeAccess: Map<string, RouteCaller>
+    /** What GET /readyz answers; `serve` tells it when the node starts stopping. */
+    readiness: Readiness
   }
 }
 
@@ -127,7 +134,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler,
     // Behind a TLS proxy: the client's address (login throttling) and scheme (Secure cookies).
     trustProxy: deps.config.trustProxy,
+    // Every log line of a request carries its id: the caller's X-Request-Id when sane, else a new one.
+    requestIdHeader: false,
+    genReqId: requestIdFor,
   })
+  answerWithRequestId(app)
   installErrorHandler(app)
   // Every answer, errors included: no type sniffing, no framing, and the strictest CSP unless it sets its own.
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -159,6 +170,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const db = deps.database.db
   installAuth(app, { db, clock: deps.clock, sessionIdleMs: deps.config.sessionIdleMs })
   installIdempotency(app, { db, clock: deps.clock })
+  installMetrics(app, {
+    db,
+    clock: deps.clock,
+    sessionIdleMs: deps.config.sessionIdleMs,
+    metricsToken: deps.config.metricsToken,
+  })
 
   const shared = {
     db,
@@ -176,6 +193,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     async () => ({ ok: true as const }),
   )
+  const readiness = new Readiness(deps.database)
+  app.decorate('readiness', readiness)
+  app.withTypeProvider<ZodTypeProvider>().get(
+    '/readyz',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'Readiness: the database answers and is migrated, and the node is not shutting down',
+        response: {
+          200: z.object({ ok: z.literal(true) }),
+          503: z
+            .object({ ok: z.literal(false), reason: z.string() })
+            .meta({ description: 'Not ready; the reason says which check failed' }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const answer = readiness.check()
+      return answer.ok ? answer : reply.status(503).send(answer)
+    },
+  )
   await app.register(docsRoutes, { company: deps.config.company })
   await app.register(peopleRoutes, shared)
   await app.register(modelRoutes, shared)
@@ -186,6 +224,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(activityRoutes, shared)
   await app.register(calendarRoutes, shared)
   await app.register(inboxRoutes, shared)
+  await app.register(searchRoutes, shared)
   await app.register(liveRoutes, shared)
   await app.register(registrationRoutes, { db, ochat: deps.ochat, company: deps.config.company })
   await app.register(connectionRoutes, { db, ochat: deps.ochat, writes: deps.writes, clock: deps.clock })

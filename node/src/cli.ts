@@ -7,6 +7,7 @@ import type { Io } from './cli/io.ts'
 import { mailInbound } from './cli/mail-inbound.ts'
 import { type Config, ConfigError, firstAdminFrom, loadConfig } from './config.ts'
 import { openDatabase } from './db/client.ts'
+import { describePlan, newerMessage, planMigrations } from './db/pending-migrations.ts'
 import { users } from './db/schema.ts'
 import { NodeError } from './errors.ts'
 import { ModelRegistry } from './models/registry.ts'
@@ -32,7 +33,8 @@ Commands:
                          with OCHAT_ADMIN_LOGIN and OCHAT_ADMIN_PASSWORD (and optionally
                          OCHAT_ADMIN_NAME, OCHAT_ADMIN_EMAIL) it first creates that
                          administrator if the node has none (containers, scripts)
-  migrate                apply database migrations and exit (serve also does it at start)
+  migrate [--dry-run]    apply database migrations and exit (serve also does it at start);
+                         --dry-run lists the ones that would run and changes nothing
   register --relay URL [--invite TOKEN] [--name NAME] [--webhook-url URL | --no-webhook]
                          O'Chat: generate this node's keys, register them with the relay
                          (--invite when the relay registers by invitation), pin the relay's
@@ -52,8 +54,8 @@ Commands:
                          consistent copy of the database, the attachments it references and
                          a manifest of SHA-256 sums; encrypted with the passphrase in PATH.
                          NODE_BACKUP_DIR makes the running node do it on a schedule
-  restore FILE --data-dir DIR [--passphrase-file PATH]
-                         restore a backup into a new or empty directory, every file checked
+  restore FILE [--data-dir DIR] [--passphrase-file PATH]
+                         restore a backup into a new or empty directory (NODE_DATA_DIR by default), every file checked
                          before anything is put in place
 
 Configuration comes from the environment (see node/ARCHITECTURE.md), e.g.
@@ -91,12 +93,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   switch (command) {
     case 'serve':
       return serve(config, io)
-    case 'migrate': {
-      const database = openDatabase(config.databaseFile)
-      database.close()
-      io.out(`migrations applied to ${config.databaseFile}\n`)
-      return 0
-    }
+    case 'migrate':
+      return migrate(config, rest, io)
     case 'init':
       return init(config, rest, io)
     case 'register':
@@ -112,6 +110,33 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     default:
       return fail(io, `unknown command "${command}"; see \`ochat-node --help\``)
   }
+}
+
+/**
+ * `migrate [--dry-run]`. A database a newer ochat-node migrated is refused: drizzle's migrator alone
+ * would find nothing to run and call it current.
+ */
+function migrate(config: Config, args: string[], io: Io): number {
+  let dryRun: boolean
+  try {
+    const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } })
+    dryRun = values['dry-run']
+  } catch (error) {
+    return fail(
+      io,
+      `${error instanceof Error ? error.message : String(error)}; usage: ochat-node migrate [--dry-run]`,
+    )
+  }
+  const plan = planMigrations(config.databaseFile)
+  if (plan.state === 'newer') return fail(io, newerMessage(config.databaseFile, plan))
+  if (dryRun) {
+    io.out(describePlan(plan))
+    return 0
+  }
+  const database = openDatabase(config.databaseFile)
+  database.close()
+  io.out(`migrations applied to ${config.databaseFile}\n`)
+  return 0
 }
 
 async function init(config: Config, args: string[], io: Io): Promise<number> {
@@ -373,15 +398,57 @@ async function serve(config: Config, io: Io): Promise<number> {
   if (refused !== undefined) return refused
   const node = await startNode({ config, listen: true })
   node.app.log.info({ dataDir: config.dataDir }, `node listening on ${node.url}`)
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      node.app.log.info({ signal }, 'shutting down')
-      node.close().then(resolve, resolve)
+  const signal = await firstSignal()
+  node.app.log.info(
+    { signal, shutdownMs: config.shutdownMs },
+    'shutting down: not ready, no new connections, finishing what is in flight',
+  )
+  // Not ready first, so a balancer stops sending; no new connections; then everything stops in order.
+  node.app.readiness.shuttingDown()
+  if (node.app.server.listening) node.app.server.close()
+  return finishWithin(node.close(), config.shutdownMs, node.app.log)
+}
+
+/** The first SIGTERM or SIGINT; a second one is left to its default, which ends the process at once. */
+function firstSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on)
+      process.off('SIGINT', on)
+      resolve(signal)
     }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGTERM', on)
+    process.on('SIGINT', on)
   })
-  return 0
+}
+
+/**
+ * The exit status once `closing` settles, or once `boundMs` pass (NODE_SHUTDOWN_MS): 0 for a clean
+ * stop, 1 when it failed or was cut short. SQLite in WAL mode keeps every committed write either way.
+ */
+async function finishWithin(
+  closing: Promise<void>,
+  boundMs: number,
+  log: { info(message: string): void; error(details: object, message: string): void },
+): Promise<number> {
+  let timer: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([
+    closing.then(
+      () => 'stopped' as const,
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed')
+        return 'failed' as const
+      },
+    ),
+    new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), boundMs)
+    }),
+  ])
+  clearTimeout(timer)
+  if (outcome === 'late')
+    log.error({ shutdownMs: boundMs }, 'still finishing after NODE_SHUTDOWN_MS: exiting anyway')
+  else if (outcome === 'stopped') log.info('stopped')
+  return outcome === 'stopped' ? 0 : 1
 }
 
 function fail(io: Io, message: string): number {

@@ -192,6 +192,15 @@ const NodeEnvSchema = z.object({
   NODE_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000).meta({
     description: 'Outbound webhooks: how long a call may take, from connecting to its answer.',
   }),
+  NODE_METRICS_TOKEN: z.string().min(16).optional().meta({
+    description:
+      'Bearer token a Prometheus scraper sends for `GET /metrics` (at least 16 characters). Administrators may read it with their session or an `admin` key.',
+    unset: 'administrators only',
+  }),
+  NODE_SHUTDOWN_MS: z.coerce.number().int().positive().default(20_000).meta({
+    description:
+      'On SIGTERM or SIGINT: how long the node may take to finish what is in flight (requests, incoming mail, deliveries from the relay, webhook calls, emails being sent) before it exits anyway, with status 1.',
+  }),
   NODE_SMTP_TLS_CERT: z.string().optional().meta({
     description:
       'STARTTLS certificate (PEM). With `NODE_SMTP_TLS_KEY`; without both, STARTTLS is not offered.',
@@ -281,6 +290,10 @@ export const ConfigSchema = NodeEnvSchema.transform((e, context) => {
     /** Private addresses and ranges outbound webhooks may still reach. */
     webhookAllowlist: e.NODE_WEBHOOK_ALLOWLIST,
     webhookTimeoutMs: e.NODE_WEBHOOK_TIMEOUT_MS,
+    /** How long `serve` may take to stop on SIGTERM before it exits anyway. */
+    shutdownMs: e.NODE_SHUTDOWN_MS,
+    /** What a scraper sends for /metrics; undefined: only administrators may read it. */
+    metricsToken: e.NODE_METRICS_TOKEN,
     /** The operator's secret sealing O'Chat keys; undefined: O'Chat is off. */
     ochatSecret: e.NODE_OCHAT_SECRET ?? readSecretFile(e.NODE_OCHAT_SECRET_FILE, context),
     ochatWebhookUrl: e.NODE_OCHAT_WEBHOOK_URL ?? `${publicUrl}/ochat/webhook`,

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -9,6 +10,7 @@ import t from 'tap'
 import { main } from '../src/cli.ts'
 import { openDatabase } from '../src/db/client.ts'
 import { partners } from '../src/db/schema.ts'
+import { until } from './helpers.ts'
 
 const BIN = fileURLToPath(new URL('../bin/ochat-node.mjs', import.meta.url))
 
@@ -63,14 +65,14 @@ t.test('ochat-node init creates the data directory and the first admin, once', a
 
   // The node starts on that directory and the admin logs in with the printed password.
   const server = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...process.env, ...env, NODE_PORT: '0', NODE_LOG_LEVEL: 'info' },
+    env: { ...process.env, ...env, NODE_PORT: '0', NODE_LOG_LEVEL: 'info', NODE_SHUTDOWN_MS: '10000' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.teardown(() => {
     server.kill('SIGKILL')
   })
+  let output = ''
   const url = await new Promise<string>((resolve, reject) => {
-    let output = ''
     server.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8')
       const match = /node listening on (http:\/\/[^"\s]+)/.exec(output)
@@ -85,9 +87,37 @@ t.test('ochat-node init creates the data directory and the first admin, once', a
   })
   t.equal(login.status, 200)
   t.equal(((await login.json()) as { user: { role: string } }).user.role, 'admin')
+  t.equal((await fetch(`${url}/readyz`)).status, 200, 'ready while serving')
+
+  // SIGTERM while a login's body is half sent: it is answered, new connections are not, exit 0.
+  const body = JSON.stringify({ login: 'ada', password })
+  const half = Math.floor(body.length / 2)
+  const upload = request(`${url}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  })
+  const answered = new Promise<number | undefined>((resolve, reject) => {
+    upload.once('response', (response) => {
+      response.resume()
+      resolve(response.statusCode)
+    })
+    upload.once('error', reject)
+  })
+  upload.write(body.slice(0, half))
+  await new Promise((resolve) => setTimeout(resolve, 100))
   const exited = new Promise<number | null>((resolve) => server.once('exit', resolve))
+  const signalled = Date.now()
   server.kill('SIGTERM')
+  await until('the shutdown logged', () => output.includes('shutting down'))
+  const probe = await fetch(`${url}/readyz`).then(
+    (response) => response.status,
+    () => 'refused',
+  )
+  t.not(probe, 200, `a new connection is not served as ready (${probe})`)
+  upload.end(body.slice(half))
+  t.equal(await answered, 200, 'the login under way is answered')
   t.equal(await exited, 0, 'SIGTERM stops it cleanly')
+  t.ok(Date.now() - signalled < 10_000, 'within NODE_SHUTDOWN_MS')
 })
 
 t.test('ochat-node mail-inbound files stdin and answers an MTA pipe in sysexits codes', async (t) => {

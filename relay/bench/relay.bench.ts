@@ -14,6 +14,7 @@ import { asyncRuns, median, opsPerSecond, report } from '../../shared-protocol/b
 import { deliveredReceipts } from '../test/receipts.ts'
 import { type BenchNode, benchNode, client, seal, startBareServer, startRelayProcess } from './harness.ts'
 import { benchSocket } from './socket.ts'
+import { queuedStorage } from './storage.ts'
 
 const RUNS = 3
 /** Ratios against the baseline: this many (baseline run, measured run) pairs. */
@@ -306,6 +307,20 @@ try {
   bare.stop()
   await relay.stop()
 }
+
+// 6. Disk: a backlog for a partner that stays offline, on a relay and database of its own.
+const storage = await queuedStorage(100_000)
+console.log(
+  `queued for an offline partner: ${storage.count.toLocaleString('en-US')} envelopes of a 1 KiB message`,
+)
+report({ name: '  envelope JSON as submitted', unit: 'B', runs: [storage.envelopeBytes] })
+report({
+  name: '  PostgreSQL per queued envelope (target ≤ 2,400)',
+  unit: 'B',
+  runs: [storage.bytesPerEnvelope],
+})
+for (const [table, bytes] of Object.entries(storage.byTable))
+  report({ name: `    of which ${table}, with its indexes`, unit: 'B', runs: [bytes] })
 
 /** The value at quantile `q` of sorted values (NaN when empty). */
 function percentile(sorted: number[], q: number): number {

@@ -3,8 +3,10 @@ import { jsonNestingExceeds, MAX_JSON_DEPTH } from '@ochat/shared-protocol'
 import type { Clock } from '@ochat/shared-protocol/server'
 import {
   addSecurityHeaders,
+  answerWithRequestId,
   collectRoutes,
   type DeclaredRoute,
+  requestIdFor,
   zodSerializerCompiler,
   zodValidatorCompiler,
 } from '@ochat/shared-protocol/server'
@@ -21,7 +23,8 @@ import { AckWriter } from './delivery/ack-writer.ts'
 import { Drainer } from './delivery/drainer.ts'
 import type { DeliveryMetrics } from './delivery/metrics.ts'
 import type { SocketHub } from './delivery/socket-hub.ts'
-import { wsRoutes } from './delivery/ws-routes.ts'
+import type { SubmitRequestIds } from './delivery/submit-request-ids.ts'
+import { CLOSE, wsRoutes } from './delivery/ws-routes.ts'
 import { docsRoutes } from './docs/openapi.ts'
 import type { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import type { RateLimiter } from './envelopes/rate-limiter.ts'
@@ -34,6 +37,7 @@ import {
   RelayError,
   websocketErrorHandler,
 } from './errors.ts'
+import type { Readiness } from './info/readiness.ts'
 import type { RelayKeys } from './info/relay-keys.ts'
 import { infoRoutes } from './info/routes.ts'
 import { instanceRoutes } from './instances/routes.ts'
@@ -56,6 +60,10 @@ export type AppDeps = {
   hub: SocketHub
   metrics: DeliveryMetrics
   blobStore: BlobStore
+  /** Which request submitted each envelope, for the webhook that delivers it. */
+  submits: SubmitRequestIds
+  /** What GET /readyz answers. */
+  readiness: Readiness
   /** Where logs go; stdout unless a test captures them. */
   logStream?: NodeJS.WritableStream
 }
@@ -89,7 +97,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Refusals made before a route runs (router, HTTP parser) answer in the error shape too.
     frameworkErrors,
     clientErrorHandler,
+    // Every log line of a request carries its id: the caller's X-Request-Id when sane, else a new one.
+    requestIdHeader: false,
+    genReqId: requestIdFor,
   })
+  answerWithRequestId(app)
 
   // Signatures cover the raw bytes, so the JSON parser keeps them.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
@@ -138,6 +150,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(websocket, {
     options: { maxPayload: SUBMIT_BODY_LIMIT_BYTES },
     errorHandler: websocketErrorHandler,
+    // Sockets still open when the app closes (not yet authenticated: the hub closed the others) get
+    // the same code as the rest, so their nodes too reconnect at once.
+    preClose: async () => {
+      for (const client of app.websocketServer.clients)
+        client.close(CLOSE.shuttingDown, 'relay shutting down')
+    },
   })
 
   const db = deps.database.db
@@ -157,7 +175,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(docsRoutes, { relayName: deps.config.name })
   await app.register(opsRoutes, { metrics: deps.metrics, metricsToken: deps.config.metricsToken })
-  await app.register(infoRoutes, { config: deps.config, database: deps.database, relayKeys: deps.relayKeys })
+  await app.register(infoRoutes, {
+    config: deps.config,
+    readiness: deps.readiness,
+    relayKeys: deps.relayKeys,
+  })
   await app.register(instanceRoutes, { db, clock: deps.clock, config: deps.config, relayId, signed })
   await app.register(connectionRoutes, { db, clock: deps.clock, config: deps.config, signed })
   await app.register(envelopeRoutes, {
@@ -167,6 +189,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writer: deps.writer,
     limits: deps.limits,
     signed,
+    submits: deps.submits,
   })
   await app.register(blobRoutes, {
     db,

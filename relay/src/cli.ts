@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm'
 import { type BlobStore, FileBlobStore } from './blobs/blob-store.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
 import { type Database, type Db, migrateDatabase, openDatabase, rows } from './db/client.ts'
+import { appliedWhens, describePlan, newerMessage, planMigrations } from './db/pending-migrations.ts'
 import { announceInstanceChange } from './delivery/lease-repository.ts'
 import { errorCode, loggable } from './errors.ts'
 import { rotateRelayKeys } from './info/relay-keys.ts'
@@ -24,7 +25,8 @@ Usage: ochat-relay <command> [options]
 
 Commands:
   serve                  start the relay (HTTP + WebSocket) and its delivery workers
-  migrate                apply database migrations and exit (serve also does it at start)
+  migrate [--dry-run]    apply database migrations and exit (serve also does it at start);
+                         --dry-run lists the ones that would run and changes nothing
   invite [--days N] [--note TEXT]
                          print a one-time registration token (valid 7 days unless --days)
   instances [filters]    list registered instances: status, when, from which address, connection
@@ -81,10 +83,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     case 'serve':
       return serve(config)
     case 'migrate':
-      return withDatabase(config, io, async (database) => {
-        await migrateDatabase(database)
-        io.out.write(`migrations applied (${database.driver})\n`)
-      })
+      return migrate(config, rest, io)
     case 'invite': {
       const { values } = parseArgs({
         args: rest,
@@ -176,6 +175,41 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       })
     default:
       return fail(io, `unknown command "${command}"; see \`ochat-relay --help\``)
+  }
+}
+
+/**
+ * `migrate [--dry-run]`. A database a newer ochat-relay migrated is refused: drizzle's migrator alone
+ * would find nothing to run and call it current.
+ */
+async function migrate(config: Config, args: string[], io: Io): Promise<number> {
+  let dryRun: boolean
+  try {
+    dryRun = parseOptions(() =>
+      parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } }),
+    ).values['dry-run']
+  } catch (error) {
+    if (error instanceof UserError)
+      return fail(io, `${error.message}; usage: ochat-relay migrate [--dry-run]`)
+    throw error
+  }
+  // Opening PGlite in a new directory would create a database: a dry run says what it would get.
+  const database =
+    dryRun && !config.databaseUrl && !existsSync(`${config.dataDir}/pglite/PG_VERSION`)
+      ? undefined
+      : await openDatabase(config)
+  try {
+    const plan = planMigrations(database ? await appliedWhens(database.db) : [])
+    if (plan.state === 'newer') return fail(io, newerMessage(plan))
+    if (dryRun || !database) {
+      io.out.write(describePlan(plan))
+      return 0
+    }
+    await migrateDatabase(database)
+    io.out.write(`migrations applied (${database.driver})\n`)
+    return 0
+  } finally {
+    await database?.close()
   }
 }
 
@@ -372,15 +406,54 @@ async function serve(config: Config): Promise<number> {
     },
     `relay listening on http://${config.host}:${port}`,
   )
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      relay.app.log.info({ signal }, 'shutting down: finishing in-flight deliveries')
-      relay.close().then(resolve, resolve)
+  const signal = await firstSignal()
+  relay.app.log.info(
+    { signal, shutdownMs: config.shutdownMs },
+    'shutting down: not ready, no new connections, finishing what is in flight',
+  )
+  return finishWithin(relay.close(), config.shutdownMs, relay.app.log)
+}
+
+/** The first SIGTERM or SIGINT; a second one is left to its default, which ends the process at once. */
+function firstSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on)
+      process.off('SIGINT', on)
+      resolve(signal)
     }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGTERM', on)
+    process.on('SIGINT', on)
   })
-  return 0
+}
+
+/**
+ * The exit status once `closing` settles, or once `boundMs` pass (RELAY_SHUTDOWN_MS): 0 for a clean
+ * stop, 1 when it failed or was cut short, as the orchestrator would kill it anyway.
+ */
+async function finishWithin(
+  closing: Promise<void>,
+  boundMs: number,
+  log: { info(message: string): void; error(details: object, message: string): void },
+): Promise<number> {
+  let timer: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([
+    closing.then(
+      () => 'stopped' as const,
+      (error: unknown) => {
+        log.error({ err: loggable(error) }, 'shutdown failed')
+        return 'failed' as const
+      },
+    ),
+    new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), boundMs)
+    }),
+  ])
+  clearTimeout(timer)
+  if (outcome === 'late')
+    log.error({ shutdownMs: boundMs }, 'still finishing after RELAY_SHUTDOWN_MS: exiting anyway')
+  else if (outcome === 'stopped') log.info('stopped')
+  return outcome === 'stopped' ? 0 : 1
 }
 
 /** main() with every failure turned into a message and a next step, for the command line. */

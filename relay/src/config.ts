@@ -175,6 +175,10 @@ const RelayEnvSchema = z.object({
     .positive()
     .default(15_000)
     .meta({ description: 'Time allowed for one webhook POST.' }),
+  RELAY_SHUTDOWN_MS: z.coerce.number().int().positive().default(20_000).meta({
+    description:
+      'On SIGTERM or SIGINT: how long the relay may take to finish what is in flight (webhook POSTs, submits, acks, requests) before it exits anyway, with status 1.',
+  }),
   RELAY_VACUUM: z.enum(['auto', 'on', 'off']).default('auto').meta({
     description:
       "`auto`: the relay vacuums its own tables on PGlite, and leaves a server's to its autovacuum (warning at start when that is off); `on`: always; `off`: never (the operator schedules VACUUM).",
@@ -241,6 +245,7 @@ export const ConfigSchema = RelayEnvSchema.transform((e) => {
     metadataRetentionMs: e.RELAY_METADATA_RETENTION_MS,
     leaseHeartbeatMs: e.RELAY_LEASE_HEARTBEAT_MS,
     pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
+    shutdownMs: e.RELAY_SHUTDOWN_MS,
     vacuum: e.RELAY_VACUUM,
     vacuumIntervalMs: e.RELAY_VACUUM_INTERVAL_MS,
     purgeIntervalMs: e.RELAY_PURGE_INTERVAL_MS,

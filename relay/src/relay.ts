@@ -7,6 +7,7 @@ import { purgeBlobs } from './blobs/purge-blobs.ts'
 import type { Config } from './config.ts'
 import { type Database, migrateDatabase, openDatabase } from './db/client.ts'
 import { sweepExpired } from './delivery/delivery-failures.ts'
+import { LeaseLoop } from './delivery/lease-loop.ts'
 import {
   INSTANCE_CHANNEL,
   LEASE_CHANNEL,
@@ -16,11 +17,13 @@ import {
 import { createMetrics, type DeliveryMetrics } from './delivery/metrics.ts'
 import { WAKE_CHANNEL } from './delivery/queue-repository.ts'
 import { SocketHub } from './delivery/socket-hub.ts'
+import { SubmitRequestIds } from './delivery/submit-request-ids.ts'
 import { WebhookWorker } from './delivery/webhook-worker.ts'
 import { CLOSE } from './delivery/ws-routes.ts'
 import { EnvelopeWriter } from './envelopes/envelope-writer.ts'
 import { RateLimiter } from './envelopes/rate-limiter.ts'
 import { loggable } from './errors.ts'
+import { Readiness } from './info/readiness.ts'
 import { loadOrCreateRelayKeys, type RelayKeys } from './info/relay-keys.ts'
 import { purgeMetadata } from './ops/retention.ts'
 import { TableVacuum, vacuumsItself } from './ops/vacuum.ts'
@@ -34,12 +37,19 @@ export type Relay = {
   writer: EnvelopeWriter
   webhooks: WebhookWorker
   metrics: DeliveryMetrics
+  /** Renews the leases of the sockets held here; readiness fails when it stops or falls behind. */
+  leaseLoop: LeaseLoop
+  /** What GET /readyz answers. */
+  readiness: Readiness
   /**
    * Runs the periodic jobs now and resolves once what they sent is written (tests with a faked clock
    * call it instead of waiting).
    */
   runJobs(): Promise<void>
-  /** Stops taking work, finishes what is in flight, then closes the database. */
+  /**
+   * Fails readiness, stops accepting connections, closes node sockets with 1012 so nodes reconnect at
+   * once elsewhere, finishes what is in flight, then closes the database. Unbounded: `serve` bounds it.
+   */
   close(): Promise<void>
 }
 
@@ -57,7 +67,13 @@ export async function startRelay(props: {
   const { config } = props
   const clock = props.clock ?? systemClock
   const database = props.database ?? (await openDatabase(config))
-  await migrateDatabase(database)
+  try {
+    await migrateDatabase(database)
+  } catch (error) {
+    // One it opened itself is closed again; one it was given stays its caller's.
+    if (!props.database) await database.close()
+    throw error
+  }
   const relayKeys = loadOrCreateRelayKeys(config.keysFile, clock.now())
   const hub = new SocketHub()
   const metrics = createMetrics({ db: database.db, clock, sockets: () => hub.size })
@@ -78,6 +94,23 @@ export async function startRelay(props: {
     }),
   }
   const blobStore = new FileBlobStore(config.blobDir)
+  const onError = (error: unknown) => app.log.error({ err: loggable(error) }, 'background work failed')
+  const leaseLoop = new LeaseLoop({
+    clock,
+    intervalMs: config.leaseHeartbeatMs,
+    lateAfterMs: config.leaseTtlMs,
+    renew: () =>
+      renewLeases(database.db, {
+        instanceIds: hub.instanceIds(),
+        replicaId: config.replicaId,
+        nowMs: clock.now(),
+        ttlMs: config.leaseTtlMs,
+      }),
+    onError,
+  })
+  const readiness = new Readiness({ database, leaseLoop: () => leaseLoop.health() })
+  // Shared by the submit route and the webhook worker: the submit's id travels with its envelopes.
+  const submits = new SubmitRequestIds()
   const app = await buildApp({
     config,
     clock,
@@ -88,10 +121,19 @@ export async function startRelay(props: {
     hub,
     metrics,
     blobStore,
+    readiness,
+    submits,
     ...(props.logStream ? { logStream: props.logStream } : {}),
   })
-  const onError = (error: unknown) => app.log.error({ err: loggable(error) }, 'background work failed')
-  const webhooks = new WebhookWorker({ db: database.db, clock, config, relayKeys, metrics, log: app.log })
+  const webhooks = new WebhookWorker({
+    db: database.db,
+    clock,
+    config,
+    relayKeys,
+    metrics,
+    log: app.log,
+    submits,
+  })
   const deadlineHours = Math.round(config.deliveryDeadlineMs / 3_600_000)
   const sweep = () =>
     sweepExpired(database.db, { nowMs: clock.now(), deadlineMs: config.deliveryDeadlineMs, deadlineHours })
@@ -140,18 +182,11 @@ export async function startRelay(props: {
       webhooks.tick()
       sweep().catch(onError)
     }, config.pollIntervalMs),
-    setInterval(() => {
-      renewLeases(database.db, {
-        instanceIds: hub.instanceIds(),
-        replicaId: config.replicaId,
-        nowMs: clock.now(),
-        ttlMs: config.leaseTtlMs,
-      }).catch(onError)
-    }, config.leaseHeartbeatMs),
     setInterval(() => void purge(), config.purgeIntervalMs),
     ...(vacuuming ? [setInterval(() => vacuum.run().catch(onError), config.vacuumIntervalMs)] : []),
   ]
   for (const timer of timers) timer.unref()
+  leaseLoop.start()
   webhooks.tick()
 
   let closing: Promise<void> | undefined
@@ -164,6 +199,8 @@ export async function startRelay(props: {
     writer,
     webhooks,
     metrics,
+    leaseLoop,
+    readiness,
     async runJobs() {
       await sweep()
       await purge()
@@ -174,13 +211,18 @@ export async function startRelay(props: {
     },
     close() {
       closing ??= (async () => {
+        // Not ready from now on, so a balancer stops sending; then no new connections.
+        readiness.shuttingDown()
+        if (app.server.listening) app.server.close()
         for (const timer of timers) clearInterval(timer)
+        leaseLoop.stop()
         await vacuum.stop()
-        // In-flight webhook POSTs finish and are settled before the sockets and the database close.
-        await webhooks.stop()
-        await hub.closeAll(CLOSE.shuttingDown, 'relay shutting down')
-        await writer.drain()
+        // In-flight webhook POSTs finish and are settled, and each socket's submits and acks commit
+        // and are answered before it closes (1012: the node reconnects at once, to another replica).
+        await Promise.all([webhooks.stop(), hub.closeAll(CLOSE.shuttingDown, 'relay shutting down')])
+        // HTTP requests under way are answered; new ones on open connections get 503.
         await app.close()
+        await writer.drain()
         for (const stop of unlisten) await stop().catch(onError)
         await database.close()
       })()

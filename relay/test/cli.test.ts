@@ -1,16 +1,18 @@
 // The operator CLI, on a real PGlite data directory. The binary is started once, as an operator's shell
 // would; the other commands call the same `main` in this process, with their environment and output
 // handed over (each process start costs seconds of CPU).
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { signRegistration } from '@ochat/shared-protocol'
 import t from 'tap'
 import { main } from '../src/cli.ts'
 import { loadOrCreateRelayKeys } from '../src/info/relay-keys.ts'
-import { buildNode } from './helpers.ts'
+import { buildNode, createTestDatabase, DRIVERS } from './helpers.ts'
 
 const bin = fileURLToPath(new URL('../bin/ochat-relay.mjs', import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), 'ochat-cli-'))
@@ -127,3 +129,80 @@ t.test('rotate-keys makes a new key active and keeps the old one signing as reti
     ['retiring', 'active'],
   )
 })
+
+t.test(
+  'serve on SIGTERM: not ready, no new connections, the request under way answered, exit 0',
+  async (t) => {
+    // PostgreSQL when it is tested (no initdb to wait for), else PGlite in its own directory.
+    const url = DRIVERS.includes('postgres') ? (await createTestDatabase(t, 'postgres')).url : undefined
+    const serveDir = mkdtempSync(join(tmpdir(), 'ochat-cli-serve-'))
+    t.teardown(() => rmSync(serveDir, { recursive: true, force: true }))
+    const server = spawn(process.execPath, [bin, 'serve'], {
+      env: {
+        ...process.env,
+        RELAY_DATA_DIR: serveDir,
+        DATABASE_URL: url ?? '',
+        RELAY_PORT: '0',
+        RELAY_REGISTRATION: 'open',
+        RELAY_LOG_LEVEL: 'info',
+        RELAY_SHUTDOWN_MS: '10000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    t.teardown(() => {
+      server.kill('SIGKILL')
+    })
+    let output = ''
+    server.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8')
+    })
+    const exited = new Promise<number | null>((resolve) => server.once('exit', resolve))
+    const logged = async (pattern: RegExp) => {
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+        const match = pattern.exec(output)
+        if (match) return match
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      throw new Error(`not logged: ${pattern}\n${output}`)
+    }
+    const base = (await logged(/relay listening on (http:\/\/[^"\s]+)/))[1] ?? ''
+    t.equal((await fetch(`${base}/readyz`)).status, 200, 'ready while serving')
+    const { relayId } = (await (await fetch(`${base}/v1/info`)).json()) as { relayId: string }
+
+    // A registration whose body is half sent when the signal comes.
+    const acme = buildNode('Acme')
+    const body = JSON.stringify(
+      signRegistration(
+        { v: 1, relayId, name: acme.name, keys: acme.keys, at: Date.now() },
+        acme.identity.secretKey,
+      ),
+    )
+    const half = Math.floor(body.length / 2)
+    const upload = request(`${base}/v1/instances`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    })
+    const answered = new Promise<number | undefined>((resolve, reject) => {
+      upload.once('response', (response) => {
+        response.resume()
+        resolve(response.statusCode)
+      })
+      upload.once('error', reject)
+    })
+    upload.write(body.slice(0, half))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+
+    const signalled = Date.now()
+    server.kill('SIGTERM')
+    await logged(/shutting down/)
+    const probe = await fetch(`${base}/readyz`).then(
+      (response) => response.status,
+      () => 'refused',
+    )
+    t.not(probe, 200, `a new connection is not served as ready (${probe})`)
+    upload.end(body.slice(half))
+    t.equal(await answered, 201, 'the registration under way is answered')
+    t.equal(await exited, 0, 'and the relay exits 0')
+    t.ok(Date.now() - signalled < 10_000, 'within RELAY_SHUTDOWN_MS')
+  },
+)

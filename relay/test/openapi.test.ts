@@ -1,11 +1,11 @@
-// The OpenAPI document at /docs covers every route, and only those.
+// The OpenAPI document at /docs/json covers every route, and only those; /docs shows it to a browser.
 import { routesWithoutAnswer } from '@ochat/shared-protocol/server'
 import t from 'tap'
 import { buildRelay } from './helpers.ts'
 
 t.test('every declared route is documented, with its schemas', async (t) => {
   const relay = await buildRelay(t, 'pglite')
-  const response = await relay.app.inject({ method: 'GET', url: '/docs' })
+  const response = await relay.app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(response.statusCode, 200)
   const document = response.json()
   t.equal(document.openapi, '3.1.0')
@@ -69,3 +69,35 @@ t.test('every declared route is documented, with its schemas', async (t) => {
     'answers from the shared schemas',
   )
 })
+
+t.test(
+  'a browser at /docs gets the viewer, served by the relay; any other client still gets the JSON',
+  async (t) => {
+    const relay = await buildRelay(t, 'pglite')
+    const page = await relay.app.inject({
+      method: 'GET',
+      url: '/docs',
+      headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+    })
+    t.equal(page.statusCode, 200)
+    t.match(page.headers['content-type'], /^text\/html/)
+    t.match(
+      page.body,
+      /<script src="\/docs\/assets\/swagger-ui-bundle\.js">/,
+      'the viewer is a file of the relay',
+    )
+    t.notMatch(page.body, /<script>|https?:\/\//, 'no inline script, no other origin')
+    t.match(page.headers['content-security-policy'], /script-src 'self'/)
+
+    const json = await relay.app.inject({ method: 'GET', url: '/docs', headers: { accept: '*/*' } })
+    t.match(json.headers['content-type'], /^application\/json/, 'a client asking for anything gets the JSON')
+    t.equal(json.json().openapi, '3.1.0')
+
+    const style = await relay.app.inject({ method: 'GET', url: '/docs/assets/swagger-ui.css' })
+    t.equal(style.statusCode, 200)
+    t.match(style.headers['content-type'], /^text\/css/)
+    const missing = await relay.app.inject({ method: 'GET', url: '/docs/assets/index.html' })
+    t.equal(missing.statusCode, 404)
+    t.equal(missing.json().error.code, 'E_NOT_FOUND')
+  },
+)

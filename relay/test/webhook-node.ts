@@ -13,7 +13,7 @@ type Answer =
  * with signed Delivered receipts, as a node does after its durable write).
  */
 export async function startWebhookNode(relay: TestRelay, node: TestNode) {
-  const received: { body: WebhookBody; verified: boolean; at: number }[] = []
+  const received: { body: WebhookBody; verified: boolean; at: number; requestId: string | undefined }[] = []
   const answers: Answer[] = []
   const nonces = new MemoryNonceStore()
   const publicKeys = relay.relayKeys.keySet.keySet.keys.map((key) => key.publicKey)
@@ -27,7 +27,13 @@ export async function startWebhookNode(relay: TestRelay, node: TestNode) {
       nowMs: relay.clock.now(),
     })
     const body = JSON.parse(raw) as WebhookBody
-    received.push({ body, verified: verified.ok, at: relay.clock.now() })
+    const requestId = request.headers['x-request-id']
+    received.push({
+      body,
+      verified: verified.ok,
+      at: relay.clock.now(),
+      requestId: typeof requestId === 'string' ? requestId : undefined,
+    })
     const answer = answers.shift() ?? 'receipts'
     if (answer !== 'receipts') {
       if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs))

@@ -80,7 +80,22 @@ export function checkManifest(manifest: Json): string[] {
   )
 }
 
-/** The metric names a PromQL expression reads: the relay's own, the exporters', and `up`. */
+/** The files that declare the metrics the relay and the node export, from the repository's root. */
+export const METRIC_SOURCES = ['relay/src/delivery/metrics.ts', 'node/src/metrics/registry.ts']
+
+/**
+ * The series a metrics source exports: each `name: 'ochat_…'` it declares, and for a histogram its
+ * `_bucket`, `_sum` and `_count` series.
+ */
+export function exportedSeries(source: string): string[] {
+  const names = [...source.matchAll(/name: '(ochat_(?:relay|node)_[a-z_]+)'/g)].map((match) => match[1] ?? '')
+  const histograms = [...source.matchAll(/new Histogram\(\{\s*name: '([a-z_]+)'/g)].map(
+    (match) => match[1] ?? '',
+  )
+  return [...names, ...histograms.flatMap((name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`])]
+}
+
+/** The metric names a PromQL expression reads: the relay's and the node's own, the exporters', and `up`. */
 export function metricNames(expr: string): string[] {
   const names = expr.match(/\b(ochat_[a-z_]+|node_[a-z_]+|kubelet_[a-z_]+|up(?=\{))/g) ?? []
   return [...new Set(names)]

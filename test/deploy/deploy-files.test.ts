@@ -6,7 +6,15 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { createTestDatabase } from '../../relay/test/helpers.ts'
-import { checkCompose, checkManifest, type Json, metricNames, parseDockerfile } from './checks.ts'
+import {
+  checkCompose,
+  checkManifest,
+  exportedSeries,
+  type Json,
+  METRIC_SOURCES,
+  metricNames,
+  parseDockerfile,
+} from './checks.ts'
 
 /**
  * The operator's files under deploy/, checked as far as this machine can without a container engine or
@@ -216,13 +224,13 @@ t.test('the Dockerfiles copy files that exist, run as a non-root user, with a he
 })
 
 t.test('the alerts and the dashboard use only metrics that are exported', async (t) => {
-  // The relay's own, from its source; the rest from the exporters deploy/README.md names.
-  const source = readFileSync(join(root, 'relay/src/delivery/metrics.ts'), 'utf8')
-  const relayMetrics = [...source.matchAll(/name: '(ochat_relay_[a-z_]+)'/g)].map((match) => match[1])
-  const histograms = [...source.matchAll(/new Histogram\(\{\s*name: '([a-z_]+)'/g)].map((match) => match[1])
+  // The relay's and the node's own, from their sources; the rest from the exporters deploy/README.md names.
+  const [relayMetrics = [], nodeMetrics = []] = METRIC_SOURCES.map((file) =>
+    exportedSeries(readFileSync(join(root, file), 'utf8')),
+  )
   const exported = new Set([
     ...relayMetrics,
-    ...histograms.flatMap((name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`]),
+    ...nodeMetrics,
     'up',
     'node_filesystem_avail_bytes',
     'node_filesystem_size_bytes',
@@ -230,6 +238,7 @@ t.test('the alerts and the dashboard use only metrics that are exported', async 
     'kubelet_volume_stats_capacity_bytes',
   ])
   t.ok(relayMetrics.length >= 5, 'the relay metrics were found in its source')
+  t.ok(nodeMetrics.length >= 5, "and the node's in its own")
 
   const rules = list(entries(parseYaml(read('monitoring/alerts.yaml'))).groups).flatMap((group) =>
     list(entries(group).rules).map(entries),
@@ -253,8 +262,15 @@ t.test('the alerts and the dashboard use only metrics that are exported', async 
     'ochat_relay_queue_oldest_age_seconds',
     'ochat_relay_deliveries_total',
     'node_filesystem_avail_bytes',
+    'ochat_node_mail_failed',
+    'ochat_node_mail_oldest_queued_age_seconds',
+    'ochat_node_webhook_messages_failed_last_hour',
+    'ochat_node_automation_queue_depth',
   ])
-    t.ok(used.has(wanted), `queue depth, delivery lag, failed deliveries and disk are watched: ${wanted}`)
+    t.ok(
+      used.has(wanted),
+      `queue depth, delivery lag, failed deliveries, the mail queue, webhooks, rules and disk are watched: ${wanted}`,
+    )
   t.equal(new Set(panels.map((panel) => panel.id)).size, panels.length, 'panel ids are unique')
 })
 

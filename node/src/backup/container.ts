@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
+import { basename } from 'node:path'
 import { z } from 'zod'
 import type { ByteReader } from './byte-reader.ts'
 import { FORMAT_VERSION } from './envelope.ts'
@@ -152,7 +153,12 @@ export async function readContainer(reader: ByteReader, sink: Sink): Promise<Man
       }
     }
     await sink(header, hashed())
-    seen.set(header.path, { path: header.path, size: header.size, sha256: hash.digest('hex') })
+    const sha256 = hash.digest('hex')
+    // An attachment's name is its content address: the restored node serves the file by that name for
+    // every row with that SHA-256, so bytes under another name would be served as someone else's file.
+    if (header.path.startsWith('attachments/') && sha256 !== basename(header.path))
+      throw damaged(`${header.path} does not hold the bytes its name (their SHA-256) gives`)
+    seen.set(header.path, { path: header.path, size: header.size, sha256 })
   }
 }
 

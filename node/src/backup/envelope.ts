@@ -128,8 +128,9 @@ export async function sealing(passphrase: string | undefined) {
 
 /**
  * Reads the header and answers the container's bytes: from `file` as is, or opened chunk by chunk.
- * Throws a BackupError for a file that is not a backup, too new, encrypted without a passphrase, or
- * a wrong passphrase; a chunk that fails its tag is thrown as damage when it is reached.
+ * Throws a BackupError for a file that is not a backup, too new, encrypted without a passphrase, plain
+ * though a passphrase was given, or a wrong passphrase; a chunk that fails its tag is thrown as damage
+ * when it is reached.
  */
 export async function opening(
   file: ByteReader,
@@ -150,7 +151,16 @@ export async function opening(
     )
   if (version < 1 || (mode !== PLAIN && mode !== ENCRYPTED))
     throw new BackupError('E_BACKUP_DAMAGED', 'the backup header is damaged (unknown version or mode)')
-  if (mode === PLAIN) return { encrypted: false, container: file }
+  if (mode === PLAIN) {
+    // Whoever asks for a passphrase expects an encrypted file: a plain one in its place may have been
+    // put there by someone who can write where the backups are kept, to plant records of their own.
+    if (passphrase !== undefined)
+      throw new BackupError(
+        'E_BACKUP_NOT_ENCRYPTED',
+        'a passphrase was given but this backup is not encrypted: it may not be the file that was written with that passphrase. Nothing was restored. Restore it without --passphrase-file only if you trust where the file came from',
+      )
+    return { encrypted: false, container: file }
+  }
   if (passphrase === undefined)
     throw new BackupError(
       'E_BACKUP_PASSPHRASE_NEEDED',

@@ -5,6 +5,11 @@
 export type BackupErrorCode =
   /** The backup file is encrypted and no passphrase was given. */
   | 'E_BACKUP_PASSPHRASE_NEEDED'
+  /**
+   * A passphrase was given but the file is not encrypted: an encrypted backup may have been swapped
+   * for a plain one by whoever can write where backups are kept.
+   */
+  | 'E_BACKUP_NOT_ENCRYPTED'
   /** The passphrase does not open the file (or its header was altered). */
   | 'E_BACKUP_PASSPHRASE_WRONG'
   /** A passphrase too short to protect a file kept off the server. */
@@ -17,6 +22,8 @@ export type BackupErrorCode =
   | 'E_BACKUP_TARGET_NOT_EMPTY'
   /** The output file exists already. */
   | 'E_BACKUP_OUT_EXISTS'
+  /** The output file's directory cannot be created or written to. */
+  | 'E_BACKUP_OUT_UNWRITABLE'
   /** No node database where one was expected. */
   | 'E_BACKUP_NO_DATABASE'
   /** An attachment on disk does not match its content address. */

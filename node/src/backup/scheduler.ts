@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { ScheduledBackup } from './config.ts'
 import { BackupError } from './errors.ts'
 import { type BackupSettings, writeBackup } from './write-backup.ts'
@@ -11,8 +11,8 @@ const RETRY_AFTER_MS = 3_600_000
 
 /** `ochat-node-20261125T100000Z.backup`: the time it was taken (UTC), so names sort by age. */
 const NAME = /^ochat-node-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.backup$/
-/** A scheduled backup cut short (writeBackup writes to this name first). */
-const PARTIAL = /^\.ochat-node-\d{8}T\d{6}Z\.backup\.partial$/
+/** A scheduled backup cut short (writeBackup writes to a name like this first). */
+const PARTIAL = /^\.ochat-node-\d{8}T\d{6}Z\.backup(\.[0-9a-f]+)?\.partial$/
 
 export function backupFileName(at: number): string {
   const stamp = new Date(at)
@@ -48,6 +48,7 @@ type SchedulerDeps = {
   clock: { now(): number }
   log: {
     info(object: object, message: string): void
+    warn(object: object, message: string): void
     error(object: object, message: string): void
   }
 }
@@ -62,6 +63,8 @@ export class BackupScheduler {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | null = null
   #retryAt = 0
+  /** Backups dated after the node's clock already logged, so each is said once. */
+  readonly #futureSaid = new Set<string>()
   readonly #stop = new AbortController()
 
   constructor(deps: SchedulerDeps) {
@@ -112,7 +115,7 @@ export class BackupScheduler {
           { ...facts, missing: done.missing },
           'backup: written, but attachments the database references are missing from the disk',
         )
-      this.#prune()
+      this.#prune(basename(done.file), now)
     } catch (error) {
       if (this.#stop.signal.aborted) return
       this.#retryAt = now + Math.min(RETRY_AFTER_MS, schedule.everyHours * 3_600_000)
@@ -123,10 +126,26 @@ export class BackupScheduler {
     }
   }
 
-  /** Deletes the backups beyond the newest `keep`, and scheduled backups cut short. */
-  #prune(): void {
+  /**
+   * Deletes the backups beyond the newest `keep` taken up to `now`, never `written` (the one just
+   * taken), and scheduled backups cut short. A backup dated after `now` was taken while the clock was
+   * ahead: it is left alone and takes no place among the `keep`, or it would push out each new backup
+   * as soon as it is written until the clock caught up with it.
+   */
+  #prune(written: string, now: number): void {
     const { dir, keep } = this.#deps.schedule
-    for (const old of scheduledBackups(dir).slice(keep)) rmSync(join(dir, old.name), { force: true })
+    const all = scheduledBackups(dir)
+    const ahead = all.filter((backup) => backup.at > now && !this.#futureSaid.has(backup.name))
+    if (ahead.length > 0) {
+      for (const backup of ahead) this.#futureSaid.add(backup.name)
+      this.#deps.log.warn(
+        { dir, files: ahead.map((backup) => backup.name) },
+        "backup: files dated after the node's clock (taken while it was ahead?) are kept, and count among NODE_BACKUP_KEEP only once the clock passes their date",
+      )
+    }
+    const past = all.filter((backup) => backup.at <= now && backup.name !== written)
+    // The one just written is the newest of them: it is one of the `keep`.
+    for (const old of past.slice(keep - 1)) rmSync(join(dir, old.name), { force: true })
     for (const name of readdirSync(dir)) if (PARTIAL.test(name)) rmSync(join(dir, name), { force: true })
   }
 

@@ -13,7 +13,8 @@ import { Keystore, KeystoreError } from '../ochat/identity/keystore.ts'
 import type { Io } from './io.ts'
 
 const BACKUP_USAGE = 'usage: ochat-node backup --out FILE [--passphrase-file PATH]'
-const RESTORE_USAGE = 'usage: ochat-node restore FILE --data-dir DIR [--passphrase-file PATH]'
+const RESTORE_USAGE =
+  'usage: ochat-node restore FILE [--data-dir DIR] [--passphrase-file PATH] (DIR defaults to NODE_DATA_DIR)'
 /** Progress lines on stderr at most this often, in ms. */
 const PROGRESS_EVERY_MS = 1000
 
@@ -62,14 +63,18 @@ export async function backup(config: Config, args: string[], io: Io): Promise<nu
   }
 }
 
-/** `ochat-node restore FILE --data-dir DIR`: into a new or empty directory, verified before anything is in place. */
+/**
+ * `ochat-node restore FILE [--data-dir DIR]`: into a new or empty directory (NODE_DATA_DIR unless
+ * --data-dir), verified before anything is in place. The node's own data directory is safe as the
+ * default: a restore never writes into one that holds anything.
+ */
 export async function restore(config: Config, args: string[], io: Io): Promise<number> {
   const parsed = parse(args, RESTORE_USAGE, io, 'data-dir')
   if (!parsed) return 2
   const [file, ...extra] = parsed.positionals
-  const dataDir = parsed.values['data-dir']
+  const dataDir = parsed.values['data-dir'] ?? config.dataDir
   if (!file || extra.length > 0) return fail(io, `give one backup file\n${RESTORE_USAGE}`)
-  if (!dataDir) return fail(io, `--data-dir is required (the new node's data directory)\n${RESTORE_USAGE}`)
+  if (dataDir === '') return fail(io, `--data-dir is empty\n${RESTORE_USAGE}`)
   const passphrase = readPassphrase(parsed.values['passphrase-file'], io)
   if (passphrase === null) return 2
   let last = 0

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import Sqlite from 'better-sqlite3'
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import { newerMessage, planMigrations } from './pending-migrations.ts'
 import * as schema from './schema.ts'
 
 export type Db = BetterSQLite3Database<typeof schema>
@@ -30,7 +31,13 @@ const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url))
  * the server runs.
  */
 export function openDatabase(file: string): Database {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+  if (file !== ':memory:') {
+    // A newer ochat-node's tables: drizzle's migrator would find nothing to apply and let this build
+    // run on a schema it does not know.
+    const plan = planMigrations(file)
+    if (plan.state === 'newer') throw new Error(newerMessage(file, plan))
+    mkdirSync(dirname(file), { recursive: true })
+  }
   const sqlite = new Sqlite(file)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('synchronous = NORMAL')

@@ -9,6 +9,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator'
 import postgres from 'postgres'
+import { appliedWhens, newerMessage, planMigrations } from './pending-migrations.ts'
 import * as schema from './schema.ts'
 
 /**
@@ -186,6 +187,10 @@ export function pgliteDatabase(client: PGlite): Database {
 
 /** Applies the committed migrations; safe to run from several replicas at once. */
 export async function migrateDatabase(database: Database): Promise<void> {
+  // A newer ochat-relay's tables: drizzle's migrator would find nothing to apply and let this build
+  // run on a schema it does not know.
+  const plan = planMigrations(await appliedWhens(database.db as Executor))
+  if (plan.state === 'newer') throw new Error(newerMessage(plan))
   if (database.driver === 'pglite') {
     await migratePglite(database.db as never, { migrationsFolder: MIGRATIONS })
     return

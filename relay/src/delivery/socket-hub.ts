@@ -12,7 +12,7 @@ export class SocketHub {
   /** Adds a session; an older one for the same instance is closed first ("connected elsewhere"). */
   async add(session: SocketSession): Promise<void> {
     // During shutdown, a socket that authenticates late is closed at once instead of being kept.
-    if (this.#shuttingDown) return session.shutdown(4503, 'relay shutting down')
+    if (this.#shuttingDown) return session.shutdown(1012, 'relay shutting down')
     // A newer lease was taken while this one was (here or on another replica): the node is connected
     // elsewhere, or again.
     const previous = this.#sessions.get(session.instance.id)

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import { LIMITS, newId, signWebhook, WebhookResponseSchema } from '@ochat/shared-protocol'
-import type { Clock } from '@ochat/shared-protocol/server'
+import { type Clock, REQUEST_ID_HEADER } from '@ochat/shared-protocol/server'
 import { sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import { request } from 'undici'
@@ -13,6 +14,7 @@ import { acknowledge } from './acknowledge.ts'
 import { recordFailure, recordSuccess, settleFailedDelivery } from './delivery-failures.ts'
 import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, claimItems } from './queue-repository.ts'
+import type { SubmitRequestIds } from './submit-request-ids.ts'
 import { classifyResponse, type WebhookOutcome } from './webhook-outcome.ts'
 
 /**
@@ -32,6 +34,8 @@ export type WebhookWorkerDeps = {
   relayKeys: RelayKeys
   metrics: DeliveryMetrics
   log: FastifyBaseLogger
+  /** Which request submitted each envelope: its id goes to the node as X-Request-Id. */
+  submits: SubmitRequestIds
 }
 
 /** Least time between two scans asked for while one was running. */
@@ -144,10 +148,21 @@ export class WebhookWorker {
     })
     if (items.length === 0) return
     const started = clock.now()
-    const { outcome, body } = await this.#post(instance, items)
+    // The node logs its receipt under this id. A batch from several submits names the first; the others
+    // are in this log line.
+    const submits = this.#deps.submits.of(items.map((item) => item.itemId))
+    const requestId = submits[0] ?? randomUUID()
+    const { outcome, body } = await this.#post(instance, items, requestId)
     this.#deps.metrics.deliveries.inc({ path: 'webhook', outcome: outcome.kind }, items.length)
     this.#deps.log.info(
-      { destination, items: items.length, outcome: outcome.kind, ms: clock.now() - started },
+      {
+        destination,
+        items: items.length,
+        outcome: outcome.kind,
+        ms: clock.now() - started,
+        requestId,
+        ...(submits.length > 1 ? { submits } : {}),
+      },
       'webhook delivery',
     )
     if (outcome.kind === 'delivered') {
@@ -182,6 +197,7 @@ export class WebhookWorker {
   async #post(
     instance: InstanceRow,
     items: ClaimedItem[],
+    requestId: string,
   ): Promise<{ outcome: WebhookOutcome; body: string }> {
     const { clock, config, relayKeys } = this.#deps
     const url = instance.webhookUrl ?? ''
@@ -201,7 +217,12 @@ export class WebhookWorker {
     try {
       const response = await request(url, {
         method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'ochat-relay' },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'user-agent': 'ochat-relay',
+          [REQUEST_ID_HEADER]: requestId,
+        },
         body: payload,
         headersTimeout: config.webhookTimeoutMs,
         bodyTimeout: config.webhookTimeoutMs,

@@ -21,12 +21,16 @@ import { takeOverClaims } from './queue-repository.ts'
 import type { SocketHub } from './socket-hub.ts'
 import { type SessionDeps, SocketSession } from './socket-session.ts'
 
-/** Close codes, in the 4000–4999 range WebSocket leaves to applications. */
+/**
+ * Close codes: the relay's own in the 4000–4999 range WebSocket leaves to applications, and for a relay
+ * stopping, RFC 6455's registered 1012 (Service Restart), after which a node reconnects at once: a
+ * balancer sends it to another replica.
+ */
 export const CLOSE = Object.freeze({
   authFailed: 4401,
   suspended: 4403,
   connectedElsewhere: 4409,
-  shuttingDown: 4503,
+  shuttingDown: 1012,
 })
 
 /**

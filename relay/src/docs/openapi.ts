@@ -1,6 +1,12 @@
-import { buildOpenApi, type DeclaredRoute, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import {
+  buildOpenApi,
+  type DeclaredRoute,
+  rawBody,
+  type ZodTypeProvider,
+} from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { sendViewer, viewerAssetRoutes, wantsPage } from './viewer.ts'
 
 const SECURITY_SCHEMES = {
   signedRequest: {
@@ -48,12 +54,21 @@ export function relayOpenApi(routes: DeclaredRoute[], relayName: string) {
   })
 }
 
+/**
+ * `/docs/json` is the document; `/docs` shows it in a browser (Swagger UI). A client that does not ask
+ * for HTML first still gets the JSON at `/docs`, where the document was before it had a viewer.
+ */
 export async function docsRoutes(app: FastifyInstance, deps: { relayName: string }): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>()
   // Built on the first request, then kept: converting every schema costs CPU, which
   // every start would otherwise pay, and few readers ever ask.
   let document: Record<string, unknown> | undefined
-  app.withTypeProvider<ZodTypeProvider>().get(
-    '/docs',
+  const openApi = () => {
+    document ??= relayOpenApi(app.declaredRoutes, deps.relayName)
+    return document
+  }
+  routes.get(
+    '/docs/json',
     {
       config: { auth: 'public' },
       schema: {
@@ -61,9 +76,29 @@ export async function docsRoutes(app: FastifyInstance, deps: { relayName: string
         response: { 200: z.record(z.string(), z.unknown()) },
       },
     },
-    async () => {
-      document ??= relayOpenApi(app.declaredRoutes, deps.relayName)
-      return document
+    async () => openApi(),
+  )
+  routes.get(
+    '/docs',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: 'This document, readable: a viewer page for a browser, the JSON for any other client',
+        response: {
+          200: rawBody(
+            'text/html',
+            'The API viewer; application/json, as /docs/json, unless HTML is asked for',
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (wantsPage(request.headers.accept)) return sendViewer(reply, `${deps.relayName} API`)
+      return reply
+        .header('content-type', 'application/json; charset=utf-8')
+        .header('vary', 'accept')
+        .send(JSON.stringify(openApi()))
     },
   )
+  await app.register(viewerAssetRoutes)
 }

@@ -12,6 +12,7 @@ import type { FastifyInstance, preValidationHookHandler } from 'fastify'
 import { currentInstance } from '../auth/plugin.ts'
 import type { Db } from '../db/client.ts'
 import { acceptReceipts } from '../delivery/accept-receipts.ts'
+import type { SubmitRequestIds } from '../delivery/submit-request-ids.ts'
 import { RelayError } from '../errors.ts'
 import { IdParams, wellFormedId } from '../ids.ts'
 import { authorize, maySeeEnvelope } from '../policies.ts'
@@ -34,6 +35,8 @@ export async function envelopeRoutes(
     writer: EnvelopeWriter
     limits: { instance: RateLimiter; connection: RateLimiter }
     signed: preValidationHookHandler
+    /** Which request submitted each envelope, for the webhook that delivers it. */
+    submits: SubmitRequestIds
   },
 ): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>()
@@ -55,6 +58,10 @@ export async function envelopeRoutes(
       },
     },
     async (request, reply) => {
+      deps.submits.remember(
+        request.body.envelopes.map((envelope) => envelope.header.id),
+        request.id,
+      )
       const { results, retryAfterMs } = await submitEnvelopes({
         db: deps.db,
         writer: deps.writer,

@@ -11,8 +11,8 @@ import {
 import type { ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import type { Database } from '../db/client.ts'
 import type { InfoSettings } from '../settings.ts'
+import type { Readiness } from './readiness.ts'
 import type { RelayKeys } from './relay-keys.ts'
 
 /** What /healthz and /readyz answer while the relay can serve. */
@@ -21,7 +21,7 @@ const HealthySchema = z.strictObject({ ok: z.literal(true) })
 /** Public routes: the relay's identity and key set, and health for the load balancer. */
 export async function infoRoutes(
   app: FastifyInstance,
-  deps: { config: InfoSettings; database: Database; relayKeys: RelayKeys },
+  deps: { config: InfoSettings; readiness: Readiness; relayKeys: RelayKeys },
 ): Promise<void> {
   const info: RelayInfo = {
     v: 1,
@@ -87,22 +87,19 @@ export async function infoRoutes(
     {
       config: { auth: 'public' },
       schema: {
-        summary: 'Readiness: the database answers',
+        summary:
+          'Readiness: the database answers and is migrated, the socket lease heartbeat runs, the relay is not shutting down',
         response: {
           200: HealthySchema,
           503: z
             .strictObject({ ok: z.literal(false), reason: ReasonSchema })
-            .meta({ description: 'The database does not answer' }),
+            .meta({ description: 'Not ready; the reason says which check failed' }),
         },
       },
     },
     async (_request, reply) => {
-      try {
-        await deps.database.ping()
-        return { ok: true as const }
-      } catch {
-        return reply.status(503).send({ ok: false, reason: 'error: the database does not answer' })
-      }
+      const answer = await deps.readiness.check()
+      return answer.ok ? answer : reply.status(503).send(answer)
     },
   )
 }

@@ -15,6 +15,11 @@ import type { Instance } from '../identity/instance.ts'
 
 /** Close codes the relay uses (PROTOCOL.md §6.1). */
 const CLOSE_SUSPENDED = 4403
+/**
+ * The relay is stopping (1012, Service Restart; 4503 from relays before it): its balancer has other
+ * replicas, so the node reconnects at once instead of after a backoff.
+ */
+const CLOSE_RESTARTING = new Set([1012, 4503])
 
 /**
  * Reconnect delays: 0.5 s doubling to 30 s, with jitter ×(0.8–1.2), both times the retry scale (1 in
@@ -41,7 +46,8 @@ export type RelaySocketEvents = {
 /**
  * The node's outbound WebSocket to its relay (PROTOCOL.md §6): works behind NAT and firewalls.
  * Answers the challenge with the identity key, then receives deliveries and acknowledges each after
- * the durable write; also carries submits and Read receipts while it is up. Reconnects with backoff.
+ * the durable write; also carries submits and Read receipts while it is up. Reconnects with backoff, or
+ * at once when the relay says it is restarting.
  */
 export class RelaySocket {
   readonly #url: string
@@ -159,6 +165,7 @@ export class RelaySocket {
         this.#submits.delete(id)
       }
       if (this.#stopped) return
+      const wasReady = this.#state === 'ready'
       const reason = String(reasonBuffer)
       if (code === CLOSE_SUSPENDED) {
         this.#setState('suspended', reason || 'this instance is suspended on the relay')
@@ -169,6 +176,12 @@ export class RelaySocket {
         'down',
         lastError ? `cannot reach the relay at ${this.#url}: ${lastError}` : `closed ${code} ${reason}`,
       )
+      // Only from an authenticated socket: a relay that closes every new socket must not be hammered.
+      if (wasReady && CLOSE_RESTARTING.has(code)) {
+        this.#attempt = 0
+        this.#connect()
+        return
+      }
       const base = this.#retryScale * Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.#attempt)
       this.#attempt++
       this.#timer = setTimeout(() => this.#connect(), base * (0.8 + Math.random() * 0.4))

@@ -106,6 +106,8 @@ export async function webhookRoutes(app: FastifyInstance, opts: { db: Db; ochat:
           throw new NodeError('E_INVALID_BODY', 'not a webhook body (PROTOCOL.md §7)', {
             details: zodDetails(body.error),
           })
+        // Its reqId is the relay's X-Request-Id: the submit that produced these items, in the relay's logs.
+        request.log.info({ items: body.data.items.length }, 'relay webhook received')
         const { results, receipts } = await opts.ochat.receive(body.data.items)
         return { v: 1 as const, results, receipts }
       },
