@@ -18,6 +18,8 @@ const benches = [
   // Outbound webhooks and automation rules: deliveries against undici alone, rules against none, the
   // time-based scheduler's firings a minute.
   { name: 'automation', file: 'node/bench/automation.bench.ts' },
+  // Full-text search over 100,000 messages, as a user whose access rules apply.
+  { name: 'search', file: 'node/bench/search.bench.ts' },
   // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
   { name: 'ochat', file: 'test/bench/ochat.bench.ts' },
   // Every route of both OpenAPI documents fuzzed, in process: requests, statuses, 5xx, rate.

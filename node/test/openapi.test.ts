@@ -1,12 +1,12 @@
-// The OpenAPI document at /docs is generated from the zod schemas and covers every route, and only
-// those.
+// The OpenAPI document at /docs/json is generated from the zod schemas and covers every route, and only
+// those; /docs shows it to a browser.
 import { routesWithoutAnswer } from '@ochat/shared-protocol/server'
 import t from 'tap'
 import { buildNode } from './helpers.ts'
 
 t.test('every declared route is documented, with its schemas and the scope it needs', async (t) => {
   const node = await buildNode(t)
-  const response = await node.app.inject({ method: 'GET', url: '/docs' })
+  const response = await node.app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(response.statusCode, 200)
   const document = response.json()
   t.equal(document.openapi, '3.1.0')
@@ -48,7 +48,7 @@ t.test('every declared route is documented, with its schemas and the scope it ne
 
 t.test('the document names the scope each route really checks', async (t) => {
   const node = await buildNode(t)
-  const document = (await node.app.inject({ method: 'GET', url: '/docs' })).json()
+  const document = (await node.app.inject({ method: 'GET', url: '/docs/json' })).json()
   t.equal(node.app.routeAccess.size, node.app.declaredRoutes.length, 'every route says who may call it')
   for (const [key, access] of node.app.routeAccess) {
     const [method = '', path = ''] = key.split(' ')
@@ -59,3 +59,48 @@ t.test('the document names the scope each route really checks', async (t) => {
     t.equal(documented, access, key)
   }
 })
+
+t.test(
+  'a browser at /docs gets the viewer, served by the node; any other client still gets the JSON',
+  async (t) => {
+    const node = await buildNode(t)
+    const page = await node.app.inject({
+      method: 'GET',
+      url: '/docs',
+      headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+    })
+    t.equal(page.statusCode, 200)
+    t.match(page.headers['content-type'], /^text\/html/)
+    t.match(
+      page.body,
+      /<script src="\/docs\/assets\/swagger-ui-bundle\.js">/,
+      'the viewer is a file of the node',
+    )
+    t.notMatch(page.body, /<script>|https?:\/\//, 'no inline script, no other origin')
+    t.match(page.headers['content-security-policy'], /script-src 'self'/)
+    t.match(page.headers['content-security-policy'], /frame-ancestors 'none'/)
+
+    for (const accept of [undefined, '*/*', 'application/json']) {
+      const response = await node.app.inject({
+        method: 'GET',
+        url: '/docs',
+        headers: accept ? { accept } : {},
+      })
+      t.match(response.headers['content-type'], /^application\/json/, `Accept: ${accept}`)
+      t.equal(response.json().openapi, '3.1.0')
+    }
+
+    const script = await node.app.inject({ method: 'GET', url: '/docs/assets/swagger-ui-bundle.js' })
+    t.equal(script.statusCode, 200)
+    t.match(script.headers['content-type'], /^text\/javascript/)
+    t.ok(script.body.length > 100_000, 'the whole bundle')
+    const start = await node.app.inject({ method: 'GET', url: '/docs/assets/start.js' })
+    t.match(start.body, /url: '\/docs\/json'/, 'the viewer reads /docs/json')
+    t.match(start.body, /validatorUrl: null/, 'and sends it to no validator')
+    for (const name of ['index.html', 'constructor', '..%2Fpackage.json', 'swagger-ui-bundle.js.map']) {
+      const missing = await node.app.inject({ method: 'GET', url: `/docs/assets/${name}` })
+      t.equal(missing.statusCode, 404, name)
+      t.equal(missing.json().error.code, 'E_NOT_FOUND', name)
+    }
+  },
+)

@@ -10,10 +10,12 @@ import { renderMailAliases } from './views/mail-aliases.js'
 import { renderMailIncoming } from './views/mail-incoming.js'
 import { mailSettingsNav, renderMailSettings } from './views/mail-settings.js'
 import { renderMyActivities } from './views/my-activities.js'
+import { navDrawer } from './views/nav-mobile.js'
 import { OCHAT_ROUTES, ochatNav } from './views/ochat-nav.js'
 import { renderPartner } from './views/partner.js'
 import { renderRecord } from './views/record.js'
 import { renderRecordList } from './views/records.js'
+import { searchButton } from './views/search.js'
 import { renderWebhookLog } from './views/webhook-log.js'
 import { renderWebhooks, webhooksNav } from './views/webhooks.js'
 
@@ -24,7 +26,7 @@ import { renderWebhooks, webhooksNav } from './views/webhooks.js'
  */
 const root = document.getElementById('app')
 const live = new LiveSocket()
-const state = { user: null, models: [], cleanup: null, routeToken: 0, ochat: null }
+const state = { user: null, models: [], cleanup: null, routeToken: 0, ochat: null, drawer: null }
 
 const banner = h('div', { class: 'banner', hidden: true, attrs: { role: 'alert' } })
 const badge = h('span', { class: 'live-badge', hidden: true, text: 'reconnecting…' })
@@ -109,6 +111,8 @@ async function route() {
   const match = ROUTES.map(([pattern, view]) => [pattern.exec(hash), view]).find(([found]) => found)
   const container = h('div', { class: 'view' })
   replace(main, container)
+  // A route reached some other way than the drawer (Back, a link in the page) closes it too.
+  state.drawer?.close()
   if (!match) {
     replace(
       container,
@@ -148,6 +152,8 @@ function renderShell() {
     },
   })
   state.ochat = ochatNav(state.user, report)
+  state.drawer?.stop()
+  state.drawer = navDrawer(nav)
   replace(
     nav,
     h('div', { class: 'nav-title', text: 'Discuss' }),
@@ -169,14 +175,16 @@ function renderShell() {
     h(
       'header',
       { class: 'topbar' },
+      state.drawer.button,
       h('a', { href: '#/inbox', class: 'brand', text: "O'Chat" }),
       badge,
       h('span', { class: 'spacer' }),
+      searchButton(),
       h('span', { class: 'me', text: state.user.name }),
       logout,
     ),
     banner,
-    h('div', { class: 'layout' }, nav, main),
+    h('div', { class: 'layout' }, nav, state.drawer.backdrop, main),
   )
 }
 
@@ -193,6 +201,8 @@ async function loggedIn(session) {
 function loggedOut() {
   state.cleanup?.()
   state.cleanup = null
+  state.drawer?.stop()
+  state.drawer = null
   state.user = null
   setCsrfToken(null)
   live.stop()

@@ -1,12 +1,14 @@
 import {
   buildOpenApi,
   type DeclaredRoute,
+  rawBody,
   type SecurityOf,
   type ZodTypeProvider,
 } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { routeCaller } from '../policies/index.ts'
+import { sendViewer, viewerAssetRoutes, wantsPage } from './viewer.ts'
 
 const SECURITY_SCHEMES = {
   apiKey: {
@@ -46,12 +48,21 @@ export function nodeOpenApi(routes: DeclaredRoute[], company: string) {
   })
 }
 
+/**
+ * `/docs/json` is the document; `/docs` shows it in a browser (Swagger UI). A client that does not ask
+ * for HTML first still gets the JSON at `/docs`, where the document was before it had a viewer.
+ */
 export async function docsRoutes(app: FastifyInstance, deps: { company: string }): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>()
   // Built on the first request, then kept: converting every schema costs CPU, which every
   // start would otherwise pay, and few readers ever ask.
   let document: Record<string, unknown> | undefined
-  app.withTypeProvider<ZodTypeProvider>().get(
-    '/docs',
+  const openApi = () => {
+    document ??= nodeOpenApi(app.declaredRoutes, deps.company)
+    return document
+  }
+  routes.get(
+    '/docs/json',
     {
       config: { access: 'public' },
       schema: {
@@ -59,9 +70,29 @@ export async function docsRoutes(app: FastifyInstance, deps: { company: string }
         response: { 200: z.record(z.string(), z.unknown()) },
       },
     },
-    async () => {
-      document ??= nodeOpenApi(app.declaredRoutes, deps.company)
-      return document
+    async () => openApi(),
+  )
+  routes.get(
+    '/docs',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'This document, readable: a viewer page for a browser, the JSON for any other client',
+        response: {
+          200: rawBody(
+            'text/html',
+            'The API viewer; application/json, as /docs/json, unless HTML is asked for',
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (wantsPage(request.headers.accept)) return sendViewer(reply, `${deps.company} — O'Chat node API`)
+      return reply
+        .header('content-type', 'application/json; charset=utf-8')
+        .header('vary', 'accept')
+        .send(JSON.stringify(openApi()))
     },
   )
+  await app.register(viewerAssetRoutes)
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { NodeError } from '../errors.ts'
+import { buildIconSprite } from './icons.ts'
 
 /** The UI's files: plain ES modules and CSS, no build step (node/web/). */
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url))
@@ -44,6 +45,21 @@ export async function webRoutes(app: FastifyInstance) {
       schema: { summary: 'The web UI', response: { 200: rawBody('text/html', 'The UI page') } },
     },
     async (_request, reply) => sendFile(reply, 'index.html'),
+  )
+
+  // Built once at start-up: a missing icon fails the boot, not a page.
+  const sprite = await buildIconSprite()
+  routes.get(
+    '/assets/icons.svg',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'The UI icons',
+        response: { 200: rawBody('image/svg+xml', 'One <symbol> per icon, by its name') },
+      },
+    },
+    async (_request, reply) =>
+      reply.headers(SECURITY_HEADERS).header('content-type', 'image/svg+xml; charset=utf-8').send(sprite),
   )
 
   // The `*` wildcard is read by the handler, not declared: it has no name the API document could give

@@ -1,5 +1,6 @@
 import { api } from '../api.js'
 import { h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 
 /** Contacts already looked up, by id, so that a page of rules names each contact with one request. */
 const known = new Map()
@@ -51,18 +52,21 @@ export function contactPicker(ctx, { id, label, partnerIds }) {
           'li',
           { class: 'chip', dataset: { partnerId: String(partnerId) } },
           contactName(partnerId),
-          h('button', {
-            type: 'button',
-            class: 'link-button',
-            text: '×',
-            attrs: { 'aria-label': `Remove ${contactName(partnerId)}` },
-            on: {
-              click: () => {
-                chosen = chosen.filter((item) => item !== partnerId)
-                render()
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'link-button',
+              attrs: { 'aria-label': `Remove ${contactName(partnerId)}` },
+              on: {
+                click: () => {
+                  chosen = chosen.filter((item) => item !== partnerId)
+                  render()
+                },
               },
             },
-          }),
+            icon('x'),
+          ),
         ),
       ),
     )

@@ -1,5 +1,6 @@
 import { ApiError, api } from '../api.js'
 import { h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 import { receivesMessages } from './followers.js'
 import { notUploaded, pendingUploads } from './pending-uploads.js'
 
@@ -43,10 +44,12 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
         { class: 'composer-header' },
         h('span', { text: `To: followers of “${record.name}”` }),
         external.length
-          ? h('div', {
-              class: 'external-warning',
-              text: `⚠ ${external.length} external follower${external.length > 1 ? 's' : ''} will receive this message by email: ${external.map((f) => f.name).join(', ')}.`,
-            })
+          ? h(
+              'div',
+              { class: 'external-warning' },
+              icon('triangle-alert'),
+              ` ${external.length} external follower${external.length > 1 ? 's' : ''} will receive this message by email: ${external.map((f) => f.name).join(', ')}.`,
+            )
           : null,
       )
 

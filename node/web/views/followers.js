@@ -1,5 +1,6 @@
 import { api } from '../api.js'
 import { avatarClass, h, initials, replace } from '../dom.js'
+import { icon } from '../icon.js'
 
 const CHOICES = [
   ['all', 'Everything'],
@@ -122,7 +123,7 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
   function render() {
     countButton.textContent = `Followers (${followers.length})`
     const following = followers.some((follower) => follower.partnerId === ctx.user.partnerId)
-    followButton.textContent = following ? 'Following ✓' : 'Follow'
+    replace(followButton, ...(following ? ['Following ', icon('check')] : ['Follow']))
     followButton.classList.toggle('on', following)
     followButton.title = following ? 'Click to unfollow' : 'Get notified of new messages'
     replace(
@@ -160,14 +161,17 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
                 ? h('option', { value: 'custom', text: 'Custom', selected: true, disabled: true })
                 : null,
             ),
-            h('button', {
-              type: 'button',
-              class: 'icon-button',
-              text: '×',
-              title: `Remove ${follower.name}`,
-              attrs: { 'aria-label': `Remove ${follower.name}` },
-              on: { click: () => remove(follower.partnerId) },
-            }),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'icon-button',
+                title: `Remove ${follower.name}`,
+                attrs: { 'aria-label': `Remove ${follower.name}` },
+                on: { click: () => remove(follower.partnerId) },
+              },
+              icon('x'),
+            ),
           ),
         ),
       ),

@@ -1,6 +1,7 @@
 import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
 import { h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 import { mountOchatComposer } from './ochat-composer.js'
 import { formatMoment, STATUSES } from './ochat-parts.js'
 
@@ -123,10 +124,11 @@ export async function renderBulkSummary(ctx, container, bulkId) {
           h(
             'td',
             {},
-            h('span', {
-              class: `ochat-status status-${item.status}`,
-              text: STATUSES[item.status]?.icon ?? '',
-            }),
+            h(
+              'span',
+              { class: `ochat-status status-${item.status}` },
+              STATUSES[item.status] ? icon(STATUSES[item.status].icon) : null,
+            ),
             ` ${STATUSES[item.status]?.label ?? item.status}`,
           ),
           h('td', { text: item.statusAt ? formatMoment(item.statusAt) : '—' }),

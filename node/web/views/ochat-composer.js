@@ -1,5 +1,6 @@
 import { ApiError } from '../api.js'
 import { formatBytes, h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 import { pendingUploads } from './pending-uploads.js'
 
 /** O'Chat's file limits (the seed's table; the node and the relay enforce them too): decimal MB. */
@@ -27,7 +28,7 @@ const TOOLS = [
 
 /**
  * The O'Chat composer: Markdown in a textarea with a small formatting toolbar that inserts the
- * shortcuts, Enter sends (Shift+Enter: a new line), 📎 attaches files after checking the limits
+ * shortcuts, Enter sends (Shift+Enter: a new line), the paperclip attaches files after checking the limits
  * before any byte leaves (nothing uploads when they are exceeded), with a progress bar per upload.
  * `send({ body, attachmentIds })` does the posting; the composer clears itself when it succeeds.
  */
@@ -165,13 +166,16 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
         'div',
         { class: 'composer-actions' },
         submit,
-        h('label', {
-          class: 'secondary button-like attach-button',
-          htmlFor: fileInput.id,
-          text: '📎',
-          title: 'Attach files: up to 5, 100 MB each, 500 MB in all',
-          attrs: { 'aria-label': 'Attach files' },
-        }),
+        h(
+          'label',
+          {
+            class: 'secondary button-like attach-button',
+            htmlFor: fileInput.id,
+            title: 'Attach files: up to 5, 100 MB each, 500 MB in all',
+            attrs: { 'aria-label': 'Attach files' },
+          },
+          icon('paperclip'),
+        ),
         fileInput,
         h('span', {
           class: 'muted hint',

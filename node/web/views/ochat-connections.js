@@ -1,6 +1,7 @@
 import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 import { contactPicker, loadContacts } from './ochat-contact.js'
 import { emailContactForm, notEncryptedBadge } from './ochat-email-contact.js'
 import { isNotSetUp, safetyCodeView } from './ochat-parts.js'
@@ -301,9 +302,12 @@ export async function renderConnections(ctx, container) {
     return h(
       'div',
       { class: 'paused-alert', attrs: { role: 'alert' } },
-      h('strong', {
-        text: `⚠ ${connection.peer.name}'s keys changed${connection.keyChange ? ` on ${formatTime(connection.keyChange.at)}` : ''}. The channel is paused.`,
-      }),
+      h(
+        'strong',
+        {},
+        icon('triangle-alert'),
+        ` ${connection.peer.name}'s keys changed${connection.keyChange ? ` on ${formatTime(connection.keyChange.at)}` : ''}. The channel is paused.`,
+      ),
       h('p', {
         text: 'Call them (not over O\u2019Chat) and compare this NEW safety code with the one their administrator sees. Verify only if every digit matches: otherwise someone may be impersonating them.',
       }),

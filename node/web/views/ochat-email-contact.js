@@ -1,5 +1,6 @@
 import { api } from '../api.js'
 import { h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 import { contactPicker } from './ochat-contact.js'
 
 /** Said wherever an email channel's messages are: the partner has no node, so nothing is sealed. */
@@ -93,10 +94,14 @@ export function emailContactForm(ctx, { contacts, onAdded }) {
 
 /** The plain mark an email channel and each of its messages carry. */
 export function notEncryptedBadge(extraClass = '') {
-  return h('span', {
-    class: ['transport-email', extraClass],
-    text: `✉ ${NOT_ENCRYPTED}`,
-    title:
-      'This partner has no O’Chat node: messages travel as ordinary email, readable by the mail servers on the way.',
-  })
+  return h(
+    'span',
+    {
+      class: ['transport-email', extraClass],
+      title:
+        'This partner has no O’Chat node: messages travel as ordinary email, readable by the mail servers on the way.',
+    },
+    icon('mail'),
+    ` ${NOT_ENCRYPTED}`,
+  )
 }

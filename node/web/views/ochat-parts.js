@@ -1,16 +1,21 @@
 import { ApiError, api } from '../api.js'
 import { avatarClass, formatBytes, formatTime, h, initials, replace, setSanitizedHtml } from '../dom.js'
+import { icon } from '../icon.js'
 import { notEncryptedBadge } from './ochat-email-contact.js'
 
-/** The delivery statuses of the seed's table, in the order a message goes through them. */
+/** The delivery statuses of the seed's table, in the order a message goes through them (icon: its name). */
 export const STATUSES = {
-  pending: { icon: '◷', label: 'Pending', meaning: 'Being sent to the relay' },
-  sent: { icon: '✓', label: 'Sent', meaning: 'The relay received it' },
-  delivered: { icon: '✓✓', label: 'Delivered', meaning: "Delivered to the recipient's node" },
-  read: { icon: '✓✓', label: 'Read', meaning: 'The recipient opened it' },
-  retrying: { icon: '↻', label: 'Retrying', meaning: 'Delivery failed, retrying automatically' },
-  failed: { icon: '⚠', label: 'Failed', meaning: 'Delivery failed after all retry attempts' },
-  bounced: { icon: '⚠', label: 'Bounced', meaning: 'The email came back: the address could not take it' },
+  pending: { icon: 'clock', label: 'Pending', meaning: 'Being sent to the relay' },
+  sent: { icon: 'check', label: 'Sent', meaning: 'The relay received it' },
+  delivered: { icon: 'check-check', label: 'Delivered', meaning: "Delivered to the recipient's node" },
+  read: { icon: 'check-check', label: 'Read', meaning: 'The recipient opened it' },
+  retrying: { icon: 'refresh-cw', label: 'Retrying', meaning: 'Delivery failed, retrying automatically' },
+  failed: { icon: 'triangle-alert', label: 'Failed', meaning: 'Delivery failed after all retry attempts' },
+  bounced: {
+    icon: 'triangle-alert',
+    label: 'Bounced',
+    meaning: 'The email came back: the address could not take it',
+  },
 }
 const TIME_ORDER = ['pending', 'sent', 'delivered', 'read', 'retrying', 'failed']
 
@@ -60,20 +65,23 @@ export function statusView(ctx, message, { onRetried } = {}) {
   const status = STATUSES[message.status]
   if (!status) return null
   const meaning = (message.transport === 'email' && EMAIL_MEANINGS[message.status]) || status.meaning
-  const icon = h('span', {
-    class: `ochat-status status-${message.status}`,
-    text: status.icon,
-    title: `${status.label} — ${meaning}\n${statusTimes(message)}`,
-    dataset: { status: message.status, at: String(message.statusAt) },
-    attrs: { role: 'img', 'aria-label': status.label },
-  })
+  const badge = h(
+    'span',
+    {
+      class: `ochat-status status-${message.status}`,
+      title: `${status.label} — ${meaning}\n${statusTimes(message)}`,
+      dataset: { status: message.status, at: String(message.statusAt) },
+      attrs: { role: 'img', 'aria-label': status.label },
+    },
+    icon(status.icon),
+  )
   const line = h(
     'span',
     { class: 'status-line muted' },
     h('strong', { class: 'status-label', text: status.label }),
     ` ${formatMoment(message.statusAt)}`,
   )
-  const parts = [icon, line]
+  const parts = [badge, line]
   if (message.status === 'retrying')
     parts.push(
       h(

@@ -1,6 +1,7 @@
 import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
+import { icon } from '../icon.js'
 import { mountOchatComposer } from './ochat-composer.js'
 import { notEncryptedBadge } from './ochat-email-contact.js'
 import { mountLinkForm } from './ochat-link.js'
@@ -40,6 +41,8 @@ export async function renderOchat(ctx, container, channelId) {
         h('div', { class: 'channel-pane-head' }, h('h1', { text: "O'Chat" }), bulkButton),
         listEl,
       ),
+      // One pane at a time on a phone: the way back from a thread to the channels (hidden on a wide screen).
+      h('a', { href: '#/ochat', class: 'pane-back', text: '← Channels' }),
       threadSlot,
     ),
   )
@@ -95,10 +98,15 @@ export async function renderOchat(ctx, container, channelId) {
           text: channel.contact ? channel.contact.name : 'No contact filed',
         }),
         channel.transport === 'email'
-          ? h('div', { class: 'channel-transport muted', text: `✉ ${channel.email}` })
+          ? h(
+              'div',
+              { class: 'channel-transport muted' },
+              icon('mail', { label: 'Email' }),
+              ` ${channel.email}`,
+            )
           : null,
         channel.paused
-          ? h('div', { class: 'channel-paused', text: '⚠ Paused: their keys changed' })
+          ? h('div', { class: 'channel-paused' }, icon('triangle-alert'), ' Paused: their keys changed')
           : channel.state !== 'accepted'
             ? h('div', { class: 'channel-state', text: `Connection ${channel.state}` })
             : null,
@@ -107,7 +115,14 @@ export async function renderOchat(ctx, container, channelId) {
               'div',
               { class: 'channel-preview muted' },
               last.direction === 'out'
-                ? h('span', { class: `status-${last.status}`, text: `${STATUSES[last.status]?.icon ?? ''} ` })
+                ? h(
+                    'span',
+                    { class: `status-${last.status}` },
+                    STATUSES[last.status]
+                      ? icon(STATUSES[last.status].icon, { label: STATUSES[last.status].label })
+                      : null,
+                    ' ',
+                  )
                 : null,
               h('span', { text: last.preview || '(files)' }),
               h('span', { class: 'channel-time', text: ` · ${formatTime(last.at)}` }),
@@ -242,7 +257,12 @@ function mountThread(ctx, slot, initial) {
     if (channel.paused) {
       replace(
         alert,
-        h('strong', { text: `⚠ ${channel.peer.name}'s keys changed: this channel is paused.` }),
+        h(
+          'strong',
+          {},
+          icon('triangle-alert'),
+          ` ${channel.peer.name}'s keys changed: this channel is paused.`,
+        ),
         h('span', {
           text: ' Nothing is sent or received until an administrator compares the new safety code with them and verifies it.',
         }),

@@ -1,5 +1,6 @@
 import { uploadFile } from '../api.js'
 import { formatBytes, h } from '../dom.js'
+import { icon } from '../icon.js'
 
 /** What a failed upload's row says unless the composer knows better. */
 export function notUploaded(failure) {
@@ -27,19 +28,22 @@ export function pendingUploads(ctx, { recordId, onChange, failureText = notUploa
       h('span', { class: 'muted', text: formatBytes(file.size) }),
       progress,
       status,
-      h('button', {
-        type: 'button',
-        class: 'icon-button',
-        text: '×',
-        attrs: { 'aria-label': `Remove ${file.name}` },
-        on: {
-          click: () => {
-            items.splice(items.indexOf(item), 1)
-            row.remove()
-            onChange()
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'icon-button',
+          attrs: { 'aria-label': `Remove ${file.name}` },
+          on: {
+            click: () => {
+              items.splice(items.indexOf(item), 1)
+              row.remove()
+              onChange()
+            },
           },
         },
-      }),
+        icon('x'),
+      ),
     )
     items.push(item)
     list.append(row)
