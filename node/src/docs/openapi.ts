@@ -1,14 +1,22 @@
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
 import {
   buildOpenApi,
   type DeclaredRoute,
   rawBody,
   type SecurityOf,
+  sendViewer,
+  viewerAssetRoutes,
+  wantsPage,
   type ZodTypeProvider,
 } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
+import { NodeError } from '../errors.ts'
 import { routeCaller } from '../policies/index.ts'
-import { sendViewer, viewerAssetRoutes, wantsPage } from './viewer.ts'
+
+/** Swagger UI's files, from this server's own dependency. */
+const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
 
 const SECURITY_SCHEMES = {
   apiKey: {
@@ -94,5 +102,9 @@ export async function docsRoutes(app: FastifyInstance, deps: { company: string }
         .send(JSON.stringify(openApi()))
     },
   )
-  await app.register(viewerAssetRoutes)
+  await app.register(viewerAssetRoutes, {
+    swaggerUiDir: SWAGGER_UI_DIR,
+    routeConfig: { access: 'public' },
+    notFound: () => new NodeError('E_NOT_FOUND'),
+  })
 }

@@ -1,12 +1,20 @@
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
 import {
   buildOpenApi,
   type DeclaredRoute,
   rawBody,
+  sendViewer,
+  viewerAssetRoutes,
+  wantsPage,
   type ZodTypeProvider,
 } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import { sendViewer, viewerAssetRoutes, wantsPage } from './viewer.ts'
+import { RelayError } from '../errors.ts'
+
+/** Swagger UI's files, from this server's own dependency. */
+const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
 
 const SECURITY_SCHEMES = {
   signedRequest: {
@@ -100,5 +108,9 @@ export async function docsRoutes(app: FastifyInstance, deps: { relayName: string
         .send(JSON.stringify(openApi()))
     },
   )
-  await app.register(viewerAssetRoutes)
+  await app.register(viewerAssetRoutes, {
+    swaggerUiDir: SWAGGER_UI_DIR,
+    routeConfig: { auth: 'public' },
+    notFound: () => new RelayError('E_NOT_FOUND'),
+  })
 }

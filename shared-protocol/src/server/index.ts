@@ -6,7 +6,9 @@
 
 export * from './clock.ts'
 export * from './config.ts'
+export * from './docs-viewer.ts'
 export * from './errors.ts'
 export * from './http-refusals.ts'
+export * from './migrations.ts'
 export * from './request-id.ts'
 export * from './routes.ts'

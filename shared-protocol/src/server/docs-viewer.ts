@@ -1,17 +1,13 @@
 import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import { join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { z } from 'zod'
-import { NodeError } from '../errors.ts'
-
-const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
+import { rawBody, type ZodTypeProvider } from './routes.ts'
 
 /**
  * The page may load and run only its own files: Swagger UI's bundle and style sheet, and the two lines
  * below that start it (a file, since no inline script runs). It fetches the document and, with "Try it
- * out", calls the node's API: both same-origin. Its style sheet draws icons from `data:` images.
+ * out", calls the server's API: both same-origin. Its style sheet draws icons from `data:` images.
  */
 const PAGE_HEADERS = {
   'content-security-policy':
@@ -64,14 +60,25 @@ export function sendViewer(reply: FastifyReply, title: string): FastifyReply {
     .send(page(title))
 }
 
-/** Swagger UI's files, from the swagger-ui-dist package: served by the node, no other origin. */
-export async function viewerAssetRoutes(app: FastifyInstance): Promise<void> {
-  // Read on first use, then kept (2 MB): most nodes never open their docs.
+/**
+ * Swagger UI's files, from the swagger-ui-dist package each server depends on (`swaggerUiDir`): served
+ * by the server itself, no other origin.
+ */
+export async function viewerAssetRoutes(
+  app: FastifyInstance,
+  opts: {
+    swaggerUiDir: string
+    /** The route's `config`: public, in the words of the server's auth plugin. */
+    routeConfig: Record<string, unknown>
+    notFound: () => Error
+  },
+): Promise<void> {
+  // Read on first use, then kept (2 MB): most servers never have their docs opened.
   const loaded = new Map<string, Buffer>()
   app.withTypeProvider<ZodTypeProvider>().get(
     '/docs/assets/:name',
     {
-      config: { access: 'public' },
+      config: opts.routeConfig,
       schema: {
         summary: 'The API viewer files',
         params: z.object({ name: z.string() }),
@@ -80,10 +87,10 @@ export async function viewerAssetRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const asset = Object.hasOwn(ASSETS, request.params.name) ? ASSETS[request.params.name] : undefined
-      if (!asset) throw new NodeError('E_NOT_FOUND')
+      if (!asset) throw opts.notFound()
       let body = loaded.get(request.params.name)
       if (!body) {
-        body = asset.file ? await readFile(join(SWAGGER_UI_DIR, asset.file)) : Buffer.from(START_SCRIPT)
+        body = asset.file ? await readFile(join(opts.swaggerUiDir, asset.file)) : Buffer.from(START_SCRIPT)
         loaded.set(request.params.name, body)
       }
       return (
