@@ -3,6 +3,8 @@
 // table with each description's first sentence, between the markers `<!-- config:begin -->` and
 // `<!-- config:end -->` (the map stays short); docs/configuration.md, wholly generated, the full text.
 // `--check` writes nothing and exits 1 when a document is not what this would write (CI).
+// Either way it refuses an ARCHITECTURE.md of 1,000 words or more, table included: past that it stops
+// being a map.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { NodeVariablesSchema } from '../node/src/config.ts'
@@ -63,6 +65,16 @@ for (const { name, folder, schema } of SERVERS) {
     withTable(current, `${folder}/ARCHITECTURE.md`, configTable(schema, { brief: true })),
   )
   update(`${folder}/docs/configuration.md`, () => reference(name, configTable(schema)))
+}
+const MAX_MAP_WORDS = 1000
+const tooLong = SERVERS.map(({ folder }) => `${folder}/ARCHITECTURE.md`).flatMap((path) => {
+  const text = readFileSync(fileURLToPath(new URL(`../${path}`, import.meta.url)), 'utf8')
+  const words = text.split(/\s+/).filter(Boolean).length
+  return words >= MAX_MAP_WORDS ? [`${path} has ${words} words (under ${MAX_MAP_WORDS} keeps it a map)`] : []
+})
+if (tooLong.length > 0) {
+  process.stderr.write(`${tooLong.join('\n')}\n`)
+  process.exit(1)
 }
 if (check && stale.length > 0) {
   process.stderr.write(`configuration tables out of date in ${stale.join(', ')} (run pnpm docs:config)\n`)

@@ -202,7 +202,7 @@ t.test(
     t.equal(message.internal, true)
     t.equal(
       message.body,
-      '<p><strong>📄 Upload Document done</strong>: Signed NDA</p><blockquote><p>The &lt;b&gt;final&lt;/b&gt; version</p></blockquote>' +
+      '<p><strong>Upload Document done</strong>: Signed NDA</p><blockquote><p>The &lt;b&gt;final&lt;/b&gt; version</p></blockquote>' +
         '<p>Feedback: Uploaded; see &lt;attached&gt;<br />second line</p><p>(originally assigned to John Ops)</p>',
     )
     t.same(
@@ -259,7 +259,7 @@ t.test('a Call suggests the next types; the assignee marks it done themselves', 
   t.same(done.body.suggestedTypes, ['meeting', 'email'])
   t.equal(done.body.triggered, null)
   const message = await sarah.call('GET', `/api/v1/messages/${done.body.messageId}`)
-  t.equal(message.body.body, '<p><strong>📞 Call done</strong></p>', 'no "originally assigned" line')
+  t.equal(message.body.body, '<p><strong>Call done</strong></p>', 'no "originally assigned" line')
   t.equal(message.body.author.partnerId, john.partnerId)
 })
 
@@ -365,12 +365,12 @@ t.test('activity types list their icon, delay and chaining', async (t) => {
       ],
     ),
     [
-      ['todo', '☑️', 5, 'none'],
-      ['call', '📞', 2, 'suggest'],
-      ['meeting', '📅', 0, 'suggest'],
-      ['email', '✉️', 0, 'suggest'],
-      ['upload_document', '📄', 5, 'trigger'],
-      ['request_signature', '✍️', 3, 'suggest'],
+      ['todo', 'square-check', 5, 'none'],
+      ['call', 'phone', 2, 'suggest'],
+      ['meeting', 'calendar', 0, 'suggest'],
+      ['email', 'mail', 0, 'suggest'],
+      ['upload_document', 'file-up', 5, 'trigger'],
+      ['request_signature', 'signature', 3, 'suggest'],
     ],
   )
   const readOnly = await buildUser(node, { scopes: ['records:read'] })

@@ -171,6 +171,8 @@ function rowsNow(sqlite: Sqlite.Database, rows: Map<string, Row>): Map<string, R
 const CHANGED_ON_PURPOSE: Record<string, { by: string; to: string }> = {
   // Keys that read records were given models:read when reading models came to need it.
   'api_keys.scopes': { by: '0003_login_throttle', to: '["records:read","models:read"]' },
+  // Activity type icons became names of the UI's SVG icons; one that is not a known emoji gets the default.
+  'activity_types.icon': { by: '0015_avatars_and_plans', to: 'square-check' },
 }
 
 const hashOf = (tag: string) =>

@@ -155,7 +155,7 @@ function doneBody(input: {
 }): string {
   const { activity, type } = input
   const summary = activity.summary ? `: ${escapeHtml(activity.summary)}` : ''
-  const parts = [`<p><strong>${escapeHtml(`${type.icon} ${type.name}`)} done</strong>${summary}</p>`]
+  const parts = [`<p><strong>${escapeHtml(type.name)} done</strong>${summary}</p>`]
   if (activity.note) parts.push(`<blockquote>${activity.note}</blockquote>`)
   if (input.feedback) parts.push(`<p>Feedback: ${escapeHtml(input.feedback).replace(/\r?\n/g, '<br />')}</p>`)
   if (input.doneByUserId !== activity.assigneeId)

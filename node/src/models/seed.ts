@@ -20,7 +20,7 @@ export const ACTIVITY_TYPES = [
   {
     key: 'todo',
     name: 'To Do',
-    icon: '☑️',
+    icon: 'square-check',
     category: 'default',
     delayCount: 5,
     chaining: 'none',
@@ -30,7 +30,7 @@ export const ACTIVITY_TYPES = [
   {
     key: 'call',
     name: 'Call',
-    icon: '📞',
+    icon: 'phone',
     category: 'phonecall',
     delayCount: 2,
     chaining: 'suggest',
@@ -40,7 +40,7 @@ export const ACTIVITY_TYPES = [
   {
     key: 'meeting',
     name: 'Meeting',
-    icon: '📅',
+    icon: 'calendar',
     category: 'meeting',
     delayCount: 0,
     chaining: 'suggest',
@@ -50,7 +50,7 @@ export const ACTIVITY_TYPES = [
   {
     key: 'email',
     name: 'Email',
-    icon: '✉️',
+    icon: 'mail',
     category: 'default',
     delayCount: 0,
     chaining: 'suggest',
@@ -60,7 +60,7 @@ export const ACTIVITY_TYPES = [
   {
     key: 'upload_document',
     name: 'Upload Document',
-    icon: '📄',
+    icon: 'file-up',
     category: 'upload',
     delayCount: 5,
     chaining: 'trigger',
@@ -70,7 +70,7 @@ export const ACTIVITY_TYPES = [
   {
     key: 'request_signature',
     name: 'Request Signature',
-    icon: '✍️',
+    icon: 'signature',
     category: 'signature',
     delayCount: 3,
     chaining: 'suggest',
