@@ -206,6 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limits: deps.limits,
     log: app.log,
     metrics: deps.metrics,
+    submits: deps.submits,
     drainer: new Drainer({ db: deps.database.relaxed, clock: deps.clock, config: deps.config, log: app.log }),
     acks: new AckWriter({
       db,

@@ -1,6 +1,7 @@
 // Request ids: every answer and every log line of a request carry one, and the webhook that delivers
 // an envelope carries the id of the submit that stored it, so the node's log finds the relay's.
 
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import {
   buildNode,
@@ -13,6 +14,7 @@ import {
   signed,
 } from './helpers.ts'
 import { eventually, startWebhookNode } from './webhook-node.ts'
+import { openSocket } from './ws-client.ts'
 
 type LogLine = { reqId?: string; requestId?: string; submits?: string[]; msg: string }
 
@@ -78,5 +80,35 @@ eachDriver(
     const delivery = linesOf(logs.text()).find((line) => line.msg === 'webhook delivery')
     t.equal(delivery?.requestId, 'acme-submit-42', 'and the relay logs the delivery under it')
     t.notOk(logs.text().includes(envelope.ciphertext.slice(0, 40)), 'no ciphertext in the logs')
+  },
+)
+
+eachDriver(
+  t,
+  'a submit over the socket gives its requestId to the webhook that delivers it',
+  async (t, driver) => {
+    const logs = capturedLogs()
+    const relay = await buildRelay(t, driver, {
+      listen: true,
+      logStream: logs.stream,
+      env: { RELAY_LOG_LEVEL: 'info' },
+    })
+    const acme = buildNode('Acme')
+    const globex = buildNode('Globex')
+    await connect(relay, acme, globex)
+    const hook = await startWebhookNode(relay, globex)
+    t.teardown(() => hook.close())
+    t.equal((await register(relay, globex, { webhookUrl: hook.url })).statusCode, 200)
+
+    const socket = await openSocket(relay, acme)
+    t.teardown(() => socket.close())
+    const requestId = randomUUID()
+    socket.send({ type: 'submit', requestId, envelopes: [sealFor(acme, globex)] })
+    t.equal((await socket.next('submitted')).requestId, requestId)
+    await eventually(() => hook.received.length > 0)
+    t.equal(hook.received[0]?.requestId, requestId, 'the node is told the frame’s requestId')
+    await eventually(() => linesOf(logs.text()).find((line) => line.msg === 'webhook delivery'))
+    const delivery = linesOf(logs.text()).find((line) => line.msg === 'webhook delivery')
+    t.equal(delivery?.requestId, requestId, 'and the relay logs the delivery under it')
   },
 )

@@ -14,6 +14,7 @@ import type { Drainer, DrainTarget } from './drainer.ts'
 import { dropLease } from './lease-repository.ts'
 import type { DeliveryMetrics } from './metrics.ts'
 import { type ClaimedItem, releaseClaimsOf } from './queue-repository.ts'
+import type { SubmitRequestIds } from './submit-request-ids.ts'
 
 export type SessionDeps = {
   db: Db
@@ -25,6 +26,7 @@ export type SessionDeps = {
   metrics: DeliveryMetrics
   drainer: Drainer
   acks: AckWriter
+  submits: SubmitRequestIds
 }
 
 /**
@@ -151,6 +153,12 @@ export class SocketSession implements DrainTarget, HandOffTarget {
       case 'submit': {
         // Not awaited: the next frames are read while this one waits for its commit, so submits from
         // one socket share group commits. Results carry the requestId; order is kept by the writer.
+        // The frame's requestId traces the submit as an HTTP submit's X-Request-Id does: the webhook
+        // that delivers these envelopes carries it.
+        this.#deps.submits.remember(
+          frame.envelopes.map((envelope) => envelope.header.id),
+          frame.requestId,
+        )
         const work = submitEnvelopes({
           db: this.#deps.db,
           writer: this.#deps.writer,
