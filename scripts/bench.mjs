@@ -20,6 +20,8 @@ const benches = [
   { name: 'automation', file: 'node/bench/automation.bench.ts' },
   // Full-text search over 100,000 messages, as a user whose access rules apply.
   { name: 'search', file: 'node/bench/search.bench.ts' },
+  // The web UI in headless Chromium against the node in its own process: load, size, a long channel.
+  { name: 'ui', file: 'node/bench/ui.bench.ts' },
   // O'Chat end to end: a relay (PostgreSQL) and two nodes, each its own process.
   { name: 'ochat', file: 'test/bench/ochat.bench.ts' },
   // Every route of both OpenAPI documents fuzzed, in process: requests, statuses, 5xx, rate.

@@ -14,6 +14,7 @@ import {
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { z } from 'zod'
+import { activityAdminRoutes } from './activities/admin-routes.ts'
 import { calendarRoutes } from './activities/calendar-routes.ts'
 import { activityRoutes } from './activities/routes.ts'
 import { installIdempotency } from './api/idempotency.ts'
@@ -51,11 +52,13 @@ import { connectionRoutes } from './ochat/connections/routes.ts'
 import { registrationRoutes } from './ochat/identity/routes.ts'
 import { webhookRoutes } from './ochat/relay/webhook-route.ts'
 import type { Ochat } from './ochat/runtime.ts'
+import { avatarRoutes } from './people/avatar-routes.ts'
 import { peopleRoutes } from './people/routes.ts'
 import { type RouteCaller, routeCaller } from './policies/index.ts'
 import { recordRoutes } from './records/routes.ts'
 import { searchRoutes } from './search/routes.ts'
 import { webRoutes } from './web/routes.ts'
+import { sessionProbeRoutes } from './web/session-probe.ts'
 import type { WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { outboundWebhookRoutes } from './webhooks/routes.ts'
 
@@ -216,12 +219,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   )
   await app.register(docsRoutes, { company: deps.config.company })
   await app.register(peopleRoutes, shared)
+  await app.register(avatarRoutes, shared)
   await app.register(modelRoutes, shared)
   await app.register(recordRoutes, shared)
   await app.register(chatterRoutes, shared)
   await app.register(attachmentRoutes, shared)
   await app.register(followerRoutes, shared)
   await app.register(activityRoutes, shared)
+  await app.register(activityAdminRoutes, shared)
   await app.register(calendarRoutes, shared)
   await app.register(inboxRoutes, shared)
   await app.register(searchRoutes, shared)
@@ -279,6 +284,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     live: deps.live,
     config: deps.config,
   })
+  await app.register(sessionProbeRoutes, { db, clock: deps.clock, sessionIdleMs: deps.config.sessionIdleMs })
   await app.register(webRoutes)
   return app
 }

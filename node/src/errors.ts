@@ -42,7 +42,7 @@ export const CATALOG = {
   E_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     prefix: 'invalid',
-    message: 'Send JSON (Content-Type: application/json).',
+    message: 'This route does not take a body of this type; the reason says which it takes.',
   },
   E_NOT_FOUND: { status: 404, prefix: 'invalid', message: 'Not found, or you do not have access to it.' },
   E_AUTH_REQUIRED: {
@@ -116,6 +116,12 @@ export const CATALOG = {
     prefix: 'blocked',
     message: 'This file is on a message and stays with it; it can no longer be deleted on its own.',
   },
+  E_AVATAR_NOT_IMAGE: {
+    status: 422,
+    prefix: 'invalid',
+    message:
+      'The picture is not a PNG, JPEG or WebP image; save it in one of those formats and upload it again.',
+  },
   E_LENGTH_REQUIRED: {
     status: 411,
     prefix: 'invalid',
@@ -135,6 +141,31 @@ export const CATALOG = {
     status: 409,
     prefix: 'blocked',
     message: 'This activity is already done or canceled and is kept as it ended; schedule a new one.',
+  },
+  E_ACTIVITY_TYPE_UNKNOWN: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'There is no active activity type with this key; see GET /api/v1/activity-types.',
+  },
+  E_ACTIVITY_CHAINING: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'Chaining "trigger" needs exactly one next type, "suggest" at least one, "none" none.',
+  },
+  E_USER_UNKNOWN: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'There is no active user with this id; choose an active user.',
+  },
+  E_ASSIGNEE_REQUIRED: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'This plan asks who does some of its steps: give an assignee for each of them.',
+  },
+  E_PLAN_WRONG_MODEL: {
+    status: 422,
+    prefix: 'invalid',
+    message: 'This activity plan is made for records of another model.',
   },
   E_RATE_LIMITED: {
     status: 429,
@@ -188,6 +219,12 @@ export const CATALOG = {
     status: 502,
     prefix: 'blocked',
     message: "The relay's keys could not be trusted; check the relay URL with its operator.",
+  },
+  E_OCHAT_INSTANCE_UNKNOWN: {
+    status: 404,
+    prefix: 'invalid',
+    message:
+      'No company is registered at the relay under this instance id: check it with their administrator (it is on their Connections page).',
   },
   E_OCHAT_CONTACT_REQUIRED: {
     status: 422,

@@ -17,6 +17,7 @@ t.test('external partners: create, validate, read, update, page through and sear
     companyName: 'Client Inc',
     internal: false,
     fromMail: false,
+    avatarUrl: null,
   })
   const forged = await sarah.call('POST', '/api/v1/partners', { name: 'Mallory', internal: true })
   t.equal(forged.status, 400, 'nobody makes a partner internal through the API')
@@ -42,6 +43,7 @@ t.test('external partners: create, validate, read, update, page through and sear
       companyName: 'Client SA',
       internal: false,
       fromMail: false,
+      avatarUrl: null,
     },
     'renaming a partner keeps their email and company',
   )

@@ -58,6 +58,15 @@ export async function api(method, path, body) {
   return data
 }
 
+/**
+ * The logged-in session, or null when nobody is: the probe answers 200 either way, so a logged-out
+ * visit logs no failed request in the browser.
+ */
+export async function currentSession() {
+  const session = await api('GET', '/api/v1/session/probe')
+  return session.user ? session : null
+}
+
 function parseJson(text) {
   try {
     return JSON.parse(text)
@@ -121,4 +130,29 @@ export function uploadFile(file, { recordId, onProgress }) {
     )
     xhr.send(file)
   })
+}
+
+/**
+ * Sends a file as the raw request body (a picture), with the session's CSRF token; the JSON answer, or
+ * undefined for 204, or throws ApiError like `api`.
+ */
+export async function apiUpload(method, path, file) {
+  const headers = { accept: 'application/json', 'content-type': file.type || 'application/octet-stream' }
+  if (csrfToken) headers['x-csrf-token'] = csrfToken
+  let response
+  try {
+    response = await fetch(path, { method, headers, credentials: 'same-origin', body: file })
+  } catch (error) {
+    throw new ApiError({
+      status: 0,
+      code: 'E_NETWORK',
+      message: 'The node cannot be reached.',
+      reason: `network: ${error instanceof Error ? error.message : String(error)}`,
+    })
+  }
+  if (response.status === 204) return undefined
+  const text = await response.text()
+  const data = text ? parseJson(text) : undefined
+  if (!response.ok) throw toApiError(response.status, data, path)
+  return data
 }

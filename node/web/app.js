@@ -1,6 +1,10 @@
-import { ApiError, api, setCsrfToken, whenSessionLost } from './api.js'
+import { ApiError, api, currentSession, setCsrfToken, whenSessionLost } from './api.js'
+import { avatar } from './avatar.js'
 import { h, replace } from './dom.js'
 import { LiveSocket } from './live.js'
+import { renderAdminActivityPlans } from './views/admin-activity-plans.js'
+import { renderAdminActivityTypes } from './views/admin-activity-types.js'
+import { adminNav, renderAdminUsers } from './views/admin-users.js'
 import { automationNav, renderAutomation } from './views/automation.js'
 import { renderAutomationRuns } from './views/automation-runs.js'
 import { renderFailedLogins, securityNav } from './views/failed-logins.js'
@@ -13,6 +17,7 @@ import { renderMyActivities } from './views/my-activities.js'
 import { navDrawer } from './views/nav-mobile.js'
 import { OCHAT_ROUTES, ochatNav } from './views/ochat-nav.js'
 import { renderPartner } from './views/partner.js'
+import { renderPreferences } from './views/preferences.js'
 import { renderRecord } from './views/record.js'
 import { renderRecordList } from './views/records.js'
 import { searchButton } from './views/search.js'
@@ -33,6 +38,22 @@ const badge = h('span', { class: 'live-badge', hidden: true, text: 'reconnecting
 const counter = h('span', { class: 'counter', hidden: true })
 const main = h('main', { class: 'main' })
 const nav = h('nav', { class: 'sidebar' })
+const me = h('a', { href: '#/preferences', class: 'me', title: 'Your preferences' })
+
+/** The top bar's name, with the picture when there is one (no initials beside the name itself). */
+function showMe() {
+  replace(
+    me,
+    state.user.avatarUrl ? avatar(state.user, 'avatar-small') : null,
+    h('span', { class: 'me-name', text: state.user.name }),
+  )
+}
+
+/** After the user changed their own profile: the top bar follows at once. */
+function setUser(user) {
+  state.user = user
+  showMe()
+}
 
 /** Shows a failed request's message and reason in the banner (the API's words, unchanged). */
 export function report(error) {
@@ -79,7 +100,7 @@ function highlight(href) {
 }
 
 function context() {
-  return { user: state.user, models: state.models, live, report, notify, refreshCounter, highlight }
+  return { user: state.user, models: state.models, live, report, notify, refreshCounter, highlight, setUser }
 }
 
 const ROUTES = [
@@ -88,6 +109,7 @@ const ROUTES = [
   [/^#\/inbox$/, (ctx, el) => renderInbox(ctx, el)],
   [/^#\/activities$/, (ctx, el) => renderMyActivities(ctx, el)],
   [/^#\/partners\/(\d+)$/, (ctx, el, [id]) => renderPartner(ctx, el, Number(id))],
+  [/^#\/preferences$/, (ctx, el) => renderPreferences(ctx, el)],
   [/^#\/security$/, (ctx, el) => renderFailedLogins(ctx, el)],
   [/^#\/settings\/mail$/, (ctx, el) => renderMailSettings(ctx, el)],
   [/^#\/settings\/mail\/aliases$/, (ctx, el) => renderMailAliases(ctx, el)],
@@ -95,6 +117,9 @@ const ROUTES = [
   [/^#\/settings\/webhooks$/, (ctx, el) => renderWebhooks(ctx, el)],
   [/^#\/settings\/webhooks\/(\d+)$/, (ctx, el, [id]) => renderWebhookLog(ctx, el, Number(id))],
   [/^#\/settings\/automation$/, (ctx, el) => renderAutomation(ctx, el)],
+  [/^#\/settings\/users$/, (ctx, el) => renderAdminUsers(ctx, el)],
+  [/^#\/settings\/activity-types$/, (ctx, el) => renderAdminActivityTypes(ctx, el)],
+  [/^#\/settings\/activity-plans$/, (ctx, el) => renderAdminActivityPlans(ctx, el)],
   [/^#\/settings\/automation\/(\d+)$/, (ctx, el, [id]) => renderAutomationRuns(ctx, el, Number(id))],
   ...OCHAT_ROUTES,
 ]
@@ -151,6 +176,7 @@ function renderShell() {
       },
     },
   })
+  showMe()
   state.ochat = ochatNav(state.user, report)
   state.drawer?.stop()
   state.drawer = navDrawer(nav)
@@ -168,6 +194,7 @@ function renderShell() {
     mailSettingsNav(state.user),
     webhooksNav(state.user),
     automationNav(state.user),
+    adminNav(state.user),
     securityNav(state.user),
   )
   replace(
@@ -180,7 +207,7 @@ function renderShell() {
       badge,
       h('span', { class: 'spacer' }),
       searchButton(),
-      h('span', { class: 'me', text: state.user.name }),
+      me,
       logout,
     ),
     banner,
@@ -224,8 +251,9 @@ window.addEventListener('hashchange', () => void route())
 
 async function boot() {
   try {
-    const session = await api('GET', '/api/v1/session')
-    await loggedIn(session)
+    const session = await currentSession()
+    if (session) await loggedIn(session)
+    else loggedOut()
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) loggedOut()
     else {

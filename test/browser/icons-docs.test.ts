@@ -157,7 +157,11 @@ t.test('no page shows an emoji: icons are SVG drawings, with a size, served by t
     'the buttons that remove a follower',
   )
   const attach = page.locator('.attach-button')
-  t.equal(await attach.getAttribute('aria-label'), 'Attach files', 'an icon-only control keeps its name')
+  t.equal(
+    await attach.locator('svg[role="img"]').getAttribute('aria-label'),
+    'Attach files',
+    'an icon-only control keeps its name, from its icon',
+  )
   t.equal(await page.locator('.ochat-status[data-status="sent"]').getAttribute('aria-label'), 'Sent')
 
   const admins = await newProfile(t, browser, { baseURL: node.url as string, timeoutMs: 20_000 })

@@ -358,7 +358,7 @@ t.test('activities: red when overdue, orange today, mark done leaves a message',
     locator
       .locator('.state-dot')
       .evaluate((dot) => (globalThis as unknown as BrowserGlobals).getComputedStyle(dot).backgroundColor)
-  t.equal(await colour(overdue), 'rgb(217, 83, 79)', 'yesterday: red')
+  t.equal(await colour(overdue), 'rgb(200, 35, 51)', 'yesterday: red')
   t.equal(await colour(today), 'rgb(240, 173, 78)', 'today: orange')
   t.match(await overdue.textContent(), /Overdue/)
 

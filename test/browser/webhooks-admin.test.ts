@@ -170,7 +170,7 @@ t.test(
     await row.locator('.webhook-state .tag', { hasText: 'Working' }).waitFor()
 
     const asked = nextDialog(page)
-    await row.getByRole('button', { name: 'Rotate the secret of CRM sync' }).click()
+    await row.getByRole('button', { name: 'Rotate secret of CRM sync' }).click()
     t.match(await asked, /old one keeps signing beside it for 24 hours more/)
     await row.locator('.webhook-previous').waitFor()
     const rotated = (await admin.call('GET', `/api/v1/webhooks/endpoints/${endpoint.id}`)).body

@@ -5,6 +5,7 @@ import { type ActivityState, ActivityStateSchema } from './schema.ts'
 import { isOpenState, stateOn, worstState } from './state.ts'
 
 export const ActivityTypeViewSchema = z.object({
+  id: z.int(),
   key: z.string(),
   name: z.string(),
   icon: z.string(),
@@ -22,6 +23,9 @@ export const ActivityTypeViewSchema = z.object({
   nextTypes: z.array(z.string()),
   defaultUserId: z.int().nullable(),
   defaultSummary: z.string().nullable(),
+  /** false: archived, kept for the activities that have it and offered no more. */
+  active: z.boolean(),
+  sequence: z.int(),
 })
 export type ActivityTypeView = z.input<typeof ActivityTypeViewSchema>
 
@@ -80,6 +84,7 @@ export const CalendarViewSchema = z.object({
 
 export function presentActivityType(row: ActivityTypeRow): ActivityTypeView {
   return {
+    id: row.id,
     key: row.key,
     name: row.name,
     icon: row.icon,
@@ -89,6 +94,8 @@ export function presentActivityType(row: ActivityTypeRow): ActivityTypeView {
     nextTypes: row.nextTypeKeys,
     defaultUserId: row.defaultUserId,
     defaultSummary: row.defaultSummary,
+    active: row.active,
+    sequence: row.sequence,
   }
 }
 

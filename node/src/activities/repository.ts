@@ -6,11 +6,12 @@ import type { ActivityState } from './schema.ts'
 export type ActivityRow = typeof activities.$inferSelect
 export type ActivityTypeRow = typeof activityTypes.$inferSelect
 
-export function listTypes(tx: Tx): ActivityTypeRow[] {
+/** Active types, in their order; with `archived`, the archived ones too. */
+export function listTypes(tx: Tx, options: { archived?: boolean } = {}): ActivityTypeRow[] {
   return tx
     .select()
     .from(activityTypes)
-    .where(eq(activityTypes.active, true))
+    .where(options.archived ? undefined : eq(activityTypes.active, true))
     .orderBy(asc(activityTypes.sequence), asc(activityTypes.id))
     .all()
 }

@@ -42,6 +42,7 @@ import {
 import { resolveAssignee, resolveType, scheduleActivity } from './schedule-activity.ts'
 import { DoneBody, IdParams, MyActivitiesQuery, ScheduleBody, UpdateBody } from './schema.ts'
 import { snoozeActivity } from './snooze-activity.ts'
+import { TypeListQuery } from './type-schema.ts'
 import { updateActivity } from './update-activity.ts'
 
 /** Activities: types, a record's activities, schedule / edit / snooze / cancel / done, mine. */
@@ -98,11 +99,14 @@ export async function activityRoutes(
     {
       config: { access: 'user', scope: 'activities:read' },
       schema: {
-        summary: 'Activity types, delays and chaining',
+        summary: 'Activity types, delays and chaining (archived ones too with archived=true)',
+        querystring: TypeListQuery,
         response: { 200: itemsOf(ActivityTypeViewSchema) },
       },
     },
-    async () => ({ items: listTypes(db).map(presentActivityType) }),
+    async (request) => ({
+      items: listTypes(db, { archived: request.query.archived === 'true' }).map(presentActivityType),
+    }),
   )
 
   routes.get(

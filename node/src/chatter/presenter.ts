@@ -2,6 +2,7 @@ import { z } from 'zod'
 import type { attachments, messageVersions, subtypes, trackingValues } from '../db/schema.ts'
 import { EmailRecipientViewSchema, presentEmailRecipient } from '../notifications/email-presenter.ts'
 import type { EmailRecipientRow } from '../notifications/email-repository.ts'
+import { avatarUrl } from '../people/avatar-image.ts'
 import type { MessageRow } from './repository.ts'
 
 export const AttachmentViewSchema = z.object({
@@ -23,7 +24,8 @@ export const MessageViewSchema = z.object({
   kind: MessageKindSchema,
   subtype: z.string(),
   internal: z.boolean(),
-  author: z.object({ partnerId: z.int(), name: z.string() }).nullable(),
+  /** `avatarUrl`: the author's picture (null: draw initials). */
+  author: z.object({ partnerId: z.int(), name: z.string(), avatarUrl: z.string().nullable() }).nullable(),
   /** Sanitized HTML; empty when deleted. */
   body: z.string(),
   tracking: z.array(
@@ -74,6 +76,8 @@ export function presentMessage(
     mentions: Map<number, { partnerId: number; name: string }[]>
     files: Map<number, (typeof attachments.$inferSelect)[]>
     subtypes: (typeof subtypes.$inferSelect)[]
+    /** Authors' picture versions (people/avatar-repository.ts); a message just posted may go without. */
+    avatars?: Map<number, number>
     /** Email recipients by message (notifications/email-repository.ts emailRecipientsByMessage). */
     emails?: Map<number, EmailRecipientRow[]>
   },
@@ -91,6 +95,7 @@ export function presentMessage(
         : {
             partnerId: row.authorPartnerId,
             name: details.authors.get(row.authorPartnerId) ?? `#${row.authorPartnerId}`,
+            avatarUrl: avatarUrl(row.authorPartnerId, details.avatars?.get(row.authorPartnerId)),
           },
     body: deleted ? '' : row.body,
     tracking: (details.tracking.get(row.id) ?? []).map((value) => ({

@@ -10,6 +10,7 @@ import {
   subtypes,
   trackingValues,
 } from '../db/schema.ts'
+import { avatarVersions } from '../people/avatar-repository.ts'
 import { messageWebhook } from '../webhooks/emit.ts'
 
 export type MessageRow = typeof messages.$inferSelect
@@ -109,6 +110,7 @@ export function messageDetails(tx: Tx, rows: MessageRow[]) {
       mentions: new Map(),
       files: new Map(),
       subtypes: subtypeRows,
+      avatars: new Map<number, number>(),
     }
   const authors = new Map(
     (authorIds.length
@@ -154,5 +156,5 @@ export function messageDetails(tx: Tx, rows: MessageRow[]) {
       .orderBy(asc(attachments.id))
       .all(),
   )
-  return { authors, tracking, mentions, files, subtypes: subtypeRows }
+  return { authors, tracking, mentions, files, subtypes: subtypeRows, avatars: avatarVersions(tx, authorIds) }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { itemsOf } from '../api/pagination.ts'
 import type { subtypes } from '../db/schema.ts'
+import { avatarUrl } from '../people/avatar-image.ts'
 import type { PartnerRow } from '../people/repository.ts'
 import type { followersWithPartners } from './repository.ts'
 import { SubscriptionSchema } from './subscription.ts'
@@ -13,6 +14,8 @@ export const FollowerViewSchema = z.object({
   subscription: SubscriptionSchema,
   /** The subtypes picked, for `custom`; empty otherwise. */
   subtypes: z.array(z.string()),
+  /** The partner's picture (null: draw initials). */
+  avatarUrl: z.string().nullable(),
 })
 export type FollowerView = z.infer<typeof FollowerViewSchema>
 
@@ -24,6 +27,7 @@ export function presentFollower(row: ReturnType<typeof followersWithPartners>[nu
     internal: row.internal,
     subscription: row.subscription,
     subtypes: row.subtypes,
+    avatarUrl: avatarUrl(row.partnerId, row.avatarAt),
   }
 }
 

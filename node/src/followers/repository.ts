@@ -1,7 +1,7 @@
 import { and, eq, getTableName, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
-import { followers, partners, users } from '../db/schema.ts'
+import { followers, partnerAvatars, partners, users } from '../db/schema.ts'
 import { followerWebhook } from '../webhooks/emit.ts'
 import type { Subscription } from './subscription.ts'
 
@@ -105,6 +105,8 @@ type FollowerWithPartnerRow = {
   userActive: number | null
   notification: 'inbox' | 'email' | null
   createdAt: number
+  /** When the partner's picture last changed; null without one. */
+  avatarAt: number | null
 }
 
 /**
@@ -116,7 +118,8 @@ export function followersWithPartners(tx: Tx, recordId: number) {
     sqlite.prepare<[number], FollowerWithPartnerRow>(
       `select f.id, f.partner_id as partnerId, f.subscription, f.subtypes, p.name, p.email,
               p.company_name as companyName, p.internal, p.active as partnerActive, u.id as userId,
-              u.active as userActive, u.notification, f.created_at as createdAt
+              u.active as userActive, u.notification, f.created_at as createdAt,
+              (select a.updated_at from ${getTableName(partnerAvatars)} a where a.partner_id = p.id) as avatarAt
          from ${getTableName(followers)} f
          join ${getTableName(partners)} p on p.id = f.partner_id
          left join ${getTableName(users)} u on u.partner_id = p.id

@@ -7,10 +7,13 @@ import { allSubtypes, subtypesOfModel } from '../chatter/repository.ts'
 import type { Db, Tx } from '../db/client.ts'
 import type { WriteQueue } from '../db/write-queue.ts'
 import { NodeError } from '../errors.ts'
+import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord } from '../policies/index.ts'
+import type { SiteSettings } from '../settings.ts'
 import { checkChoice } from './check-choice.ts'
+import { inviteFollower } from './invite-follower.ts'
 import {
   FollowerListSchema,
   presentFollower,
@@ -31,9 +34,17 @@ import { suggestedRecipients } from './suggest-recipients.ts'
 /** Followers of a record, their subscription choice, and the customers suggested as recipients. */
 export async function followerRoutes(
   app: FastifyInstance,
-  opts: { db: Db; clock: Clock; registry: ModelRegistry; live: LiveHub; writes: WriteQueue },
+  opts: {
+    db: Db
+    clock: Clock
+    config: SiteSettings
+    registry: ModelRegistry
+    live: LiveHub
+    writes: WriteQueue
+  },
 ) {
   const { db, registry } = opts
+  const site = { company: opts.config.company, publicUrl: opts.config.publicUrl }
   const routes = app.withTypeProvider<ZodTypeProvider>()
   const list = (tx: Tx, recordId: number) => followersWithPartners(tx, recordId).map(presentFollower)
   const followersChanged = (recordId: number) =>
@@ -85,7 +96,7 @@ export async function followerRoutes(
     {
       config: { access: 'user', scope: 'chatter:write' },
       schema: {
-        summary: 'Add a follower',
+        summary: 'Add a follower, optionally with a message they receive',
         params: RecordParams,
         body: FollowBodySchema,
         response: { 201: FollowerListSchema },
@@ -94,19 +105,26 @@ export async function followerRoutes(
     async (request, reply) => {
       const principal = principalOf(request)
       const { id } = request.params
-      const body = request.body
+      const { message, ...body } = request.body
+      const effects = newEffects()
       const items = await opts.writes.run((tx) => {
         const loaded = loadRecord(tx, { principal, registry, recordId: id })
         const choice = checkChoice(tx, { modelId: loaded.model.id, partnerId: body.partnerId, choice: body })
-        follow(tx, {
-          recordId: id,
-          partnerId: body.partnerId,
-          ...choice,
-          now: opts.clock.now(),
-          existing: 'replace',
-        })
+        const now = opts.clock.now()
+        follow(tx, { recordId: id, partnerId: body.partnerId, ...choice, now, existing: 'replace' })
+        if (message)
+          inviteFollower(tx, {
+            principal,
+            ...loaded,
+            partnerId: body.partnerId,
+            text: message,
+            site,
+            now,
+            effects,
+          })
         return list(tx, id)
       })
+      opts.live.publish(effects)
       followersChanged(id)
       return reply.status(201).send({ items })
     },

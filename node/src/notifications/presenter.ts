@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { MessageViewSchema, presentMessage } from '../chatter/presenter.ts'
 import type { messageDetails } from '../chatter/repository.ts'
+import { type InboxActivity, InboxActivitySchema } from './inbox-activities.ts'
 import type { InboxRow } from './repository.ts'
 
 export const InboxItemSchema = z.object({
@@ -13,10 +14,16 @@ export const InboxItemSchema = z.object({
   /** null for notifications that are not about a message (an activity given). */
   message: MessageViewSchema.nullable(),
   activityId: z.int().nullable(),
+  /** The activity an `activity` notification is about; null for the others or once it is deleted. */
+  activity: InboxActivitySchema.nullable(),
 })
 export type InboxItem = z.infer<typeof InboxItemSchema>
 
-export function presentInboxItem(row: InboxRow, details: ReturnType<typeof messageDetails>): InboxItem {
+export function presentInboxItem(
+  row: InboxRow,
+  details: ReturnType<typeof messageDetails>,
+  activities: Map<number, InboxActivity>,
+): InboxItem {
   return {
     id: row.notification.id,
     reason: row.notification.reason,
@@ -25,6 +32,8 @@ export function presentInboxItem(row: InboxRow, details: ReturnType<typeof messa
     record: { id: row.record.id, name: row.record.name, model: row.model },
     message: row.message ? presentMessage(row.message, details) : null,
     activityId: row.notification.activityId,
+    activity:
+      row.notification.activityId === null ? null : (activities.get(row.notification.activityId) ?? null),
   }
 }
 

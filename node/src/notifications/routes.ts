@@ -15,6 +15,7 @@ import { loadRecord, ownInboxCondition, visibleInboxCondition } from '../policie
 import { cancelEmail } from './cancel-email.ts'
 import { EmailRecipientViewSchema, presentEmailRecipient, RecordEmailsSchema } from './email-presenter.ts'
 import { failedEmailCounts, findEmailRecipient, listEmailRecipients } from './email-repository.ts'
+import { inboxActivities } from './inbox-activities.ts'
 import {
   InboxCountersSchema,
   InboxItemSchema,
@@ -77,8 +78,12 @@ export async function inboxRoutes(
           tx,
           result.items.flatMap((row) => (row.message ? [row.message] : [])),
         )
+        const activities = inboxActivities(
+          tx,
+          result.items.flatMap((row) => (row.notification.activityId ? [row.notification.activityId] : [])),
+        )
         return {
-          items: result.items.map((row) => presentInboxItem(row, details)),
+          items: result.items.map((row) => presentInboxItem(row, details, activities)),
           nextCursor: result.nextCursor,
         }
       })

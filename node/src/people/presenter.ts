@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ScopeSchema } from '../auth/scopes.ts'
+import { avatarUrl } from './avatar-image.ts'
 import type { ApiKeyRow, PartnerRow, UserRow } from './repository.ts'
 
 export const PartnerViewSchema = z.object({
@@ -11,10 +12,13 @@ export const PartnerViewSchema = z.object({
   internal: z.boolean(),
   /** Made by the mail intake from an unknown sender, and not yet vouched for (see PATCH). */
   fromMail: z.boolean(),
+  /** The contact's picture, versioned so caches refresh (null: draw initials). */
+  avatarUrl: z.string().nullable(),
 })
 export type PartnerView = z.infer<typeof PartnerViewSchema>
 
-export function presentPartner(row: PartnerRow): PartnerView {
+/** `avatarAt`: when its picture last changed (avatar-repository.ts), null without one. */
+export function presentPartner(row: PartnerRow, avatarAt: number | null): PartnerView {
   return {
     id: row.id,
     name: row.name,
@@ -22,6 +26,7 @@ export function presentPartner(row: PartnerRow): PartnerView {
     companyName: row.companyName,
     internal: row.internal,
     fromMail: row.fromMail,
+    avatarUrl: avatarUrl(row.id, avatarAt),
   }
 }
 
@@ -38,11 +43,13 @@ export const UserViewSchema = z.object({
   digest: z.boolean(),
   digestHour: z.int(),
   active: z.boolean(),
+  /** Their picture, versioned so caches refresh (null: draw initials). */
+  avatarUrl: z.string().nullable(),
 })
 export type UserView = z.infer<typeof UserViewSchema>
 
 /** A user as people see them: the name and email are their partner's. */
-export function presentUser(row: UserRow, partner: PartnerRow): UserView {
+export function presentUser(row: UserRow, partner: PartnerRow, avatarAt: number | null): UserView {
   return {
     id: row.id,
     login: row.login,
@@ -55,6 +62,7 @@ export function presentUser(row: UserRow, partner: PartnerRow): UserView {
     digest: row.digest,
     digestHour: row.digestHour,
     active: row.active,
+    avatarUrl: avatarUrl(partner.id, avatarAt),
   }
 }
 

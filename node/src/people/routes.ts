@@ -19,6 +19,7 @@ import {
   ownsApiKey,
 } from '../policies/index.ts'
 import type { SessionSettings } from '../settings.ts'
+import { avatarVersion, avatarVersions } from './avatar-repository.ts'
 import { createApiKey } from './create-api-key.ts'
 import { createUser } from './create-user.ts'
 import {
@@ -76,8 +77,12 @@ export async function peopleRoutes(
     async (request) => {
       const { limit, cursor } = request.query
       const rows = listUsers(db, { after: decodeCursor(cursor), limit: limit + 1 })
+      const avatars = avatarVersions(
+        db,
+        rows.map((row) => row.partner.id),
+      )
       return page(
-        rows.map((row) => presentUser(row.user, row.partner)),
+        rows.map((row) => presentUser(row.user, row.partner, avatars.get(row.partner.id) ?? null)),
         limit,
       )
     },
@@ -95,7 +100,7 @@ export async function peopleRoutes(
     },
     async (request, reply) => {
       const { user, partner } = await createUser({ db, user: request.body, now: clock.now() })
-      return reply.status(201).send(presentUser(user, partner))
+      return reply.status(201).send(presentUser(user, partner, null))
     },
   )
 
@@ -177,7 +182,14 @@ export async function peopleRoutes(
     async (request) => {
       const { limit, cursor, search } = request.query
       const rows = listPartners(db, { after: decodeCursor(cursor), limit: limit + 1, search })
-      return page(rows.map(presentPartner), limit)
+      const avatars = avatarVersions(
+        db,
+        rows.map((row) => row.id),
+      )
+      return page(
+        rows.map((row) => presentPartner(row, avatars.get(row.id) ?? null)),
+        limit,
+      )
     },
   )
 
@@ -193,7 +205,7 @@ export async function peopleRoutes(
     },
     async (request, reply) => {
       const row = insertPartner(db, { ...request.body, internal: false, createdAt: clock.now() })
-      return reply.status(201).send(presentPartner(row))
+      return reply.status(201).send(presentPartner(row, null))
     },
   )
 
@@ -206,7 +218,7 @@ export async function peopleRoutes(
     async (request) => {
       const row = findPartner(db, request.params.id)
       if (!row) throw new NodeError('E_NOT_FOUND')
-      return presentPartner(row)
+      return presentPartner(row, avatarVersion(db, row.id))
     },
   )
 
@@ -226,7 +238,7 @@ export async function peopleRoutes(
       const row = findPartner(db, id)
       if (!row) throw new NodeError('E_NOT_FOUND')
       authorizePartnerChange(row)
-      return presentPartner(updatePartnerRow(db, id, request.body) ?? row)
+      return presentPartner(updatePartnerRow(db, id, request.body) ?? row, avatarVersion(db, id))
     },
   )
 

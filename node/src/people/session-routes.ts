@@ -17,6 +17,7 @@ import { randomToken, sha256 } from '../auth/tokens.ts'
 import type { Db, Tx } from '../db/client.ts'
 import { NodeError } from '../errors.ts'
 import type { SessionSettings } from '../settings.ts'
+import { avatarVersion } from './avatar-repository.ts'
 import { presentSession, presentUser, SessionViewSchema, type UserView } from './presenter.ts'
 import { findUserByLogin, findUserWithPartner, insertSession } from './repository.ts'
 import { LoginSchema } from './schema.ts'
@@ -243,5 +244,5 @@ export function secureCookie(request: FastifyRequest, config: SessionSettings): 
 export function userView(tx: Tx, userId: number): UserView {
   const found = findUserWithPartner(tx, userId)
   if (!found) throw new NodeError('E_NOT_FOUND')
-  return presentUser(found.user, found.partner)
+  return presentUser(found.user, found.partner, avatarVersion(tx, found.partner.id))
 }

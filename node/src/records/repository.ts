@@ -1,4 +1,4 @@
-import { and, desc, eq, isNotNull, isNull, lt, type SQL, sql } from 'drizzle-orm'
+import { and, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
 import type { Db, Tx } from '../db/client.ts'
 import { once } from '../db/raw.ts'
 import { attachments, notifications, outgoingMail, records } from '../db/schema.ts'
@@ -18,18 +18,20 @@ export function findRecord(tx: Tx, id: number): RecordRow | undefined {
 }
 
 /**
- * A page of a model's records, newest first. `readable` is the access condition from the policies:
- * the list holds only what the caller may see.
+ * A page of a model's records: newest first (paged by id), or in `orderBy` (paged by offset). `readable`
+ * is the access condition from the policies: the list holds only what the caller may see; `where` the
+ * list's filters (list-query.ts).
  */
 export function listRecords(
   db: Db,
   input: {
     modelId: number
     before: number | undefined
+    offset: number
     limit: number
     readable: SQL | undefined
-    /** Active records only (the default list), archived ones only, or both. */
-    archived: 'false' | 'true' | 'all'
+    where: SQL | undefined
+    orderBy: SQL[] | undefined
   },
 ): RecordRow[] {
   return db
@@ -39,13 +41,13 @@ export function listRecords(
       and(
         eq(records.modelId, input.modelId),
         input.before ? lt(records.id, input.before) : undefined,
-        input.archived === 'false' ? isNull(records.archivedAt) : undefined,
-        input.archived === 'true' ? isNotNull(records.archivedAt) : undefined,
+        input.where,
         input.readable,
       ),
     )
-    .orderBy(desc(records.id))
+    .orderBy(...(input.orderBy ?? [desc(records.id)]))
     .limit(input.limit)
+    .offset(input.offset)
     .all()
 }
 

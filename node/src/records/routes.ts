@@ -16,6 +16,7 @@ import { loadRecord, readableCondition } from '../policies/index.ts'
 import type { RecordSettings } from '../settings.ts'
 import { setArchived } from './archive-record.ts'
 import { deleteRecord, removeOrphanContents } from './delete-record.ts'
+import { decodeOffset, encodeOffset, listPlan } from './list-query.ts'
 import { presentRecord, RecordViewSchema } from './presenter.ts'
 import { listRecords } from './repository.ts'
 import { ModelParamsSchema, RecordCreateSchema, RecordListQuerySchema, RecordUpdateSchema } from './schema.ts'
@@ -52,32 +53,42 @@ export async function recordRoutes(
     {
       config: { access: 'user', scope: 'records:read' },
       schema: {
-        summary: 'Records of a model you may see, newest first',
+        summary: 'Records of a model you may see, newest first or sorted, searched and filtered',
         params: ModelParamsSchema,
         querystring: RecordListQuerySchema,
-        response: { 200: pageOf(RecordViewSchema) },
+        response: {
+          200: pageOf(RecordViewSchema),
+          400: refusal('A bad parameter, such as a `sort` that is not a sortable field (E_INVALID_PARAMS)'),
+        },
       },
     },
     async (request) => {
       const principal = principalOf(request)
       const model = modelOf(request.params.model)
-      const { limit, cursor, archived } = request.query
+      const query = request.query
+      const now = opts.clock.now()
+      const plan = listPlan(db, { model, query, userId: principal.userId, nowMs: now })
+      const sorted = plan.orderBy !== undefined
+      const offset = sorted ? decodeOffset(query.cursor) : 0
       const rows = listRecords(db, {
         modelId: model.id,
-        before: decodeCursor(cursor),
-        limit: limit + 1,
-        archived,
+        before: sorted ? undefined : decodeCursor(query.cursor),
+        offset,
+        limit: query.limit + 1,
+        where: plan.where,
+        orderBy: plan.orderBy,
         readable: readableCondition(principal, model),
       })
-      const result = page(rows, limit)
+      const result = page(rows, query.limit)
       const ids = result.items.map((row) => row.id)
-      const states = recordActivityStates(db, ids, opts.clock.now())
+      const states = recordActivityStates(db, ids, now)
       const failed = failedEmailCounts(db, ids)
       return {
         items: result.items.map((row) =>
           presentRecord(row, model, states.get(row.id), failed.get(row.id) ?? 0),
         ),
-        nextCursor: result.nextCursor,
+        nextCursor:
+          sorted && result.nextCursor ? encodeOffset(offset + result.items.length) : result.nextCursor,
       }
     },
   )

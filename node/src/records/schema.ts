@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ActivityStateSchema } from '../activities/schema.ts'
 import { PageQuerySchema } from '../api/pagination.ts'
 
 /** `/models/:model/…`: any name up to 64 characters; one that names no model is 404, not 400. */
@@ -20,4 +21,19 @@ export const RecordListQuerySchema = PageQuerySchema.extend({
     .enum(['false', 'true', 'all'])
     .default('false')
     .meta({ description: 'Active records (the default), archived ones, or both' }),
+  q: z
+    .string()
+    .max(100)
+    .optional()
+    .meta({ description: 'Only records whose name or a text field contains this (any case)' }),
+  mine: z.enum(['true', 'false']).optional().meta({ description: 'true: only records assigned to you' }),
+  activity: ActivityStateSchema.optional().meta({
+    description: "Only records whose worst open activity is in this state (in its assignee's time zone)",
+  }),
+  sort: z.string().max(64).optional().meta({
+    description:
+      'Sort by `name`, `createdAt`, `updatedAt` or a field of the model (not long text or restricted ones); newest first without it',
+  }),
+  order: z.enum(['asc', 'desc']).default('asc').meta({ description: 'With `sort`: ascending or descending' }),
 })
+export type RecordListQuery = z.infer<typeof RecordListQuerySchema>

@@ -15,6 +15,37 @@ export const ICON_NAMES = [
   'refresh-cw',
   'triangle-alert',
   'x',
+  // Activity types draw one of these (ACTIVITY_ICONS in activities/type-schema.ts).
+  'square-check',
+  'phone',
+  'calendar',
+  'file-up',
+  'signature',
+  'users',
+  'clipboard-list',
+  'truck',
+  'file-text',
+  'message-square',
+  'briefcase',
+  'handshake',
+  'receipt',
+  'flag',
+  'bell',
+  'map-pin',
+  'package',
+  'wrench',
+  // O'Chat: a closed channel, browser notifications, the way back from a bulk summary.
+  'ban',
+  'bell-ring',
+  'arrow-left',
+  // Preferences: copy an API key's secret once, revoke a key, upload a picture.
+  'copy',
+  'trash-2',
+  'upload',
+  // Record lists: the search box, the sorted column's direction.
+  'search',
+  'arrow-up',
+  'arrow-down',
 ] as const
 
 export type IconName = (typeof ICON_NAMES)[number]

@@ -47,6 +47,16 @@ export async function webRoutes(app: FastifyInstance) {
     async (_request, reply) => sendFile(reply, 'index.html'),
   )
 
+  // Browsers and feed readers ask for /favicon.ico whatever the page links; the SVG is what we have.
+  routes.get(
+    '/favicon.ico',
+    {
+      config: { access: 'public' },
+      schema: { summary: "The node's icon", response: { 200: rawBody('image/svg+xml', 'An SVG icon') } },
+    },
+    async (_request, reply) => sendFile(reply, 'favicon.svg'),
+  )
+
   // Built once at start-up: a missing icon fails the boot, not a page.
   const sprite = await buildIconSprite()
   routes.get(

@@ -1,10 +1,13 @@
 import { api } from '../api.js'
 import { formatDate, h, replace, setSanitizedHtml } from '../dom.js'
+import { icon } from '../icon.js'
 import { loadPeople } from './fields.js'
+import { openLaunchPlan } from './launch-plan.js'
 
 let types = null
-async function activityTypes() {
-  types ??= (await api('GET', '/api/v1/activity-types')).items
+/** Read again each time the form opens: an administrator may have added or archived a type since. */
+async function activityTypes({ fresh = false } = {}) {
+  if (!types || fresh) types = (await api('GET', '/api/v1/activity-types')).items
   return types
 }
 
@@ -20,8 +23,12 @@ export function stateLabel(activity) {
   return `Due ${formatDate(activity.deadline)}`
 }
 
-/** One open activity, with "Mark done" (and optional feedback) and "Cancel". */
-export function activityItem(ctx, activity, { onChanged, showRecord = false }) {
+/**
+ * One open activity, with "Mark done" (and optional feedback) and "Cancel". With `onScheduleNext`
+ * (on a record), the feedback form also offers "Done & schedule next": it is given the type the
+ * done one suggests, if any, to open the schedule form with.
+ */
+export function activityItem(ctx, activity, { onChanged, onScheduleNext, showRecord = false }) {
   const feedbackSlot = h('div', { class: 'done-form' })
   const item = h(
     'li',
@@ -39,7 +46,7 @@ export function activityItem(ctx, activity, { onChanged, showRecord = false }) {
         h(
           'span',
           {},
-          h('strong', { class: 'activity-type', text: activity.type.name }),
+          h('strong', { class: 'activity-type' }, icon(activity.type.icon), ' ', activity.type.name),
           activity.summary ? h('span', { class: 'activity-summary', text: `: ${activity.summary}` }) : null,
         ),
         h('span', { class: `deadline state-text-${activity.state}`, text: stateLabel(activity) }),
@@ -79,30 +86,16 @@ export function activityItem(ctx, activity, { onChanged, showRecord = false }) {
           type: 'button',
           class: 'primary small',
           text: 'Done',
-          on: {
-            click: async (event) => {
-              event.target.disabled = true
-              try {
-                const result = await api('POST', `/api/v1/activities/${activity.id}/done`, {
-                  ...(feedback.value.trim() ? { feedback: feedback.value } : {}),
-                })
-                if (result.suggestedTypes.length) await activityTypes()
-                ctx.notify(
-                  `Done: ${activity.type.name}${activity.summary ? ` (${activity.summary})` : ''}` +
-                    (result.triggered ? ` — next: ${result.triggered.type.name} scheduled` : '') +
-                    (result.suggestedTypes.length
-                      ? ` — suggested next: ${result.suggestedTypes.map(typeName).join(', ')}`
-                      : ''),
-                )
-                item.remove()
-                onChanged()
-              } catch (error) {
-                event.target.disabled = false
-                ctx.report(error)
-              }
-            },
-          },
+          on: { click: (event) => void done(event, feedback, false) },
         }),
+        onScheduleNext
+          ? h('button', {
+              type: 'button',
+              class: 'secondary small done-next',
+              text: 'Done & schedule next',
+              on: { click: (event) => void done(event, feedback, true) },
+            })
+          : null,
         h('button', {
           type: 'button',
           class: 'link-button small',
@@ -112,6 +105,29 @@ export function activityItem(ctx, activity, { onChanged, showRecord = false }) {
       ),
     )
     feedback.focus()
+  }
+
+  async function done(event, feedback, scheduleNext) {
+    event.target.disabled = true
+    try {
+      const result = await api('POST', `/api/v1/activities/${activity.id}/done`, {
+        ...(feedback.value.trim() ? { feedback: feedback.value } : {}),
+      })
+      if (result.suggestedTypes.length) await activityTypes()
+      ctx.notify(
+        `Done: ${activity.type.name}${activity.summary ? ` (${activity.summary})` : ''}` +
+          (result.triggered ? ` — next: ${result.triggered.type.name} scheduled` : '') +
+          (result.suggestedTypes.length && !scheduleNext
+            ? ` — suggested next: ${result.suggestedTypes.map(typeName).join(', ')}`
+            : ''),
+      )
+      item.remove()
+      onChanged()
+      if (scheduleNext) onScheduleNext(result.suggestedTypes[0] ?? null)
+    } catch (error) {
+      event.target.disabled = false
+      ctx.report(error)
+    }
   }
 
   async function cancel() {
@@ -139,20 +155,33 @@ export function mountActivities(ctx, { recordId, panel, formSlot, onChanged }) {
             h(
               'ul',
               { class: 'activities' },
-              open.map((activity) => activityItem(ctx, activity, { onChanged })),
+              open.map((activity) =>
+                activityItem(ctx, activity, {
+                  onChanged,
+                  onScheduleNext: (type) => openForm({ type }).catch(ctx.report),
+                }),
+              ),
             ),
           ]
         : null,
     )
   }
 
-  async function openForm() {
-    const [list, people] = await Promise.all([activityTypes(), loadPeople()])
+  /** `prefill.type`: the type to start with (the one a done activity suggests). */
+  async function openForm(prefill = {}) {
+    const [list, people] = await Promise.all([activityTypes({ fresh: true }), loadPeople()])
     const type = h(
       'select',
       { name: 'type', id: 'activity-type' },
-      list.map((t) => h('option', { value: t.key, text: t.name })),
+      list.map((t) => h('option', { value: t.key, text: t.name, selected: t.key === prefill.type })),
     )
+    const typeIcon = h('span', { class: 'type-icon' })
+    const drawIcon = () => {
+      const chosen = list.find((t) => t.key === type.value)
+      replace(typeIcon, chosen ? icon(chosen.icon) : null)
+    }
+    type.addEventListener('change', drawIcon)
+    drawIcon()
     const summary = h('input', {
       name: 'summary',
       id: 'activity-summary',
@@ -191,12 +220,24 @@ export function mountActivities(ctx, { recordId, panel, formSlot, onChanged }) {
           },
         },
       },
-      h('h3', { class: 'section-title', text: 'Schedule an activity' }),
+      h(
+        'div',
+        { class: 'activity-line' },
+        h('h3', { class: 'section-title', text: 'Schedule an activity' }),
+        h('button', {
+          type: 'button',
+          class: 'link-button small launch-plan-open',
+          text: 'Launch a plan',
+          on: {
+            click: () => openLaunchPlan(ctx, { recordId, formSlot, onChanged }).catch(ctx.report),
+          },
+        }),
+      ),
       h(
         'div',
         { class: 'field-grid' },
         h('label', { htmlFor: type.id, text: 'Activity type' }),
-        type,
+        h('div', { class: 'inline-fields' }, typeIcon, type),
         h('label', { htmlFor: summary.id, text: 'Summary' }),
         summary,
         h('label', { htmlFor: deadline.id, text: 'Due date' }),

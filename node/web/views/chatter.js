@@ -1,9 +1,12 @@
 import { api } from '../api.js'
+import { avatar } from '../avatar.js'
 import { coalesced } from '../coalesced.js'
-import { avatarClass, formatTime, h, initials, replace } from '../dom.js'
+import { h, replace } from '../dom.js'
 import { mountActivities } from './activities.js'
+import { dayOf, daySeparator, messageTime, refreshTimes } from './chatter-time.js'
 import { mountComposer } from './composer.js'
 import { mountFollowers } from './followers.js'
+import { editedButton } from './message-history.js'
 import { attachmentList, emailEnvelope, messageBody, trackingList } from './message-parts.js'
 
 const FILTERS = [
@@ -16,6 +19,8 @@ const FILTERS = [
 const KIND_LABELS = { message: 'Message', note: 'Internal note', tracking: 'Change', activity: 'Activity' }
 /** The emails endpoint takes at most this many message ids at once. */
 const EMAIL_IDS_PER_REQUEST = 200
+/** How often "5 min ago" is brought up to date, in ms. */
+const TIMES_EVERY_MS = 60_000
 
 /** A record's chatter: toolbar, composer, followers, activities, filter chips and the thread. */
 export function mountChatter(ctx, slot, { record }) {
@@ -29,6 +34,8 @@ export function mountChatter(ctx, slot, { record }) {
   const older = h('button', { type: 'button', class: 'secondary', text: 'Load older messages', hidden: true })
   let filter = 'all'
   let cursor = null
+  /** The day of the oldest message shown: older ones of another day start with a separator. */
+  let lastDay = null
   let composerKind = null
   /** Shown messages → where their envelope goes; their email recipients; the open popover's message. */
   const emailSlots = new Map()
@@ -141,8 +148,15 @@ export function mountChatter(ctx, slot, { record }) {
     if (!more) {
       thread.replaceChildren()
       emailSlots.clear()
+      lastDay = null
     }
-    for (const message of page.items) thread.append(messageItem(message))
+    for (const message of page.items) {
+      // Newest first: a separator heads each day's messages.
+      const day = dayOf(message.createdAt)
+      if (day !== lastDay) thread.append(daySeparator(day))
+      lastDay = day
+      thread.append(messageItem(message))
+    }
     if (!more && page.items.length === 0)
       thread.append(h('li', { class: 'empty', text: 'Nothing here yet.' }))
     cursor = page.nextCursor
@@ -225,10 +239,7 @@ export function mountChatter(ctx, slot, { record }) {
         ],
         dataset: { id: String(message.id), kind: message.kind },
       },
-      h('span', {
-        class: avatarClass(message.author?.partnerId ?? 0),
-        text: initials(message.author?.name ?? 'System'),
-      }),
+      avatar(message.author),
       h(
         'div',
         { class: 'message-main' },
@@ -236,24 +247,14 @@ export function mountChatter(ctx, slot, { record }) {
           'div',
           { class: 'message-head' },
           h('strong', { class: 'author', text: message.author?.name ?? 'System' }),
-          h('time', {
-            class: 'muted',
-            dateTime: new Date(message.createdAt).toISOString(),
-            text: formatTime(message.createdAt),
-          }),
+          messageTime(message.createdAt),
           h('span', { class: `kind kind-${message.kind}`, text: KIND_LABELS[message.kind] ?? message.kind }),
           // A message that came in by email says so, with the address it came from.
           message.emailFrom
             ? h('span', { class: 'via-email muted', text: `by email from ${message.emailFrom}` })
             : null,
           emailSlot,
-          message.editedAt && !message.deleted
-            ? h('span', {
-                class: 'edited muted',
-                text: '(edited)',
-                title: `Edited ${formatTime(message.editedAt)}`,
-              })
-            : null,
+          message.editedAt && !message.deleted ? editedButton(ctx, message) : null,
           editable
             ? h(
                 'span',
@@ -275,7 +276,7 @@ export function mountChatter(ctx, slot, { record }) {
         ),
         body,
         trackingList(message),
-        attachmentList(message),
+        attachmentList(message, ctx),
       ),
     )
     return item
@@ -337,6 +338,7 @@ export function mountChatter(ctx, slot, { record }) {
       refreshEmails()
   })
   older.addEventListener('click', () => loadMessages(true).catch(ctx.report))
+  const timesTimer = setInterval(() => refreshTimes(thread), TIMES_EVERY_MS)
 
   renderChips()
   replace(
@@ -367,6 +369,7 @@ export function mountChatter(ctx, slot, { record }) {
     failedBadge,
     destroy() {
       stopLive()
+      clearInterval(timesTimer)
     },
   }
 }

@@ -1,13 +1,20 @@
 import { ApiError, api } from '../api.js'
 import { h, replace } from '../dom.js'
 import { icon } from '../icon.js'
+import { autoGrow, fileDrop, formattingShortcuts } from './composer-input.js'
+import { mentionAutocomplete } from './composer-mentions.js'
+import { recipientPicker } from './composer-recipients.js'
 import { receivesMessages } from './followers.js'
 import { notUploaded, pendingUploads } from './pending-uploads.js'
 
+/** The node takes at most this many partners to notify with one message. */
+const MAX_NOTIFIED = 100
+
 /**
- * The chatter composer: "Send message" goes to the followers (and warns when external
- * ones will get it by email), "Log note" is internal and says so. Markdown in a textarea; files are
- * uploaded first (with a progress bar), then posted with the message by id.
+ * The chatter composer: "Send message" goes to the followers and the ticked recipients (and warns
+ * when external ones will get it by email), "Log note" is internal and says so. Markdown in a
+ * textarea that grows, with Ctrl+B/I/K and `@` mentions; files are attached with the button, by
+ * dropping or by pasting, uploaded first (with a progress bar), then posted with the message by id.
  */
 export function mountComposer(ctx, slot, { record, kind, followers, onPosted, onClose }) {
   const note = kind === 'note'
@@ -28,6 +35,10 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
   })
   const fileInput = h('input', { type: 'file', multiple: true, class: 'file-input', id: `attach-${kind}` })
   const submit = h('button', { type: 'submit', class: 'primary', text: note ? 'Log' : 'Send' })
+  const mentions = mentionAutocomplete(ctx, { textarea: text, internalOnly: note })
+  const recipients = note ? null : recipientPicker(ctx, { recordId: record.id, followers })
+  formattingShortcuts(text)
+  const grow = autoGrow(text)
 
   const external = followers().filter((follower) => !follower.internal && receivesMessages(follower))
   const header = note
@@ -43,6 +54,7 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
         'div',
         { class: 'composer-header' },
         h('span', { text: `To: followers of “${record.name}”` }),
+        recipients.element,
         external.length
           ? h(
               'div',
@@ -67,15 +79,19 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
     error.hidden = true
     const attachmentIds = uploads.attachmentIds()
     if (!text.value.trim() && attachmentIds.length === 0) return
+    const notified = [...new Set([...mentions.partnerIds(), ...(recipients?.partnerIds() ?? [])])]
     submit.disabled = true
     try {
       const message = await api('POST', `/api/v1/records/${record.id}/messages`, {
         kind,
         body: text.value,
         attachmentIds,
+        mentionPartnerIds: notified.slice(0, MAX_NOTIFIED),
       })
       text.value = ''
+      grow()
       uploads.clear()
+      mentions.reset()
       onPosted(message)
     } catch (failure) {
       ctx.report(failure)
@@ -90,29 +106,29 @@ export function mountComposer(ctx, slot, { record, kind, followers, onPosted, on
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) post(event)
   })
 
-  replace(
-    slot,
+  const form = h(
+    'form',
+    { class: note ? 'composer composer-note' : 'composer composer-message', on: { submit: post } },
+    header,
+    h('div', { class: 'composer-field' }, text, mentions.listbox),
+    uploads.list,
+    error,
     h(
-      'form',
-      { class: note ? 'composer composer-note' : 'composer composer-message', on: { submit: post } },
-      header,
-      text,
-      uploads.list,
-      error,
-      h(
-        'div',
-        { class: 'composer-actions' },
-        submit,
-        h('label', { class: 'secondary button-like', htmlFor: fileInput.id, text: 'Attach files' }),
-        fileInput,
-        h('span', {
-          class: 'muted hint',
-          text: 'Markdown: **bold**, _italic_, - lists, `code`. Ctrl+Enter sends.',
-        }),
-        h('span', { class: 'spacer' }),
-        h('button', { type: 'button', class: 'link-button', text: 'Close', on: { click: onClose } }),
-      ),
+      'div',
+      { class: 'composer-actions' },
+      submit,
+      h('label', { class: 'secondary button-like', htmlFor: fileInput.id, text: 'Attach files' }),
+      fileInput,
+      h('span', {
+        class: 'muted hint',
+        text: 'Markdown: **bold** (Ctrl+B), *italic* (Ctrl+I), [link](https://…) (Ctrl+K), `code`, @name. Ctrl+Enter sends; drop or paste files to attach.',
+      }),
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'link-button', text: 'Close', on: { click: onClose } }),
     ),
   )
+  form.prepend(fileDrop({ form, textarea: text, add: (file) => uploads.add(file) }))
+  replace(slot, form)
+  recipients?.load().catch(ctx.report)
   text.focus()
 }

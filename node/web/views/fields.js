@@ -56,10 +56,14 @@ export function fieldInput(field, value, lookups) {
         value,
       )
     case 'partner':
+      // Partner fields name customers and vendors: employees' own contacts are not offered, unless one
+      // is already the value (kept, so saving the form does not drop it).
       return select(
         common,
         field,
-        lookups.partners.map((partner) => [String(partner.id), partner.name]),
+        lookups.partners
+          .filter((partner) => !partner.internal || partner.id === value)
+          .map((partner) => [String(partner.id), partner.name]),
         value,
       )
     default:

@@ -1,5 +1,6 @@
 import { api } from '../api.js'
-import { avatarClass, h, initials, replace } from '../dom.js'
+import { avatar } from '../avatar.js'
+import { h, replace } from '../dom.js'
 import { icon } from '../icon.js'
 
 const CHOICES = [
@@ -16,7 +17,8 @@ export function receivesMessages(follower) {
 
 /**
  * A record's followers: a button with their count and a Follow toggle for the current user, and a
- * panel listing them, each with their subscription choice (editable), removable, plus "Add follower".
+ * panel listing them, each with their subscription choice (editable), removable, plus "Add followers":
+ * people picked by name, with an optional message they receive.
  */
 export function mountFollowers(ctx, { recordId, toolbar, panel }) {
   let followers = []
@@ -41,10 +43,33 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
 
   const search = h('input', {
     type: 'search',
-    placeholder: 'Add a follower: type a name or email',
+    placeholder: 'Add followers: type a name or email',
     class: 'follower-search',
+    attrs: { 'aria-label': 'Find people to add as followers' },
   })
   const results = h('ul', { class: 'search-results' })
+  /** The people chosen to be added, not yet added: partnerId → partner. */
+  const invited = new Map()
+  const invitedList = h('ul', { class: 'invited', attrs: { 'aria-label': 'To add' } })
+  const inviteMessage = h('textarea', {
+    class: 'invite-message',
+    rows: 2,
+    placeholder: 'Message to the new followers (optional)',
+    attrs: { 'aria-label': 'Invitation message' },
+  })
+  const inviteButton = h('button', {
+    type: 'button',
+    class: 'primary small invite-button',
+    text: 'Add followers',
+    on: { click: () => addInvited().catch(ctx.report) },
+  })
+  const inviteForm = h(
+    'div',
+    { class: 'invite-form', hidden: true },
+    invitedList,
+    inviteMessage,
+    inviteButton,
+  )
   let searchTimer = null
   search.addEventListener('input', () => {
     clearTimeout(searchTimer)
@@ -59,7 +84,7 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
     replace(
       results,
       page.items
-        .filter((partner) => !following.has(partner.id))
+        .filter((partner) => !following.has(partner.id) && !invited.has(partner.id))
         .map((partner) =>
           h(
             'li',
@@ -68,21 +93,66 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
               type: 'button',
               class: 'link-button',
               text: `${partner.name}${partner.email ? ` <${partner.email}>` : ''}${partner.internal ? '' : ' (external)'}`,
-              on: { click: () => add(partner.id) },
+              on: { click: () => pick(partner) },
             }),
           ),
         ),
     )
   }
 
-  async function add(partnerId) {
+  function pick(partner) {
+    invited.set(partner.id, partner)
+    search.value = ''
+    results.replaceChildren()
+    renderInvited()
+    search.focus()
+  }
+
+  function renderInvited() {
+    inviteForm.hidden = invited.size === 0
+    replace(
+      invitedList,
+      [...invited.values()].map((partner) =>
+        h(
+          'li',
+          { class: 'invited-person' },
+          h('span', { text: partner.name }),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'icon-button',
+              attrs: { 'aria-label': `Do not add ${partner.name}` },
+              on: {
+                click: () => {
+                  invited.delete(partner.id)
+                  renderInvited()
+                },
+              },
+            },
+            icon('x'),
+          ),
+        ),
+      ),
+    )
+  }
+
+  /** Adds the chosen people, each told the message if one was written. */
+  async function addInvited() {
+    const message = inviteMessage.value.trim()
+    inviteButton.disabled = true
     try {
-      followers = (await api('POST', `/api/v1/records/${recordId}/followers`, { partnerId })).items
-      search.value = ''
-      results.replaceChildren()
+      for (const partner of [...invited.values()]) {
+        const body = message ? { partnerId: partner.id, message } : { partnerId: partner.id }
+        followers = (await api('POST', `/api/v1/records/${recordId}/followers`, body)).items
+        invited.delete(partner.id)
+      }
+      inviteMessage.value = ''
+      ctx.notify('Followers added')
+    } finally {
+      inviteButton.disabled = false
+      renderInvited()
       render()
-    } catch (error) {
-      ctx.report(error)
     }
   }
 
@@ -136,7 +206,7 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
           h(
             'li',
             { class: 'follower', dataset: { partnerId: String(follower.partnerId) } },
-            h('span', { class: avatarClass(follower.partnerId), text: initials(follower.name) }),
+            avatar(follower),
             h(
               'span',
               { class: 'follower-name' },
@@ -177,6 +247,7 @@ export function mountFollowers(ctx, { recordId, toolbar, panel }) {
       ),
       search,
       results,
+      inviteForm,
     )
   }
 

@@ -1,5 +1,6 @@
 import { api } from '../api.js'
-import { avatarClass, formatTime, h, initials, replace } from '../dom.js'
+import { avatar } from '../avatar.js'
+import { formatDate, formatTime, h, replace } from '../dom.js'
 import { attachmentList, messageBody, trackingList } from './message-parts.js'
 
 const REASONS = {
@@ -7,6 +8,28 @@ const REASONS = {
   mention: 'You were mentioned',
   assigned: 'Assigned to you',
   activity: 'Activity',
+}
+
+const ACTIVITY_STATUS = { done: 'done', canceled: 'canceled' }
+
+/** What an activity notification is about: "Call: Ask for the PO · due Dec 9, 2026 · assigned by Ann". */
+function activityLine(activity) {
+  return h(
+    'div',
+    { class: 'inbox-activity' },
+    h('strong', { class: 'activity-type', text: activity.type.name }),
+    activity.summary ? h('span', { class: 'activity-summary', text: `: ${activity.summary}` }) : null,
+    h('span', { class: 'muted', text: ` · due ${formatDate(activity.deadline)}` }),
+    ACTIVITY_STATUS[activity.status]
+      ? h('span', { class: 'muted', text: ` (${ACTIVITY_STATUS[activity.status]})` })
+      : null,
+    activity.assignedBy ? h('span', { class: 'muted', text: ` · assigned by ${activity.assignedBy}` }) : null,
+  )
+}
+
+/** Who an entry comes from: the message's author, whoever scheduled the activity, else the system. */
+function senderName(item) {
+  return item.message?.author?.name ?? item.activity?.assignedBy ?? 'System'
 }
 
 /** The inbox: notifications newest first, unread in bold, mark one or all read. */
@@ -49,14 +72,24 @@ export async function renderInbox(ctx, container) {
         },
       },
     })
-    const body = message ? messageBody(message, 'body inbox-preview') : null
+    const body = message
+      ? messageBody(message, 'body inbox-preview')
+      : item.activity
+        ? activityLine(item.activity)
+        : null
     const row = h(
       'li',
-      { class: item.read ? 'inbox-item' : 'inbox-item unread', dataset: { id: String(item.id) } },
-      h('span', {
-        class: avatarClass(message?.author?.partnerId ?? 0),
-        text: initials(message?.author?.name ?? 'System'),
-      }),
+      {
+        class: item.read ? 'inbox-item' : 'inbox-item unread',
+        dataset: { id: String(item.id) },
+        // The whole entry leads to its record; its own links and buttons keep their meaning.
+        on: {
+          click: (event) => {
+            if (!event.target.closest('a, button')) location.hash = `#/records/${item.record.id}`
+          },
+        },
+      },
+      avatar(message?.author),
       h(
         'div',
         { class: 'message-main' },
@@ -66,7 +99,7 @@ export async function renderInbox(ctx, container) {
           h('a', { href: `#/records/${item.record.id}`, class: 'inbox-record', text: item.record.name }),
           h('span', {
             class: 'muted',
-            text: `${message?.author?.name ?? 'System'} · ${formatTime(item.createdAt)}`,
+            text: `${senderName(item)} · ${formatTime(item.createdAt)}`,
           }),
           h('span', { class: 'kind', text: REASONS[item.reason] ?? item.reason }),
           h('span', { class: 'spacer' }),

@@ -27,8 +27,15 @@ export function trackingList(message) {
   )
 }
 
-/** The files of a message, as download links. */
-export function attachmentList(message) {
+/** Pictures a browser shows in an `<img>` (never run as a page: an image cannot run scripts). */
+const PICTURES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp'])
+
+/**
+ * The files of a message: pictures as thumbnails (a click downloads the full file), PDFs with a
+ * button that opens them in a new tab, every file with its download link. `ctx` reports a PDF that
+ * failed to open.
+ */
+export function attachmentList(message, ctx) {
   if (!message.attachments.length) return null
   return h(
     'ul',
@@ -36,12 +43,54 @@ export function attachmentList(message) {
     message.attachments.map((file) =>
       h(
         'li',
-        {},
-        h('a', { href: file.url, download: file.fileName, class: 'attachment', text: file.fileName }),
-        h('span', { class: 'muted', text: ` ${formatBytes(file.size)}` }),
+        { class: PICTURES.has(file.mimeType) ? 'attachment-item has-thumb' : 'attachment-item' },
+        PICTURES.has(file.mimeType)
+          ? h(
+              'a',
+              { href: file.url, download: file.fileName, class: 'attachment-thumb-link' },
+              h('img', { src: file.url, alt: file.fileName, class: 'attachment-thumb', loading: 'lazy' }),
+            )
+          : null,
+        h(
+          'span',
+          { class: 'attachment-line' },
+          h('a', { href: file.url, download: file.fileName, class: 'attachment', text: file.fileName }),
+          h('span', { class: 'muted', text: ` ${formatBytes(file.size)}` }),
+          file.mimeType === 'application/pdf'
+            ? h('button', {
+                type: 'button',
+                class: 'link-button small pdf-open',
+                text: 'Open PDF',
+                attrs: { 'aria-label': `Open ${file.fileName} in a new tab` },
+                on: { click: () => openPdf(file, ctx) },
+              })
+            : null,
+        ),
       ),
     ),
   )
+}
+
+/**
+ * The node sends every file as a download; the browser's PDF viewer shows it from a copy typed as a
+ * PDF, whatever its bytes say. The tab opens at the click, before the wait: a tab opened later is
+ * taken for a pop-up and blocked.
+ */
+async function openPdf(file, ctx) {
+  const tab = window.open('', '_blank')
+  try {
+    const response = await fetch(file.url, { credentials: 'same-origin' })
+    if (!response.ok) throw new Error(`the file could not be read (HTTP ${response.status})`)
+    const pdf = new Blob([await response.arrayBuffer()], { type: 'application/pdf' })
+    const url = URL.createObjectURL(pdf)
+    if (tab) tab.location.href = url
+    else h('a', { href: url, target: '_blank', rel: 'noopener' }).click()
+    // The tab keeps what it loaded; the copy is let go once it had time to.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000)
+  } catch (error) {
+    tab?.close()
+    ctx?.report(error)
+  }
 }
 
 /** An email recipient's status as people read it. */

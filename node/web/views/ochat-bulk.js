@@ -1,11 +1,30 @@
 import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
-import { h, replace } from '../dom.js'
+import { h, replace, setSanitizedHtml } from '../dom.js'
 import { icon } from '../icon.js'
 import { mountOchatComposer } from './ochat-composer.js'
 import { formatMoment, STATUSES } from './ochat-parts.js'
+import { timeView } from './ochat-time.js'
 
 const COUNTS = ['sent', 'delivered', 'read', 'failed', 'pending', 'retrying']
+
+/** Where a bulk message was started from (this tab), for the way back from its pages. */
+const ORIGIN_KEY = 'ochat.bulk.from'
+const ORIGINS = { '#/ochat/connections': 'Connections', '#/ochat': "O'Chat" }
+
+/** Opens the bulk composer for these channels, remembering the page to come back to. */
+export function startBulk(channelIds) {
+  const here = location.hash.startsWith('#/ochat/channels/') ? '#/ochat' : location.hash
+  sessionStorage.setItem(ORIGIN_KEY, here)
+  location.hash = `#/ochat/bulk/new?channels=${channelIds.join(',')}`
+}
+
+/** A link back to where the bulk message was started (Connections or O'Chat), O'Chat when unknown. */
+function backLink() {
+  const from = sessionStorage.getItem(ORIGIN_KEY) ?? ''
+  const href = from in ORIGINS ? from : '#/ochat'
+  return h('a', { href, class: 'bulk-back' }, icon('arrow-left'), ` Back to ${ORIGINS[href]}`)
+}
 
 /**
  * A bulk message: the chosen channels (from the connections or channel list), one message with its
@@ -20,6 +39,7 @@ export async function renderBulkCompose(ctx, container, channelIds) {
   const composerSlot = h('div')
   replace(
     container,
+    backLink(),
     h('div', { class: 'view-header' }, h('h1', { text: 'Send a bulk message' })),
     h(
       'div',
@@ -67,10 +87,12 @@ export async function renderBulkSummary(ctx, container, bulkId) {
   const countsEl = h('div', { class: 'bulk-counts' })
   const rows = h('tbody')
   const title = h('h1', { text: 'Bulk message' })
-  const preview = h('blockquote', { class: 'bulk-preview' })
+  const body = h('div', { class: 'body' })
+  const preview = h('blockquote', { class: 'bulk-preview' }, body)
   let ids = new Set()
   replace(
     container,
+    backLink(),
     h('div', { class: 'view-header' }, title),
     preview,
     countsEl,
@@ -93,7 +115,7 @@ export async function renderBulkSummary(ctx, container, bulkId) {
   async function load() {
     const summary = await api('GET', `/api/v1/ochat/bulk/${encodeURIComponent(bulkId)}`)
     ids = new Set(summary.items.map((item) => item.messageId))
-    preview.textContent = summary.preview
+    setSanitizedHtml(body, summary.html)
     title.textContent = `Bulk message to ${summary.recipients} compan${summary.recipients === 1 ? 'y' : 'ies'} · ${formatMoment(summary.createdAt)}`
     replace(
       countsEl,
@@ -131,7 +153,7 @@ export async function renderBulkSummary(ctx, container, bulkId) {
             ),
             ` ${STATUSES[item.status]?.label ?? item.status}`,
           ),
-          h('td', { text: item.statusAt ? formatMoment(item.statusAt) : '—' }),
+          h('td', {}, item.statusAt ? timeView(item.statusAt) : '—'),
           h(
             'td',
             {},

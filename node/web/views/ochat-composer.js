@@ -35,10 +35,11 @@ const TOOLS = [
 export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sendLabel = 'Send' }) {
   const uploads = pendingUploads(ctx, { recordId, onChange: updateSubmit })
   const error = h('div', { class: 'form-error composer-error', hidden: true, attrs: { role: 'alert' } })
+  const defaultPlaceholder = placeholder ?? 'Write a message… (Enter sends, Shift+Enter for a new line)'
   const text = h('textarea', {
     class: 'ochat-text',
     rows: 3,
-    placeholder: placeholder ?? 'Write a message… (Enter sends, Shift+Enter for a new line)',
+    placeholder: defaultPlaceholder,
     attrs: { 'aria-label': 'Message' },
   })
   const fileInput = h('input', {
@@ -48,6 +49,31 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
     id: `ochat-attach-${Math.random().toString(36).slice(2)}`,
   })
   const submit = h('button', { type: 'submit', class: 'primary send-button', text: sendLabel })
+  const attach = h(
+    'label',
+    {
+      class: 'secondary button-like attach-button',
+      htmlFor: fileInput.id,
+      title: 'Attach files: up to 5, 100 MB each, 500 MB in all',
+    },
+    // A label may not carry aria-label: the name comes from its content, the icon's own label.
+    icon('paperclip', { label: 'Attach files' }),
+  )
+  const toolbar = h(
+    'div',
+    { class: 'format-toolbar', attrs: { role: 'toolbar', 'aria-label': 'Formatting' } },
+    TOOLS.map(([tool, label, title]) =>
+      h('button', {
+        type: 'button',
+        class: `format-tool format-${tool}`,
+        text: label,
+        title,
+        dataset: { tool },
+        attrs: { 'aria-label': title },
+        on: { click: () => format(tool) },
+      }),
+    ),
+  )
   let blockedReason = null
 
   function showError(message) {
@@ -139,51 +165,26 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
     void post()
   })
 
-  replace(
-    slot,
+  const composerForm = h(
+    'form',
+    { class: 'ochat-composer', on: { submit: post } },
+    toolbar,
+    text,
+    uploads.list,
+    error,
     h(
-      'form',
-      { class: 'ochat-composer', on: { submit: post } },
-      h(
-        'div',
-        { class: 'format-toolbar', attrs: { role: 'toolbar', 'aria-label': 'Formatting' } },
-        TOOLS.map(([tool, label, title]) =>
-          h('button', {
-            type: 'button',
-            class: `format-tool format-${tool}`,
-            text: label,
-            title,
-            dataset: { tool },
-            attrs: { 'aria-label': title },
-            on: { click: () => format(tool) },
-          }),
-        ),
-      ),
-      text,
-      uploads.list,
-      error,
-      h(
-        'div',
-        { class: 'composer-actions' },
-        submit,
-        h(
-          'label',
-          {
-            class: 'secondary button-like attach-button',
-            htmlFor: fileInput.id,
-            title: 'Attach files: up to 5, 100 MB each, 500 MB in all',
-            attrs: { 'aria-label': 'Attach files' },
-          },
-          icon('paperclip'),
-        ),
-        fileInput,
-        h('span', {
-          class: 'muted hint',
-          text: 'Up to 5 files, 100 MB each, 500 MB in all. Enter sends, Shift+Enter adds a line.',
-        }),
-      ),
+      'div',
+      { class: 'composer-actions' },
+      submit,
+      attach,
+      fileInput,
+      h('span', {
+        class: 'muted hint',
+        text: 'Up to 5 files, 100 MB each, 500 MB in all. Enter sends, Shift+Enter adds a line.',
+      }),
     ),
   )
+  replace(slot, composerForm)
   updateSubmit()
 
   return {
@@ -191,7 +192,16 @@ export function mountOchatComposer(ctx, slot, { recordId, placeholder, send, sen
     /** A reason the composer cannot send now (a paused channel), or null. */
     block(reason) {
       blockedReason = reason
-      text.disabled = reason !== null
+      const blocked = reason !== null
+      text.disabled = blocked
+      text.placeholder = reason ?? defaultPlaceholder
+      // A label cannot be disabled: the input it opens is, and the label looks and says so.
+      fileInput.disabled = blocked
+      attach.classList.toggle('disabled', blocked)
+      attach.setAttribute('aria-disabled', String(blocked))
+      attach.title = reason ?? 'Attach files: up to 5, 100 MB each, 500 MB in all'
+      for (const button of toolbar.querySelectorAll('button')) button.disabled = blocked
+      composerForm.classList.toggle('blocked', blocked)
       updateSubmit()
     },
   }

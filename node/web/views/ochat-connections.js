@@ -2,9 +2,11 @@ import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
 import { formatTime, h, replace } from '../dom.js'
 import { icon } from '../icon.js'
+import { startBulk } from './ochat-bulk.js'
 import { contactPicker, loadContacts } from './ochat-contact.js'
 import { emailContactForm, notEncryptedBadge } from './ochat-email-contact.js'
 import { isNotSetUp, safetyCodeView } from './ochat-parts.js'
+import { requestForm } from './ochat-request.js'
 
 const GROUPS = [
   ['paused', 'Paused: keys changed', (c) => c.state === 'accepted' && c.paused],
@@ -37,13 +39,14 @@ export async function renderConnections(ctx, container) {
   const selected = new Set()
   let contacts = []
   let connections = []
+  let ownInstanceId = null
 
   const bulkButton = h('button', {
     type: 'button',
     class: 'secondary bulk-button',
     text: 'Send bulk message',
     disabled: true,
-    on: { click: () => (location.hash = `#/ochat/bulk/new?channels=${[...selected].join(',')}`) },
+    on: { click: () => startBulk([...selected]) },
   })
   const refreshButton = h('button', {
     type: 'button',
@@ -110,6 +113,7 @@ export async function renderConnections(ctx, container) {
         },
       },
     })
+    ownInstanceId = registration.instanceId
     const idEl = h('code', { class: 'instance-id', text: registration.instanceId })
     replace(
       selfSlot,
@@ -124,75 +128,6 @@ export async function renderConnections(ctx, container) {
       ),
     )
     return true
-  }
-
-  function renderRequestForm() {
-    const instanceId = h('input', {
-      type: 'text',
-      id: 'request-instance',
-      placeholder: 'oc_…',
-      autocomplete: 'off',
-      attrs: { 'aria-label': 'Their instance id', spellcheck: 'false' },
-    })
-    const message = h('textarea', {
-      id: 'request-message',
-      rows: 2,
-      maxLength: 2000,
-      placeholder: 'Hello, this is … — we would like to exchange orders over O\u2019Chat.',
-    })
-    const picker = contactPicker({ contacts, id: 'request-contact' })
-    const error = h('div', { class: 'form-error', hidden: true, attrs: { role: 'alert' } })
-    const submit = h('button', { type: 'submit', class: 'primary', text: 'Request connection' })
-    const form = h(
-      'form',
-      {
-        class: 'sheet request-form',
-        on: {
-          submit: async (event) => {
-            event.preventDefault()
-            error.hidden = true
-            if (!picker.chosen()) {
-              replace(error, 'Choose the contact this company is filed under (or create one).')
-              error.hidden = false
-              return
-            }
-            submit.disabled = true
-            try {
-              const contactPartnerId = await picker.resolve()
-              const created = await api('POST', '/api/v1/ochat/connections', {
-                instanceId: instanceId.value.trim(),
-                message: message.value,
-                contactPartnerId,
-              })
-              ctx.notify(`Request sent to ${created.peer.name}`)
-              instanceId.value = ''
-              message.value = ''
-              await refresh()
-            } catch (failure) {
-              ctx.report(failure)
-              replace(error, failure.message, failure.reason ? ` ${failure.reason}` : '')
-              error.hidden = false
-            } finally {
-              submit.disabled = false
-            }
-          },
-        },
-      },
-      h('h2', { text: 'Request a connection' }),
-      h(
-        'div',
-        { class: 'field-grid request-grid' },
-        h('label', { htmlFor: 'request-instance', text: 'Their instance id' }),
-        instanceId,
-        h('label', { htmlFor: 'request-contact', text: 'Filed under contact' }),
-        picker.el,
-        h('label', { htmlFor: 'request-message', class: 'wide', text: 'Message' }),
-        message,
-      ),
-      error,
-      h('div', { class: 'actions' }, submit),
-    )
-    replace(requestSlot, form)
   }
 
   async function decide(connection, action, body = {}) {
@@ -415,7 +350,22 @@ export async function renderConnections(ctx, container) {
     )
   }
 
+  /**
+   * The card drawn last time when its connection has not changed since: a contact being chosen or a
+   * refusal being read on one card survives another card's update.
+   */
+  let drawn = new Map()
+  let drawing = new Map()
+  function keptCard(connection) {
+    const key = JSON.stringify(connection)
+    const before = drawn.get(connection.id)
+    const card = before && before.key === key ? before.card : connectionCard(connection)
+    drawing.set(connection.id, { key, card })
+    return card
+  }
+
   function renderGroups() {
+    drawing = new Map()
     for (const id of selected)
       if (!connections.some((c) => c.channelId === id && c.state === 'accepted' && !c.paused))
         selected.delete(id)
@@ -434,14 +384,18 @@ export async function renderConnections(ctx, container) {
               'section',
               { class: `connection-group group-${key}` },
               h('h2', {}, title, h('span', { class: 'count', text: ` (${items.length})` })),
-              h('ul', { class: 'connections' }, items.map(connectionCard)),
+              h('ul', { class: 'connections' }, items.map(keptCard)),
             )
           }),
     )
+    drawn = drawing
   }
 
   async function loadConnections() {
-    connections = (await api('GET', '/api/v1/ochat/connections')).items
+    const next = (await api('GET', '/api/v1/ochat/connections')).items
+    // Nothing moved: the cards stay as they are, with a contact being chosen or a refusal being read.
+    if (JSON.stringify(next) === JSON.stringify(connections) && groupsSlot.childElementCount > 0) return
+    connections = next
     renderGroups()
   }
 
@@ -453,7 +407,7 @@ export async function renderConnections(ctx, container) {
     if (!isNotSetUp(error)) throw error
   }
   contacts = await loadContacts()
-  renderRequestForm()
+  replace(requestSlot, requestForm(ctx, { contacts, ownInstanceId, onSent: () => refresh() }))
   replace(emailSlot, emailContactForm(ctx, { contacts, onAdded: () => refresh() }))
   await loadConnections()
   return ctx.live.onEvent((event) => {

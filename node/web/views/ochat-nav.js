@@ -4,6 +4,7 @@ import { h } from '../dom.js'
 import { renderOchat } from './ochat.js'
 import { renderBulkCompose, renderBulkSummary } from './ochat-bulk.js'
 import { renderConnections } from './ochat-connections.js'
+import { browserNotifier } from './ochat-notify.js'
 import { isNotSetUp } from './ochat-parts.js'
 import { renderRegistration } from './ochat-registration.js'
 
@@ -23,27 +24,43 @@ export const OCHAT_ROUTES = [
   ],
 ]
 
-/** The sidebar's O'Chat entry, with the total of unread messages over every channel. */
+function showCount(counter, count, label) {
+  counter.textContent = String(count)
+  counter.hidden = count === 0
+  counter.title = count ? label(count) : ''
+}
+
+/**
+ * The sidebar's O'Chat entries: O'Chat with the total of unread messages over every channel, and for
+ * administrators Connections with the number of requests from other companies waiting for an answer.
+ * Browser notifications (when the person turned them on) hear the same live events.
+ */
 export function ochatNav(user, report) {
+  const admin = user.role === 'admin'
   const counter = h('span', { class: 'counter ochat-counter', hidden: true })
+  const requests = h('span', { class: 'counter requests-counter', hidden: true })
   const links = [
     h('a', { href: '#/ochat', class: 'nav-link ochat-link' }, h('span', { text: "O'Chat" }), counter),
   ]
-  const settings =
-    user.role === 'admin'
-      ? [
-          h('div', { class: 'nav-title', text: "O'Chat settings" }),
-          h('a', { href: '#/ochat/connections', class: 'nav-link', text: 'Connections' }),
-          h('a', { href: '#/ochat/registration', class: 'nav-link', text: 'Registration' }),
-        ]
-      : []
+  const settings = admin
+    ? [
+        h('div', { class: 'nav-title', text: "O'Chat settings" }),
+        h(
+          'a',
+          { href: '#/ochat/connections', class: 'nav-link connections-link' },
+          h('span', { text: 'Connections' }),
+          requests,
+        ),
+        h('a', { href: '#/ochat/registration', class: 'nav-link', text: 'Registration' }),
+      ]
+    : []
+  const notifier = browserNotifier(report)
 
-  const refresh = coalesced(async () => {
+  const refreshUnread = coalesced(async () => {
     try {
       const { items } = await api('GET', '/api/v1/ochat/channels')
       const unread = items.reduce((sum, channel) => sum + channel.unread, 0)
-      counter.textContent = String(unread)
-      counter.hidden = unread === 0
+      showCount(counter, unread, (n) => `${n} unread message${n === 1 ? '' : 's'}`)
     } catch (error) {
       // Not set up yet: nothing unread, and the O'Chat pages explain why.
       if (!isNotSetUp(error)) throw error
@@ -51,10 +68,27 @@ export function ochatNav(user, report) {
     }
   }, report)
 
-  /** Live events that can change the total. */
+  const refreshRequests = coalesced(async () => {
+    if (!admin) return
+    try {
+      const { items } = await api('GET', '/api/v1/ochat/connections')
+      const waiting = items.filter((c) => c.state === 'pending' && c.direction === 'incoming').length
+      showCount(requests, waiting, (n) => `${n} connection request${n === 1 ? '' : 's'} to answer`)
+    } catch (error) {
+      if (!isNotSetUp(error)) throw error
+      requests.hidden = true
+    }
+  }, report)
+
+  const refresh = () => Promise.all([refreshUnread(), refreshRequests(), notifier.start().catch(report)])
+
+  /** Live events that can change the counts, or that a notification tells of. */
   function onEvent(event) {
     if (event.type === 'ochat.channels' || event.type === 'resync' || event.type === 'ochat.registration')
-      void refresh()
+      void refreshUnread()
+    if (event.type === 'ochat.connections' || event.type === 'resync' || event.type === 'ochat.registration')
+      void refreshRequests()
+    notifier.onEvent(event)
   }
 
   return { links, settings, refresh, onEvent }

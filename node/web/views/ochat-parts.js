@@ -1,7 +1,8 @@
 import { ApiError, api } from '../api.js'
-import { avatarClass, formatBytes, formatTime, h, initials, replace, setSanitizedHtml } from '../dom.js'
+import { avatarClass, formatBytes, h, initials, replace, setSanitizedHtml } from '../dom.js'
 import { icon } from '../icon.js'
 import { notEncryptedBadge } from './ochat-email-contact.js'
+import { fullTime, relativeTime, timeView } from './ochat-time.js'
 
 /** The delivery statuses of the seed's table, in the order a message goes through them (icon: its name). */
 export const STATUSES = {
@@ -79,7 +80,8 @@ export function statusView(ctx, message, { onRetried } = {}) {
     'span',
     { class: 'status-line muted' },
     h('strong', { class: 'status-label', text: status.label }),
-    ` ${formatMoment(message.statusAt)}`,
+    ' ',
+    timeView(message.statusAt, 'status-time'),
   )
   const parts = [badge, line]
   if (message.status === 'retrying')
@@ -90,7 +92,8 @@ export function statusView(ctx, message, { onRetried } = {}) {
         message.nextAttemptAt
           ? h('span', {
               class: 'next-attempt',
-              text: `Next attempt at ${formatMoment(message.nextAttemptAt)}.`,
+              title: fullTime(message.nextAttemptAt),
+              text: `Next attempt ${relativeTime(message.nextAttemptAt)}.`,
             })
           : null,
         message.reason ? h('span', { class: 'status-reason', text: ` ${message.reason}` }) : null,
@@ -243,11 +246,7 @@ export function messageView(ctx, message, { contact, onRetried, onFile, showChan
           : null,
         showChannel ? h('span', { class: 'kind', text: showChannel }) : null,
         message.transport === 'email' ? notEncryptedBadge('message-transport') : null,
-        h('time', {
-          class: 'muted',
-          dateTime: new Date(message.createdAt).toISOString(),
-          text: formatTime(message.createdAt),
-        }),
+        timeView(message.createdAt),
       ),
       about,
       body,

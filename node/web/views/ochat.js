@@ -1,14 +1,12 @@
 import { api } from '../api.js'
 import { coalesced } from '../coalesced.js'
-import { formatTime, h, replace } from '../dom.js'
+import { h, replace } from '../dom.js'
 import { icon } from '../icon.js'
-import { mountOchatComposer } from './ochat-composer.js'
-import { notEncryptedBadge } from './ochat-email-contact.js'
-import { mountLinkForm } from './ochat-link.js'
-import { isNotSetUp, keyedRender, messageView, STATUSES, showFileProgress } from './ochat-parts.js'
-
-/** One page of a thread: the newest 50 messages; older ones on demand. */
-const PAGE = 50
+import { startBulk } from './ochat-bulk.js'
+import { notifyToggle } from './ochat-notify.js'
+import { isNotSetUp, STATUSES } from './ochat-parts.js'
+import { mountThread } from './ochat-thread.js'
+import { keepTimesFresh, timeView } from './ochat-time.js'
 
 /**
  * O'Chat, as in Discuss: the channels (one per connected company) most recent first, with unread
@@ -26,7 +24,7 @@ export async function renderOchat(ctx, container, channelId) {
     class: 'secondary small bulk-button',
     text: 'Send bulk message',
     disabled: true,
-    on: { click: () => (location.hash = `#/ochat/bulk/new?channels=${[...selected].join(',')}`) },
+    on: { click: () => startBulk([...selected]) },
   })
   let channels = []
 
@@ -39,6 +37,7 @@ export async function renderOchat(ctx, container, channelId) {
         'aside',
         { class: 'channel-pane' },
         h('div', { class: 'channel-pane-head' }, h('h1', { text: "O'Chat" }), bulkButton),
+        notifyToggle(ctx),
         listEl,
       ),
       // One pane at a time on a phone: the way back from a thread to the channels (hidden on a wide screen).
@@ -125,7 +124,7 @@ export async function renderOchat(ctx, container, channelId) {
                   )
                 : null,
               h('span', { text: last.preview || '(files)' }),
-              h('span', { class: 'channel-time', text: ` · ${formatTime(last.at)}` }),
+              h('span', { class: 'channel-time' }, ' · ', timeView(last.at, 'channel-when')),
             )
           : h('div', { class: 'channel-preview muted', text: 'No messages yet' }),
       ),
@@ -167,20 +166,7 @@ export async function renderOchat(ctx, container, channelId) {
 
   const refreshChannels = coalesced(loadChannels, ctx.report)
   let thread = null
-  await loadChannels()
-  if (channelId !== null) {
-    const channel = channels.find((c) => c.id === channelId)
-    if (!channel) replace(threadSlot, h('p', { class: 'empty', text: 'This channel does not exist.' }))
-    else {
-      thread = mountThread(ctx, threadSlot, channel)
-      await thread.ready
-    }
-  } else
-    replace(
-      threadSlot,
-      h('p', { class: 'empty ochat-pick', text: 'Pick a channel to read and write to another company.' }),
-    )
-
+  // Listening from the start: the list changes while the thread opens (reading it drops its count).
   const stop = ctx.live.onEvent((event) => {
     if (
       event.type === 'ochat.channels' ||
@@ -191,202 +177,29 @@ export async function renderOchat(ctx, container, channelId) {
       void refreshChannels()
     thread?.onEvent(event)
   })
-  return () => {
+  const stopTimes = keepTimesFresh(listEl)
+  const cleanup = () => {
     stop()
+    stopTimes()
     thread?.destroy()
   }
-}
-
-/** The open channel: header, paused alert, messages (oldest first), composer. */
-function mountThread(ctx, slot, initial) {
-  let channel = initial
-  const header = h('header', { class: 'thread-head' })
-  const alert = h('div', { class: 'paused-alert', hidden: true, attrs: { role: 'alert' } })
-  const list = h('ol', { class: 'ochat-thread' })
-  const older = h('button', {
-    type: 'button',
-    class: 'link-button older',
-    text: 'Load older messages',
-    hidden: true,
-  })
-  const composerSlot = h('div')
-  const linkSlot = h('div')
-  const cache = new Map()
-  const messages = []
-  let cursor = null
-  let destroyed = false
-
-  replace(slot, header, alert, older, list, linkSlot, composerSlot)
-
-  const composer = mountOchatComposer(ctx, composerSlot, {
-    send: async ({ body, attachmentIds }) => {
-      const message = await api('POST', `/api/v1/ochat/channels/${channel.id}/messages`, {
-        body,
-        format: 'markdown',
-        attachmentIds,
-      })
-      merge([message])
-      scrollToEnd()
-    },
-  })
-
-  function renderHeader() {
-    const byEmail = channel.transport === 'email'
-    replace(
-      header,
-      h('h2', { class: 'thread-title', text: channel.peer.name }),
-      h(
-        'div',
-        { class: 'thread-meta muted' },
-        channel.contact ? `Contact: ${channel.contact.name}` : 'No contact filed',
-        ' · ',
-        h('code', { text: byEmail ? channel.email : channel.peer.instanceId }),
-      ),
-      byEmail
-        ? h(
-            'div',
-            { class: 'thread-transport', attrs: { role: 'note' } },
-            notEncryptedBadge(),
-            h('span', {
-              class: 'muted',
-              text: ` — ${channel.peer.name} has no O’Chat node: messages are emailed to ${channel.email}, and its replies come back here. Mail servers on the way can read them.`,
-            }),
-          )
-        : null,
-    )
-    if (channel.paused) {
-      replace(
-        alert,
-        h(
-          'strong',
-          {},
-          icon('triangle-alert'),
-          ` ${channel.peer.name}'s keys changed: this channel is paused.`,
-        ),
-        h('span', {
-          text: ' Nothing is sent or received until an administrator compares the new safety code with them and verifies it.',
-        }),
-        ctx.user.role === 'admin'
-          ? h('a', { href: '#/ochat/connections', text: ' Compare and verify…' })
-          : null,
-      )
-      alert.hidden = false
-    } else alert.hidden = true
-    const reason = channel.paused
-      ? 'The channel is paused until the new safety code is verified.'
-      : channel.state !== 'accepted'
-        ? `The connection is ${channel.state}: messages cannot be sent.`
-        : null
-    composer.block(reason)
-  }
-
-  function render() {
-    const sorted = [...messages].sort((a, b) => a.id - b.id)
-    keyedRender(
-      list,
-      cache,
-      sorted.map((message) => ({
-        key: message.id,
-        value: message,
-        render: (value) =>
-          messageView(ctx, value, {
-            contact: channel.contact,
-            onRetried: (updated) => merge([updated]),
-            onFile: (target) =>
-              mountLinkForm(ctx, linkSlot, target, {
-                onLinked: (items) => merge(items),
-                onClose: () => linkSlot.replaceChildren(),
-              }),
-          }),
-      })),
-    )
-    if (!sorted.length) list.append(h('li', { class: 'empty', text: 'No messages yet: say hello.' }))
-  }
-
-  function merge(items) {
-    for (const item of items) {
-      const index = messages.findIndex((m) => m.id === item.id)
-      if (index >= 0) messages[index] = item
-      else messages.push(item)
-    }
-    render()
-  }
-
-  function scrollToEnd() {
-    list.lastElementChild?.scrollIntoView({ block: 'nearest' })
-  }
-
-  async function loadLatest() {
-    const page = await api('GET', `/api/v1/ochat/channels/${channel.id}/messages?limit=${PAGE}`)
-    if (destroyed) return
-    if (cursor === null && messages.length === 0) cursor = page.nextCursor
-    merge(page.items)
-  }
-
-  older.addEventListener('click', async () => {
-    try {
-      const page = await api(
-        'GET',
-        `/api/v1/ochat/channels/${channel.id}/messages?limit=${PAGE}&cursor=${encodeURIComponent(cursor)}`,
-      )
-      cursor = page.nextCursor
-      older.hidden = !cursor
-      merge(page.items)
-    } catch (error) {
-      ctx.report(error)
-    }
-  })
-
-  /** Opening the thread reads it: notifications here, Read receipts to the sender (batched). */
-  const markRead = coalesced(async () => {
-    if (document.visibilityState === 'hidden') return
-    await api('POST', `/api/v1/ochat/channels/${channel.id}/read`)
-  }, ctx.report)
-  const refresh = coalesced(loadLatest, ctx.report)
-
-  renderHeader()
-  const ready = (async () => {
-    await loadLatest()
-    older.hidden = !cursor
-    scrollToEnd()
-    await markRead()
-    composer.focus()
-  })()
-  const onVisible = () => {
-    if (document.visibilityState === 'visible') void markRead()
-  }
-  document.addEventListener('visibilitychange', onVisible)
-
-  return {
-    ready,
-    channelChanged(next) {
-      if (!next) return
-      const changed =
-        next.paused !== channel.paused ||
-        next.email !== channel.email ||
-        next.state !== channel.state ||
-        next.contact?.id !== channel.contact?.id
-      channel = next
-      if (changed) renderHeader()
-    },
-    onEvent(event) {
-      if (event.type === 'resync') {
-        void refresh()
-        void markRead()
-      } else if (event.type === 'ochat.message' && event.channelId === channel.id) {
-        void refresh().then(() => {
-          if (event.status === 'received') {
-            scrollToEnd()
-            void markRead()
-          }
-        })
-      } else if (event.type === 'ochat.file' && messages.some((m) => m.id === event.messageId)) {
-        if (event.state !== 'pending' || !showFileProgress(list, event)) void refresh()
+  try {
+    await loadChannels()
+    if (channelId !== null) {
+      const channel = channels.find((c) => c.id === channelId)
+      if (!channel) replace(threadSlot, h('p', { class: 'empty', text: 'This channel does not exist.' }))
+      else {
+        thread = mountThread(ctx, threadSlot, channel, { onRead: () => void refreshChannels() })
+        await thread.ready
       }
-    },
-    destroy() {
-      destroyed = true
-      document.removeEventListener('visibilitychange', onVisible)
-    },
+    } else
+      replace(
+        threadSlot,
+        h('p', { class: 'empty ochat-pick', text: 'Pick a channel to read and write to another company.' }),
+      )
+  } catch (error) {
+    cleanup()
+    throw error
   }
+  return cleanup
 }

@@ -1,9 +1,17 @@
 import { api } from '../api.js'
 import { h, replace } from '../dom.js'
 import { displayValue, fieldInput, loadPeople, readForm } from './fields.js'
+import {
+  listQuery,
+  listToolbar,
+  loadListState,
+  saveListState,
+  sortable,
+  sortHeader,
+} from './records-toolbar.js'
 
 const LIST_COLUMNS = 4
-const STATE_LABELS = { overdue: 'Overdue activity', today: 'Activity due today', planned: 'Planned activity' }
+const STATE_LABELS = { overdue: 'Overdue', today: 'Due today', planned: 'Planned' }
 /** Which records the list shows, as the API's `archived=` takes it, and what the list says when empty. */
 const SHOWN = [
   ['false', 'Active', 'No records yet. Create one with “New”.'],
@@ -32,7 +40,10 @@ function archiveFilter(initial, onPick) {
   return h('div', { class: 'archive-filter', attrs: { role: 'group', 'aria-label': 'Show' } }, buttons)
 }
 
-/** A model's records, newest first, with a "New" form built from the model's fields. */
+/**
+ * A model's records, newest first or sorted by a column, searched and filtered on the node, with their
+ * worst activity state and a "New" form built from the model's fields.
+ */
 export async function renderRecordList(ctx, container, modelName) {
   const model = ctx.models.find((candidate) => candidate.name === modelName)
   if (!model) {
@@ -50,15 +61,24 @@ export async function renderRecordList(ctx, container, modelName) {
   const body = h('tbody')
   const more = h('button', { type: 'button', class: 'secondary', text: 'Load more', hidden: true })
   const formSlot = h('div')
+  const head = h('tr')
   let cursor = null
   let shown = sessionStorage.getItem(filterKey(model.name)) ?? 'false'
   if (!SHOWN.some(([value]) => value === shown)) shown = 'false'
+  const view = loadListState(model.name)
+  // A field sorted by before the model changed may be gone: the list falls back to newest first.
+  if (
+    view.sort &&
+    view.sort !== 'name' &&
+    !columns.some((field) => field.name === view.sort && sortable(field))
+  )
+    view.sort = null
   // Each load is numbered: rows of a filter the user has since left are not added to the new one.
   let loading = 0
 
   async function load(reset) {
     const token = ++loading
-    const query = new URLSearchParams({ limit: '50', archived: shown })
+    const query = new URLSearchParams({ limit: '50', archived: shown, ...listQuery(view) })
     if (!reset && cursor) query.set('cursor', cursor)
     const page = await api('GET', `/api/v1/models/${model.name}/records?${query}`)
     if (token !== loading) return
@@ -70,9 +90,11 @@ export async function renderRecordList(ctx, container, modelName) {
           'tr',
           {},
           h('td', {
-            colSpan: columns.length + 1,
+            colSpan: columns.length + 2,
             class: 'empty',
-            text: SHOWN.find(([value]) => value === shown)?.[2],
+            text: Object.keys(listQuery(view)).some((key) => key !== 'sort' && key !== 'order')
+              ? 'No records match.'
+              : SHOWN.find(([value]) => value === shown)?.[2],
           }),
         ),
       )
@@ -91,12 +113,6 @@ export async function renderRecordList(ctx, container, modelName) {
       h(
         'td',
         {},
-        record.activityState
-          ? h('span', {
-              class: `state-dot state-${record.activityState}`,
-              title: STATE_LABELS[record.activityState],
-            })
-          : null,
         h('a', { href: `#/records/${record.id}`, text: record.name }),
         // Only "All" mixes both kinds: there the archived ones need telling apart.
         shown === 'all' && record.archivedAt !== null
@@ -104,7 +120,43 @@ export async function renderRecordList(ctx, container, modelName) {
           : null,
       ),
       columns.map((field) => h('td', { text: displayValue(field, record.values[field.name], lookups) })),
+      h(
+        'td',
+        { class: 'activity-cell' },
+        record.activityState
+          ? h(
+              'span',
+              { class: `activity-state state-text-${record.activityState}` },
+              h('span', { class: `state-dot list-state-dot state-${record.activityState}` }),
+              STATE_LABELS[record.activityState],
+            )
+          : null,
+      ),
     )
+  }
+
+  /** The header row, redrawn when the sorted column changes. */
+  function drawHead() {
+    const refresh = () => {
+      saveListState(model.name, view)
+      drawHead()
+      // The header was redrawn: the keyboard stays on the column just sorted.
+      head.querySelector(`[data-sort="${view.sort}"]`)?.focus()
+      reload()
+    }
+    replace(
+      head,
+      sortHeader(model.fields.find((f) => f.name === 'name')?.label ?? 'Name', 'name', view, refresh),
+      columns.map((field) =>
+        sortable(field) ? sortHeader(field.label, field.name, view, refresh) : h('th', { text: field.label }),
+      ),
+      h('th', { text: 'Activity' }),
+    )
+  }
+
+  function reload() {
+    cursor = null
+    load(true).catch(ctx.report)
   }
 
   function openNewForm() {
@@ -161,6 +213,7 @@ export async function renderRecordList(ctx, container, modelName) {
   }
 
   more.addEventListener('click', () => load(false).catch(ctx.report))
+  drawHead()
   replace(
     container,
     h(
@@ -170,28 +223,21 @@ export async function renderRecordList(ctx, container, modelName) {
       h('button', { type: 'button', class: 'primary', text: 'New', on: { click: openNewForm } }),
     ),
     formSlot,
+    listToolbar(model, view, () => {
+      saveListState(model.name, view)
+      reload()
+    }),
     archiveFilter(shown, (value) => {
       shown = value
       sessionStorage.setItem(filterKey(model.name), value)
-      cursor = null
-      load(true).catch(ctx.report)
+      reload()
     }),
-    h(
-      'table',
-      { class: 'list' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', { text: model.fields.find((f) => f.name === 'name')?.label ?? 'Name' }),
-          columns.map((field) => h('th', { text: field.label })),
-        ),
-      ),
-      body,
-    ),
+    h('table', { class: 'list' }, h('thead', {}, head), body),
     more,
   )
   await load(true)
+  // My activities' states show in the Activity column: when one changes, the list follows.
+  return ctx.live.onEvent((event) => {
+    if ((event.scope === 'user' && event.type === 'activities.changed') || event.type === 'resync') reload()
+  })
 }

@@ -133,7 +133,7 @@ export async function renderWebhooks(ctx, container) {
             endpoint.enabled ? 'Pause' : 'Resume',
             toggle,
           ),
-          button('Rotate secret', 'webhook-rotate', 'Rotate the secret of', rotate),
+          button('Rotate secret', 'webhook-rotate', 'Rotate secret of', rotate),
           button('Delete', 'alias-delete webhook-delete', 'Delete', remove),
         ),
       ),

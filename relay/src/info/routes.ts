@@ -8,7 +8,7 @@ import {
   type RelayRates,
   RelayRatesSchema,
 } from '@ochat/shared-protocol'
-import type { ZodTypeProvider } from '@ochat/shared-protocol/server'
+import { noBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { InfoSettings } from '../settings.ts'
@@ -51,6 +51,20 @@ export async function infoRoutes(
   }
 
   const routes = app.withTypeProvider<ZodTypeProvider>()
+
+  // The address the relay prints at start is what people open first: send them to the API document
+  // rather than to a 404.
+  routes.get(
+    '/',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: 'Redirects to /docs, the API document (a viewer page in a browser)',
+        response: { 302: noBody('To /docs') },
+      },
+    },
+    async (_request, reply) => reply.redirect('/docs', 302),
+  )
 
   routes.get(
     '/v1/info',

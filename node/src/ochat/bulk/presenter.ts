@@ -28,6 +28,8 @@ export const BulkSummarySchema = z.object({
   author: z.object({ userId: z.int(), name: z.string().nullable() }),
   /** The message's first words, as plain text. */
   preview: z.string(),
+  /** The message as sent: sanitized HTML, the same for every recipient. */
+  html: z.string(),
   recipients: z.int(),
   /** How many recipients' messages are in each status now (each counts once, in its current status). */
   counts: z.object({
@@ -67,6 +69,7 @@ export function presentBulk(
     createdAt: bulk.createdAt,
     author: { userId: bulk.authorUserId, name: recipients[0]?.message.authorName ?? null },
     preview: plainText(bulk.html).slice(0, 120),
+    html: bulk.html,
     recipients: bulk.recipients,
     counts,
     items: recipients.map(({ message, peerInstanceId, peerName, contactId, contactName, transport }) => ({

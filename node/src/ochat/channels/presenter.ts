@@ -148,6 +148,8 @@ export const ChannelViewSchema = z.object({
   state: z.enum(['pending', 'accepted', 'rejected', 'revoked']),
   /** The peer's keys changed and no admin verified them yet: nothing flows. */
   paused: z.boolean(),
+  /** Rejected or revoked: who ended it (the other company, or this one) and when; null otherwise. */
+  closed: z.object({ byPeer: z.boolean(), at: z.int() }).nullable(),
   unread: z.int(),
   lastActivityAt: z.int(),
   lastMessage: z
@@ -185,6 +187,7 @@ export function presentChannel(facts: ChannelFacts): ChannelView {
         : null,
     state: connection.state,
     paused: connection.keyChangedAt !== null,
+    closed: closedBy(connection),
     unread: facts.unread,
     lastActivityAt: channel.lastActivityAt,
     lastMessage: message
@@ -201,3 +204,14 @@ export function presentChannel(facts: ChannelFacts): ChannelView {
 
 /** Opening a thread: how many of the opener's notifications it read, and how many messages it opened. */
 export const ThreadOpenedViewSchema = z.object({ read: z.int(), opened: z.int() })
+
+/**
+ * Who ended a rejected or revoked connection, from its history: the relay names the instance that
+ * acted, an email partner's history the admin here who stopped it.
+ */
+function closedBy(connection: typeof ochatConnections.$inferSelect): { byPeer: boolean; at: number } | null {
+  if (connection.state !== 'revoked' && connection.state !== 'rejected') return null
+  const entry = connection.history.findLast((item) => item.state === connection.state)
+  if (!entry) return { byPeer: false, at: connection.updatedAt }
+  return { byPeer: entry.by === connection.peerInstanceId && entry.by !== '', at: entry.at }
+}

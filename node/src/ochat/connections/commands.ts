@@ -38,10 +38,18 @@ export async function requestConnection(input: {
   contactPartnerId: number | undefined
   nowMs: number
 }): Promise<ConnectionRow> {
-  const contactPartnerId = checkContact(input.db, input.contactPartnerId)
+  // The id first: a wrong one is the likelier mistake, and its answer tells what to do next.
   if (input.instanceId === input.ochat.instance().instanceId)
     throw new NodeError('E_INVALID_BODY', 'instanceId: that is this node')
-  const view = await relayCall(() => input.ochat.relay().requestConnection(input.instanceId, input.message))
+  const contactPartnerId = checkContact(input.db, input.contactPartnerId)
+  const view = await relayCall(() =>
+    input.ochat.relay().requestConnection(input.instanceId, input.message),
+  ).catch((error: unknown) => {
+    // The relay answers 404 for an id it does not know (or will not show): one message that says so.
+    if (error instanceof NodeError && error.code === 'E_NOT_FOUND')
+      throw new NodeError('E_OCHAT_INSTANCE_UNKNOWN', `no instance ${input.instanceId} at this relay`)
+    throw error
+  })
   if (view.peer.instanceId !== input.instanceId || view.direction !== 'outgoing')
     throw new NodeError('E_OCHAT_RELAY_UNTRUSTED', 'the relay answered with a connection to another instance')
   const outcome = await input.writes.run((tx) =>
