@@ -7,6 +7,12 @@
 const SVG = 'http://www.w3.org/2000/svg'
 
 /**
+ * The sprite under its version, which the page names: cached for good, so the many icons of a page
+ * never ask for it again.
+ */
+const SPRITE = document.querySelector('meta[name="ochat-icons"]')?.content || '/assets/icons.svg'
+
+/**
  * An icon one line of text high, in the text's colour. With a `label` it stands for that text (an icon
  * that is the only content of its button or status); without, it is decoration beside words that
  * already say it, and screen readers skip it.
@@ -27,7 +33,7 @@ export function icon(name, { label } = {}) {
   svg.style.verticalAlign = '-0.125em'
   svg.style.flexShrink = '0'
   const use = document.createElementNS(SVG, 'use')
-  use.setAttribute('href', `/assets/icons.svg#${name}`)
+  use.setAttribute('href', `${SPRITE}#${name}`)
   svg.append(use)
   return svg
 }

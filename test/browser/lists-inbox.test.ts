@@ -92,7 +92,7 @@ t.test('search, filters, sorted columns and the activity column of a list', asyn
     await overdue
       .locator('.activity-state')
       .evaluate((el) => (globalThis as unknown as BrowserGlobals).getComputedStyle(el).color),
-    'rgb(217, 83, 79)',
+    'rgb(200, 35, 51)',
     'an overdue record is red',
   )
   const today = page.locator('tr.record-row', { hasText: 'Lamps' }).locator('.activity-cell')

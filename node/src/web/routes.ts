@@ -1,22 +1,12 @@
-import { open } from 'node:fs/promises'
-import { extname, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import { noBody, rawBody, type ZodTypeProvider } from '@ochat/shared-protocol/server'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { NodeError } from '../errors.ts'
+import { WebAssets } from './assets.ts'
 import { buildIconSprite } from './icons.ts'
 
 /** The UI's files: plain ES modules and CSS, no build step (node/web/). */
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url))
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-}
 
 /**
  * Only our own scripts and styles run on the UI's pages: no inline script or style, no other origin,
@@ -42,9 +32,15 @@ export async function webRoutes(app: FastifyInstance) {
     '/',
     {
       config: { access: 'public' },
-      schema: { summary: 'The web UI', response: { 200: rawBody('text/html', 'The UI page') } },
+      schema: {
+        summary: 'The web UI',
+        response: {
+          200: rawBody('text/html', 'The UI page'),
+          304: noBody('The browser has these bytes already (If-None-Match)'),
+        },
+      },
     },
-    async (_request, reply) => sendFile(reply, 'index.html'),
+    async (request, reply) => sendAsset(request, reply, 'index.html'),
   )
 
   // Browsers and feed readers ask for /favicon.ico whatever the page links; the SVG is what we have.
@@ -52,25 +48,32 @@ export async function webRoutes(app: FastifyInstance) {
     '/favicon.ico',
     {
       config: { access: 'public' },
-      schema: { summary: "The node's icon", response: { 200: rawBody('image/svg+xml', 'An SVG icon') } },
-    },
-    async (_request, reply) => sendFile(reply, 'favicon.svg'),
-  )
-
-  // Built once at start-up: a missing icon fails the boot, not a page.
-  const sprite = await buildIconSprite()
-  routes.get(
-    '/assets/icons.svg',
-    {
-      config: { access: 'public' },
       schema: {
-        summary: 'The UI icons',
-        response: { 200: rawBody('image/svg+xml', 'One <symbol> per icon, by its name') },
+        summary: "The node's icon",
+        response: {
+          200: rawBody('image/svg+xml', 'An SVG icon'),
+          304: noBody('The browser has these bytes already (If-None-Match)'),
+        },
       },
     },
-    async (_request, reply) =>
-      reply.headers(SECURITY_HEADERS).header('content-type', 'image/svg+xml; charset=utf-8').send(sprite),
+    async (request, reply) => sendAsset(request, reply, 'favicon.svg'),
   )
+
+  // Built once at start-up: a missing icon or page fails the boot, not a request.
+  const assets = new WebAssets(WEB_DIR, await buildIconSprite())
+  const sendAsset = (request: FastifyRequest, reply: FastifyReply, name: string) => {
+    const asset = assets.get(name)
+    if (!asset) throw new NodeError('E_NOT_FOUND')
+    reply.headers(SECURITY_HEADERS).header('etag', asset.etag).header('vary', 'accept-encoding')
+    // The sprite under its current version never changes: cached for good, never asked again.
+    if (name === 'icons.svg' && request.url === assets.spritePath)
+      reply.header('cache-control', 'public, max-age=31536000, immutable')
+    if (request.headers['if-none-match'] === asset.etag) return reply.status(304).send()
+    reply.header('content-type', asset.type)
+    if (asset.gzip && /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? '')))
+      return reply.header('content-encoding', 'gzip').send(asset.gzip)
+    return reply.send(asset.body)
+  }
 
   // The `*` wildcard is read by the handler, not declared: it has no name the API document could give
   // as a path parameter, and a path the handler refuses is the same 404 as a missing file.
@@ -80,55 +83,16 @@ export async function webRoutes(app: FastifyInstance) {
       config: { access: 'public' },
       schema: {
         summary: 'Web UI files',
-        response: { 200: rawBody('*/*', 'A script, style sheet or image of the UI, by its extension') },
+        response: {
+          200: rawBody('*/*', 'A script, style sheet or image of the UI (icons.svg: the icon sprite)'),
+          304: noBody('The browser has these bytes already (If-None-Match)'),
+        },
       },
     },
     async (request, reply) => {
       const path = (request.params as { '*': string })['*']
       if (!ASSET_PATH.test(path)) throw new NodeError('E_NOT_FOUND')
-      return sendFile(reply, path)
+      return sendAsset(request, reply, path)
     },
   )
-}
-
-/**
- * Why a path may not open that says nothing about the node: missing, too long, a directory, a loop of
- * links, not readable. The caller gets the same 404 as for any missing file; anything else (a disk
- * error, no file descriptors left) is the node's failure.
- */
-const NOT_FOUND_CODES = new Set([
-  'ENOENT',
-  'ENOTDIR',
-  'ENAMETOOLONG',
-  'EISDIR',
-  'EACCES',
-  'EPERM',
-  'ELOOP',
-  'EINVAL',
-])
-
-async function sendFile(reply: FastifyReply, relative: string) {
-  const type = CONTENT_TYPES[extname(relative).toLowerCase()]
-  const path = resolve(WEB_DIR, relative)
-  if (!type || !path.startsWith(WEB_DIR.endsWith(sep) ? WEB_DIR : WEB_DIR + sep))
-    throw new NodeError('E_NOT_FOUND')
-  // Opened first, then measured and streamed from the same descriptor: a file that cannot be read fails
-  // here, before the answer starts, not halfway through the stream.
-  const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
-    if (NOT_FOUND_CODES.has(error.code ?? '')) throw new NodeError('E_NOT_FOUND')
-    throw error
-  })
-  const info = await file.stat().catch(async (error: unknown) => {
-    await file.close()
-    throw error
-  })
-  if (!info.isFile()) {
-    await file.close()
-    throw new NodeError('E_NOT_FOUND')
-  }
-  return reply
-    .headers(SECURITY_HEADERS)
-    .header('content-type', type)
-    .header('content-length', info.size)
-    .send(file.createReadStream())
 }
