@@ -21,6 +21,21 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-cache',
 }
 
+/**
+ * One set per process: the files are part of the release and cannot change while it runs, and reading
+ * and gzipping them all costs tens of milliseconds that a process starting many nodes (the tests)
+ * would pay again for each.
+ */
+let loaded: Promise<WebAssets> | undefined
+function webAssets(): Promise<WebAssets> {
+  loaded ??= buildIconSprite().then((sprite) => new WebAssets(WEB_DIR, sprite))
+  // A failed start is not kept: the next node tries again, and fails with the reason again.
+  loaded.catch(() => {
+    loaded = undefined
+  })
+  return loaded
+}
+
 /** A relative asset path: letters, digits, dashes, underscores and dots in segments, no `..`. */
 const ASSET_PATH = /^(?:[a-z0-9_-]+\/)*[a-z0-9_-]+\.[a-z0-9]+$/i
 
@@ -59,8 +74,8 @@ export async function webRoutes(app: FastifyInstance) {
     async (request, reply) => sendAsset(request, reply, 'favicon.svg'),
   )
 
-  // Built once at start-up: a missing icon or page fails the boot, not a request.
-  const assets = new WebAssets(WEB_DIR, await buildIconSprite())
+  // Built at the first start: a missing icon or page fails the boot, not a request.
+  const assets = await webAssets()
   const sendAsset = (request: FastifyRequest, reply: FastifyReply, name: string) => {
     const asset = assets.get(name)
     if (!asset) throw new NodeError('E_NOT_FOUND')
