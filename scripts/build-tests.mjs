@@ -34,6 +34,20 @@ const SKIP = new Set(['node_modules', '.data', 'dist', 'coverage', '.tap'])
 /** `from './x.ts'`, `import('./x.ts')` and `export … from '../y.ts'`: relative specifiers only. */
 const RELATIVE_TS = /((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"\n]*?)\.ts\2/g
 
+/** The servers' commands, which load their TypeScript through tsx: in the mirror they load the built files. */
+const TSX_ENTRY = /^(relay|node)\/bin\/[^/]+\.mjs$/
+const TSX_REGISTER = /^import \{ register \} from 'tsx\/esm\/api'\n+register\(\)\n/m
+
+/**
+ * A command as the mirror runs it: without tsx, importing the built .js files. A test that starts a
+ * server process (the CLI tests, `pnpm start`, the replicas) would otherwise pay about a second of CPU
+ * per process for tsx to load and transform the sources the mirror has already built.
+ */
+function withoutTsx(text) {
+  if (!TSX_REGISTER.test(text)) throw new Error('a server command no longer registers tsx as expected')
+  return text.replace(TSX_REGISTER, '').replace(RELATIVE_TS, '$1$2$3.js$2')
+}
+
 function walk(dir, found) {
   for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
     if (SKIP.has(entry.name)) continue
@@ -121,7 +135,8 @@ export async function buildTests() {
   }
   // The sources are copied too, for the tests that read them rather than run them.
   for (const path of [...files.other, ...files.ts]) {
-    writeIfChanged(join(OUT, path), readFileSync(join(root, path)))
+    const content = readFileSync(join(root, path))
+    writeIfChanged(join(OUT, path), TSX_ENTRY.test(path) ? withoutTsx(content.toString('utf8')) : content)
     written.add(join(OUT, path))
   }
   for (const pkg of [...PACKAGES, '.']) {

@@ -10,10 +10,11 @@
 // no PostgreSQL variant, no browser, no end-to-end file, no file that starts a server process. For the
 // edit-and-retry loop; `pnpm test` runs everything. PATHs (files or folders) run only those.
 //
-// The test files are written with tap, but this runs them itself, each as a plain `node` process on
+// The test files are written with tap, but this runs them itself, as plain `node` processes on
 // JavaScript built into .test-build/ at the start of the run (scripts/build-tests.mjs). tap's runner
 // starts every file with its process-info hook, which costs about as much CPU as a short file's tests;
-// on two cores, that was a fifth of the fast run.
+// on two cores, that was a fifth of the fast run. The files of a folder run several to a process, one
+// after the other (scripts/test-group.mjs), and each is still reported, counted and timed on its own.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs'
@@ -92,12 +93,47 @@ const files =
       ? testFiles(FAST_FOLDERS).filter((path) => !NOT_FAST.has(path))
       : testFiles(ALL_FOLDERS)
 
-// Longest first, by the times of the last run: on two cores, a long file started last would run on
-// alone at the end. Files without a time yet (new ones) go first.
 const TIMINGS = join(root, '.test-build', 'timings.json')
 const lastTimes = readTimings()
-const byLastTime = (path) => lastTimes[path] ?? Number.POSITIVE_INFINITY
-files.sort((a, b) => byLastTime(b) - byLastTime(a))
+
+/** Files share processes (scripts/test-group.mjs), unless --grep or --only pick tests by name: the
+ * subtest that imports each file would not be picked. */
+const grouped = !values.grep && !values.only
+/** At most this many files to a process, and about this many seconds of them by their last times. */
+const FILES_PER_GROUP = 8
+const GROUP_MS = 60_000
+/** A guess for a file without a time yet: the browser and end-to-end files take longer. */
+const guessMs = (path) => (path.startsWith('test/') ? 25_000 : 4_000)
+
+/**
+ * What runs, one process each: each folder's files in groups balanced by their last times (the
+ * longest goes to the group with the least so far). Longest first: on two cores, a long process
+ * started last would run on alone at the end.
+ */
+function plan(paths) {
+  const timeOf = (path) => lastTimes[path] ?? guessMs(path)
+  if (!grouped) return paths.map((path) => ({ files: [path], ms: timeOf(path) }))
+  const units = []
+  for (const folder of new Set(paths.map((path) => dirname(path)))) {
+    const mine = paths
+      .filter((path) => dirname(path) === folder)
+      .sort((a, b) => timeOf(b) - timeOf(a) || a.localeCompare(b))
+    const total = mine.reduce((sum, path) => sum + timeOf(path), 0)
+    const count = Math.min(
+      mine.length,
+      Math.max(Math.ceil(mine.length / FILES_PER_GROUP), Math.ceil(total / GROUP_MS)),
+    )
+    const groups = Array.from({ length: count }, () => ({ files: [], ms: 0 }))
+    for (const path of mine) {
+      const least = groups.reduce((a, b) => (b.ms < a.ms ? b : a))
+      least.files.push(path)
+      least.ms += timeOf(path)
+    }
+    for (const group of groups) group.files.sort()
+    units.push(...groups)
+  }
+  return units.sort((a, b) => b.ms - a.ms)
+}
 
 // The full run keeps one file more than there are cores: since test nodes start from a migrated copy
 // and without their checkpoint thread, a file spends more of its time waiting on servers, sockets and
@@ -118,6 +154,8 @@ const env = { ...process.env, OCHAT_TEST_RUN: run, TAP: '1', TAP_TIMEOUT: String
 if (values.fast) env.OCHAT_TEST_DRIVERS = 'pglite'
 if (values.grep) env.TAP_GREP = values.grep.join('\n')
 if (values.only) env.TAP_ONLY = '1'
+// A group's process has no timeout of its own: it times each of its files (scripts/test-group.mjs).
+const groupEnv = { ...env, TAP_TIMEOUT: '0', OCHAT_TEST_FILE_TIMEOUT: String(timeout) }
 
 /**
  * tap builds its Test class from the plugins .taprc lists, and its own runner rebuilds it when the list
@@ -212,42 +250,97 @@ for (const signal of ['SIGINT', 'SIGTERM'])
   })
 
 /**
- * Runs one file and answers its TAP output. At the timeout the file gets SIGALRM, as tap's runner sends
- * it: its tap then fails the test that was running and ends. The kill 10 s later is for a file whose
- * event loop never yields; it takes what the file started too.
+ * Runs one process, a file alone or a group of files, and answers its TAP output. At the timeout a file
+ * alone gets SIGALRM, as tap's runner sends it: its tap then fails the test that was running and ends.
+ * A group times each of its files itself. The kill after that is for a process whose event loop never
+ * yields; it takes what the process started too.
  */
-function runFile(path) {
+function runProcess(unit) {
+  const group = unit.files.length > 1
+  const built = unit.files.map(builtPath)
+  const args = group ? [join(root, 'scripts/test-group.mjs'), ...built] : [join(root, built[0])]
   return new Promise((done) => {
     const started = performance.now()
-    const child = spawn(process.execPath, ['--enable-source-maps', join(root, builtPath(path))], {
+    const child = spawn(process.execPath, ['--enable-source-maps', ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
-      env,
+      env: group ? groupEnv : env,
       detached: true,
     })
     running.add(child)
     const chunks = []
     let timedOut = false
-    const alarm = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGALRM')
-    }, timeout * 1000)
-    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), (timeout + 10) * 1000)
+    const alarm = group
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true
+          child.kill('SIGALRM')
+        }, timeout * 1000)
+    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), (timeout * unit.files.length + 10) * 1000)
     child.stdout.on('data', (chunk) => chunks.push(chunk))
     child.on('close', (code, signal) => {
       running.delete(child)
       clearTimeout(alarm)
       clearTimeout(kill)
-      // Whatever the file left running (it timed out, or forgot a server) ends with it.
+      // Whatever the process left running (it timed out, or forgot a server) ends with it.
       signalGroup(child, 'SIGKILL')
       const output = Buffer.concat(chunks).toString('utf8')
-      done({ output, code, signal, timedOut, ms: performance.now() - started })
+      const result = { output, code, signal, timedOut, ms: performance.now() - started }
+      done(group ? splitGroup(unit, result) : [{ path: unit.files[0], ...result }])
     })
   })
 }
 
+/** A line of the root test's own (not a subtest's): a test's result, the plan, the closing comments. */
+const ROOT_RESULT = /^(not )?ok \d+( |$)/
+const ROOT_ONLY = /^(TAP version \d+|1\.\.\d+|# \{ total:.*|# time=[\d.]+ms)$/
+
+/**
+ * A group's TAP stream cut back into its files, each as if it had run alone: its results numbered from
+ * 1 and a plan. Each file's part starts at the subtest that imported it (scripts/test-group.mjs) and
+ * takes its time from its tests' own. When the process ended badly with no failure to show for it, the
+ * file it was in failed; the files after it did not run, and fail too.
+ */
+function splitGroup(unit, { output, code, signal, timedOut }) {
+  const openers = unit.files.map((path) => `# Subtest: ${builtPath(path)}`)
+  const parts = []
+  for (const line of output.split('\n')) {
+    if (parts.length < openers.length && line === openers[parts.length])
+      parts.push({ path: unit.files[parts.length], lines: [], results: 0, failed: false, ms: 0 })
+    const part = parts.at(-1)
+    if (!part || ROOT_ONLY.test(line)) continue
+    const result = ROOT_RESULT.exec(line)
+    if (result) {
+      part.results++
+      part.failed ||= Boolean(result[1])
+      part.ms += Number(/ # time=([\d.]+)ms$/.exec(line)?.[1] ?? 0)
+      part.lines.push(line.replace(/^(not )?ok \d+/, `$1ok ${part.results}`))
+    } else part.lines.push(line)
+  }
+  const endedBadly = code !== 0 || signal !== null
+  const shown = parts.some((part) => part.failed)
+  const results = parts.map((part, index) => {
+    const last = index === parts.length - 1
+    const text = `${part.lines.join('\n').replace(/\n*$/, '\n')}1..${part.results}\n`
+    if (last && endedBadly && !shown)
+      return { path: part.path, output: text, code, signal, timedOut, ms: part.ms }
+    return {
+      path: part.path,
+      output: text,
+      code: part.failed ? 1 : 0,
+      signal: null,
+      timedOut: false,
+      ms: part.ms,
+    }
+  })
+  const stoppedIn = parts.at(-1)?.path ?? 'its start'
+  for (const path of unit.files.slice(parts.length))
+    results.push({ path, output: '', code, signal, timedOut: false, ms: 0, notRun: stoppedIn })
+  return results
+}
+
 /** A file's TAP output as a subtest of the whole run, as tap's runner shows it. */
-function asSubtest(number, path, { output, code, signal, timedOut, ms }) {
+function asSubtest(number, path, { output, code, signal, timedOut, ms, notRun }) {
   const body = output
     .split('\n')
     .filter((line, index, lines) => line !== '' || index < lines.length - 1)
@@ -257,11 +350,13 @@ function asSubtest(number, path, { output, code, signal, timedOut, ms }) {
   const time = `# time=${ms.toFixed(3)}ms`
   let text = `# Subtest: ${path}\n${body}${body ? '\n' : ''}${ok ? 'ok' : 'not ok'} ${number} - ${path} ${time}\n`
   if (!ok) {
-    const reason = timedOut
-      ? `timed out after ${timeout} s (--timeout)`
-      : signal
-        ? `killed by ${signal}`
-        : `exit code ${code}`
+    const reason = notRun
+      ? `did not run: its group's process ended in ${notRun}`
+      : timedOut
+        ? `timed out after ${timeout} s (--timeout)`
+        : signal
+          ? `killed by ${signal}`
+          : `exit code ${code}`
     text += `  ---\n  file: ${path}\n  reason: ${reason}\n  ...\n`
   }
   return text
@@ -303,19 +398,20 @@ function countFile({ output, code, signal }) {
 await ensureTapPlugins()
 await buildTests()
 
+const units = plan(files)
 process.stdout.write('TAP version 14\n')
 let next = 0
 let finished = 0
 async function worker() {
-  while (next < files.length) {
-    const path = files[next++]
-    const result = await runFile(path)
-    lastTimes[path] = result.ms
-    countFile(result)
-    process.stdout.write(asSubtest(++finished, path, result))
+  while (next < units.length) {
+    for (const result of await runProcess(units[next++])) {
+      lastTimes[result.path] = result.ms
+      countFile(result)
+      process.stdout.write(asSubtest(++finished, result.path, result))
+    }
   }
 }
-await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker))
+await Promise.all(Array.from({ length: Math.min(jobs, units.length) }, worker))
 process.stdout.write(`1..${files.length}\n`)
 
 await dropRunTemplates()

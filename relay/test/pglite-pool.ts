@@ -13,7 +13,7 @@ import { type Database, migrateDatabase, pgliteDatabase } from '../src/db/client
  *   - an image of an empty migrated database is made once per migrations version and kept in the
  *     temporary directory, so every test process starts its first database from it;
  *   - a database a test closed is emptied (every table truncated, every sequence restarted) and given
- *     to the next test of the same process. Idle ones are closed when the process's tests end.
+ *     to the next test of the same process. Idle ones are closed when the file's tests end.
  * Starting from an empty directory, migrations included, stays tested where the relay opens its own
  * file-backed PGlite (replicas.test.ts, cli.test.ts, the e2e start test).
  */
@@ -21,21 +21,28 @@ import { type Database, migrateDatabase, pgliteDatabase } from '../src/db/client
 const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url))
 const idle: PGlite[] = []
 let image: Promise<Blob> | undefined
+/** The schema of a database fresh from the image, taken from the first one opened. */
+let imagePrint: Promise<string> | undefined
 
 let closingAtEnd = false
 
 export async function openTestPglite(t: Test): Promise<Database> {
   if (!closingAtEnd) {
     closingAtEnd = true
-    // On the file's root test: importing tap here would start a tap run in every process that loads
+    // On the file's root test, which runs its teardowns when the file ends (scripts/test-group.mjs
+    // runs several files to a process). Importing tap here would start a tap run in every process that loads
     // the test helpers, the benches included.
     let root = t
     while (root.parent) root = root.parent as Test
-    root.teardown(() => Promise.all(idle.splice(0).map((client) => client.close())).then(() => {}))
+    root.teardown(async () => {
+      closingAtEnd = false
+      await Promise.all(idle.splice(0).map((client) => client.close()))
+    })
   }
   const reused = idle.pop()
   const client = reused ?? new PGlite({ loadDataDir: await migratedImage() })
   await client.waitReady
+  imagePrint ??= fingerprint(client)
   if (reused) await empty(client)
   const database = pgliteDatabase(client)
   const unsubscribes: (() => Promise<void>)[] = []
@@ -51,8 +58,33 @@ export async function openTestPglite(t: Test): Promise<Database> {
       if (closed) return
       closed = true
       await Promise.all(unsubscribes.map((unsubscribe) => unsubscribe()))
-      idle.push(client)
+      // A test that changed the schema (an upgrade test adds and drops migrations) leaves a database
+      // the next test must not get: it is closed instead.
+      if ((await fingerprint(client)) === (await imagePrint)) idle.push(client)
+      else await client.close()
     },
+  }
+}
+
+/**
+ * The schema as the tests see it: every column, index and applied migration. Empty tables of the same
+ * schema print the same; a database whose schema cannot be read prints nothing that matches.
+ */
+async function fingerprint(client: PGlite): Promise<string> {
+  try {
+    const found = await client.query<{ print: string }>(
+      `select md5(coalesce(string_agg(item, ',' order by item), '')) as print from (
+         select 'c:' || table_schema || '.' || table_name || '.' || column_name || ':' || data_type as item
+           from information_schema.columns where table_schema not in ('pg_catalog', 'information_schema')
+         union all
+         select 'i:' || schemaname || '.' || indexdef from pg_indexes where schemaname <> 'pg_catalog'
+         union all
+         select 'm:' || hash || ':' || created_at from drizzle.__drizzle_migrations
+       ) items`,
+    )
+    return found.rows[0]?.print ?? ''
+  } catch {
+    return ''
   }
 }
 

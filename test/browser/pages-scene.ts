@@ -4,10 +4,12 @@ import type { Test } from 'tap'
 import { buildPartner, buildRecord, buildUser } from '../../node/test/helpers.ts'
 import { connectNodes, startTestNode, startTestRelay } from '../e2e/harness.ts'
 
+export type ScenePage = { hash: string; screenshot?: string }
+
 /**
- * Every page of the node's UI with something on it, as layout.test.ts sets it up: records, a followed
- * record's messages in the inbox, an activity, an O'Chat channel to another company, a webhook, an
- * automation rule and a bulk message. For the checks that go over every page (accessibility, keyboard).
+ * Every page of the node's UI with something on it: records, a followed record's messages in the
+ * inbox, an activity, an O'Chat channel to another company, a webhook, an automation rule and a bulk
+ * message. For the checks that go over every page (pages-desk.test.ts, pages-phone.test.ts).
  */
 export async function everyPageScene(t: Test) {
   const relay = await startTestRelay(t)
@@ -78,44 +80,56 @@ export async function everyPageScene(t: Test) {
     'models',
   ).items
 
-  /** Every page, as layout.test.ts visits them. */
-  const pages: string[] = [
-    '#/inbox',
-    '#/activities',
-    ...models.map((model) => `#/models/${model.name}`),
-    `#/records/${lead.id}`,
-    `#/partners/${customer.id}`,
-    '#/preferences',
-    '#/security',
-    '#/settings/mail',
-    '#/settings/mail/aliases',
-    '#/settings/mail/incoming',
-    '#/settings/webhooks',
-    `#/settings/webhooks/${endpoint.id}`,
-    '#/settings/automation',
-    '#/settings/users',
-    '#/settings/activity-types',
-    '#/settings/activity-plans',
-    `#/settings/automation/${rule.id}`,
-    '#/ochat',
-    `#/ochat/channels/${link.channelAtA}`,
-    '#/ochat/connections',
-    '#/ochat/registration',
-    `#/ochat/bulk/new?channels=${link.channelAtA}`,
-    `#/ochat/bulk/${bulk.id}`,
-    '#/no-such-page',
+  /** Every page, and the name of its screenshot for the main ones (`pnpm screenshots`). */
+  const pages: ScenePage[] = [
+    { hash: '#/inbox', screenshot: 'inbox' },
+    { hash: '#/activities', screenshot: 'activities' },
+    ...models.map((model) => ({
+      hash: `#/models/${model.name}`,
+      ...(model.name === 'lead' ? { screenshot: 'records' } : {}),
+    })),
+    { hash: `#/records/${lead.id}`, screenshot: 'record' },
+    { hash: `#/partners/${customer.id}` },
+    { hash: '#/preferences' },
+    { hash: '#/security' },
+    { hash: '#/settings/mail' },
+    { hash: '#/settings/mail/aliases' },
+    { hash: '#/settings/mail/incoming' },
+    { hash: '#/settings/webhooks' },
+    { hash: `#/settings/webhooks/${endpoint.id}` },
+    { hash: '#/settings/automation' },
+    { hash: '#/settings/users' },
+    { hash: '#/settings/activity-types' },
+    { hash: '#/settings/activity-plans' },
+    { hash: `#/settings/automation/${rule.id}` },
+    { hash: '#/ochat' },
+    { hash: `#/ochat/channels/${link.channelAtA}`, screenshot: 'ochat' },
+    { hash: '#/ochat/connections', screenshot: 'connections' },
+    { hash: '#/ochat/registration' },
+    { hash: `#/ochat/bulk/new?channels=${link.channelAtA}` },
+    { hash: `#/ochat/bulk/${bulk.id}` },
+    { hash: '#/no-such-page' },
   ]
-  return { acme, admin, pages }
+  return { acme, admin, link, pages }
 }
 
-/** The router's patterns, read from the files that declare them: a page a test does not visit fails it. */
-export function routePatterns(): RegExp[] {
+/**
+ * Asserts that every route of the router, read from the files that declare it, is among `pages`: a new
+ * page that the walk does not visit fails the test.
+ */
+export function assertEveryRouteVisited(t: Test, pages: ScenePage[]) {
   const sources = ['node/web/app.js', 'node/web/views/ochat-nav.js'].map((file) =>
     readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8'),
   )
-  return sources.flatMap((source) =>
+  const patterns = sources.flatMap((source) =>
     [...source.matchAll(/\/(\^#\S*?\$)\//g)].map((found) => new RegExp(found[1] ?? '')),
   )
+  t.ok(patterns.length > 10, `the router's ${patterns.length} routes are found`)
+  for (const pattern of patterns)
+    t.ok(
+      pages.some((page) => pattern.test(page.hash)),
+      `a page for ${pattern.source}`,
+    )
 }
 
 /** Opens `hash` in the running app and waits for its view (a page not found has nothing to load). */
