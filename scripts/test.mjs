@@ -135,12 +135,10 @@ function plan(paths) {
   return units.sort((a, b) => b.ms - a.ms)
 }
 
-// The full run keeps one file more than there are cores: since test nodes start from a migrated copy
-// and without their checkpoint thread, a file spends more of its time waiting on servers, sockets and
-// the browser, and a third file on two cores took the run from 7 min 20 s to 6 min 8–22 s, every file
-// passing (relay/docs/performance.md). The in-process files of --fast are shorter and spend a larger
-// share waiting on their own timers: two files per core keep the cores busy.
-const jobs = Number(values.jobs ?? (values.fast ? availableParallelism() * 2 : availableParallelism() + 1))
+// One process per core. With the files grouped, the cores are busy without more: a third process on two
+// cores finished the full run no sooner, and the files took more CPU between them
+// (relay/docs/performance.md).
+const jobs = Number(values.jobs ?? availableParallelism())
 const timeout = Number(values.timeout ?? DEFAULT_TIMEOUT)
 if (!Number.isInteger(jobs) || jobs < 1 || !(timeout > 0)) {
   process.stderr.write('--jobs must be a whole number of at least 1, and --timeout a number of seconds\n')

@@ -1,8 +1,9 @@
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { buildPartner, buildUser, TEST_PASSWORD } from '../../node/test/helpers.ts'
-import { connectNodes, type E2eNode, register, startTestNode, startTestRelay, until } from '../e2e/harness.ts'
-import { launchBrowser, newProfile } from './browser.ts'
+import { buildPartner } from '../../node/test/helpers.ts'
+import { type E2eNode, register, startTestNode, startTestRelay, until } from '../e2e/harness.ts'
+import { launchBrowser } from './browser.ts'
+import { twoCompanies as connectedCompanies, go, logIn, openPage as openProfile } from './ochat-helpers.ts'
 
 /**
  * O'Chat in a real browser, continued (the first part is ochat-ui.test.ts): a bulk message with its
@@ -15,37 +16,10 @@ t.setTimeout(360_000)
 /** One relay for the file: each test's nodes are new instances on it, so tests do not see each other. */
 const relay = await startTestRelay(t)
 
-/** A fresh browser profile on a node; a script error in the page fails the test. */
-async function openPage(t: Test, node: E2eNode): Promise<Page> {
-  // 20 s: in CI these run beside other heavy files on two cores; a live update normally takes well under 1 s.
-  return (await newProfile(t, browser, { baseURL: node.url, timeoutMs: 20_000 })).page
-}
-
-/** Logs in through the form, waits for the view and for live updates to flow. */
-async function logIn(page: Page, login: string, hash: string) {
-  await page.goto(`/${hash}`)
-  await page.fill('#login', login)
-  await page.fill('#password', TEST_PASSWORD)
-  await page.click('button:has-text("Log in")')
-  await page.waitForSelector('.view[data-ready]')
-  await page.waitForSelector('html[data-live="on"]', { state: 'attached' })
-}
-
-async function go(page: Page, hash: string) {
-  await page.evaluate(`location.hash = '${hash}'`)
-  await page.waitForSelector('.view[data-ready]')
-}
-
-/** Acme and Globex, connected, each with a user who is a member of their channel. */
-async function twoCompanies(t: Test, acmeEnv: Record<string, string> = {}) {
-  const acme = await startTestNode(t, { company: 'Acme', env: acmeEnv })
-  const globex = await startTestNode(t, { company: 'Globex' })
-  // Users who exist when the channel opens become its members.
-  const alice = await buildUser(acme.node as never, { name: 'Alice Acme' })
-  const gina = await buildUser(globex.node as never, { name: 'Gina Globex' })
-  const link = await connectNodes(acme, globex, relay)
-  return { acme, globex, alice, gina, link }
-}
+/** A fresh browser profile on a node. */
+const openPage = async (t: Test, node: E2eNode): Promise<Page> => (await openProfile(t, browser, node)).page
+/** Acme and Globex on the file's relay, connected, each with a user in their channel. */
+const twoCompanies = (t: Test, acmeEnv: Record<string, string> = {}) => connectedCompanies(t, relay, acmeEnv)
 
 /** Connects a registered node to another one (registered here), each filing the other under a contact. */
 async function connectTo(a: E2eNode, b: E2eNode) {
