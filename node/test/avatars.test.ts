@@ -151,6 +151,11 @@ t.test('unknown contacts, contacts without a picture, and where pictures are sho
   const messages = await sarah.call('GET', `/api/v1/records/${record.id}/messages`)
   const mine = messages.body.items.find((item: { id: number }) => item.id === posted.body.id)
   t.equal(mine.author.avatarUrl, url, "a message's author carries the picture")
+  const next = await sarah.call('POST', `/api/v1/records/${record.id}/messages`, {
+    kind: 'note',
+    body: '<p>Hello again</p>',
+  })
+  t.equal(next.body.author.avatarUrl, url, 'so does the answer to posting one, which the chatter shows at once')
   const list = await sarah.call('GET', '/api/v1/partners')
   t.equal(
     list.body.items.find((item: { id: number }) => item.id === sarah.partnerId)?.avatarUrl,

@@ -11,6 +11,7 @@ import { newEffects } from '../live/events.ts'
 import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { emailRecipientsByMessage } from '../notifications/email-repository.ts'
+import { avatarVersions } from '../people/avatar-repository.ts'
 import { loadRecord, seesDeletedHistory } from '../policies/index.ts'
 import type { SiteSettings } from '../settings.ts'
 import { deleteMessage, editMessage } from './edit-message.ts'
@@ -133,6 +134,8 @@ export async function chatterRoutes(
           files,
           subtypes: allSubtypes(tx),
           emails: emailRecipientsByMessage(tx, [posted.message.id]),
+          // The author's picture, as every later read shows it.
+          avatars: avatarVersions(tx, [principal.partnerId]),
         })
       })
       opts.live.publish(effects)
