@@ -155,7 +155,11 @@ t.test('unknown contacts, contacts without a picture, and where pictures are sho
     kind: 'note',
     body: '<p>Hello again</p>',
   })
-  t.equal(next.body.author.avatarUrl, url, 'so does the answer to posting one, which the chatter shows at once')
+  t.equal(
+    next.body.author.avatarUrl,
+    url,
+    'so does the answer to posting one, which the chatter shows at once',
+  )
   const list = await sarah.call('GET', '/api/v1/partners')
   t.equal(
     list.body.items.find((item: { id: number }) => item.id === sarah.partnerId)?.avatarUrl,

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { sql } from 'drizzle-orm'
 import { type BlobStore, FileBlobStore } from './blobs/blob-store.ts'
 import { type Config, ConfigError, loadConfig } from './config.ts'
-import { type Database, type Db, migrateDatabase, openDatabase, rows } from './db/client.ts'
+import { type Database, type Db, migrateDatabase, openDatabase } from './db/client.ts'
 import { appliedWhens, describePlan, newerMessage, planMigrations } from './db/pending-migrations.ts'
 import { announceInstanceChange } from './delivery/lease-repository.ts'
 import { errorCode, loggable } from './errors.ts'
@@ -18,6 +17,7 @@ import {
 import { purgeInstance } from './instances/purge-instance.ts'
 import { findInstance, updateInstance } from './instances/repository.ts'
 import { startRelay } from './relay.ts'
+import { statsCommand } from './stats-command.ts'
 
 const HELP = `ochat-relay: the O'Chat relay (ciphertext store-and-forward between company nodes)
 
@@ -38,7 +38,9 @@ Commands:
                          remove spam registrations with their connections and queued items (not
                          instances with an accepted connection: suspend those); lists them without --yes.
                          Needs ids, --address, --since or --pending-requests-min 1 or more
-  stats                  queue depth, envelopes by status, connected sockets, database size
+  stats [--instances [--top N]]
+                         queue depth, envelopes by status, connected sockets, database size; with
+                         --instances, what each instance holds here, the most first (20, or N)
   rotate-keys            make a new signing key active; the active one signs on as retiring and the
                          retiring one is dropped. Restart every replica afterwards
 
@@ -146,33 +148,15 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return 0
     }
     case 'stats':
-      return withDatabase(config, io, async (database) => {
-        const [queue] = await rows<{ items: string; oldest: string | null }>(
-          database.db,
-          sql`select count(*) as items, min(created_at) as oldest from queue`,
-        )
-        const statuses = await rows<{ status: string; n: string }>(
-          database.db,
-          sql`select status, count(*) as n from envelopes group by status order by status`,
-        )
-        const [instances] = await rows<{ n: string }>(database.db, sql`select count(*) as n from instances`)
-        const [sockets] = await rows<{ n: string }>(
-          database.db,
-          sql`select count(*) as n from leases where expires_at > ${Date.now()}`,
-        )
-        const [storage] = await rows<{ database: string | number; queue: string | number }>(
-          database.db,
-          sql`select pg_database_size(current_database()) as database, pg_total_relation_size('queue') as queue`,
-        )
-        const megabytes = (bytes: string | number | undefined) =>
-          `${(Number(bytes ?? 0) / 1e6).toFixed(1)} MB`
-        const oldest = queue?.oldest ? `${Math.round((Date.now() - Number(queue.oldest)) / 1000)} s` : '-'
-        io.out.write(
-          `instances        ${instances?.n ?? 0}\nconnected        ${sockets?.n ?? 0}\nqueued items     ${queue?.items ?? 0} (oldest ${oldest})\n` +
-            `database         ${megabytes(storage?.database)} (queue ${megabytes(storage?.queue)})\n`,
-        )
-        for (const row of statuses) io.out.write(`envelopes ${row.status.padEnd(7)}${row.n.padStart(8)}\n`)
-      })
+      return withDatabase(config, io, (database) =>
+        statsCommand(rest, {
+          db: database.db,
+          store: new FileBlobStore(config.blobDir),
+          out: io.out,
+          err: io.err,
+          nowMs: Date.now(),
+        }),
+      )
     default:
       return fail(io, `unknown command "${command}"; see \`ochat-relay --help\``)
   }
