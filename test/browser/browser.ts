@@ -59,3 +59,16 @@ export async function logIn(page: Page, login: string, hash: string): Promise<vo
   await page.click('button:has-text("Log in")')
   await page.waitForSelector('.view[data-ready]')
 }
+
+/**
+ * Waits until `expression`, run in the page, is true. Playwright's waitForFunction polls a string
+ * through eval, which the UI's Content Security Policy refuses as soon as the first look is false;
+ * page.evaluate goes through the DevTools protocol, which the policy does not govern.
+ */
+export async function waitUntilTrue(page: Page, expression: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expression}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}

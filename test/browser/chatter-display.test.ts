@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildNode, buildRecord, buildUser, type TestNode } from '../../node/test/helpers.ts'
-import { launchBrowser, logIn, nodePage } from './browser.ts'
+import { launchBrowser, logIn, nodePage, waitUntilTrue } from './browser.ts'
 
 /**
  * How the chatter shows what was written, in a real browser: days apart with a line between them,
@@ -100,7 +100,8 @@ t.test('a picture shows as a thumbnail, a PDF opens in a tab, other files keep t
 
   const thumb = posted.getByRole('img', { name: 'booth.png' })
   await thumb.waitFor()
-  await page.waitForFunction(
+  await waitUntilTrue(
+    page,
     `document.querySelector('.attachment-thumb')?.complete && document.querySelector('.attachment-thumb').naturalWidth > 0`,
   )
   t.equal(await thumb.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), 1)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildPartner } from '../../node/test/helpers.ts'
 import { register, startTestNode, startTestRelay } from '../e2e/harness.ts'
-import { launchBrowser } from './browser.ts'
+import { launchBrowser, waitUntilTrue } from './browser.ts'
 import { logIn, openPage, twoCompanies } from './ochat-helpers.ts'
 
 /**
@@ -104,3 +104,37 @@ t.test('a bulk summary shows the message as sent, and leads back where it began'
   await page.waitForSelector('.view[data-ready] .request-form')
   t.equal(await page.textContent('.view h1'), 'Connections', 'back where the bulk message began')
 })
+
+t.test(
+  "a partner's queue shows on Connections while it is offline, and empties live when it is back",
+  async (t) => {
+    const { acme, globex, link } = await twoCompanies(t, relay)
+    const { page } = await openPage(t, browser, acme)
+    await logIn(page, acme.admin.login, '#/ochat/connections')
+    const card = page.locator('.connection', { hasText: 'Globex' })
+    t.equal(await card.locator('.connection-waiting').count(), 0, 'nothing waits at first')
+
+    await globex.stop()
+    for (const body of ['Invoice 1', 'Invoice 2'])
+      t.equal(
+        (await acme.admin.call('POST', `/api/v1/ochat/channels/${link.channelAtA}/messages`, { body }))
+          .status,
+        201,
+      )
+    const waiting = card.locator('.connection-waiting')
+    await waiting.waitFor()
+    await waitUntilTrue(
+      page,
+      `/^2 messages/.test(document.querySelector('.connection-waiting')?.textContent ?? '')`,
+    )
+    t.match(
+      await waiting.textContent(),
+      /^2 messages not yet received by Globex, the oldest written /,
+      'without a reload',
+    )
+
+    await globex.restart()
+    await waiting.waitFor({ state: 'detached' })
+    t.pass('the line goes once Globex has taken them, without a reload')
+  },
+)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildNode, buildRecord, buildUser, TEST_PASSWORD } from '../../node/test/helpers.ts'
-import { launchBrowser, logIn, nodePage } from './browser.ts'
+import { launchBrowser, logIn, nodePage, waitUntilTrue } from './browser.ts'
 
 /**
  * The preferences page in a real browser, as a salesperson setting herself up: her name in the top
@@ -25,7 +25,7 @@ t.test('profile, time zone, notifications and password', async (t) => {
 
   const me = page.getByRole('link', { name: 'Sarah Sales' })
   await me.click()
-  await page.waitForFunction(`location.hash === '#/preferences'`)
+  await waitUntilTrue(page, `location.hash === '#/preferences'`)
   await page.waitForSelector('.view[data-ready]')
   t.ok(
     await page.getByRole('heading', { name: 'Preferences' }).isVisible(),
@@ -130,7 +130,8 @@ t.test('a picture: uploaded, in the top bar and the followers list, removed', as
   await logIn(page, sarah.login, '#/preferences')
   // Until the browser has decoded the picture from the node (a 1×1 image): not a broken image.
   const drawn = (selector: string) =>
-    page.waitForFunction(
+    waitUntilTrue(
+      page,
       `(() => { const img = document.querySelector(${JSON.stringify(selector)}); return Boolean(img && img.complete && img.naturalWidth === 1) })()`,
     )
 

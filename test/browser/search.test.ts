@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildNode, buildRecord, buildUser } from '../../node/test/helpers.ts'
-import { launchBrowser, logIn, nodePage } from './browser.ts'
+import { launchBrowser, logIn, nodePage, waitUntilTrue } from './browser.ts'
 
 /**
  * The global search in a real browser, as a salesperson looking for a deal: Ctrl+K opens the box,
@@ -65,7 +65,7 @@ t.test('Ctrl+K, type, grouped hits, arrows and Enter open the record', async (t)
   t.equal(await selected(), 'Walnut desks', 'the arrows go round')
   await page.keyboard.press('ArrowUp')
   await page.keyboard.press('Enter')
-  await page.waitForFunction(`location.hash === '#/records/${chairs.id}'`)
+  await waitUntilTrue(page, `location.hash === '#/records/${chairs.id}'`)
   await page.waitForSelector('.view[data-ready]')
   t.equal(await box.isVisible(), false, 'the box closed')
 
@@ -80,5 +80,5 @@ t.test('Ctrl+K, type, grouped hits, arrows and Enter open the record', async (t)
   t.equal(await box.inputValue(), 'desks', 'the box opens with the last words, asked again')
   await page.locator('.search-hit', { hasText: 'Walnut desks' }).waitFor()
   await page.keyboard.press('Enter')
-  await page.waitForFunction(`location.hash === '#/records/${desks.id}'`)
+  await waitUntilTrue(page, `location.hash === '#/records/${desks.id}'`)
 })

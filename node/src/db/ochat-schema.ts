@@ -189,6 +189,10 @@ export const ochatMessages = sqliteTable(
     uniqueIndex('ochat_messages_envelope').on(table.channelId, table.direction, table.envelopeId),
     index('ochat_messages_channel').on(table.channelId, table.id),
     index('ochat_messages_outbox').on(table.outboxDueAt).where(sql`${table.outboxDueAt} is not null`),
+    // What each partner has yet to receive from us (the Connections page): few rows, however long the history.
+    index('ochat_messages_waiting')
+      .on(table.channelId, table.status)
+      .where(sql`${table.direction} = 'out' and ${table.status} in ('pending', 'sent', 'retrying')`),
     index('ochat_messages_read_due').on(table.channelId).where(sql`${table.readReceipt} = 'due'`),
     index('ochat_messages_record').on(table.recordId).where(sql`${table.recordId} is not null`),
     index('ochat_messages_bulk').on(table.bulkId).where(sql`${table.bulkId} is not null`),

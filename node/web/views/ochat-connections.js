@@ -251,6 +251,16 @@ export async function renderConnections(ctx, container) {
     )
   }
 
+  /** What the partner has yet to receive from us, and since when: their queue, as the sender sees it. */
+  function waitingLine(connection) {
+    const { count, oldestAt } = connection.waiting
+    if (count === 0) return null
+    return h('div', {
+      class: 'connection-waiting',
+      text: `${count} ${count === 1 ? 'message' : 'messages'} not yet received by ${connection.peer.name}, the oldest written ${formatTime(oldestAt)}`,
+    })
+  }
+
   function connectionCard(connection) {
     const usable = connection.state === 'accepted' && !connection.paused && connection.channelId
     const check = usable
@@ -306,6 +316,7 @@ export async function renderConnections(ctx, container) {
         text: connection.contact ? `Contact: ${connection.contact.name}` : 'No contact filed yet',
       }),
       connection.paused ? pausedAlert(connection) : null,
+      waitingLine(connection),
       connection.state === 'accepted' && connection.safetyCode
         ? h(
             'div',
@@ -411,6 +422,8 @@ export async function renderConnections(ctx, container) {
   replace(emailSlot, emailContactForm(ctx, { contacts, onAdded: () => refresh() }))
   await loadConnections()
   return ctx.live.onEvent((event) => {
-    if (event.type === 'ochat.connections' || event.type === 'resync') void refresh()
+    // A message's status moves its partner's queue.
+    if (event.type === 'ochat.connections' || event.type === 'ochat.message' || event.type === 'resync')
+      void refresh()
   })
 }

@@ -1,7 +1,7 @@
 import { safetyCode } from '@ochat/shared-protocol'
 import { z } from 'zod'
 import type { Instance } from '../identity/instance.ts'
-import type { ConnectionRow } from './repository.ts'
+import type { ConnectionRow, Waiting } from './repository.ts'
 
 export const ConnectionViewSchema = z.object({
   id: z.string(),
@@ -28,6 +28,11 @@ export const ConnectionViewSchema = z.object({
   ),
   contact: z.object({ id: z.int(), name: z.string() }).nullable(),
   channelId: z.int().nullable(),
+  /**
+   * What the partner has yet to receive from us: messages in the outbox, retrying, or held by the relay
+   * until the partner's node takes them; and when the oldest of them was written (null: none waits).
+   */
+  waiting: z.object({ count: z.int(), oldestAt: z.int().nullable() }),
   /** True while the peer's keys changed and no admin verified the new safety code: nothing flows. */
   paused: z.boolean(),
   /** Admins only, relay connections: the code to compare with the other company (12 groups of five digits). */
@@ -59,7 +64,13 @@ function code(instance: Instance, row: ConnectionRow, keys: ConnectionRow['pinne
 
 export function presentConnection(
   row: ConnectionRow,
-  input: { instance: Instance; admin: boolean; contactName: string | null; channelId: number | null },
+  input: {
+    instance: Instance
+    admin: boolean
+    contactName: string | null
+    channelId: number | null
+    waiting?: Waiting | undefined
+  },
 ): ConnectionView {
   const byEmail = row.transport === 'email'
   return {
@@ -76,6 +87,7 @@ export function presentConnection(
         ? { id: row.contactPartnerId, name: input.contactName }
         : null,
     channelId: input.channelId,
+    waiting: input.waiting ?? { count: 0, oldestAt: null },
     paused: row.keyChangedAt !== null,
     // An email partner has no keys: there is no code to compare.
     ...(input.admin && !byEmail
@@ -101,15 +113,18 @@ export function presentConnections(
     admin: boolean
     contactNames: Map<number, string>
     channelIds: Map<string, number>
+    waiting: Map<number, Waiting>
   },
 ): ConnectionView[] {
-  return rows.map((row) =>
-    presentConnection(row, {
+  return rows.map((row) => {
+    const channelId = input.channelIds.get(row.id) ?? null
+    return presentConnection(row, {
       instance: input.instance,
       admin: input.admin,
       contactName:
         row.contactPartnerId === null ? null : (input.contactNames.get(row.contactPartnerId) ?? null),
-      channelId: input.channelIds.get(row.id) ?? null,
-    }),
-  )
+      channelId,
+      waiting: channelId === null ? undefined : input.waiting.get(channelId),
+    })
+  })
 }

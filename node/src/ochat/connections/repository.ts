@@ -1,7 +1,7 @@
-import { eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { once } from '../../db/raw.ts'
-import { ochatChannels, ochatConnections, partners } from '../../db/schema.ts'
+import { ochatChannels, ochatConnections, ochatMessages, partners } from '../../db/schema.ts'
 import { ochatConnectionWebhook } from '../../webhooks/emit.ts'
 
 export type ConnectionRow = typeof ochatConnections.$inferSelect
@@ -77,4 +77,47 @@ export function channelIdsOf(tx: Tx, connectionIds: string[]): Map<string, numbe
       .all()
       .map((channel) => [channel.connectionId, channel.id]),
   )
+}
+
+/** Outgoing messages a partner has yet to receive: how many, and when the oldest was written. */
+export type Waiting = { count: number; oldestAt: number | null }
+
+/**
+ * What waits to reach each channel's partner, by channel id: messages in our outbox, retrying, or (over
+ * the relay) stored there until the partner's node takes them. An email that left is as far as it goes.
+ */
+export function waitingByChannel(tx: Tx, channels: { id: number; byEmail: boolean }[]): Map<number, Waiting> {
+  const waiting = new Map<number, Waiting>(
+    channels.map((channel) => [channel.id, { count: 0, oldestAt: null }]),
+  )
+  if (channels.length === 0) return waiting
+  const byEmail = new Set(channels.filter((channel) => channel.byEmail).map((channel) => channel.id))
+  const found = tx
+    .select({
+      channelId: ochatMessages.channelId,
+      status: ochatMessages.status,
+      count: sql<number>`count(*)`,
+      oldestAt: sql<number>`min(${ochatMessages.createdAt})`,
+    })
+    .from(ochatMessages)
+    .where(
+      and(
+        inArray(
+          ochatMessages.channelId,
+          channels.map((channel) => channel.id),
+        ),
+        // As literals, as the partial index ochat_messages_waiting is written: bound values would keep
+        // SQLite from using it.
+        sql`${ochatMessages.direction} = 'out' and ${ochatMessages.status} in ('pending', 'sent', 'retrying')`,
+      ),
+    )
+    .groupBy(ochatMessages.channelId, ochatMessages.status)
+    .all()
+  for (const row of found) {
+    const entry = waiting.get(row.channelId)
+    if (!entry || (row.status === 'sent' && byEmail.has(row.channelId))) continue
+    entry.count += Number(row.count)
+    entry.oldestAt = entry.oldestAt === null ? row.oldestAt : Math.min(entry.oldestAt, row.oldestAt)
+  }
+  return waiting
 }

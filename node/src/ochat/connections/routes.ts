@@ -18,6 +18,7 @@ import {
   contactNames,
   findConnection,
   listConnections,
+  waitingByChannel,
 } from './repository.ts'
 import {
   ConnectionListQuery,
@@ -51,6 +52,10 @@ export async function connectionRoutes(
 
   function present(rows: ConnectionRow[], asAdmin: boolean) {
     const instance = ochat.instance()
+    const channelIds = channelIdsOf(
+      db,
+      rows.map((row) => row.id),
+    )
     return presentConnections(rows, {
       instance,
       admin: asAdmin,
@@ -58,9 +63,13 @@ export async function connectionRoutes(
         db,
         rows.flatMap((row) => (row.contactPartnerId === null ? [] : [row.contactPartnerId])),
       ),
-      channelIds: channelIdsOf(
+      channelIds,
+      waiting: waitingByChannel(
         db,
-        rows.map((row) => row.id),
+        rows.flatMap((row) => {
+          const id = channelIds.get(row.id)
+          return id === undefined ? [] : [{ id, byEmail: row.transport === 'email' }]
+        }),
       ),
     })
   }

@@ -1,0 +1,1 @@
+CREATE INDEX `ochat_messages_waiting` ON `ochat_messages` (`channel_id`,`status`) WHERE "ochat_messages"."direction" = 'out' and "ochat_messages"."status" in ('pending', 'sent', 'retrying');
