@@ -284,7 +284,9 @@ function runProcess(unit) {
       signalGroup(child, 'SIGKILL')
       const output = Buffer.concat(chunks).toString('utf8')
       const result = { output, code, signal, timedOut, ms: performance.now() - started }
-      done(group ? splitGroup(unit, result) : [{ path: unit.files[0], ...result }])
+      done(
+        group ? splitGroup(unit, result) : { results: [{ path: unit.files[0], ...result }], notReached: [] },
+      )
     })
   })
 }
@@ -293,52 +295,49 @@ function runProcess(unit) {
 const ROOT_RESULT = /^(not )?ok \d+( |$)/
 const ROOT_ONLY = /^(TAP version \d+|1\.\.\d+|# \{ total:.*|# time=[\d.]+ms)$/
 
+/** The subtest scripts/test-group.mjs runs after a file's tests: a file that got to its end has it. */
+const CLOSED = /^(not )?ok \d+ - closes what the file started( |$)/
+
 /**
  * A group's TAP stream cut back into its files, each as if it had run alone: its results numbered from
  * 1 and a plan. Each file's part starts at the subtest that imported it (scripts/test-group.mjs) and
- * takes its time from its tests' own. When the process ended badly with no failure to show for it, the
- * file it was in failed; the files after it did not run, and fail too.
+ * takes its time from its tests' own. A file whose part stops before its end failed where the process
+ * ended (a crash, a timeout). Answers the results, and the files the process never reached.
  */
 function splitGroup(unit, { output, code, signal, timedOut }) {
   const openers = unit.files.map((path) => `# Subtest: ${builtPath(path)}`)
   const parts = []
   for (const line of output.split('\n')) {
     if (parts.length < openers.length && line === openers[parts.length])
-      parts.push({ path: unit.files[parts.length], lines: [], results: 0, failed: false, ms: 0 })
+      parts.push({
+        path: unit.files[parts.length],
+        lines: [],
+        results: 0,
+        failed: false,
+        closed: false,
+        ms: 0,
+      })
     const part = parts.at(-1)
     if (!part || ROOT_ONLY.test(line)) continue
     const result = ROOT_RESULT.exec(line)
     if (result) {
       part.results++
       part.failed ||= Boolean(result[1])
+      part.closed ||= CLOSED.test(line)
       part.ms += Number(/ # time=([\d.]+)ms$/.exec(line)?.[1] ?? 0)
       part.lines.push(line.replace(/^(not )?ok \d+/, `$1ok ${part.results}`))
     } else part.lines.push(line)
   }
-  const endedBadly = code !== 0 || signal !== null
-  const shown = parts.some((part) => part.failed)
-  const results = parts.map((part, index) => {
-    const last = index === parts.length - 1
-    const text = `${part.lines.join('\n').replace(/\n*$/, '\n')}1..${part.results}\n`
-    if (last && endedBadly && !shown)
-      return { path: part.path, output: text, code, signal, timedOut, ms: part.ms }
-    return {
-      path: part.path,
-      output: text,
-      code: part.failed ? 1 : 0,
-      signal: null,
-      timedOut: false,
-      ms: part.ms,
-    }
+  const results = parts.map((part) => {
+    const output = `${part.lines.join('\n').replace(/\n*$/, '\n')}1..${part.results}\n`
+    if (!part.closed) return { path: part.path, output, code: code || 1, signal, timedOut, ms: part.ms }
+    return { path: part.path, output, code: part.failed ? 1 : 0, signal: null, timedOut: false, ms: part.ms }
   })
-  const stoppedIn = parts.at(-1)?.path ?? 'its start'
-  for (const path of unit.files.slice(parts.length))
-    results.push({ path, output: '', code, signal, timedOut: false, ms: 0, notRun: stoppedIn })
-  return results
+  return { results, notReached: unit.files.slice(parts.length) }
 }
 
 /** A file's TAP output as a subtest of the whole run, as tap's runner shows it. */
-function asSubtest(number, path, { output, code, signal, timedOut, ms, notRun }) {
+function asSubtest(number, path, { output, code, signal, timedOut, ms }) {
   const body = output
     .split('\n')
     .filter((line, index, lines) => line !== '' || index < lines.length - 1)
@@ -348,13 +347,11 @@ function asSubtest(number, path, { output, code, signal, timedOut, ms, notRun })
   const time = `# time=${ms.toFixed(3)}ms`
   let text = `# Subtest: ${path}\n${body}${body ? '\n' : ''}${ok ? 'ok' : 'not ok'} ${number} - ${path} ${time}\n`
   if (!ok) {
-    const reason = notRun
-      ? `did not run: its group's process ended in ${notRun}`
-      : timedOut
-        ? `timed out after ${timeout} s (--timeout)`
-        : signal
-          ? `killed by ${signal}`
-          : `exit code ${code}`
+    const reason = timedOut
+      ? `timed out after ${timeout} s (--timeout)`
+      : signal
+        ? `killed by ${signal}`
+        : `exit code ${code}`
     text += `  ---\n  file: ${path}\n  reason: ${reason}\n  ...\n`
   }
   return text
@@ -402,11 +399,14 @@ let next = 0
 let finished = 0
 async function worker() {
   while (next < units.length) {
-    for (const result of await runProcess(units[next++])) {
+    const { results, notReached } = await runProcess(units[next++])
+    for (const result of results) {
       lastTimes[result.path] = result.ms
       countFile(result)
       process.stdout.write(asSubtest(++finished, result.path, result))
     }
+    // A group whose process ended early: the files it never reached run in a new one.
+    if (notReached.length > 0) units.push({ files: notReached, ms: 0 })
   }
 }
 await Promise.all(Array.from({ length: Math.min(jobs, units.length) }, worker))
