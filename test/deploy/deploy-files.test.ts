@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
 import { createTestDatabase } from '../../relay/test/helpers.ts'
+import { repositoryRoot } from '../repository-root.ts'
 import {
   checkCompose,
   checkManifest,
@@ -22,18 +22,7 @@ import {
  * the install script by running it and starting what it installed.
  */
 
-/** The repository, found from here whether this runs from the sources or from the test build's mirror. */
-function repositoryRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error('no pnpm-workspace.yaml above this test')
-    dir = parent
-  }
-  return dir
-}
-
-const root = repositoryRoot()
+const root = repositoryRoot(import.meta.url)
 const DEPLOY = join(root, 'deploy')
 const read = (path: string) => readFileSync(join(DEPLOY, path), 'utf8')
 
