@@ -40,8 +40,8 @@ const TSX_REGISTER = /^import \{ register \} from 'tsx\/esm\/api'\n+register\(\)
 
 /**
  * A command as the mirror runs it: without tsx, importing the built .js files. A test that starts a
- * server process (the CLI tests, `pnpm start`, the replicas) would otherwise pay about a second of CPU
- * per process for tsx to load and transform the sources the mirror has already built.
+ * server process (the CLI tests, `pnpm start`, the replicas) would otherwise have tsx load and
+ * transform, in every process, the sources the mirror has already built.
  */
 function withoutTsx(text) {
   if (!TSX_REGISTER.test(text)) throw new Error('a server command no longer registers tsx as expected')

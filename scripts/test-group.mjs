@@ -3,9 +3,9 @@
 //
 //   node scripts/test-group.mjs FILE…
 //
-// A test process spends a second or two of CPU before and around its tests: loading the modules, and
-// compiling the same code again as it warms up. The test files all load the same servers; run in one
-// process, they pay that once. On two cores this halved the CPU of the in-process files.
+// A test process spends CPU before and around its tests: loading the modules, and compiling the same
+// code again as it warms up. The test files all load the same servers; run in one process, they pay
+// that once (relay/docs/performance.md has the figures).
 //
 // Each file is imported inside a subtest named after it, which therefore opens the file's part of the
 // TAP stream: its tests run next, then a subtest that closes what the file started at its top level
