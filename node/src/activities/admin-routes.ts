@@ -12,6 +12,7 @@ import type { LiveHub } from '../live/hub.ts'
 import type { ModelRegistry } from '../models/registry.ts'
 import { loadRecord } from '../policies/index.ts'
 import type { SiteSettings } from '../settings.ts'
+import { ACTIVITY_ICONS } from '../web/icons.ts'
 import { launchPlan } from './launch-plan.ts'
 import { PlanViewSchema, presentPlan } from './plan-presenter.ts'
 import { deletePlan, findPlan, listPlans } from './plan-repository.ts'
@@ -25,7 +26,6 @@ import { activityDetail } from './repository.ts'
 import { createPlan, updatePlan } from './save-plan.ts'
 import { createType, updateType } from './save-type.ts'
 import {
-  ACTIVITY_ICONS,
   LaunchBody,
   LaunchParams,
   PlanCreateBody,

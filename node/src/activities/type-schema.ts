@@ -1,29 +1,6 @@
 import { z } from 'zod'
-import type { IconName } from '../web/icons.ts'
+import { ACTIVITY_ICONS } from '../web/icons.ts'
 import { DateSchema } from './schema.ts'
-
-/** The icons an activity type may carry: Lucide names the UI's sprite draws. */
-export const ACTIVITY_ICONS = [
-  'square-check',
-  'phone',
-  'calendar',
-  'mail',
-  'file-up',
-  'signature',
-  'users',
-  'clipboard-list',
-  'truck',
-  'file-text',
-  'message-square',
-  'briefcase',
-  'handshake',
-  'receipt',
-  'flag',
-  'bell',
-  'map-pin',
-  'package',
-  'wrench',
-] as const satisfies readonly IconName[]
 
 const TypeKey = z
   .string()

@@ -2,23 +2,12 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 
-/**
- * The Lucide icons the UI draws (node/web/icon.js, by these names). Only these go into the sprite: the
- * package has thousands, and every page would otherwise download all of them.
- */
-export const ICON_NAMES = [
-  'check',
-  'check-check',
-  'clock',
-  'mail',
-  'paperclip',
-  'refresh-cw',
-  'triangle-alert',
-  'x',
-  // Activity types draw one of these (ACTIVITY_ICONS in activities/type-schema.ts).
+/** The icons an activity type may carry, as the admin chooses them on Activity types. */
+export const ACTIVITY_ICONS = [
   'square-check',
   'phone',
   'calendar',
+  'mail',
   'file-up',
   'signature',
   'users',
@@ -34,6 +23,23 @@ export const ICON_NAMES = [
   'map-pin',
   'package',
   'wrench',
+] as const
+
+/**
+ * The Lucide icons the UI draws (node/web/icon.js, by these names). Only these go into the sprite: the
+ * package has thousands, and every page would otherwise download all of them.
+ */
+export const ICON_NAMES = [
+  'check',
+  'check-check',
+  'clock',
+  'mail',
+  'paperclip',
+  'refresh-cw',
+  'triangle-alert',
+  'x',
+  // Activity types draw one of these.
+  ...ACTIVITY_ICONS,
   // O'Chat: a closed channel, browser notifications, the way back from a bulk summary.
   'ban',
   'bell-ring',
@@ -66,7 +72,8 @@ const SVG_BODY = /<svg\b[^>]*>([\s\S]*)<\/svg>\s*$/
  */
 export async function buildIconSprite(): Promise<string> {
   const symbols = await Promise.all(
-    ICON_NAMES.map(async (name) => {
+    // A name listed twice (the activity icons share some with the UI) is one symbol.
+    [...new Set(ICON_NAMES)].map(async (name) => {
       const file = await readFile(join(LUCIDE_DIR, `${name}.svg`), 'utf8')
       const body = SVG_BODY.exec(file)?.[1]
       if (body === undefined) throw new Error(`lucide-static/icons/${name}.svg is not an <svg> document`)
