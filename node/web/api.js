@@ -35,14 +35,14 @@ export async function api(method, path, body) {
   const headers = { accept: 'application/json' }
   if (body !== undefined) headers['content-type'] = 'application/json'
   if (UNSAFE.has(method) && csrfToken) headers['x-csrf-token'] = csrfToken
+  return send(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+}
+
+/** One request: the parsed JSON answer (undefined for 204), or throws ApiError, a network failure too. */
+async function send(path, init) {
   let response
   try {
-    response = await fetch(path, {
-      method,
-      headers,
-      credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
+    response = await fetch(path, { ...init, credentials: 'same-origin' })
   } catch (error) {
     throw new ApiError({
       status: 0,
@@ -139,20 +139,5 @@ export function uploadFile(file, { recordId, onProgress }) {
 export async function apiUpload(method, path, file) {
   const headers = { accept: 'application/json', 'content-type': file.type || 'application/octet-stream' }
   if (csrfToken) headers['x-csrf-token'] = csrfToken
-  let response
-  try {
-    response = await fetch(path, { method, headers, credentials: 'same-origin', body: file })
-  } catch (error) {
-    throw new ApiError({
-      status: 0,
-      code: 'E_NETWORK',
-      message: 'The node cannot be reached.',
-      reason: `network: ${error instanceof Error ? error.message : String(error)}`,
-    })
-  }
-  if (response.status === 204) return undefined
-  const text = await response.text()
-  const data = text ? parseJson(text) : undefined
-  if (!response.ok) throw toApiError(response.status, data, path)
-  return data
+  return send(path, { method, headers, body: file })
 }
